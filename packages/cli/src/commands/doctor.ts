@@ -1,0 +1,123 @@
+import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { isAgentRunnerError } from '@agent-runner/core/errors';
+import { inspectLedger } from '@agent-runner/core/ledger';
+import type { AgentRunnerConfig } from '@agent-runner/core/config';
+import type { CliContext, GlobalArgs } from '../context.js';
+import { loadProjectConfig } from '../load.js';
+import { out, outJson } from '../output.js';
+
+/** One doctor finding. */
+export interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  /** What to do about a warn or fail. */
+  fix?: string;
+}
+
+const MIN_NODE: [number, number] = [20, 19];
+
+function nodeVersion(version: string): Check {
+  const [maj = 0, min = 0] = version.replace(/^v/, '').split('.').map(Number);
+  const ok = maj > MIN_NODE[0] || (maj === MIN_NODE[0] && min >= MIN_NODE[1]);
+  return ok
+    ? { name: 'node', status: 'ok', detail: `node ${version}` }
+    : { name: 'node', status: 'fail', detail: `node ${version} is older than ${MIN_NODE.join('.')}`, fix: 'Install Node.js 20.19 or newer (Debian: NodeSource or the nodejs package of a newer release).' };
+}
+
+function nativeModule(name: string, probe: (m: unknown) => void): Check {
+  try {
+    const require = createRequire(import.meta.url);
+    probe(require(name));
+    return { name: `native:${name}`, status: 'ok', detail: `${name} loads` };
+  } catch (e) {
+    return { name: `native:${name}`, status: 'fail', detail: `${name} does not load: ${(e as Error).message.split('\n')[0]}`, fix: `Rebuild it for this node: \`npm rebuild ${name}\` (needs python3, make and g++).` };
+  }
+}
+
+function onPath(exe: string, env: CliContext['env']): string | undefined {
+  if (exe.includes('/')) return existsSync(exe) ? exe : undefined;
+  for (const dir of (env['PATH'] ?? '').split(delimiter)) {
+    const p = join(dir, exe);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+function dirCheck(name: string, dir: string): Check {
+  if (!existsSync(dir)) return { name, status: 'warn', detail: `${dir} does not exist yet`, fix: 'It is created (mode 0700) by the first `agent-runner serve`.' };
+  const st = statSync(dir);
+  const mode = st.mode & 0o777;
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    return { name, status: 'fail', detail: `${dir} is not writable by this user`, fix: `chown the directory to the service user, or run as its owner (uid ${st.uid}).` };
+  }
+  if (mode & 0o077) return { name, status: 'warn', detail: `${dir} has mode ${mode.toString(8)}; state must not be readable by others`, fix: `chmod 700 ${dir}` };
+  return { name, status: 'ok', detail: `${dir} (mode ${mode.toString(8)})` };
+}
+
+function diskCheck(dir: string): Check {
+  let probe = dir;
+  while (!existsSync(probe)) probe = join(probe, '..');
+  const s = statfsSync(probe);
+  const free = s.bavail * s.bsize;
+  const pct = s.blocks ? (100 * s.bavail) / s.blocks : 100;
+  const detail = `${(free / 2 ** 30).toFixed(1)} GiB free (${pct.toFixed(0)}%) at ${probe}`;
+  if (pct < 5) return { name: 'disk', status: 'fail', detail, fix: 'Free disk space: old round logs and event files can go (see RUNBOOK.md, "Disk pressure").' };
+  if (pct < 10) return { name: 'disk', status: 'warn', detail, fix: 'Disk is over 90% full; lower runtime.round_log_max_bytes / events_max_bytes.' };
+  return { name: 'disk', status: 'ok', detail };
+}
+
+function configChecks(cfg: AgentRunnerConfig, env: CliContext['env']): Check[] {
+  const checks: Check[] = [{ name: 'config', status: 'ok', detail: `${cfg.source} is valid (project ${cfg.project})` }];
+  const exe = cfg.agent.command[0] ?? '';
+  const found = onPath(exe, env);
+  checks.push(found ? { name: 'agent', status: 'ok', detail: `${exe} → ${found}` } : { name: 'agent', status: 'fail', detail: `agent executable not found on PATH: ${exe}`, fix: `Install ${exe}, or set agent.command to its absolute path (systemd units have a minimal PATH).` });
+  checks.push(dirCheck('state_dir', cfg.runtime.state_dir), dirCheck('log_dir', cfg.runtime.log_dir));
+  const ledger = join(cfg.runtime.state_dir, 'ledger.sqlite3');
+  if (existsSync(ledger)) {
+    const r = inspectLedger(ledger);
+    checks.push(r.ok ? { name: 'ledger', status: 'ok', detail: `${ledger}: integrity ok, schema v${r.schemaVersion}` } : { name: 'ledger', status: 'fail', detail: `${ledger}: ${r.problems.join('; ')}`, fix: 'Stop the units, move the ledger aside and restart (a new one is created); keep the old file for inspection.' });
+  } else checks.push({ name: 'ledger', status: 'warn', detail: `${ledger} does not exist yet`, fix: 'It is created by the first `agent-runner serve`.' });
+  checks.push(diskCheck(cfg.runtime.state_dir));
+  return checks;
+}
+
+/**
+ * `agent-runner doctor [--json]`: checks this host for running agent-runner — node version,
+ * native modules, config, agent executable, state dir permissions, ledger integrity, free
+ * disk. Each check is ok / warn / fail with a fix; exits 1 when any check fails.
+ */
+export function doctor(ctx: CliContext, args: GlobalArgs): number {
+  const checks: Check[] = [
+    nodeVersion(ctx.nodeVersion),
+    nativeModule('better-sqlite3', (m) => new (m as new (p: string) => { close(): void })(':memory:').close()),
+    nativeModule('node-pty', (m) => {
+      if (typeof (m as { spawn?: unknown }).spawn !== 'function') throw new Error('no spawn()');
+    }),
+  ];
+  try {
+    checks.push(...configChecks(loadProjectConfig(ctx, args), ctx.env));
+  } catch (e) {
+    if (!isAgentRunnerError(e)) throw e;
+    checks.push({ name: 'config', status: 'fail', detail: `${e.where() ? `${e.where()}: ` : ''}${e.message}`, fix: e.hint });
+  }
+  const failed = checks.filter((c) => c.status === 'fail').length;
+  if (args.json) outJson(ctx, { ok: failed === 0, checks });
+  else {
+    for (const c of checks) {
+      out(ctx, `${c.status.padEnd(4)}  ${c.name.padEnd(20)} ${c.detail}`);
+      if (c.fix && c.status !== 'ok') out(ctx, `${' '.repeat(27)}fix: ${c.fix}`);
+    }
+    out(ctx, failed ? `${failed} check(s) failed` : 'all checks passed');
+  }
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,32 @@
+import type { Writable } from 'node:stream';
+import type { ServiceMode } from '@agent-runner/core/paths';
+
+/**
+ * What a command may know about its process. The bin builds it from `process`; commands and
+ * everything below them take it as a parameter, so they run the same in tests.
+ */
+export interface CliContext {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  stdout: Writable;
+  stderr: Writable;
+  /** True when stdout is a terminal (human output may use colour and redraws). */
+  stdoutIsTTY: boolean;
+  pid: number;
+  /** Aborted on SIGINT/SIGTERM (the first one). */
+  signal: AbortSignal;
+  /** user (XDG, systemd --user) or system (FHS, system units); from --system or AGENT_RUNNER_MODE. */
+  mode: ServiceMode;
+  /** Version of the running node, e.g. `20.20.2`. */
+  nodeVersion: string;
+  /** Absolute path of the running node binary. */
+  execPath: string;
+  /** Absolute path of the CLI entry script. */
+  binPath: string;
+}
+
+/** Options every verb accepts. */
+export interface GlobalArgs {
+  config?: string | undefined;
+  json?: boolean | undefined;
+}

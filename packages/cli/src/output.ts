@@ -1,0 +1,49 @@
+import { isAgentRunnerError, EXIT, type AgentRunnerError } from '@agent-runner/core/errors';
+import type { CliContext } from './context.js';
+
+/** Writes one line to stdout. */
+export function out(ctx: CliContext, line = ''): void {
+  ctx.stdout.write(`${line}\n`);
+}
+
+/** Writes one line to stderr, prefixed with the program name. */
+export function warn(ctx: CliContext, line: string): void {
+  ctx.stderr.write(`agent-runner: ${line}\n`);
+}
+
+/** Writes a value as pretty JSON (one document) to stdout. */
+export function outJson(ctx: CliContext, value: unknown): void {
+  ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function renderOne(e: AgentRunnerError, indent: string): string[] {
+  const where = e.where();
+  const lines = [`${indent}${where ? `${where}: ` : ''}${e.message} [${e.code}]`];
+  if (e.expected !== undefined) lines.push(`${indent}  expected: ${e.expected}`);
+  if (e.found !== undefined) lines.push(...`found: ${e.found}`.split('\n').map((l, i) => `${indent}  ${i ? '  ' : ''}${l}`));
+  return lines;
+}
+
+/**
+ * Reports an error the way operators and scripts expect: a human message with file, line,
+ * key, expected/found and a hint on stderr (or one JSON object on stdout with `--json`),
+ * never a stack trace for a known error. Returns the sysexits code to exit with.
+ */
+export function reportError(ctx: CliContext, e: unknown, json: boolean): number {
+  if (isAgentRunnerError(e)) {
+    if (json) {
+      ctx.stdout.write(`${JSON.stringify({ ok: false, error: e.toJSON() })}\n`);
+    } else {
+      const lines = ['agent-runner: error:', ...renderOne(e, '  ')];
+      for (const m of e.more) lines.push(...renderOne(m, '  '));
+      lines.push(`  hint: ${e.hint}`);
+      ctx.stderr.write(`${lines.join('\n')}\n`);
+    }
+    return e.exitCode;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  if (json) ctx.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'ERR_AR_INTERNAL', message: msg } })}\n`);
+  else ctx.stderr.write(`agent-runner: internal error: ${msg}\n  (this is a bug; rerun with AGENT_RUNNER_DEBUG=1 for a stack trace)\n`);
+  if (ctx.env['AGENT_RUNNER_DEBUG'] && e instanceof Error) ctx.stderr.write(`${e.stack ?? ''}\n`);
+  return EXIT.SOFTWARE;
+}

@@ -1,0 +1,239 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { parse, TomlError } from 'smol-toml';
+import { AgentRunnerError } from '../errors.js';
+import { defaultDirs, projectPaths, type PathEnv, type ServiceMode } from '../paths.js';
+import { KeyLocator } from './locate.js';
+import { problemsToError, validateSchema, type Problem } from './validate.js';
+import type { AgentRunnerConfig, NotifyConfig, PhaseConfig, PromptConfig } from './types.js';
+
+/** The config file name `init` writes and discovery looks for. */
+export const CONFIG_FILE_NAME = 'agent-runner.toml';
+
+/** What config loading needs from the environment (the bin passes `process.env` and friends). */
+export interface LoadOptions {
+  /** Environment used for `~`, XDG and systemd directory variables. */
+  env: PathEnv;
+  /** Service mode; decides the default state and log directories. */
+  mode: ServiceMode;
+  /** Skip checks of the file system (prompt files exist, work dir exists); for `init`. */
+  skipFileChecks?: boolean;
+}
+
+/**
+ * Finds the config file: an explicit path, else `$AGENT_RUNNER_CONFIG`, else
+ * `agent-runner.toml` in `cwd` or its nearest ancestor.
+ * @throws AgentRunnerError ERR_AR_CONFIG_NOT_FOUND naming where it looked.
+ */
+export function findConfig(opts: { explicit?: string | undefined; envPath?: string | undefined; cwd: string }): string {
+  const given = opts.explicit ?? opts.envPath;
+  if (given) {
+    const p = resolve(opts.cwd, given);
+    if (!existsSync(p)) {
+      throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `config file not found: ${p}`, {
+        location: { file: p },
+        ...(opts.explicit ? {} : { hint: 'AGENT_RUNNER_CONFIG points at a missing file; fix or unset it.' }),
+      });
+    }
+    return p;
+  }
+  for (let dir = resolve(opts.cwd); ; dir = dirname(dir)) {
+    const p = join(dir, CONFIG_FILE_NAME);
+    if (existsSync(p)) return p;
+    if (dirname(dir) === dir) break;
+  }
+  throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `no ${CONFIG_FILE_NAME} in ${resolve(opts.cwd)} or any parent directory`);
+}
+
+function expandPath(raw: string, base: string, project: string, home: string | undefined): string {
+  let p = raw.replace(/\{project\}/g, project);
+  if (p === '~' || p.startsWith('~/')) {
+    if (!home) throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `cannot expand ~ in ${JSON.stringify(raw)}: HOME is not set`);
+    p = join(home, p.slice(1));
+  }
+  return isAbsolute(p) ? resolve(p) : resolve(base, p);
+}
+
+type Raw = Record<string, unknown>;
+const obj = (v: unknown): Raw => (v && typeof v === 'object' ? (v as Raw) : {});
+
+/**
+ * Reads, validates and normalises an agent-runner.toml.
+ *
+ * Stages: TOML syntax (smol-toml) → JSON Schema with defaults (ajv, compiled once) →
+ * normalisation (paths, project name, derived defaults) → semantic rules (files exist,
+ * phases consistent, ...). Each stage reports every problem it finds.
+ *
+ * @throws AgentRunnerError with exit code 78: ERR_AR_CONFIG_NOT_FOUND, ERR_AR_CONFIG_SYNTAX,
+ * ERR_AR_CONFIG_UNKNOWN_KEY, ERR_AR_CONFIG_INVALID or ERR_AR_CONFIG_SEMANTIC, each naming
+ * the file, line, column and key path where known.
+ */
+export function loadConfig(file: string, opts: LoadOptions): AgentRunnerConfig {
+  const path = resolve(file);
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `cannot read config file ${path}: ${(e as Error).message}`, { location: { file: path }, cause: e });
+  }
+  return parseConfig(source, path, opts);
+}
+
+/** {@link loadConfig} on text already read; `path` is used for messages and relative paths. */
+export function parseConfig(source: string, path: string, opts: LoadOptions): AgentRunnerConfig {
+  let data: Raw;
+  try {
+    data = parse(source) as Raw;
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const first = e.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'invalid TOML';
+      throw new AgentRunnerError('ERR_AR_CONFIG_SYNTAX', `invalid TOML: ${first}`, {
+        location: { file: path, line: e.line, column: e.column },
+        found: e.codeblock.trimEnd(),
+      });
+    }
+    throw new AgentRunnerError('ERR_AR_CONFIG_SYNTAX', `invalid TOML: ${(e as Error).message}`, { location: { file: path }, cause: e });
+  }
+  const locator = new KeyLocator(source);
+  validateSchema(path, locator, data);
+  const problems: Problem[] = [];
+  const cfg = normalise(data, path, opts, problems);
+  if (!opts.skipFileChecks) checkFiles(cfg, problems);
+  if (problems.length) throw problemsToError(path, locator, problems);
+  return cfg;
+}
+
+function promptFrom(raw: Raw, fallback: PromptConfig | undefined, at: Array<string | number>, resolvePath: (p: string) => string, problems: Problem[]): PromptConfig {
+  const hasFile = typeof raw['file'] === 'string';
+  const hasFiles = Array.isArray(raw['files']);
+  if (hasFile && hasFiles) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: [...at, 'files'], message: `\`${at.join('.')}\` has both \`file\` and \`files\``, expected: 'exactly one of them', found: 'both' });
+  }
+  let files: string[];
+  if (hasFiles) files = (raw['files'] as string[]).map(resolvePath);
+  else if (hasFile) files = [resolvePath(raw['file'] as string)];
+  else if (fallback) files = fallback.files;
+  else {
+    problems.push({ code: 'ERR_AR_CONFIG_INVALID', path: [...at, 'file'], message: `\`${at.join('.')}\` needs \`file\` or \`files\``, expected: 'prompt.file = "PROMPT.md" or prompt.files = [...]', found: 'neither' });
+    files = [];
+  }
+  return {
+    files,
+    concat_separator: (raw['concat_separator'] as string | undefined) ?? fallback?.concat_separator ?? '\n\n---\n\n',
+    strip_front_matter: (raw['strip_front_matter'] as boolean | undefined) ?? fallback?.strip_front_matter ?? true,
+  };
+}
+
+function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem[]): AgentRunnerConfig {
+  const configDir = dirname(file);
+  const home = opts.env.HOME;
+  const agent = obj(data['agent']);
+  const runtime = obj(data['runtime']);
+  const workDirRaw = runtime['work_dir'] as string;
+  const workDir = expandPath(workDirRaw.replace(/\{project\}/g, ''), configDir, '', home);
+  const project = (data['project'] as string | undefined) ?? basename(workDir);
+  if (data['project'] === undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(project)) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'work_dir'], message: `the work dir name ${JSON.stringify(project)} is not a valid project name`, expected: 'set `project = "NAME"` (letters, digits, _ . -)', found: JSON.stringify(project) });
+  }
+  const fromConfig = (p: string): string => expandPath(p, configDir, project, home);
+  const fromWork = (p: string): string => expandPath(p, workDir, project, home);
+
+  const dirs = defaultDirs(project, opts.mode, opts.env);
+  const stateDir = typeof runtime['state_dir'] === 'string' ? fromConfig(runtime['state_dir']) : dirs.stateDir;
+  const logDir =
+    typeof runtime['log_dir'] === 'string'
+      ? fromConfig(runtime['log_dir'])
+      : typeof runtime['state_dir'] === 'string'
+        ? join(stateDir, 'logs')
+        : dirs.logDir;
+  const stopFile = typeof runtime['stop_file'] === 'string' ? fromConfig(runtime['stop_file']) : projectPaths(project, stateDir, logDir).stopFile;
+
+  const prompt = promptFrom(obj(data['prompt']), undefined, ['prompt'], fromWork, problems);
+  const phasesRaw = obj(data['phases']);
+  const list = (phasesRaw['list'] as string[] | undefined) ?? [];
+  for (const name of Object.keys(phasesRaw)) {
+    if (name !== 'list' && !list.includes(name)) {
+      problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['phases', name], message: `phase \`${name}\` is configured but not in \`phases.list\``, expected: `phases.list to include "${name}"`, found: JSON.stringify(list) });
+    }
+  }
+  const phases: PhaseConfig[] = list.map((name) => {
+    const raw = obj(phasesRaw[name]);
+    const phase: PhaseConfig = { name, prompt: promptFrom(obj(raw['prompt']), prompt, ['phases', name, 'prompt'], fromWork, problems) };
+    for (const k of ['round_timeout_s', 'inactivity_timeout_s', 'max_grace_after_result_s'] as const) {
+      if (typeof raw[k] === 'number') phase[k] = raw[k];
+    }
+    return phase;
+  });
+
+  if (agent['prompt_delivery'] === 'argv' && !(agent['prompt_arg_template'] as string[]).some((a) => a.includes('{prompt}'))) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['agent', 'prompt_arg_template'], message: '`agent.prompt_arg_template` must contain `{prompt}` when `prompt_delivery = "argv"`', expected: 'e.g. ["-p", "{prompt}"]', found: JSON.stringify(agent['prompt_arg_template']) });
+  }
+  const backoff = obj(runtime['backoff']);
+  if ((backoff['max_s'] as number) < (backoff['base_s'] as number)) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'backoff', 'max_s'], message: '`runtime.backoff.max_s` is below `runtime.backoff.base_s`', expected: `at least ${String(backoff['base_s'])}`, found: String(backoff['max_s']) });
+  }
+  const watchdog = obj(data['watchdog']);
+  const staleRunner = obj(watchdog['stale_after_s'])['runner'] as number;
+  if (staleRunner <= 2 * (runtime['heartbeat_interval_s'] as number)) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['watchdog', 'stale_after_s', 'runner'], message: '`watchdog.stale_after_s.runner` must exceed twice `runtime.heartbeat_interval_s`, or a healthy runner looks stale', expected: `more than ${2 * (runtime['heartbeat_interval_s'] as number)}`, found: String(staleRunner) });
+  }
+
+  const monitor = obj(data['monitor']);
+  const notify: NotifyConfig[] = Object.entries(obj(data['notify'])).map(([name, t]) => {
+    const table = { ...obj(t) };
+    for (const [k, v] of Object.entries(table)) if (k.endsWith('_file') && typeof v === 'string') table[k] = fromConfig(v);
+    if (table['type'] === 'slack' && (table['bot_token_env'] !== undefined || table['bot_token_file'] !== undefined) && table['channel'] === undefined) {
+      problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['notify', name, 'channel'], message: `\`notify.${name}\` uses a bot token but has no \`channel\``, expected: 'a channel id for chat.postMessage', found: 'nothing' });
+    }
+    return { name, ...table } as NotifyConfig;
+  });
+
+  const agentOut = { ...agent } as unknown as AgentRunnerConfig['agent'];
+  if (typeof agent['env_file'] === 'string') agentOut.env_file = fromConfig(agent['env_file']);
+  const runtimeOut = {
+    ...runtime,
+    work_dir: workDir,
+    state_dir: stateDir,
+    log_dir: logDir,
+    stop_file: stopFile,
+  } as unknown as AgentRunnerConfig['runtime'];
+  if (typeof runtime['narrative_file'] === 'string') runtimeOut.narrative_file = fromWork(runtime['narrative_file']);
+  if (typeof runtime['context_file'] === 'string') runtimeOut.context_file = fromWork(runtime['context_file']);
+  if (runtime['context'] === 'file' && runtimeOut.context_file === undefined) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'context'], message: '`runtime.context = "file"` needs `runtime.context_file`', expected: 'a path', found: 'nothing' });
+  }
+
+  return {
+    source: file,
+    project,
+    agent: agentOut,
+    runtime: runtimeOut,
+    prompt,
+    phases,
+    vcs: data['vcs'] as AgentRunnerConfig['vcs'],
+    monitor: {
+      ...(monitor as unknown as AgentRunnerConfig['monitor']),
+      supervisor_stale_threshold_s: (monitor['supervisor_stale_threshold_s'] as number | undefined) ?? 1.5 * (runtime['round_timeout_s'] as number),
+    },
+    bridge: data['bridge'] as AgentRunnerConfig['bridge'],
+    notify,
+    watchdog: watchdog as unknown as AgentRunnerConfig['watchdog'],
+  };
+}
+
+function checkFiles(cfg: AgentRunnerConfig, problems: Problem[]): void {
+  const wd = cfg.runtime.work_dir;
+  if (!existsSync(wd) || !statSync(wd).isDirectory()) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'work_dir'], message: `work dir does not exist: ${wd}`, expected: 'an existing directory', found: 'nothing there' });
+  }
+  const check = (files: string[], at: Array<string | number>): void => {
+    files.forEach((f, i) => {
+      if (!existsSync(f)) problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: at.concat(i), message: `prompt file does not exist: ${f}`, expected: 'a readable file', found: 'nothing there' });
+    });
+  };
+  check(cfg.prompt.files, ['prompt', 'files']);
+  for (const ph of cfg.phases) if (ph.prompt !== cfg.prompt) check(ph.prompt.files, ['phases', ph.name, 'prompt', 'files']);
+  if (cfg.agent.env_file && !existsSync(cfg.agent.env_file)) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['agent', 'env_file'], message: `env file does not exist: ${cfg.agent.env_file}`, expected: 'a readable file', found: 'nothing there' });
+  }
+}

@@ -1,0 +1,429 @@
+/**
+ * The JSON Schema (draft-07, as ajv 8 compiles it) of `agent-runner.toml`. It is the single
+ * source of the accepted keys, their types, ranges and defaults; `docs/configuration.md` is
+ * generated from it. Keys are stable: a key is never renamed (a rename would break every
+ * deployed config); new keys may be added.
+ *
+ * Vocabulary beyond draft-07: `x-path` (the string is a path: `~` and `{project}` are expanded
+ * and a relative path is resolved against the config file's directory, or the work dir where
+ * `x-path` is `"work_dir"`), `x-secret` (never printed), `x-unit` (unit for docs).
+ */
+
+type Schema = Record<string, unknown>;
+
+const seconds = (description: string, def: number | undefined, min = 0, extra: Schema = {}): Schema => ({
+  type: 'number',
+  minimum: min,
+  description,
+  'x-unit': 's',
+  ...(def === undefined ? {} : { default: def }),
+  ...extra,
+});
+
+const int = (description: string, def: number | undefined, min = 0, extra: Schema = {}): Schema => ({
+  type: 'integer',
+  minimum: min,
+  description,
+  ...(def === undefined ? {} : { default: def }),
+  ...extra,
+});
+
+const path = (description: string, base: 'config' | 'work_dir' = 'config', def?: string): Schema => ({
+  type: 'string',
+  minLength: 1,
+  description,
+  'x-path': base,
+  ...(def === undefined ? {} : { default: def }),
+});
+
+const regexList = (description: string): Schema => ({
+  type: 'array',
+  items: { type: 'string', format: 'regex' },
+  default: [],
+  description,
+});
+
+const promptSpec = (withDefaults: boolean): Schema => ({
+  type: 'object',
+  additionalProperties: false,
+  description: 'Which files make the prompt.',
+  properties: {
+    file: path('One prompt file (use `file` or `files`, not both).', 'work_dir'),
+    files: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string', minLength: 1, 'x-path': 'work_dir' },
+      description: 'Prompt files concatenated in order with `concat_separator`.',
+    },
+    concat_separator: {
+      type: 'string',
+      description: 'Put between concatenated prompt files.',
+      ...(withDefaults ? { default: '\n\n---\n\n' } : {}),
+    },
+    strip_front_matter: {
+      type: 'boolean',
+      description: 'Strip YAML front matter (`---` ... `---`) from the first file.',
+      ...(withDefaults ? { default: true } : {}),
+    },
+  },
+});
+
+const PHASE_NAME = '^(?!list$)[a-z][a-z0-9_-]{0,31}$';
+
+/** Event severities, lowest first; used by notification routing. */
+export const SEVERITIES = ['debug', 'info', 'notice', 'warning', 'error', 'critical'] as const;
+
+const secretRef = (what: string, envDefault?: string): Record<string, Schema> => ({
+  [`${what}_env`]: {
+    type: 'string',
+    pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+    description: `Environment variable holding the ${what.replace(/_/g, ' ')}.`,
+    ...(envDefault ? { default: envDefault } : {}),
+  },
+  [`${what}_file`]: path(
+    `File holding the ${what.replace(/_/g, ' ')} (for systemd \`LoadCredential=\` use \`%d/NAME\` via \`\${CREDENTIALS_DIRECTORY}\`). Takes precedence over \`${what}_env\`.`,
+  ),
+});
+
+const notifyCommon: Record<string, Schema> = {
+  enabled: { type: 'boolean', default: true, description: 'Send through this transport.' },
+  min_severity: {
+    type: 'string',
+    enum: [...SEVERITIES],
+    default: 'warning',
+    description: 'Lowest severity sent.',
+  },
+  kinds: {
+    type: 'array',
+    items: { type: 'string', minLength: 1 },
+    description: 'Only these notification kinds (default: all).',
+  },
+  max_per_minute: int('Rate limit of this transport (messages per minute).', 20, 1),
+};
+
+const transport = (type: string, description: string, props: Record<string, Schema>, required: string[] = []): Schema => ({
+  type: 'object',
+  additionalProperties: false,
+  description,
+  required: ['type', ...required],
+  properties: { type: { const: type }, ...notifyCommon, ...props },
+});
+
+const allowList = {
+  allowed_user_ids: {
+    type: 'array',
+    items: { type: ['string', 'integer'] },
+    default: [],
+    description: 'Senders whose commands are obeyed (empty: commands disabled).',
+  },
+};
+
+/** The JSON Schema of agent-runner.toml. */
+export const CONFIG_SCHEMA: Schema = {
+  $id: 'https://agent-runner.dev/schema/agent-runner.toml.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['agent', 'prompt'],
+  properties: {
+    project: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+      description: 'Project name: the systemd instance name and state directory name. Default: the work dir\'s basename.',
+    },
+    agent: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['command'],
+      description: 'The agent CLI and how to run it.',
+      properties: {
+        preset: {
+          type: 'string',
+          enum: ['claude', 'codex', 'gemini', 'aider', 'generic'],
+          default: 'generic',
+          description: 'Which adapter reads the agent\'s output (classification, usage, cost).',
+        },
+        command: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'string', minLength: 1 },
+          description: 'argv of the agent CLI, without the prompt. The first element is looked up on PATH.',
+        },
+        prompt_delivery: {
+          type: 'string',
+          enum: ['stdin', 'argv'],
+          default: 'stdin',
+          description: '`stdin` keeps the prompt out of `ps` and `pkill -f` matches; `argv` appends `prompt_arg_template`.',
+        },
+        prompt_arg_template: {
+          type: 'array',
+          items: { type: 'string' },
+          default: ['{prompt}'],
+          description: 'Extra argv for `argv` delivery; `{prompt}` is replaced by the prompt text.',
+        },
+        terminal: {
+          type: 'string',
+          enum: ['pipe', 'pty'],
+          default: 'pipe',
+          description: 'Run the agent with pipes or in a pseudo-terminal (for CLIs that need a TTY).',
+        },
+        env: {
+          type: 'object',
+          additionalProperties: { type: 'string' },
+          default: {},
+          description: 'Extra environment for the agent. Values of keys that look secret are redacted in output; prefer `env_file`.',
+        },
+        env_file: path('A `KEY=VALUE` file (systemd EnvironmentFile syntax) read into the agent\'s environment; keep secrets here, mode 0600.'),
+        auth_fail_hint: {
+          type: 'string',
+          description: 'Overrides the preset\'s hint shown when authentication fails.',
+        },
+        patterns: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Output patterns for the `generic` preset (regexes, matched per line).',
+          properties: {
+            line_filter: { type: 'string', format: 'regex', description: 'Only lines matching this are classified.' },
+            auth: regexList('Lines meaning authentication failed.'),
+            rate_limit: regexList('Lines meaning a rate limit or quota was hit.'),
+            overloaded: regexList('Lines meaning the service is overloaded.'),
+            server_error: regexList('Lines meaning a server-side error.'),
+            network: regexList('Lines meaning a network failure.'),
+            timeout: regexList('Lines meaning a request timed out.'),
+            config: regexList('Lines meaning the agent is misconfigured.'),
+            result: regexList('Lines meaning the agent reported its final result.'),
+          },
+        },
+      },
+    },
+    runtime: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The round loop: timeouts, stop triggers, back-off, retention.',
+      properties: {
+        work_dir: path('The git work tree the agent works in.', 'config', '.'),
+        state_dir: path('State directory (ledger, markers). Default: `$XDG_STATE_HOME/agent-runner/{project}` (user mode) or `/var/lib/agent-runner/{project}` (system mode).'),
+        log_dir: path('Log directory (events, round logs; `AGENT_RUNNER_LOG_DIR`). Default: `<state_dir>/logs` (user mode) or `/var/log/agent-runner/{project}` (system mode).'),
+        restart_delay_s: seconds('Pause between rounds after a successful round. 0 is allowed.', 5),
+        round_timeout_s: seconds('Hard wall-clock limit of one round.', 3600, 1),
+        inactivity_timeout_s: seconds('End a round with no output for this long (0: off).', 900),
+        max_grace_after_result_s: seconds('After the agent reports its final result, wait this long for it to exit (longer while it has live workers).', 30),
+        grace_kill_ignore_patterns: regexList('Regexes on /proc cmdline of helper processes that do not count as live work after the result (added to the preset\'s).'),
+        kill_grace_s: seconds('Between SIGTERM and SIGKILL when a round\'s process group is ended.', 10),
+        max_rounds: int('Stop after this many rounds in one `serve` (0: no limit). `--max-rounds` overrides.', 0),
+        stop_file: path('The stop-request marker. Default: `<state_dir>/run/stop-requested`.'),
+        narrative_file: path('The agent-maintained narrative shown by the monitor\'s page.', 'work_dir'),
+        transient_error_action: {
+          type: 'string',
+          enum: ['back_off', 'stop'],
+          default: 'back_off',
+          description: 'On rate limits, overload, 5xx, network and timeouts: back off and continue, or stop `serve`.',
+        },
+        heartbeat_interval_s: seconds('How often the runner writes its heartbeat.', 10, 1),
+        round_log_retention: int('Round logs kept (newest first).', 100, 1),
+        round_log_max_bytes: int('Total bytes of round logs kept.', 536870912, 1048576, { 'x-unit': 'bytes' }),
+        events_retention_days: int('Days of event files kept.', 30, 1),
+        events_max_bytes: int('Total bytes of event files kept.', 268435456, 1048576, { 'x-unit': 'bytes' }),
+        daily_cost_budget_usd: {
+          type: 'number',
+          minimum: 0,
+          default: 0,
+          description: 'Stop starting rounds once today\'s (UTC) reported cost reaches this (0: no budget).',
+          'x-unit': 'USD',
+        },
+        context: {
+          type: 'string',
+          enum: ['off', 'prepend', 'file'],
+          default: 'off',
+          description: 'Give the agent a context block (round, phase, last outcome): prepended to the prompt or written to `context_file`.',
+        },
+        context_file: path('Where `context = "file"` writes the context block.', 'work_dir'),
+        backoff: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Back-off after transient failures (rate limit without reset time, overload, 5xx, network, timeout).',
+          properties: {
+            base_s: seconds('First delay.', 30, 1),
+            max_s: seconds('Cap of the exponential delay.', 1800, 1),
+            factor: { type: 'number', minimum: 1, maximum: 10, default: 2, description: 'Growth per consecutive failure.' },
+            jitter_s: seconds('Random extra delay (0..jitter) so runners sharing an account do not retry together.', 15),
+          },
+        },
+        crash_loop: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'The crash-loop breaker: consecutive short failures of the agent itself.',
+          properties: {
+            threshold: int('Consecutive short failures that stop `serve`.', 5, 2),
+            short_round_s: seconds('A failing round shorter than this counts.', 60, 1),
+          },
+        },
+        auth: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'What the runner does while authentication fails.',
+          properties: {
+            probe_interval_s: seconds('How often a paused runner probes whether authentication works again.', 300, 10),
+          },
+        },
+      },
+    },
+    prompt: promptSpec(true),
+    phases: {
+      type: 'object',
+      default: {},
+      description: 'Phase rotation: `list` names the phases in order; `[phases.NAME]` overrides per phase.',
+      properties: {
+        list: {
+          type: 'array',
+          items: { type: 'string', pattern: PHASE_NAME },
+          uniqueItems: true,
+          default: [],
+          description: 'Phase names, rotated one per round.',
+        },
+      },
+      patternProperties: {
+        [PHASE_NAME]: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'Overrides for one phase.',
+          properties: {
+            prompt: promptSpec(false),
+            round_timeout_s: seconds('Overrides `runtime.round_timeout_s`.', undefined, 1),
+            inactivity_timeout_s: seconds('Overrides `runtime.inactivity_timeout_s`.', undefined),
+            max_grace_after_result_s: seconds('Overrides `runtime.max_grace_after_result_s`.', undefined),
+          },
+        },
+      },
+      additionalProperties: false,
+    },
+    vcs: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Git hygiene after each round.',
+      properties: {
+        dirty_action: {
+          type: 'string',
+          enum: ['stash', 'commit', 'ignore'],
+          default: 'stash',
+          description: 'A dirty work tree after a round is stashed (recorded by SHA), auto-committed, or left alone.',
+        },
+        commit_message: {
+          type: 'string',
+          minLength: 1,
+          default: 'agent-runner: round {round}',
+          description: 'Message of auto-commits; `{round}` and `{phase}` are replaced.',
+        },
+        exclude: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: [],
+          description: 'Extra work-tree paths never stashed or committed (the state and log dirs always are excluded).',
+        },
+      },
+    },
+    monitor: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The monitor: polling, detectors, remote hosts.',
+      properties: {
+        poll_interval_s: seconds('Between polls.', 30, 1),
+        supervisor_stale_threshold_s: seconds('Alert `supervisor_stale` when no event arrived for this long (default: 1.5 x round_timeout_s; 0: off).', undefined),
+        remote_failure_tolerance_s: seconds('How long remote polls may fail (refused, timeout, hung) before `monitor_remote_giveup`.', 300),
+        auto_stop: {
+          type: 'boolean',
+          default: true,
+          description: 'Let detectors whose policy is auto-stop (auth failures burning quota, disk about to fill) stop the runner.',
+        },
+        remote_command: {
+          type: 'string',
+          minLength: 1,
+          default: 'agent-runner',
+          description: 'The agent-runner command on remote hosts.',
+        },
+        http_port: int('Port of `--mode http` (bound to 127.0.0.1 only).', 8765, 1, { maximum: 65535 }),
+      },
+    },
+    bridge: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The bridge: outbox delivery and inbound operator commands.',
+      properties: {
+        poll_interval_s: seconds('How often the outbox is checked when idle.', 1, 0.1),
+        max_attempts: int('Delivery attempts before a notification is dead-lettered.', 10, 1),
+        quiet_hours: {
+          type: 'string',
+          pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$',
+          description: 'Local-time window `HH:MM-HH:MM` in which only `critical` notifications are sent.',
+        },
+        digest_time: {
+          type: 'string',
+          pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$',
+          description: 'Local time `HH:MM` of the daily digest (unset: no digest).',
+        },
+        dedupe_window_s: seconds('Identical notifications within this window are sent once.', 600),
+      },
+    },
+    notify: {
+      type: 'object',
+      default: {},
+      description: 'Notification transports, one table each: `[notify.NAME]` with a `type`.',
+      propertyNames: { pattern: '^[a-z][a-z0-9_-]{0,31}$' },
+      additionalProperties: {
+        type: 'object',
+        required: ['type'],
+        properties: { type: { type: 'string' } },
+        discriminator: { propertyName: 'type' },
+        oneOf: [
+          transport('telegram', 'Telegram Bot API.', { ...secretRef('bot_token', 'TELEGRAM_BOT_TOKEN'), chat_id: { type: ['string', 'integer'], description: 'Chat to send to and accept commands from.' }, api_url: { type: 'string', format: 'uri', default: 'https://api.telegram.org', description: 'Bot API base URL.' }, ...allowList }, ['chat_id']),
+          transport('slack', 'Slack: an incoming webhook, or `chat.postMessage` with a bot token and channel.', { ...secretRef('webhook_url', 'SLACK_WEBHOOK_URL'), ...secretRef('bot_token'), channel: { type: 'string', description: 'Channel id for `chat.postMessage` and command polling.' }, api_url: { type: 'string', format: 'uri', default: 'https://slack.com/api', description: 'Web API base URL.' }, ...allowList }),
+          transport('discord', 'Discord webhook.', { ...secretRef('webhook_url', 'DISCORD_WEBHOOK_URL') }),
+          transport('matrix', 'Matrix client-server API.', { homeserver: { type: 'string', format: 'uri', description: 'Homeserver base URL.' }, ...secretRef('access_token', 'MATRIX_ACCESS_TOKEN'), room_id: { type: 'string', pattern: '^!', description: 'Room id (`!...:server`).' }, ...allowList }, ['homeserver', 'room_id']),
+          transport('ntfy', 'ntfy topic.', { server: { type: 'string', format: 'uri', default: 'https://ntfy.sh', description: 'ntfy server.' }, topic: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Topic name.' }, ...secretRef('token'), ...allowList }, ['topic']),
+          transport('webhook', 'Generic JSON webhook, signed with HMAC-SHA256 (`X-Agent-Runner-Signature`).', { url: { type: 'string', format: 'uri', description: 'Endpoint (POST, JSON).' }, ...secretRef('secret') }, ['url']),
+          transport('email', 'Email over SMTP.', { smtp_host: { type: 'string', minLength: 1, description: 'SMTP server.' }, smtp_port: int('SMTP port.', 587, 1, { maximum: 65535 }), starttls: { type: 'boolean', default: true, description: 'Require STARTTLS.' }, username: { type: 'string', description: 'SMTP user.' }, ...secretRef('password'), from: { type: 'string', format: 'email', description: 'Sender address.' }, to: { type: 'array', minItems: 1, items: { type: 'string', format: 'email' }, description: 'Recipients.' } }, ['smtp_host', 'from', 'to']),
+        ],
+      },
+    },
+    watchdog: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The watchdog: health probes and heal tiers.',
+      properties: {
+        targets: {
+          type: 'array',
+          items: { type: 'string', enum: ['runner', 'bridge', 'monitor'] },
+          uniqueItems: true,
+          default: ['runner'],
+          description: 'Units expected to run on this host (a missing enrollment of one is unhealthy; others are unknown).',
+        },
+        interval_s: seconds('Between probes.', 15, 1),
+        stale_after_s: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Heartbeat age that makes a unit stale; above each unit\'s worst-case loop time.',
+          properties: {
+            runner: seconds('Runner (heartbeats every `heartbeat_interval_s`, also inside rounds).', 120, 1),
+            bridge: seconds('Bridge (a 30 s long-poll must not look stale).', 120, 1),
+            monitor: seconds('Local monitor.', 180, 1),
+          },
+        },
+        tier_cooldown_s: seconds('Minimum time between two heal tiers of one unit (above its worst-case startup).', 60, 1),
+        term_grace_s: seconds('T2: how long after SIGTERM the unit must be gone.', 15, 1),
+        verify_window_s: seconds('T3: how long a respawned unit must stay healthy to count as healed.', 60, 1),
+        breaker_after_failed_t3: int('T4 (circuit broken) after this many failed T3s.', 3, 1),
+        breaker_after_same_signature: int('T4 after this many heals with an identical failure signature.', 5, 1),
+        alert_interval_s: seconds('Minimum time between two breaker alerts of one unit.', 3600, 60),
+      },
+    },
+  },
+};

@@ -1,0 +1,150 @@
+/**
+ * The normalised configuration: every default applied, every path absolute, `~` and
+ * `{project}` expanded. Field names match the TOML keys (see docs/configuration.md), so the
+ * key path in an error is the property path here. Durations are seconds, sizes bytes.
+ */
+
+/** One prompt source, as given in `[prompt]` or `[phases.NAME.prompt]`. */
+export interface PromptConfig {
+  /** Absolute paths of the prompt files, in order. */
+  files: string[];
+  concat_separator: string;
+  strip_front_matter: boolean;
+}
+
+/** Output patterns of the `generic` preset; each a regex source. */
+export interface PatternConfig {
+  line_filter?: string;
+  auth: string[];
+  rate_limit: string[];
+  overloaded: string[];
+  server_error: string[];
+  network: string[];
+  timeout: string[];
+  config: string[];
+  result: string[];
+}
+
+/** `[agent]`. */
+export interface AgentConfig {
+  preset: 'claude' | 'codex' | 'gemini' | 'aider' | 'generic';
+  command: string[];
+  prompt_delivery: 'stdin' | 'argv';
+  prompt_arg_template: string[];
+  terminal: 'pipe' | 'pty';
+  env: Record<string, string>;
+  env_file?: string;
+  auth_fail_hint?: string;
+  patterns: PatternConfig;
+}
+
+/** `[runtime]`. */
+export interface RuntimeConfig {
+  work_dir: string;
+  state_dir: string;
+  log_dir: string;
+  restart_delay_s: number;
+  round_timeout_s: number;
+  inactivity_timeout_s: number;
+  max_grace_after_result_s: number;
+  grace_kill_ignore_patterns: string[];
+  kill_grace_s: number;
+  max_rounds: number;
+  stop_file: string;
+  narrative_file?: string;
+  transient_error_action: 'back_off' | 'stop';
+  heartbeat_interval_s: number;
+  round_log_retention: number;
+  round_log_max_bytes: number;
+  events_retention_days: number;
+  events_max_bytes: number;
+  daily_cost_budget_usd: number;
+  context: 'off' | 'prepend' | 'file';
+  context_file?: string;
+  backoff: { base_s: number; max_s: number; factor: number; jitter_s: number };
+  crash_loop: { threshold: number; short_round_s: number };
+  auth: { probe_interval_s: number };
+}
+
+/** `[phases.NAME]` after normalisation (prompt falls back to `[prompt]`). */
+export interface PhaseConfig {
+  name: string;
+  prompt: PromptConfig;
+  round_timeout_s?: number;
+  inactivity_timeout_s?: number;
+  max_grace_after_result_s?: number;
+}
+
+/** `[vcs]`. */
+export interface VcsConfig {
+  dirty_action: 'stash' | 'commit' | 'ignore';
+  commit_message: string;
+  exclude: string[];
+}
+
+/** `[monitor]`. */
+export interface MonitorConfig {
+  poll_interval_s: number;
+  /** Resolved: 1.5 x round_timeout_s unless set; 0 disables. */
+  supervisor_stale_threshold_s: number;
+  remote_failure_tolerance_s: number;
+  auto_stop: boolean;
+  remote_command: string;
+  http_port: number;
+}
+
+/** `[bridge]`. */
+export interface BridgeConfig {
+  poll_interval_s: number;
+  max_attempts: number;
+  quiet_hours?: string;
+  digest_time?: string;
+  dedupe_window_s: number;
+}
+
+/** Keys every `[notify.NAME]` table has. */
+export interface NotifyCommon {
+  /** The table name. */
+  name: string;
+  type: 'telegram' | 'slack' | 'discord' | 'matrix' | 'ntfy' | 'webhook' | 'email';
+  enabled: boolean;
+  min_severity: 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical';
+  kinds?: string[];
+  max_per_minute: number;
+}
+
+/**
+ * A `[notify.NAME]` table. Type-specific keys are kept as given (secrets only by reference:
+ * `*_env` names an environment variable, `*_file` a file), see docs/configuration.md.
+ */
+export type NotifyConfig = NotifyCommon & Record<string, unknown>;
+
+/** `[watchdog]`. */
+export interface WatchdogConfig {
+  targets: Array<'runner' | 'bridge' | 'monitor'>;
+  interval_s: number;
+  stale_after_s: { runner: number; bridge: number; monitor: number };
+  tier_cooldown_s: number;
+  term_grace_s: number;
+  verify_window_s: number;
+  breaker_after_failed_t3: number;
+  breaker_after_same_signature: number;
+  alert_interval_s: number;
+}
+
+/** A loaded, validated, normalised agent-runner.toml. */
+export interface AgentRunnerConfig {
+  /** Absolute path of the file it was read from. */
+  source: string;
+  project: string;
+  agent: AgentConfig;
+  runtime: RuntimeConfig;
+  prompt: PromptConfig;
+  /** Phases in rotation order (empty: no rotation). */
+  phases: PhaseConfig[];
+  vcs: VcsConfig;
+  monitor: MonitorConfig;
+  bridge: BridgeConfig;
+  notify: NotifyConfig[];
+  watchdog: WatchdogConfig;
+}

@@ -1,0 +1,193 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { AgentRunnerError, type ErrorCode } from '../errors.js';
+import { CONFIG_SCHEMA } from './schema.js';
+import { formatKeyPath, type KeyLocator } from './locate.js';
+import { didYouMean, extensionsOf } from './suggest.js';
+
+let compiled: ValidateFunction | undefined;
+
+/** The schema compiled once per process (ajv compilation costs milliseconds). */
+function validator(): ValidateFunction {
+  if (compiled) return compiled;
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true, discriminator: true });
+  ajv.addVocabulary(['x-path', 'x-secret', 'x-unit']);
+  ajv.addFormat('regex', (s: string) => {
+    try {
+      new RegExp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  ajv.addFormat('uri', (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s) && URL.canParse(s));
+  ajv.addFormat('email', /^[^\s@<>]+@[^\s@<>]+$/);
+  compiled = ajv.compile(CONFIG_SCHEMA);
+  return compiled;
+}
+
+/** Every key path the schema defines, for "did you mean" across sections. */
+function allKeyPaths(node: Record<string, unknown>, prefix: string[] = [], out: string[][] = []): string[][] {
+  const props = node['properties'] as Record<string, Record<string, unknown>> | undefined;
+  for (const [k, child] of Object.entries(props ?? {})) {
+    out.push([...prefix, k]);
+    allKeyPaths(child, [...prefix, k], out);
+  }
+  return out;
+}
+
+/** Renders a found value briefly, for messages (values are never secrets: the schema has none inline). */
+export function renderValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
+  if (typeof v === 'number') return `${Number.isInteger(v) ? 'integer' : 'float'} ${v}`;
+  if (typeof v === 'boolean') return `boolean ${v}`;
+  if (Array.isArray(v)) return `array of ${v.length}`;
+  if (v instanceof Date) return `date ${v.toISOString()}`;
+  if (v && typeof v === 'object') return 'table';
+  return String(v);
+}
+
+function pathOf(err: ErrorObject): Array<string | number> {
+  return err.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+interface Problem {
+  code: ErrorCode;
+  path: Array<string | number>;
+  message: string;
+  expected?: string;
+  found?: string;
+  hint?: string;
+}
+
+function describe(err: ErrorObject, data: unknown): Problem | undefined {
+  const path = pathOf(err);
+  const key = formatKeyPath(path);
+  const params = err.params as Record<string, unknown>;
+  const found = renderValue(err.data);
+  switch (err.keyword) {
+    case 'additionalProperties': {
+      const extra = String(params['additionalProperty']);
+      const full = [...path, extra];
+      const siblings = Object.keys((err.parentSchema?.['properties'] as object | undefined) ?? {});
+      const suggestion = didYouMean(extra, siblings);
+      const extended = extensionsOf(extra, siblings);
+      let hint: string | undefined;
+      if (extended.length) {
+        hint = `did you mean ${extended.map((k) => `\`${formatKeyPath([...path, k])}\``).join(' or ')}?${extended.some((k) => /_(env|file)$/.test(k)) ? ' Secrets are never written in the config: name an environment variable or a file.' : ''}`;
+      } else if (suggestion) hint = `did you mean \`${formatKeyPath([...path, suggestion])}\`?`;
+      else {
+        const elsewhere = allKeyPaths(CONFIG_SCHEMA).find((p) => p[p.length - 1] === extra);
+        if (elsewhere) hint = `\`${extra}\` belongs in \`[${elsewhere.slice(0, -1).join('.')}]\`: did you mean \`${elsewhere.join('.')}\`?`;
+      }
+      return {
+        code: 'ERR_AR_CONFIG_UNKNOWN_KEY',
+        path: full,
+        message: `unknown key \`${formatKeyPath(full)}\``,
+        expected: siblings.length ? `one of ${siblings.join(', ')}` : 'no keys here',
+        found: extra,
+        ...(hint ? { hint } : {}),
+      };
+    }
+    case 'propertyNames':
+      return undefined; // reported by the `pattern` error on the name itself
+    case 'required': {
+      const missing = String(params['missingProperty']);
+      return {
+        code: 'ERR_AR_CONFIG_INVALID',
+        path: [...path, missing],
+        message: `missing required key \`${formatKeyPath([...path, missing])}\``,
+        expected: String((err.parentSchema?.['properties'] as Record<string, { description?: string }> | undefined)?.[missing]?.description ?? 'a value'),
+        found: 'nothing',
+      };
+    }
+    case 'type':
+      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` has the wrong type`, expected: String(params['type']).replace(',', ' or '), found };
+    case 'enum':
+      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is not an accepted value`, expected: `one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`, found };
+    case 'const':
+      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is not an accepted value`, expected: JSON.stringify(params['allowedValue']), found };
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is out of range`, expected: `a number ${String(params['comparison'])} ${String(params['limit'])}`, found };
+    case 'minItems':
+      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` has too few items`, expected: `at least ${String(params['limit'])} item(s)`, found };
+    case 'minLength':
+      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is empty`, expected: 'a non-empty string', found };
+    case 'uniqueItems':
+      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` has duplicate items`, expected: 'unique items', found: `duplicates at positions ${String(params['j'])} and ${String(params['i'])}` };
+    case 'pattern': {
+      const isName = err.propertyName !== undefined;
+      const shown = isName ? [...path, err.propertyName as string] : path;
+      return { code: isName ? 'ERR_AR_CONFIG_UNKNOWN_KEY' : 'ERR_AR_CONFIG_INVALID', path: shown, message: isName ? `invalid name \`${formatKeyPath(shown)}\`` : `\`${key}\` has an invalid format`, expected: `text matching /${String(params['pattern'])}/`, found: isName ? JSON.stringify(err.propertyName) : found };
+    }
+    case 'format':
+      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is not a valid ${String(params['format'])}`, expected: ({ regex: 'a JavaScript regular expression', email: 'an email address', uri: 'an absolute URL' } as Record<string, string>)[String(params['format'])] ?? String(params['format']), found };
+    case 'discriminator': {
+      const types = ((err.parentSchema?.['oneOf'] as Array<{ properties: { type: { const: string } } }>) ?? []).map((b) => b.properties.type.const);
+      return { code: 'ERR_AR_CONFIG_INVALID', path: [...path, 'type'], message: `\`${formatKeyPath([...path, 'type'])}\` is not a known transport`, expected: `one of ${types.map((t) => JSON.stringify(t)).join(', ')}`, found: renderValue((err.data as Record<string, unknown> | undefined)?.['type']) };
+    }
+    case 'oneOf':
+      return undefined; // the chosen branch reports the real problem
+    default:
+      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\`: ${err.message ?? 'invalid'}`, found: renderValue(data) };
+  }
+}
+
+/**
+ * Builds located {@link AgentRunnerError}s for problems at key paths, first problem first
+ * with the rest in `more`.
+ */
+export function problemsToError(file: string, locator: KeyLocator, problems: Problem[]): AgentRunnerError {
+  const errs = problems.map((p) => {
+    const pos = locator.find(p.path);
+    return new AgentRunnerError(p.code, p.message, {
+      location: { file, ...(pos ? { line: pos.line, column: pos.column } : {}) },
+      key: formatKeyPath(p.path),
+      ...(p.expected !== undefined ? { expected: p.expected } : {}),
+      ...(p.found !== undefined ? { found: p.found } : {}),
+      ...(p.hint !== undefined ? { hint: p.hint } : {}),
+    });
+  });
+  errs.sort((a, b) => (a.location?.line ?? Infinity) - (b.location?.line ?? Infinity));
+  const [first, ...rest] = errs as [AgentRunnerError, ...AgentRunnerError[]];
+  if (rest.length === 0) return first;
+  return new AgentRunnerError(first.code, first.message, {
+    ...(first.location ? { location: first.location } : {}),
+    ...(first.key !== undefined ? { key: first.key } : {}),
+    ...(first.expected !== undefined ? { expected: first.expected } : {}),
+    ...(first.found !== undefined ? { found: first.found } : {}),
+    hint: first.hint,
+    more: rest,
+  });
+}
+
+export type { Problem };
+
+/**
+ * Validates the parsed TOML against {@link CONFIG_SCHEMA}, filling defaults in place.
+ * @throws AgentRunnerError (ERR_AR_CONFIG_UNKNOWN_KEY / ERR_AR_CONFIG_INVALID) naming the
+ * file, line, column and key of every problem found.
+ */
+export function validateSchema(file: string, locator: KeyLocator, data: Record<string, unknown>): void {
+  const validate = validator();
+  if (validate(data)) return;
+  const seen = new Set<string>();
+  const problems: Problem[] = [];
+  for (const err of validate.errors ?? []) {
+    const p = describe(err, data);
+    if (!p) continue;
+    const id = `${formatKeyPath(p.path)}|${p.message}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    problems.push(p);
+  }
+  if (problems.length === 0) problems.push({ code: 'ERR_AR_CONFIG_INVALID', path: [], message: 'the config does not match the schema' });
+  throw problemsToError(file, locator, problems);
+}
