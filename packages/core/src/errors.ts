@@ -118,6 +118,11 @@ export const ERROR_CODES = {
     summary: 'An unexpected internal error.',
     hint: 'This is a bug; report it with the output of `agent-runner doctor --json`.',
   },
+  ERR_AR_VCS: {
+    exit: EXIT.TEMPFAIL,
+    summary: 'A git command of the work-tree hygiene after a round failed.',
+    hint: 'Run the git command named in the work dir to see why (a rebase or merge in progress, a stale index.lock, a failing hook, commit signing); fix the work tree, then restart.',
+  },
 } as const satisfies Record<string, CodeSpec>;
 
 /** A stable agent-runner error code, such as `ERR_AR_CONFIG_SYNTAX`. */

@@ -1,4 +1,4 @@
-export { CONFIG_FILE_NAME, findConfig, loadConfig, parseConfig, type LoadOptions } from './load.js';
+export { CONFIG_FILE_NAME, configPaths, findConfig, loadConfig, parseConfig, type LoadOptions } from './load.js';
 export { CONFIG_SCHEMA, SEVERITIES } from './schema.js';
 export { renderConfigDoc } from './docs.js';
 export type * from './types.js';

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { AgentRunnerError } from '../errors.js';
-import { defaultDirs, projectPaths, type PathEnv, type ServiceMode } from '../paths.js';
+import { defaultDirs, projectPaths, type PathEnv, type ProjectPaths, type ServiceMode } from '../paths.js';
 import { KeyLocator } from './locate.js';
 import { problemsToError, validateSchema, type Problem } from './validate.js';
 import type { AgentRunnerConfig, NotifyConfig, PhaseConfig, PromptConfig } from './types.js';
@@ -236,4 +236,9 @@ function checkFiles(cfg: AgentRunnerConfig, problems: Problem[]): void {
   if (cfg.agent.env_file && !existsSync(cfg.agent.env_file)) {
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['agent', 'env_file'], message: `env file does not exist: ${cfg.agent.env_file}`, expected: 'a readable file', found: 'nothing there' });
   }
+}
+
+/** The project's file layout as the config places it. */
+export function configPaths(cfg: AgentRunnerConfig): ProjectPaths {
+  return projectPaths(cfg.project, cfg.runtime.state_dir, cfg.runtime.log_dir, cfg.runtime.stop_file);
 }

@@ -1,0 +1,469 @@
+/**
+ * The event kind catalogue: the one place that says which events exist, who emits them,
+ * how severe they are and what their payload holds. The writer validates against it,
+ * TypeScript derives payload types from it and `docs/events.md` is generated from it.
+ *
+ * Rules (checked by test/events-catalogue.test.ts): names are snake_case and never renamed;
+ * a breaking payload change is a new kind; compatible additions (a new optional field) bump
+ * `version`; payload fields never reuse an envelope name (`v ts kind unit project round`).
+ */
+import type { EventUnit, FieldSpec, FieldType, KindSpec, PayloadOfSpec } from './types.js';
+
+interface Field<T extends FieldType, R extends boolean> extends FieldSpec {
+  readonly type: T;
+  readonly required: R;
+}
+
+/** A required field. */
+function req<T extends FieldType>(type: T, description: string, maxLength?: number): Field<T, true> {
+  return maxLength === undefined ? { type, required: true, description } : { type, required: true, description, maxLength };
+}
+
+/** An optional field (may be omitted). */
+function opt<T extends FieldType>(type: T, description: string, maxLength?: number): Field<T, false> {
+  return maxLength === undefined
+    ? { type, required: false, description }
+    : { type, required: false, description, maxLength };
+}
+
+const RUNNER: readonly EventUnit[] = ['runner'];
+const ALL_DAEMONS: readonly EventUnit[] = ['runner', 'bridge', 'watchdog', 'monitor'];
+
+const CLASSIFICATION =
+  'Outcome class: `ok`, `rate_limit`, `overloaded`, `server_error`, `timeout`, `auth`, `network`, `config`, `crash`, `hang` or `interrupted`.';
+
+/** The catalogue, keyed by kind name. Append new kinds; never rename or remove one. */
+export const EVENT_CATALOGUE = {
+  serve_started: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'The round runner (`agent-runner serve`) started and is about to enter its round loop.',
+    fields: {
+      pid: req('integer', 'PID of the serve process.'),
+      version: req('string', 'agent-runner version running.'),
+      agent: req('string', 'Agent adapter in use (`claude`, `codex`, `gemini`, `aider`, `generic`).'),
+      work_dir: req('string', 'Absolute path of the work tree the agent runs in.'),
+      config_file: req('string|null', 'Absolute path of the config file, null when built from flags only.'),
+      max_rounds: req('integer|null', 'Round limit of this serve run; null when unbounded.'),
+      next_round: req('integer', 'Number the next round will get (continues the ledger after a restart).'),
+    },
+  },
+  serve_stopped: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'The round runner left its loop and is exiting.',
+    fields: {
+      reason: req(
+        'string',
+        'Why: `max_rounds`, `stop_requested`, `agent_done`, `signal`, `crash_loop`, `config_broken`, `restart_marker`, `upgrade` or `error`.',
+      ),
+      exit_code: req('integer', 'Exit code the process will exit with (sysexits).'),
+      rounds_run: req('integer', 'Rounds started by this serve run.'),
+      signal: opt('string|null', 'Signal name when `reason` is `signal` (e.g. `SIGTERM`).'),
+      uptime_s: opt('number', 'Seconds since `serve_started`.'),
+    },
+  },
+  round_start: {
+    version: 1,
+    units: RUNNER,
+    severity: 'info',
+    description: 'A round started: the prompt is assembled and the agent is being spawned.',
+    fields: {
+      phase: req('string', 'Phase name of the round (`default` when the config has no phases).'),
+      prompt_bytes: req('integer', 'Size of the assembled prompt in bytes (UTF-8).'),
+      log_file: req('string', 'Absolute path of the round log.'),
+      agent: opt('string', 'Agent adapter running the round.'),
+      attempt: opt('integer', 'Consecutive attempt number of this round after transient failures (1 = first try).'),
+    },
+  },
+  round_end: {
+    version: 1,
+    units: RUNNER,
+    severity: 'info',
+    description: 'A round finished (the agent exited or was killed) and was classified.',
+    fields: {
+      phase: req('string', 'Phase name of the round.'),
+      exit_code: req('integer|null', 'Exit status of the agent; null when it was killed by a signal.'),
+      signal: req('string|null', 'Signal that ended the agent (e.g. `SIGKILL`), null on a normal exit.'),
+      duration_s: req('number', 'Wall time of the round in seconds.'),
+      classification: req('string', CLASSIFICATION),
+      output_bytes: req('integer', 'Bytes of agent output written to the round log.'),
+      usage: req(
+        'object|null',
+        'Token usage reported by the agent: `{input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens}` (integers, any may be absent); null when unknown.',
+      ),
+      cost_usd: req('number|null', 'Cost of the round in US dollars as reported by the agent; null when unknown.'),
+      evidence: req(
+        'array',
+        'Redacted evidence behind the classification: `[{source, line?, event_type?, status?, detail?}]`, `source` being `stream` (line of the round log), `exit` or `supervisor`.',
+      ),
+      reset_at: opt('string|null', 'For `rate_limit`: ISO-8601 UTC time the limit resets, when the agent said so.'),
+      killed_by: opt(
+        'string',
+        'The supervisor kill that ended the round: `timeout`, `inactivity`, `grace`, `fatal` or `operator`; absent when the agent exited by itself.',
+      ),
+      summary: opt('string', 'One-line redacted summary of the classification.', 500),
+    },
+  },
+  round_interrupted: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description:
+      'At start-up, a round left open by a previous serve process (crash, kill, reboot) was closed as `interrupted`.',
+    fields: {
+      previous_pid: req('integer|null', 'PID of the serve process that ran the round, when recorded.'),
+      reason: req(
+        'string',
+        'What happened to it: `process_gone`, `host_rebooted` (boot id changed) or `pid_recycled`.',
+      ),
+      started_at: opt('string|null', 'ISO-8601 UTC start time of the interrupted round.'),
+    },
+  },
+  round_grace_extended: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description:
+      'The agent reported its result but its process group still has live children, so the exit grace was extended.',
+    fields: {
+      live_children: req('array', 'Children keeping the round open: `[{pid, cmdline}]` (cmdline truncated).'),
+      ignored_children: req(
+        'array',
+        'Children matching the persistent-helper patterns, not waited for: `[{pid, cmdline, pattern}]`.',
+      ),
+      grace_s: req('number', 'Length of the extension in seconds.'),
+      extensions: opt('integer', 'Extensions granted so far in this round, including this one.'),
+    },
+  },
+  round_grace_kill: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description: 'The exit grace elapsed with the process group idle (a genuine hang) and the group was killed.',
+    fields: {
+      grace_s: req('number', 'Grace that elapsed, in seconds.'),
+      signal: req('string', 'Signal sent to the process group.'),
+      pgid: opt('integer', 'Process group killed.'),
+    },
+  },
+  round_timeout_kill: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description: 'The round exceeded its wall-clock ceiling (`round_timeout_s`) and its process group was killed.',
+    fields: {
+      timeout_s: req('number', 'The configured ceiling in seconds.'),
+      elapsed_s: req('number', 'Seconds the round had run.'),
+      signal: req('string', 'Signal sent to the process group.'),
+      pgid: opt('integer', 'Process group killed.'),
+    },
+  },
+  round_inactivity_kill: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description: 'The agent produced no output for longer than the inactivity limit and its process group was killed.',
+    fields: {
+      inactivity_s: req('number', 'The configured inactivity limit in seconds.'),
+      idle_s: req('number', 'Seconds since the last output byte.'),
+      signal: req('string', 'Signal sent to the process group.'),
+      pgid: opt('integer', 'Process group killed.'),
+    },
+  },
+  round_fatal_kill: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description:
+      'The live classifier saw a failure no retry fixes (e.g. auth) and killed the round at once instead of letting the agent burn its retries.',
+    fields: {
+      class: req('string', 'Failure class (`auth`, `config`, `rate_limit`, ...).'),
+      evidence: req('object', 'Redacted evidence: `{source, line?, event_type?, status?, detail?}`.'),
+      signal: opt('string', 'Signal sent to the process group.'),
+    },
+  },
+  round_operator_kill: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'An operator request (chat `/stop`, the CLI) interrupted the running round and its process group was killed.',
+    fields: {
+      reason: req('string', 'Reason given with the request.', 200),
+      signal: opt('string', 'Signal sent to the process group.'),
+    },
+  },
+  stop_file_detected: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'The stop-request marker was found between rounds; serve exits cleanly (0).',
+    fields: {
+      path: req('string', 'Path of the marker.'),
+      requested_at: opt('string|null', 'ISO-8601 UTC time written in the marker, or its mtime.'),
+    },
+  },
+  agent_self_terminated: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'The agent wrote `.agent-done` ("I am done"); serve exits cleanly (0).',
+    fields: {
+      reason: req('string', 'First 200 characters of the sentinel file (empty when it was empty).', 200),
+    },
+  },
+  max_rounds_reached: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'The configured round limit was reached; serve exits cleanly (0).',
+    fields: {
+      max_rounds: req('integer', 'The limit.'),
+      rounds_run: req('integer', 'Rounds run by this serve process.'),
+    },
+  },
+  crash_loop: {
+    version: 1,
+    units: RUNNER,
+    severity: 'critical',
+    description:
+      'Consecutive short crashes of the agent reached the breaker threshold; serve stops instead of respawning a doomed round.',
+    fields: {
+      consecutive: req('integer', 'Consecutive crashed rounds.'),
+      threshold: req('integer', 'The configured threshold.'),
+      last_exit_code: req('integer|null', 'Exit code of the last crashed round (null when killed by a signal).'),
+      tail: req('string', 'Redacted last lines of the last round log.', 4000),
+    },
+  },
+  config_broken: {
+    version: 1,
+    units: ['runner', 'cli'],
+    severity: 'critical',
+    description: 'A start-up check failed permanently (bad config or environment); the process exits 78 and is not restarted.',
+    fields: {
+      check: req('string', 'Name of the failed check (e.g. `prompt_file`, `git_work_tree`, `agent_on_path`).'),
+      detail: req('string', 'What was found and what is expected.', 2000),
+      code: opt('string', 'The `ERR_AR_*` error code.'),
+    },
+  },
+  backoff_started: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description: 'Round dispatch pauses after a transient failure; SIGTERM interrupts the wait at once.',
+    fields: {
+      class: req('string', 'Failure class that caused it (`rate_limit`, `overloaded`, `server_error`, `timeout`, `network`).'),
+      delay_s: req('number', 'Length of the pause in seconds, jitter included.'),
+      until: req('string', 'ISO-8601 UTC time the next round may start.'),
+      attempt: opt('integer', 'Consecutive back-offs for this failure class, including this one.'),
+    },
+  },
+  transient_error_detected: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description: 'The live classifier recognised a transient failure (rate limit, overload, 5xx, timeout, network) in a running round.',
+    fields: {
+      class: req('string', 'Failure class.'),
+      evidence: req('string', 'Short, redacted excerpt of the structured output that matched.', 500),
+      http_status: opt('integer|null', 'HTTP status reported by the agent, when any.'),
+      reset_at: opt('string|null', 'ISO-8601 UTC time the limit resets, when the agent said so.'),
+    },
+  },
+  transient_error_recovered: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'A round succeeded after one or more transient failures.',
+    fields: {
+      class: req('string', 'Failure class that was recovered from.'),
+      downtime_s: req('number', 'Seconds from the first failure to this success.'),
+      failed_rounds: req('integer', 'Rounds lost to the failure.'),
+    },
+  },
+  vcs_stashed: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'Uncommitted changes left by a failed or interrupted round were stashed.',
+    fields: {
+      sha: req('string', 'Commit id of the stash entry.'),
+      files: opt('integer', 'Files in the stash.'),
+      message: opt('string', 'Stash message.', 200),
+    },
+  },
+  vcs_committed: {
+    version: 1,
+    units: RUNNER,
+    severity: 'info',
+    description: 'Changes left by a round were committed by the runner.',
+    fields: {
+      sha: req('string', 'Commit id.'),
+      files: opt('integer', 'Files changed.'),
+      message: opt('string', 'First line of the commit message.', 200),
+    },
+  },
+  vcs_dirty_ignored: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'The work tree was dirty after a round and policy left it as it was.',
+    fields: {
+      files: req('integer', 'Files with uncommitted changes.'),
+      policy: opt('string', 'The git hygiene policy that applied.'),
+    },
+  },
+  restart_marker_consumed: {
+    version: 1,
+    units: ALL_DAEMONS,
+    severity: 'notice',
+    description: 'A unit found its own restart marker, removed it and is restarting.',
+    fields: {
+      nonce: req('string', 'Nonce of the marker (matches the request and the heal action).'),
+      requested_at: req('string', 'ISO-8601 UTC time the restart was requested.'),
+      requested_by: opt('string|null', 'Who asked: `watchdog`, `cli`, `bridge` (operator command), ...'),
+      latency_s: opt('number', 'Seconds between the request and its consumption.'),
+    },
+  },
+  service_upgraded: {
+    version: 1,
+    units: ['cli'],
+    severity: 'notice',
+    description: 'An orchestrated upgrade finished: the services run the new version.',
+    fields: {
+      from_version: req('string', 'Version before the upgrade.'),
+      to_version: req('string', 'Version now running.'),
+      units: req('array', 'systemd units restarted (strings).'),
+    },
+  },
+  package_upgraded: {
+    version: 1,
+    units: ['cli'],
+    severity: 'notice',
+    description: 'The installed package was upgraded without touching the running services.',
+    fields: {
+      from_version: req('string', 'Version before the upgrade.'),
+      to_version: req('string', 'Version installed.'),
+      method: req('string', 'How: `npm` or `checkout`.'),
+    },
+  },
+  service_upgrade_rolled_back: {
+    version: 1,
+    units: ['cli'],
+    severity: 'error',
+    description: 'An upgrade failed its smoke check and the previous version was restored and restarted.',
+    fields: {
+      from_version: req('string', 'Version restored (the one running now).'),
+      to_version: req('string', 'Version that failed.'),
+      reason: req('string', 'What failed.', 2000),
+    },
+  },
+  service_upgrade_rollback_failed: {
+    version: 1,
+    units: ['cli'],
+    severity: 'critical',
+    description: 'An upgrade failed and so did the rollback; the services are stopped and need an operator.',
+    fields: {
+      from_version: req('string', 'Version that should have been restored.'),
+      to_version: req('string', 'Version that failed.'),
+      reason: req('string', 'Why the upgrade failed.', 2000),
+      rollback_error: req('string', 'Why the rollback failed.', 2000),
+    },
+  },
+  monitor_remote_blip: {
+    version: 1,
+    units: ['monitor'],
+    severity: 'warning',
+    description: 'One poll of a remote host over SSH failed.',
+    fields: {
+      host: req('string', 'Host alias polled.'),
+      exit_code: req('integer|null', 'Exit status of the ssh command (255 = ssh itself failed); null on a timeout.'),
+      consecutive: req('integer', 'Consecutive failed polls of this host, including this one.'),
+      error: req('string', 'Redacted stderr or error message.', 500),
+    },
+  },
+  monitor_remote_giveup: {
+    version: 1,
+    units: ['monitor'],
+    severity: 'critical',
+    description: 'Polls of a remote host kept failing past the give-up limit; remote supervision stopped.',
+    fields: {
+      host: req('string', 'Host alias.'),
+      consecutive: req('integer', 'Consecutive failed polls.'),
+      failing_s: req('number', 'Seconds since the last successful poll.'),
+      last_error: req('string', 'Redacted error of the last poll.', 500),
+    },
+  },
+  heal_action: {
+    version: 1,
+    units: ['watchdog'],
+    severity: 'warning',
+    description: 'The watchdog acted on an unhealthy unit (one tier per probe).',
+    fields: {
+      target: req('string', 'Unit acted on: `runner`, `bridge` or `monitor`.'),
+      tier: req('integer', 'Heal tier: 1 restart marker, 2 SIGTERM, 3 SIGKILL + respawn, 4 circuit broken.'),
+      action: req('string', 'What was done: `restart_marker`, `sigterm`, `sigkill_respawn` or `circuit_break`.'),
+      reason: req('string', 'Why the unit was judged unhealthy (e.g. `heartbeat_stale`, `identity_mismatch`).', 500),
+      pid: req('integer|null', 'PID signalled (identity re-verified just before), null when none was.'),
+      nonce: opt('string', 'Nonce of the restart marker written (tier 1).'),
+      attempt: opt('integer', 'Consecutive actions on this target, including this one.'),
+    },
+  },
+  heal_verdict_changed: {
+    version: 1,
+    units: ['watchdog'],
+    severity: 'notice',
+    description: "The watchdog's verdict on a unit changed.",
+    fields: {
+      target: req('string', 'Unit judged.'),
+      from: req('string', 'Previous verdict: `healthy`, `unhealthy`, `healing`, `verifying` or `circuit_broken`.'),
+      to: req('string', 'New verdict (same values).'),
+      reason: req('string', 'What the verdict rests on.', 500),
+    },
+  },
+  notification_dead_lettered: {
+    version: 1,
+    units: ['bridge'],
+    severity: 'error',
+    description: 'A notification exhausted its delivery attempts and was moved out of the outbox.',
+    fields: {
+      notification_id: req('integer', 'Outbox row id in the ledger.'),
+      transport: req('string', 'Transport that failed (`telegram`, `slack`, `webhook`, `email`, ...).'),
+      attempts: req('integer', 'Delivery attempts made.'),
+      last_error: req('string', 'Redacted error of the last attempt.', 500),
+      idempotency_key: opt('string', 'Idempotency key of the notification.'),
+    },
+  },
+  command_received: {
+    version: 1,
+    units: ['bridge'],
+    severity: 'notice',
+    description: 'An operator command from an allow-listed sender was accepted and recorded in the ledger inbox.',
+    fields: {
+      command: req('string', 'Command name without the slash (`status`, `pause`, `resume`, `stop`, `tail`, ...).'),
+      args: req('array', 'Arguments (strings), redacted.'),
+      platform: req('string', 'Where it came from (`telegram`, `slack`, `cli`, ...).'),
+      sender: req('string', 'Allow-listed sender id on that platform.'),
+      message_id: req('string|null', 'Platform message id (de-duplicates redeliveries), null when none.'),
+      inbox_id: opt('integer', 'Inbox row id in the ledger.'),
+    },
+  },
+} as const satisfies Record<string, KindSpec>;
+
+/** Name of a catalogued event kind. */
+export type EventKind = keyof typeof EVENT_CATALOGUE;
+
+/** The payload type of kind `K` (the fields after the envelope). */
+export type EventPayload<K extends EventKind> = PayloadOfSpec<(typeof EVENT_CATALOGUE)[K]>;
+
+/** All kind names, in catalogue order. */
+export const EVENT_KINDS = Object.keys(EVENT_CATALOGUE) as EventKind[];
+
+/** The spec of `kind`, or undefined when it is not catalogued. */
+export function kindSpec(kind: string): KindSpec | undefined {
+  return Object.prototype.hasOwnProperty.call(EVENT_CATALOGUE, kind)
+    ? (EVENT_CATALOGUE as Record<string, KindSpec>)[kind]
+    : undefined;
+}

@@ -1,0 +1,337 @@
+/**
+ * Git hygiene after a round, through the `git` CLI (execFile, no shell).
+ *
+ * A dirty work tree is stashed, committed, or left alone. The runner's own state and log
+ * directories, when they sit inside the work tree, are excluded with literal pathspecs
+ * (`:(exclude,literal)<path>`) from every status, stash and add, so they are never swept in.
+ * A stash is recorded by its commit SHA, never by `stash@{N}` (indices shift as stashes are
+ * pushed and dropped), and both actions are idempotent across a crash: the round number is
+ * in the stash message / commit trailer, and a re-run finds what the first run did.
+ */
+import { execFile } from 'node:child_process';
+import { realpathSync, statSync } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { AgentRunnerError } from '@agent-runner/core/errors';
+
+/** Prefix of every stash message agent-runner writes; `orphanStashes` keys on it. */
+export const STASH_PREFIX = 'agent-runner round ';
+/** Trailer naming the round in auto-commit messages. */
+export const ROUND_TRAILER = 'Agent-Runner-Round';
+
+/** Common options: environment for git (default: inherited) and a per-command timeout. */
+export interface GitOptions {
+  env?: Record<string, string | undefined>;
+  /** Per git command, ms (default 120000): a signing prompt or hook must not hang the runner. */
+  timeoutMs?: number;
+}
+
+interface GitResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+function git(dir: string, args: string[], opts: GitOptions = {}): Promise<GitResult> {
+  return new Promise((res, rej) => {
+    execFile(
+      'git',
+      args,
+      {
+        cwd: dir,
+        maxBuffer: 256 * 1024 * 1024,
+        timeout: opts.timeoutMs ?? 120_000,
+        ...(opts.env ? { env: opts.env } : {}),
+      },
+      (err, stdout, stderr) => {
+        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') {
+            rej(new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', 'git not found on PATH', { cause: err }));
+          } else {
+            rej(new AgentRunnerError('ERR_AR_VCS', `git ${args.join(' ')} failed in ${dir}: ${err.message}`, { cause: err }));
+          }
+          return;
+        }
+        const e = err as (Error & { code?: number; killed?: boolean; signal?: string }) | null;
+        if (e?.killed) {
+          rej(new AgentRunnerError('ERR_AR_VCS', `git ${args.join(' ')} timed out in ${dir}`, { cause: err }));
+          return;
+        }
+        res({ stdout, stderr, code: e ? (typeof e.code === 'number' ? e.code : 1) : 0 });
+      },
+    );
+  });
+}
+
+/** The `fatal:`/`error:` lines of git's stderr (they say why), else its last lines. */
+function gitWhy(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const key = lines.filter((l) => /^(fatal|error):/.test(l));
+  return (key.length > 0 ? key : lines.slice(-3)).join(' | ');
+}
+
+async function gitOk(dir: string, args: string[], opts: GitOptions): Promise<string> {
+  const r = await git(dir, args, opts);
+  if (r.code !== 0) {
+    throw new AgentRunnerError('ERR_AR_VCS', `git ${args.join(' ')} failed in ${dir} (exit ${r.code}): ${gitWhy(r.stderr)}`);
+  }
+  return r.stdout;
+}
+
+/**
+ * True when `dir` exists and is inside a git work tree (not a bare repository).
+ * @throws AgentRunnerError ERR_AR_CONFIG_SEMANTIC when git is not installed.
+ */
+export async function isWorkTree(dir: string, opts: GitOptions = {}): Promise<boolean> {
+  try {
+    if (!statSync(dir).isDirectory()) return false;
+  } catch {
+    return false;
+  }
+  const r = await git(dir, ['rev-parse', '--is-inside-work-tree'], opts);
+  return r.code === 0 && r.stdout.trim() === 'true';
+}
+
+function real(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/**
+ * The pathspec: everything under `dir`, minus each of `exclude` that lies inside it.
+ * Paths are compared after realpath, so a symlinked state dir is still recognised.
+ */
+export function hygienePathspec(dir: string, exclude: string[]): string[] {
+  const base = real(dir);
+  const specs = ['.'];
+  for (const ex of exclude) {
+    const rel = relative(base, real(isAbsolute(ex) ? ex : resolve(dir, ex)));
+    if (rel.startsWith('..') || isAbsolute(rel)) continue;
+    specs.push(`:(exclude,literal)${rel === '' ? '.' : rel}`);
+  }
+  return specs;
+}
+
+/** One dirty path, from `git status --porcelain=v1 -z`. */
+export interface DirtyFile {
+  /** Two-letter XY status (`??` untracked, ` M` modified, `A ` added, `R ` renamed, ...). */
+  status: string;
+  /** Path relative to the repository root; an untracked directory ends in `/`. */
+  path: string;
+  /** Source path of a rename or copy. */
+  origPath?: string;
+}
+
+/** Options of {@link dirtyState}. */
+export interface DirtyStateOptions extends GitOptions {
+  /** Paths (absolute, or relative to `dir`) never reported: the state and log dirs. */
+  exclude?: string[];
+}
+
+/** The work tree's uncommitted changes. */
+export interface DirtyState {
+  dirty: boolean;
+  files: DirtyFile[];
+}
+
+/** Parses `git status --porcelain=v1 -z` output (git-status(1), "Porcelain Format Version 1"). */
+export function parsePorcelainZ(out: string): DirtyFile[] {
+  const parts = out.split('\0');
+  const files: DirtyFile[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const e = parts[i] as string;
+    if (e.length < 4) continue;
+    const status = e.slice(0, 2);
+    const f: DirtyFile = { status, path: e.slice(3) };
+    // Renames and copies carry the source path as the next NUL-separated field.
+    if (status.includes('R') || status.includes('C')) {
+      f.origPath = parts[i + 1] ?? '';
+      i++;
+    }
+    files.push(f);
+  }
+  return files;
+}
+
+/**
+ * Lists uncommitted changes under `dir`, untracked files included (directories collapsed),
+ * ignored files not, excluded paths not. Uses `--no-optional-locks` so it never takes
+ * `index.lock` away from an agent still working.
+ * @throws AgentRunnerError ERR_AR_VCS when git fails (not a work tree, corrupt index).
+ */
+export async function dirtyState(dir: string, opts: DirtyStateOptions = {}): Promise<DirtyState> {
+  const out = await gitOk(
+    dir,
+    ['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=normal', '--', ...hygienePathspec(dir, opts.exclude ?? [])],
+    opts,
+  );
+  const files = parsePorcelainZ(out);
+  return { dirty: files.length > 0, files };
+}
+
+/** An agent-runner stash, by SHA. */
+export interface RunnerStash {
+  sha: string;
+  round: number;
+  /** The stash message (after `On <branch>: `). */
+  message: string;
+  /** Stash creation time, ms since epoch. */
+  createdAtMs: number;
+}
+
+const STASH_SUBJECT = /^(?:On|WIP on) [^:]*: (.*)$/;
+const ROUND_MESSAGE = /^agent-runner round (\d+)(?::|$)/;
+
+/**
+ * Stashes created by agent-runner (message starting with {@link STASH_PREFIX}), newest first,
+ * with their SHAs: what `peek` reports as orphan stashes to salvage with
+ * `git stash show -p <sha>` / `git stash apply <sha>`.
+ */
+export async function orphanStashes(dir: string, opts: GitOptions = {}): Promise<RunnerStash[]> {
+  const r = await git(dir, ['stash', 'list', '--format=%H%x00%ct%x00%gs'], opts);
+  if (r.code !== 0) {
+    if (/does not have any commits|bad revision|unknown revision/.test(r.stderr)) return [];
+    throw new AgentRunnerError('ERR_AR_VCS', `git stash list failed in ${dir}: ${gitWhy(r.stderr)}`);
+  }
+  const out: RunnerStash[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const [sha, ct, subject] = line.split('\0');
+    if (!sha || !subject) continue;
+    const message = STASH_SUBJECT.exec(subject)?.[1] ?? subject;
+    const m = ROUND_MESSAGE.exec(message);
+    if (!m) continue;
+    out.push({ sha, round: Number(m[1]), message, createdAtMs: Number(ct) * 1000 });
+  }
+  return out;
+}
+
+/** Options of {@link applyDirtyAction}. */
+export interface DirtyActionOptions extends GitOptions {
+  action: 'stash' | 'commit' | 'ignore';
+  /** Paths never stashed or committed: the state and log dirs. */
+  exclude?: string[];
+  /** The round that left the tree dirty. */
+  round: number;
+  /**
+   * Extra text: the stash message becomes `agent-runner round N: <message>`; the commit
+   * subject becomes `<message>` (default `agent-runner: work of round N`).
+   */
+  message?: string;
+  /** Commit with --no-verify (skip pre-commit/commit-msg hooks). Default false. */
+  noVerify?: boolean;
+}
+
+/** What {@link applyDirtyAction} did. */
+export interface DirtyActionResult {
+  /** `none`: the tree was clean and no earlier run had acted for this round. */
+  action: 'stash' | 'commit' | 'ignore' | 'none';
+  /** Stash or commit SHA. */
+  sha?: string;
+  /** Dirty paths found (for `ignore`: left in place). */
+  files: DirtyFile[];
+  /** The stash or commit had been made by an earlier, interrupted run for this round. */
+  recovered?: boolean;
+}
+
+async function findRoundStash(dir: string, round: number, opts: GitOptions): Promise<RunnerStash | undefined> {
+  return (await orphanStashes(dir, opts)).find((s) => s.round === round);
+}
+
+async function hasHead(dir: string, opts: GitOptions): Promise<boolean> {
+  return (await git(dir, ['rev-parse', '--verify', '-q', 'HEAD'], opts)).code === 0;
+}
+
+/** `-c user.name=… -c user.email=…` for whichever identity part git cannot determine. */
+async function identityFallback(dir: string, opts: GitOptions): Promise<string[]> {
+  const author = await git(dir, ['var', 'GIT_AUTHOR_IDENT'], opts);
+  const committer = await git(dir, ['var', 'GIT_COMMITTER_IDENT'], opts);
+  if (author.code === 0 && committer.code === 0) return [];
+  const args: string[] = [];
+  if ((await git(dir, ['config', '--get', 'user.name'], opts)).code !== 0) args.push('-c', 'user.name=agent-runner');
+  if ((await git(dir, ['config', '--get', 'user.email'], opts)).code !== 0) {
+    args.push('-c', 'user.email=agent-runner@localhost');
+  }
+  return args;
+}
+
+async function stash(dir: string, o: DirtyActionOptions, files: DirtyFile[]): Promise<DirtyActionResult> {
+  const existing = await findRoundStash(dir, o.round, o);
+  if (existing) return { action: 'stash', sha: existing.sha, files, recovered: true };
+  if (files.length === 0) return { action: 'none', files };
+  if (!(await hasHead(dir, o))) {
+    throw new AgentRunnerError('ERR_AR_VCS', `cannot stash in ${dir}: the repository has no commit yet`, {
+      hint: 'Make an initial commit, or set [vcs] dirty_action = "commit".',
+    });
+  }
+  const message = `${STASH_PREFIX}${o.round}${o.message ? `: ${o.message}` : ''}`;
+  await gitOk(dir, ['stash', 'push', '--include-untracked', '-m', message, '--', ...hygienePathspec(dir, o.exclude ?? [])], o);
+  // stash@{0} is only trusted after checking it carries this round's message.
+  const top = await git(dir, ['rev-parse', '-q', '--verify', 'stash@{0}'], o);
+  const sha = top.stdout.trim();
+  if (top.code === 0 && sha) {
+    const subject = (await gitOk(dir, ['show', '-s', '--format=%s', sha], o)).trim();
+    if (STASH_SUBJECT.exec(subject)?.[1] === message) return { action: 'stash', sha, files };
+  }
+  const found = await findRoundStash(dir, o.round, o);
+  if (found) return { action: 'stash', sha: found.sha, files };
+  throw new AgentRunnerError('ERR_AR_VCS', `git stash push reported success in ${dir} but no stash "${message}" exists`);
+}
+
+async function commit(dir: string, o: DirtyActionOptions, files: DirtyFile[]): Promise<DirtyActionResult> {
+  const head = await hasHead(dir, o);
+  if (files.length === 0) {
+    if (head) {
+      const body = await gitOk(dir, ['log', '-1', '--format=%H%x00%B', 'HEAD'], o);
+      const [sha, msg] = body.split('\0');
+      if (sha && msg && new RegExp(`^${ROUND_TRAILER}: ${o.round}$`, 'm').test(msg)) {
+        return { action: 'commit', sha, files, recovered: true };
+      }
+    }
+    return { action: 'none', files };
+  }
+  const spec = hygienePathspec(dir, o.exclude ?? []);
+  await gitOk(dir, ['add', '-A', '--', ...spec], o);
+  // The agent may have staged excluded paths itself; put them back to HEAD's state.
+  const excluded = spec.slice(1).map((s) => s.replace(':(exclude,literal)', ':(literal)'));
+  if (excluded.length > 0) {
+    if (head) await gitOk(dir, ['reset', '-q', 'HEAD', '--', ...excluded], o);
+    else await gitOk(dir, ['rm', '-r', '-q', '--cached', '--ignore-unmatch', '--', ...excluded], o);
+  }
+  const subject = o.message ?? `agent-runner: work of round ${o.round}`;
+  const msg = `${subject}\n\n${ROUND_TRAILER}: ${o.round}\n`;
+  const args = [...(await identityFallback(dir, o)), 'commit', '-q', '-m', msg];
+  if (o.noVerify) args.push('--no-verify');
+  await gitOk(dir, args, o);
+  const sha = (await gitOk(dir, ['rev-parse', 'HEAD'], o)).trim();
+  return { action: 'commit', sha, files };
+}
+
+/**
+ * Applies the `[vcs] dirty_action` after round `round`.
+ *
+ * - `ignore`: reports the dirty files, changes nothing.
+ * - `stash`: `git stash push --include-untracked -m "agent-runner round N" -- . <excludes>`,
+ *   recorded by SHA. If a stash for this round already exists (a crash after the stash),
+ *   its SHA is returned with `recovered` and nothing is stashed again.
+ * - `commit`: `git add -A -- . <excludes>`, then `git commit` with the trailer
+ *   `Agent-Runner-Round: N`; an author identity is supplied (`agent-runner
+ *   <agent-runner@localhost>`) only for the parts git has none for. A clean tree whose HEAD
+ *   carries this round's trailer is reported as `recovered`.
+ *
+ * @throws AgentRunnerError ERR_AR_VCS when a git command fails (the message names it),
+ *   ERR_AR_CONFIG_SEMANTIC when git is not installed.
+ */
+export async function applyDirtyAction(dir: string, opts: DirtyActionOptions): Promise<DirtyActionResult> {
+  const { files } = await dirtyState(dir, opts);
+  switch (opts.action) {
+    case 'ignore':
+      return { action: files.length > 0 ? 'ignore' : 'none', files };
+    case 'stash':
+      return stash(dir, opts, files);
+    case 'commit':
+      return commit(dir, opts, files);
+  }
+}
