@@ -7,15 +7,24 @@ import { fileURLToPath } from 'node:url';
 import { buildParser } from './cli.js';
 import type { CliContext } from './context.js';
 
-const controller = new AbortController();
+// First SIGTERM/SIGINT: stop gracefully (a round in progress finishes, waits end at once).
+// Second, or SIGQUIT (`agent-runner kill`): interrupt now (a round's process group is ended).
+// Third: exit at once.
+const stop = new AbortController();
+const kill = new AbortController();
 let signals = 0;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     signals += 1;
-    if (signals === 1) controller.abort(sig);
-    else if (signals >= 3) process.exit(130);
+    if (signals === 1) stop.abort(sig);
+    else if (signals === 2) kill.abort(sig);
+    else process.exit(130);
   });
 }
+process.on('SIGQUIT', () => {
+  stop.abort('SIGQUIT');
+  kill.abort('SIGQUIT');
+});
 
 const ctx: CliContext = {
   env: process.env,
@@ -24,10 +33,12 @@ const ctx: CliContext = {
   stderr: process.stderr,
   stdoutIsTTY: Boolean(process.stdout.isTTY),
   pid: process.pid,
-  signal: controller.signal,
+  signal: stop.signal,
+  killSignal: kill.signal,
   mode: process.argv.includes('--system') || process.env['AGENT_RUNNER_MODE'] === 'system' ? 'system' : 'user',
   nodeVersion: process.versions.node,
   execPath: process.execPath,
+  kill: (pid, signal) => void process.kill(pid, signal),
   binPath: realpathSync(fileURLToPath(import.meta.url)),
 };
 

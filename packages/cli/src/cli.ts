@@ -3,6 +3,7 @@ import { EXIT } from '@agent-runner/core/errors';
 import { VERSION } from '@agent-runner/core/version';
 import type { CliContext, GlobalArgs } from './context.js';
 import { reportError } from './output.js';
+import type { ServeArgs } from './commands/serve.js';
 
 type Handler<A> = (ctx: CliContext, args: A) => number | Promise<number>;
 
@@ -55,6 +56,180 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void = (c) 
           run(async () => (await import('./commands/config-check.js')).configCheck),
         )
         .demandCommand(1, 'config: give a subcommand (check)'),
+    )
+    .command(
+      'serve',
+      'Run rounds until a stop trigger (the main job; what the systemd unit runs)',
+      (y) =>
+        y
+          .option('max-rounds', { type: 'number', describe: 'Stop after N rounds (overrides runtime.max_rounds; 0 = no limit)' })
+          .option('once', { type: 'boolean', default: false, describe: 'Run one round, then exit' })
+          .epilogue('Stops with exit 0 on max rounds, `agent-runner stop` (or touching the stop file), the agent\'s .agent-done sentinel, or SIGTERM (a running round finishes first; a second SIGTERM or `agent-runner kill` interrupts it). Exit 69: crash loop. Exit 78: configuration broken. Exit 75: restart requested.'),
+      run(async () => (await import('./commands/serve.js')).serve),
+    )
+    .command(
+      'round',
+      'Run exactly one supervised round in the foreground',
+      (y) => y.option('phase', { type: 'string', describe: 'Run this phase instead of the next in rotation' }),
+      run(async () => {
+        const { serve } = await import('./commands/serve.js');
+        return (c: CliContext, args: ServeArgs) => serve(c, { ...args, 'max-rounds': 1 });
+      }),
+    )
+    .command(
+      'stop',
+      'Stop serve gracefully: the current round finishes; returns when serve is gone',
+      (y) => y.option('timeout', { type: 'number', describe: 'Give up waiting after S seconds (exit 75)' }),
+      run(async () => (await import('./commands/lifecycle.js')).stop),
+    )
+    .command(
+      'kill',
+      'Interrupt the current round (its whole process group) and stop serve',
+      (y) => y.option('timeout', { type: 'number', describe: 'Give up waiting after S seconds (exit 75)' }),
+      run(async () => (await import('./commands/lifecycle.js')).killServe),
+    )
+    .command(
+      'peek',
+      'Snapshot: service state, rounds, counts, back-off, stashes, disk, defenses',
+      (y) =>
+        y
+          .options(json)
+          .option('select', { type: 'string', describe: 'Print only this field (dot path, e.g. system.agent_process_count)' })
+          .option('round', { type: 'string', describe: 'One round\'s record: a number or "latest"' })
+          .option('log', { type: 'boolean', describe: 'Tail of the round\'s log (with --round; default latest)' })
+          .option('lines', { type: 'number', default: 50, describe: 'Lines of --log' })
+          .example('$0 peek --json | jq .rounds', 'The last rounds')
+          .example('$0 peek --round latest --log | tail -40', 'What the agent did last'),
+      run(async () => (await import('./commands/peek.js')).peek),
+    )
+    .command(
+      'watch',
+      'peek, refreshed in place',
+      (y) => y.option('interval', { type: 'number', default: 2, describe: 'Seconds between refreshes' }),
+      run(async () => (await import('./commands/watch.js')).watch),
+    )
+    .command(
+      'watchdog',
+      'Judge the runner, bridge and local monitor and heal them through tiers (what the watchdog unit runs)',
+      (y) => y.epilogue('Exit 0 on SIGTERM; 75 on its restart marker or when another watchdog runs. See `agent-runner heal status`.'),
+      run(async () => (await import('./commands/watchdog.js')).watchdog),
+    )
+    .command('heal', 'The watchdog\'s heal state: status, breaker reset', (y) =>
+      y
+        .command(
+          'status',
+          'Each unit\'s verdict, evidence, heal tier and the next action the watchdog may take',
+          (c) => c.options(json),
+          run(async () => (await import('./commands/heal.js')).healStatusCmd),
+        )
+        .command(
+          'reset <unit>',
+          'Close a unit\'s circuit breaker (recorded with who and why); the watchdog acts on it again',
+          (c) =>
+            c
+              .options(json)
+              .positional('unit', { type: 'string', demandOption: true, describe: 'runner, bridge or monitor' })
+              .option('reason', { type: 'string', demandOption: true, describe: 'Why (recorded in heal_actions)' })
+              .example('$0 heal reset bridge --reason "fixed the token"', 'Let the watchdog heal the bridge again'),
+          run(async () => (await import('./commands/heal.js')).healResetCmd as Handler<GlobalArgs>),
+        )
+        .demandCommand(1, 'heal: give a subcommand (status, reset)'),
+    )
+    .command(
+      'install',
+      'Install the project\'s systemd units (user mode, or --system as root) and enable them',
+      (y) =>
+        y
+          .option('bridge', { type: 'boolean', default: false, describe: 'Also install agent-runner-bridge@<project>' })
+          .option('watchdog', { type: 'boolean', default: false, describe: 'Also install agent-runner-watchdog@<project>' })
+          .option('monitor', { type: 'boolean', default: false, describe: 'Also install agent-runner-monitor@<project> (local)' })
+          .option('monitor-host', { type: 'string', describe: 'Install agent-runner-monitor@HOST polling HOST over SSH' })
+          .option('print', { type: 'boolean', default: false, describe: 'Print the files and commands; change nothing' })
+          .option('now', { type: 'boolean', default: false, describe: 'Start the units after enabling them' })
+          .option('run-as', { type: 'string', describe: 'System mode: the account the units run as (default $SUDO_USER)' })
+          .option('allow-root', { type: 'boolean', default: false, describe: 'Allow units that run the agent as root' })
+          .example('sudo $0 install --system --bridge --watchdog', 'System units running as the sudo caller')
+          .example('$0 install --print', 'Show the rendered units'),
+      run(async () => (await import('./commands/install.js')).install),
+    )
+    .command(
+      'uninstall',
+      'Stop, disable and remove the project\'s systemd units (state and logs are kept)',
+      (y) => y.option('project', { type: 'string', describe: 'Project name, when its config is gone' }),
+      run(async () => (await import('./commands/uninstall.js')).uninstall),
+    )
+    .command(
+      'start',
+      'Start the project (systemctl start agent-runner@<project>.target; without units: serve in the background)',
+      (y) => y,
+      run(async () => (await import('./commands/service.js')).start),
+    )
+    .command(
+      'restart',
+      'Restart the project gracefully (the current round finishes first)',
+      (y) => y,
+      run(async () => (await import('./commands/service.js')).restart),
+    )
+    .command(
+      'status',
+      'What systemd and the ledger say: unit states, main pid, since, last round; exit 3 when serve is not running',
+      (y) => y.options(json),
+      run(async () => (await import('./commands/service.js')).status),
+    )
+    .command(
+      'logs',
+      'The journal of the project\'s units (journalctl)',
+      (y) =>
+        y
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new lines' })
+          .option('lines', { alias: 'n', type: 'number', describe: 'Last N lines' })
+          .option('since', { type: 'string', describe: 'journalctl --since (e.g. "1 hour ago")' })
+          .option('priority', { alias: 'p', type: 'string', describe: 'journalctl --priority (e.g. warning)' })
+          .option('output', { alias: 'o', type: 'string', describe: 'journalctl --output (e.g. json, cat)' }),
+      run(async () => (await import('./commands/logs.js')).logs),
+    )
+    .command(
+      'upgrade',
+      'Upgrade agent-runner (npm or checkout), smoke-check it, restart the units; roll back on failure',
+      (y) =>
+        y
+          .option('target', { type: 'string', describe: 'Version, dist-tag or npm spec (default: latest)' })
+          .option('restart', { type: 'boolean', default: true, describe: 'Stop and restart the installed units (--no-restart: package only)' }),
+      run(async () => (await import('./commands/upgrade.js')).upgrade),
+    )
+    .command(
+      'bridge',
+      'Deliver the outbox to chat/webhook/email transports and take operator commands (what the bridge unit runs)',
+      (y) => y.epilogue('Exit 0 on SIGTERM; 75 on its restart marker or when another bridge runs. Test a transport with `agent-runner notify test --transport NAME`.'),
+      run(async () => (await import('./commands/bridge.js')).bridge),
+    )
+    .command('notify', 'Notifications', (y) =>
+      y
+        .command(
+          'test',
+          'Queue a test notification; the running bridge delivers it',
+          (c) => c.options(json).option('transport', { type: 'string', describe: 'Only this [notify.NAME] (default: every enabled transport)' }),
+          run(async () => (await import('./commands/bridge.js')).notifyTest),
+        )
+        .demandCommand(1, 'notify: give a subcommand (test)'),
+    )
+    .command(
+      'monitor',
+      'Watch the runner (here, or on --host ALIAS over SSH): anomaly detectors, event stream, HTTP page and /metrics',
+      (y) =>
+        y
+          .options(json)
+          .option('mode', { choices: ['anomaly', 'events', 'http'] as const, default: 'anomaly' as const, describe: 'anomaly: detectors and alerts; events: every new event as a JSON line; http: progress page on 127.0.0.1' })
+          .option('host', { type: 'string', array: true, describe: 'SSH alias from ~/.ssh/config to poll (repeatable: a fleet)' })
+          .option('port', { type: 'number', describe: 'HTTP port on 127.0.0.1 (http mode; with anomaly mode: /metrics and /api/state for the fleet)' })
+          .option('accept-new-host-key', { type: 'boolean', default: false, describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' })
+          .option('remote-command', { type: 'string', describe: 'agent-runner command on the hosts (default monitor.remote_command)' })
+          .option('ssh-config', { type: 'string', describe: 'ssh client config file (default ~/.ssh/config)' })
+          .option('once', { type: 'boolean', default: false, describe: 'Poll once, print alerts, exit (1 when any is active)' })
+          .example('$0 monitor --host pi', 'Watch a Pi from a laptop')
+          .example('$0 monitor --mode events | jq .kind', 'Follow the event stream')
+          .example('$0 monitor --mode http --port 8765', 'Progress page at http://127.0.0.1:8765/'),
+      run(async () => (await import('./commands/monitor.js')).monitor),
     )
     .command(
       'events',

@@ -13,14 +13,18 @@ export interface CliContext {
   /** True when stdout is a terminal (human output may use colour and redraws). */
   stdoutIsTTY: boolean;
   pid: number;
-  /** Aborted on SIGINT/SIGTERM (the first one). */
+  /** Aborted on the first SIGINT/SIGTERM: stop gracefully. */
   signal: AbortSignal;
+  /** Aborted on the second SIGINT/SIGTERM or on SIGQUIT: interrupt work in progress. */
+  killSignal: AbortSignal;
   /** user (XDG, systemd --user) or system (FHS, system units); from --system or AGENT_RUNNER_MODE. */
   mode: ServiceMode;
   /** Version of the running node, e.g. `20.20.2`. */
   nodeVersion: string;
   /** Absolute path of the running node binary. */
   execPath: string;
+  /** Sends a signal to a process (process.kill); identity checks happen before calling it. */
+  kill: (pid: number, signal: NodeJS.Signals) => void;
   /** Absolute path of the CLI entry script. */
   binPath: string;
 }

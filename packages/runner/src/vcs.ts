@@ -101,6 +101,21 @@ function real(p: string): string {
 }
 
 /**
+ * The excludes git does not already ignore. An exclude pathspec naming an ignored path (the
+ * usual `/.state/` in .gitignore) makes `git stash push` fail half-way — the stash is made but
+ * the work tree is not cleaned — so ignored paths are left to .gitignore.
+ */
+async function notIgnored(dir: string, exclude: string[], opts: GitOptions): Promise<string[]> {
+  const keep: string[] = [];
+  for (const ex of exclude) {
+    const rel = relative(real(dir), real(isAbsolute(ex) ? ex : resolve(dir, ex)));
+    if (rel.startsWith('..') || isAbsolute(rel) || rel === '') continue;
+    if ((await git(dir, ['check-ignore', '-q', '--', rel], opts)).code !== 0) keep.push(ex);
+  }
+  return keep;
+}
+
+/**
  * The pathspec: everything under `dir`, minus each of `exclude` that lies inside it.
  * Paths are compared after realpath, so a symlinked state dir is still recognised.
  */
@@ -324,7 +339,8 @@ async function commit(dir: string, o: DirtyActionOptions, files: DirtyFile[]): P
  * @throws AgentRunnerError ERR_AR_VCS when a git command fails (the message names it),
  *   ERR_AR_CONFIG_SEMANTIC when git is not installed.
  */
-export async function applyDirtyAction(dir: string, opts: DirtyActionOptions): Promise<DirtyActionResult> {
+export async function applyDirtyAction(dir: string, given: DirtyActionOptions): Promise<DirtyActionResult> {
+  const opts = { ...given, exclude: await notIgnored(dir, given.exclude ?? [], given) };
   const { files } = await dirtyState(dir, opts);
   switch (opts.action) {
     case 'ignore':

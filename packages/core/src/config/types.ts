@@ -91,6 +91,19 @@ export interface MonitorConfig {
   auto_stop: boolean;
   remote_command: string;
   http_port: number;
+  /** Percent. */
+  disk_warning_pct: number;
+  /** Percent. */
+  disk_critical_pct: number;
+  /** Percent of total memory. */
+  mem_available_min_pct: number;
+  /** Hours; 0 disables. */
+  silence_h: number;
+  /** USD; 0 = runtime.daily_cost_budget_usd. */
+  cost_budget_usd: number;
+  hung_grace_s: number;
+  /** Detector names turned off. */
+  disable: string[];
 }
 
 /** `[bridge]`. */
@@ -130,6 +143,10 @@ export interface WatchdogConfig {
   breaker_after_failed_t3: number;
   breaker_after_same_signature: number;
   alert_interval_s: number;
+  /** systemd unit per target, `{project}` not yet replaced. */
+  systemd_units: { runner: string; bridge: string; monitor: string };
+  /** Foreground-mode respawn argv per target; absent = the CLI's default. */
+  respawn_command: { runner?: string[]; bridge?: string[]; monitor?: string[] };
 }
 
 /** A loaded, validated, normalised agent-runner.toml. */

@@ -1,0 +1,73 @@
+import { userInfo } from 'node:os';
+import { configPaths } from '@agent-runner/core/config';
+import { AgentRunnerError } from '@agent-runner/core/errors';
+import { openLedger, type HealActionRecord, type HealState } from '@agent-runner/core/ledger';
+import { requestHealReset } from '@agent-runner/core/requests';
+import { DEFAULT_INSTALLED_PACKAGE_JSON } from '@agent-runner/watchdog/daemon';
+import { healStatus, renderHealStatus } from '@agent-runner/watchdog/status';
+import { TARGETS } from '@agent-runner/watchdog/tiers';
+import { existsSync } from 'node:fs';
+import type { CliContext, GlobalArgs } from '../context.js';
+import { loadProjectConfig } from '../load.js';
+import { out, outJson } from '../output.js';
+
+/**
+ * `agent-runner heal status [--json]`: each target's verdict and evidence, tier, breaker and
+ * next allowed action, and the watchdog's own health. Exit 0.
+ */
+export function healStatusCmd(ctx: CliContext, args: GlobalArgs): number {
+  const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
+  const paths = configPaths(cfg);
+  let states: HealState[] = [];
+  let actions: (t: string) => HealActionRecord[] = () => [];
+  let ledger: ReturnType<typeof openLedger> | undefined;
+  if (existsSync(paths.ledgerPath)) {
+    ledger = openLedger(paths.ledgerPath, { readonly: true });
+    const l = ledger;
+    states = l.watchdog.listHealStates();
+    actions = (t) => l.watchdog.recentHealActions(10, t);
+  }
+  try {
+    const st = healStatus(cfg, { states, actions }, {
+      nowMs: Date.now(),
+      monoMs: Number(process.hrtime.bigint() / 1_000_000n),
+      installedPackageJson: DEFAULT_INSTALLED_PACKAGE_JSON,
+    });
+    if (args.json) outJson(ctx, st);
+    else ctx.stdout.write(renderHealStatus(st));
+  } finally {
+    ledger?.close();
+  }
+  return 0;
+}
+
+/** Arguments of `agent-runner heal reset`. */
+export interface HealResetArgs extends GlobalArgs {
+  unit: string;
+  reason: string;
+}
+
+/**
+ * `agent-runner heal reset UNIT --reason TEXT`: asks the watchdog to close UNIT's circuit
+ * breaker; the watchdog records who (`cli:<user>`) and why in heal_actions at its next probe.
+ * @throws AgentRunnerError ERR_AR_USAGE for an unknown unit or an empty reason.
+ */
+export function healResetCmd(ctx: CliContext, args: HealResetArgs): number {
+  if (!(TARGETS as readonly string[]).includes(args.unit)) {
+    throw new AgentRunnerError('ERR_AR_USAGE', `unknown unit ${JSON.stringify(args.unit)}`, { expected: TARGETS.join(', '), found: args.unit });
+  }
+  if (args.reason.trim() === '') throw new AgentRunnerError('ERR_AR_USAGE', '--reason must say why', { key: 'reason' });
+  const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
+  let user = ctx.env['SUDO_USER'] ?? ctx.env['USER'];
+  if (!user) {
+    try {
+      user = userInfo().username;
+    } catch {
+      user = 'unknown';
+    }
+  }
+  const req = requestHealReset(configPaths(cfg), args.unit, { by: `cli:${user}`, reason: args.reason, nowMs: Date.now() });
+  if (args.json) outJson(ctx, req);
+  else out(ctx, `reset of ${args.unit}'s heal breaker requested (${req.nonce}); the watchdog applies it at its next probe`);
+  return 0;
+}

@@ -1,0 +1,77 @@
+import { configPaths } from '@agent-runner/core/config';
+import { AgentRunnerError } from '@agent-runner/core/errors';
+import { openLedger } from '@agent-runner/core/ledger';
+import { existsSync } from 'node:fs';
+import { buildPeek } from '@agent-runner/runner/peek';
+import { tailLines } from '@agent-runner/runner/round-log';
+import type { CliContext, GlobalArgs } from '../context.js';
+import { loadProjectConfig } from '../load.js';
+import { out, outJson } from '../output.js';
+import { renderPeek } from '../render-peek.js';
+
+/** Arguments of `agent-runner peek`. */
+export interface PeekArgs extends GlobalArgs {
+  select?: string | undefined;
+  round?: string | undefined;
+  log?: boolean | undefined;
+  lines?: number | undefined;
+}
+
+/** Picks `a.b.0.c` out of a JSON value; undefined when the path does not exist. */
+export function selectPath(value: unknown, path: string): unknown {
+  let cur = value;
+  for (const part of path.split('.').filter(Boolean)) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+function roundDetail(ctx: CliContext, args: PeekArgs): number {
+  const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
+  const { ledgerPath } = configPaths(cfg);
+  if (!existsSync(ledgerPath)) throw new AgentRunnerError('ERR_AR_USAGE', 'no rounds yet: the ledger does not exist', { found: ledgerPath });
+  const ledger = openLedger(ledgerPath, { readonly: true });
+  let record;
+  try {
+    const n = args.round === 'latest' ? ledger.runner.lastRounds(1)[0]?.round : Number(args.round);
+    if (n === undefined || !Number.isInteger(n) || n < 1) throw new AgentRunnerError('ERR_AR_USAGE', `--round takes a round number or "latest"`, { found: String(args.round) });
+    record = ledger.runner.getRound(n);
+    if (!record) throw new AgentRunnerError('ERR_AR_USAGE', `no round ${n} in the ledger`, { found: String(n) });
+  } finally {
+    ledger.close();
+  }
+  if (args.log) {
+    const lines = record.logFile && existsSync(record.logFile) ? tailLines(record.logFile, args.lines ?? 50) : [];
+    if (args.json) outJson(ctx, { round: record.round, log_file: record.logFile, lines });
+    else lines.forEach((l) => out(ctx, l));
+    return 0;
+  }
+  if (args.json) outJson(ctx, record);
+  else for (const [k, v] of Object.entries(record)) out(ctx, `${k.padEnd(22)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
+  return 0;
+}
+
+/**
+ * `agent-runner peek [--json] [--select PATH] [--round N|latest] [--log [--lines N]]`: a
+ * snapshot of the project — service state, current and last rounds, classification counts,
+ * back-off and throttle, orphan stashes, disk and memory, defenses. Reads the ledger (read-only)
+ * and the newest event lines only, so it costs the same at 500 events or 500,000.
+ */
+export async function peek(ctx: CliContext, args: PeekArgs): Promise<number> {
+  if (args.round !== undefined || args.log) {
+    if (args.log && args.round === undefined) args.round = 'latest';
+    return roundDetail(ctx, args);
+  }
+  const snap = await buildPeek(loadProjectConfig(ctx, args, { skipFileChecks: true }), { nowMs: Date.now() });
+  if (args.select !== undefined) {
+    const v = selectPath(snap, args.select);
+    if (v === undefined) throw new AgentRunnerError('ERR_AR_USAGE', `--select ${args.select}: no such field`, { expected: `a path into the peek document, e.g. service.state, rounds.0.classification`, found: args.select });
+    if (args.json || typeof v === 'object') outJson(ctx, v);
+    else out(ctx, String(v));
+    return 0;
+  }
+  if (args.json) outJson(ctx, snap);
+  else renderPeek(snap).forEach((l) => out(ctx, l));
+  return 0;
+}

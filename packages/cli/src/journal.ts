@@ -1,0 +1,21 @@
+import type { CliContext } from './context.js';
+
+const PRIORITY = { err: 3, warning: 4, notice: 5, info: 6 } as const;
+
+/** A syslog priority name. */
+export type Priority = keyof typeof PRIORITY;
+
+/**
+ * A line logger for daemons. Under systemd (stderr connected to the journal, which systemd
+ * announces with `$JOURNAL_STREAM`) each line starts with an sd-daemon(3) priority prefix
+ * such as `<4>`, so `journalctl -p warning` filters correctly; on a terminal lines carry a
+ * time stamp and the level instead.
+ */
+export function daemonLogger(ctx: CliContext, name: string): (priority: Priority, line: string) => void {
+  const journal = Boolean(ctx.env['JOURNAL_STREAM']);
+  return (priority, line) => {
+    for (const l of line.split('\n')) {
+      ctx.stderr.write(journal ? `<${PRIORITY[priority]}>${l}\n` : `${new Date().toISOString()} ${name} ${priority}: ${l}\n`);
+    }
+  };
+}

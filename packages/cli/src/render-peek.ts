@@ -1,0 +1,39 @@
+import type { PeekSnapshot } from '@agent-runner/runner/peek';
+
+const n = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '-' : `${v}${unit}`);
+
+/** Renders a peek snapshot for humans, one line per fact; used by `peek` and `watch`. */
+export function renderPeek(p: PeekSnapshot): string[] {
+  const s = p.service;
+  const lines = [
+    `project ${p.project}  ${s.state.toUpperCase()}${s.pid ? ` pid ${s.pid}` : ''}${s.activity ? ` (${s.activity})` : ''}${s.version ? `  v${s.version}` : ''}  at ${p.generated_at}`,
+  ];
+  if (s.heartbeat_age_s !== null) lines.push(`heartbeat ${s.heartbeat_age_s}s ago${s.started_at ? `, up since ${s.started_at}` : ''}`);
+  if (s.stop_requested) lines.push('stop requested: serve exits after the current round');
+  if (s.agent_done) lines.push(`agent done: ${s.agent_done}`);
+  if (p.current_round) lines.push(`round ${p.current_round.round}${p.current_round.phase ? ` (${p.current_round.phase})` : ''} running for ${p.current_round.elapsed_s}s  log ${p.current_round.log_file ?? '-'}`);
+  if (p.backoff) lines.push(`backing off after ${p.backoff.class} until ${p.backoff.until}`);
+  if (p.rate_limit) lines.push(`rate limited (${p.rate_limit.account}) until ${p.rate_limit.throttled_until}${p.rate_limit.reset_at ? `, resets ${p.rate_limit.reset_at}` : ''}`);
+  const counts = Object.entries(p.counts_24h).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  lines.push(`last 24h: ${counts}`);
+  lines.push(`today: ${p.today.rounds} round(s), ${p.today.input_tokens} in / ${p.today.output_tokens} out tokens, $${p.today.cost_usd.toFixed(4)}`);
+  lines.push('', 'round  phase       status       class         exit  duration  cost      started');
+  for (const r of p.rounds) {
+    lines.push(
+      `${String(r.round).padStart(5)}  ${(r.phase ?? '-').padEnd(10)}  ${r.status.padEnd(11)}  ${(r.classification ?? '-').padEnd(12)}  ${(r.signal ?? n(r.exit_code)).padStart(4)}  ${n(r.duration_s, 's').padStart(8)}  ${r.cost_usd === null ? '-'.padEnd(8) : `$${r.cost_usd.toFixed(4)}`.padEnd(8)}  ${r.started_at}`,
+    );
+  }
+  if (p.rounds.length === 0) lines.push('  (no rounds yet)');
+  if (p.orphan_stashes.length) {
+    lines.push('', 'orphan stashes (salvage with `git stash show -p SHA`, `git stash pop SHA`):');
+    for (const st of p.orphan_stashes) lines.push(`  ${st.sha}  round ${st.round}  ${st.created_at}`);
+  }
+  const d = p.system.disk;
+  const m = p.system.memory;
+  lines.push('', `disk ${d ? `${(d.free_bytes / 2 ** 30).toFixed(1)} GiB free (${d.used_pct}% used)` : '-'}  memory ${m ? `${(m.available_bytes / 2 ** 20).toFixed(0)} MiB available of ${(m.total_bytes / 2 ** 20).toFixed(0)}` : '-'}  agent processes ${p.system.agent_process_count}`);
+  if (p.recent_events.length) {
+    lines.push('', 'recent events:');
+    for (const e of p.recent_events.slice(-8)) lines.push(`  ${e.ts}  ${e.kind}${e.round !== undefined ? ` round=${e.round}` : ''}`);
+  }
+  return lines;
+}

@@ -1,0 +1,201 @@
+/**
+ * The systemd unit templates `agent-runner install` renders. `units/` at the repository root
+ * holds the same text (kept identical by packages/cli/test/install-units.test.ts) for readers
+ * and distro packagers; this copy ships inside the CLI because only `dist/` is packed.
+ *
+ * Template syntax (see {@link renderTemplate} in systemd-render.ts):
+ * - `@NODE@`, `@CLI@`: absolute paths of node and of the CLI entry script.
+ * - A line starting with `;system ` or `;user ` is kept (without the marker) only in that mode;
+ *   `;` starts a comment in unit files, so the raw template is itself a valid unit.
+ *
+ * Per-project values (work dir, config path, User=, TimeoutStopSec=, PATH) live in a drop-in
+ * `<unit>@<project>.<type>.d/50-agent-runner.conf`, so one template serves every project.
+ */
+
+const HEADER = `# Rendered by \`agent-runner install\`; per-project settings are in the drop-in
+# <this unit>@<project>.*.d/50-agent-runner.conf. Local changes: \`systemctl edit\`.`;
+
+/**
+ * Directives every service of a project shares. Each says why it is there.
+ */
+const COMMON_UNIT = `# Agents and transports talk to remote APIs: start after the network is configured, but
+# do not require it (an unreachable API is a transient error the daemons back off from).
+After=network-online.target
+Wants=network-online.target
+# Stopping or restarting the project target (agent-runner@<project>.target) reaches this unit.
+PartOf=agent-runner@%i.target
+# No start rate limit: a unit that hits it is left "failed" until someone notices, the
+# commonest complaint about every supervisor. RestartSec= spaces restarts instead, and the
+# exits that must not repeat are excluded by RestartPreventExitStatus=.
+StartLimitIntervalSec=0`;
+
+const COMMON_SERVICE = `# exec: \`systemctl start\` fails visibly when node or the CLI cannot be executed.
+Type=exec
+;system Environment=AGENT_RUNNER_MODE=system
+;user Environment=AGENT_RUNNER_MODE=user
+# Secrets (API keys, tokens) come from this optional root-readable file, never from the
+# command line or the unit: KEY=VALUE lines, mode 0600.
+;system EnvironmentFile=-/etc/agent-runner/%i.env
+;user EnvironmentFile=-%h/.config/agent-runner/%i.env
+# Journal: lines carry sd-daemon <N> priority prefixes (\`journalctl -p warning\` filters).
+SyslogIdentifier=%p@%i
+SyslogLevelPrefix=yes
+# Between restarts after a failure: long enough not to hammer a failing API or disk,
+# short enough that a crash costs little work time.
+RestartSec=10`;
+
+/**
+ * Hardening agents tolerate: they run git, compilers, package managers and their own CLI
+ * under the service user's home, so the home stays writable (ProtectHome=no) and only the
+ * OS is read-only. System mode only: in user units these need unprivileged user namespaces,
+ * which some Pi/Debian kernels disable, and the unit would then fail to start.
+ */
+const HARDENING = `# Hardening agents tolerate (system units only; user units would need user namespaces):
+# no setuid escalation (an agent must not sudo), a private /tmp, /usr /boot /etc read-only.
+;system NoNewPrivileges=yes
+;system PrivateTmp=yes
+;system ProtectSystem=full
+# The home stays writable: agents keep credentials and caches there (~/.claude, ~/.npm).
+;system ProtectHome=no
+;system ProtectKernelTunables=yes
+;system ProtectKernelModules=yes
+;system ProtectControlGroups=yes
+;system RestrictSUIDSGID=yes
+# State and logs: /var/lib/agent-runner/<project> and /var/log/agent-runner/<project>, created
+# and chowned to User= by systemd, 0700 (exported as $STATE_DIRECTORY / $LOGS_DIRECTORY).
+;system StateDirectory=agent-runner/%i
+;system StateDirectoryMode=0700
+;system LogsDirectory=agent-runner/%i
+;system LogsDirectoryMode=0700`;
+
+/** `agent-runner@.service`: the round runner. */
+export const SERVE_TEMPLATE = `${HEADER}
+# agent-runner@.service: the round runner (\`agent-runner serve\`) of project %i.
+[Unit]
+Description=agent-runner round runner (%i)
+${COMMON_UNIT}
+
+[Service]
+${COMMON_SERVICE}
+ExecStart=@NODE@ @CLI@ serve
+# Failures restart: a crash, a death by signal, exit 75 (restart requested by its marker).
+# Clean stops (max_rounds, stop request, .agent-done, SIGTERM) exit 0 and are never undone.
+Restart=on-failure
+# 69 = crash loop of the agent, 78 = configuration broken: a restart cannot help.
+RestartPreventExitStatus=69 78
+# 75 = restart requested: always restart it (on-failure covers it too; this is the contract).
+RestartForceExitStatus=75
+# SIGTERM goes to serve alone: the round in progress finishes (the agent, in its own process
+# group, is not signalled) and every wait ends at once. Only when TimeoutStopSec= (set per
+# project in the drop-in: round_timeout_s + kill_grace_s + margin) runs out does SIGKILL
+# reach the whole cgroup. \`agent-runner kill\` sends SIGQUIT to serve to interrupt the round.
+KillMode=mixed
+KillSignal=SIGTERM
+SendSIGKILL=yes
+${HARDENING}
+
+[Install]
+WantedBy=agent-runner@%i.target
+`;
+
+/** `agent-runner-bridge@.service`: the notification dispatcher. */
+export const BRIDGE_TEMPLATE = `${HEADER}
+# agent-runner-bridge@.service: notifications out, operator commands in (\`agent-runner bridge\`).
+[Unit]
+Description=agent-runner bridge (%i)
+${COMMON_UNIT}
+
+[Service]
+${COMMON_SERVICE}
+ExecStart=@NODE@ @CLI@ bridge
+# Any failure restarts (75 included: its restart marker); 78 = configuration broken does not.
+Restart=on-failure
+RestartPreventExitStatus=78
+RestartForceExitStatus=75
+# SIGTERM to the bridge only: it finishes the send in flight; the cgroup is killed after.
+KillMode=mixed
+KillSignal=SIGTERM
+TimeoutStopSec=60
+${HARDENING}
+
+[Install]
+WantedBy=agent-runner@%i.target
+`;
+
+/** `agent-runner-watchdog@.service`: health probes and heal tiers, itself watched by systemd. */
+export const WATCHDOG_TEMPLATE = `${HEADER}
+# agent-runner-watchdog@.service: judges and heals the project's units (\`agent-runner watchdog\`).
+[Unit]
+Description=agent-runner watchdog (%i)
+${COMMON_UNIT}
+
+[Service]
+${COMMON_SERVICE}
+ExecStart=@NODE@ @CLI@ watchdog
+# systemd watches the watcher: the daemon sends WATCHDOG=1 (via systemd-notify, a child
+# process, hence NotifyAccess=all) at least every WatchdogSec/2; a missed deadline is a
+# failure, so systemd kills (SIGABRT) and restarts it.
+WatchdogSec=120
+NotifyAccess=all
+Restart=on-failure
+RestartPreventExitStatus=78
+RestartForceExitStatus=75
+KillMode=mixed
+KillSignal=SIGTERM
+TimeoutStopSec=60
+${HARDENING}
+
+[Install]
+WantedBy=agent-runner@%i.target
+`;
+
+/** `agent-runner-monitor@.service`: detectors and alerts, local or over SSH. */
+export const MONITOR_TEMPLATE = `${HEADER}
+# agent-runner-monitor@.service: detectors and alerts (\`agent-runner monitor\`); the instance is
+# the project (local) or the remote host (--host, set in the drop-in's AGENT_RUNNER_MONITOR_ARGS).
+[Unit]
+Description=agent-runner monitor (%i)
+${COMMON_UNIT}
+
+[Service]
+${COMMON_SERVICE}
+# $AGENT_RUNNER_MONITOR_ARGS (unbraced) splits into words, e.g. "--host pi"; empty by default.
+Environment=AGENT_RUNNER_MONITOR_ARGS=
+ExecStart=@NODE@ @CLI@ monitor $AGENT_RUNNER_MONITOR_ARGS
+Restart=on-failure
+RestartPreventExitStatus=78
+RestartForceExitStatus=75
+KillMode=mixed
+KillSignal=SIGTERM
+TimeoutStopSec=60
+${HARDENING}
+
+[Install]
+WantedBy=agent-runner@%i.target
+`;
+
+/** `agent-runner@.target`: groups the units of one project. */
+export const TARGET_TEMPLATE = `${HEADER}
+# agent-runner@.target: every unit of project %i. Its Wants= (the units installed for the
+# project) are in the drop-in, so starting the target starts exactly those units and
+# stopping it stops them all (they are PartOf= it).
+[Unit]
+Description=agent-runner project %i
+StartLimitIntervalSec=0
+
+[Install]
+;system WantedBy=multi-user.target
+;user WantedBy=default.target
+`;
+
+/** A unit kind agent-runner installs. */
+export type UnitKind = 'serve' | 'bridge' | 'watchdog' | 'monitor' | 'target';
+
+/** Template file name and text per kind. */
+export const TEMPLATES: Record<UnitKind, { file: string; text: string }> = {
+  serve: { file: 'agent-runner@.service', text: SERVE_TEMPLATE },
+  bridge: { file: 'agent-runner-bridge@.service', text: BRIDGE_TEMPLATE },
+  watchdog: { file: 'agent-runner-watchdog@.service', text: WATCHDOG_TEMPLATE },
+  monitor: { file: 'agent-runner-monitor@.service', text: MONITOR_TEMPLATE },
+  target: { file: 'agent-runner@.target', text: TARGET_TEMPLATE },
+};

@@ -1,0 +1,179 @@
+import t from 'tap';
+import { existsSync, mkdirSync, readlinkSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli } from '@agent-runner/testkit/project';
+import { agentProject, readEvents, readRounds, startServe, until } from './serve-helpers.js';
+
+const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
+
+t.test('serve --max-rounds 3: rounds, ledger rows, events, logs, git hygiene', async (t) => {
+  const p = agentProject('cat > /dev/null\necho "round $AGENT_RUNNER_ROUND of $AGENT_RUNNER_PROJECT in ${AGENT_RUNNER_PHASE:-none}"\necho "x$AGENT_RUNNER_ROUND" >> work.txt\necho RESULT done');
+  t.teardown(p.cleanup);
+  const r = await runCli(['serve', '--max-rounds', '3'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  const rounds = readRounds(p.stateDir);
+  t.same(rounds.map((x) => [x['round'], x['status'], x['classification'], x['exit_code']]), [[1, 'finished', 'ok', 0], [2, 'finished', 'ok', 0], [3, 'finished', 'ok', 0]]);
+  const evs = readEvents(p.stateDir);
+  t.same(kinds(evs).filter((k) => k.startsWith('round_') || k.startsWith('serve_') || k === 'max_rounds_reached' || k === 'vcs_stashed'), [
+    'serve_started',
+    'round_start', 'vcs_stashed', 'round_end',
+    'round_start', 'vcs_stashed', 'round_end',
+    'round_start', 'vcs_stashed', 'round_end',
+    'max_rounds_reached', 'serve_stopped',
+  ]);
+  const end = evs.find((e) => e['kind'] === 'round_end');
+  t.match(end, { round: 1, classification: 'ok', exit_code: 0, phase: 'default', unit: 'runner', project: 'proj', v: 1 });
+  const log = String(rounds[0]?.['log_file']);
+  t.match(readFileSync(log, 'utf8'), /round 1 of proj in none/, 'the agent saw its environment; output in the round log');
+  t.match(log, /logs\/rounds\/R1-\d{8}T\d{6}Z\.log$/);
+  t.equal(readlinkSync(join(p.stateDir, 'logs', 'round-current.log')), `rounds/${String(rounds[2]?.['log_file']).split('/').pop()}`);
+  const stashes = p.git('stash', 'list', '--format=%H %s').trim().split('\n');
+  t.equal(stashes.length, 3, 'each dirty round stashed');
+  const stashed = evs.filter((e) => e['kind'] === 'vcs_stashed').map((e) => e['sha']);
+  t.same(new Set(stashed), new Set(stashes.map((s) => s.split(' ')[0])), 'stashes recorded by SHA');
+  t.equal(p.git('status', '--porcelain').trim(), '', 'the state dir is never swept in, the tree is clean');
+  t.match(r.stderr, /stopped: max_rounds \(exit 0, 3 round\(s\)\)/);
+});
+
+t.test('SIGTERM ends a back-off at once (the Python anchor took 16.9 s)', async (t) => {
+  const p = agentProject('cat > /dev/null\necho "RATE LIMITED try later"\nexit 1');
+  t.teardown(p.cleanup);
+  const s = startServe(p);
+  await until(() => kinds(readEvents(p.stateDir)).includes('backoff_started'), 20_000, 'backoff_started');
+  const ev = readEvents(p.stateDir).find((e) => e['kind'] === 'backoff_started');
+  t.match(ev, { class: 'rate_limit', delay_s: 30 });
+  const sent = Date.now();
+  s.child.kill('SIGTERM');
+  const ex = await s.exited;
+  t.equal(ex.code, 0, s.stderr());
+  t.ok(ex.atMs - sent < 1000, `exited ${ex.atMs - sent} ms after SIGTERM`);
+  t.match(readEvents(p.stateDir).at(-1), { kind: 'serve_stopped', reason: 'signal' });
+});
+
+t.test('first SIGTERM lets the round finish; a second one kills its process group', async (t) => {
+  const p = agentProject('cat > /dev/null\necho started\nsleep 2\necho RESULT finished');
+  t.teardown(p.cleanup);
+  const s = startServe(p);
+  await until(() => kinds(readEvents(p.stateDir)).includes('round_start'), 20_000, 'round_start');
+  s.child.kill('SIGTERM');
+  const ex = await s.exited;
+  t.equal(ex.code, 0);
+  t.match(readRounds(p.stateDir), [{ round: 1, status: 'finished', classification: 'ok', exit_code: 0 }], 'the round finished normally');
+
+  const q = agentProject('cat > /dev/null\necho started\nsleep 300 & sleep 300\necho RESULT never');
+  t.teardown(q.cleanup);
+  const s2 = startServe(q);
+  await until(() => kinds(readEvents(q.stateDir)).includes('round_start'), 20_000, 'round_start');
+  await new Promise((r) => setTimeout(r, 300));
+  s2.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 200));
+  s2.child.kill('SIGTERM');
+  const ex2 = await s2.exited;
+  t.equal(ex2.code, 0);
+  const row = readRounds(q.stateDir)[0];
+  t.equal(row?.['status'], 'finished');
+  t.equal(row?.['signal'], 'SIGTERM', 'the agent was ended by the runner');
+  t.ok(kinds(readEvents(q.stateDir)).includes('round_operator_kill'));
+});
+
+t.test('crash loop: the agent\'s own short failures stop serve with 69 and a redacted tail', async (t) => {
+  const p = agentProject('cat > /dev/null\necho "fatal: boom with key sk-ant-abcdefghijklmnopqrstuvwx"\nexit 3', '', '[runtime.crash_loop]\nthreshold = 3\n');
+  t.teardown(p.cleanup);
+  writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('base_s = 30', 'base_s = 1').replace('max_s = 60', 'max_s = 1'));
+  const r = await runCli(['serve'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
+  t.equal(r.code, 69, r.stderr);
+  const evs = readEvents(p.stateDir);
+  const loop = evs.find((e) => e['kind'] === 'crash_loop');
+  t.match(loop, { consecutive: 3, threshold: 3, last_exit_code: 3 });
+  t.match(String(loop?.['tail']), /fatal: boom/);
+  t.notMatch(String(loop?.['tail']), /sk-ant-abc/, 'secrets redacted');
+  t.equal(readRounds(p.stateDir).length, 3);
+  t.same(readRounds(p.stateDir).map((x) => x['classification']), ['crash', 'crash', 'crash']);
+});
+
+t.test('config_broken: exit 78 before any round burns', async (t) => {
+  const p = agentProject('exit 0');
+  t.teardown(p.cleanup);
+  writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('command = ["./agent.sh"]', 'command = ["no-such-agent-xyz"]'));
+  const r = await runCli(['serve'], { cwd: p.dir, env: p.env });
+  t.equal(r.code, 78);
+  t.match(r.stderr, /STARTUP FAIL \(agent_on_path\)/);
+  t.match(readEvents(p.stateDir), [{ kind: 'config_broken', check: 'agent_on_path' }]);
+  t.notOk(existsSync(join(p.stateDir, 'ledger.sqlite3')) && readRounds(p.stateDir).length > 0, 'no round ran');
+
+  writeFileSync(join(p.dir, 'PROMPT.md'), '');
+  writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('command = ["no-such-agent-xyz"]', 'command = ["./agent.sh"]'));
+  const r2 = await runCli(['serve'], { cwd: p.dir, env: p.env });
+  t.equal(r2.code, 78);
+  t.match(r2.stderr, /STARTUP FAIL \(prompt_file\)/);
+});
+
+t.test('.agent-done stops with its first 200 characters; a stale one is cleared at start', async (t) => {
+  const p = agentProject(`cat > /dev/null\nif [ "$AGENT_RUNNER_ROUND" = 2 ]; then printf '%0300d' 0 > "$AGENT_RUNNER_LOG_DIR/.agent-done"; fi\necho RESULT`);
+  t.teardown(p.cleanup);
+  const logs = join(p.stateDir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  writeFileSync(join(logs, '.agent-done'), 'stale from a previous run');
+  const r = await runCli(['serve'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(readRounds(p.stateDir).length, 2, 'the stale sentinel did not stop the first round');
+  const done = readEvents(p.stateDir).find((e) => e['kind'] === 'agent_self_terminated');
+  t.equal(String(done?.['reason']).length, 200);
+});
+
+t.test('stop: `agent-runner stop` returns only when serve is gone; touch works too', async (t) => {
+  const p = agentProject('cat > /dev/null\nsleep 1.5\necho RESULT');
+  t.teardown(p.cleanup);
+  const s = startServe(p);
+  await until(() => kinds(readEvents(p.stateDir)).includes('round_start'), 20_000, 'round_start');
+  const r = await runCli(['stop'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /agent-runner: stopping service\.\.\.\nagent-runner: stopped \(\d+\.\ds\)/);
+  t.equal(s.child.exitCode, 0, 'serve had already exited when stop returned');
+  t.match(readRounds(p.stateDir), [{ status: 'finished', classification: 'ok' }], 'the round was not cut short');
+  t.notOk(existsSync(join(p.stateDir, 'run', 'stop-requested')), 'the honoured request is consumed');
+
+  const s2 = startServe(p);
+  await until(() => readRounds(p.stateDir).length >= 2, 20_000, 'second round');
+  writeFileSync(join(p.stateDir, 'run', 'stop-requested'), '');
+  const ex = await s2.exited;
+  t.equal(ex.code, 0);
+  t.ok(kinds(readEvents(p.stateDir)).includes('stop_file_detected'));
+});
+
+t.test('crash recovery: a round left running by a killed serve is closed as interrupted; numbers never repeat', async (t) => {
+  const p = agentProject('cat > /dev/null\nsleep 30\necho RESULT');
+  t.teardown(p.cleanup);
+  const s = startServe(p);
+  await until(() => kinds(readEvents(p.stateDir)).includes('round_start'), 20_000, 'round_start');
+  s.child.kill('SIGKILL');
+  await s.exited;
+  t.match(readRounds(p.stateDir), [{ round: 1, status: 'running' }]);
+  // The orphaned agent (its own session) is still running; a new serve must not wait for it.
+  writeFileSync(join(p.dir, 'agent.sh'), '#!/bin/sh\ncat > /dev/null\necho RESULT\n');
+  const r = await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.match(readRounds(p.stateDir), [{ round: 1, status: 'interrupted' }, { round: 2, status: 'finished' }]);
+  t.match(readEvents(p.stateDir).find((e) => e['kind'] === 'round_interrupted'), { round: 1, reason: 'process_gone' });
+});
+
+t.test('peek --json answers from the ledger and recent events', async (t) => {
+  const p = agentProject('cat > /dev/null\necho RESULT');
+  t.teardown(p.cleanup);
+  await runCli(['serve', '--max-rounds', '2'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  const r = await runCli(['peek', '--json'], { cwd: p.dir, env: p.env });
+  t.equal(r.code, 0, r.stderr);
+  const snap = JSON.parse(r.stdout) as Record<string, unknown>;
+  t.match(snap, { schema_version: 1, project: 'proj', service: { state: 'stopped' }, counts_24h: { ok: 2 }, today: { rounds: 2 } });
+  t.equal((snap['rounds'] as unknown[]).length, 2);
+  const sel = await runCli(['peek', '--select', 'rounds.0.classification'], { cwd: p.dir, env: p.env });
+  t.equal(sel.stdout.trim(), 'ok');
+  const log = await runCli(['peek', '--round', 'latest', '--log', '--lines', '5'], { cwd: p.dir, env: p.env });
+  t.match(log.stdout, /RESULT/);
+  const human = await runCli(['peek'], { cwd: p.dir, env: p.env });
+  t.match(human.stdout, /project proj {2}STOPPED/);
+  const ev = await runCli(['events', '--kind', 'round_end', '--json'], { cwd: p.dir, env: p.env });
+  t.equal(ev.stdout.trim().split('\n').length, 2);
+  const bad = await runCli(['events', '--kind', 'round_ends'], { cwd: p.dir, env: p.env });
+  t.equal(bad.code, 64);
+});

@@ -1,0 +1,212 @@
+import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
+import { lastEvents, type EventRecord } from '@agent-runner/core/events';
+import { readEnrollment, verifyIdentity } from '@agent-runner/core/identity';
+import { openLedger, type RoundRecord } from '@agent-runner/core/ledger';
+import { readHeartbeat, readStopRequest } from '@agent-runner/core/markers';
+import { orphanStashes } from './vcs.js';
+
+/** Version of the `peek --json` document; bumped only for incompatible changes. */
+export const PEEK_SCHEMA_VERSION = 1;
+
+/** One round as `peek` shows it (times ISO-8601 UTC, durations seconds, cost USD). */
+export interface PeekRound {
+  round: number;
+  phase: string | null;
+  status: string;
+  classification: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  started_at: string;
+  ended_at: string | null;
+  duration_s: number | null;
+  output_bytes: number | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: number | null;
+  log_file: string | null;
+}
+
+/** The `peek --json` document. Field names are stable; see docs/commands.md. */
+export interface PeekSnapshot {
+  schema_version: number;
+  project: string;
+  generated_at: string;
+  service: {
+    /** `running` (enrollment proven live), `stopped`, or `unknown` (cannot tell). */
+    state: 'running' | 'stopped' | 'unknown';
+    pid: number | null;
+    version: string | null;
+    started_at: string | null;
+    /** What the loop does now: `round`, `waiting`, `starting`. */
+    activity: string | null;
+    heartbeat_age_s: number | null;
+    stop_requested: boolean;
+    /** First 200 characters of `.agent-done` when the agent asked to stop. */
+    agent_done: string | null;
+  };
+  current_round: (PeekRound & { elapsed_s: number }) | null;
+  rounds: PeekRound[];
+  /** Classification counts of the rounds of the last 24 h. */
+  counts_24h: Record<string, number>;
+  /** Rounds, tokens and cost since 00:00 UTC. */
+  today: { rounds: number; input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_creation_tokens: number; cost_usd: number };
+  /** The current back-off, when the loop is waiting out a failure. */
+  backoff: { class: string; until: string; delay_s: number } | null;
+  /** The active shared throttle (rate limit), when any. */
+  rate_limit: { account: string; class: string; throttled_until: string; reset_at: string | null } | null;
+  orphan_stashes: Array<{ sha: string; round: number; message: string; created_at: string }>;
+  system: { disk: { path: string; free_bytes: number; used_pct: number } | null; memory: { total_bytes: number; available_bytes: number } | null; agent_process_count: number };
+  defenses: Record<string, unknown>;
+  /** The ledger read (integrity is `doctor`'s job: it costs O(size)). */
+  ledger: { path: string; schema_version: number } | null;
+  recent_events: EventRecord[];
+}
+
+const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+function toPeekRound(r: RoundRecord): PeekRound {
+  return {
+    round: r.round,
+    phase: r.phase,
+    status: r.status,
+    classification: r.classification,
+    exit_code: r.exitCode,
+    signal: r.signal,
+    started_at: iso(r.startedAtMs) as string,
+    ended_at: iso(r.endedAtMs),
+    duration_s: r.durationMs === null ? null : Math.round(r.durationMs) / 1000,
+    output_bytes: r.outputBytes,
+    input_tokens: r.inputTokens,
+    output_tokens: r.outputTokens,
+    cost_usd: r.costUsd,
+    log_file: r.logFile,
+  };
+}
+
+function memory(): PeekSnapshot['system']['memory'] {
+  try {
+    const text = readFileSync('/proc/meminfo', 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) * 1024;
+    return { total_bytes: kb('MemTotal'), available_bytes: kb('MemAvailable') };
+  } catch {
+    return null;
+  }
+}
+
+function disk(path: string): PeekSnapshot['system']['disk'] {
+  try {
+    const s = statfsSync(path);
+    return { path, free_bytes: s.bavail * s.bsize, used_pct: s.blocks ? Math.round(1000 * (1 - s.bfree / s.blocks)) / 10 : 0 };
+  } catch {
+    return null;
+  }
+}
+
+/** Live processes whose argv[0] basename is the agent's executable (orphans show up here). */
+function agentProcessCount(exe: string, procRoot = '/proc'): number {
+  const name = basename(exe);
+  let n = 0;
+  for (const entry of readdirSync(procRoot)) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv0 = readFileSync(`${procRoot}/${entry}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      if (basename(argv0) === name) n += 1;
+    } catch {
+      /* gone meanwhile, or not ours to read */
+    }
+  }
+  return n;
+}
+
+/**
+ * Builds the `peek` snapshot from the ledger (indexed queries), the marker files and the
+ * newest event lines only — its cost does not grow with history. Never writes: a missing
+ * ledger or state dir reads as "never ran".
+ */
+export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; rounds?: number; events?: number }): Promise<PeekSnapshot> {
+  const paths = configPaths(cfg);
+  const now = opts.nowMs;
+  const enrollment = readEnrollment(paths, 'runner');
+  const identity = enrollment ? verifyIdentity(enrollment) : undefined;
+  const running = identity?.verdict === 'same';
+  const heartbeat = running ? readHeartbeat(paths, 'runner', { nowMs: now }) : undefined;
+  const agentDone = existsSync(paths.agentDoneFile) ? readFileSync(paths.agentDoneFile, 'utf8').trim().slice(0, 200) : null;
+
+  let rounds: RoundRecord[] = [];
+  let counts: Record<string, number> = {};
+  let today: PeekSnapshot['today'] = { rounds: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_creation_tokens: 0, cost_usd: 0 };
+  let rateLimit: PeekSnapshot['rate_limit'] = null;
+  let ledgerInfo: PeekSnapshot['ledger'] = null;
+  let current: PeekSnapshot['current_round'] = null;
+  if (existsSync(paths.ledgerPath)) {
+    const ledger = openLedger(paths.ledgerPath, { readonly: true });
+    ledgerInfo = { path: paths.ledgerPath, schema_version: ledger.schemaVersion };
+    try {
+      rounds = ledger.runner.lastRounds(opts.rounds ?? 10);
+      counts = ledger.runner.classificationCounts(now - 86_400_000);
+      const t = ledger.runner.totalsSince(Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate()));
+      today = { rounds: t.rounds, input_tokens: t.inputTokens, output_tokens: t.outputTokens, cache_read_tokens: t.cacheReadTokens, cache_creation_tokens: t.cacheCreationTokens, cost_usd: Math.round(t.costUsd * 1e6) / 1e6 };
+      const th = ledger.runner.activeThrottle(cfg.agent.preset, now);
+      if (th) rateLimit = { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) };
+    } finally {
+      ledger.close();
+    }
+    const live = rounds.find((r) => r.status === 'running');
+    if (live && running) current = { ...toPeekRound(live), elapsed_s: Math.round((now - live.startedAtMs) / 100) / 10 };
+  }
+
+  const recent = lastEvents(paths.eventsDir, { n: opts.events ?? 20 }).events;
+  const lastBackoff = lastEvents(paths.eventsDir, { n: 1, kinds: ['backoff_started', 'round_start'] }).events[0];
+  const backoff =
+    running && lastBackoff?.kind === 'backoff_started' && Date.parse(String(lastBackoff['until'])) > now
+      ? { class: String(lastBackoff['class']), until: String(lastBackoff['until']), delay_s: Number(lastBackoff['delay_s']) }
+      : null;
+
+  let stashes: PeekSnapshot['orphan_stashes'] = [];
+  try {
+    stashes = (await orphanStashes(cfg.runtime.work_dir)).map((s) => ({ sha: s.sha, round: s.round, message: s.message, created_at: iso(s.createdAtMs) as string }));
+  } catch {
+    /* not a git work tree (any more): nothing to salvage */
+  }
+
+  return {
+    schema_version: PEEK_SCHEMA_VERSION,
+    project: cfg.project,
+    generated_at: iso(now) as string,
+    service: {
+      state: enrollment ? (running ? 'running' : identity?.verdict === 'unknown' ? 'unknown' : 'stopped') : 'stopped',
+      pid: running ? (enrollment?.pid ?? null) : null,
+      version: running ? (enrollment?.version ?? null) : null,
+      started_at: running ? (enrollment?.started_at ?? null) : null,
+      activity: heartbeat?.state ?? null,
+      heartbeat_age_s: heartbeat ? Math.round(heartbeat.age_ms / 100) / 10 : null,
+      stop_requested: readStopRequest(paths) !== undefined,
+      agent_done: agentDone,
+    },
+    current_round: current,
+    rounds: rounds.map(toPeekRound),
+    counts_24h: counts,
+    today,
+    backoff,
+    rate_limit: rateLimit,
+    orphan_stashes: stashes,
+    system: { disk: disk(existsSync(paths.stateDir) ? paths.stateDir : cfg.runtime.work_dir), memory: memory(), agent_process_count: agentProcessCount(cfg.agent.command[0] ?? '') },
+    defenses: {
+      round_timeout_s: cfg.runtime.round_timeout_s,
+      inactivity_timeout_s: cfg.runtime.inactivity_timeout_s,
+      max_grace_after_result_s: cfg.runtime.max_grace_after_result_s,
+      crash_loop: cfg.runtime.crash_loop,
+      backoff: cfg.runtime.backoff,
+      transient_error_action: cfg.runtime.transient_error_action,
+      auth_probe_interval_s: cfg.runtime.auth.probe_interval_s,
+      dirty_action: cfg.vcs.dirty_action,
+      max_rounds: cfg.runtime.max_rounds,
+      daily_cost_budget_usd: cfg.runtime.daily_cost_budget_usd,
+      stop_file: paths.stopFile,
+    },
+    ledger: ledgerInfo,
+    recent_events: recent,
+  };
+}

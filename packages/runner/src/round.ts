@@ -1,0 +1,215 @@
+import type { AgentRunnerConfig, PhaseConfig } from '@agent-runner/core/config';
+import { isAgentRunnerError } from '@agent-runner/core/errors';
+import type { EventWriter } from '@agent-runner/core/events';
+import type { Ledger, RunnerIdentity } from '@agent-runner/core/ledger';
+import type { ProjectPaths } from '@agent-runner/core/paths';
+import { redactText } from '@agent-runner/core/redact';
+import type { AgentAdapter, Evidence, ProcessOutcome, Verdict } from './adapters/types.js';
+import { agentEnv, spawnAgent } from './agent-process.js';
+import { readEnvFile } from './env-file.js';
+import { assemblePrompt, type LastOutcome } from './prompt.js';
+import { openRoundLog, pruneRoundLogs } from './round-log.js';
+import { superviseRound } from './supervise.js';
+import { applyDirtyAction, type DirtyActionResult } from './vcs.js';
+
+/** What one round needs from the serve loop. */
+export interface RoundDeps {
+  cfg: AgentRunnerConfig;
+  paths: ProjectPaths;
+  ledger: Ledger;
+  events: EventWriter;
+  adapter: AgentAdapter;
+  runner: RunnerIdentity;
+  /** Base environment of the agent (the runner's own, secrets from env_file added per round). */
+  env: Record<string, string | undefined>;
+  /** Aborting interrupts the round: its process group is ended (operator kill). */
+  killSignal: AbortSignal;
+  now: () => number;
+  /** Run this phase instead of the rotation's (`agent-runner round --phase NAME`). */
+  phase?: string;
+  /** A line for the journal (problems that are not the round's verdict). */
+  log: (priority: 'warning' | 'notice', line: string) => void;
+}
+
+/** How a round went, for the loop's policy and the next round's context. */
+export interface RoundResult {
+  round: number;
+  phase: string | undefined;
+  verdict: Verdict;
+  outcome: ProcessOutcome;
+  vcs?: DirtyActionResult;
+  logFile: string;
+}
+
+/** The phase of a round: phases rotate by round number, so a restart continues the rotation. */
+export function phaseOf(cfg: AgentRunnerConfig, round: number): PhaseConfig | undefined {
+  return cfg.phases.length ? cfg.phases[(round - 1) % cfg.phases.length] : undefined;
+}
+
+function failedVerdict(cls: Verdict['class'], detail: string): Verdict {
+  const evidence: Evidence = { source: 'supervisor', detail: redactText(detail).slice(0, 500) };
+  return { class: cls, evidence: [evidence], summary: `${cls}: ${evidence.detail ?? ''}` };
+}
+
+/**
+ * Runs one round end to end: ledger row (running) → prompt → agent in its own process group
+ * under the limits → verdict → git hygiene → ledger row (finished) → `round_start` /
+ * `round_end` events → round-log retention. Problems of the round itself (a prompt file gone,
+ * the agent missing) become the round's verdict (`config`), never an exception, so the loop's
+ * policy sees them; only ledger and event-store failures throw.
+ */
+export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undefined): Promise<RoundResult> {
+  const { cfg, paths, ledger, events, adapter } = deps;
+  const startedAtMs = deps.now();
+  // One serve per project writes rounds, so the next number is max + 1 and the phase can be
+  // recorded with the row; startRound allocates the same number inside its transaction.
+  const expected = (ledger.runner.lastRounds(1)[0]?.round ?? 0) + 1;
+  const phase = deps.phase !== undefined ? cfg.phases.find((p) => p.name === deps.phase) : phaseOf(cfg, expected);
+  const round = ledger.runner.startRound({ runner: deps.runner, agent: adapter.name, startedAtMs, ...(phase ? { phase: phase.name } : {}) });
+  const log = openRoundLog({ roundsDir: paths.roundsDir, currentLink: paths.currentRoundLog, round, startedAtMs });
+  const limits = {
+    roundTimeoutMs: (phase?.round_timeout_s ?? cfg.runtime.round_timeout_s) * 1000,
+    inactivityTimeoutMs: (phase?.inactivity_timeout_s ?? cfg.runtime.inactivity_timeout_s) * 1000,
+    graceAfterResultMs: (phase?.max_grace_after_result_s ?? cfg.runtime.max_grace_after_result_s) * 1000,
+    killGraceMs: cfg.runtime.kill_grace_s * 1000,
+    ignorePatterns: [...adapter.preset.grace_kill_ignore_patterns, ...cfg.runtime.grace_kill_ignore_patterns].map((p) => new RegExp(p)),
+  };
+
+  let verdict: Verdict;
+  let outcome: ProcessOutcome;
+  let promptBytes = 0;
+  try {
+    const prompt = assemblePrompt({
+      files: (phase?.prompt ?? cfg.prompt).files,
+      separator: (phase?.prompt ?? cfg.prompt).concat_separator,
+      stripFrontMatter: (phase?.prompt ?? cfg.prompt).strip_front_matter,
+      context: {
+        mode: cfg.runtime.context,
+        ...(cfg.runtime.context_file ? { file: cfg.runtime.context_file } : {}),
+        round,
+        ...(phase ? { phase: phase.name } : {}),
+        ...(lastOutcome ? { lastOutcome } : {}),
+      },
+    });
+    promptBytes = prompt.bytes;
+    events.emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: prompt.bytes, log_file: log.path, agent: adapter.name }, { round });
+    const env = agentEnv(
+      { ...deps.env, ...adapter.preset.env, ...cfg.agent.env, ...(cfg.agent.env_file ? readEnvFile(cfg.agent.env_file) : {}) },
+      { logDir: paths.logDir, round, project: cfg.project, ...(phase ? { phase: phase.name } : {}) },
+    );
+    const handle = await spawnAgent({
+      argv: cfg.agent.command,
+      cwd: cfg.runtime.work_dir,
+      env,
+      delivery: cfg.agent.prompt_delivery === 'argv' ? { mode: 'argv', template: cfg.agent.prompt_arg_template } : { mode: 'stdin' },
+      prompt: prompt.text,
+      terminal: cfg.agent.terminal,
+    });
+    const result = await superviseRound({
+      handle,
+      classifier: adapter.createClassifier(),
+      log,
+      limits,
+      now: deps.now,
+      startedAtMs,
+      signal: deps.killSignal,
+      onEvent: (kind, payload) => emitSupervisorEvent(events, kind, payload, round, startedAtMs, deps.now()),
+    });
+    verdict = result.verdict;
+    outcome = result.outcome;
+  } catch (e) {
+    if (!isAgentRunnerError(e) || !['ERR_AR_CONFIG_SEMANTIC', 'ERR_AR_IO', 'ERR_AR_CONFIG_INVALID'].includes(e.code)) throw e;
+    // The round could not start (a prompt file vanished, the agent is not installed, the
+    // env file is malformed): a configuration failure of this round, counted by the policy.
+    if (promptBytes === 0) events.emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: 0, log_file: log.path, agent: adapter.name }, { round });
+    log.write(`agent-runner: round could not start: ${e.message}\n`);
+    verdict = failedVerdict('config', `${e.where() ? `${e.where()}: ` : ''}${e.message}`);
+    outcome = { exitCode: null, signal: null, durationMs: deps.now() - startedAtMs, outputBytes: 0 };
+  }
+  log.close();
+
+  let vcs: DirtyActionResult | undefined;
+  try {
+    vcs = await applyDirtyAction(cfg.runtime.work_dir, {
+      action: cfg.vcs.dirty_action,
+      exclude: [paths.stateDir, paths.logDir, ...cfg.vcs.exclude],
+      round,
+      ...(cfg.vcs.dirty_action === 'commit' ? { message: cfg.vcs.commit_message.replace(/\{round\}/g, String(round)).replace(/\{phase\}/g, phase?.name ?? 'default') } : {}),
+    });
+    if (vcs.action === 'stash' && vcs.sha) events.emit('vcs_stashed', { sha: vcs.sha, files: vcs.files.length }, { round });
+    else if (vcs.action === 'commit' && vcs.sha) events.emit('vcs_committed', { sha: vcs.sha, files: vcs.files.length }, { round });
+    else if (vcs.action === 'ignore' && vcs.files.length) events.emit('vcs_dirty_ignored', { files: vcs.files.length }, { round });
+  } catch (e) {
+    deps.log('warning', `round ${round}: git hygiene (${cfg.vcs.dirty_action}) failed: ${redactText((e as Error).message)}`);
+  }
+
+  const u = verdict.usage ?? {};
+  ledger.runner.finishRound(round, {
+    classification: verdict.class,
+    exitCode: outcome.exitCode,
+    signal: outcome.signal,
+    outputBytes: outcome.outputBytes,
+    logFile: log.path,
+    durationMs: outcome.durationMs,
+    ...(u.input_tokens !== undefined ? { inputTokens: u.input_tokens } : {}),
+    ...(u.output_tokens !== undefined ? { outputTokens: u.output_tokens } : {}),
+    ...(u.cache_read_tokens !== undefined ? { cacheReadTokens: u.cache_read_tokens } : {}),
+    ...(u.cache_creation_tokens !== undefined ? { cacheCreationTokens: u.cache_creation_tokens } : {}),
+    ...(verdict.cost_usd !== undefined ? { costUsd: verdict.cost_usd } : {}),
+    ...(verdict.rate_limit ? { rateLimit: verdict.rate_limit } : {}),
+    evidence: verdict.evidence,
+    endedAtMs: deps.now(),
+  });
+  events.emit(
+    'round_end',
+    {
+      phase: phase?.name ?? 'default',
+      exit_code: outcome.exitCode,
+      signal: outcome.signal,
+      duration_s: Math.round(outcome.durationMs) / 1000,
+      classification: verdict.class,
+      output_bytes: outcome.outputBytes,
+      usage: (verdict.usage as Record<string, unknown> | undefined) ?? null,
+      cost_usd: verdict.cost_usd ?? null,
+      evidence: verdict.evidence.map((ev): Record<string, unknown> => ({ ...ev, ...(ev.detail ? { detail: redactText(ev.detail) } : {}) })),
+      ...(outcome.killedBy ? { killed_by: outcome.killedBy } : {}),
+      ...(verdict.reset_at_ms !== undefined ? { reset_at: new Date(verdict.reset_at_ms).toISOString() } : {}),
+      summary: redactText(verdict.summary).slice(0, 500),
+    },
+    { round },
+  );
+  pruneRoundLogs(paths.roundsDir, { keep: cfg.runtime.round_log_retention, maxTotalBytes: cfg.runtime.round_log_max_bytes, protect: [log.path] });
+  return { round, phase: phase?.name, verdict, outcome, ...(vcs ? { vcs } : {}), logFile: log.path };
+}
+
+const secs = (ms: unknown): number => Math.round(Number(ms ?? 0)) / 1000;
+
+/**
+ * Maps the supervisor's notices to catalogue events (seconds, the catalogue's field names);
+ * notices without an event (kill bookkeeping, truncated lines) are in the round log already.
+ */
+function emitSupervisorEvent(events: EventWriter, kind: string, p: Record<string, unknown>, round: number, startedAtMs: number, nowMs: number): void {
+  const meta = { round };
+  switch (kind) {
+    case 'round_grace_extended':
+      events.emit(kind, { live_children: p['live_children'] as unknown[], ignored_children: p['ignored_children'] as unknown[], grace_s: secs(p['grace_ms']) }, meta);
+      break;
+    case 'round_grace_kill':
+      events.emit(kind, { grace_s: secs(p['grace_ms']), signal: 'SIGTERM' }, meta);
+      break;
+    case 'round_timeout_kill':
+      events.emit(kind, { timeout_s: secs(p['timeout_ms']), elapsed_s: secs(nowMs - startedAtMs), signal: 'SIGTERM' }, meta);
+      break;
+    case 'round_inactivity_kill':
+      events.emit(kind, { inactivity_s: secs(p['limit_ms']), idle_s: secs(p['idle_ms']), signal: 'SIGTERM' }, meta);
+      break;
+    case 'round_fatal_kill':
+      events.emit(kind, { class: String(p['class']), evidence: p['evidence'] as Record<string, unknown> }, meta);
+      break;
+    case 'round_operator_kill':
+      events.emit(kind, { reason: String(p['reason'] ?? 'operator') }, meta);
+      break;
+    default:
+      break;
+  }
+}
