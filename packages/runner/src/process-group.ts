@@ -2,9 +2,13 @@
  * The agent's process group: listing its members from /proc and ending all of them.
  *
  * The agent is started as a session and process-group leader (pgid = sid = its pid), so
- * "the round's processes" are every process whose process group OR session is that id.
- * The session part catches job-control groups an interactive shell in a PTY creates
- * (`setpgid` for each pipeline); only a process that calls `setsid()` itself escapes.
+ * "the round's processes" are every process whose process group OR session is that id,
+ * plus — transitively — the children of those and the groups and sessions such children
+ * lead. The session part catches job-control groups an interactive shell in a PTY creates
+ * (`setpgid` for each pipeline); the descendant part catches tools that call `setsid()`
+ * (Claude Code runs every Bash tool command in a session of its own). Only a process that
+ * left its session AND lost its parent (re-parented to init) escapes; systemd's cgroup
+ * (`KillMode=mixed` at unit stop) is the backstop for those.
  *
  * Zombies are listed but flagged: they are already dead, cannot be signalled away, and on
  * hosts whose PID 1 does not reap orphans (some containers) they never disappear, so
@@ -43,8 +47,9 @@ function statOrUndefined(pid: number, procRoot: string): ReturnType<typeof readP
 }
 
 /**
- * Lists the processes of the round's group: members of process group `pgid` and of the
- * session `pgid` leads, including zombies (flagged). Costs one small read per process on
+ * Lists the processes of the round: members of process group `pgid`, of the session `pgid`
+ * leads, and their descendants with the groups and sessions those lead (see the module
+ * comment), including zombies (flagged). Costs one small read per process on
  * the host (a few ms for hundreds of processes) plus one cmdline read per member.
  *
  * @param pgid process group id of the agent (= its pid, since it is a session leader).
@@ -58,12 +63,31 @@ export function listGroup(pgid: number, procRoot = '/proc'): GroupMember[] {
   } catch (e) {
     throw new AgentRunnerError('ERR_AR_IO', `cannot list ${procRoot}: ${(e as Error).message}`, { cause: e });
   }
-  const out: GroupMember[] = [];
+  const all: NonNullable<ReturnType<typeof readProcStat>>[] = [];
   for (const name of names) {
     const c = name.charCodeAt(0);
     if (c < 48 || c > 57) continue;
     const st = statOrUndefined(Number(name), procRoot);
-    if (!st || (st.pgid !== pgid && st.sid !== pgid)) continue;
+    if (st) all.push(st);
+  }
+  // Fixpoint: start from the agent's group and session, then add children of members and
+  // members of groups/sessions that members lead, until nothing changes.
+  const ids = new Set([pgid]);
+  const inRound = new Set<number>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const st of all) {
+      if (inRound.has(st.pid)) continue;
+      if (ids.has(st.pgid) || ids.has(st.sid) || inRound.has(st.ppid)) {
+        inRound.add(st.pid);
+        ids.add(st.pid);
+        changed = true;
+      }
+    }
+  }
+  const out: GroupMember[] = [];
+  for (const st of all) {
+    if (!inRound.has(st.pid)) continue;
     const zombie = st.state === 'Z' || st.state === 'X';
     const cmdline = zombie ? '' : readCmdline(st.pid, procRoot);
     out.push({

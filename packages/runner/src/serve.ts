@@ -6,6 +6,7 @@ import { createEnrollment, removeEnrollment, verifyIdentity, readEnrollment, wri
 import { openLedger, type Ledger, type RunnerIdentity } from '@agent-runner/core/ledger';
 import { readStopRequest, clearStopRequest, takeRestartRequest, writeHeartbeat, removeHeartbeat } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
+import { readPause } from '@agent-runner/core/requests';
 import { redactText } from '@agent-runner/core/redact';
 import { VERSION } from '@agent-runner/core/version';
 import { adapterFor } from './adapters/index.js';
@@ -15,6 +16,7 @@ import type { LastOutcome } from './prompt.js';
 import { tailLines } from './round-log.js';
 import { runRound, type RoundResult } from './round.js';
 import { sleep } from './sleep.js';
+import { hostThrottle } from './throttle.js';
 
 /** syslog priorities the runner logs with (sd-daemon prefixes under systemd). */
 export type LogPriority = 'err' | 'warning' | 'notice' | 'info';
@@ -119,7 +121,7 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
   writeEnrollment(paths, enrollment);
   const identity: RunnerIdentity = { pid: deps.pid, bootId: enrollment.boot_id, starttimeTicks: enrollment.starttime_ticks, nonce: enrollment.nonce };
 
-  let state: 'starting' | 'round' | 'waiting' = 'starting';
+  let state: 'starting' | 'round' | 'waiting' | 'paused' = 'starting';
   const beat = (): void => {
     try {
       writeHeartbeat(paths, 'runner', { nowMs: now(), pid: deps.pid, nonce: enrollment.nonce, state });
@@ -152,7 +154,53 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
     events.emit('serve_started', { pid: deps.pid, version: VERSION, agent: adapter.name, work_dir: cfg.runtime.work_dir, config_file: cfg.source, max_rounds: maxRounds || null, next_round: nextRound });
     deps.log('notice', `serving ${cfg.project}: agent ${adapter.name}, work dir ${cfg.runtime.work_dir}, next round ${nextRound}${maxRounds ? `, max ${maxRounds} round(s)` : ''}`);
 
+    /**
+     * Waits that hold the next round without being stop triggers: an operator's pause, the
+     * daily cost budget, a rate limit another runner of this account recorded. Each wait ends
+     * at once on SIGTERM. Returns true when it waited (the loop re-checks the stop triggers).
+     */
+    const gate = async (): Promise<boolean> => {
+      const pause = readPause(paths, now());
+      if (pause) {
+        const from = now();
+        events.emit('runner_paused', { requested_by: pause.requested_by, until: pause.until_ms === null ? null : new Date(pause.until_ms).toISOString() });
+        deps.log('notice', `paused by ${pause.requested_by}${pause.until_ms === null ? ' until resumed' : ` until ${new Date(pause.until_ms).toISOString()}`}`);
+        state = 'paused';
+        beat();
+        while (readPause(paths, now())?.nonce === pause.nonce && (await sleep(1000, deps.stopSignal)));
+        events.emit('runner_resumed', { paused_s: Math.round((now() - from) / 1000) });
+        return true;
+      }
+      const budget = cfg.runtime.daily_cost_budget_usd;
+      if (budget > 0) {
+        const day = new Date(now());
+        const midnight = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate());
+        const cost = ledger.runner.totalsSince(midnight).costUsd;
+        if (cost >= budget) {
+          const until = midnight + 86_400_000;
+          events.emit('budget_exhausted', { cost_usd: cost, budget_usd: budget, until: new Date(until).toISOString() });
+          deps.log('warning', `daily cost budget reached ($${cost.toFixed(2)} of $${budget.toFixed(2)}); next round after ${new Date(until).toISOString()}`);
+          state = 'waiting';
+          beat();
+          await sleep(until - now(), deps.stopSignal);
+          return true;
+        }
+      }
+      const throttle = hostThrottle(paths, adapter.name, now());
+      if (throttle) {
+        const delayMs = throttle.untilMs - now();
+        events.emit('backoff_started', { class: 'rate_limit', delay_s: Math.round(delayMs / 100) / 10, until: new Date(throttle.untilMs).toISOString() });
+        deps.log('warning', `account ${adapter.name} is rate limited until ${new Date(throttle.untilMs).toISOString()} (recorded in ${throttle.source})`);
+        state = 'waiting';
+        beat();
+        await sleep(delayMs, deps.stopSignal);
+        return true;
+      }
+      return false;
+    };
+
     const policy = initialPolicyState();
+    let authProbes = 0;
     let last: RoundResult | undefined;
     let firstTransientAtMs: number | undefined;
     let transientClass = '';
@@ -182,6 +230,8 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
         return finish('restart_marker', EXIT.TEMPFAIL);
       }
 
+      if (await gate()) continue;
+
       state = 'round';
       const lastOutcome: LastOutcome | undefined = last && { round: last.round, class: last.verdict.class, exitCode: last.outcome.exitCode, signal: last.outcome.signal, durationMs: last.outcome.durationMs, summary: last.verdict.summary, ...(last.vcs?.sha ? { vcs: `${last.vcs.action} ${last.vcs.sha}` } : {}) };
       const result = await runRound({ cfg, paths, ledger, events, adapter, runner: identity, env: deps.env, killSignal: deps.killSignal, now, log: deps.log, ...(deps.phase !== undefined ? { phase: deps.phase } : {}) }, lastOutcome);
@@ -207,6 +257,7 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
         transientRounds = 0;
       }
 
+      const authSince = policy.authSinceMs;
       const decision = decide(cfg.runtime, policy, result.verdict, result.outcome.durationMs, now(), deps.random);
       if (decision.action === 'stop') {
         if (decision.reason === 'crash_loop') {
@@ -217,6 +268,24 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
         }
         events.emit('agent_self_terminated', { reason: `transient_error: ${result.verdict.summary}`.slice(0, 200) });
         return finish('transient_error', EXIT.OK);
+      }
+      if (decision.reason === 'auth') {
+        authProbes += 1;
+        if (authProbes === 1) {
+          const evidence = redactText(result.verdict.summary).slice(0, 500);
+          events.emit('auth_paused', { hint: adapter.authHint.slice(0, 500), evidence, probe_interval_s: cfg.runtime.auth.probe_interval_s }, { round: result.round });
+          ledger.outbox.enqueue({
+            idempotencyKey: `auth_paused:${cfg.project}:${policy.authSinceMs ?? now()}`,
+            kind: 'auth_paused',
+            severity: 'error',
+            title: `${cfg.project}: ${adapter.name} authentication failed; runner paused`,
+            body: `${evidence}\n\nFix: ${adapter.authHint}\nThe runner probes every ${cfg.runtime.auth.probe_interval_s}s and resumes by itself.`,
+          });
+          deps.log('err', `authentication failed; pausing and probing every ${cfg.runtime.auth.probe_interval_s}s. ${adapter.authHint}`);
+        }
+      } else if (cls === 'ok' && authProbes > 0) {
+        events.emit('auth_recovered', { paused_s: Math.round((now() - (authSince ?? now())) / 1000), probes: authProbes - 1 }, { round: result.round });
+        authProbes = 0;
       }
       if (decision.reason === 'transient' || decision.reason === 'failure') {
         const until = new Date(decision.untilMs ?? now() + decision.delayMs).toISOString();

@@ -120,3 +120,13 @@ t.test('liveWorkers splits workers from ignored helpers and excludes the leader'
   t.same(liveWorkers(h.pgid, { ignorePatterns: [], excludePids: [helper] }).live, []);
   await killGroup(h.pgid, { graceMs: 2000 });
 });
+
+t.test('a tool command in a session of its own (setsid) still belongs to the round and is killed', async (t) => {
+  const { h, out } = await start('setsid-tool.sh');
+  t.ok(await waitFor(() => out.text().includes('started') && listGroup(h.pgid).length >= 3), 'started');
+  const escaped = listGroup(h.pgid).find((m) => m.session !== h.pgid);
+  t.ok(escaped, 'the setsid child is found through its parent');
+  t.equal(escaped?.cmdline, 'sleep 300');
+  await killGroup(h.pgid, { graceMs: 1000 });
+  t.ok(await waitFor(() => { try { process.kill(escaped?.pid ?? 0, 0); return false; } catch { return true; } }), 'the escaped child is gone too');
+});
