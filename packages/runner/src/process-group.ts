@@ -120,6 +120,8 @@ export interface KillGroupOptions {
   /** How long to wait after SIGKILL for the kernel to finish the members, ms (default 2000). */
   confirmMs?: number;
   procRoot?: string;
+  /** Sends a signal (`process.kill`, passed in by the process's entry point). */
+  kill: (pid: number, signal: NodeJS.Signals) => void;
 }
 
 /** What {@link killGroup} did. */
@@ -142,14 +144,14 @@ export interface KillReport {
  * Signals every process group among `members`.
  * @returns true when at least one group was signalled.
  */
-function signalGroups(members: GroupMember[], signal: NodeJS.Signals): boolean {
+function signalGroups(members: GroupMember[], signal: NodeJS.Signals, kill: KillGroupOptions['kill']): boolean {
   const groups = new Set(members.map((m) => m.pgrp));
   let sent = false;
   for (const g of groups) {
     // kill(-1) would hit every process we may signal, kill(-0) our own group.
     if (g <= 1) continue;
     try {
-      process.kill(-g, signal);
+      kill(-g, signal);
       sent = true;
     } catch (e) {
       // ESRCH: gone meanwhile. EPERM: a member changed credentials (setuid); it stays in
@@ -191,8 +193,8 @@ export async function killGroup(pgid: number, opts: KillGroupOptions): Promise<K
   if (initial.length === 0) {
     return { termSent: false, killSent: false, survivors: [], initial, durationMs: 0 };
   }
-  const termSent = signalGroups(initial, opts.signal ?? 'SIGTERM');
-  signalGroups(initial, 'SIGCONT');
+  const termSent = signalGroups(initial, opts.signal ?? 'SIGTERM', opts.kill);
+  signalGroups(initial, 'SIGCONT', opts.kill);
   let live = await waitEmpty(pgid, t0 + Math.max(0, opts.graceMs), pollMs, procRoot);
   if (live.length === 0) {
     return { termSent, killSent: false, survivors: [], initial, durationMs: performance.now() - t0 };
@@ -202,7 +204,7 @@ export async function killGroup(pgid: number, opts: KillGroupOptions): Promise<K
   const confirmDeadline = tk + (opts.confirmMs ?? 2000);
   // Re-list and re-signal until empty: a member may fork between our listing and the signal.
   while (live.length > 0) {
-    killSent = signalGroups(live, 'SIGKILL') || killSent;
+    killSent = signalGroups(live, 'SIGKILL', opts.kill) || killSent;
     live = await waitEmpty(pgid, Math.min(confirmDeadline, performance.now() + 100), pollMs, procRoot);
     if (performance.now() >= confirmDeadline) break;
   }

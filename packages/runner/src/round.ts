@@ -27,6 +27,8 @@ export interface RoundDeps {
   now: () => number;
   /** Run this phase instead of the rotation's (`agent-runner round --phase NAME`). */
   phase?: string;
+  /** Sends a signal (`process.kill`, from the bin). */
+  kill: (pid: number, signal: NodeJS.Signals) => void;
   /** A line for the journal (problems that are not the round's verdict). */
   log: (priority: 'warning' | 'notice', line: string) => void;
 }
@@ -113,6 +115,7 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
       now: deps.now,
       startedAtMs,
       signal: deps.killSignal,
+      kill: deps.kill,
       onEvent: (kind, payload) => emitSupervisorEvent(events, kind, payload, round, startedAtMs, deps.now()),
     });
     verdict = result.verdict;

@@ -30,6 +30,8 @@ export interface ServeDeps {
   stopSignal: AbortSignal;
   /** Aborted on a second SIGTERM/SIGINT or SIGQUIT (`agent-runner kill`): end the round's process group now. */
   killSignal: AbortSignal;
+  /** Sends a signal (`process.kill`): the round's process group is ended through it. */
+  kill: (pid: number, signal: NodeJS.Signals) => void;
   /** One line for the journal / terminal. */
   log: (priority: LogPriority, line: string) => void;
   /** `--max-rounds` (overrides `runtime.max_rounds`; 0 = no limit). */
@@ -234,7 +236,7 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
 
       state = 'round';
       const lastOutcome: LastOutcome | undefined = last && { round: last.round, class: last.verdict.class, exitCode: last.outcome.exitCode, signal: last.outcome.signal, durationMs: last.outcome.durationMs, summary: last.verdict.summary, ...(last.vcs?.sha ? { vcs: `${last.vcs.action} ${last.vcs.sha}` } : {}) };
-      const result = await runRound({ cfg, paths, ledger, events, adapter, runner: identity, env: deps.env, killSignal: deps.killSignal, now, log: deps.log, ...(deps.phase !== undefined ? { phase: deps.phase } : {}) }, lastOutcome);
+      const result = await runRound({ cfg, paths, ledger, events, adapter, runner: identity, env: deps.env, killSignal: deps.killSignal, now, log: deps.log, kill: deps.kill, ...(deps.phase !== undefined ? { phase: deps.phase } : {}) }, lastOutcome);
       roundsRun += 1;
       last = result;
       deps.log(result.verdict.class === 'ok' ? 'info' : 'warning', `round ${result.round} ended: ${result.verdict.summary}`);

@@ -90,6 +90,8 @@ export interface SuperviseOptions {
   startedAtMs?: number;
   /** Aborting ends the group (killedBy `operator`); `reason` goes into the event. */
   signal?: AbortSignal;
+  /** Sends a signal (`process.kill`, passed in by the process's entry point). */
+  kill: (pid: number, signal: NodeJS.Signals) => void;
   procRoot?: string;
 }
 
@@ -188,7 +190,7 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
     if (killing || finished) return;
     killedBy = by;
     emit(kind, payload);
-    killing = killGroup(pgid, { graceMs: limits.killGraceMs, procRoot }).then((r) => {
+    killing = killGroup(pgid, { graceMs: limits.killGraceMs, procRoot, kill: opts.kill }).then((r) => {
       emit('round_kill_result', {
         killed_by: by ?? 'leftovers',
         term_sent: r.termSent,

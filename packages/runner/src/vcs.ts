@@ -106,13 +106,14 @@ function real(p: string): string {
  * the work tree is not cleaned — so ignored paths are left to .gitignore.
  */
 async function notIgnored(dir: string, exclude: string[], opts: GitOptions): Promise<string[]> {
-  const keep: string[] = [];
-  for (const ex of exclude) {
-    const rel = relative(real(dir), real(isAbsolute(ex) ? ex : resolve(dir, ex)));
-    if (rel.startsWith('..') || isAbsolute(rel) || rel === '') continue;
-    if ((await git(dir, ['check-ignore', '-q', '--', rel], opts)).code !== 0) keep.push(ex);
-  }
-  return keep;
+  const inside = exclude
+    .map((ex) => ({ ex, rel: relative(real(dir), real(isAbsolute(ex) ? ex : resolve(dir, ex))) }))
+    .filter(({ rel }) => !(rel.startsWith('..') || isAbsolute(rel) || rel === ''));
+  if (inside.length === 0) return [];
+  // One `git check-ignore` for all of them: it prints the ignored ones (exit 1: none is).
+  const r = await git(dir, ['check-ignore', '--', ...inside.map((x) => x.rel)], opts);
+  const ignored = new Set(r.stdout.split('\n').filter(Boolean));
+  return inside.filter((x) => !ignored.has(x.rel)).map((x) => x.ex);
 }
 
 /**
@@ -340,8 +341,9 @@ async function commit(dir: string, o: DirtyActionOptions, files: DirtyFile[]): P
  *   ERR_AR_CONFIG_SEMANTIC when git is not installed.
  */
 export async function applyDirtyAction(dir: string, given: DirtyActionOptions): Promise<DirtyActionResult> {
-  const opts = { ...given, exclude: await notIgnored(dir, given.exclude ?? [], given) };
-  const { files } = await dirtyState(dir, opts);
+  const { files } = await dirtyState(dir, given);
+  // Excludes are only narrowed (one more git call) when something will be stashed or committed.
+  const opts = files.length && given.action !== 'ignore' ? { ...given, exclude: await notIgnored(dir, given.exclude ?? [], given) } : given;
   switch (opts.action) {
     case 'ignore':
       return { action: files.length > 0 ? 'ignore' : 'none', files };

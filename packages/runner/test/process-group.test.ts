@@ -1,7 +1,7 @@
 import t from 'tap';
 import { spawnAgent, type AgentHandle } from '../src/agent-process.js';
 import { killGroup, listGroup, liveMembers, liveWorkers } from '../src/process-group.js';
-import { collect, fixture, psGroup, reap, waitFor } from './fixtures/util.js';
+import { collect, fixture, kill, psGroup, reap, waitFor } from './fixtures/util.js';
 
 const env = { ...process.env } as Record<string, string>;
 
@@ -28,7 +28,7 @@ t.test('listGroup sees children and grandchildren, as ps does', async (t) => {
   t.ok(members.some((m) => m.pid === h.pid), 'leader listed');
   t.equal(members.filter((m) => m.cmdline === 'sleep 300').length, 3, 'three sleeps');
   t.ok(members.every((m) => m.pgrp === h.pgid && m.session === h.pgid));
-  await killGroup(h.pgid, { graceMs: 2000 });
+  await killGroup(h.pgid, { graceMs: 2000, kill });
 });
 
 t.test('zombies are listed but flagged, and never count as live', async (t) => {
@@ -41,13 +41,13 @@ t.test('zombies are listed but flagged, and never count as live', async (t) => {
   t.notOk(liveMembers(h.pgid).some((m) => m.zombie));
   const w = liveWorkers(h.pgid, { ignorePatterns: [] });
   t.same(w.live, [], 'leader (exec sleep) and a zombie: no live worker');
-  await killGroup(h.pgid, { graceMs: 2000 });
+  await killGroup(h.pgid, { graceMs: 2000, kill });
 });
 
 t.test('killGroup: SIGTERM ends a tree of children and grandchildren', async (t) => {
   const { h, out } = await start('tree.sh');
   t.ok(await waitFor(() => out.text().includes('started') && psGroup(h.pgid).length >= 5));
-  const r = await killGroup(h.pgid, { graceMs: 3000 });
+  const r = await killGroup(h.pgid, { graceMs: 3000, kill });
   t.equal(r.termSent, true);
   t.equal(r.killSent, false, 'no SIGKILL needed');
   t.same(r.survivors, []);
@@ -62,7 +62,7 @@ t.test('killGroup: SIGKILL after the grace for members that ignore SIGTERM', asy
   const { h, out } = await start('stubborn.sh');
   t.ok(await waitFor(() => out.text().includes('started') && psGroup(h.pgid).length >= 3));
   const grace = 400;
-  const r = await killGroup(h.pgid, { graceMs: grace });
+  const r = await killGroup(h.pgid, { graceMs: grace, kill });
   t.equal(r.termSent, true);
   t.equal(r.killSent, true);
   t.same(r.survivors, []);
@@ -80,7 +80,7 @@ t.test('killGroup: the leader is gone but a member lives on', async (t) => {
   const left = liveMembers(h.pgid);
   t.equal(left.length, 1, 'one member outlived the leader');
   t.notOk(left.some((m) => m.pid === h.pid));
-  const r = await killGroup(h.pgid, { graceMs: 2000 });
+  const r = await killGroup(h.pgid, { graceMs: 2000, kill });
   t.equal(r.termSent, true);
   t.same(psGroup(h.pgid), []);
 });
@@ -89,16 +89,16 @@ t.test('killGroup on an empty group sends nothing; pgid <= 1 is refused', async 
   const { h } = await start('order.sh', { ORDER_LINES: '1' });
   await h.exited;
   await waitFor(() => liveMembers(h.pgid).length === 0);
-  const r = await killGroup(h.pgid, { graceMs: 100 });
+  const r = await killGroup(h.pgid, { graceMs: 100, kill });
   t.same(r, { termSent: false, killSent: false, survivors: [], initial: [], durationMs: 0 });
-  await t.rejects(killGroup(1, { graceMs: 1 }), { code: 'ERR_AR_INTERNAL' });
-  await t.rejects(killGroup(0, { graceMs: 1 }), { code: 'ERR_AR_INTERNAL' });
+  await t.rejects(killGroup(1, { graceMs: 1, kill }), { code: 'ERR_AR_INTERNAL' });
+  await t.rejects(killGroup(0, { graceMs: 1, kill }), { code: 'ERR_AR_INTERNAL' });
 });
 
 t.test('killGroup in a PTY session', async (t) => {
   const { h, out } = await start('tree.sh', {}, 'pty');
   t.ok(await waitFor(() => out.text().includes('started') && psGroup(h.pgid).length >= 5));
-  const r = await killGroup(h.pgid, { graceMs: 2000 });
+  const r = await killGroup(h.pgid, { graceMs: 2000, kill });
   t.same(r.survivors, []);
   t.same(psGroup(h.pgid), []);
 });
@@ -118,7 +118,7 @@ t.test('liveWorkers splits workers from ignored helpers and excludes the leader'
   }
   const helper = none.live[0]!.pid;
   t.same(liveWorkers(h.pgid, { ignorePatterns: [], excludePids: [helper] }).live, []);
-  await killGroup(h.pgid, { graceMs: 2000 });
+  await killGroup(h.pgid, { graceMs: 2000, kill });
 });
 
 t.test('a tool command in a session of its own (setsid) still belongs to the round and is killed', async (t) => {
@@ -127,6 +127,6 @@ t.test('a tool command in a session of its own (setsid) still belongs to the rou
   const escaped = listGroup(h.pgid).find((m) => m.session !== h.pgid);
   t.ok(escaped, 'the setsid child is found through its parent');
   t.equal(escaped?.cmdline, 'sleep 300');
-  await killGroup(h.pgid, { graceMs: 1000 });
+  await killGroup(h.pgid, { graceMs: 1000, kill });
   t.ok(await waitFor(() => { try { process.kill(escaped?.pid ?? 0, 0); return false; } catch { return true; } }), 'the escaped child is gone too');
 });

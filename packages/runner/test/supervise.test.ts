@@ -7,7 +7,7 @@ import type { Classifier, LiveSignal, ProcessOutcome, Verdict } from '../src/ada
 import { spawnAgent } from '../src/agent-process.js';
 import { openRoundLog } from '../src/round-log.js';
 import { superviseRound, type SuperviseEventKind, type SuperviseLimits } from '../src/supervise.js';
-import { fixture, psGroup, reap } from './fixtures/util.js';
+import { fixture, psGroup, reap, kill } from './fixtures/util.js';
 
 /** `{"type":"result"}` → final_result; a line containing FATAL-AUTH → fatal auth. */
 class TestClassifier implements Classifier {
@@ -56,7 +56,7 @@ async function runRound(
   const classifier = new TestClassifier();
   const events: { kind: SuperviseEventKind; payload: Record<string, unknown>; at: number }[] = [];
   const t0 = performance.now();
-  const res = await superviseRound({
+  const res = await superviseRound({ kill,
     handle: h,
     classifier,
     log,
@@ -207,7 +207,7 @@ t.test('a classifier that throws does not stop supervision', async (t) => {
   const startedAtMs = Date.now();
   const h = await spawnAgent({ argv: [fixture('order.sh')], cwd: base, env: { ...process.env, ORDER_LINES: '3' }, delivery: { mode: 'stdin' }, prompt: '', terminal: 'pipe' });
   const kinds: string[] = [];
-  const res = await superviseRound({
+  const res = await superviseRound({ kill,
     handle: h,
     classifier: {
       line: (text) => {
@@ -232,7 +232,7 @@ t.test('no timer outlives the round (a CLI can exit right after it)', async (t) 
     const { spawnAgent } = await import('${dist}agent-process.js');
     const { superviseRound } = await import('${dist}supervise.js');
     const h = await spawnAgent({ argv: ['true'], cwd: '/', env: { PATH: process.env.PATH }, delivery: { mode: 'stdin' }, prompt: '', terminal: 'pipe' });
-    await superviseRound({ handle: h, classifier: { line: () => undefined, finish: () => ({ class: 'ok', evidence: [], summary: '' }) },
+    await superviseRound({ kill: (p, s) => process.kill(p, s), handle: h, classifier: { line: () => undefined, finish: () => ({ class: 'ok', evidence: [], summary: '' }) },
       limits: { roundTimeoutMs: 60000, inactivityTimeoutMs: 60000, graceAfterResultMs: 60000, killGraceMs: 5000, drainMs: 5000, ignorePatterns: [] } });
   `;
   const t0 = performance.now();

@@ -24,6 +24,7 @@ export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
     env: ctx.env,
     stopSignal: ctx.signal,
     killSignal: ctx.killSignal,
+    kill: ctx.kill,
     log: daemonLogger(ctx, 'serve'),
     ...(maxRounds !== undefined ? { maxRounds } : {}),
     ...(args.phase !== undefined ? { phase: args.phase } : {}),
