@@ -1,0 +1,59 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import * as pty from 'node-pty';
+import { CLI_BIN, runCli } from '@agent-runner/testkit/project';
+import { agentProject, readEvents, readRounds, until } from './serve-helpers.js';
+
+const PHASES = '[phases]\nlist = ["explore", "tidy"]\n[phases.tidy]\nprompt.file = "TIDY.md"\n';
+
+t.test('phases rotate by round number; `round --phase` runs the one asked for', async (t) => {
+  const p = agentProject('echo "prompt: $(cat)"\necho "phase $AGENT_RUNNER_PHASE"\necho RESULT', '', PHASES);
+  t.teardown(p.cleanup);
+  p.write('TIDY.md', 'Tidy up.\n');
+  p.git('add', '-A');
+  p.git('commit', '-qm', 'tidy prompt');
+  const r = await runCli(['serve', '--max-rounds', '3'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.same(readRounds(p.stateDir).map((x) => x['phase']), ['explore', 'tidy', 'explore']);
+  const ends = readEvents(p.stateDir).filter((e) => e['kind'] === 'round_end');
+  t.same(ends.map((e) => e['phase']), ['explore', 'tidy', 'explore']);
+  const one = await runCli(['round', '--phase', 'tidy'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(one.code, 0, one.stderr);
+  const last = readRounds(p.stateDir).at(-1);
+  t.match(last, { round: 4, phase: 'tidy', classification: 'ok' });
+  const log = await runCli(['peek', '--round', '4', '--log'], { cwd: p.dir, env: p.env });
+  t.match(log.stdout, /prompt: Tidy up\./, 'the phase prompt, front matter and all, reached the agent on stdin');
+  t.match(log.stdout, /phase tidy/);
+  const bad = await runCli(['round', '--phase', 'nope'], { cwd: p.dir, env: p.env });
+  t.equal(bad.code, 64);
+  t.match(bad.stderr, /unknown phase "nope"/);
+});
+
+t.test('watch: plain snapshots when stdout is not a terminal', async (t) => {
+  const p = agentProject('cat > /dev/null\necho RESULT');
+  t.teardown(p.cleanup);
+  const child = spawn(process.execPath, [CLI_BIN, 'watch', '--interval', '0.3'], { cwd: p.dir, env: p.env });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  await until(() => (out.match(/project proj {2}STOPPED/g) ?? []).length >= 2, 20_000, 'two snapshots');
+  child.kill('SIGTERM');
+  t.equal(await new Promise((r) => child.on('close', r)), 0);
+  t.ok((out.match(/project proj {2}STOPPED/g) ?? []).length >= 2, 'several snapshots');
+  t.notMatch(out, /\x1b\[/, 'no escape sequences');
+});
+
+t.test('watch: redraws in place on a real terminal, without clearing the screen', async (t) => {
+  const p = agentProject('cat > /dev/null\necho RESULT');
+  t.teardown(p.cleanup);
+  const term = pty.spawn(process.execPath, [CLI_BIN, 'watch', '--interval', '0.3'], { cwd: p.dir, env: p.env, cols: 120, rows: 40 });
+  let out = '';
+  term.onData((d) => (out += d));
+  await until(() => (out.match(/\x1b\[H/g) ?? []).length >= 2, 20_000, 'two frames');
+  const exited = new Promise<number>((r) => term.onExit(({ exitCode }) => r(exitCode)));
+  term.kill('SIGTERM');
+  t.equal(await exited, 0);
+  t.ok((out.match(/\x1b\[H/g) ?? []).length >= 2, 'cursor home per frame');
+  t.notMatch(out, /\x1b\[2J/, 'never a full clear (no flicker)');
+  t.match(out, /\x1b\[K/, 'each line cleared to its end');
+  t.match(out, /\x1b\[\?1049l/, 'the alternate screen is left on exit');
+});
