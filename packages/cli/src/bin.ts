@@ -42,7 +42,8 @@ const ctx: CliContext = {
   binPath: realpathSync(fileURLToPath(import.meta.url)),
 };
 
-const code = await buildParser(ctx).parseAsync(process.argv.slice(2)).then(
+// The async wrapper turns a synchronous throw inside yargs (a usage error) into a rejection.
+const code = await (async () => buildParser(ctx).parseAsync(process.argv.slice(2)))().then(
   () => (process.exitCode as number | undefined) ?? 0,
   () => (process.exitCode as number | undefined) ?? 64,
 );

@@ -10,7 +10,7 @@ export const REDACTED = '[redacted]';
 const SECRET_KEY = /(key|token|secret|passw(or)?d|credential|auth|cookie|session)/i;
 
 const SECRET_SHAPES: RegExp[] = [
-  /\bsk-(?:ant-)?[A-Za-z0-9_-]{16,}/g, // Anthropic / OpenAI style API keys
+  /\bsk-[A-Za-z0-9_-]{8,}/g, // Anthropic / OpenAI style API keys (sk-ant-api03-..., sk-proj-...)
   /\bAIza[0-9A-Za-z_-]{30,}/g, // Google API keys
   /\bgh[pousr]_[A-Za-z0-9]{30,}/g, // GitHub tokens
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/g, // Slack tokens
@@ -21,6 +21,9 @@ const SECRET_SHAPES: RegExp[] = [
   /\b(eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})/g, // JWTs
 ];
 
+/** `key=value` / `"key": "value"` for names that look secret; the name is kept. */
+const SECRET_ASSIGNMENT = /\b((?:api[_-]?key|x-api-key|token|secret|password|authorization)["']?\s*[:=]\s*["']?)[^"'\s,}]{4,}/gi;
+
 /** True when a key name suggests its value is a secret (`ANTHROPIC_API_KEY`, `password`). */
 export function isSecretKey(name: string): boolean {
   return SECRET_KEY.test(name);
@@ -30,7 +33,7 @@ export function isSecretKey(name: string): boolean {
 export function redactText(text: string): string {
   let out = text;
   for (const re of SECRET_SHAPES) out = out.replace(re, (_m, scheme?: string) => (/^(Bearer|Basic)$/i.test(scheme ?? '') ? `${scheme} ${REDACTED}` : REDACTED));
-  return out;
+  return out.replace(SECRET_ASSIGNMENT, (_m, name: string) => `${name}${REDACTED}`);
 }
 
 /**

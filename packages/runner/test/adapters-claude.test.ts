@@ -231,7 +231,7 @@ t.test('evidence is redacted', async (t) => {
   t.equal(s?.kind, 'fatal');
   const v = c.finish({ exitCode: null, signal: 'SIGKILL', durationMs: 1, outputBytes: 1, killedBy: 'fatal' });
   t.notMatch(JSON.stringify(v), /AAAAAAAA/);
-  t.match(v.evidence[0]?.detail ?? '', /\[REDACTED\]/);
+  t.match(v.evidence[0]?.detail ?? '', /\[redacted\]/);
 });
 
 t.test('preset and hint', async (t) => {

@@ -116,9 +116,10 @@ export function init(ctx: CliContext, args: InitArgs): number {
   writeFileSync(promptPath, STARTER_PROMPT);
   const inside = [cfg.runtime.state_dir, cfg.runtime.log_dir]
     .map((d) => relative(top, d))
-    .filter((r) => r !== '' && !r.startsWith('..') && !isAbsolute(r))
-    .map((r) => `/${r}/`);
-  const ignored = addToGitignore(top, [...new Set(inside)]);
+    .filter((r) => r !== '' && !r.startsWith('..') && !isAbsolute(r));
+  // The log dir usually lives inside the state dir: ignoring the outer one covers both.
+  const outermost = inside.filter((r) => !inside.some((o) => o !== r && r.startsWith(`${o}/`)));
+  const ignored = addToGitignore(top, [...new Set(outermost)].map((r) => `/${r}/`));
   if (args.json) {
     outJson(ctx, { ok: true, config: configPath, prompt: promptPath, preset: adapter.name, state_dir: cfg.runtime.state_dir, log_dir: cfg.runtime.log_dir, gitignored: ignored });
     return 0;

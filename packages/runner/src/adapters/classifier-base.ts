@@ -13,7 +13,7 @@ import type {
   Usage,
   Verdict,
 } from './types.js';
-import { redactDetail } from './redact.js';
+import { redactText } from '@agent-runner/core/redact';
 
 /** A classification candidate with the evidence behind it. */
 export interface Finding {
@@ -84,7 +84,7 @@ export abstract class ClassifierBase implements Classifier {
   /** Records evidence (redacted, bounded). */
   protected addEvidence(e: Evidence): Evidence {
     const ev: Evidence = { ...e };
-    if (ev.detail !== undefined) ev.detail = redactDetail(ev.detail);
+    if (ev.detail !== undefined) ev.detail = clip(redactText(ev.detail), 200);
     this.evidence.push(ev);
     if (this.evidence.length > MAX_EVIDENCE) this.evidence.splice(MAX_EVIDENCE / 2, 1);
     return ev;
@@ -196,4 +196,10 @@ export function summarize(f: Finding): string {
   if (!e.event_type && e.line === undefined) where.push(e.source);
   const text = `${f.class}: ${parts.join(' ')} (${where.join(', ')})`;
   return f.reset_at_ms !== undefined ? `${text}, resets ${new Date(f.reset_at_ms).toISOString()}` : text;
+}
+
+/** Collapses whitespace and clips to `max` characters (evidence stays one short line). */
+function clip(text: string, max: number): string {
+  const out = text.replace(/\s+/g, ' ').trim();
+  return out.length > max ? `${out.slice(0, max - 1)}…` : out;
 }

@@ -14,6 +14,7 @@
  * - `You’ve hit your usage limit. ... try again at 12:58 PM.` (ChatGPT plan quota; the time
  *   has no date or zone, so no reset time is derived);
  * - `We’re currently experiencing high demand, ...` (HTTP 500);
+ * - `Selected model is at capacity. Please try a different model.` (HTTP 503);
  * - `Reconnecting... waiting for network (Connection failed: error sending request)`, which
  *   Codex repeats with growing delays and never gives up on.
  * Item contents (command output, agent messages) are never inspected.
@@ -41,7 +42,10 @@ export function classifyCodexMessage(message: string): { class: FailureClass; st
     return { class: classFromHttpStatus(status) ?? 'server_error', status };
   }
   if (/usage limit|rate limit/i.test(inner)) return { class: 'rate_limit' };
-  if (/experiencing high demand|overloaded/i.test(inner)) return { class: 'server_error' };
+  // 503 reads "Selected model is at capacity..." (0.169.0, e2e against the stub); 500 reads
+  // "We’re currently experiencing high demand" — neither carries the status.
+  if (/at capacity|overloaded/i.test(inner)) return { class: 'overloaded' };
+  if (/experiencing high demand/i.test(inner)) return { class: 'server_error' };
   if (/timed out|timeout/i.test(inner)) return { class: 'timeout' };
   if (/waiting for network|Connection failed|error sending request|stream disconnected|connection (?:refused|reset)/i.test(inner)) {
     return { class: 'network' };
