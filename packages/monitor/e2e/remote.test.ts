@@ -1,0 +1,166 @@
+/**
+ * Remote monitoring through a real OpenSSH server on 127.0.0.1 (see ./sshd.ts): the runner
+ * runs here, reached as `testhost` over SSH. Polling with a cursor, host key refusal, the
+ * failure tolerance window when sshd dies, and a remote auto-stop of a real serve.
+ */
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { lastEvents } from '@agent-runner/core/events';
+import { CLI_BIN } from '@agent-runner/testkit/project';
+import { RemoteSource } from '../src/remote-source.js';
+import { scenario, until, type ScenarioProject } from '../test/scenario.js';
+import { testSshd, type TestSshd } from './sshd.js';
+
+const sshd: TestSshd = await testSshd();
+t.teardown(() => sshd.cleanup());
+await sshd.start();
+sshd.trust();
+
+const remoteCommand = (p: ScenarioProject): string => `${process.execPath} ${CLI_BIN} --config ${join(p.dir, 'agent-runner.toml')}`;
+const sshOpts = (accept = false) => ({ configFile: sshd.sshConfig, env: { home: sshd.home, user: 'nobody' }, acceptNewHostKey: accept, readyTimeoutMs: 10_000 });
+
+/** A directory with the monitor's own config (short poll and tolerance window). */
+function monitorDir(p: ScenarioProject, tolerance = 4): string {
+  const dir = join(sshd.dir, `mon-${Date.now()}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'P.md'), 'x\n');
+  writeFileSync(
+    join(dir, 'agent-runner.toml'),
+    `project = "mon"
+[agent]
+command = ["true"]
+[prompt]
+file = "P.md"
+[runtime]
+work_dir = "."
+state_dir = "state"
+[monitor]
+poll_interval_s = 1
+remote_failure_tolerance_s = ${tolerance}
+remote_command = "${remoteCommand(p)}"
+`,
+  );
+  return dir;
+}
+
+function runMonitor(dir: string, args: string[]): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI_BIN, 'monitor', '--host', 'testhost', '--ssh-config', sshd.sshConfig, ...args], {
+    cwd: dir,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: sshd.home, LANG: 'C.UTF-8' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+  return { child, out: () => out, err: () => err, exited: new Promise((r) => child.on('close', (c) => r(c))) };
+}
+
+t.test('remote polling over sshd: snapshot, then only the new events (cursor)', async (t) => {
+  const p = scenario('echo RESULT ok');
+  t.teardown(p.cleanup);
+  t.equal((await p.serve(['--max-rounds', '2'])).code, 0);
+  const src = new RemoteSource({ alias: 'testhost', ssh: sshOpts(), remoteCommand: remoteCommand(p), timeoutMs: 20_000 });
+  t.teardown(() => src.close());
+  const first = await src.poll();
+  t.match(first.snapshot, { schema_version: 1, project: 'proj', rounds: [{ round: 2 }, { round: 1 }] });
+  t.ok(first.events.some((e) => e.kind === 'round_end'), 'bootstrap: the newest events');
+  const again = await src.poll();
+  t.same(again.events, [], 'nothing new: no events re-sent');
+  t.ok(again.bytes > 0 && again.bytes < first.bytes, `steady poll ${again.bytes} B < first ${first.bytes} B`);
+  t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
+  const third = await src.poll();
+  t.same(third.events.map((e) => e.kind).filter((k) => k.startsWith('round')), ['round_start', 'round_end'], 'exactly the new round');
+  t.equal(third.events.filter((e) => e.kind === 'serve_started').length, 1);
+});
+
+t.test('host keys: a changed key is refused; an unknown one only with --accept-new-host-key', async (t) => {
+  const p = scenario('echo RESULT ok');
+  t.teardown(p.cleanup);
+  t.teardown(() => sshd.trust());
+  sshd.trust(sshd.otherKey());
+  const src = new RemoteSource({ alias: 'testhost', ssh: sshOpts(true), remoteCommand: remoteCommand(p), timeoutMs: 20_000 });
+  await t.rejects(src.poll(), { code: 'ERR_AR_SSH_HOST_KEY', message: /REMOTE HOST KEY CHANGED for testhost \(\[127\.0\.0\.1\]:\d+\).*SHA256:/ }, 'mismatch refused even with accept-new');
+  src.close();
+  // The CLI: exit 77 with the clear error, and no poll of the remote happened.
+  const dir = monitorDir(p);
+  const m = runMonitor(dir, ['--json']);
+  t.equal(await m.exited, 77, 'every host refused: exit 77 (EX_NOPERM)');
+  t.match(m.out(), /host_key_refused.*REMOTE HOST KEY CHANGED/);
+  // Unknown host: refused, then accepted with the flag (and recorded, hashed).
+  writeFileSync(sshd.knownHosts, '');
+  const u = new RemoteSource({ alias: 'testhost', ssh: sshOpts(false), remoteCommand: remoteCommand(p), timeoutMs: 20_000 });
+  await t.rejects(u.poll(), { code: 'ERR_AR_SSH_HOST_KEY', message: /is not in known_hosts/ });
+  u.close();
+  const a = new RemoteSource({ alias: 'testhost', ssh: sshOpts(true), remoteCommand: remoteCommand(p), timeoutMs: 20_000 });
+  t.match((await a.poll()).snapshot, { project: 'proj' });
+  a.close();
+  t.match(readFileSync(sshd.knownHosts, 'utf8'), new RegExp(`^\\|1\\|[^ ]+ ssh-ed25519 ${sshd.hostKeyB64.replace(/[+/]/g, '\\$&')}\\n$`), 'recorded as a hashed line');
+});
+
+t.test('sshd dies mid-run: blips, then a give-up after the window; exit 75', async (t) => {
+  const p = scenario('echo RESULT ok');
+  t.teardown(p.cleanup);
+  t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
+  const dir = monitorDir(p, 4);
+  const m = runMonitor(dir, ['--json', '--port', '0']);
+  t.teardown(() => m.child.kill('SIGKILL'));
+  await until(() => /127\.0\.0\.1:(\d+)/.test(m.err()), 20_000);
+  const port = Number(/127\.0\.0\.1:(\d+)/.exec(m.err())?.[1]);
+  let polls = 0;
+  await until(() => {
+    void fetch(`http://127.0.0.1:${port}/metrics`).then(async (r) => {
+      const text = await r.text();
+      if (/agent_runner_up\{host="testhost",project="proj"\} 1/.test(text)) polls++;
+    }, () => {});
+    return polls > 0;
+  }, 30_000);
+  t.pass('remote poll succeeded (agent_runner_up 1 for testhost)');
+  const killedAt = Date.now();
+  sshd.stop();
+  const code = await m.exited;
+  const gaveUpAfter = (Date.now() - killedAt) / 1000;
+  t.equal(code, 75, 'no host left: exit 75 (systemd restarts it later)');
+  const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const blips = lines.filter((l) => l['type'] === 'remote_blip');
+  t.ok(blips.length >= 2, `${blips.length} blips`);
+  t.match(blips[0], { host: 'testhost', consecutive: 1, exit_code: 255 });
+  t.match(lines.at(-1), { type: 'remote_giveup', host: 'testhost' });
+  t.ok(gaveUpAfter >= 3 && gaveUpAfter < 30, `gave up ${gaveUpAfter.toFixed(1)} s after sshd died (window 4 s)`);
+  const evDir = join(dir, 'state', 'logs', 'events');
+  t.ok(lastEvents(evDir, { n: 10, kinds: ['monitor_remote_blip'] }).events.length >= 2);
+  t.match(lastEvents(evDir, { n: 1, kinds: ['monitor_remote_giveup'] }).events[0], { host: 'testhost', unit: 'monitor' });
+  await sshd.start();
+});
+
+t.test('auto-stop over SSH: oauth_fail on the remote runs `agent-runner stop` there', async (t) => {
+  const auth = [
+    `echo '{"type":"system","subtype":"init","session_id":"s","model":"m"}'`,
+    `echo '{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"retry_delay_ms":500,"error_status":401,"error":"authentication_failed"}'`,
+    'sleep 20',
+  ].join('\n');
+  const p = scenario(auth, '', '[runtime.auth]\nprobe_interval_s = 30\n', 'claude');
+  t.teardown(p.cleanup);
+  const ev = join(p.stateDir, 'logs', 'events');
+  const s1 = p.start();
+  await until(() => lastEvents(ev, { n: 1, kinds: ['round_end'] }).events.length > 0);
+  s1.child.kill('SIGTERM');
+  await s1.exited;
+  const s2 = p.start();
+  t.teardown(() => s2.child.kill('SIGKILL'));
+  await until(() => lastEvents(ev, { n: 2, kinds: ['round_end'] }).events.length > 1, 20_000);
+  const dir = monitorDir(p, 60);
+  const m = runMonitor(dir, ['--json']);
+  t.teardown(() => m.child.kill('SIGKILL'));
+  const code = await Promise.race([s2.exited, new Promise((r) => setTimeout(() => r('still running'), 40_000))]);
+  t.equal(code, 0, 'the remote serve was stopped cleanly');
+  await until(() => m.out().includes('auto_stop'), 10_000);
+  const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.match(lines.find((l) => l['detector'] === 'oauth_fail'), { type: 'alert', state: 'raised', host: 'testhost', severity: 'critical', policy: 'auto-stop' });
+  t.match(lines.find((l) => l['type'] === 'auto_stop'), { host: 'testhost', detector: 'oauth_fail', result: 'stopped' });
+  t.match(lastEvents(ev, { n: 1, kinds: ['serve_stopped'] }).events[0], { exit_code: 0 });
+  m.child.kill('SIGTERM');
+  t.equal(await m.exited, 0);
+});

@@ -1,0 +1,260 @@
+/**
+ * `@agent-runner/monitor/index`: the monitor daemon (`agent-runner monitor`). Modes:
+ *
+ * - `anomaly` (default): polls the local project or remote hosts (`hosts`, over SSH), runs
+ *   the detectors, raises/clears alerts (stdout, ledger, outbox, events) and auto-stops where
+ *   the policy says so. With `port`, also serves `/metrics` and `/api/state` for the fleet.
+ * - `events`: prints every new event of the local project as a JSON line, across rotation.
+ * - `http`: serves the local progress page, `/api/state` and `/metrics` on 127.0.0.1.
+ *
+ * Every mode enrolls as unit `monitor` (unless another live monitor already is) and writes a
+ * heartbeat every {@link HEARTBEAT_MS} for the watchdog, consumes its restart marker (exit 75)
+ * and removes its enrollment on a clean exit.
+ */
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { AgentRunnerConfig } from '@agent-runner/core/config';
+import { EXIT } from '@agent-runner/core/errors';
+import { EventWriter, followEvents, type EventRecord } from '@agent-runner/core/events';
+import { createEnrollment, readEnrollment, removeEnrollment, verifyIdentity, writeEnrollment, type KillFn } from '@agent-runner/core/identity';
+import { openLedger, type Ledger } from '@agent-runner/core/ledger';
+import { removeHeartbeat, takeRestartRequest, writeHeartbeat } from '@agent-runner/core/markers';
+import type { ProjectPaths } from '@agent-runner/core/paths';
+import { VERSION } from '@agent-runner/core/version';
+import { AlertSink } from './alerts.js';
+import { serveHttp } from './http.js';
+import { LocalSource } from './local-source.js';
+import { renderMetrics } from './metrics.js';
+import { tailLines, type PageState } from './page.js';
+import { HostPoller } from './poller.js';
+import { RemoteSource } from './remote-source.js';
+import { DEFAULT_SETTINGS, settingsFromConfig, type MonitorSettings } from './settings.js';
+import type { HostSource } from './source.js';
+
+/** How often the monitor rewrites its heartbeat, ms (the watchdog's default stale limit is 180 s). */
+export const HEARTBEAT_MS = 5000;
+
+/** What to monitor and how. */
+export interface MonitorStartConfig {
+  /** The local project's config; required for local monitoring, optional with `hosts`. */
+  cfg: AgentRunnerConfig | undefined;
+  /** Where the monitor keeps its own state: ledger (alerts, outbox), events, enrollment. */
+  paths: ProjectPaths;
+  mode: 'anomaly' | 'events' | 'http';
+  /** SSH aliases; empty = the local project. */
+  hosts: string[];
+  /** JSON Lines on stdout instead of human lines. */
+  json: boolean;
+  /** HTTP port (`http` mode; in `anomaly` mode: optional metrics endpoint). 0 = any free port. */
+  port?: number | undefined;
+  acceptNewHostKey: boolean;
+  /** Overrides `monitor.remote_command`. */
+  remoteCommand?: string | undefined;
+  /** Poll once and exit (exit 0, or 1 when any alert is active). */
+  once: boolean;
+  /** ssh client config (default `~/.ssh/config`). */
+  sshConfigFile?: string | undefined;
+  /** Setting overrides (tests, flags). */
+  settings?: Partial<MonitorSettings> | undefined;
+}
+
+/** What the monitor needs from its process (the CLI builds it). */
+export interface MonitorDeps {
+  pid: number;
+  env: Record<string, string | undefined>;
+  /** Aborted on SIGTERM/SIGINT: finish the poll in progress and exit 0. */
+  stop: AbortSignal;
+  log: (priority: 'err' | 'warning' | 'notice' | 'info', line: string) => void;
+  /** Wall clock, epoch ms. */
+  now: () => number;
+  kill: KillFn;
+  /** Writes one line to stdout (no newline). */
+  out: (line: string) => void;
+  /** Told the HTTP port once listening. */
+  onListening?: (port: number) => void;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Runs the monitor until `deps.stop` aborts, a restart marker arrives (75), every remote host
+ * gave up (75) or had its key refused (77), or after one poll with `once`.
+ * @returns the exit code.
+ * @throws AgentRunnerError ERR_AR_USAGE for an impossible combination (events/http with hosts,
+ * local mode without a config, a port in use); ERR_AR_LEDGER when the ledger cannot be opened.
+ */
+export async function start(config: MonitorStartConfig, deps: MonitorDeps): Promise<number> {
+  const { AgentRunnerError } = await import('@agent-runner/core/errors');
+  if (config.mode !== 'anomaly' && config.hosts.length) {
+    throw new AgentRunnerError('ERR_AR_USAGE', `--mode ${config.mode} is local-only; for remote hosts use --mode anomaly`);
+  }
+  if (!config.hosts.length && !config.cfg) {
+    throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', 'local monitoring needs the project config (--config), or give --host ALIAS');
+  }
+  const { paths } = config;
+  const startedAtMs = deps.now();
+  const halt = new AbortController();
+  const onStop = (): void => halt.abort();
+  deps.stop.addEventListener('abort', onStop, { once: true });
+  let exitCode: number = EXIT.OK;
+
+  // One enrolled monitor per project; another live one keeps its record (this one is a guest).
+  const existing = readEnrollment(paths, 'monitor');
+  const enrolled = !(existing && existing.pid !== deps.pid && verifyIdentity(existing).verdict === 'same');
+  const project = config.cfg?.project ?? paths.project;
+  const enrollment = enrolled ? createEnrollment('monitor', deps.pid, { version: VERSION, project, nowMs: startedAtMs }) : undefined;
+  if (enrollment) writeEnrollment(paths, enrollment);
+  else deps.log('notice', `another monitor (pid ${existing?.pid}) is enrolled; running unenrolled`);
+
+  const events = new EventWriter({ dir: paths.eventsDir, project, unit: 'monitor', now: deps.now });
+  let state = 'starting';
+  const beat = (): void => {
+    if (!enrollment) return;
+    try {
+      writeHeartbeat(paths, 'monitor', { nowMs: deps.now(), pid: deps.pid, nonce: enrollment.nonce, state, detail: { mode: config.mode, hosts: config.hosts.length } });
+    } catch (e) {
+      deps.log('warning', `cannot write the heartbeat: ${(e as Error).message}`);
+    }
+    const req = enrollment ? takeRestartRequest(paths, 'monitor', { startedAtMs }) : undefined;
+    if (req) {
+      try {
+        events.emit('restart_marker_consumed', { nonce: req.nonce, requested_at: req.requested_at, requested_by: req.requested_by ?? null, latency_s: (deps.now() - req.requested_at_ms) / 1000 });
+      } catch {
+        // The restart is what matters.
+      }
+      deps.log('notice', `restart requested by ${req.requested_by ?? 'unknown'}; exiting 75`);
+      exitCode = EXIT.TEMPFAIL;
+      halt.abort();
+    }
+  };
+  beat();
+  const timer = setInterval(beat, HEARTBEAT_MS);
+
+  let ledger: Ledger | undefined;
+  let server: Server | undefined;
+  const sources: HostSource[] = [];
+  try {
+    if (config.mode === 'events') {
+      state = 'following';
+      for await (const { event } of followEvents(paths.eventsDir, { signal: halt.signal })) deps.out(JSON.stringify(event));
+      return exitCode;
+    }
+
+    ledger = openLedger(paths.ledgerPath, { now: deps.now });
+    const base = config.cfg ? settingsFromConfig(config.cfg, { remote: config.hosts.length > 0 }) : DEFAULT_SETTINGS;
+    const settings: MonitorSettings = { ...base, ...config.settings, ...(config.remoteCommand ? { remote_command: config.remoteCommand } : {}) };
+    const observeOnly = config.mode === 'http';
+    const sink = observeOnly ? undefined : new AlertSink({ ledger, events, out: deps.out, json: config.json, now: deps.now });
+    const recent = new Map<string, EventRecord[]>();
+    const onEvent = (host: string, e: EventRecord): void => {
+      let r = recent.get(host);
+      if (!r) recent.set(host, (r = []));
+      r.push(e);
+      if (r.length > 20) r.shift();
+    };
+    const pollers: HostPoller[] = [];
+    if (config.hosts.length === 0) {
+      const local = new LocalSource(config.cfg as AgentRunnerConfig, { ledger, now: deps.now, kill: deps.kill, sleep: (ms) => sleep(ms, halt.signal) });
+      sources.push(local);
+      pollers.push(new HostPoller(local, { settings, sink, ledger, events, now: deps.now, log: deps.log, onEvent, headMoved: () => local.headMoved() }));
+    } else {
+      const home = deps.env['HOME'] ?? '/';
+      const timeoutMs = Math.max(10_000, Math.min(60_000, settings.poll_interval_s * 1000));
+      for (const alias of config.hosts) {
+        const src = new RemoteSource({
+          alias,
+          remoteCommand: settings.remote_command,
+          timeoutMs,
+          ssh: {
+            configFile: config.sshConfigFile ?? join(home, '.ssh', 'config'),
+            env: { home, user: deps.env['USER'] ?? deps.env['LOGNAME'] ?? 'root', authSock: deps.env['SSH_AUTH_SOCK'] },
+            acceptNewHostKey: config.acceptNewHostKey,
+            readyTimeoutMs: timeoutMs,
+          },
+        });
+        sources.push(src);
+        pollers.push(new HostPoller(src, { settings, sink, ledger, events, now: deps.now, log: deps.log, onEvent }));
+      }
+    }
+
+    const port = config.port ?? (config.mode === 'http' ? (config.cfg?.monitor.http_port ?? 8765) : undefined);
+    if (port !== undefined) {
+      const narrativeFile = config.cfg ? (config.cfg.runtime.narrative_file ?? join(paths.logDir, 'narrative.md')) : null;
+      const states = (): PageState[] =>
+        pollers.map((p) => {
+          const local = p.host === 'local';
+          const logFile = local ? paths.currentRoundLog : null;
+          return {
+            host: p.host,
+            generated_at: new Date(deps.now()).toISOString(),
+            snapshot: p.snapshot ?? null,
+            narrative: local && narrativeFile ? tailLines(narrativeFile, 50) : [],
+            narrative_file: local ? narrativeFile : null,
+            recent_events: recent.get(p.host) ?? [],
+            log_tail: logFile ? tailLines(logFile, 50) : [],
+            log_file: logFile,
+            findings: p.findings,
+            link: p.link,
+            last_error: p.lastError ?? null,
+          };
+        });
+      server = await serveHttp(port, { states, metrics: () => renderMetrics(pollers, deps.now()) });
+      const addr = server.address();
+      const bound = typeof addr === 'object' && addr ? addr.port : port;
+      deps.log('notice', `serving http://127.0.0.1:${bound}/ (page), /api/state, /metrics`);
+      deps.onListening?.(bound);
+    }
+
+    const intervalMs = (config.mode === 'http' ? Math.min(settings.poll_interval_s, 5) : settings.poll_interval_s) * 1000;
+    while (!halt.signal.aborted) {
+      state = 'polling';
+      await Promise.all(pollers.map((p) => p.cycle()));
+      state = 'idle';
+      if (config.once) {
+        exitCode = pollers.some((p) => p.findings.length > 0 || !p.active) ? EXIT.FAILURE : EXIT.OK;
+        break;
+      }
+      if (config.hosts.length && pollers.every((p) => !p.active)) {
+        exitCode = pollers.every((p) => p.link === 'refused') ? EXIT.NOPERM : EXIT.TEMPFAIL;
+        deps.log('err', 'no host left to supervise; exiting');
+        break;
+      }
+      if (!(await sleep(intervalMs, halt.signal))) break;
+    }
+    return exitCode;
+  } finally {
+    clearInterval(timer);
+    deps.stop.removeEventListener('abort', onStop);
+    if (server) {
+      const srv = server;
+      await new Promise<void>((resolve) => {
+        srv.close(() => resolve());
+        srv.closeAllConnections();
+      });
+    }
+    for (const s of sources) s.close();
+    ledger?.close();
+    events.close();
+    if (enrollment) {
+      try {
+        removeHeartbeat(paths, 'monitor', enrollment.nonce);
+        removeEnrollment(paths, 'monitor', enrollment.nonce);
+      } catch (e) {
+        deps.log('warning', `cannot remove the enrollment: ${(e as Error).message}`);
+      }
+    }
+  }
+}

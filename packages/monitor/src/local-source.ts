@@ -1,0 +1,198 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import type { AgentRunnerConfig } from '@agent-runner/core/config';
+import { configPaths } from '@agent-runner/core/config';
+import { endCursor, eventsSince, lastEvents, type EventCursor, type EventRecord } from '@agent-runner/core/events';
+import { readEnrollment, signalIfSame, verifyIdentity, type KillFn } from '@agent-runner/core/identity';
+import type { Ledger, RoundRecord } from '@agent-runner/core/ledger';
+import { readHeartbeat, readStopRequest, requestStop } from '@agent-runner/core/markers';
+import type { ProjectPaths } from '@agent-runner/core/paths';
+import { BOOTSTRAP_EVENTS, type HostSource, type PollResult, type StopResult } from './source.js';
+import { PEEK_SCHEMA_VERSION, type HostSnapshot, type SnapshotRound } from './snapshot.js';
+import { diskOf, memory } from './system.js';
+
+/** Dependencies of {@link LocalSource}. */
+export interface LocalSourceDeps {
+  /** The project's ledger, opened by the monitor (it also writes its alerts there). */
+  ledger: Ledger;
+  /** Wall clock, epoch ms. */
+  now: () => number;
+  /** Sends a signal (identity is verified right before). */
+  kill: KillFn;
+  /** Waits `ms` unless aborted; resolves false when aborted. */
+  sleep: (ms: number) => Promise<boolean>;
+  /** Read disk and memory through systeminformation (default true; the bench turns it off). */
+  system?: boolean;
+}
+
+const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+const RECENT = 20;
+
+function toRound(r: RoundRecord): SnapshotRound {
+  return {
+    round: r.round,
+    phase: r.phase,
+    status: r.status,
+    classification: r.classification,
+    exit_code: r.exitCode,
+    signal: r.signal,
+    started_at: iso(r.startedAtMs) as string,
+    ended_at: iso(r.endedAtMs),
+    duration_s: r.durationMs === null ? null : r.durationMs / 1000,
+    cost_usd: r.costUsd,
+    log_file: r.logFile,
+  };
+}
+
+/**
+ * The monitor's view of the project on this host: the ledger (indexed queries), the marker
+ * files, the event stream read from a byte cursor (each poll reads only what was appended)
+ * and disk/memory from systeminformation. Mirrors `peek --json` without importing the runner.
+ */
+export class LocalSource implements HostSource {
+  readonly host = 'local';
+  readonly paths: ProjectPaths;
+  private cursor: EventCursor | null | undefined;
+  private readonly recent: EventRecord[] = [];
+  private head: string | undefined;
+  /** Cached `git stash list` (refreshed only when a round ended: a stash follows a round). */
+  private stashCache: Array<{ sha: string; round: number }> | undefined;
+
+  constructor(
+    private readonly cfg: AgentRunnerConfig,
+    private readonly deps: LocalSourceDeps,
+  ) {
+    this.paths = configPaths(cfg);
+  }
+
+  /** Events appended since the last call (the first call: the newest {@link BOOTSTRAP_EVENTS}). */
+  newEvents(): EventRecord[] {
+    const dir = this.paths.eventsDir;
+    if (this.cursor === undefined) {
+      const boot = lastEvents(dir, { n: BOOTSTRAP_EVENTS }).events;
+      this.cursor = endCursor(dir);
+      return boot;
+    }
+    const out: EventRecord[] = [];
+    for (;;) {
+      const r = eventsSince(dir, { cursor: this.cursor, limit: 10_000 });
+      this.cursor = r.cursor;
+      for (const e of r.events) out.push(e);
+      if (r.done) return out;
+    }
+  }
+
+  /** The work tree's HEAD moved since the last call (an agent that commits by itself was productive). */
+  headMoved(): boolean {
+    let head: string;
+    try {
+      head = execFileSync('git', ['rev-parse', '-q', 'HEAD'], { cwd: this.cfg.runtime.work_dir, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return false;
+    }
+    const moved = this.head !== undefined && head !== this.head;
+    this.head = head;
+    return moved;
+  }
+
+  /** The runner's stashes (`agent-runner round N` in the message), newest first; [] when none or not git. */
+  stashes(): Array<{ sha: string; round: number }> {
+    let text: string;
+    try {
+      text = execFileSync('git', ['stash', 'list', '--format=%H%x00%gs'], { cwd: this.cfg.runtime.work_dir, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      return [];
+    }
+    const out: Array<{ sha: string; round: number }> = [];
+    for (const line of text.split('\n')) {
+      const [sha, subject] = line.split('\0');
+      const m = /agent-runner round (\d+)/.exec(subject ?? '');
+      if (sha && m) out.push({ sha, round: Number(m[1]) });
+    }
+    return out;
+  }
+
+  /** Builds the snapshot (peek-equivalent) at `nowMs`. */
+  async snapshot(nowMs: number): Promise<HostSnapshot> {
+    const { paths, cfg } = this;
+    const ledger = this.deps.ledger;
+    const enrollment = readEnrollment(paths, 'runner');
+    const identity = enrollment ? verifyIdentity(enrollment) : undefined;
+    const running = identity?.verdict === 'same';
+    const hb = running ? readHeartbeat(paths, 'runner', { nowMs }) : undefined;
+    const agentDone = existsSync(paths.agentDoneFile) ? readFileSync(paths.agentDoneFile, 'utf8').trim().slice(0, 200) : null;
+    const rounds = ledger.runner.lastRounds(10);
+    const d = new Date(nowMs);
+    const totals = ledger.runner.totalsSince(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+    const th = ledger.runner.activeThrottle(cfg.agent.preset, nowMs);
+    const live = rounds.find((r) => r.status === 'running');
+    const breakers = ledger.watchdog.listHealStates().filter((h) => h.breaker === 'open').map((h) => h.target);
+    const withSystem = this.deps.system !== false;
+    const diskPath = existsSync(paths.stateDir) ? paths.stateDir : cfg.runtime.work_dir;
+    const [disk, mem] = withSystem ? await Promise.all([diskOf(diskPath), memory()]) : [null, null];
+    return {
+      schema_version: PEEK_SCHEMA_VERSION,
+      project: cfg.project,
+      generated_at: iso(nowMs) as string,
+      service: {
+        state: enrollment ? (running ? 'running' : identity?.verdict === 'unknown' ? 'unknown' : 'stopped') : 'stopped',
+        pid: running ? (enrollment?.pid ?? null) : null,
+        version: running ? (enrollment?.version ?? null) : null,
+        activity: hb?.state ?? null,
+        heartbeat_age_s: hb ? hb.age_ms / 1000 : null,
+        stop_requested: readStopRequest(paths) !== undefined,
+        agent_done: agentDone,
+      },
+      current_round: live && running ? { ...toRound(live), elapsed_s: (nowMs - live.startedAtMs) / 1000 } : null,
+      rounds: rounds.map(toRound),
+      counts_24h: ledger.runner.classificationCounts(nowMs - 86_400_000),
+      today: { rounds: totals.rounds, cost_usd: Math.round(totals.costUsd * 1e6) / 1e6 },
+      backoff: null,
+      rate_limit: th ? { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) } : null,
+      orphan_stashes: this.stashCache ?? (this.stashCache = this.stashes()),
+      system: { disk, memory: mem, agent_process_count: 0 },
+      defenses: {
+        round_timeout_s: cfg.runtime.round_timeout_s,
+        inactivity_timeout_s: cfg.runtime.inactivity_timeout_s,
+        kill_grace_s: cfg.runtime.kill_grace_s,
+        daily_cost_budget_usd: cfg.runtime.daily_cost_budget_usd,
+        max_rounds: cfg.runtime.max_rounds,
+        stop_file: paths.stopFile,
+        ...(cfg.agent.auth_fail_hint ? { auth_fail_hint: cfg.agent.auth_fail_hint } : {}),
+      },
+      recent_events: [...this.recent],
+      heal_breakers_open: breakers,
+    };
+  }
+
+  async poll(): Promise<PollResult> {
+    const nowMs = this.deps.now();
+    const events = this.newEvents();
+    if (events.some((e) => e.kind === 'round_end' || e.kind === 'vcs_stashed')) this.stashCache = undefined;
+    for (const e of events) {
+      this.recent.push(e);
+      if (this.recent.length > RECENT) this.recent.shift();
+    }
+    const snapshot = await this.snapshot(nowMs);
+    return { snapshot, events, bytes: 0 };
+  }
+
+  /** What `agent-runner stop` does: the stop request, then SIGTERM to the verified serve process. */
+  async stop(reason: string): Promise<StopResult> {
+    const nowMs = this.deps.now();
+    requestStop(this.paths, { by: 'monitor', reason, nowMs });
+    const rec = readEnrollment(this.paths, 'runner');
+    if (!rec || verifyIdentity(rec).verdict !== 'same') return { result: 'not_running', detail: 'runner not running; the stop request stays for the next serve' };
+    const sent = signalIfSame(rec, 'SIGTERM', this.deps.kill);
+    if (!sent.sent) return { result: 'not_running', detail: `not signalled: ${sent.reason}` };
+    for (let i = 0; i < 600; i++) {
+      if (verifyIdentity(rec).verdict !== 'same') return { result: 'stopped', detail: `serve pid ${rec.pid} stopped` };
+      if (!(await this.deps.sleep(100))) break;
+    }
+    return { result: 'failed', detail: `serve pid ${rec.pid} still running 60 s after SIGTERM (a round finishes first)` };
+  }
+
+  close(): void {
+    // The ledger belongs to the caller.
+  }
+}

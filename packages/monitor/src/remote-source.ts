@@ -1,0 +1,157 @@
+import { AgentRunnerError } from '@agent-runner/core/errors';
+import { parseEventLine, type EventRecord } from '@agent-runner/core/events';
+import { redactText } from '@agent-runner/core/redact';
+import { BOOTSTRAP_EVENTS, type HostSource, type PollResult, type StopResult } from './source.js';
+import { snapshotProblem, type HostSnapshot } from './snapshot.js';
+import { SshConnection, type SshOptions } from './ssh.js';
+
+/** Options of {@link RemoteSource}. */
+export interface RemoteSourceOptions {
+  /** SSH alias (resolved through ~/.ssh/config). */
+  alias: string;
+  ssh: SshOptions;
+  /**
+   * The agent-runner command on the host, as a shell prefix (`agent-runner`, or e.g.
+   * `agent-runner --config /srv/p/agent-runner.toml`). Verbs are appended to it.
+   */
+  remoteCommand: string;
+  /** Limit of one poll (connect + commands), ms; past it the session counts as hung. */
+  timeoutMs: number;
+  /** Events fetched per poll at most; the rest follow on the next polls. */
+  maxEventsPerPoll?: number;
+}
+
+/** Separates `peek` output from `events` output in one remote command (ASCII record separator). */
+const SEP = '\u001e';
+
+/**
+ * A remote host polled over one long-lived SSH connection (reconnected after any failure).
+ * Each poll runs one command: `peek --json`, then `events --json --since <last ts seen>`
+ * (existing verbs: the newest {@link BOOTSTRAP_EVENTS} on the first poll), so a cycle moves
+ * the snapshot plus only the new events. Events stamped exactly at the cursor's time are
+ * fetched again and dropped by content, so nothing at the boundary is lost or doubled.
+ */
+export class RemoteSource implements HostSource {
+  readonly host: string;
+  private conn: SshConnection | undefined;
+  private lastTs: string | undefined;
+  private boundary = new Set<string>();
+
+  constructor(private readonly opts: RemoteSourceOptions) {
+    this.host = opts.alias;
+  }
+
+  private async connection(): Promise<SshConnection> {
+    if (this.conn && !this.conn.isClosed) return this.conn;
+    this.conn = undefined;
+    const opening = SshConnection.open(this.opts.alias, this.opts.ssh);
+    const c = await withTimeout(opening, this.opts.timeoutMs, `ssh ${this.opts.alias}: connect gave no answer within ${Math.round(this.opts.timeoutMs / 1000)} s`, (late) => late.close());
+    this.conn = c;
+    return c;
+  }
+
+  private eventsCommand(): string {
+    const limit = this.opts.maxEventsPerPoll ?? 2000;
+    const cmd = this.opts.remoteCommand;
+    return this.lastTs === undefined ? `${cmd} events --json --limit ${BOOTSTRAP_EVENTS}` : `${cmd} events --json --since ${this.lastTs} --limit ${limit}`;
+  }
+
+  async poll(): Promise<PollResult> {
+    let conn: SshConnection;
+    try {
+      conn = await this.connection();
+    } catch (e) {
+      this.conn = undefined;
+      throw e;
+    }
+    const before = conn.bytes();
+    const cmd = `${this.opts.remoteCommand} peek --json && printf '\\n${SEP}\\n' && ${this.eventsCommand()}`;
+    let r;
+    try {
+      r = await conn.exec(cmd, this.opts.timeoutMs);
+    } catch (e) {
+      this.drop();
+      throw e;
+    }
+    const bytes = conn.bytes() - before;
+    const cut = r.stdout.indexOf(`\n${SEP}\n`);
+    if (r.code !== 0 || cut < 0) {
+      throw new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: remote agent-runner exited ${r.code ?? 'by a signal'}: ${redactText((r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')).slice(0, 400)}`, { found: String(r.code) });
+    }
+    let snapshot: unknown;
+    try {
+      snapshot = JSON.parse(r.stdout.slice(0, cut));
+    } catch (e) {
+      throw new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: peek --json output is not JSON`, { cause: e });
+    }
+    const problem = snapshotProblem(snapshot);
+    if (problem) throw new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: unusable peek --json output: ${problem}`);
+    const events = this.fresh(r.stdout.slice(cut + 3));
+    return { snapshot: snapshot as HostSnapshot, events, bytes };
+  }
+
+  /** Parses event lines and drops those already seen at the cursor's time stamp. */
+  private fresh(text: string): EventRecord[] {
+    const out: EventRecord[] = [];
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      const e = parseEventLine(line);
+      if (!e) continue;
+      if (this.lastTs !== undefined) {
+        if (e.ts < this.lastTs) continue;
+        if (e.ts === this.lastTs && this.boundary.has(line)) continue;
+      }
+      if (e.ts !== this.lastTs) {
+        this.lastTs = e.ts;
+        this.boundary = new Set();
+      }
+      this.boundary.add(line);
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Runs `agent-runner stop --timeout 60` on the host. */
+  async stop(reason: string): Promise<StopResult> {
+    try {
+      const conn = await this.connection();
+      const r = await conn.exec(`${this.opts.remoteCommand} stop --timeout 60`, 90_000);
+      const text = redactText(`${r.stderr}${r.stdout}`.trim()).slice(-400);
+      if (r.code !== 0) return { result: 'failed', detail: `exit ${r.code ?? 'signal'}: ${text}` };
+      return { result: /not running/.test(text) ? 'not_running' : 'stopped', detail: `${reason}: ${text}` };
+    } catch (e) {
+      this.drop();
+      return { result: 'failed', detail: (e as Error).message };
+    }
+  }
+
+  private drop(): void {
+    this.conn?.close();
+    this.conn = undefined;
+  }
+
+  close(): void {
+    this.drop();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string, onLate: (v: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false;
+    const t = setTimeout(() => {
+      timedOut = true;
+      reject(new AgentRunnerError('ERR_AR_REMOTE', message));
+    }, ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        if (timedOut) onLate(v);
+        else resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,88 @@
+import type { AgentRunnerConfig } from '@agent-runner/core/config';
+
+/**
+ * The monitor's thresholds and switches, resolved from `[monitor]` (and `[runtime]` for the
+ * derived ones). Durations in seconds, percentages 0-100, money in USD. Each default is
+ * justified on the detector that uses it (./detectors.ts) and in RUNBOOK.md.
+ */
+export interface MonitorSettings {
+  poll_interval_s: number;
+  /** 0 disables `supervisor_stale`; undefined = 1.5 x the host's `round_timeout_s`. */
+  supervisor_stale_threshold_s: number | undefined;
+  remote_failure_tolerance_s: number;
+  auto_stop: boolean;
+  remote_command: string;
+  disk_warning_pct: number;
+  disk_critical_pct: number;
+  mem_available_min_pct: number;
+  /** Hours; 0 disables `silence`. */
+  silence_h: number;
+  /** 0 = the host's `daily_cost_budget_usd`; both 0 = off. */
+  cost_budget_usd: number;
+  hung_grace_s: number;
+  disable: string[];
+  /** Rounds the rate detectors look at (the N of "k of the last N rounds"). */
+  window_rounds: number;
+  /** `timeout_rate`: share of the window's finished rounds that ended by a timeout or hang. */
+  timeout_rate: number;
+  /** `timeout_rate`: and at least this many such rounds. */
+  timeout_min: number;
+  /** `network_fail`: network-classified rounds in the window. */
+  network_fail_min: number;
+  /** `oauth_fail`: auth-classified rounds in the window. */
+  oauth_fail_min: number;
+  /** `anomaly_repetitive`: identical non-ok outcomes in a row. */
+  anomaly_repeat: number;
+  /** `orphan_chain`: rounds in a row whose work was stashed instead of landing. */
+  orphan_chain_min: number;
+  /** `cost_budget`: alert from this share of the budget (1 = at the budget). */
+  cost_warn_ratio: number;
+}
+
+/** Defaults of every setting (the `[monitor]` schema defaults plus the fixed detector constants). */
+export const DEFAULT_SETTINGS: MonitorSettings = {
+  poll_interval_s: 30,
+  supervisor_stale_threshold_s: undefined,
+  remote_failure_tolerance_s: 300,
+  auto_stop: true,
+  remote_command: 'agent-runner',
+  disk_warning_pct: 90,
+  disk_critical_pct: 95,
+  mem_available_min_pct: 10,
+  silence_h: 6,
+  cost_budget_usd: 0,
+  hung_grace_s: 120,
+  disable: [],
+  window_rounds: 10,
+  timeout_rate: 0.3,
+  timeout_min: 3,
+  network_fail_min: 3,
+  oauth_fail_min: 2,
+  anomaly_repeat: 5,
+  orphan_chain_min: 3,
+  cost_warn_ratio: 1,
+};
+
+/**
+ * Settings from a loaded config. `supervisor_stale_threshold_s` keeps the config's resolved
+ * value (1.5 x the local `round_timeout_s` unless set) only for local monitoring; for remote
+ * hosts pass `remote: true` and the threshold is derived from each host's own defenses.
+ */
+export function settingsFromConfig(cfg: AgentRunnerConfig, opts: { remote?: boolean } = {}): MonitorSettings {
+  const m = cfg.monitor;
+  return {
+    ...DEFAULT_SETTINGS,
+    poll_interval_s: m.poll_interval_s,
+    supervisor_stale_threshold_s: opts.remote ? undefined : m.supervisor_stale_threshold_s,
+    remote_failure_tolerance_s: m.remote_failure_tolerance_s,
+    auto_stop: m.auto_stop,
+    remote_command: m.remote_command,
+    disk_warning_pct: m.disk_warning_pct ?? DEFAULT_SETTINGS.disk_warning_pct,
+    disk_critical_pct: m.disk_critical_pct ?? DEFAULT_SETTINGS.disk_critical_pct,
+    mem_available_min_pct: m.mem_available_min_pct ?? DEFAULT_SETTINGS.mem_available_min_pct,
+    silence_h: m.silence_h ?? DEFAULT_SETTINGS.silence_h,
+    cost_budget_usd: m.cost_budget_usd ?? DEFAULT_SETTINGS.cost_budget_usd,
+    hung_grace_s: m.hung_grace_s ?? DEFAULT_SETTINGS.hung_grace_s,
+    disable: m.disable ?? [],
+  };
+}
