@@ -4,9 +4,10 @@ import { AgentRunnerError, EXIT, isAgentRunnerError } from '@agent-runner/core/e
 import { EventWriter } from '@agent-runner/core/events';
 import { createEnrollment, removeEnrollment, verifyIdentity, readEnrollment, writeEnrollment, type EnrollmentRecord } from '@agent-runner/core/identity';
 import { openLedger, type Ledger, type RunnerIdentity } from '@agent-runner/core/ledger';
-import { readStopRequest, clearStopRequest, takeRestartRequest, writeHeartbeat, removeHeartbeat } from '@agent-runner/core/markers';
+import { readStopRequest, clearStopRequest, requestRestart, takeRestartRequest, writeHeartbeat, removeHeartbeat } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { readPause } from '@agent-runner/core/requests';
+import { probeUnit } from '@agent-runner/core/health';
 import { redactText } from '@agent-runner/core/redact';
 import { VERSION } from '@agent-runner/core/version';
 import { adapterFor } from './adapters/index.js';
@@ -131,8 +132,27 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
       deps.log('warning', `heartbeat not written: ${(e as Error).message}`);
     }
   };
+  // Neither watches alone: the runner judges the watchdog (when one has enrolled) on every
+  // heartbeat tick and asks for its restart through its marker, at most once per threshold.
+  const watchdogStaleMs = Math.max(30_000, 3 * cfg.watchdog.interval_s * 1000);
+  let watchdogAskedAtMs = -Infinity;
+  const watchWatchdog = (): void => {
+    const j = probeUnit(paths, 'watchdog', { expected: false, staleAfterMs: watchdogStaleMs, nowMs: now(), installedVersion: undefined, ...(deps.procRoot ? { procRoot: deps.procRoot } : {}) });
+    if (j.verdict !== 'unhealthy' || !j.alive || now() - watchdogAskedAtMs < watchdogStaleMs) return;
+    watchdogAskedAtMs = now();
+    requestRestart(paths, 'watchdog', { by: 'runner', reason: j.evidence.join('; ').slice(0, 200), nowMs: watchdogAskedAtMs });
+    deps.log('warning', `watchdog unhealthy (${j.reasons.join(', ')}); asked for its restart`);
+  };
+  const tick = (): void => {
+    beat();
+    try {
+      watchWatchdog();
+    } catch (e) {
+      deps.log('warning', `watchdog check failed: ${(e as Error).message}`);
+    }
+  };
   beat();
-  const heartbeat = setInterval(beat, cfg.runtime.heartbeat_interval_s * 1000);
+  const heartbeat = setInterval(tick, cfg.runtime.heartbeat_interval_s * 1000);
 
   let roundsRun = 0;
   const finish = (reason: string, code: number, signal?: string): number => {

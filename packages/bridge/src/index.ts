@@ -1,0 +1,9 @@
+/**
+ * `@agent-runner/bridge/index`: the bridge daemon (`start`) and its building blocks. Import
+ * single modules as `@agent-runner/bridge/<file>`.
+ */
+export { start, type BridgeDeps } from './daemon.js';
+export { Dispatcher, type DispatcherDeps, type DispatchStats, type LogPriority } from './dispatcher.js';
+export { createTransport } from './transports/index.js';
+export type { InboundMessage, OutMessage, PollResult, Transport, TransportContext } from './transport.js';
+export { SendError } from './send-error.js';

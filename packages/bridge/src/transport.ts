@@ -1,0 +1,67 @@
+import type { NotifyConfig } from '@agent-runner/core/config';
+import type { Severity } from '@agent-runner/core/ledger';
+import type { HttpClient } from './http.js';
+
+/** One message to deliver: an outbox row as a transport sees it. */
+export interface OutMessage {
+  /** Idempotency key of the outbox row (Matrix uses it as the transaction id). */
+  key: string;
+  kind: string;
+  severity: Severity;
+  title: string;
+  body: string;
+  /** The row's structured payload (`round`, `log_file`, ... when the producer gave them). */
+  payload: unknown;
+}
+
+/** An operator command as read from a platform, before the allow-list decision. */
+export interface InboundMessage {
+  /** The platform's own id of the message/update (unique per transport). */
+  platformMessageId: string;
+  /** Sender id on the platform (Telegram user id, Matrix user id). */
+  sender: string;
+  /** Chat/room the message came from. */
+  chat: string;
+  /** Raw text, starting with `/` for a command. */
+  text: string;
+  /** When the platform says it was sent, ms since epoch (undefined when unknown). */
+  sentAtMs?: number;
+}
+
+/** One long-poll round trip of an inbound transport. */
+export interface PollResult {
+  messages: InboundMessage[];
+  /** Cursor to persist together with the commands of `messages` (unchanged: same value). */
+  cursor: string;
+  /** True when this poll only established the cursor (first start): messages are history, not to run. */
+  initial?: boolean;
+}
+
+/** What transports need at send time. */
+export interface TransportContext {
+  http: HttpClient;
+  /** Environment for `*_env` secrets. */
+  env: Record<string, string | undefined>;
+  now: () => number;
+}
+
+/** A configured `[notify.NAME]` transport. */
+export interface Transport {
+  /** The table name (`[notify.NAME]`), used as transport name in the ledger. */
+  readonly name: string;
+  readonly type: NotifyConfig['type'];
+  readonly config: NotifyConfig;
+  /**
+   * Delivers one message, chunked or truncated to the platform's size limit.
+   * @throws SendError (retryable or not); never a secret in the message.
+   */
+  send(msg: OutMessage): Promise<void>;
+  /**
+   * Waits for inbound messages after `cursor` (a platform long poll, up to ~30 s).
+   * Absent when the transport takes no commands.
+   * @throws SendError on failure (the caller backs off).
+   */
+  poll?(cursor: string | undefined, signal: AbortSignal): Promise<PollResult>;
+  /** Frees resources (SMTP pools). */
+  close?(): Promise<void>;
+}

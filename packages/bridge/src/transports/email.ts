@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import type { NotifyConfig } from '@agent-runner/core/config';
+import { truncate } from '../format.js';
+import { readSecret } from '../secrets.js';
+import { SendError } from '../send-error.js';
+import type { OutMessage, Transport, TransportContext } from '../transport.js';
+
+/** Largest text body mailed, characters. */
+export const EMAIL_MAX_CHARS = 100_000;
+
+/**
+ * Email over SMTP with nodemailer: `smtp_host`:`smtp_port`, STARTTLS required when `starttls`
+ * (default), AUTH with `username` and `password_file`/`password_env` when a username is set.
+ * The Message-ID is derived from the idempotency key, so a resent row threads as the same
+ * message in mail clients. SMTP 4xx replies and connection failures are retried; 5xx are
+ * permanent.
+ */
+export function emailTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
+  const to = (cfg['to'] as string[]).join(', ');
+  const from = String(cfg['from']);
+  return {
+    name: cfg.name,
+    type: 'email',
+    config: cfg,
+    async send(msg: OutMessage) {
+      const user = typeof cfg['username'] === 'string' ? cfg['username'] : undefined;
+      const pass = user ? readSecret(cfg, 'password', ctx.env) : undefined;
+      const starttls = cfg['starttls'] !== false;
+      // Loaded on first use: most bridges never mail, and the module costs startup time.
+      const { default: nodemailer } = await import('nodemailer');
+      const transporter = nodemailer.createTransport({
+        host: String(cfg['smtp_host']),
+        port: Number(cfg['smtp_port'] ?? 587),
+        secure: Number(cfg['smtp_port']) === 465,
+        requireTLS: starttls,
+        ignoreTLS: !starttls,
+        connectionTimeout: 15_000,
+        greetingTimeout: 15_000,
+        socketTimeout: 30_000,
+        ...(user ? { auth: { user, pass } } : {}),
+      });
+      const id = createHash('sha256').update(msg.key).digest('hex').slice(0, 32);
+      try {
+        await transporter.sendMail({
+          from,
+          to,
+          subject: truncate(`[agent-runner] ${msg.severity}: ${msg.title}`.replace(/[\r\n]+/g, ' '), 200),
+          text: truncate(msg.body || msg.title, EMAIL_MAX_CHARS),
+          messageId: `<${id}@agent-runner>`,
+          headers: { 'X-Agent-Runner-Kind': msg.kind, 'X-Agent-Runner-Severity': msg.severity },
+        });
+      } catch (e) {
+        const err = e as { responseCode?: number; code?: string; message?: string };
+        const code = err.responseCode;
+        throw new SendError(`email: ${code ? `SMTP ${code} ` : ''}${err.code ?? ''} ${(err.message ?? '').split('\n')[0]?.slice(0, 200) ?? ''}`.replace(/\s+/g, ' ').trim(), {
+          retryable: code === undefined || code < 500,
+          ...(code !== undefined ? { status: code } : {}),
+        });
+      } finally {
+        transporter.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import type { NotifyConfig } from '@agent-runner/core/config';
+import { oneLine } from '../http.js';
+import { chunkText, logPointer, renderText } from '../format.js';
+import { readSecret } from '../secrets.js';
+import { parseRetryAfter, retryableStatus, SendError } from '../send-error.js';
+import type { InboundMessage, OutMessage, PollResult, Transport, TransportContext } from '../transport.js';
+
+/** Telegram's limit on `sendMessage` text, characters after entity parsing (Bot API docs). */
+export const TELEGRAM_MAX_CHARS = 4096;
+/** Long-poll wait asked of `getUpdates`, seconds. */
+export const TELEGRAM_POLL_TIMEOUT_S = 30;
+
+interface TgReply {
+  ok?: boolean;
+  result?: unknown;
+  error_code?: number;
+  description?: string;
+  parameters?: { retry_after?: number };
+}
+
+/**
+ * Telegram Bot API (https://core.telegram.org/bots/api): `sendMessage` for notifications
+ * (plain text, chunked at 4096 characters, at most 4 chunks), `getUpdates` long polling for
+ * commands (offset cursor = last `update_id` + 1). Token from `bot_token_file` /
+ * `bot_token_env`; it sits in the URL path, which is never logged.
+ */
+export function telegramTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
+  const base = String(cfg['api_url'] ?? 'https://api.telegram.org').replace(/\/+$/, '');
+  const chatId = String(cfg['chat_id']);
+  const url = (method: string): string => `${base}/bot${readSecret(cfg, 'bot_token', ctx.env)}/${method}`;
+
+  const call = async (method: string, body: unknown, timeoutMs?: number, signal?: AbortSignal): Promise<unknown> => {
+    const label = `telegram ${method}`;
+    const a = await ctx.http.call({ method: 'POST', url: url(method), label, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...(timeoutMs ? { timeoutMs } : {}), ...(signal ? { signal } : {}) });
+    let reply: TgReply;
+    try {
+      reply = JSON.parse(a.text) as TgReply;
+    } catch {
+      ctx.http.expectOk(label, a);
+      throw new SendError(`${label}: malformed JSON in HTTP ${a.status} reply: ${oneLine(a.text, 120)}`, { retryable: true, status: a.status });
+    }
+    if (a.status >= 200 && a.status < 300 && reply.ok === true) return reply.result;
+    const status = reply.error_code ?? a.status;
+    const retryAfter = reply.parameters?.retry_after;
+    const retryAfterMs = typeof retryAfter === 'number' ? retryAfter * 1000 : parseRetryAfter(a.headers['retry-after'], ctx.now());
+    throw new SendError(`${label}: ${status} ${oneLine(reply.description ?? '', 200)}`, { retryable: retryableStatus(status), status, retryAfterMs });
+  };
+
+  return {
+    name: cfg.name,
+    type: 'telegram',
+    config: cfg,
+    async send(msg: OutMessage) {
+      const chunks = chunkText(renderText(msg), TELEGRAM_MAX_CHARS, 4, logPointer(msg));
+      for (const text of chunks) await call('sendMessage', { chat_id: chatId, text, disable_web_page_preview: true });
+    },
+    async poll(cursor, signal): Promise<PollResult> {
+      const offset = cursor === undefined ? undefined : Number(cursor);
+      const result = await call('getUpdates', { ...(offset !== undefined ? { offset } : {}), timeout: TELEGRAM_POLL_TIMEOUT_S, allowed_updates: ['message'] }, (TELEGRAM_POLL_TIMEOUT_S + 15) * 1000, signal);
+      if (!Array.isArray(result)) throw new SendError('telegram getUpdates: result is not an array', { retryable: true });
+      const messages: InboundMessage[] = [];
+      let next = offset ?? 0;
+      for (const u of result as Array<Record<string, unknown>>) {
+        const id = u['update_id'];
+        if (typeof id !== 'number') continue;
+        next = Math.max(next, id + 1);
+        const m = u['message'] as Record<string, unknown> | undefined;
+        const text = m?.['text'];
+        if (!m || typeof text !== 'string') continue;
+        const from = m['from'] as { id?: unknown } | undefined;
+        const chat = m['chat'] as { id?: unknown } | undefined;
+        messages.push({
+          platformMessageId: String(id),
+          sender: String(from?.id ?? ''),
+          chat: String(chat?.id ?? ''),
+          text,
+          ...(typeof m['date'] === 'number' ? { sentAtMs: m['date'] * 1000 } : {}),
+        });
+      }
+      return { messages, cursor: String(next) };
+    },
+  };
+}
+

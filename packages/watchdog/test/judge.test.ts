@@ -1,0 +1,68 @@
+import t from 'tap';
+import { judgeUnit, type UnitEvidence } from '../../core/src/health.js';
+import type { EnrollmentRecord } from '../../core/src/identity.js';
+import { parseCgroupUnit, planRespawn } from '../src/respawn.js';
+import { cooldownLeftMs, elapsedMs, nextTier } from '../src/tiers.js';
+import type { HealState } from '../../core/src/ledger/heal.js';
+
+const NOW = 1_800_000_000_000;
+const rec: EnrollmentRecord = {
+  unit: 'bridge', pid: 4242, boot_id: 'b', starttime_ticks: 9, comm: 'node', exe: '/usr/bin/node', version: '1.2.0',
+  started_at: new Date(NOW - 600_000).toISOString(), started_at_ms: NOW - 600_000, nonce: 'n1', project: 'p',
+};
+const ev = (o: Partial<UnitEvidence> = {}): UnitEvidence => ({
+  unit: 'bridge', expected: true, enrollment: { record: rec }, identity: { verdict: 'same', reason: 'ok' },
+  heartbeat: { unit: 'bridge', pid: 4242, nonce: 'n1', written_at: '', written_at_ms: NOW - 5_000, age_ms: 5_000 },
+  installedVersion: '1.2.0', staleAfterMs: 120_000, nowMs: NOW, ...o,
+});
+
+t.test('judgeUnit', async (t) => {
+  t.equal(judgeUnit(ev()).verdict, 'healthy');
+  t.same(judgeUnit(ev({ enrollment: { problem: 'missing', detail: 'x' } })).reasons, ['enrollment_missing']);
+  t.equal(judgeUnit(ev({ expected: false, enrollment: { problem: 'missing', detail: 'x' } })).verdict, 'unknown', 'not expected: unknown');
+  t.equal(judgeUnit(ev({ enrollment: { problem: 'malformed', detail: 'x' } })).verdict, 'unknown', 'malformed record: unknown');
+  for (const v of ['gone', 'recycled', 'zombie', 'other-boot'] as const) {
+    const j = judgeUnit(ev({ identity: { verdict: v, reason: v } }));
+    t.same([j.verdict, j.reasons, j.alive], ['unhealthy', ['identity_gone'], false], v);
+  }
+  t.equal(judgeUnit(ev({ identity: { verdict: 'unknown', reason: 'EACCES' } })).verdict, 'unknown', 'identity unknown: never act');
+  const stale = judgeUnit(ev({ heartbeat: { unit: 'bridge', pid: 4242, nonce: 'n1', written_at: '', written_at_ms: NOW - 121_000, age_ms: 121_000 } }));
+  t.same([stale.verdict, stale.signature], ['unhealthy', 'heartbeat_stale']);
+  const foreign = judgeUnit(ev({ heartbeat: { unit: 'bridge', pid: 1, nonce: 'old', written_at: '', written_at_ms: NOW, age_ms: 0 } }));
+  t.equal(foreign.verdict, 'unhealthy', 'a fresh heartbeat of another incarnation does not count (enrolled 600 s ago)');
+  t.equal(judgeUnit(ev({ staleAfterMs: 900_000, heartbeat: { unit: 'bridge', pid: 1, nonce: 'old', written_at: '', written_at_ms: NOW, age_ms: 0 } })).verdict, 'healthy', 'the enrollment time stands in');
+  t.same(judgeUnit(ev({ installedVersion: '1.10.0' })).reasons, ['version_outdated'], 'numeric version compare');
+  t.equal(judgeUnit(ev({ installedVersion: '1.1.9' })).verdict, 'healthy', 'newer than installed is fine');
+  t.equal(judgeUnit(ev({ installedVersion: undefined })).verdict, 'unknown', 'installed version unreadable: unknown');
+  t.same(judgeUnit(ev({ installedVersion: undefined, heartbeat: undefined, staleAfterMs: 1000 })).verdict, 'unhealthy', 'unhealthy outweighs unknown');
+  t.equal(judgeUnit(ev({ heartbeat: { unit: 'bridge', pid: 4242, nonce: 'n1', written_at: '', written_at_ms: NOW + 3_600_000, age_ms: -3_600_000 } })).verdict, 'healthy', 'clock stepped back: fresh');
+});
+
+t.test('cgroup parsing and respawn plan', async (t) => {
+  t.same(parseCgroupUnit('0::/system.slice/system-agent\\x2drunner\\x2dbridge.slice/agent-runner-bridge@demo.service\n'), { unit: 'agent-runner-bridge@demo.service', user: false });
+  t.same(parseCgroupUnit('0::/user.slice/user-1000.slice/user@1000.service/app.slice/agent-runner@demo.service\n'), { unit: 'agent-runner@demo.service', user: true });
+  t.equal(parseCgroupUnit('0::/user.slice/user-1000.slice/session-3.scope\n'), undefined, 'a login session is no service');
+  t.equal(parseCgroupUnit('0::/\n'), undefined);
+  t.same(parseCgroupUnit('12:cpu:/\n1:name=systemd:/system.slice/x.service\n'), { unit: 'x.service', user: false }, 'cgroup v1');
+  const base = { configuredUnit: 'agent-runner-bridge@demo.service', selfCgroup: undefined, selfUnderSystemd: false, respawnArgv: ['node', 'x'] };
+  t.equal(planRespawn({ ...base, targetCgroup: { unit: 'agent-runner-bridge@demo.service', user: true } }).method, 'systemd');
+  t.same(planRespawn({ ...base, targetCgroup: { unit: 'gitlab-runner.service', user: false } }).method, 'spawn', 'another service is never restarted');
+  t.equal(planRespawn({ ...base, targetCgroup: undefined, selfUnderSystemd: true }).method, 'systemd');
+  t.equal(planRespawn({ ...base, targetCgroup: undefined, respawnArgv: undefined }).method, 'none');
+});
+
+t.test('tiers and clocks', async (t) => {
+  t.equal(nextTier(0, true), 1);
+  t.equal(nextTier(0, false), 3, 'nothing to signal: respawn');
+  t.equal(nextTier(1, true), 2);
+  t.equal(nextTier(1, false), 3);
+  t.equal(nextTier(2, true), 3);
+  t.equal(nextTier(3, true), 3);
+  const then = { atMs: 1000, monoMs: 50, bootId: 'a' };
+  t.equal(elapsedMs(then, { atMs: 999_000, monoMs: 550, bootId: 'a' }), 500, 'same boot: monotonic, immune to wall steps');
+  t.equal(elapsedMs(then, { atMs: 61_000, monoMs: 5, bootId: 'b' }), 60_000, 'after a reboot: wall clock');
+  const st = { lastActionAtMs: 1000, lastActionMonoMs: 50, bootId: 'a' } as HealState;
+  const s = { cooldownMs: 1000 } as Parameters<typeof cooldownLeftMs>[2];
+  t.equal(cooldownLeftMs(st, { atMs: 0, monoMs: 550, bootId: 'a' }, s), 500);
+  t.equal(cooldownLeftMs(st, { atMs: 0, monoMs: 1050, bootId: 'a' }, s), 0);
+});

@@ -1,0 +1,39 @@
+import t from 'tap';
+import { respawnLine, sandbox, sleep } from './fixtures/harness.js';
+
+t.test('watchdog SIGKILLed between T2 and T3 resumes at T3, not T1, and not twice', async (t) => {
+  const sb = sandbox((s) => ['interval_s = 0.2', 'tier_cooldown_s = 4', 'term_grace_s = 0.5', 'verify_window_s = 1', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n'));
+  t.teardown(() => sb.cleanup());
+  const target = await sb.target('bridge');
+  const wd1 = sb.watchdog();
+  await sb.waitFor('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'));
+  process.kill(target.pid!, 'SIGSTOP');
+  await sb.waitFor('T2 sent', () => sb.events(['heal_action']).some((e) => e['tier'] === 2));
+  wd1.kill('SIGKILL');
+  await new Promise((r) => wd1.once('exit', r));
+  t.equal(target.exitCode, null, 'target still there (frozen) when the watchdog died');
+  await sleep(300);
+  const wd2 = sb.watchdog();
+  await sb.waitFor('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 20_000);
+  const acts = sb.healActions().filter((a) => !a.action.startsWith('verify'));
+  t.same(acts.map((a) => a.action), ['restart-marker', 'sigterm', 'sigkill-respawn'], 'one action per tier across both watchdogs');
+  t.same(sb.events(['heal_action']).map((e) => e['tier']), [1, 2, 3]);
+  t.equal(target.signalCode ?? (await new Promise((r) => target.once('exit', (_c, s) => r(s)))), 'SIGKILL');
+  wd2.kill('SIGTERM');
+});
+
+t.test('watchdog SIGKILLed right after writing a T1 marker does not write another', async (t) => {
+  const sb = sandbox((s) => ['interval_s = 0.2', 'tier_cooldown_s = 4', 'term_grace_s = 0.5', 'verify_window_s = 1', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n'));
+  t.teardown(() => sb.cleanup());
+  const target = await sb.target('bridge');
+  const wd1 = sb.watchdog();
+  await sb.waitFor('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'));
+  process.kill(target.pid!, 'SIGUSR1');
+  await sb.waitFor('T1 sent', () => sb.events(['heal_action']).some((e) => e['tier'] === 1));
+  wd1.kill('SIGKILL');
+  await new Promise((r) => wd1.once('exit', r));
+  const wd2 = sb.watchdog();
+  await sb.waitFor('T2 sent', () => sb.events(['heal_action']).some((e) => e['tier'] === 2), 20_000);
+  t.same(sb.events(['heal_action']).map((e) => e['tier']), [1, 2], 'T1 once, then T2 after the cooldown');
+  wd2.kill('SIGKILL');
+});

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# e2e: the bridge under SIGKILL — the compiled `agent-runner bridge` is killed at random points
+# while 1,000 notifications flow to loopback Matrix and webhook stubs; afterwards every one is
+# delivered, none twice on Matrix (transaction ids), and a command from a chat or user that is
+# not allowed was never executed. No Debian packages needed (stubs are node:http servers).
+# Sizes: SOAK_N (default 1000), SOAK_KILLS (default 20). Expects the tree built (`npx tsc -b`).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ -f packages/cli/dist/bin.js ] && [ -f packages/bridge/dist/daemon.js ] || npx tsc -b
+npx tap --disable-coverage --timeout 240 packages/bridge/e2e/soak.test.ts

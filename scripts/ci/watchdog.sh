@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# e2e: the watchdog under a real systemd (PID 1 of a private PID + mount namespace on an
+# overlay of /, see packages/watchdog/e2e/sandbox.sh): frozen bridge and monitor units are
+# healed through T1 -> T2 -> T3 with `systemctl restart`; journalctl and `heal status` checked.
+# Needs root (namespaces). Expects the tree built (`npx tsc -b`, as .ci/run does).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+need=()
+command -v /lib/systemd/systemd >/dev/null 2>&1 || need+=(systemd)
+command -v unshare >/dev/null 2>&1 && command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+command -v pgrep >/dev/null 2>&1 || need+=(procps)
+if [ "${#need[@]}" -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+[ -f packages/cli/dist/bin.js ] || npx tsc -b
+npx tap --disable-coverage packages/watchdog/e2e/systemd.test.ts
