@@ -25,7 +25,19 @@ import { ClassifierBase, classFromHttpStatus, type Finding } from './classifier-
 import { num, obj, parseJsonObjectLine, str } from './json-line.js';
 
 const ATTEMPT_RE = /^Attempt (\d+) failed(?: with status (\d{3}))?\. Retrying with backoff\.\.\.(.*)$/;
-const API_ERROR_LOG_RE = /^Error generating content via API\..*?"code":\s*(\d{3})/;
+// The router's call logs "Error generating content via API.", a turn's call "Error when
+// talking to Gemini API" (0.61.0, seen against the stub: it precedes the `result` line).
+const API_ERROR_LOG_RE = /^Error (?:generating content via API\.|when talking to Gemini API\b).*?"code":\s*(\d{3})/;
+/** `TerminalQuotaError` text for a RetryInfo delay over 300 s: "Suggested retry after 3600s." */
+const SUGGESTED_RETRY_RE = /Suggested retry after (\d+(?:\.\d+)?)(ms|s)\b/;
+
+/**
+ * Google maps 503 UNAVAILABLE to "the service is overloaded"; other statuses as for every CLI.
+ */
+function classFromGoogleStatus(status: number): FailureClass {
+  if (status === 503) return 'overloaded';
+  return classFromHttpStatus(status) ?? 'server_error';
+}
 
 /** Class of a Gemini API error text (an error message that embeds the API's JSON error). */
 export function classifyGeminiError(message: string): { class: FailureClass; status?: number } {
@@ -36,7 +48,7 @@ export function classifyGeminiError(message: string): { class: FailureClass; sta
   const code = /"code":\s*(\d{3})/.exec(message)?.[1] ?? /\bstatus (\d{3})\b/.exec(message)?.[1];
   if (code) {
     const status = Number(code);
-    return { class: classFromHttpStatus(status) ?? 'server_error', status };
+    return { class: classFromGoogleStatus(status), status };
   }
   if (/RESOURCE_EXHAUSTED|quota/i.test(message)) return { class: 'rate_limit' };
   if (/UNAVAILABLE|overloaded/i.test(message)) return { class: 'overloaded' };
@@ -102,7 +114,7 @@ class GeminiClassifier extends ClassifierBase {
     const attempt = ATTEMPT_RE.exec(t);
     if (attempt) {
       const status = attempt[2] ? Number(attempt[2]) : undefined;
-      const cls: FailureClass = status !== undefined ? (classFromHttpStatus(status) ?? 'server_error') : classifyGeminiError(attempt[3] ?? '').class;
+      const cls: FailureClass = status !== undefined ? classFromGoogleStatus(status) : classifyGeminiError(attempt[3] ?? '').class;
       const f: Finding = {
         class: cls === 'crash' ? 'network' : cls,
         evidence: { source: 'stream', line: lineNo, event_type: 'retry', status: status ?? 'none', detail: t },
@@ -147,7 +159,7 @@ class GeminiClassifier extends ClassifierBase {
     const err = obj(ev, 'error');
     const message = str(err, 'message') ?? '';
     const c = classifyGeminiError(message);
-    this.noteTerminal({
+    const f: Finding = {
       class: c.class,
       evidence: {
         source: 'stream',
@@ -156,7 +168,15 @@ class GeminiClassifier extends ClassifierBase {
         status: c.status ?? status ?? 'error',
         detail: `${str(err, 'type') ?? 'error'}: ${message}`,
       },
-    });
+    };
+    // A long RetryInfo delay ends the CLI with "Suggested retry after Ns."; the result line's
+    // own timestamp anchors it, so no clock is needed here.
+    const delay = SUGGESTED_RETRY_RE.exec(message);
+    const at = Date.parse(str(ev, 'timestamp') ?? '');
+    if (c.class === 'rate_limit' && delay?.[1] && Number.isFinite(at)) {
+      f.reset_at_ms = at + Math.round(Number(delay[1]) * (delay[2] === 'ms' ? 1 : 1000));
+    }
+    this.noteTerminal(f);
   }
 }
 
