@@ -44,6 +44,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void = (c) 
           .option('preset', { choices: ['claude', 'codex', 'gemini', 'aider', 'generic'] as const, default: 'claude' as const, describe: 'Agent CLI preset' })
           .option('force', { type: 'boolean', default: false, describe: 'Overwrite existing files' })
           .option('state-dir', { type: 'string', describe: 'Keep state in this directory (relative: inside the work tree, and git-ignored)' })
+          .options(json)
           .example('$0 init --preset claude', 'Scaffold a Claude Code project'),
       run(async () => (await import('./commands/init.js')).init),
     )

@@ -118,10 +118,40 @@ export const ERROR_CODES = {
     summary: 'An unexpected internal error.',
     hint: 'This is a bug; report it with the output of `agent-runner doctor --json`.',
   },
+  ERR_AR_SSH_HOST_KEY: {
+    exit: EXIT.NOPERM,
+    summary: 'A remote host presented an SSH host key that known_hosts does not vouch for (changed, revoked, or unknown).',
+    hint: 'If the host was really reinstalled, check the new key out of band, then `ssh-keygen -R HOST` and connect once with `ssh HOST` (or pass --accept-new-host-key for a host never seen before). Otherwise treat it as a possible man-in-the-middle.',
+  },
+  ERR_AR_REMOTE: {
+    exit: EXIT.TEMPFAIL,
+    summary: 'A remote host could not be polled over SSH (refused, timed out, hung, or its agent-runner failed).',
+    hint: 'Check `ssh HOST agent-runner peek --json` by hand; the monitor retries within monitor.remote_failure_tolerance_s.',
+  },
   ERR_AR_VCS: {
     exit: EXIT.TEMPFAIL,
     summary: 'A git command of the work-tree hygiene after a round failed.',
     hint: 'Run the git command named in the work dir to see why (a rebase or merge in progress, a stale index.lock, a failing hook, commit signing); fix the work tree, then restart.',
+  },
+  ERR_AR_SYSTEMD: {
+    exit: EXIT.UNAVAILABLE,
+    summary: 'systemd (systemctl, loginctl or journalctl) refused or failed a request.',
+    hint: 'Read the systemd message quoted; `systemctl [--user] status agent-runner@<project>` and `journalctl [--user] -u agent-runner@<project>` show the unit side. User mode needs a user manager: `sudo loginctl enable-linger $USER`.',
+  },
+  ERR_AR_NOPERM: {
+    exit: EXIT.NOPERM,
+    summary: 'The command needs other privileges (root for system units), or refuses to run services as root.',
+    hint: 'System mode: `sudo agent-runner install --system` from the account that should run the agent (SUDO_USER), or --run-as USER.',
+  },
+  ERR_AR_NOT_INSTALLED: {
+    exit: EXIT.USAGE,
+    summary: 'The project has no systemd units installed in this mode.',
+    hint: 'Run `agent-runner install` (user mode) or `sudo agent-runner install --system`; `agent-runner status` shows the detected mode.',
+  },
+  ERR_AR_UPGRADE: {
+    exit: EXIT.TEMPFAIL,
+    summary: 'An upgrade could not be carried out (npm failed, the smoke check failed, or the install kind is unknown).',
+    hint: 'Read the npm output quoted; the previous version stays in place. `agent-runner upgrade --target <version>` retries or rolls back.',
   },
 } as const satisfies Record<string, CodeSpec>;
 
