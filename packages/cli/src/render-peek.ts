@@ -1,4 +1,4 @@
-import type { PeekSnapshot } from '@agent-runner/runner/peek';
+import type { PeekSnapshot } from '@agent-runner/core/peek';
 
 const n = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '-' : `${v}${unit}`);
 

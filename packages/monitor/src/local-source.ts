@@ -4,11 +4,12 @@ import type { AgentRunnerConfig } from '@agent-runner/core/config';
 import { configPaths } from '@agent-runner/core/config';
 import { endCursor, eventsSince, lastEvents, type EventCursor, type EventRecord } from '@agent-runner/core/events';
 import { readEnrollment, signalIfSame, verifyIdentity, type KillFn } from '@agent-runner/core/identity';
-import type { Ledger, RoundRecord } from '@agent-runner/core/ledger';
+import type { Ledger } from '@agent-runner/core/ledger';
 import { readHeartbeat, readStopRequest, requestStop } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { BOOTSTRAP_EVENTS, type HostSource, type PollResult, type StopResult } from './source.js';
-import { PEEK_SCHEMA_VERSION, type HostSnapshot, type SnapshotRound } from './snapshot.js';
+import { iso, PEEK_SCHEMA_VERSION, toPeekRound } from '@agent-runner/core/peek';
+import type { HostSnapshot } from './snapshot.js';
 import { diskOf, memory } from './system.js';
 
 /** Dependencies of {@link LocalSource}. */
@@ -25,24 +26,8 @@ export interface LocalSourceDeps {
   system?: boolean;
 }
 
-const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 const RECENT = 20;
 
-function toRound(r: RoundRecord): SnapshotRound {
-  return {
-    round: r.round,
-    phase: r.phase,
-    status: r.status,
-    classification: r.classification,
-    exit_code: r.exitCode,
-    signal: r.signal,
-    started_at: iso(r.startedAtMs) as string,
-    ended_at: iso(r.endedAtMs),
-    duration_s: r.durationMs === null ? null : r.durationMs / 1000,
-    cost_usd: r.costUsd,
-    log_file: r.logFile,
-  };
-}
 
 /**
  * The monitor's view of the project on this host: the ledger (indexed queries), the marker
@@ -143,8 +128,8 @@ export class LocalSource implements HostSource {
         stop_requested: readStopRequest(paths) !== undefined,
         agent_done: agentDone,
       },
-      current_round: live && running ? { ...toRound(live), elapsed_s: (nowMs - live.startedAtMs) / 1000 } : null,
-      rounds: rounds.map(toRound),
+      current_round: live && running ? { ...toPeekRound(live), elapsed_s: (nowMs - live.startedAtMs) / 1000 } : null,
+      rounds: rounds.map(toPeekRound),
       counts_24h: ledger.runner.classificationCounts(nowMs - 86_400_000),
       today: { rounds: totals.rounds, cost_usd: Math.round(totals.costUsd * 1e6) / 1e6 },
       backoff: null,

@@ -1,30 +1,15 @@
 /**
  * What the monitor knows about one host at one poll: the part of the `agent-runner peek
  * --json` document (schema_version 1, built by packages/runner/src/peek.ts) that detectors
- * read. The monitor may not import the runner, so the shape is restated here; remote hosts
- * send exactly this JSON, and the local source builds the same shape from the ledger, the
+ * read. The document's shape is core's (`@agent-runner/core/peek`); remote hosts send exactly
+ * this JSON, and the local source builds the same shape from the ledger, the
  * markers and systeminformation. Times are ISO-8601 UTC strings, durations seconds, sizes
  * bytes, cost US dollars.
  */
 import type { EventRecord } from '@agent-runner/core/events';
 
-/** The `peek` schema version this monitor understands. */
-export const PEEK_SCHEMA_VERSION = 1;
+import { PEEK_SCHEMA_VERSION, type PeekRound } from '@agent-runner/core/peek';
 
-/** One round as `peek` lists it. */
-export interface SnapshotRound {
-  round: number;
-  phase: string | null;
-  status: string;
-  classification: string | null;
-  exit_code: number | null;
-  signal: string | null;
-  started_at: string;
-  ended_at: string | null;
-  duration_s: number | null;
-  cost_usd: number | null;
-  log_file: string | null;
-}
 
 /** The snapshot of one host (a subset of `PeekSnapshot`; unknown fields are ignored). */
 export interface HostSnapshot {
@@ -40,8 +25,8 @@ export interface HostSnapshot {
     stop_requested: boolean;
     agent_done: string | null;
   };
-  current_round: (SnapshotRound & { elapsed_s: number }) | null;
-  rounds: SnapshotRound[];
+  current_round: (PeekRound & { elapsed_s: number }) | null;
+  rounds: PeekRound[];
   counts_24h: Record<string, number>;
   today: { rounds: number; cost_usd: number };
   backoff: { class: string; until: string; delay_s: number } | null;

@@ -1,89 +1,12 @@
 import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
-import { lastEvents, type EventRecord } from '@agent-runner/core/events';
+import { lastEvents } from '@agent-runner/core/events';
+import { iso, PEEK_SCHEMA_VERSION, toPeekRound, type PeekSnapshot } from '@agent-runner/core/peek';
 import { readEnrollment, verifyIdentity } from '@agent-runner/core/identity';
 import { openLedger, type RoundRecord } from '@agent-runner/core/ledger';
 import { readHeartbeat, readStopRequest } from '@agent-runner/core/markers';
 import { orphanStashes } from './vcs.js';
-
-/** Version of the `peek --json` document; bumped only for incompatible changes. */
-export const PEEK_SCHEMA_VERSION = 1;
-
-/** One round as `peek` shows it (times ISO-8601 UTC, durations seconds, cost USD). */
-export interface PeekRound {
-  round: number;
-  phase: string | null;
-  status: string;
-  classification: string | null;
-  exit_code: number | null;
-  signal: string | null;
-  started_at: string;
-  ended_at: string | null;
-  duration_s: number | null;
-  output_bytes: number | null;
-  input_tokens: number | null;
-  output_tokens: number | null;
-  cost_usd: number | null;
-  log_file: string | null;
-}
-
-/** The `peek --json` document. Field names are stable; see docs/commands.md. */
-export interface PeekSnapshot {
-  schema_version: number;
-  project: string;
-  generated_at: string;
-  service: {
-    /** `running` (enrollment proven live), `stopped`, or `unknown` (cannot tell). */
-    state: 'running' | 'stopped' | 'unknown';
-    pid: number | null;
-    version: string | null;
-    started_at: string | null;
-    /** What the loop does now: `round`, `waiting`, `starting`. */
-    activity: string | null;
-    heartbeat_age_s: number | null;
-    stop_requested: boolean;
-    /** First 200 characters of `.agent-done` when the agent asked to stop. */
-    agent_done: string | null;
-  };
-  current_round: (PeekRound & { elapsed_s: number }) | null;
-  rounds: PeekRound[];
-  /** Classification counts of the rounds of the last 24 h. */
-  counts_24h: Record<string, number>;
-  /** Rounds, tokens and cost since 00:00 UTC. */
-  today: { rounds: number; input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_creation_tokens: number; cost_usd: number };
-  /** The current back-off, when the loop is waiting out a failure. */
-  backoff: { class: string; until: string; delay_s: number } | null;
-  /** The active shared throttle (rate limit), when any. */
-  rate_limit: { account: string; class: string; throttled_until: string; reset_at: string | null } | null;
-  orphan_stashes: Array<{ sha: string; round: number; message: string; created_at: string }>;
-  system: { disk: { path: string; free_bytes: number; used_pct: number } | null; memory: { total_bytes: number; available_bytes: number } | null; agent_process_count: number };
-  defenses: Record<string, unknown>;
-  /** The ledger read (integrity is `doctor`'s job: it costs O(size)). */
-  ledger: { path: string; schema_version: number } | null;
-  recent_events: EventRecord[];
-}
-
-const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
-
-function toPeekRound(r: RoundRecord): PeekRound {
-  return {
-    round: r.round,
-    phase: r.phase,
-    status: r.status,
-    classification: r.classification,
-    exit_code: r.exitCode,
-    signal: r.signal,
-    started_at: iso(r.startedAtMs) as string,
-    ended_at: iso(r.endedAtMs),
-    duration_s: r.durationMs === null ? null : Math.round(r.durationMs) / 1000,
-    output_bytes: r.outputBytes,
-    input_tokens: r.inputTokens,
-    output_tokens: r.outputTokens,
-    cost_usd: r.costUsd,
-    log_file: r.logFile,
-  };
-}
 
 function memory(): PeekSnapshot['system']['memory'] {
   try {
