@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # e2e: the watchdog under a real systemd (PID 1 of a private PID + mount namespace on an
-# overlay of /, see packages/watchdog/e2e/sandbox.sh): frozen bridge and monitor units are
+# overlay of /, see scripts/systemd-sandbox.sh): frozen bridge and monitor units are
 # healed through T1 -> T2 -> T3 with `systemctl restart`; journalctl and `heal status` checked.
 # Needs root (namespaces). Expects the tree built (`npx tsc -b`, as .ci/run does).
 set -euo pipefail

@@ -177,3 +177,16 @@ t.test('peek --json answers from the ledger and recent events', async (t) => {
   const bad = await runCli(['events', '--kind', 'round_ends'], { cwd: p.dir, env: p.env });
   t.equal(bad.code, 64);
 });
+
+t.test('git hygiene never stashes the operator\'s uncommitted edits of the config or the prompt', async (t) => {
+  const p = agentProject('cat > /dev/null\necho work > agent-work.txt\necho RESULT');
+  t.teardown(p.cleanup);
+  p.write('agent-runner.toml', `${readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8')}# edited by the operator\n`);
+  p.write('PROMPT.md', 'A new prompt, not committed yet.\n');
+  const r = await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.match(readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8'), /# edited by the operator/, 'config edit kept');
+  t.equal(readFileSync(join(p.dir, 'PROMPT.md'), 'utf8'), 'A new prompt, not committed yet.\n', 'prompt edit kept');
+  t.notOk(existsSync(join(p.dir, 'agent-work.txt')), 'the agent\'s work was stashed');
+  t.match(p.git('stash', 'show', '--include-untracked', '--name-only', 'stash@{0}'), /agent-work\.txt/);
+});

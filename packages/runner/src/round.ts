@@ -135,7 +135,9 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
   try {
     vcs = await applyDirtyAction(cfg.runtime.work_dir, {
       action: cfg.vcs.dirty_action,
-      exclude: [paths.stateDir, paths.logDir, ...cfg.vcs.exclude],
+      // The runner's own inputs are the operator's, not the agent's work: an uncommitted edit
+      // of the config or a prompt must not vanish into a stash.
+      exclude: [paths.stateDir, paths.logDir, cfg.source, ...cfg.prompt.files, ...cfg.phases.flatMap((p) => p.prompt.files), ...cfg.vcs.exclude],
       round,
       ...(cfg.vcs.dirty_action === 'commit' ? { message: cfg.vcs.commit_message.replace(/\{round\}/g, String(round)).replace(/\{phase\}/g, phase?.name ?? 'default') } : {}),
     });

@@ -261,6 +261,8 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
       last = result;
       deps.log(result.verdict.class === 'ok' ? 'info' : 'warning', `round ${result.round} ended: ${result.verdict.summary}`);
 
+      // Stopping: the round was the last one; its verdict needs no back-off or notice.
+      if (deps.stopSignal.aborted) continue;
       const cls = result.verdict.class;
       if (TRANSIENT.has(cls)) {
         firstTransientAtMs ??= now();

@@ -1,4 +1,4 @@
-// End to end under a real systemd (PID 1 of a private namespace, see sandbox.sh): a bridge
+// End to end under a real systemd (PID 1 of a private namespace, see scripts/systemd-sandbox.sh): a bridge
 // and a monitor unit (stand-ins: the target fixture, Restart=always) frozen one after the
 // other are healed by the watchdog unit through T1 -> T2 -> T3 with `systemctl restart`;
 // journalctl and `heal status` tell the story.
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
-const SANDBOX = fileURLToPath(new URL('./sandbox.sh', import.meta.url));
+const SANDBOX = fileURLToPath(new URL('../../../scripts/systemd-sandbox.sh', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 const TARGET = join(REPO, 'packages/watchdog/test/fixtures/target.mjs');
 const CLI = join(REPO, 'packages/cli/dist/bin.js');

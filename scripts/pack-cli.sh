@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Packs the CLI as the single npm tarball users install (`npm install -g agent-runner-X.tgz`),
+# everything bundled. Why staging: npm does not bundle workspace packages (symlinks in a
+# workspace) listed in bundleDependencies, and it counts the dependencies of bundled packages
+# as part of the bundle (it never fetches them at install time). So this copies the CLI, the
+# internal @agent-runner/* packages (package.json + dist/) and the closure of their runtime
+# dependencies from the workspace's node_modules into a staging directory, lists them all in
+# bundleDependencies and packs that. `npm install -g` of the tarball runs the install scripts
+# of better-sqlite3 and node-pty, which compile for the installing host (python3, make, g++);
+# with --ignore-scripts the binaries built in this workspace are used as they are.
+#
+#   scripts/pack-cli.sh [DEST_DIR]      prints the tarball path; run `npx tsc -b` first
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dest=$(cd "${1:-.}" && pwd)
+stage=$(mktemp -d "${TMPDIR:-/tmp}/ar-pack.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+cp -r "$root/packages/cli/package.json" "$root/packages/cli/bin" "$root/packages/cli/dist" "$stage/"
+node - "$stage" "$root" <<'JS'
+const fs = require('fs'), path = require('path');
+const [stage, root] = process.argv.slice(2);
+const pkgFile = path.join(stage, 'package.json');
+const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
+const internal = new Set(pkg.bundleDependencies || []);
+const wsDir = { '@agent-runner/core': 'core', '@agent-runner/runner': 'runner', '@agent-runner/bridge': 'bridge', '@agent-runner/monitor': 'monitor', '@agent-runner/watchdog': 'watchdog' };
+const copied = new Set();
+function copyDir(src, dst, filter) {
+  fs.mkdirSync(dst, { recursive: true });
+  for (const e of fs.readdirSync(src, { withFileTypes: true })) {
+    if (filter && !filter(e.name)) continue;
+    const s = path.join(src, e.name), d = path.join(dst, e.name);
+    const st = fs.statSync(s);
+    if (st.isDirectory()) copyDir(s, d);
+    else if (!/\.test\./.test(e.name)) fs.copyFileSync(s, d), fs.chmodSync(d, st.mode);
+  }
+}
+function add(name) {
+  if (copied.has(name)) return;
+  copied.add(name);
+  const dst = path.join(stage, 'node_modules', name);
+  let src;
+  if (internal.has(name)) {
+    src = path.join(root, 'packages', wsDir[name]);
+    copyDir(src, dst, (n) => n === 'package.json' || n === 'dist');
+  } else {
+    src = fs.realpathSync(path.join(root, 'node_modules', name));
+    copyDir(src, dst, (n) => n !== 'node_modules');
+  }
+  const dep = JSON.parse(fs.readFileSync(path.join(src, 'package.json'), 'utf8'));
+  for (const n of Object.keys({ ...dep.dependencies, ...dep.optionalDependencies })) {
+    if (fs.existsSync(path.join(root, 'node_modules', n)) || internal.has(n)) add(n);
+  }
+}
+for (const n of Object.keys(pkg.dependencies)) add(n);
+// Every copied package is hoisted to the top of the bundle; list the direct ones too so
+// npm's view of the tree matches what is on disk.
+for (const n of copied) if (!(n in pkg.dependencies)) {
+  pkg.dependencies[n] = JSON.parse(fs.readFileSync(path.join(stage, 'node_modules', n, 'package.json'), 'utf8')).version;
+}
+pkg.bundleDependencies = Object.keys(pkg.dependencies);
+fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2) + '\n');
+JS
+name=$(cd "$stage" && npm pack --pack-destination "$dest" --silent 2>/dev/null | tail -1)
+echo "$dest/$name"
