@@ -4,7 +4,7 @@
 // lost on the webhook; a command from a chat that is not allowed was never executed, and the
 // allowed one exactly once.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,6 +136,16 @@ allowed_user_ids = [7]
     if (s.pending === 0 && s.sending === 0 && mx.events.length >= N) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  // SIGTERM only once the last bridge has enrolled: before node has installed its handlers a
+  // SIGTERM kills by default, which would say nothing about the bridge.
+  const enrolled = (): boolean => {
+    try {
+      return (JSON.parse(readFileSync(join(root, 'state', 'run', 'enroll-bridge.json'), 'utf8')) as { pid: number }).pid === child.pid;
+    } catch {
+      return false;
+    }
+  };
+  for (const end = Date.now() + 30_000; !enrolled() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
   child.kill('SIGTERM');
   await exited(child);
   t.equal(child.exitCode, 0, 'clean exit on SIGTERM');

@@ -76,7 +76,8 @@ t.test('killGroup: SIGKILL after the grace for members that ignore SIGTERM', asy
 t.test('killGroup: the leader is gone but a member lives on', async (t) => {
   const { h, out } = await start('orphan.sh');
   await h.exited;
-  t.ok(out.text().includes('started'));
+  // Output can arrive after the exit is reported: wait for it rather than race it.
+  t.ok(await waitFor(() => out.text().includes('started')));
   const left = liveMembers(h.pgid);
   t.equal(left.length, 1, 'one member outlived the leader');
   t.notOk(left.some((m) => m.pid === h.pid));
