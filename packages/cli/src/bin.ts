@@ -43,7 +43,7 @@ const ctx: CliContext = {
 };
 
 // The async wrapper turns a synchronous throw inside yargs (a usage error) into a rejection.
-const code = await (async () => buildParser(ctx).parseAsync(process.argv.slice(2)))().then(
+const code = await (async () => buildParser(ctx, (c) => void (process.exitCode = c)).parseAsync(process.argv.slice(2)))().then(
   () => (process.exitCode as number | undefined) ?? 0,
   () => (process.exitCode as number | undefined) ?? 64,
 );

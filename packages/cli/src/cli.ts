@@ -27,7 +27,7 @@ function runner(ctx: CliContext, exit: (code: number) => void) {
  * when it runs.
  * @param exit receives the exit code of the verb that ran (the bin sets `process.exitCode`).
  */
-export function buildParser(ctx: CliContext, exit: (code: number) => void = (c) => void (process.exitCode = c)): Argv {
+export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv {
   const run = runner(ctx, exit);
   const json = { json: { type: 'boolean', default: false, describe: 'Machine-readable JSON output' } } as const;
   return yargs()

@@ -27,15 +27,21 @@ function disk(path: string): PeekSnapshot['system']['disk'] {
   }
 }
 
-/** Live processes whose argv[0] basename is the agent's executable (orphans show up here). */
-function agentProcessCount(exe: string, procRoot = '/proc'): number {
+/**
+ * Live processes that look like this project's agent: the executable's base name and the
+ * first arguments as configured (so `node demo-agent.mjs` does not count every node on the
+ * host). Orphans of killed rounds show up here.
+ */
+function agentProcessCount(command: string[], procRoot = '/proc'): number {
+  const [exe = '', ...args] = command;
   const name = basename(exe);
+  const want = args.slice(0, 2);
   let n = 0;
   for (const entry of readdirSync(procRoot)) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const argv0 = readFileSync(`${procRoot}/${entry}/cmdline`, 'utf8').split('\0')[0] ?? '';
-      if (basename(argv0) === name) n += 1;
+      const [argv0 = '', ...rest] = readFileSync(`${procRoot}/${entry}/cmdline`, 'utf8').split('\0');
+      if (basename(argv0) === name && want.every((a, i) => rest[i] === a)) n += 1;
     } catch {
       /* gone meanwhile, or not ours to read */
     }
@@ -115,7 +121,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
     backoff,
     rate_limit: rateLimit,
     orphan_stashes: stashes,
-    system: { disk: disk(existsSync(paths.stateDir) ? paths.stateDir : cfg.runtime.work_dir), memory: memory(), agent_process_count: agentProcessCount(cfg.agent.command[0] ?? '') },
+    system: { disk: disk(existsSync(paths.stateDir) ? paths.stateDir : cfg.runtime.work_dir), memory: memory(), agent_process_count: agentProcessCount(cfg.agent.command) },
     defenses: {
       round_timeout_s: cfg.runtime.round_timeout_s,
       inactivity_timeout_s: cfg.runtime.inactivity_timeout_s,
