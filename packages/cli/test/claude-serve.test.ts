@@ -55,6 +55,8 @@ round_timeout_s = 120
 dirty_action = "stash"
 `,
     );
+    p.git('add', '-A');
+    p.git('commit', '-qm', 'agent-runner config');
     const r = await runCli(['serve', '--max-rounds', '3'], { cwd: p.dir, env: p.env, timeoutMs: 240_000 });
     t.equal(r.code, 0, r.stderr);
     const rows = readRounds(stateDir);
