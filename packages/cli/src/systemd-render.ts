@@ -112,6 +112,11 @@ export function selectedUnits(opts: Pick<RenderOptions, 'project' | 'bridge' | '
   return kinds.map((kind) => ({ kind, name: names[kind] }));
 }
 
+/** True for a path under /tmp or /var/tmp, which `PrivateTmp=yes` replaces with an empty directory. */
+export function underTmp(p: string): boolean {
+  return /^\/(var\/)?tmp(\/|$)/.test(p);
+}
+
 function serviceDropIn(kind: UnitKind, opts: RenderOptions): string {
   const lines = [
     `# Written by \`agent-runner install\` for project ${opts.project}; \`agent-runner uninstall\` removes it.`,
@@ -128,6 +133,11 @@ function serviceDropIn(kind: UnitKind, opts: RenderOptions): string {
     // state/log dirs writable even under /usr, /etc or /opt-style read-only mounts.
     const rw = [...new Set([opts.workDir, ...opts.writablePaths])];
     lines.push(`ReadWritePaths=${rw.map((p) => `-${unitPath(p)}`).join(' ')}`);
+    if ([opts.node, opts.cli, opts.configFile, ...rw].some(underTmp)) {
+      // PrivateTmp= would hide these paths from the unit (a private, empty /tmp): keep the
+      // host's /tmp rather than fail to start.
+      lines.push('PrivateTmp=no');
+    }
   }
   if (kind === 'serve') {
     lines.push(

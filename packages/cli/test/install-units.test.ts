@@ -91,3 +91,10 @@ t.test('a path with % is escaped in drop-ins', async (t) => {
   const drop = files.find((f) => f.rel === 'agent-runner@demo.service.d/50-agent-runner.conf');
   t.match(drop?.text ?? '', /^WorkingDirectory=\/srv\/100%%done$/m);
 });
+
+t.test('PrivateTmp is turned off only when a path the unit needs lives under /tmp', async (t) => {
+  const dropIn = (o: RenderOptions): string => renderProject(o, { version: '0.1.0' }).find((f) => f.rel.startsWith('agent-runner@demo.service.d/'))?.text ?? '';
+  t.notMatch(dropIn(opts('system', { cli: '/opt/agent-runner/bin.js' })), /PrivateTmp/, 'a normal install keeps the template\'s PrivateTmp=yes');
+  t.match(dropIn(opts('system', { cli: '/tmp/checkout/packages/cli/dist/bin.js' })), /^PrivateTmp=no$/m, 'a checkout under /tmp stays visible');
+  t.match(dropIn(opts('system', { workDir: '/var/tmp/work' })), /^PrivateTmp=no$/m);
+});
