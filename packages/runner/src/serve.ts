@@ -6,7 +6,6 @@ import { createEnrollment, removeEnrollment, verifyIdentity, readEnrollment, wri
 import { openLedger, type Ledger, type RunnerIdentity } from '@agent-runner/core/ledger';
 import { readStopRequest, clearStopRequest, requestRestart, takeRestartRequest, writeHeartbeat, removeHeartbeat } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
-import { readPause } from '@agent-runner/core/requests';
 import { probeUnit } from '@agent-runner/core/health';
 import { redactText } from '@agent-runner/core/redact';
 import { VERSION } from '@agent-runner/core/version';
@@ -17,7 +16,7 @@ import type { LastOutcome } from './prompt.js';
 import { tailLines } from './round-log.js';
 import { runRound, type RoundResult } from './round.js';
 import { sleep } from './sleep.js';
-import { hostThrottle } from './throttle.js';
+import { holdBeforeRound, type GateContext } from './gates.js';
 
 /** syslog priorities the runner logs with (sd-daemon prefixes under systemd). */
 export type LogPriority = 'err' | 'warning' | 'notice' | 'info';
@@ -176,50 +175,7 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
     events.emit('serve_started', { pid: deps.pid, version: VERSION, agent: adapter.name, work_dir: cfg.runtime.work_dir, config_file: cfg.source, max_rounds: maxRounds || null, next_round: nextRound });
     deps.log('notice', `serving ${cfg.project}: agent ${adapter.name}, work dir ${cfg.runtime.work_dir}, next round ${nextRound}${maxRounds ? `, max ${maxRounds} round(s)` : ''}`);
 
-    /**
-     * Waits that hold the next round without being stop triggers: an operator's pause, the
-     * daily cost budget, a rate limit another runner of this account recorded. Each wait ends
-     * at once on SIGTERM. Returns true when it waited (the loop re-checks the stop triggers).
-     */
-    const gate = async (): Promise<boolean> => {
-      const pause = readPause(paths, now());
-      if (pause) {
-        const from = now();
-        events.emit('runner_paused', { requested_by: pause.requested_by, until: pause.until_ms === null ? null : new Date(pause.until_ms).toISOString() });
-        deps.log('notice', `paused by ${pause.requested_by}${pause.until_ms === null ? ' until resumed' : ` until ${new Date(pause.until_ms).toISOString()}`}`);
-        state = 'paused';
-        beat();
-        while (readPause(paths, now())?.nonce === pause.nonce && (await sleep(1000, deps.stopSignal)));
-        events.emit('runner_resumed', { paused_s: Math.round((now() - from) / 1000) });
-        return true;
-      }
-      const budget = cfg.runtime.daily_cost_budget_usd;
-      if (budget > 0) {
-        const day = new Date(now());
-        const midnight = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate());
-        const cost = ledger.runner.totalsSince(midnight).costUsd;
-        if (cost >= budget) {
-          const until = midnight + 86_400_000;
-          events.emit('budget_exhausted', { cost_usd: cost, budget_usd: budget, until: new Date(until).toISOString() });
-          deps.log('warning', `daily cost budget reached ($${cost.toFixed(2)} of $${budget.toFixed(2)}); next round after ${new Date(until).toISOString()}`);
-          state = 'waiting';
-          beat();
-          await sleep(until - now(), deps.stopSignal);
-          return true;
-        }
-      }
-      const throttle = hostThrottle(paths, adapter.name, now());
-      if (throttle) {
-        const delayMs = throttle.untilMs - now();
-        events.emit('backoff_started', { class: 'rate_limit', delay_s: Math.round(delayMs / 100) / 10, until: new Date(throttle.untilMs).toISOString() });
-        deps.log('warning', `account ${adapter.name} is rate limited until ${new Date(throttle.untilMs).toISOString()} (recorded in ${throttle.source})`);
-        state = 'waiting';
-        beat();
-        await sleep(delayMs, deps.stopSignal);
-        return true;
-      }
-      return false;
-    };
+    const gateCtx: GateContext = { cfg, paths, ledger, events, account: adapter.name, now, stopSignal: deps.stopSignal, log: deps.log, waiting: (st) => ((state = st), beat()) };
 
     const policy = initialPolicyState();
     let authProbes = 0;
@@ -252,7 +208,7 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
         return finish('restart_marker', EXIT.TEMPFAIL);
       }
 
-      if (await gate()) continue;
+      if (await holdBeforeRound(gateCtx)) continue;
 
       state = 'round';
       const lastOutcome: LastOutcome | undefined = last && { round: last.round, class: last.verdict.class, exitCode: last.outcome.exitCode, signal: last.outcome.signal, durationMs: last.outcome.durationMs, summary: last.verdict.summary, ...(last.vcs?.sha ? { vcs: `${last.vcs.action} ${last.vcs.sha}` } : {}) };
