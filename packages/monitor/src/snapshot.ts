@@ -6,43 +6,20 @@
  * markers and systeminformation. Times are ISO-8601 UTC strings, durations seconds, sizes
  * bytes, cost US dollars.
  */
-import type { EventRecord } from '@agent-runner/core/events';
+import { PEEK_SCHEMA_VERSION, type PeekSnapshot } from '@agent-runner/core/peek';
 
-import { PEEK_SCHEMA_VERSION, type PeekRound } from '@agent-runner/core/peek';
-
-
-/** The snapshot of one host (a subset of `PeekSnapshot`; unknown fields are ignored). */
-export interface HostSnapshot {
-  schema_version: number;
-  project: string;
-  generated_at: string;
-  service: {
-    state: 'running' | 'stopped' | 'unknown';
-    pid: number | null;
-    version: string | null;
-    activity: string | null;
-    heartbeat_age_s: number | null;
-    stop_requested: boolean;
-    agent_done: string | null;
-  };
-  current_round: (PeekRound & { elapsed_s: number }) | null;
-  rounds: PeekRound[];
-  counts_24h: Record<string, number>;
-  today: { rounds: number; cost_usd: number };
-  backoff: { class: string; until: string; delay_s: number } | null;
-  rate_limit: { account: string; class: string; throttled_until: string; reset_at: string | null } | null;
+/**
+ * The snapshot of one host: the `peek --json` document (core's {@link PeekSnapshot}) minus
+ * what detectors do not read, with fields the local source cannot fill made optional.
+ */
+export type HostSnapshot = Omit<PeekSnapshot, 'service' | 'today' | 'orphan_stashes' | 'ledger'> & {
+  service: Omit<PeekSnapshot['service'], 'started_at'>;
+  today: Pick<PeekSnapshot['today'], 'rounds' | 'cost_usd'>;
   /** Stashes the runner made of rounds' leftovers (`round` parsed from `agent-runner round N`). */
   orphan_stashes: Array<{ sha: string; round?: number }>;
-  system: {
-    disk: { path: string; free_bytes: number; used_pct: number } | null;
-    memory: { total_bytes: number; available_bytes: number } | null;
-    agent_process_count: number;
-  };
-  defenses: Record<string, unknown>;
-  recent_events: EventRecord[];
   /** Monitor addition (local source only): targets whose heal circuit breaker is open in the ledger. */
   heal_breakers_open?: string[];
-}
+};
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
