@@ -16,7 +16,8 @@
  * {@link AnthropicStub.requests} with `kind` set, so tests can see what the CLI called.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { pickReply, sendJson, startLoopback } from './loopback.js';
 
 /** Token usage the stub reports on a reply (Messages API `usage` field names). */
 export interface StubUsage {
@@ -136,103 +137,68 @@ const DEFAULT_USAGE: Required<StubUsage> = {
 export async function startAnthropicStub(options: AnthropicStubOptions): Promise<AnthropicStub> {
   const now = options.now ?? Date.now;
   const requests: StubRequest[] = [];
-  const sockets = new Set<Socket>();
   let turns = 0;
   let msgCounter = 0;
 
-  const pick = (req: StubRequest, turn: number): StubReply => {
-    const { script } = options;
-    if (typeof script === 'function') return script(req, turn);
-    const reply = script[Math.min(turn, script.length - 1)];
-    if (!reply) throw new Error('anthropic-stub: empty script');
-    return reply;
-  };
-
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      let body: unknown;
-      try {
-        body = raw ? JSON.parse(raw) : undefined;
-      } catch {
-        body = undefined;
+  const server = await startLoopback(({ method, url, path, headers, raw, body }, res) => {
+    const record: StubRequest = {
+      seq: requests.length,
+      method,
+      url,
+      headers,
+      body,
+      atMs: now(),
+      kind: classifyPath(method, path),
+    };
+    requests.push(record);
+    const done = (status: number | 'hang' | 'reset'): void => {
+      record.answered = status;
+      record.answeredAtMs = now();
+    };
+    switch (record.kind) {
+      case 'hello':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(method === 'HEAD' ? undefined : '{"message":"hello"}');
+        done(200);
+        break;
+      case 'count_tokens':
+        sendJson(res, 200, { input_tokens: estimateTokens(raw) });
+        done(200);
+        break;
+      case 'models':
+        sendJson(res, 200, {
+          data: [{ type: 'model', id: options.model ?? 'claude-stub-1', display_name: 'Stub', created_at: '2025-01-01T00:00:00Z' }],
+          has_more: false,
+          first_id: options.model ?? 'claude-stub-1',
+          last_id: options.model ?? 'claude-stub-1',
+        });
+        done(200);
+        break;
+      case 'unknown':
+        sendJson(res, 404, { type: 'error', error: { type: 'not_found_error', message: `stub: no route ${method} ${path}` } });
+        done(404);
+        break;
+      case 'messages': {
+        const turn = turns++;
+        record.turn = turn;
+        options.onRequest?.(record);
+        const b = (body ?? {}) as { model?: unknown; stream?: unknown };
+        const model = typeof b.model === 'string' ? b.model : (options.model ?? 'claude-stub-1');
+        const reply = pickReply(options.script, record, turn, 'anthropic-stub');
+        msgCounter += 1;
+        answer(res, reply, { model, stream: b.stream === true, id: `msg_stub_${msgCounter}` }, done);
+        return;
       }
-      const url = req.url ?? '/';
-      const path = url.split('?')[0] ?? '/';
-      const method = req.method ?? 'GET';
-      const record: StubRequest = {
-        seq: requests.length,
-        method,
-        url,
-        headers: req.headers,
-        body,
-        atMs: now(),
-        kind: classifyPath(method, path),
-      };
-      requests.push(record);
-      const done = (status: number | 'hang' | 'reset'): void => {
-        record.answered = status;
-        record.answeredAtMs = now();
-      };
-      switch (record.kind) {
-        case 'hello':
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(method === 'HEAD' ? undefined : '{"message":"hello"}');
-          done(200);
-          break;
-        case 'count_tokens':
-          sendJson(res, 200, { input_tokens: estimateTokens(raw) });
-          done(200);
-          break;
-        case 'models':
-          sendJson(res, 200, {
-            data: [{ type: 'model', id: options.model ?? 'claude-stub-1', display_name: 'Stub', created_at: '2025-01-01T00:00:00Z' }],
-            has_more: false,
-            first_id: options.model ?? 'claude-stub-1',
-            last_id: options.model ?? 'claude-stub-1',
-          });
-          done(200);
-          break;
-        case 'unknown':
-          sendJson(res, 404, { type: 'error', error: { type: 'not_found_error', message: `stub: no route ${method} ${path}` } });
-          done(404);
-          break;
-        case 'messages': {
-          const turn = turns++;
-          record.turn = turn;
-          options.onRequest?.(record);
-          const b = (body ?? {}) as { model?: unknown; stream?: unknown };
-          const model = typeof b.model === 'string' ? b.model : (options.model ?? 'claude-stub-1');
-          const reply = pick(record, turn);
-          msgCounter += 1;
-          answer(res, reply, { model, stream: b.stream === true, id: `msg_stub_${msgCounter}` }, done);
-          return;
-        }
-      }
-      options.onRequest?.(record);
-    });
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+    }
+    options.onRequest?.(record);
+  }, options.port);
+  const { port } = server;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
     messages: () => requests.filter((r) => r.kind === 'messages'),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }
 
@@ -249,11 +215,6 @@ function estimateTokens(raw: string): number {
   return Math.max(1, Math.ceil(Buffer.byteLength(raw) / 4));
 }
 
-function sendJson(res: http.ServerResponse, status: number, obj: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(obj);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 interface Ctx {
   model: string;

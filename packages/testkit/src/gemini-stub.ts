@@ -20,7 +20,7 @@
  * generateContent) in order; `router` may script the router's requests too.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { pickReply, startLoopback } from './loopback.js';
 
 export { closedPort } from './anthropic-stub.js';
 
@@ -122,71 +122,38 @@ export function errorInfo(reason: string, domain = 'googleapis.com'): GoogleErro
 export async function startGeminiStub(options: GeminiStubOptions): Promise<GeminiStub> {
   const now = options.now ?? Date.now;
   const requests: GeminiRequest[] = [];
-  const sockets = new Set<Socket>();
   let turns = 0;
-  const pick = (req: GeminiRequest, turn: number): GeminiReply => {
-    const { script } = options;
-    if (typeof script === 'function') return script(req, turn);
-    const reply = script[Math.min(turn, script.length - 1)];
-    if (!reply) throw new Error('gemini-stub: empty script');
-    return reply;
-  };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      let body: unknown;
-      try {
-        body = raw ? JSON.parse(raw) : undefined;
-      } catch {
-        body = undefined;
+  const server = await startLoopback(({ method, url, headers, raw, body }, res) => {
+    const record: GeminiRequest = { seq: requests.length, method, url, headers, body, atMs: now(), kind: classify(method, url, body) };
+    requests.push(record);
+    const done = (s: number | 'hang' | 'reset'): void => {
+      record.answered = s;
+      record.answeredAtMs = now();
+    };
+    const stream = url.includes(':streamGenerateContent');
+    switch (record.kind) {
+      case 'count_tokens':
+        sendJson(res, 200, { totalTokens: Math.max(1, Math.ceil(raw.length / 4)) });
+        return done(200);
+      case 'unknown':
+        sendJson(res, 404, { error: { code: 404, message: `stub: no route ${method} ${url}`, status: 'NOT_FOUND' } });
+        return done(404);
+      case 'router':
+        return answer(res, options.router ?? ROUTER_REPLY, stream, done);
+      case 'turn': {
+        const turn = turns++;
+        record.turn = turn;
+        return answer(res, pickReply(options.script, record, turn, 'gemini-stub'), stream, done);
       }
-      const url = req.url ?? '/';
-      const method = req.method ?? 'GET';
-      const record: GeminiRequest = { seq: requests.length, method, url, headers: req.headers, body, atMs: now(), kind: classify(method, url, body) };
-      requests.push(record);
-      const done = (s: number | 'hang' | 'reset'): void => {
-        record.answered = s;
-        record.answeredAtMs = now();
-      };
-      const stream = url.includes(':streamGenerateContent');
-      switch (record.kind) {
-        case 'count_tokens':
-          sendJson(res, 200, { totalTokens: Math.max(1, Math.ceil(raw.length / 4)) });
-          return done(200);
-        case 'unknown':
-          sendJson(res, 404, { error: { code: 404, message: `stub: no route ${method} ${url}`, status: 'NOT_FOUND' } });
-          return done(404);
-        case 'router':
-          return answer(res, options.router ?? ROUTER_REPLY, stream, done);
-        case 'turn': {
-          const turn = turns++;
-          record.turn = turn;
-          return answer(res, pick(record, turn), stream, done);
-        }
-      }
-    });
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+    }
+  }, options.port);
+  const { port } = server;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
     apiCalls: () => requests.filter((r) => r.kind === 'turn' || r.kind === 'router'),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }
 

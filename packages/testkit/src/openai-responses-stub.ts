@@ -18,7 +18,7 @@
  * Unscripted requests (`GET /v1/models`, anything unknown) are answered and logged.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { pickReply, sendJson, startLoopback } from './loopback.js';
 
 export { closedPort } from './anthropic-stub.js';
 
@@ -112,77 +112,38 @@ const DEFAULT_ERROR: Record<number, { type: string; code: string | null; message
 export async function startResponsesStub(options: ResponsesStubOptions): Promise<ResponsesStub> {
   const now = options.now ?? Date.now;
   const requests: ResponsesRequest[] = [];
-  const sockets = new Set<Socket>();
   let turns = 0;
-  const pick = (req: ResponsesRequest, turn: number): ResponsesReply => {
-    const { script } = options;
-    if (typeof script === 'function') return script(req, turn);
-    const reply = script[Math.min(turn, script.length - 1)];
-    if (!reply) throw new Error('openai-responses-stub: empty script');
-    return reply;
-  };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      let body: unknown;
-      try {
-        body = raw ? JSON.parse(raw) : undefined;
-      } catch {
-        body = undefined;
-      }
-      const url = req.url ?? '/';
-      const path = url.split('?')[0] ?? '/';
-      const method = req.method ?? 'GET';
-      const kind: ResponsesRequest['kind'] =
-        method === 'POST' && path.endsWith('/responses') ? 'responses' : method === 'GET' && /\/models\/?$/.test(path) ? 'models' : 'unknown';
-      const record: ResponsesRequest = { seq: requests.length, method, url, headers: req.headers, body, atMs: now(), kind };
-      requests.push(record);
-      const done = (s: number | 'hang' | 'reset'): void => {
-        record.answered = s;
-        record.answeredAtMs = now();
-      };
-      if (kind === 'models') {
-        sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-5', object: 'model', created: 1735689600, owned_by: 'stub' }] });
-        return done(200);
-      }
-      if (kind === 'unknown') {
-        sendJson(res, 404, { error: { type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${method} ${path}`, param: null } });
-        return done(404);
-      }
-      const turn = turns++;
-      record.turn = turn;
-      answer(res, pick(record, turn), `resp_stub_${turn + 1}`, done);
-    });
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const server = await startLoopback(({ method, url, path, headers, body }, res) => {
+    const kind: ResponsesRequest['kind'] =
+      method === 'POST' && path.endsWith('/responses') ? 'responses' : method === 'GET' && /\/models\/?$/.test(path) ? 'models' : 'unknown';
+    const record: ResponsesRequest = { seq: requests.length, method, url, headers, body, atMs: now(), kind };
+    requests.push(record);
+    const done = (s: number | 'hang' | 'reset'): void => {
+      record.answered = s;
+      record.answeredAtMs = now();
+    };
+    if (kind === 'models') {
+      sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-5', object: 'model', created: 1735689600, owned_by: 'stub' }] });
+      return done(200);
+    }
+    if (kind === 'unknown') {
+      sendJson(res, 404, { error: { type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${method} ${path}`, param: null } });
+      return done(404);
+    }
+    const turn = turns++;
+    record.turn = turn;
+    answer(res, pickReply(options.script, record, turn, 'openai-responses-stub'), `resp_stub_${turn + 1}`, done);
+  }, options.port);
+  const { port } = server;
   return {
     url: `http://127.0.0.1:${port}/v1`,
     port,
     requests,
     responses: () => requests.filter((r) => r.kind === 'responses'),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }
 
-function sendJson(res: http.ServerResponse, status: number, obj: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(obj);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 function answer(res: http.ServerResponse, reply: ResponsesReply, id: string, done: (s: number | 'hang' | 'reset') => void): void {
   switch (reply.kind) {
