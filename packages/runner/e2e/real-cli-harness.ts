@@ -3,7 +3,8 @@
 // process group, prompt per the adapter preset) and superviseRound (classifier fed line by
 // line, fatal kill, grace after the result, timeouts) — with every line and live signal
 // time-stamped so tests can measure "first failure line -> process group gone".
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { groupStates, killMarked } from '@agent-runner/testkit/procs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnAgent } from '../src/agent-process.js';
@@ -118,54 +119,12 @@ export async function runRealRound(o: RealRoundOptions): Promise<RealRound> {
   return { result, lines, signals, events, pgid: handle.pgid, startedAtMs, endedAtMs };
 }
 
-/** States (`R`, `S`, `Z`, ...) of the processes in process group `pgid`, from /proc. */
-export function groupStates(pgid: number): string[] {
-  const out: string[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[2]) === pgid) out.push(f[0] ?? '?');
-    } catch {
-      /* raced */
-    }
-  }
-  return out;
-}
 
 /** True while the group has a member that is not a zombie. */
 export function groupAlive(pgid: number): boolean {
   return groupStates(pgid).some((s) => s !== 'Z');
 }
 
-/** Kills (SIGKILL, by pid) every process whose command line contains `marker`, and their descendants. */
-export function killMarked(marker: string): number {
-  const parent = new Map<number, number>();
-  const marked = new Set<number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      parent.set(Number(d), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker)) marked.add(Number(d));
-    } catch {
-      /* raced */
-    }
-  }
-  const doomed = [...parent.keys()].filter((pid) => {
-    for (let p: number | undefined = pid, i = 0; p !== undefined && p > 1 && i < 64; p = parent.get(p), i++) if (marked.has(p)) return true;
-    return false;
-  });
-  for (const pid of doomed) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  return doomed.length;
-}
 
 /**
  * Starts `fn` for every case with at most `concurrency` running at once; each entry of the
@@ -207,3 +166,5 @@ export const OFFLINE_PROXY_ENV: Record<string, string> = {
   NO_PROXY: '127.0.0.1,localhost',
   no_proxy: '127.0.0.1,localhost',
 };
+
+export { groupStates, killMarked };

@@ -3,8 +3,9 @@
 // line by line to the claude adapter's classifier, the group killed on a fatal signal or
 // after a grace period following its result, as the round supervisor does.
 import t from 'tap';
+import { groupStates, killMarked, killTree } from '@agent-runner/testkit/procs';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { claudeAdapter } from '../src/adapters/claude.js';
@@ -36,54 +37,12 @@ interface Outcome {
   groupGoneAtMs: number;
 }
 
-/** Kills (by pid) every process whose command line contains `marker`, and their descendants. */
-function killMarked(marker: string): number {
-  const parent = new Map<number, number>();
-  const marked = new Set<number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      parent.set(Number(d), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker)) marked.add(Number(d));
-    } catch {
-      /* raced */
-    }
-  }
-  const doomed = [...parent.keys()].filter((pid) => {
-    for (let p: number | undefined = pid, i = 0; p !== undefined && p > 1 && i < 64; p = parent.get(p), i++) if (marked.has(p)) return true;
-    return false;
-  });
-  for (const pid of doomed) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  return doomed.length;
-}
 
 /** True while the group has a member that is not a zombie. */
 function groupAlive(pgid: number): boolean {
   return groupStates(pgid).some((s) => s !== 'Z');
 }
 
-/** States (`R`, `S`, `Z`, ...) of the processes in process group `pgid`, from /proc. */
-function groupStates(pgid: number): string[] {
-  const out: string[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[2]) === pgid) out.push(f[0] ?? '?');
-    } catch {
-      /* raced */
-    }
-  }
-  return out;
-}
 
 /**
  * Polls until no process of the group runs any more. Killed children of the CLI are
@@ -131,11 +90,8 @@ async function play(c: Case): Promise<Outcome> {
       if (c.graceMs !== undefined && !graceTimer) {
         graceTimer = setTimeout(() => {
           killedBy = 'grace';
-          try {
-            process.kill(-pgid, 'SIGKILL');
-          } catch {
-            /* gone */
-          }
+          // Like the runner: the CLI's group and its descendants in sessions of their own.
+          killTree(pgid);
         }, c.graceMs);
       }
     },

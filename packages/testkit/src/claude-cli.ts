@@ -16,6 +16,7 @@
  * the CLI honours them, so any HTTP request not meant for the stub fails locally.
  */
 import { spawn } from 'node:child_process';
+import { killTree } from './procs.js';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,11 +106,7 @@ export function runClaude(o: RunClaudeOptions): Promise<ClaudeRun> {
   const killGroup = (why: 'onLine' | 'timeout'): void => {
     if (killedBy || pid <= 0) return;
     killedBy = why;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
+    killTree(pid);
   };
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
