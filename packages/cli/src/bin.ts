@@ -39,6 +39,7 @@ const ctx: CliContext = {
   nodeVersion: process.versions.node,
   execPath: process.execPath,
   kill: (pid, signal) => void process.kill(pid, signal),
+  monoMs: () => Number(process.hrtime.bigint() / 1_000_000n),
   binPath: realpathSync(fileURLToPath(import.meta.url)),
 };
 

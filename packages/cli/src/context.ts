@@ -23,6 +23,8 @@ export interface CliContext {
   nodeVersion: string;
   /** Absolute path of the running node binary. */
   execPath: string;
+  /** System-wide monotonic clock in ms (CLOCK_MONOTONIC: survives wall-clock steps, not reboots). */
+  monoMs: () => number;
   /** Sends a signal to a process (process.kill); identity checks happen before calling it. */
   kill: (pid: number, signal: NodeJS.Signals) => void;
   /** Absolute path of the CLI entry script. */

@@ -33,8 +33,8 @@ export interface WatchdogDeps {
   kill: KillFn;
   /** Wall clock, ms since epoch (default Date.now). */
   now?: () => number;
-  /** System-wide monotonic clock, ms (default process.hrtime: CLOCK_MONOTONIC on Linux). */
-  mono?: () => number;
+  /** System-wide monotonic clock, ms (CLOCK_MONOTONIC on Linux; the bin passes process.hrtime). */
+  mono: () => number;
   procRoot?: string;
   /** package.json whose version is "installed" (default {@link DEFAULT_INSTALLED_PACKAGE_JSON}). */
   installedPackageJson?: string;
@@ -75,7 +75,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  */
 export async function start(cfg: AgentRunnerConfig, deps: WatchdogDeps): Promise<number> {
   const now = deps.now ?? Date.now;
-  const mono = deps.mono ?? ((): number => Number(process.hrtime.bigint() / 1_000_000n));
+  const { mono } = deps;
   const paths = configPaths(cfg);
   const procOpt = deps.procRoot !== undefined ? { procRoot: deps.procRoot } : {};
   const bootId = readBootId(deps.procRoot);

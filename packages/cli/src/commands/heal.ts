@@ -30,7 +30,7 @@ export function healStatusCmd(ctx: CliContext, args: GlobalArgs): number {
   try {
     const st = healStatus(cfg, { states, actions }, {
       nowMs: Date.now(),
-      monoMs: Number(process.hrtime.bigint() / 1_000_000n),
+      monoMs: ctx.monoMs(),
       installedPackageJson: DEFAULT_INSTALLED_PACKAGE_JSON,
     });
     if (args.json) outJson(ctx, st);

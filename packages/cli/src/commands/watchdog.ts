@@ -18,6 +18,7 @@ export function watchdog(ctx: CliContext, args: GlobalArgs): Promise<number> {
     stop: ctx.signal,
     log: daemonLogger(ctx, 'watchdog'),
     kill: ctx.kill,
+    mono: ctx.monoMs,
     // Foreground mode: respawn with this same node and CLI, the same config and mode.
     defaultRespawn: (t) => [ctx.execPath, ctx.binPath, ...verb[t], '--config', cfg.source, ...(ctx.mode === 'system' ? ['--system'] : [])],
   };
