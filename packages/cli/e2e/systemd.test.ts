@@ -125,6 +125,10 @@ function writeConfig(prompt = 'PROMPT.md', maxRounds?: number): Run {
 interface Status { running: boolean; ledger: { running_round: number | null; last_round: { status: string; started_at: string } | null } | null }
 const status = (scope: Scope): Status => JSON.parse(cli(scope, 'status --json').stdout || '{}') as Status;
 /** True once a round started after `sinceMs` is running (it sees the ctl files written before). */
+const roundRunningFor = (scope: Scope, ms: number): boolean => {
+  const l = status(scope).ledger?.last_round;
+  return l?.status === 'running' && Date.now() - Date.parse(l.started_at) > ms;
+};
 const roundRunningSince = (scope: Scope, sinceMs: number): boolean => {
   const l = status(scope).ledger?.last_round;
   return l?.status === 'running' && Date.parse(l.started_at) > sinceMs;
@@ -205,8 +209,12 @@ function lifecycle(scope: Scope): void {
   t.test(`${scope}: kill interrupts the round and serve is not restarted`, async (t) => {
     t.ok(waitFor(() => show(scope).ActiveState === 'active', 10_000), 'running (after restart)');
     ctl('sleep_s', '30');
-    const set = Date.now();
-    t.ok(waitFor(() => roundRunningSince(scope, set + 100), 15_000), 'a 30 s round is running');
+    // A round that began while the file was being written may already have read 30: instead
+    // of "started after the write", wait for a round running longer than a 0.5 s round can.
+    if (!t.ok(waitFor(() => roundRunningFor(scope, 1500), 15_000), 'a 30 s round is running')) {
+      t.comment(JSON.stringify(status(scope)));
+      t.comment(journal(scope).slice(-15).map((e) => e.MESSAGE).join('\n'));
+    }
     const t0 = Date.now();
     const r = cli(scope, 'kill');
     t.equal(r.code, 0, r.stderr);
