@@ -54,7 +54,7 @@ export async function holdBeforeRound(g: GateContext): Promise<boolean> {
       return true;
     }
   }
-  const throttle = hostThrottle(paths, g.account, now());
+  const throttle = hostThrottle(paths, ledger, g.account, now());
   if (throttle) {
     const delayMs = throttle.untilMs - now();
     events.emit('backoff_started', { class: 'rate_limit', delay_s: Math.round(delayMs / 100) / 10, until: new Date(throttle.untilMs).toISOString() });

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { openLedger } from '@agent-runner/core/ledger';
+import { openLedger, type Ledger } from '@agent-runner/core/ledger';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 
 /** A rate-limit throttle in force, and which project's ledger recorded it. */
@@ -15,18 +15,21 @@ export interface HostThrottle {
  * The latest-ending throttle of `account` recorded in this project's ledger or in the ledger
  * of any sibling project on the host (every project's state dir lives under the same root:
  * `~/.local/state/agent-runner/` or `/var/lib/agent-runner/`). Runners sharing an account
- * thereby honour one another's rate limits. Read-only; unreadable ledgers are skipped.
+ * thereby honour one another's rate limits. `own` is this project's open ledger; the others are
+ * opened read-only, and unreadable ones are skipped.
  */
-export function hostThrottle(paths: ProjectPaths, account: string, nowMs: number): HostThrottle | undefined {
+export function hostThrottle(paths: ProjectPaths, own: Ledger, account: string, nowMs: number): HostThrottle | undefined {
   const root = dirname(paths.stateDir);
   let dirs: string[];
   try {
     dirs = readdirSync(root).map((d) => join(root, d));
   } catch {
-    dirs = [paths.stateDir];
+    dirs = [];
   }
-  let best: HostThrottle | undefined;
+  const mine = own.runner.activeThrottle(account, nowMs);
+  let best: HostThrottle | undefined = mine && { untilMs: mine.untilMs, resetAtMs: mine.resetAtMs, source: paths.stateDir };
   for (const dir of dirs) {
+    if (dir === paths.stateDir) continue; // already read through the open ledger
     const file = join(dir, 'ledger.sqlite3');
     if (!existsSync(file)) continue;
     try {
