@@ -98,6 +98,16 @@ ${HARDENING}
 WantedBy=agent-runner@%i.target
 `;
 
+/** Restart and stop policy shared by the bridge, watchdog and monitor units. */
+const DAEMON_LIFECYCLE = `# Any failure restarts (75 included: its restart marker); 78 = configuration broken does not.
+Restart=on-failure
+RestartPreventExitStatus=78
+RestartForceExitStatus=75
+# SIGTERM to the daemon only: it finishes the step in flight; the cgroup is killed after.
+KillMode=mixed
+KillSignal=SIGTERM
+TimeoutStopSec=60`;
+
 /** `agent-runner-bridge@.service`: the notification dispatcher. */
 export const BRIDGE_TEMPLATE = `${HEADER}
 # agent-runner-bridge@.service: notifications out, operator commands in (\`agent-runner bridge\`).
@@ -108,14 +118,7 @@ ${COMMON_UNIT}
 [Service]
 ${COMMON_SERVICE}
 ExecStart=@NODE@ @CLI@ bridge
-# Any failure restarts (75 included: its restart marker); 78 = configuration broken does not.
-Restart=on-failure
-RestartPreventExitStatus=78
-RestartForceExitStatus=75
-# SIGTERM to the bridge only: it finishes the send in flight; the cgroup is killed after.
-KillMode=mixed
-KillSignal=SIGTERM
-TimeoutStopSec=60
+${DAEMON_LIFECYCLE}
 ${HARDENING}
 
 [Install]
@@ -137,12 +140,7 @@ ExecStart=@NODE@ @CLI@ watchdog
 # failure, so systemd kills (SIGABRT) and restarts it.
 WatchdogSec=120
 NotifyAccess=all
-Restart=on-failure
-RestartPreventExitStatus=78
-RestartForceExitStatus=75
-KillMode=mixed
-KillSignal=SIGTERM
-TimeoutStopSec=60
+${DAEMON_LIFECYCLE}
 ${HARDENING}
 
 [Install]
@@ -162,12 +160,7 @@ ${COMMON_SERVICE}
 # $AGENT_RUNNER_MONITOR_ARGS (unbraced) splits into words, e.g. "--host pi"; empty by default.
 Environment=AGENT_RUNNER_MONITOR_ARGS=
 ExecStart=@NODE@ @CLI@ monitor $AGENT_RUNNER_MONITOR_ARGS
-Restart=on-failure
-RestartPreventExitStatus=78
-RestartForceExitStatus=75
-KillMode=mixed
-KillSignal=SIGTERM
-TimeoutStopSec=60
+${DAEMON_LIFECYCLE}
 ${HARDENING}
 
 [Install]
