@@ -4,8 +4,10 @@
 // do not pay for SQLite, PTYs or the runner.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { buildParser } from './cli.js';
 import type { CliContext } from './context.js';
+import { parseFast } from './fast-path.js';
+import { runner } from './options.js';
+import { reportError } from './output.js';
 
 // First SIGTERM/SIGINT: stop gracefully (a round in progress finishes, waits end at once).
 // Second, or SIGQUIT (`agent-runner kill`): interrupt now (a round's process group is ended).
@@ -43,10 +45,15 @@ const ctx: CliContext = {
   binPath: realpathSync(fileURLToPath(import.meta.url)),
 };
 
+const argv = process.argv.slice(2);
+const setExit = (c: number): void => void (process.exitCode = c);
+const fast = parseFast(argv);
 // The async wrapper turns a synchronous throw inside yargs (a usage error) into a rejection.
-const code = await (async () => buildParser(ctx, (c) => void (process.exitCode = c)).parseAsync(process.argv.slice(2)))().then(
+// A usage error has already been reported and set the exit code; anything else (the parser
+// failing to load, say) is reported here.
+const code = await (async () => (fast ? runner(ctx, setExit)(fast.load)(fast.args) : (await import('./cli.js')).buildParser(ctx, setExit).parseAsync(argv)))().then(
   () => (process.exitCode as number | undefined) ?? 0,
-  () => (process.exitCode as number | undefined) ?? 64,
+  (e: unknown) => (process.exitCode as number | undefined) ?? reportError(ctx, e, false),
 );
 // Flush stdout before exiting: piping into `head` or `jq` must not lose the tail.
 process.stdout.write('', () => process.exit(code));

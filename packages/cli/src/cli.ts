@@ -2,25 +2,9 @@ import yargs, { type Argv } from 'yargs';
 import { EXIT } from '@agent-runner/core/errors';
 import { VERSION } from '@agent-runner/core/version';
 import type { CliContext, GlobalArgs } from './context.js';
-import { reportError } from './output.js';
+import { FAST_VERBS } from './fast-path.js';
+import { EVENTS_OPTIONS, GLOBAL_OPTIONS, JSON_OPTION, PEEK_OPTIONS, runner, type Handler } from './options.js';
 import type { ServeArgs } from './commands/serve.js';
-
-type Handler<A> = (ctx: CliContext, args: A) => number | Promise<number>;
-
-/**
- * Runs a verb: awaits its exit code, turns errors into messages and sysexits codes, and
- * records the code on `process.exitCode` via the `exit` callback.
- */
-function runner(ctx: CliContext, exit: (code: number) => void) {
-  return <A extends GlobalArgs>(load: () => Promise<Handler<A>>) =>
-    async (args: A): Promise<void> => {
-      try {
-        exit(await (await load())(ctx, args));
-      } catch (e) {
-        exit(reportError(ctx, e, Boolean(args.json)));
-      }
-    };
-}
 
 /**
  * Builds the yargs parser of every verb. Verbs are lazy: a handler imports its module only
@@ -29,13 +13,12 @@ function runner(ctx: CliContext, exit: (code: number) => void) {
  */
 export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv {
   const run = runner(ctx, exit);
-  const json = { json: { type: 'boolean', default: false, describe: 'Machine-readable JSON output' } } as const;
+  const json = JSON_OPTION;
   return yargs()
     .scriptName('agent-runner')
     .usage('$0 <command> [options]\n\nKeeps a coding-agent CLI working round after round, unattended, under systemd.')
     .version(VERSION)
-    .option('config', { alias: 'c', type: 'string', describe: 'Path of agent-runner.toml (default: $AGENT_RUNNER_CONFIG, else ./agent-runner.toml or a parent\'s)', global: true })
-    .option('system', { type: 'boolean', describe: 'System mode: FHS state dirs and system units (default: user mode; or AGENT_RUNNER_MODE=system)', global: true })
+    .options(GLOBAL_OPTIONS)
     .command(
       'init',
       'Create agent-runner.toml and a starter prompt in this git work tree',
@@ -94,14 +77,10 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'Snapshot: service state, rounds, counts, back-off, stashes, disk, defenses',
       (y) =>
         y
-          .options(json)
-          .option('select', { type: 'string', describe: 'Print only this field (dot path, e.g. system.agent_process_count)' })
-          .option('round', { type: 'string', describe: 'One round\'s record: a number or "latest"' })
-          .option('log', { type: 'boolean', describe: 'Tail of the round\'s log (with --round; default latest)' })
-          .option('lines', { type: 'number', default: 50, describe: 'Lines of --log' })
+          .options(PEEK_OPTIONS)
           .example('$0 peek --json | jq .rounds', 'The last rounds')
           .example('$0 peek --round latest --log | tail -40', 'What the agent did last'),
-      run(async () => (await import('./commands/peek.js')).peek),
+      run(FAST_VERBS.peek.load),
     )
     .command(
       'watch',
@@ -237,14 +216,9 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'Query and follow the event stream (JSON Lines with --json)',
       (y) =>
         y
-          .options(json)
-          .option('kind', { type: 'string', describe: 'Only these kinds (comma-separated)' })
-          .option('since', { type: 'string', describe: 'Only events since a duration ago (30s, 15m, 1h, 2d) or an ISO time' })
-          .option('round', { type: 'number', describe: 'Only events of this round' })
-          .option('limit', { type: 'number', describe: 'At most N events (the newest N without --since); default 50 without --since/--follow' })
-          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new events as they arrive' })
+          .options(EVENTS_OPTIONS)
           .example('$0 events --kind round_end --since 1h --json | jq .classification', 'Classes of the last hour\'s rounds'),
-      run(async () => (await import('./commands/events.js')).events),
+      run(FAST_VERBS.events.load),
     )
     .command(
       'doctor',
