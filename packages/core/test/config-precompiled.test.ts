@@ -1,14 +1,16 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { CONFIG_SCHEMA } from '../src/config/schema.js';
-import { configAjv, schemaHash } from '../src/config/validate.js';
+import { fileURLToPath } from 'node:url';
+import { configAjv, loadPrecompiled, schemaHash } from '../src/config/validate.js';
 
-const file = new URL('../dist/config/schema-validator.cjs', import.meta.url);
+const file = fileURLToPath(new URL('../dist/config/schema-validator.cjs', import.meta.url));
 
 t.test('the build\'s precompiled validator matches the schema and validates like a fresh compile', async (t) => {
   t.ok(existsSync(file), 'npm run build wrote dist/config/schema-validator.cjs');
-  const pre = createRequire(import.meta.url)(file.pathname) as ((d: unknown) => boolean) & { errors?: Array<Record<string, unknown>>; schemaHash: string };
+  const { validate, script } = loadPrecompiled(file);
+  t.equal(script.cachedDataRejected, false, 'the build\'s V8 code cache is accepted by this node');
+  const pre = validate as unknown as ((d: unknown) => boolean) & { errors?: Array<Record<string, unknown>>; schemaHash: string };
   t.equal(pre.schemaHash, schemaHash(), 'generated from the current schema (run `npm run build`)');
   const fresh = configAjv().compile(CONFIG_SCHEMA);
   const samples: unknown[] = [

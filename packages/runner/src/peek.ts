@@ -57,6 +57,11 @@ function agentProcessCount(command: string[], procRoot = '/proc'): number {
 export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; rounds?: number; events?: number }): Promise<PeekSnapshot> {
   const paths = configPaths(cfg);
   const now = opts.nowMs;
+  // `git stash list` is a process spawn (~10 ms): it runs while the ledger and events are read.
+  const stashes: Promise<PeekSnapshot['orphan_stashes']> = orphanStashes(cfg.runtime.work_dir).then(
+    (list) => list.map((s) => ({ sha: s.sha, round: s.round, message: s.message, created_at: iso(s.createdAtMs) as string })),
+    () => [], // not a git work tree (any more): nothing to salvage
+  );
   const enrollment = readEnrollment(paths, 'runner');
   const identity = enrollment ? verifyIdentity(enrollment) : undefined;
   const running = identity?.verdict === 'same';
@@ -93,13 +98,6 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
       ? { class: String(lastBackoff['class']), until: String(lastBackoff['until']), delay_s: Number(lastBackoff['delay_s']) }
       : null;
 
-  let stashes: PeekSnapshot['orphan_stashes'] = [];
-  try {
-    stashes = (await orphanStashes(cfg.runtime.work_dir)).map((s) => ({ sha: s.sha, round: s.round, message: s.message, created_at: iso(s.createdAtMs) as string }));
-  } catch {
-    /* not a git work tree (any more): nothing to salvage */
-  }
-
   return {
     schema_version: PEEK_SCHEMA_VERSION,
     project: cfg.project,
@@ -120,7 +118,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
     today,
     backoff,
     rate_limit: rateLimit,
-    orphan_stashes: stashes,
+    orphan_stashes: await stashes,
     system: { disk: disk(existsSync(paths.stateDir) ? paths.stateDir : cfg.runtime.work_dir), memory: memory(), agent_process_count: agentProcessCount(cfg.agent.command) },
     defenses: {
       round_timeout_s: cfg.runtime.round_timeout_s,

@@ -1,11 +1,15 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { parse, TomlError } from 'smol-toml';
+import { createRequire } from 'node:module';
 import { AgentRunnerError } from '../errors.js';
 import { defaultDirs, projectPaths, type PathEnv, type ProjectPaths, type ServiceMode } from '../paths.js';
 import { KeyLocator } from './locate.js';
 import { problemsToError, validateSchema, type Problem } from './validate.js';
 import type { AgentRunnerConfig, NotifyConfig, PhaseConfig, PromptConfig } from './types.js';
+
+// smol-toml's single-file CommonJS build loads in ~4 ms; its ESM build (nine modules) in ~12 ms,
+// paid by every cold start of every verb.
+const { parse, TomlError } = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
 
 /** The config file name `init` writes and discovery looks for. */
 export const CONFIG_FILE_NAME = 'agent-runner.toml';
