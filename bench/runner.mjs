@@ -7,25 +7,28 @@
 //   at once — median time from the agent's last instruction to the next agent's first one.
 // - peek: `peek --json` over 500,000 events and 5,000 ledger rounds, each run in a fresh
 //   process: wall time (node start included) and peak RSS (ru_maxrss).
-// - rss: RSS of serve after 10 rounds and after 1,000 rounds.
+// - rss: RSS of serve after 10 rounds and after 1,000 rounds, idle and busy, with the units'
+//   node options and with plain node.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'packages/cli/dist/bin.js');
+// serve runs with the node options of its unit, as in production.
+const { SERVE_NODE_OPTIONS } = await import(join(root, 'packages/cli/dist/systemd-templates.js'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 
-function project(agent, runtime = '') {
+function project(agent, runtime = 'heartbeat_interval_s = 10') {
   const dir = mkdtempSync(join(tmpdir(), 'ar-bench-'));
   const env = { ...process.env, HOME: dir, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
   writeFileSync(join(dir, 'agent.sh'), `#!/bin/sh\n${agent}\n`);
   chmodSync(join(dir, 'agent.sh'), 0o755);
   writeFileSync(join(dir, 'PROMPT.md'), 'bench\n');
   writeFileSync(join(dir, '.gitignore'), '/.state/\n/ts\n');
-  writeFileSync(join(dir, 'agent-runner.toml'), `project = "bench"\n[agent]\ncommand = ["./agent.sh"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nstate_dir = ".state"\nrestart_delay_s = 0\nheartbeat_interval_s = 10\n${runtime}\n[vcs]\ndirty_action = "ignore"\n`);
+  writeFileSync(join(dir, 'agent-runner.toml'), `project = "bench"\n[agent]\ncommand = ["./agent.sh"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nstate_dir = ".state"\nrestart_delay_s = 0\n${runtime}\n[vcs]\ndirty_action = "ignore"\n`);
   execFileSync('git', ['init', '-q'], { cwd: dir, env });
   execFileSync('git', ['add', '-A'], { cwd: dir, env });
   execFileSync('git', ['commit', '-qm', 'bench'], { cwd: dir, env });
@@ -36,7 +39,7 @@ function overhead() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 200);
   const p = project('read -r _ < /dev/null; echo "S $(date +%s%N)" >> ts; cat > /dev/null; echo "E $(date +%s%N)" >> ts');
   const t0 = Date.now();
-  spawnSync(process.execPath, [cli, 'serve', '--max-rounds', String(rounds)], { cwd: p.dir, env: p.env, stdio: 'ignore' });
+  spawnSync(process.execPath, [...SERVE_NODE_OPTIONS, cli, 'serve', '--max-rounds', String(rounds)], { cwd: p.dir, env: p.env, stdio: 'ignore' });
   const wall = Date.now() - t0;
   const lines = readFileSync(join(p.dir, 'ts'), 'utf8').trim().split('\n').map((l) => l.split(' '));
   const gaps = [];
@@ -70,42 +73,45 @@ async function peek() {
   ledger.close();
   w.close();
   console.log(`peek: generated ${N} events and ${N / 100} rounds in ${Date.now() - t0} ms`);
-  const harness = join(p.dir, 'peek-harness.mjs');
-  writeFileSync(harness, `import { buildParser } from ${JSON.stringify(join(root, 'packages/cli/dist/cli.js'))};
-import { Writable } from 'node:stream';
-const t = performance.now(); let bytes = 0;
-const sink = new Writable({ write(c, _e, cb) { bytes += c.length; cb(); } });
-const ctx = { env: process.env, cwd: process.cwd(), stdout: sink, stderr: process.stderr, stdoutIsTTY: false, pid: process.pid, signal: new AbortController().signal, killSignal: new AbortController().signal, mode: 'user', nodeVersion: process.versions.node, execPath: process.execPath, binPath: '', kill: () => {} };
-await buildParser(ctx, () => {}).parseAsync(['peek', '--json']);
-console.log(JSON.stringify({ ms: performance.now() - t, bytes, rssMB: process.resourceUsage().maxRSS / 1024 }));
-`);
+  // The real bin in a fresh node; a preload reports the process's peak RSS as it exits.
+  const preload = `data:text/javascript,${encodeURIComponent("import { writeSync } from 'node:fs'; process.on('exit', () => writeSync(2, `\\nmaxrss ${process.resourceUsage().maxRSS}\\n`));")}`;
   const runs = [];
-  for (let i = 0; i < Number(process.env.BENCH_RUNS ?? 5); i++) {
-    const s = Date.now();
-    const r = spawnSync(process.execPath, [harness], { cwd: p.dir, env: p.env, encoding: 'utf8' });
-    runs.push({ wall: Date.now() - s, ...JSON.parse(r.stdout.trim().split('\n').pop()) });
+  for (let i = 0; i < Number(process.env.BENCH_RUNS ?? 11); i++) {
+    const s = performance.now();
+    const r = spawnSync(process.execPath, ['--import', preload, join(root, 'packages/cli/bin/agent-runner.js'), 'peek', '--json'], { cwd: p.dir, env: p.env, encoding: 'utf8' });
+    const wall = performance.now() - s;
+    if (r.status !== 0) throw new Error(`peek --json exited ${r.status}: ${r.stderr}`);
+    runs.push({ wall, bytes: r.stdout.length, rssMB: Number(/maxrss (\d+)/.exec(r.stderr)[1]) / 1024 });
   }
   const base = [];
-  for (let i = 0; i < 3; i++) {
-    const s = Date.now();
+  for (let i = 0; i < 5; i++) {
+    const s = performance.now();
     spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' });
-    base.push(Date.now() - s);
+    base.push(performance.now() - s);
   }
-  console.log(`  peek --json, fresh process, median of ${runs.length}: wall ${median(runs.map((r) => r.wall))} ms (node start alone ${median(base)} ms), in-process ${median(runs.map((r) => r.ms)).toFixed(0)} ms, peak RSS ${median(runs.map((r) => r.rssMB)).toFixed(1)} MB, output ${runs[0].bytes} bytes  (target <= 200 ms, <= 80 MB; Python anchor 2.2 s, 545 MB)`);
+  console.log(`  peek --json, fresh process, median of ${runs.length}: wall ${median(runs.map((r) => r.wall)).toFixed(0)} ms (p90 ${pct(runs.map((r) => r.wall), 0.9).toFixed(0)}; node -e 0 alone ${median(base).toFixed(0)} ms), peak RSS ${median(runs.map((r) => r.rssMB)).toFixed(1)} MB, output ${runs[0].bytes} bytes  (target <= 200 ms, <= 80 MB; Python anchor 2.2 s, 545 MB)`);
   rmSync(p.dir, { recursive: true, force: true });
 }
 
-function rss() {
-  const p = project('cat > /dev/null\ncase "$AGENT_RUNNER_ROUND" in 11|1001) grep VmRSS /proc/$PPID/status | tr -s " " | cut -d" " -f2 >> rss;; esac');
+// RSS of serve at the start of round 11 and of round 1,001 (busy: rounds back to back), and
+// after the agent of that round stayed silent for 5 s (idle: two 2 s heartbeat intervals).
+function rss(label, nodeOptions) {
+  const probe = 'grep VmRSS /proc/$PPID/status | tr -s " " | cut -d" " -f2 >> rss';
+  const p = project(`cat > /dev/null\ncase "$AGENT_RUNNER_ROUND" in 11|1001) ${probe}; sleep 5; ${probe};; esac`, 'heartbeat_interval_s = 2');
   const t0 = Date.now();
-  spawnSync(process.execPath, [cli, 'serve', '--max-rounds', '1001'], { cwd: p.dir, env: p.env, stdio: 'ignore' });
-  const [after10, after1000] = readFileSync(join(p.dir, 'rss'), 'utf8').trim().split('\n').map(Number);
+  spawnSync(process.execPath, [...nodeOptions, cli, 'serve', '--max-rounds', '1001'], { cwd: p.dir, env: p.env, stdio: 'ignore' });
+  const [busy10, idle10, busy1000, idle1000] = readFileSync(join(p.dir, 'rss'), 'utf8').trim().split('\n').map(Number);
   rmSync(p.dir, { recursive: true, force: true });
-  console.log(`rss: serve RSS after 10 rounds ${(after10 / 1024).toFixed(1)} MB, after 1,000 rounds ${(after1000 / 1024).toFixed(1)} MB: ${(((after1000 - after10) / after10) * 100).toFixed(1)}% growth (target <= 10%; ${((Date.now() - t0) / 1000).toFixed(0)} s for 1,001 rounds)`);
+  const mb = (kb) => `${(kb / 1024).toFixed(1)} MB`;
+  const growth = (a, b) => `${(((b - a) / a) * 100).toFixed(1)}%`;
+  console.log(`rss (${label}): idle after 10 rounds ${mb(idle10)}, after 1,000 ${mb(idle1000)}: ${growth(idle10, idle1000)} (target <= 10%); busy ${mb(busy10)} -> ${mb(busy1000)}: ${growth(busy10, busy1000)}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 }
 
 const which = process.argv.slice(2);
 const all = which.length === 0;
 if (all || which.includes('overhead')) overhead();
 if (all || which.includes('peek')) await peek();
-if (all || which.includes('rss')) rss();
+if (all || which.includes('rss')) {
+  rss('node options of the units', SERVE_NODE_OPTIONS);
+  rss('plain node', []);
+}

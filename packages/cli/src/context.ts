@@ -29,6 +29,8 @@ export interface CliContext {
   kill: (pid: number, signal: NodeJS.Signals) => void;
   /** Absolute path of the CLI entry script. */
   binPath: string;
+  /** A full garbage collection; present only when node runs with `--expose-gc` (see SERVE_NODE_OPTIONS). */
+  collectGarbage?: () => void;
 }
 
 /** Options every verb accepts. */

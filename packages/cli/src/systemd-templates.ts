@@ -68,6 +68,14 @@ const HARDENING = `# Hardening agents tolerate (system units only; user units wo
 ;system LogsDirectory=agent-runner/%i
 ;system LogsDirectoryMode=0700`;
 
+/**
+ * node options of every serve agent-runner starts (the unit, `start` without units): a small
+ * V8 heap (`--optimize-for-size`: 1 MB semi-spaces, a slower-growing old space) and `gc()`,
+ * which serve runs after an idle heartbeat interval. Together they keep a serve that ran
+ * thousands of rounds as small as a fresh one (bench/runner.mjs `rss`).
+ */
+export const SERVE_NODE_OPTIONS = ['--optimize-for-size', '--expose-gc'] as const;
+
 /** `agent-runner@.service`: the round runner. */
 export const SERVE_TEMPLATE = `${HEADER}
 # agent-runner@.service: the round runner (\`agent-runner serve\`) of project %i.
@@ -77,7 +85,9 @@ ${COMMON_UNIT}
 
 [Service]
 ${COMMON_SERVICE}
-ExecStart=@NODE@ @CLI@ serve
+# A small V8 heap, and gc() for serve to run after an idle heartbeat interval: a serve that
+# ran thousands of rounds idles as small as a fresh one.
+ExecStart=@NODE@ ${SERVE_NODE_OPTIONS.join(' ')} @CLI@ serve
 # Failures restart: a crash, a death by signal, exit 75 (restart requested by its marker).
 # Clean stops (max_rounds, stop request, .agent-done, SIGTERM) exit 0 and are never undone.
 Restart=on-failure

@@ -25,7 +25,7 @@ t.test('mode lines: system keeps ;system lines, user keeps ;user lines', async (
   t.match(sys, /^StateDirectory=agent-runner\/%i$/m);
   t.match(sys, /^ProtectSystem=full$/m);
   t.notMatch(sys, /^;/m, 'no mode marker survives');
-  t.match(sys, /^ExecStart=\/usr\/bin\/node "\/opt\/x y\/bin.js" serve$/m, 'a path with a space is quoted');
+  t.match(sys, /^ExecStart=\/usr\/bin\/node --optimize-for-size --expose-gc "\/opt\/x y\/bin.js" serve$/m, 'a path with a space is quoted; serve\'s node options');
   t.match(usr, /^Environment=AGENT_RUNNER_MODE=user$/m);
   t.notMatch(usr, /^(StateDirectory|ProtectSystem|PrivateTmp|User)=/m, 'user units carry no namespace hardening');
   t.match(usr, /^EnvironmentFile=-%h\/.config\/agent-runner\/%i.env$/m);

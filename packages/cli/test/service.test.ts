@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempProject, runCli } from '@agent-runner/testkit/project';
 import { parseShow } from '../src/systemd.js';
@@ -55,6 +55,8 @@ t.test('foreground mode (no units): start, status --json, stop, logs says there 
   t.equal(rep.running, true);
   t.ok(rep.runner?.pid);
   t.same(rep.units, []);
+  const argv = readFileSync(`/proc/${rep.runner?.pid}/cmdline`, 'utf8').split('\0');
+  t.same(argv.slice(1, 3), ['--optimize-for-size', '--expose-gc'], 'serve runs with the node options of its unit');
   const logs = await runCli(['logs'], { cwd: p.dir, env: p.env });
   t.equal(logs.code, 64);
   t.match(logs.stderr, /ERR_AR_NOT_INSTALLED/);

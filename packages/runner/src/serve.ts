@@ -17,6 +17,7 @@ import { tailLines } from './round-log.js';
 import { runRound, type RoundResult } from './round.js';
 import { sleep } from './sleep.js';
 import { holdBeforeRound, type GateContext } from './gates.js';
+import { idleCollector } from './idle-gc.js';
 
 /** syslog priorities the runner logs with (sd-daemon prefixes under systemd). */
 export type LogPriority = 'err' | 'warning' | 'notice' | 'info';
@@ -43,6 +44,12 @@ export interface ServeDeps {
   /** [0, 1) for back-off jitter (default Math.random). */
   random?: () => number;
   procRoot?: string;
+  /**
+   * A full garbage collection: node's `gc()`, present when node runs with `--expose-gc` (the
+   * units start serve so, see {@link idleCollector}). Run on a heartbeat tick after an idle
+   * interval, so an idle serve gives back the heap its busy rounds grew.
+   */
+  collectGarbage?: () => void;
 }
 
 /**
@@ -142,8 +149,10 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
     requestRestart(paths, 'watchdog', { by: 'runner', reason: j.evidence.join('; ').slice(0, 200), nowMs: watchdogAskedAtMs });
     deps.log('warning', `watchdog unhealthy (${j.reasons.join(', ')}); asked for its restart`);
   };
+  const collectIfIdle = deps.collectGarbage ? idleCollector(deps.collectGarbage) : undefined;
   const tick = (): void => {
     beat();
+    collectIfIdle?.();
     try {
       watchWatchdog();
     } catch (e) {

@@ -26,6 +26,7 @@ export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
     killSignal: ctx.killSignal,
     kill: ctx.kill,
     log: daemonLogger(ctx, 'serve'),
+    ...(ctx.collectGarbage ? { collectGarbage: ctx.collectGarbage } : {}),
     ...(maxRounds !== undefined ? { maxRounds } : {}),
     ...(args.phase !== undefined ? { phase: args.phase } : {}),
   });

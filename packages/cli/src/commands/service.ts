@@ -11,6 +11,7 @@ import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out, outJson, warn } from '../output.js';
 import { detectManager, projectUnits, showUnits, systemctl, type Manager, type UnitState } from '../systemd.js';
+import { SERVE_NODE_OPTIONS } from '../systemd-templates.js';
 import { mustSucceed } from './install.js';
 
 /** The project's config and how it is run here (systemd scope or foreground). */
@@ -47,7 +48,7 @@ export async function start(ctx: CliContext, args: GlobalArgs): Promise<number> 
   const logFile = join(paths.logDir, 'serve.out');
   const fd = openSync(logFile, 'a', 0o600);
   const env = Object.fromEntries(Object.entries({ ...ctx.env, AGENT_RUNNER_CONFIG: cfg.source }).filter((e): e is [string, string] => e[1] !== undefined));
-  const child = spawn(ctx.execPath, [ctx.binPath, ...(ctx.mode === 'system' ? ['--system'] : []), 'serve'], {
+  const child = spawn(ctx.execPath, [...SERVE_NODE_OPTIONS, ctx.binPath, ...(ctx.mode === 'system' ? ['--system'] : []), 'serve'], {
     cwd: cfg.runtime.work_dir,
     env,
     detached: true,
