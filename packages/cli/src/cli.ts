@@ -13,7 +13,6 @@ import type { ServeArgs } from './commands/serve.js';
  */
 export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv {
   const run = runner(ctx, exit);
-  const json = JSON_OPTION;
   return yargs()
     .scriptName('agent-runner')
     .usage('$0 <command> [options]\n\nKeeps a coding-agent CLI working round after round, unattended, under systemd.')
@@ -27,7 +26,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
           .option('preset', { choices: ['claude', 'codex', 'gemini', 'aider', 'generic'] as const, default: 'claude' as const, describe: 'Agent CLI preset' })
           .option('force', { type: 'boolean', default: false, describe: 'Overwrite existing files' })
           .option('state-dir', { type: 'string', describe: 'Keep state in this directory (relative: inside the work tree, and git-ignored)' })
-          .options(json)
+          .options(JSON_OPTION)
           .example('$0 init --preset claude', 'Scaffold a Claude Code project'),
       run(async () => (await import('./commands/init.js')).init),
     )
@@ -36,7 +35,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
         .command(
           'check',
           'Validate agent-runner.toml and print it normalised (secrets redacted); exit 78 when invalid',
-          (c) => c.options(json),
+          (c) => c.options(JSON_OPTION),
           run(async () => (await import('./commands/config-check.js')).configCheck),
         )
         .demandCommand(1, 'config: give a subcommand (check)'),
@@ -99,7 +98,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
         .command(
           'status',
           'Each unit\'s verdict, evidence, heal tier and the next action the watchdog may take',
-          (c) => c.options(json),
+          (c) => c.options(JSON_OPTION),
           run(async () => (await import('./commands/heal.js')).healStatusCmd),
         )
         .command(
@@ -107,7 +106,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
           'Close a unit\'s circuit breaker (recorded with who and why); the watchdog acts on it again',
           (c) =>
             c
-              .options(json)
+              .options(JSON_OPTION)
               .positional('unit', { type: 'string', demandOption: true, describe: 'runner, bridge or monitor' })
               .option('reason', { type: 'string', demandOption: true, describe: 'Why (recorded in heal_actions)' })
               .example('$0 heal reset bridge --reason "fixed the token"', 'Let the watchdog heal the bridge again'),
@@ -153,7 +152,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
     .command(
       'status',
       'What systemd and the ledger say: unit states, main pid, since, last round; exit 3 when serve is not running',
-      (y) => y.options(json),
+      (y) => y.options(JSON_OPTION),
       run(async () => (await import('./commands/service.js')).status),
     )
     .command(
@@ -188,7 +187,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
         .command(
           'test',
           'Queue a test notification; the running bridge delivers it',
-          (c) => c.options(json).option('transport', { type: 'string', describe: 'Only this [notify.NAME] (default: every enabled transport)' }),
+          (c) => c.options(JSON_OPTION).option('transport', { type: 'string', describe: 'Only this [notify.NAME] (default: every enabled transport)' }),
           run(async () => (await import('./commands/bridge.js')).notifyTest),
         )
         .demandCommand(1, 'notify: give a subcommand (test)'),
@@ -198,7 +197,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'Watch the runner (here, or on --host ALIAS over SSH): anomaly detectors, event stream, HTTP page and /metrics',
       (y) =>
         y
-          .options(json)
+          .options(JSON_OPTION)
           .option('mode', { choices: ['anomaly', 'events', 'http'] as const, default: 'anomaly' as const, describe: 'anomaly: detectors and alerts; events: every new event as a JSON line; http: progress page on 127.0.0.1' })
           .option('host', { type: 'string', array: true, describe: 'SSH alias from ~/.ssh/config to poll (repeatable: a fleet)' })
           .option('port', { type: 'number', describe: 'HTTP port on 127.0.0.1 (http mode; with anomaly mode: /metrics and /api/state for the fleet)' })
@@ -223,7 +222,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
     .command(
       'doctor',
       'Check node, native modules, state dir, ledger, config and disk; exit 1 on any failure',
-      (y) => y.options(json),
+      (y) => y.options(JSON_OPTION),
       run(async () => (await import('./commands/doctor.js')).doctor),
     )
     .demandCommand(1, 'Give a command; see --help')
