@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { Database } from './driver.js';
 import { LEDGER_SCHEMA_VERSION } from './migrations.js';
 
 /** Result of {@link inspectLedger}. */
@@ -32,7 +33,7 @@ export function inspectLedger(path: string): LedgerInspection {
   } catch (e) {
     problems.push(`cannot stat: ${(e as Error).message}`);
   }
-  let db: Database.Database | undefined;
+  let db: BetterSqlite3.Database | undefined;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true, timeout: 5000 });
     schemaVersion = Number(db.pragma('user_version', { simple: true }));

@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { Database } from './driver.js';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../atomic.js';
 import { AgentRunnerError, isAgentRunnerError } from '../errors.js';
 import { alertsAccess, type AlertsAccess } from './alerts.js';
@@ -124,7 +125,7 @@ export function openLedger(path: string, opts: LedgerOptions = {}): Ledger {
       cause: e,
     });
   }
-  let db: Database.Database | undefined;
+  let db: BetterSqlite3.Database | undefined;
   try {
     ensurePrivateFile(path);
     db = new Database(path, { timeout: busyTimeoutMs });
@@ -148,7 +149,7 @@ export function openLedger(path: string, opts: LedgerOptions = {}): Ledger {
 }
 
 function openReadOnly(path: string, busyTimeoutMs: number, now: () => number): Ledger {
-  let db: Database.Database | undefined;
+  let db: BetterSqlite3.Database | undefined;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
     const version = Number(db.pragma('user_version', { simple: true }));
@@ -171,7 +172,7 @@ function openReadOnly(path: string, busyTimeoutMs: number, now: () => number): L
 }
 
 function buildLedger(
-  db: Database.Database,
+  db: BetterSqlite3.Database,
   exec: Exec,
   path: string,
   versions: { from: number; to: number },
