@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
-import { lastEvents } from '@agent-runner/core/events';
+import { lastEvents } from '@agent-runner/core/events/reader';
 import { iso, PEEK_SCHEMA_VERSION, toPeekRound, type PeekSnapshot } from '@agent-runner/core/peek';
 import { readEnrollment, verifyIdentity } from '@agent-runner/core/identity';
 import { openLedger, type RoundRecord } from '@agent-runner/core/ledger';

@@ -1,6 +1,12 @@
 import { readdirSync } from 'node:fs';
 import { AgentRunnerError } from '../errors.js';
 
+/**
+ * Longest line (JSON + `\n`, in bytes) the writer accepts. Keeps every event one modest
+ * write(2) and bounds what readers must buffer for a single line.
+ */
+export const MAX_EVENT_LINE_BYTES = 64 * 1024;
+
 /** Daily event file name: `events-YYYY-MM-DD.jsonl`, the UTC day of the events it holds. */
 export const EVENT_FILE_RE = /^events-(\d{4}-\d{2}-\d{2})\.jsonl$/;
 

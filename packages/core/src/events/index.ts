@@ -18,9 +18,9 @@ export type {
 export { ENVELOPE_FIELDS, EVENT_SEVERITIES, EVENT_UNITS } from './types.js';
 export { lintCatalogue, validateEvent } from './validate.js';
 export type { EmitMeta, EventWriterOptions } from './writer.js';
-export { EventWriter, MAX_EVENT_LINE_BYTES } from './writer.js';
+export { EventWriter } from './writer.js';
 export type { EventCursor } from './files.js';
-export { EVENT_FILE_RE, dayOfFile, eventFileName, listEventFiles, utcDay } from './files.js';
+export { EVENT_FILE_RE, MAX_EVENT_LINE_BYTES, dayOfFile, eventFileName, listEventFiles, utcDay } from './files.js';
 export type { ScanStats } from './lines.js';
 export { parseEventLine } from './lines.js';
 export type { EventsSinceOptions, EventsSinceResult, LastEventsOptions, LastEventsResult } from './reader.js';

@@ -4,7 +4,7 @@
  */
 import { fstatSync, readSync } from 'node:fs';
 import type { EventRecord } from './types.js';
-import { MAX_EVENT_LINE_BYTES } from './writer.js';
+import { MAX_EVENT_LINE_BYTES } from './files.js';
 
 /** Default read size. 64 KiB keeps syscalls few and memory flat. */
 export const CHUNK_BYTES = 64 * 1024;

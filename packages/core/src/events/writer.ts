@@ -4,15 +4,10 @@ import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../atomic.js';
 import { AgentRunnerError } from '../errors.js';
 import { assertProjectName } from '../paths.js';
 import type { EventKind, EventPayload } from './catalogue.js';
-import { eventFileName } from './files.js';
+import { eventFileName, MAX_EVENT_LINE_BYTES } from './files.js';
 import type { EventRecord, EventUnit } from './types.js';
 import { validateEvent } from './validate.js';
 
-/**
- * Longest line (JSON + `\n`, in bytes) the writer accepts. Keeps every event one modest
- * write(2) and bounds what readers must buffer for a single line.
- */
-export const MAX_EVENT_LINE_BYTES = 64 * 1024;
 
 /** Options of {@link EventWriter}. */
 export interface EventWriterOptions {
