@@ -9,8 +9,8 @@
  * in the stash message / commit trailer, and a re-run finds what the first run did.
  */
 import { execFile } from 'node:child_process';
-import { realpathSync, statSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AgentRunnerError } from '@agent-runner/core/errors';
 
 /** Prefix of every stash message agent-runner writes; `orphanStashes` keys on it. */
@@ -201,25 +201,77 @@ export interface RunnerStash {
 const STASH_SUBJECT = /^(?:On|WIP on) [^:]*: (.*)$/;
 const ROUND_MESSAGE = /^agent-runner round (\d+)(?::|$)/;
 
+/** One entry of the stash list: the stash commit, when it was made (s since epoch), its subject. */
+interface StashEntry {
+  sha: string;
+  epochS: number;
+  subject: string;
+}
+
 /**
- * Stashes created by agent-runner (message starting with {@link STASH_PREFIX}), newest first,
- * with their SHAs: what `peek` reports as orphan stashes to salvage with
- * `git stash show -p <sha>` / `git stash apply <sha>`.
+ * The stash list read from the reflog git keeps for `refs/stash` in the files ref backend
+ * (gitrepository-layout(5): `<common dir>/logs/refs/stash`, one line per stash, oldest first:
+ * `<old sha> <new sha> <name> <<email>> <epoch s> <tz>\t<subject>`), newest first like `git
+ * stash list`; a process spawn less for every `peek`. Undefined when git should be asked
+ * instead: `GIT_DIR` / `GIT_COMMON_DIR` in `env`, no `.git` above `dir`, an unreadable layout,
+ * or the reftable backend.
  */
-export async function orphanStashes(dir: string, opts: GitOptions = {}): Promise<RunnerStash[]> {
+function readStashReflog(dir: string, env: Record<string, string | undefined> | undefined): StashEntry[] | undefined {
+  if (env?.['GIT_DIR'] || env?.['GIT_COMMON_DIR']) return undefined;
+  try {
+    let top = resolve(dir);
+    while (!existsSync(join(top, '.git'))) {
+      if (dirname(top) === top) return undefined;
+      top = dirname(top);
+    }
+    let gitDir = join(top, '.git');
+    if (statSync(gitDir).isFile()) {
+      // A linked worktree or submodule: `.git` names the real git dir.
+      const link = /^gitdir: (.+)$/m.exec(readFileSync(gitDir, 'utf8'))?.[1];
+      if (!link) return undefined;
+      gitDir = resolve(top, link.trim());
+    }
+    const common = existsSync(join(gitDir, 'commondir')) ? resolve(gitDir, readFileSync(join(gitDir, 'commondir'), 'utf8').trim()) : gitDir;
+    if (existsSync(join(common, 'reftable'))) return undefined;
+    const log = join(common, 'logs', 'refs', 'stash');
+    if (!existsSync(log)) return [];
+    const out: StashEntry[] = [];
+    for (const line of readFileSync(log, 'utf8').split('\n')) {
+      const m = /^[0-9a-f]+ ([0-9a-f]+) [^\t]*> (\d+) [+-]\d{4}\t(.*)$/.exec(line);
+      if (m) out.push({ sha: m[1] as string, epochS: Number(m[2]), subject: m[3] as string });
+    }
+    return out.reverse();
+  } catch {
+    return undefined;
+  }
+}
+
+async function gitStashList(dir: string, opts: GitOptions): Promise<StashEntry[]> {
   const r = await git(dir, ['stash', 'list', '--format=%H%x00%ct%x00%gs'], opts);
   if (r.code !== 0) {
     if (/does not have any commits|bad revision|unknown revision/.test(r.stderr)) return [];
     throw new AgentRunnerError('ERR_AR_VCS', `git stash list failed in ${dir}: ${gitWhy(r.stderr)}`);
   }
+  return r.stdout
+    .split('\n')
+    .map((line) => line.split('\0'))
+    .filter(([sha, , subject]) => sha && subject)
+    .map(([sha, ct, subject]) => ({ sha: sha as string, epochS: Number(ct), subject: subject as string }));
+}
+
+/**
+ * Stashes created by agent-runner (message starting with {@link STASH_PREFIX}), newest first,
+ * with their SHAs: what `peek` reports as orphan stashes to salvage with
+ * `git stash show -p <sha>` / `git stash apply <sha>`. Read from the stash reflog when the
+ * repository uses the usual layout, else from `git stash list`.
+ * @throws AgentRunnerError ERR_AR_VCS when git must be asked and fails.
+ */
+export async function orphanStashes(dir: string, opts: GitOptions = {}): Promise<RunnerStash[]> {
   const out: RunnerStash[] = [];
-  for (const line of r.stdout.split('\n')) {
-    const [sha, ct, subject] = line.split('\0');
-    if (!sha || !subject) continue;
+  for (const { sha, epochS, subject } of readStashReflog(dir, opts.env) ?? (await gitStashList(dir, opts))) {
     const message = STASH_SUBJECT.exec(subject)?.[1] ?? subject;
     const m = ROUND_MESSAGE.exec(message);
-    if (!m) continue;
-    out.push({ sha, round: Number(m[1]), message, createdAtMs: Number(ct) * 1000 });
+    if (m) out.push({ sha, round: Number(m[1]), message, createdAtMs: epochS * 1000 });
   }
   return out;
 }

@@ -182,6 +182,31 @@ t.test('ignore: reports and changes nothing', async (t) => {
   t.same(await orphanStashes(dir, { env }), []);
 });
 
+t.test('orphanStashes reads the stash reflog as git stash list does (dropped stashes, subdirectories, worktrees)', async (t) => {
+  const { dir, state, logs } = repo();
+  for (const round of [1, 2, 3]) {
+    dirtyUp(dir);
+    await applyDirtyAction(dir, { env, action: 'stash', exclude: [state, logs], round, ...(round === 2 ? { message: 'it said "done" (twice)' } : {}) });
+  }
+  writeFileSync(join(dir, 'README.md'), 'human edit\n');
+  git(dir, 'stash', 'push', '-q', '-m', 'a human stash');
+  git(dir, 'stash', 'drop', '-q', 'stash@{2}'); // round 2's: the reflog is rewritten
+  const viaGit = await orphanStashes(dir, { env: { ...env, GIT_DIR: join(dir, '.git') } }); // GIT_DIR: only git can tell
+  t.same(viaGit.map((s) => s.round), [3, 1]);
+  const strip = (list: Awaited<ReturnType<typeof orphanStashes>>) => list.map(({ sha, round, message }) => ({ sha, round, message }));
+  const direct = await orphanStashes(dir, { env });
+  t.same(strip(direct), strip(viaGit), 'the same stashes, newest first');
+  t.same(strip(await orphanStashes(dir, { env: { ...env, PATH: '/nonexistent' } })), strip(viaGit), 'read without running git');
+  t.ok(direct.every((s, i) => Math.abs(s.createdAtMs - viaGit[i]!.createdAtMs) <= 2000), 'the same times (reflog vs commit time)');
+  mkdirSync(join(dir, 'sub'));
+  t.same(strip(await orphanStashes(join(dir, 'sub'), { env })), strip(viaGit), 'from a subdirectory');
+  const wt = join(base, `wt-${++n}`);
+  git(dir, 'worktree', 'add', '-q', wt);
+  t.same(strip(await orphanStashes(wt, { env })), strip(viaGit), 'from a linked worktree (the stash is shared)');
+  git(dir, 'stash', 'clear');
+  t.same(await orphanStashes(dir, { env }), []);
+});
+
 t.test('a failing git command names itself', async (t) => {
   const { dir, state } = repo();
   dirtyUp(dir);
