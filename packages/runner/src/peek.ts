@@ -57,7 +57,7 @@ function agentProcessCount(command: string[], procRoot = '/proc'): number {
 export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; rounds?: number; events?: number }): Promise<PeekSnapshot> {
   const paths = configPaths(cfg);
   const now = opts.nowMs;
-  // `git stash list` is a process spawn (~10 ms): it runs while the ledger and events are read.
+  // When git has to be asked (see orphanStashes), it runs while the ledger and events are read.
   const stashes: Promise<PeekSnapshot['orphan_stashes']> = orphanStashes(cfg.runtime.work_dir).then(
     (list) => list.map((s) => ({ sha: s.sha, round: s.round, message: s.message, created_at: iso(s.createdAtMs) as string })),
     () => [], // not a git work tree (any more): nothing to salvage
