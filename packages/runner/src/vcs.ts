@@ -1,5 +1,6 @@
 /**
- * Git hygiene after a round, through the `git` CLI (execFile, no shell).
+ * Git hygiene after a round, through the `git` CLI (execFile, no shell); only the stash list
+ * is read from git's files directly when the repository's layout allows (see orphanStashes).
  *
  * A dirty work tree is stashed, committed, or left alone. The runner's own state and log
  * directories, when they sit inside the work tree, are excluded with literal pathspecs
