@@ -1,15 +1,5 @@
 import t from 'tap';
-import { respawnLine, sandbox } from './fixtures/harness.js';
-
-// The cooldown must exceed the worst-case startup of a respawned node process: a few seconds
-// on a loaded 2-core CI machine.
-const SHORT = (sb: { stateDir: string }): string => [
-  'interval_s = 0.2', 'tier_cooldown_s = 3', 'term_grace_s = 0.5', 'verify_window_s = 1',
-  'stale_after_s.bridge = 1', 'breaker_after_failed_t3 = 2', respawnLine(sb, 'bridge'),
-].join('\n');
-
-const steps = (sb: ReturnType<typeof sandbox>): string[] =>
-  sb.events(['heal_action', 'heal_verified']).map((e) => (e['kind'] === 'heal_action' ? `T${e['tier']} ${e['action']}` : `T${e['tier']} ${e['result']}`));
+import { sandbox, SHORT, steps } from './fixtures/harness.js';
 
 t.test('a target ignoring SIGTERM goes to T3', async (t) => {
   const sb = sandbox(SHORT);
