@@ -17,7 +17,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pickReply, sendJson, startLoopback } from './loopback.js';
+import { pickReply, recordRequest, sendJson, startLoopback, type Script, type StubAnswer, type StubRecord } from './loopback.js';
 
 /** Token usage the stub reports on a reply (Messages API `usage` field names). */
 export interface StubUsage {
@@ -72,30 +72,14 @@ export type StubReply =
   /** Destroy the socket without a response (the client sees ECONNRESET / socket hang up). */
   | { kind: 'reset' };
 
-/** What the stub saw of one request. */
-export interface StubRequest {
-  /** 0-based arrival order over all requests. */
-  seq: number;
-  method: string;
-  /** Path and query, e.g. `/v1/messages?beta=true`. */
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  /** Parsed JSON body, or undefined when the body is empty or not JSON. */
-  body: unknown;
-  /** Arrival time, ms since epoch. */
-  atMs: number;
-  /** `messages` (scripted), `count_tokens`, `models`, `hello`, or `unknown`. */
-  kind: 'messages' | 'count_tokens' | 'models' | 'hello' | 'unknown';
-  /** For `messages`: 0-based index among scripted requests. */
-  turn?: number;
-  /** What the stub answered: HTTP status, or `hang` / `reset`. */
-  answered?: number | 'hang' | 'reset';
-  /** When the answer was sent, ms since epoch. */
-  answeredAtMs?: number;
-}
+/**
+ * What the stub saw of one request. `kind`: `messages` (scripted, numbered by `turn`),
+ * `count_tokens`, `models`, `hello`, or `unknown`.
+ */
+export type StubRequest = StubRecord<'messages' | 'count_tokens' | 'models' | 'hello' | 'unknown'>;
 
 /** A script: a queue (the last entry repeats once exhausted) or a function of the request. */
-export type StubScript = StubReply[] | ((req: StubRequest, turn: number) => StubReply);
+export type StubScript = Script<StubReply, StubRequest>;
 
 /** Options of {@link startAnthropicStub}. */
 export interface AnthropicStubOptions {
@@ -140,21 +124,9 @@ export async function startAnthropicStub(options: AnthropicStubOptions): Promise
   let turns = 0;
   let msgCounter = 0;
 
-  const server = await startLoopback(({ method, url, path, headers, raw, body }, res) => {
-    const record: StubRequest = {
-      seq: requests.length,
-      method,
-      url,
-      headers,
-      body,
-      atMs: now(),
-      kind: classifyPath(method, path),
-    };
-    requests.push(record);
-    const done = (status: number | 'hang' | 'reset'): void => {
-      record.answered = status;
-      record.answeredAtMs = now();
-    };
+  const server = await startLoopback((req, res) => {
+    const { method, path, raw, body } = req;
+    const { record, done } = recordRequest(requests, req, classifyPath(method, path), now);
     switch (record.kind) {
       case 'hello':
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -222,7 +194,7 @@ interface Ctx {
   id: string;
 }
 
-function answer(res: http.ServerResponse, reply: StubReply, ctx: Ctx, done: (s: number | 'hang' | 'reset') => void): void {
+function answer(res: http.ServerResponse, reply: StubReply, ctx: Ctx, done: (s: StubAnswer) => void): void {
   switch (reply.kind) {
     case 'hang':
       done('hang');

@@ -20,7 +20,7 @@
  * generateContent) in order; `router` may script the router's requests too.
  */
 import http from 'node:http';
-import { pickReply, startLoopback } from './loopback.js';
+import { pickReply, recordRequest, sendJson, startLoopback, type Script, type StubAnswer, type StubRecord } from './loopback.js';
 
 export { closedPort } from './anthropic-stub.js';
 
@@ -44,24 +44,14 @@ export type GeminiReply =
   | { kind: 'hang' }
   | { kind: 'reset' };
 
-/** What the stub saw of one request. */
-export interface GeminiRequest {
-  seq: number;
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: unknown;
-  atMs: number;
-  /** `turn` (scripted), `router` (model routing), `count_tokens`, `unknown`. */
-  kind: 'turn' | 'router' | 'count_tokens' | 'unknown';
-  /** For `turn`: 0-based index among turn requests. */
-  turn?: number;
-  answered?: number | 'hang' | 'reset';
-  answeredAtMs?: number;
-}
+/**
+ * What the stub saw of one request. `kind`: `turn` (scripted, numbered by `turn`), `router`
+ * (model routing), `count_tokens`, `unknown`.
+ */
+export type GeminiRequest = StubRecord<'turn' | 'router' | 'count_tokens' | 'unknown'>;
 
 /** A queue (the last entry repeats once exhausted) or a function of the request. */
-export type GeminiScript = GeminiReply[] | ((req: GeminiRequest, turn: number) => GeminiReply);
+export type GeminiScript = Script<GeminiReply, GeminiRequest>;
 
 /** Options of {@link startGeminiStub}. */
 export interface GeminiStubOptions {
@@ -123,20 +113,16 @@ export async function startGeminiStub(options: GeminiStubOptions): Promise<Gemin
   const now = options.now ?? Date.now;
   const requests: GeminiRequest[] = [];
   let turns = 0;
-  const server = await startLoopback(({ method, url, headers, raw, body }, res) => {
-    const record: GeminiRequest = { seq: requests.length, method, url, headers, body, atMs: now(), kind: classify(method, url, body) };
-    requests.push(record);
-    const done = (s: number | 'hang' | 'reset'): void => {
-      record.answered = s;
-      record.answeredAtMs = now();
-    };
+  const server = await startLoopback((req, res) => {
+    const { method, url, raw, body } = req;
+    const { record, done } = recordRequest(requests, req, classify(method, url, body), now);
     const stream = url.includes(':streamGenerateContent');
     switch (record.kind) {
       case 'count_tokens':
-        sendJson(res, 200, { totalTokens: Math.max(1, Math.ceil(raw.length / 4)) });
+        sendJson(res, 200, { totalTokens: Math.max(1, Math.ceil(raw.length / 4)) }, JSON_UTF8);
         return done(200);
       case 'unknown':
-        sendJson(res, 404, { error: { code: 404, message: `stub: no route ${method} ${url}`, status: 'NOT_FOUND' } });
+        sendJson(res, 404, { error: { code: 404, message: `stub: no route ${method} ${url}`, status: 'NOT_FOUND' } }, JSON_UTF8);
         return done(404);
       case 'router':
         return answer(res, options.router ?? ROUTER_REPLY, stream, done);
@@ -170,13 +156,10 @@ function classify(method: string, url: string, body: unknown): GeminiRequest['ki
   return 'unknown';
 }
 
-function sendJson(res: http.ServerResponse, status: number, obj: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(obj);
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
+/** The content type Google's API answers JSON with. */
+const JSON_UTF8 = { 'content-type': 'application/json; charset=UTF-8' };
 
-function answer(res: http.ServerResponse, reply: GeminiReply, stream: boolean, done: (s: number | 'hang' | 'reset') => void): void {
+function answer(res: http.ServerResponse, reply: GeminiReply, stream: boolean, done: (s: StubAnswer) => void): void {
   switch (reply.kind) {
     case 'hang':
       return done('hang');
@@ -190,7 +173,7 @@ function answer(res: http.ServerResponse, reply: GeminiReply, stream: boolean, d
         status: reply.status ?? STATUS_TEXT[reply.code] ?? 'UNKNOWN',
       };
       if (reply.details) error['details'] = reply.details;
-      sendJson(res, reply.code, { error }, reply.headers);
+      sendJson(res, reply.code, { error }, { ...JSON_UTF8, ...reply.headers });
       return done(reply.code);
     }
     case 'text':
@@ -207,7 +190,7 @@ function answer(res: http.ServerResponse, reply: GeminiReply, stream: boolean, d
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write(`data: ${JSON.stringify(chunk)}\r\n\r\n`);
         res.end();
-      } else sendJson(res, 200, chunk);
+      } else sendJson(res, 200, chunk, JSON_UTF8);
       return done(200);
     }
   }

@@ -62,8 +62,51 @@ export async function startLoopback(handle: (req: LoopbackRequest, res: http.Ser
   };
 }
 
+/** How a stub answered a request: an HTTP status, or `hang` (held open) / `reset` (socket destroyed). */
+export type StubAnswer = number | 'hang' | 'reset';
+
+/** What a scripted stub saw of one request, and how it answered. */
+export interface StubRecord<Kind extends string> {
+  /** 0-based arrival order over all requests. */
+  seq: number;
+  method: string;
+  /** Path and query. */
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  /** Parsed JSON body, or undefined when the body is empty or not JSON. */
+  body: unknown;
+  /** Arrival time, ms since epoch. */
+  atMs: number;
+  /** The stub's route for it. */
+  kind: Kind;
+  /** For scripted requests: 0-based index among them. */
+  turn?: number;
+  answered?: StubAnswer;
+  /** When the answer was sent, ms since epoch. */
+  answeredAtMs?: number;
+}
+
+/** A script: a queue (the last entry repeats once exhausted) or a function of the request. */
+export type Script<Reply, Req> = Reply[] | ((req: Req, turn: number) => Reply);
+
+/**
+ * Appends the record of `req` to `requests`.
+ * @returns the record, and `done`, which notes the answer and its time on it.
+ */
+export function recordRequest<K extends string>(requests: StubRecord<K>[], req: LoopbackRequest, kind: K, now: () => number): { record: StubRecord<K>; done: (answer: StubAnswer) => void } {
+  const record: StubRecord<K> = { seq: requests.length, method: req.method, url: req.url, headers: req.headers, body: req.body, atMs: now(), kind };
+  requests.push(record);
+  return {
+    record,
+    done: (answer) => {
+      record.answered = answer;
+      record.answeredAtMs = now();
+    },
+  };
+}
+
 /** The reply of a scripted stub: a queue whose last entry repeats, or a function of the request. */
-export function pickReply<R, Q>(script: R[] | ((req: Q, turn: number) => R), req: Q, turn: number, stub: string): R {
+export function pickReply<R, Q>(script: Script<R, Q>, req: Q, turn: number, stub: string): R {
   if (typeof script === 'function') return script(req, turn);
   const reply = script[Math.min(turn, script.length - 1)];
   if (reply === undefined) throw new Error(`${stub}: empty script`);

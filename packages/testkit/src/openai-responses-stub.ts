@@ -18,7 +18,7 @@
  * Unscripted requests (`GET /v1/models`, anything unknown) are answered and logged.
  */
 import http from 'node:http';
-import { pickReply, sendJson, startLoopback } from './loopback.js';
+import { pickReply, recordRequest, sendJson, startLoopback, type Script, type StubAnswer, type StubRecord } from './loopback.js';
 
 export { closedPort } from './anthropic-stub.js';
 
@@ -55,25 +55,11 @@ export type ResponsesReply =
   /** Destroy the socket without a response. */
   | { kind: 'reset' };
 
-/** What the stub saw of one request. */
-export interface ResponsesRequest {
-  seq: number;
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: unknown;
-  /** Arrival, ms since epoch. */
-  atMs: number;
-  kind: 'responses' | 'models' | 'unknown';
-  /** For `responses`: 0-based index among scripted requests. */
-  turn?: number;
-  answered?: number | 'hang' | 'reset';
-  /** When the answer was sent, ms since epoch. */
-  answeredAtMs?: number;
-}
+/** What the stub saw of one request. `kind`: `responses` (scripted, numbered by `turn`), `models`, `unknown`. */
+export type ResponsesRequest = StubRecord<'responses' | 'models' | 'unknown'>;
 
 /** A queue (the last entry repeats once exhausted) or a function of the request. */
-export type ResponsesScript = ResponsesReply[] | ((req: ResponsesRequest, turn: number) => ResponsesReply);
+export type ResponsesScript = Script<ResponsesReply, ResponsesRequest>;
 
 /** Options of {@link startResponsesStub}. */
 export interface ResponsesStubOptions {
@@ -113,15 +99,11 @@ export async function startResponsesStub(options: ResponsesStubOptions): Promise
   const now = options.now ?? Date.now;
   const requests: ResponsesRequest[] = [];
   let turns = 0;
-  const server = await startLoopback(({ method, url, path, headers, body }, res) => {
+  const server = await startLoopback((req, res) => {
+    const { method, path } = req;
     const kind: ResponsesRequest['kind'] =
       method === 'POST' && path.endsWith('/responses') ? 'responses' : method === 'GET' && /\/models\/?$/.test(path) ? 'models' : 'unknown';
-    const record: ResponsesRequest = { seq: requests.length, method, url, headers, body, atMs: now(), kind };
-    requests.push(record);
-    const done = (s: number | 'hang' | 'reset'): void => {
-      record.answered = s;
-      record.answeredAtMs = now();
-    };
+    const { record, done } = recordRequest(requests, req, kind, now);
     if (kind === 'models') {
       sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-5', object: 'model', created: 1735689600, owned_by: 'stub' }] });
       return done(200);
@@ -145,7 +127,7 @@ export async function startResponsesStub(options: ResponsesStubOptions): Promise
 }
 
 
-function answer(res: http.ServerResponse, reply: ResponsesReply, id: string, done: (s: number | 'hang' | 'reset') => void): void {
+function answer(res: http.ServerResponse, reply: ResponsesReply, id: string, done: (s: StubAnswer) => void): void {
   switch (reply.kind) {
     case 'hang':
       return done('hang');
