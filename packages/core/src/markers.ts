@@ -183,9 +183,12 @@ export interface RequestOptions {
 // Restart markers
 // ---------------------------------------------------------------------------------------
 
-/** Content of `run/restart-<target>.json`. */
-export interface RestartRequest {
-  /** The unit that must restart (and the only one that consumes the marker). */
+/**
+ * A request to one unit, by a unit or an operator (restart marker, heal-breaker reset): the
+ * content of `run/restart-<target>.json` and `run/heal-reset-<target>.json`.
+ */
+export interface UnitRequest {
+  /** The unit the request is for (and the only one that consumes it). */
   target: string;
   /** Random id of this request, to correlate request, event and the heal action. */
   nonce: string;
@@ -193,13 +196,16 @@ export interface RestartRequest {
   requested_at: string;
   /** When it was requested, ms since the epoch. */
   requested_at_ms: number;
-  /** Who requested it. */
+  /** Who requested it: a unit name, `operator`, `cli:<user>`, `telegram:<user id>`, ... */
   requested_by: string;
   /** Why. */
   reason: string;
 }
 
-const RESTART_SHAPE = {
+/** Content of `run/restart-<target>.json`. */
+export type RestartRequest = UnitRequest;
+
+const UNIT_REQUEST_SHAPE = {
   target: 'string',
   nonce: 'string',
   requested_at: 'string',
@@ -209,15 +215,13 @@ const RESTART_SHAPE = {
 } as const satisfies Record<string, FieldType>;
 
 /**
- * Asks unit `target` to restart by writing `run/restart-<target>.json` atomically. A newer
- * request replaces an unconsumed older one (the target restarts once either way).
+ * Writes a {@link UnitRequest} for `target` to `file` in the run directory, atomically; a newer
+ * request replaces an unconsumed older one.
  * @returns the request as written.
- * @throws AgentRunnerError ERR_AR_USAGE for an invalid target name; NodeJS.ErrnoException
- * when the run directory cannot be created or written.
+ * @throws NodeJS.ErrnoException when the run directory cannot be created or written.
  */
-export function requestRestart(paths: ProjectPaths, target: string, opts: RequestOptions): RestartRequest {
-  const path = markerPath(paths, 'restart', target);
-  const req: RestartRequest = {
+export function writeUnitRequest(paths: ProjectPaths, file: string, target: string, opts: RequestOptions): UnitRequest {
+  const req: UnitRequest = {
     target,
     nonce: opts.nonce ?? newNonce(),
     requested_at: new Date(opts.nowMs).toISOString(),
@@ -226,8 +230,41 @@ export function requestRestart(paths: ProjectPaths, target: string, opts: Reques
     reason: opts.reason,
   };
   ensurePrivateDir(paths.runDir);
-  writeFileAtomic(path, `${JSON.stringify(req)}\n`);
+  writeFileAtomic(file, `${JSON.stringify(req)}\n`);
   return req;
+}
+
+/**
+ * Consumes the {@link UnitRequest} in `file`: renames it to a name private to this call (`tag`
+ * names the kind), then reads and deletes it. Rename is atomic, so when two callers race,
+ * exactly one gets the request.
+ * @returns undefined when there is none; else the read (a malformed one has no `value`).
+ * @throws NodeJS.ErrnoException for I/O errors other than the file being absent.
+ */
+export function claimUnitRequest(paths: ProjectPaths, file: string, tag: string): MarkerRead<UnitRequest> | undefined {
+  const claimed = join(paths.runDir, `.take-${tag}-${randomBytes(8).toString('hex')}.json`);
+  try {
+    renameSync(file, claimed);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    return readJsonMarker<UnitRequest>(claimed, (v) => shapeProblem(v, UNIT_REQUEST_SHAPE));
+  } finally {
+    unlinkQuiet(claimed);
+  }
+}
+
+/**
+ * Asks unit `target` to restart by writing `run/restart-<target>.json` atomically. A newer
+ * request replaces an unconsumed older one (the target restarts once either way).
+ * @returns the request as written.
+ * @throws AgentRunnerError ERR_AR_USAGE for an invalid target name; NodeJS.ErrnoException
+ * when the run directory cannot be created or written.
+ */
+export function requestRestart(paths: ProjectPaths, target: string, opts: RequestOptions): RestartRequest {
+  return writeUnitRequest(paths, markerPath(paths, 'restart', target), target, opts);
 }
 
 /**
@@ -236,7 +273,7 @@ export function requestRestart(paths: ProjectPaths, target: string, opts: Reques
  * @returns undefined when there is none or it is malformed.
  */
 export function peekRestartRequest(paths: ProjectPaths, target: string): RestartRequest | undefined {
-  return readJsonMarker<RestartRequest>(markerPath(paths, 'restart', target), (v) => shapeProblem(v, RESTART_SHAPE))
+  return readJsonMarker<RestartRequest>(markerPath(paths, 'restart', target), (v) => shapeProblem(v, UNIT_REQUEST_SHAPE))
     .value;
 }
 
@@ -276,37 +313,26 @@ export function takeRestartRequest(
   target: string,
   opts: TakeRestartOptions,
 ): RestartRequest | undefined {
-  const path = markerPath(paths, 'restart', target);
-  const claimed = join(paths.runDir, `.take-restart-${target}-${randomBytes(8).toString('hex')}.json`);
-  try {
-    renameSync(path, claimed);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
+  const r = claimUnitRequest(paths, markerPath(paths, 'restart', target), `restart-${target}`);
+  if (!r) return undefined;
+  if (r.value === undefined) {
+    opts.onDiscard?.('malformed', r.detail);
+    return undefined;
   }
-  try {
-    const r = readJsonMarker<RestartRequest>(claimed, (v) => shapeProblem(v, RESTART_SHAPE));
-    if (r.value === undefined) {
-      opts.onDiscard?.('malformed', r.detail);
-      return undefined;
-    }
-    const req = r.value;
-    if (req.target !== target) {
-      opts.onDiscard?.('wrong-target', `marker for ${target} names target ${JSON.stringify(req.target)}`, req);
-      return undefined;
-    }
-    if (req.requested_at_ms < opts.startedAtMs) {
-      opts.onDiscard?.(
-        'stale',
-        `requested at ${req.requested_at}, before this incarnation started at ${new Date(opts.startedAtMs).toISOString()}`,
-        req,
-      );
-      return undefined;
-    }
-    return req;
-  } finally {
-    unlinkQuiet(claimed);
+  const req = r.value;
+  if (req.target !== target) {
+    opts.onDiscard?.('wrong-target', `marker for ${target} names target ${JSON.stringify(req.target)}`, req);
+    return undefined;
   }
+  if (req.requested_at_ms < opts.startedAtMs) {
+    opts.onDiscard?.(
+      'stale',
+      `requested at ${req.requested_at}, before this incarnation started at ${new Date(opts.startedAtMs).toISOString()}`,
+      req,
+    );
+    return undefined;
+  }
+  return req;
 }
 
 // ---------------------------------------------------------------------------------------

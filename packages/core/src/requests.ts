@@ -1,8 +1,7 @@
-import { renameSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { ensurePrivateDir, writeFileAtomic } from './atomic.js';
-import { assertUnitName, newNonce, readJsonMarker, shapeProblem } from './markers.js';
+import { assertUnitName, claimUnitRequest, newNonce, readJsonMarker, shapeProblem, writeUnitRequest, type RequestOptions, type UnitRequest } from './markers.js';
 import type { ProjectPaths } from './paths.js';
 
 /**
@@ -66,17 +65,7 @@ export function clearPause(paths: ProjectPaths): boolean {
 }
 
 /** An operator's reset of a unit's heal circuit breaker (T4), recorded by the watchdog. */
-export interface HealResetRequest {
-  target: string;
-  nonce: string;
-  requested_at: string;
-  requested_at_ms: number;
-  /** Who: `cli:<user>`, `telegram:<user id>`, ... */
-  requested_by: string;
-  reason: string;
-}
-
-const RESET_SHAPE = { target: 'string', nonce: 'string', requested_at: 'string', requested_at_ms: 'int', requested_by: 'string', reason: 'string' } as const;
+export type HealResetRequest = UnitRequest;
 
 /** Path of the heal-reset marker of `target`. */
 export function healResetPath(paths: ProjectPaths, target: string): string {
@@ -84,11 +73,8 @@ export function healResetPath(paths: ProjectPaths, target: string): string {
 }
 
 /** Asks the watchdog to close the breaker of `target`; it records who and why. */
-export function requestHealReset(paths: ProjectPaths, target: string, opts: { by: string; reason: string; nowMs: number }): HealResetRequest {
-  const req: HealResetRequest = { target, nonce: newNonce(), requested_at: new Date(opts.nowMs).toISOString(), requested_at_ms: opts.nowMs, requested_by: opts.by, reason: opts.reason };
-  ensurePrivateDir(paths.runDir);
-  writeFileAtomic(healResetPath(paths, target), `${JSON.stringify(req)}\n`);
-  return req;
+export function requestHealReset(paths: ProjectPaths, target: string, opts: RequestOptions): HealResetRequest {
+  return writeUnitRequest(paths, healResetPath(paths, target), target, opts);
 }
 
 /**
@@ -96,18 +82,6 @@ export function requestHealReset(paths: ProjectPaths, target: string, opts: { by
  * is read, so exactly one consumer gets it.
  */
 export function takeHealReset(paths: ProjectPaths, target: string): HealResetRequest | undefined {
-  const path = healResetPath(paths, target);
-  const claimed = join(paths.runDir, `.take-heal-reset-${target}-${randomBytes(8).toString('hex')}.json`);
-  try {
-    renameSync(path, claimed);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  try {
-    const r = readJsonMarker<HealResetRequest>(claimed, (v) => shapeProblem(v, RESET_SHAPE));
-    return r.value?.target === target ? r.value : undefined;
-  } finally {
-    unlinkSync(claimed);
-  }
+  const r = claimUnitRequest(paths, healResetPath(paths, target), `heal-reset-${target}`);
+  return r?.value?.target === target ? r.value : undefined;
 }
