@@ -189,6 +189,13 @@ export interface EnrollmentRecord {
   project: string;
   /** argv[0] as the unit was started, for humans. */
   argv0?: string;
+  /**
+   * The whole command line that started the unit (node, its options, the script, the verb and
+   * its arguments) and its working directory: outside systemd the watchdog respawns a dead
+   * unit with exactly these, so `serve --max-rounds 3 --config X` comes back as itself.
+   */
+  argv?: string[];
+  cwd?: string;
 }
 
 const ENROLLMENT_SHAPE = {
@@ -204,6 +211,8 @@ const ENROLLMENT_SHAPE = {
   nonce: 'string',
   project: 'string',
   argv0: 'string?',
+  argv: 'string[]?',
+  cwd: 'string?',
 } as const satisfies Record<string, FieldType>;
 
 /**
@@ -230,6 +239,9 @@ export interface CreateEnrollmentOptions {
   nowMs: number;
   procRoot?: string;
   argv0?: string;
+  /** The unit's full command line and working directory (see {@link EnrollmentRecord.argv}). */
+  argv?: string[];
+  cwd?: string;
   /** Nonce to use instead of a random one. */
   nonce?: string;
 }
@@ -259,6 +271,8 @@ export function createEnrollment(unit: string, pid: number, opts: CreateEnrollme
     nonce: opts.nonce ?? newNonce(),
     project: opts.project,
     ...(opts.argv0 !== undefined ? { argv0: opts.argv0 } : {}),
+    ...(opts.argv !== undefined ? { argv: opts.argv } : {}),
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
   };
 }
 

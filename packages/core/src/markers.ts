@@ -68,7 +68,7 @@ export type MarkerRead<T> =
  * Field types understood by {@link shapeProblem}: `int` is a safe integer, `string?` may be
  * absent, `string|null` must be present.
  */
-export type FieldType = 'string' | 'string?' | 'string|null' | 'int' | 'object?';
+export type FieldType = 'string' | 'string?' | 'string|null' | 'int' | 'int?' | 'object?' | 'string[]?';
 
 /**
  * Checks that `v` is a plain object whose fields have the listed types.
@@ -84,6 +84,8 @@ export function shapeProblem(v: unknown, spec: Readonly<Record<string, FieldType
       : t === 'string?' ? x === undefined || typeof x === 'string'
       : t === 'string|null' ? x === null || typeof x === 'string'
       : t === 'int' ? Number.isSafeInteger(x)
+      : t === 'int?' ? x === undefined || Number.isSafeInteger(x)
+      : t === 'string[]?' ? x === undefined || (Array.isArray(x) && x.every((e) => typeof e === 'string'))
       : x === undefined || (typeof x === 'object' && x !== null && !Array.isArray(x));
     if (!ok) return `field ${k}: expected ${t}, found ${x === undefined ? 'nothing' : JSON.stringify(x)}`;
   }

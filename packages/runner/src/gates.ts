@@ -4,7 +4,7 @@ import type { Ledger } from '@agent-runner/core/ledger';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { readPause } from '@agent-runner/core/requests';
 import type { LogPriority } from './serve.js';
-import { sleep } from './sleep.js';
+import { sleep } from '@agent-runner/core/sleep';
 import { hostThrottle } from './throttle.js';
 
 /** What the waits before a round need from the serve loop. */

@@ -15,7 +15,7 @@ import { decide, initialPolicyState, TRANSIENT } from './policy.js';
 import type { LastOutcome } from './prompt.js';
 import { tailLines } from './round-log.js';
 import { runRound, type RoundResult } from './round.js';
-import { sleep } from './sleep.js';
+import { sleep } from '@agent-runner/core/sleep';
 import { holdBeforeRound, type GateContext } from './gates.js';
 import { idleCollector } from './idle-gc.js';
 

@@ -15,6 +15,8 @@ export interface AlertKey {
 
 /** Input of {@link AlertsAccess.raiseAlert}. */
 export interface RaiseAlertInput extends AlertKey {
+  /** The unit raising it (`runner`, `watchdog`, `monitor`; default `monitor`); only it clears it. */
+  raisedBy?: string;
   severity: Severity;
   message: string;
   /** What the detector saw, stored as JSON. */
@@ -30,6 +32,8 @@ export interface AlertRecord {
   severity: Severity;
   host: string;
   project: string;
+  /** The unit that raised the alert (schema v2; v1 rows read `monitor`). */
+  raisedBy: string;
   message: string;
   evidence: unknown;
   raisedAtMs: number;
@@ -38,7 +42,10 @@ export interface AlertRecord {
   clearedAtMs: number | null;
 }
 
-/** The `alerts` table. Writer: the monitor only. Readers: anyone. */
+/**
+ * The `alerts` table: one row per fault episode. Writers: the unit that raised a row (its
+ * `raisedBy`) refreshes and clears it; nobody else. Readers: anyone.
+ */
 export interface AlertsAccess {
   /**
    * Raises an alert, or refreshes the active one with the same key (severity, message,
@@ -48,8 +55,8 @@ export interface AlertsAccess {
   raiseAlert(input: RaiseAlertInput): { id: number; raised: boolean };
   /** Clears an alert by id, or the active alert of a key. Returns how many were cleared (0 or 1). */
   clearAlert(idOrKey: number | AlertKey, atMs?: number): number;
-  /** Active alerts, oldest first; optionally only those of a host and/or project. */
-  activeAlerts(filter?: { host?: string; project?: string }): AlertRecord[];
+  /** Active alerts, oldest first; optionally only those of a host, project and/or raising unit. */
+  activeAlerts(filter?: { host?: string; project?: string; raisedBy?: string }): AlertRecord[];
 }
 
 function toAlert(r: Row): AlertRecord {
@@ -59,6 +66,7 @@ function toAlert(r: Row): AlertRecord {
     severity: String(r['severity']) as Severity,
     host: String(r['host']),
     project: String(r['project']),
+    raisedBy: String(r['raised_by']),
     message: String(r['message']),
     evidence: fromJsonColumn(str(r, 'evidence')),
     raisedAtMs: Number(r['raised_at_ms']),
@@ -73,13 +81,14 @@ export function alertsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
     WHERE detector = ? AND host = ? AND project = ? AND cleared_at_ms IS NULL`);
   const refresh = db.prepare(`UPDATE alerts SET severity = @severity, message = @message, evidence = @evidence,
       last_seen_at_ms = @at WHERE id = @id`);
-  const insert = db.prepare(`INSERT INTO alerts (detector, severity, host, project, message, evidence, raised_at_ms, last_seen_at_ms)
-    VALUES (@detector, @severity, @host, @project, @message, @evidence, @at, @at)`);
+  const insert = db.prepare(`INSERT INTO alerts (detector, severity, host, project, raised_by, message, evidence, raised_at_ms, last_seen_at_ms)
+    VALUES (@detector, @severity, @host, @project, @raisedBy, @message, @evidence, @at, @at)`);
   const clearId = db.prepare(`UPDATE alerts SET cleared_at_ms = ? WHERE id = ? AND cleared_at_ms IS NULL`);
   const clearKey = db.prepare(`UPDATE alerts SET cleared_at_ms = ?
     WHERE detector = ? AND host = ? AND project = ? AND cleared_at_ms IS NULL`);
   const active = db.prepare(`SELECT * FROM alerts WHERE cleared_at_ms IS NULL
-    AND (@host IS NULL OR host = @host) AND (@project IS NULL OR project = @project) ORDER BY id`);
+    AND (@host IS NULL OR host = @host) AND (@project IS NULL OR project = @project)
+    AND (@raisedBy IS NULL OR raised_by = @raisedBy) ORDER BY id`);
 
   return {
     raiseAlert(input) {
@@ -87,6 +96,7 @@ export function alertsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
         detector: input.detector,
         host: input.host ?? '',
         project: input.project ?? '',
+        raisedBy: input.raisedBy ?? 'monitor',
         severity: input.severity,
         message: input.message,
         evidence: toJsonColumn(input.evidence),
@@ -111,7 +121,7 @@ export function alertsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
       );
     },
     activeAlerts(filter = {}) {
-      const params = { host: filter.host ?? null, project: filter.project ?? null };
+      const params = { host: filter.host ?? null, project: filter.project ?? null, raisedBy: filter.raisedBy ?? null };
       return exec.read('list active alerts', () => (active.all(params) as Row[]).map(toAlert));
     },
   };

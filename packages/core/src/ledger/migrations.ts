@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { AgentRunnerError } from '../errors.js';
 import type { Exec } from './exec.js';
-import { SCHEMA_V1 } from './schema.js';
+import { SCHEMA_V1, SCHEMA_V2 } from './schema.js';
 
 /** One schema step. Ids are 1, 2, 3, ... in order; the ledger's `user_version` is the last applied id. */
 export interface Migration {
@@ -16,7 +16,10 @@ export interface Migration {
  * a change ships as a new entry (SQLite `ALTER TABLE ... ADD COLUMN`, or the 12-step table
  * rebuild from https://sqlite.org/lang_altertable.html for anything else).
  */
-export const MIGRATIONS: readonly Migration[] = [{ id: 1, description: 'initial schema', sql: SCHEMA_V1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { id: 1, description: 'initial schema', sql: SCHEMA_V1 },
+  { id: 2, description: 'alerts raised by any unit; agent process group of a round; outbox fingerprint and platform message id', sql: SCHEMA_V2 },
+];
 
 /** The schema version this code writes (`PRAGMA user_version` after migrating). */
 export const LEDGER_SCHEMA_VERSION: number = MIGRATIONS.length;

@@ -190,6 +190,7 @@ function buildLedger(
       startRound: rounds.startRound,
       finishRound: rounds.finishRound,
       markInterrupted: rounds.markInterrupted,
+      recordAgent: rounds.recordAgent,
       runningRounds: rounds.runningRounds,
       lastRounds: rounds.lastRounds,
       getRound: rounds.getRound,

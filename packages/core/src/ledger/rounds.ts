@@ -91,6 +91,10 @@ export interface RoundRecord {
   rateLimit: unknown;
   evidence: unknown;
   interruptReason: string | null;
+  /** Process group of the round's agent (its leader's pid), once spawned (schema v2). */
+  agentPgid: number | null;
+  /** Field 22 of the group leader's `/proc/PID/stat`: with `agentPgid`, the group's identity. */
+  agentStarttimeTicks: number | null;
 }
 
 /** Sums over the rounds started since a point in time; unknown usage counts as 0. */
@@ -122,6 +126,12 @@ export interface RoundsAccess {
    * @returns false when the round is not `running`.
    */
   markInterrupted(round: number, reason: string, endedAtMs?: number): boolean;
+  /**
+   * Records the agent's process group (leader pid = pgid) and its leader's start time, right
+   * after the spawn, so a serve starting after a crash can end a group that outlived it.
+   * @returns false when the round is not `running`.
+   */
+  recordAgent(round: number, pgid: number, starttimeTicks: number): boolean;
   /** Rounds still `running`, oldest first (after a crash: the orphans to interrupt). */
   runningRounds(): RoundRecord[];
   /** The `limit` newest rounds, newest first. */
@@ -162,6 +172,8 @@ function toRound(r: Row): RoundRecord {
     rateLimit: fromJsonColumn(str(r, 'rate_limit')),
     evidence: fromJsonColumn(str(r, 'evidence')),
     interruptReason: str(r, 'interrupt_reason'),
+    agentPgid: num(r, 'agent_pgid'),
+    agentStarttimeTicks: num(r, 'agent_starttime_ticks'),
   };
 }
 
@@ -183,6 +195,7 @@ export function roundsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
       status = 'interrupted', ended_at_ms = @endedAtMs,
       duration_ms = MAX(0, @endedAtMs - started_at_ms), interrupt_reason = @reason
     WHERE round = @round AND status = 'running'`);
+  const agent = db.prepare(`UPDATE rounds SET agent_pgid = ?, agent_starttime_ticks = ? WHERE round = ? AND status = 'running'`);
   const running = db.prepare(`SELECT * FROM rounds WHERE status = 'running' ORDER BY round`);
   const last = db.prepare(`SELECT * FROM rounds ORDER BY round DESC LIMIT ?`);
   const one = db.prepare(`SELECT * FROM rounds WHERE round = ?`);
@@ -235,6 +248,9 @@ export function roundsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
     markInterrupted(round, reason, endedAtMs) {
       const params = { round, reason, endedAtMs: int(endedAtMs ?? now()) };
       return exec.write('mark round interrupted', () => interrupt.run(params).changes === 1);
+    },
+    recordAgent(round, pgid, starttimeTicks) {
+      return exec.write('record agent process group', () => agent.run(int(pgid), int(starttimeTicks), round).changes === 1);
     },
     runningRounds() {
       return exec.read('list running rounds', () => (running.all() as Row[]).map(toRound));

@@ -9,7 +9,9 @@
  *   heal_state, heal_actions .. watchdog
  *   outbox .................... any producer inserts; the bridge updates status
  *   inbox, cursors ............ the bridge inserts; the runner/CLI mark commands handled
- *   alerts .................... monitor
+ *   alerts .................... the unit that raised it (`raised_by`, schema v2): the runner
+ *                               (crash loop, auth, budget, disk, config), the watchdog
+ *                               (breaker), the monitor (its detectors)
  *   kv ........................ every process, only rows whose `owner` is itself
  */
 export const SCHEMA_V1 = `
@@ -157,4 +159,26 @@ CREATE TABLE kv (
   value         TEXT NOT NULL,
   updated_at_ms INTEGER NOT NULL
 ) STRICT;
+`;
+
+/**
+ * Schema version 2:
+ * - `alerts.raised_by`: the unit that raised the alert and alone clears it. The monitor was the
+ *   only writer in v1; now the process that decides a state a human must know about (the
+ *   runner for a crash loop or an auth pause, the watchdog for an open breaker) raises it, so
+ *   one fault episode is one alert row, one alarm and one recovery whoever else notices it.
+ * - `rounds.agent_pgid`, `rounds.agent_starttime_ticks`: the agent's process group and the
+ *   start time of its leader, so a serve that starts after a crash can end a group that
+ *   survived it (identity-checked) before the next round touches the same tree.
+ * - `outbox.fingerprint`: hash of what a transport row says, so the bridge's repeat
+ *   suppression survives its restarts (was in memory); `outbox.platform_message_id`: the id
+ *   the platform gave the sent message, so a recovery can reply to its alarm.
+ */
+export const SCHEMA_V2 = `
+ALTER TABLE alerts ADD COLUMN raised_by TEXT NOT NULL DEFAULT 'monitor';
+ALTER TABLE rounds ADD COLUMN agent_pgid INTEGER;
+ALTER TABLE rounds ADD COLUMN agent_starttime_ticks INTEGER;
+ALTER TABLE outbox ADD COLUMN fingerprint TEXT;
+ALTER TABLE outbox ADD COLUMN platform_message_id TEXT;
+CREATE INDEX outbox_sent_fingerprint ON outbox (transport, fingerprint, sent_at_ms) WHERE status = 'sent' AND fingerprint IS NOT NULL;
 `;
