@@ -43,6 +43,7 @@ const ctx: CliContext = {
   kill: (pid, signal) => void process.kill(pid, signal),
   monoMs: () => Number(process.hrtime.bigint() / 1_000_000n),
   binPath: realpathSync(fileURLToPath(import.meta.url)),
+  commandLine: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
   ...(typeof globalThis.gc === 'function' ? { collectGarbage: globalThis.gc } : {}),
 };
 

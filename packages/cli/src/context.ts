@@ -29,6 +29,11 @@ export interface CliContext {
   kill: (pid: number, signal: NodeJS.Signals) => void;
   /** Absolute path of the CLI entry script. */
   binPath: string;
+  /**
+   * This process's whole command line: node, its options (`--expose-gc`, ...), the script and
+   * every argument. Daemons enrol with it, so a watchdog outside systemd respawns them as they were.
+   */
+  commandLine: string[];
   /** A full garbage collection; present only when node runs with `--expose-gc` (see SERVE_NODE_OPTIONS). */
   collectGarbage?: () => void;
 }
