@@ -1,7 +1,7 @@
 import { configPaths } from '@agent-runner/core/config';
 import { readEnrollment, signalIfSame, verifyIdentity, type EnrollmentRecord } from '@agent-runner/core/identity';
 import { requestStop } from '@agent-runner/core/markers';
-import { sleep } from '@agent-runner/runner/sleep';
+import { sleep } from '@agent-runner/core/sleep';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { warn } from '../output.js';

@@ -6,7 +6,7 @@ import { ensurePrivateDir } from '@agent-runner/core/atomic';
 import { isAgentRunnerError } from '@agent-runner/core/errors';
 import { readEnrollment, verifyIdentity } from '@agent-runner/core/identity';
 import { openLedger } from '@agent-runner/core/ledger';
-import { sleep } from '@agent-runner/runner/sleep';
+import { sleep } from '@agent-runner/core/sleep';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out, outJson, warn } from '../output.js';

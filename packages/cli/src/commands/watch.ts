@@ -1,5 +1,5 @@
 import { buildPeek } from '@agent-runner/runner/peek';
-import { sleep } from '@agent-runner/runner/sleep';
+import { sleep } from '@agent-runner/core/sleep';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out } from '../output.js';
