@@ -232,6 +232,7 @@ export const CONFIG_SCHEMA: Schema = {
           description: 'Stop starting rounds once today\'s (UTC) reported cost reaches this (0: no budget).',
           'x-unit': 'USD',
         },
+        disk_min_free_mb: int('Start no round while the fuller of the state and log file systems has less than this free (checked before each round; rounds resume by themselves once space is back). 0: no gate; a write that fails for a full disk is still waited out.', 64, 0, { 'x-unit': 'MiB' }),
         context: {
           type: 'string',
           enum: ['off', 'prepend', 'file'],
@@ -255,10 +256,12 @@ export const CONFIG_SCHEMA: Schema = {
           type: 'object',
           additionalProperties: false,
           default: {},
-          description: 'The crash-loop breaker: consecutive short failures of the agent itself.',
+          description: 'The crash-loop breaker: consecutive short failures of the agent itself open it; rounds stop for a cool-down, then one round tries whether the cause is gone.',
           properties: {
-            threshold: int('Consecutive short failures that stop `serve`.', 5, 2),
+            threshold: int('Consecutive short failures that open the breaker.', 5, 2),
             short_round_s: seconds('A failing round shorter than this counts.', 60, 1),
+            cooldown_s: seconds('How long an open breaker waits before it tries one round; a failed try doubles it up to `cooldown_max_s`. 0: no retry, `serve` exits 69 (a hard stop; systemd does not restart it).', 1800),
+            cooldown_max_s: seconds('Cap of the doubled cool-down.', 14400),
           },
         },
         auth: {
@@ -267,7 +270,7 @@ export const CONFIG_SCHEMA: Schema = {
           default: {},
           description: 'What the runner does while authentication fails.',
           properties: {
-            probe_interval_s: seconds('How often a paused runner probes whether authentication works again.', 300, 10),
+            probe_interval_s: seconds('How often a paused runner probes whether authentication works again (one round that ends at the first authentication error).', 300, 1),
           },
         },
       },

@@ -59,10 +59,12 @@ export interface RuntimeConfig {
   events_retention_days: number;
   events_max_bytes: number;
   daily_cost_budget_usd: number;
+  /** MiB; 0 disables the disk gate. */
+  disk_min_free_mb: number;
   context: 'off' | 'prepend' | 'file';
   context_file?: string;
   backoff: { base_s: number; max_s: number; factor: number; jitter_s: number };
-  crash_loop: { threshold: number; short_round_s: number };
+  crash_loop: { threshold: number; short_round_s: number; cooldown_s: number; cooldown_max_s: number };
   auth: { probe_interval_s: number };
 }
 

@@ -57,7 +57,7 @@ export const EVENT_CATALOGUE = {
     fields: {
       reason: req(
         'string',
-        'Why: `max_rounds`, `stop_requested`, `agent_done`, `signal`, `crash_loop`, `config_broken`, `restart_marker`, `upgrade` or `error`.',
+        'Why: `max_rounds`, `stop_requested`, `agent_done`, `signal`, `transient_error`, `crash_loop`, `config_broken`, `restart_marker`, `upgrade` or `error`.',
       ),
       exit_code: req('integer', 'Exit code the process will exit with (sysexits).'),
       rounds_run: req('integer', 'Rounds started by this serve run.'),
@@ -225,16 +225,28 @@ export const EVENT_CATALOGUE = {
     },
   },
   crash_loop: {
-    version: 1,
+    version: 2,
     units: RUNNER,
     severity: 'critical',
     description:
-      'Consecutive short crashes of the agent reached the breaker threshold; serve stops instead of respawning a doomed round.',
+      'Consecutive short crashes of the agent reached the breaker threshold, or the one round tried after a cool-down crashed too: the breaker opens and no round runs until `retry_at` (without `retry_at`: `runtime.crash_loop.cooldown_s = 0`, serve exits 69).',
     fields: {
       consecutive: req('integer', 'Consecutive crashed rounds.'),
       threshold: req('integer', 'The configured threshold.'),
       last_exit_code: req('integer|null', 'Exit code of the last crashed round (null when killed by a signal).'),
       tail: req('string', 'Redacted last lines of the last round log.', 4000),
+      retry_at: opt('string', 'ISO-8601 UTC time of the one round tried after the cool-down (v2).'),
+      cooldown_s: opt('number', 'Length of this cool-down in seconds; doubles with each failed try up to `cooldown_max_s` (v2).'),
+    },
+  },
+  crash_loop_recovered: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'A round succeeded while the crash-loop breaker was open (the round tried after its cool-down): the breaker closes and rounds run again.',
+    fields: {
+      open_s: req('number', 'Seconds since the breaker opened.'),
+      failed_tries: req('integer', 'Rounds tried after a cool-down that crashed again, before this success (this serve run).'),
     },
   },
   config_broken: {
@@ -314,6 +326,28 @@ export const EVENT_CATALOGUE = {
       cost_usd: req('number', 'Cost reported today (UTC) so far.'),
       budget_usd: req('number', 'The configured daily budget.'),
       until: req('string', 'ISO-8601 UTC time rounds resume.'),
+    },
+  },
+  disk_paused: {
+    version: 1,
+    units: RUNNER,
+    severity: 'critical',
+    description: 'The state or log file system is (nearly) full: less than `runtime.disk_min_free_mb` free before a round, or a ledger write failed with ENOSPC/SQLITE_FULL. No round starts; serve re-checks every few seconds and resumes by itself.',
+    fields: {
+      path: req('string', 'Directory measured (the fuller of the state and log directories).'),
+      free_bytes: req('integer|null', 'Bytes free for an unprivileged writer (statfs f_bavail * f_bsize); null when statfs failed.'),
+      min_free_bytes: req('integer', 'The configured minimum (`disk_min_free_mb`) in bytes.'),
+      cause: req('string', '`low_space` (the gate before a round) or the ledger write that failed (e.g. `finish round`).'),
+    },
+  },
+  disk_resumed: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'Space is free again after a `disk_paused`; the pending write went through or the next round may start.',
+    fields: {
+      paused_s: req('number', 'Seconds the runner waited for space.'),
+      free_bytes: req('integer|null', 'Bytes free now.'),
     },
   },
   runner_paused: {
