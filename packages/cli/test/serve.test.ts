@@ -2,7 +2,7 @@ import t from 'tap';
 import { existsSync, mkdirSync, readlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '@agent-runner/testkit/project';
-import { agentProject, readEvents, readRounds, startServe, until } from './serve-helpers.js';
+import { alarmsOf, agentProject, readEvents, readRounds, runFile, startServe, until } from './serve-helpers.js';
 
 const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
 
@@ -76,8 +76,8 @@ t.test('first SIGTERM lets the round finish; a second one kills its process grou
   t.ok(kinds(readEvents(q.stateDir)).includes('round_operator_kill'));
 });
 
-t.test('crash loop: the agent\'s own short failures stop serve with 69 and a redacted tail', async (t) => {
-  const p = agentProject('cat > /dev/null\necho "fatal: boom with key sk-ant-abcdefghijklmnopqrstuvwx"\nexit 3', '', '[runtime.crash_loop]\nthreshold = 3\n');
+t.test('crash loop with cooldown_s = 0: a hard stop, exit 69, one alarm with the redacted tail', async (t) => {
+  const p = agentProject('cat > /dev/null\necho "fatal: boom with key sk-ant-abcdefghijklmnopqrstuvwx"\nexit 3', '', '[runtime.crash_loop]\nthreshold = 3\ncooldown_s = 0\n');
   t.teardown(p.cleanup);
   writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('base_s = 30', 'base_s = 1').replace('max_s = 60', 'max_s = 1'));
   const r = await runCli(['serve'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
@@ -85,27 +85,75 @@ t.test('crash loop: the agent\'s own short failures stop serve with 69 and a red
   const evs = readEvents(p.stateDir);
   const loop = evs.find((e) => e['kind'] === 'crash_loop');
   t.match(loop, { consecutive: 3, threshold: 3, last_exit_code: 3 });
+  t.notOk(loop && 'retry_at' in loop, 'no retry time: nothing will retry');
   t.match(String(loop?.['tail']), /fatal: boom/);
   t.notMatch(String(loop?.['tail']), /sk-ant-abc/, 'secrets redacted');
   t.equal(readRounds(p.stateDir).length, 3);
   t.same(readRounds(p.stateDir).map((x) => x['classification']), ['crash', 'crash', 'crash']);
+  const { alarms, recoveries } = alarmsOf(p.stateDir, 'crash_loop');
+  t.equal(alarms.length, 1, 'one alarm, queued by serve itself (no monitor running)');
+  t.equal(recoveries.length, 0);
+  t.match(alarms[0], { severity: 'critical', title: /^proj@.+: crash loop, rounds stopped$/ });
+  t.match(alarms[0]?.body, /exit 69\); systemd will not restart it/);
+  t.match(alarms[0]?.body, /fatal: boom/);
+  t.notMatch(alarms[0]?.body, /sk-ant-abc/);
+  t.match(alarms[0]?.body, /Fix the cause, then: agent-runner start$/);
+  t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 69, reason: 'crash_loop' }, 'the exit record tells the watchdog to leave it stopped');
+
+  // Fixed, started again: the first good round is the recovery, told once.
+  writeFileSync(join(p.dir, 'agent.sh'), '#!/bin/sh\ncat > /dev/null\necho RESULT\n');
+  p.git('commit', '-qam', 'fixed agent');
+  const r2 = await runCli(['serve', '--max-rounds', '2'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r2.code, 0, r2.stderr);
+  const after = alarmsOf(p.stateDir, 'crash_loop');
+  t.equal(after.alarms.length, 1);
+  t.equal(after.recoveries.length, 1, 'one recovery');
+  t.match(after.recoveries[0], { severity: 'critical', title: /resolved: round 4 succeeded after the crash loop/, payload: { reply_to: after.alarms[0]?.idempotency_key } });
+  t.ok(kinds(readEvents(p.stateDir)).includes('crash_loop_recovered'));
 });
 
-t.test('config_broken: exit 78 before any round burns', async (t) => {
-  const p = agentProject('exit 0');
+t.test('config_broken: exit 78 before any round burns; one alarm, cleared by the next good start', async (t) => {
+  const p = agentProject('cat > /dev/null\necho RESULT');
   t.teardown(p.cleanup);
-  writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('command = ["./agent.sh"]', 'command = ["no-such-agent-xyz"]'));
+  const toml = join(p.dir, 'agent-runner.toml');
+  const good = readFileSync(toml, 'utf8');
+  writeFileSync(toml, good.replace('command = ["./agent.sh"]', 'command = ["no-such-agent-xyz"]'));
   const r = await runCli(['serve'], { cwd: p.dir, env: p.env });
   t.equal(r.code, 78);
   t.match(r.stderr, /STARTUP FAIL \(agent_on_path\)/);
   t.match(readEvents(p.stateDir), [{ kind: 'config_broken', check: 'agent_on_path' }]);
-  t.notOk(existsSync(join(p.stateDir, 'ledger.sqlite3')) && readRounds(p.stateDir).length > 0, 'no round ran');
+  t.same(readRounds(p.stateDir), [], 'no round ran');
+  t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 78, reason: 'config_broken' });
+  t.notOk(runFile(p.stateDir, 'enroll-runner.json'), 'enrollment removed');
+  const again = await runCli(['serve'], { cwd: p.dir, env: p.env });
+  t.equal(again.code, 78);
+  const broken = alarmsOf(p.stateDir, 'config_broken');
+  t.equal(broken.alarms.length, 1, 'two failed starts, one alarm');
+  t.match(broken.alarms[0], { severity: 'critical', title: /: not started: agent_on_path broken$/, body: /agent executable not found: no-such-agent-xyz/ });
 
   writeFileSync(join(p.dir, 'PROMPT.md'), '');
-  writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('command = ["no-such-agent-xyz"]', 'command = ["./agent.sh"]'));
+  writeFileSync(toml, good);
   const r2 = await runCli(['serve'], { cwd: p.dir, env: p.env });
   t.equal(r2.code, 78);
   t.match(r2.stderr, /STARTUP FAIL \(prompt_file\)/);
+  t.equal(alarmsOf(p.stateDir, 'config_broken').alarms.length, 1, 'still the same episode');
+
+  writeFileSync(join(p.dir, 'PROMPT.md'), 'Do the next step.\n');
+  const r3 = await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r3.code, 0, r3.stderr);
+  t.match(alarmsOf(p.stateDir, 'config_broken').recoveries, [{ severity: 'critical', title: /resolved: the runner started again/ }]);
+});
+
+t.test('--max-rounds takes a whole number: -1, abc, 1.5 and an empty value are usage errors (64)', async (t) => {
+  const p = agentProject('cat > /dev/null\necho RESULT');
+  t.teardown(p.cleanup);
+  for (const bad of ['-1', 'abc', '1.5', '']) {
+    const r = await runCli(['serve', `--max-rounds=${bad}`], { cwd: p.dir, env: p.env, timeoutMs: 10_000 });
+    t.equal(r.code, 64, `--max-rounds=${bad}: ${r.stderr}`);
+    t.match(r.stderr, /--max-rounds takes a whole number of rounds/);
+    t.match(r.stderr, `found: ${JSON.stringify(bad)}`);
+  }
+  t.notOk(existsSync(join(p.stateDir, 'ledger.sqlite3')), 'refused before anything ran');
 });
 
 t.test('.agent-done stops with its first 200 characters; a stale one is cleared at start', async (t) => {
@@ -189,4 +237,54 @@ t.test('git hygiene never stashes the operator\'s uncommitted edits of the confi
   t.equal(readFileSync(join(p.dir, 'PROMPT.md'), 'utf8'), 'A new prompt, not committed yet.\n', 'prompt edit kept');
   t.notOk(existsSync(join(p.dir, 'agent-work.txt')), 'the agent\'s work was stashed');
   t.match(p.git('stash', 'show', '--include-untracked', '--name-only', 'stash@{0}'), /agent-work\.txt/);
+});
+
+t.test('lifecycle: READY=1 only after the enrollment and the first heartbeat; exit records; SIGTERM after a restart request exits 75', async (t) => {
+  const p = agentProject('cat > /dev/null\necho "RATE LIMITED try later"\nexit 1');
+  t.teardown(p.cleanup);
+  // systemd-notify as the unit lifecycle runs it: a stand-in on PATH records each call and
+  // what the state dir held at that moment.
+  const calls = join(p.home, 'notify.log');
+  // (Outside the work tree, which git hygiene stashes after each round.)
+  mkdirSync(join(p.home, 'bin'));
+  writeFileSync(join(p.home, 'bin', 'systemd-notify'), `#!/bin/sh\nrun="${p.stateDir}/run"\nhb=no; en=no\n[ -f "$run/heartbeat-runner.json" ] && hb=yes\n[ -f "$run/enroll-runner.json" ] && en=yes\necho "$* enrolled=$en heartbeat=$hb" >> "${calls}"\n`, { mode: 0o755 });
+  const env = { ...p.env, PATH: `${join(p.home, 'bin')}:${p.env.PATH}`, NOTIFY_SOCKET: '/run/fake-notify' };
+  const s = startServe({ ...p, env });
+  await until(() => kinds(readEvents(p.stateDir)).includes('backoff_started'), 20_000, 'backoff_started');
+  const ready = readFileSync(calls, 'utf8').split('\n')[0];
+  t.match(ready, /^READY=1 STATUS=serving proj enrolled=yes heartbeat=yes$/, 'READY=1 came after the enrollment and the first heartbeat');
+  t.match(runFile(p.stateDir, 'heartbeat-runner.json'), { state: 'paused', detail: { pause: 'throttle', until: /^\d{4}-/ } }, 'a rate-limit back-off is a throttle pause');
+  t.match(runFile(p.stateDir, 'enroll-runner.json'), { argv: [process.execPath, /bin\.js$/, 'serve'], cwd: p.dir }, 'enrolled with its command line');
+  s.child.kill('SIGTERM');
+  t.equal((await s.exited).code, 0, s.stderr());
+  t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 0, reason: 'signal', argv: [process.execPath, /bin\.js$/, 'serve'] }, 'an operator stop');
+  await until(() => /STOPPING=1 STATUS=exiting 0: signal/.test(readFileSync(calls, 'utf8')), 5000, 'STOPPING=1 (sent as the process exits)');
+
+  // The watchdog's T2: its restart marker first, then SIGTERM. Exit 75 so systemd restarts it.
+  const { requestRestart } = await import('@agent-runner/core/markers');
+  const { projectPaths } = await import('@agent-runner/core/paths');
+  const s2 = startServe({ ...p, env });
+  await until(() => readEvents(p.stateDir).filter((e) => e['kind'] === 'serve_started').length === 2 && runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 20_000, 'second serve paused');
+  requestRestart(projectPaths('proj', p.stateDir, join(p.stateDir, 'logs')), 'runner', { by: 'watchdog', reason: 'T1 did not help', nowMs: Date.now() });
+  s2.child.kill('SIGTERM');
+  const ex = await s2.exited;
+  t.equal(ex.code, 75, s2.stderr());
+  t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 75, reason: 'restart_marker' });
+  t.match(readEvents(p.stateDir).at(-1), { kind: 'serve_stopped', reason: 'restart_marker', exit_code: 75, signal: 'SIGTERM' });
+});
+
+t.test('transient_error_action = "stop": exit 0 with one transient_stop alarm, cleared when serve starts again', async (t) => {
+  const p = agentProject('cat > /dev/null\nif [ ! -f "$HOME/ok" ]; then echo "RATE LIMITED try later"; exit 1; fi\necho RESULT', 'transient_error_action = "stop"');
+  t.teardown(p.cleanup);
+  const r = await runCli(['serve'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 0, reason: 'transient_error' });
+  const stop = alarmsOf(p.stateDir, 'transient_stop');
+  t.match(stop.alarms, [{ severity: 'error', title: /: stopped on a transient error \(rate_limit\)$/, body: /RATE LIMITED try later[\s\S]*When the provider is back: agent-runner start$/ }]);
+  writeFileSync(join(p.home, 'ok'), '');
+  const r2 = await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r2.code, 0, r2.stderr);
+  const after = alarmsOf(p.stateDir, 'transient_stop');
+  t.equal(after.alarms.length, 1);
+  t.match(after.recoveries, [{ severity: 'error', title: /resolved: the runner started again$/ }]);
 });
