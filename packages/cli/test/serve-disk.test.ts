@@ -3,7 +3,7 @@
 // SQLITE_FULL (a round whose end fell into the full period is recorded once space is back),
 // and resumes by itself.
 import t from 'tap';
-import { mkdirSync, rmSync, statfsSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { alarmsOf, agentProject, readEvents, readRounds, runFile, smallDisk, startServe, until, type Query } from './serve-helpers.js';
 
@@ -101,4 +101,30 @@ t.test('a disk full to the last block when a round ends: serve waits, records th
   t.equal(alarms.length, recoveries.length, 'an alarm (if the full ledger took one) has its recovery');
   t.equal(integrity(st, disk.query), 'ok');
   t.match(runFile(st, 'exit-runner.json'), { exit_code: 0, reason: 'signal' });
+});
+
+t.test('disk_min_free_mb = 0 (no gate): a round that cannot start for a full disk waits and starts once space is back', async (t) => {
+  const p = agentProject('cat > /dev/null\nif [ -f "$HOME/crashed" ]; then echo RESULT; exit 0; fi\ntouch "$HOME/crashed"\necho "fatal: boom"\nexit 3', 'disk_min_free_mb = 0');
+  t.teardown(p.cleanup);
+  p.write('agent-runner.toml', readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('base_s = 30', 'base_s = 3').replace('max_s = 60', 'max_s = 3'));
+  p.git('commit', '-qam', 'short back-off');
+  mkdirSync(p.stateDir);
+  const disk = await smallDisk(p.stateDir, 16);
+  t.teardown(disk.close);
+  const st = disk.view(p.stateDir);
+  const s = startServe(p, [], disk.command(p.dir));
+  t.teardown(() => s.child.kill('SIGKILL'));
+  await until(() => kinds(readEvents(st)).includes('backoff_started'), 20_000, 'the back-off after round 1');
+  fill(st, 'filler', 0);
+  await until(() => /round 2 could not start: the file system is full/.test(s.stderr()), 20_000, 'the failed start');
+  await new Promise((r) => setTimeout(r, 3000));
+  t.equal(s.child.exitCode, null, 'serve is alive');
+  rmSync(join(st, 'filler'));
+  await until(() => readRounds(st, disk.query).some((r) => r['classification'] === 'ok'), 20_000, 'the round runs');
+  s.child.kill('SIGTERM');
+  t.equal((await s.exited).code, 0, s.stderr());
+  const rounds = readRounds(st, disk.query);
+  t.same(rounds.filter((r) => r['status'] === 'running'), [], 'no row left running');
+  t.match(rounds.at(-1), { status: 'finished', classification: 'ok' });
+  t.equal(integrity(st, disk.query), 'ok');
 });

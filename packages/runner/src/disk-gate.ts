@@ -53,7 +53,10 @@ export class DiskGuard {
    */
   async hold(): Promise<boolean> {
     let u = this.measure();
-    if (!isDiskFull(u, this.c.minFreeBytes)) return false;
+    if (!isDiskFull(u, this.c.minFreeBytes)) {
+      if (this.pausedAtMs !== undefined) this.leave(u); // a round start that failed for space (see stall)
+      return false;
+    }
     this.enter('low_space', u);
     do {
       this.alarm(u);
@@ -79,12 +82,21 @@ export class DiskGuard {
         return { value };
       } catch (e) {
         if (!isNoSpace(e)) throw e;
-        const u = this.measure();
-        if (this.pausedAtMs === undefined) this.enter(what, u);
-        this.alarm(u);
-        if (!(await sleep(DISK_RECHECK_MS, this.c.stopSignal))) return undefined;
+        if (!(await this.stall(what))) return undefined;
       }
     }
+  }
+
+  /**
+   * After `what` failed for a full file system: pauses for the disk (once per pause), tries to
+   * raise the alarm, and waits {@link DISK_RECHECK_MS} before the caller tries again.
+   * @returns false when SIGTERM ended the wait.
+   */
+  async stall(what: string): Promise<boolean> {
+    const u = this.measure();
+    if (this.pausedAtMs === undefined) this.enter(what, u);
+    this.alarm(u);
+    return sleep(DISK_RECHECK_MS, this.c.stopSignal);
   }
 
   private enter(cause: string, u: DiskUsage | undefined): void {

@@ -186,8 +186,9 @@ export async function serveLoop(s: ServeSession): Promise<number> {
     } catch (e) {
       if (!isNoSpace(e)) throw e;
       // Only the writes before the agent is spawned throw for a full disk (the later ones are
-      // deferred): close the row if one was opened, and let the disk gate hold the next try.
+      // deferred): wait, close the row if one was opened, and try again.
       deps.log('err', `round ${number} could not start: the file system is full`);
+      if (!(await disk.stall('start round'))) continue;
       await disk.write('close round', () => {
         for (const r of ledger.runner.runningRounds()) if (r.runnerNonce === identity.nonce) ledger.runner.markInterrupted(r.round, 'disk_full');
       });
