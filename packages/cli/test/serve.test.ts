@@ -248,11 +248,12 @@ t.test('lifecycle: READY=1 only after the enrollment and the first heartbeat; ex
   // (Outside the work tree, which git hygiene stashes after each round.)
   mkdirSync(join(p.home, 'bin'));
   writeFileSync(join(p.home, 'bin', 'systemd-notify'), `#!/bin/sh\nrun="${p.stateDir}/run"\nhb=no; en=no\n[ -f "$run/heartbeat-runner.json" ] && hb=yes\n[ -f "$run/enroll-runner.json" ] && en=yes\necho "$* enrolled=$en heartbeat=$hb" >> "${calls}"\n`, { mode: 0o755 });
-  const env = { ...p.env, PATH: `${join(p.home, 'bin')}:${p.env.PATH}`, NOTIFY_SOCKET: '/run/fake-notify' };
+  const env = { ...p.env, PATH: `${join(p.home, 'bin')}:${p.env.PATH}`, NOTIFY_SOCKET: '/run/fake-notify', WATCHDOG_USEC: '2000000' };
   const s = startServe({ ...p, env });
   await until(() => kinds(readEvents(p.stateDir)).includes('backoff_started'), 20_000, 'backoff_started');
   const ready = readFileSync(calls, 'utf8').split('\n')[0];
   t.match(ready, /^READY=1 STATUS=serving proj enrolled=yes heartbeat=yes$/, 'READY=1 came after the enrollment and the first heartbeat');
+  await until(() => /^WATCHDOG=1 /m.test(readFileSync(calls, 'utf8')), 5000, 'WATCHDOG=1 from the loop while it waits (WatchdogSec=2)');
   t.match(runFile(p.stateDir, 'heartbeat-runner.json'), { state: 'paused', detail: { pause: 'throttle', until: /^\d{4}-/ } }, 'a rate-limit back-off is a throttle pause');
   t.match(runFile(p.stateDir, 'enroll-runner.json'), { argv: [process.execPath, /bin\.js$/, 'serve'], cwd: p.dir }, 'enrolled with its command line');
   s.child.kill('SIGTERM');
