@@ -1,4 +1,6 @@
+import { isAgentRunnerError } from '@agent-runner/core/errors';
 import { serve as runServe } from '@agent-runner/runner/serve';
+import { recordBrokenConfig } from '../config-broken.js';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { daemonLogger } from '../journal.js';
 import { loadProjectConfig } from '../load.js';
@@ -17,7 +19,13 @@ export interface ServeArgs extends GlobalArgs {
  * broken.
  */
 export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
-  const cfg = loadProjectConfig(ctx, args);
+  let cfg;
+  try {
+    cfg = loadProjectConfig(ctx, args);
+  } catch (e) {
+    if (isAgentRunnerError(e) && e.exitCode === 78) recordBrokenConfig(ctx, e);
+    throw e;
+  }
   const maxRounds = args.once ? 1 : args['max-rounds'];
   return runServe(cfg, {
     pid: ctx.pid,
