@@ -6,13 +6,26 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { configPaths, loadConfig, type AgentRunnerConfig } from '@agent-runner/core/config';
+import { EventWriter } from '@agent-runner/core/events';
 import { openLedger, type Ledger } from '@agent-runner/core/ledger';
 import { CLI_BIN, runCli, tempProject, type CliResult, type TempProject } from '@agent-runner/testkit/project';
 import { AlertSink } from '../src/alerts.js';
 import { LocalSource } from '../src/local-source.js';
 import { HostPoller } from '../src/poller.js';
 import { DEFAULT_SETTINGS, settingsFromConfig, type MonitorSettings } from '../src/settings.js';
+import { MonitorEvents } from '../src/writes.js';
+
+/** One outbox row as the bridge reads it (payload parsed). */
+export interface OutboxRow {
+  idempotency_key: string;
+  kind: string;
+  severity: string;
+  title: string;
+  body: string;
+  payload: Record<string, unknown>;
+}
 
 /** A project for the generic preset with test patterns, or the claude preset with a fake CLI. */
 export interface ScenarioProject extends TempProject {
@@ -77,6 +90,10 @@ export interface Watch {
   poller: HostPoller;
   ledger: Ledger;
   lines: string[];
+  /** The monitor's log lines (`priority: text`). */
+  logs: string[];
+  /** The outbox rows queued so far, oldest first, read from the SQLite file. */
+  outbox(): OutboxRow[];
   /** The live settings (mutate to move thresholds between polls). */
   settings: MonitorSettings;
   /** One poll cycle; returns the detectors that fire. */
@@ -92,22 +109,42 @@ export function watch(p: ScenarioProject, overrides: Partial<MonitorSettings> = 
   const now = (): number => clock();
   const ledger = openLedger(paths.ledgerPath, { now });
   const lines: string[] = [];
-  const sink = new AlertSink({ ledger, out: (l) => lines.push(l), json: true, now });
+  const logs: string[] = [];
+  const log = (priority: string, line: string): void => void logs.push(`${priority}: ${line}`);
+  const writer = new EventWriter({ dir: paths.eventsDir, project: cfg.project, unit: 'monitor', now });
+  const events = new MonitorEvents(writer, log);
   const settings: MonitorSettings = { ...DEFAULT_SETTINGS, ...settingsFromConfig(cfg), ...overrides };
+  const sink = new AlertSink({ ledger, events, out: (l) => lines.push(l), json: true, now, log, notifyBenign: settings.notify_benign });
   const local = new LocalSource(cfg, { ledger, now, kill: process.kill.bind(process) as never, sleep: (ms) => new Promise((r) => setTimeout(() => r(true), ms)) });
-  const poller = new HostPoller(local, { settings, sink, ledger, now, log: () => {}, headMoved: () => local.headMoved() });
+  const poller = new HostPoller(local, { settings, sink, events, now, log, headMoved: () => local.headMoved() });
   return {
     poller,
     ledger,
     lines,
+    logs,
+    outbox: () => readOutbox(paths.ledgerPath),
     settings,
     async poll(nowMs) {
       if (nowMs !== undefined) clock = () => nowMs;
       await poller.cycle();
       return poller.findings.map((f) => f.detector).sort();
     },
-    close: () => ledger.close(),
+    close: () => {
+      writer.close();
+      ledger.close();
+    },
   };
+}
+
+/** The outbox of the ledger at `path`, oldest first (a separate read-only connection). */
+export function readOutbox(path: string): OutboxRow[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT idempotency_key, kind, severity, title, body, payload FROM outbox ORDER BY id').all() as Array<Omit<OutboxRow, 'payload'> & { payload: string | null }>;
+    return rows.map((r) => ({ ...r, payload: r.payload ? (JSON.parse(r.payload) as Record<string, unknown>) : {} }));
+  } finally {
+    db.close();
+  }
 }
 
 /** Waits until `pred` holds (polling every 50 ms), or throws after `timeoutMs`. */
