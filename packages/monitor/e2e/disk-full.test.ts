@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { configPaths } from '@agent-runner/core/config';
 import { readHeartbeat } from '@agent-runner/core/markers';
 import { CLI_BIN } from '@agent-runner/testkit/project';
-import { readOutbox, scenario, until } from '../test/scenario.js';
+import { readOutbox, scenario, until } from '../test/fixtures/scenario.js';
 
 /** Writes zeros into `file` until the file system refuses (ENOSPC). */
 function fill(file: string): void {

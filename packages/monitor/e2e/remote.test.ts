@@ -14,7 +14,7 @@ import { lastEvents } from '@agent-runner/core/events';
 import { openLedger } from '@agent-runner/core/ledger';
 import { CLI_BIN } from '@agent-runner/testkit/project';
 import { RemoteSource } from '../src/remote-source.js';
-import { readOutbox, scenario, until, type ScenarioProject } from '../test/scenario.js';
+import { readOutbox, scenario, until, type ScenarioProject } from '../test/fixtures/scenario.js';
 import { testSshd, type TestSshd } from './sshd.js';
 
 const sshd: TestSshd = await testSshd();

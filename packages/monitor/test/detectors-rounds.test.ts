@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { lastEvents } from '@agent-runner/core/events';
-import { scenario, until, watch } from './scenario.js';
+import { scenario, until, watch } from './fixtures/scenario.js';
 
 const ROUND_DETECTORS = ['timeout_rate', 'hung', 'orphan_chain', 'network_fail', 'rate_limit_active', 'anomaly_repetitive', 'supervisor_stale', 'oauth_fail', 'silence', 'cost_budget', 'heal_circuit_broken'];
 

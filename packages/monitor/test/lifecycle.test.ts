@@ -13,7 +13,7 @@ import { readHeartbeat, requestRestart } from '@agent-runner/core/markers';
 import { readExitRecord } from '@agent-runner/core/unit';
 import { CLI_BIN } from '@agent-runner/testkit/project';
 import { start } from '../src/index.js';
-import { scenario, until, type ScenarioProject } from './scenario.js';
+import { scenario, until, type ScenarioProject } from './fixtures/scenario.js';
 
 function monitor(p: ScenarioProject, args: string[]): { child: ChildProcess; err: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [CLI_BIN, 'monitor', ...args], { cwd: p.dir, env: p.env, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -10,7 +10,7 @@ import { configPaths } from '@agent-runner/core/config';
 import { createEnrollment, writeEnrollment } from '@agent-runner/core/identity';
 import { writeHeartbeat } from '@agent-runner/core/markers';
 import { runCli } from '@agent-runner/testkit/project';
-import { scenario, watch } from './scenario.js';
+import { scenario, watch } from './fixtures/scenario.js';
 
 t.test('peek --json and the local source: service.pause from the heartbeat, alarms from the ledger', async (t) => {
   const p = scenario('echo RESULT ok');
