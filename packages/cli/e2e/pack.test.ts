@@ -3,6 +3,7 @@
 // newer local tarball (package_upgraded) and to a broken one (smoke check fails, rolled back:
 // service_upgrade_rolled_back). Run by scripts/ci/pack.sh; no network but the npm cache.
 import t from 'tap';
+import { openLedger } from '@agent-runner/core/ledger';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -92,6 +93,8 @@ t.test('upgrade --no-restart to a newer tarball: package_upgraded', async (t) =>
 });
 
 t.test('upgrade to a broken tarball: smoke check fails, the previous version is restored', async (t) => {
+  const ledgerPath = join(home, '.local/state/agent-runner/packdemo/ledger.sqlite3');
+  openLedger(ledgerPath).close();
   const bad = variant(`${VERSION}-up.2`, true);
   const r = run(bin, ['upgrade', '--target', bad, '--no-restart'], { cwd: proj, env: { ...env, npm_config_ignore_scripts: 'true' }, timeoutMs: 600_000 });
   t.equal(r.code, 75, r.stderr + r.stdout);
@@ -107,6 +110,11 @@ t.test('upgrade to a broken tarball: smoke check fails, the previous version is 
   const q = run(bin, ['events', '--kind', 'package_upgraded,service_upgrade_rolled_back', '--json'], { cwd: proj, env });
   t.equal(q.code, 0, q.stderr);
   t.same(q.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { kind: string }).kind), ['package_upgraded', 'service_upgrade_rolled_back'], 'agent-runner events shows the upgrade history');
+  const ledger = openLedger(ledgerPath);
+  t.teardown(() => ledger.close());
+  const alarm = ledger.outbox.getOutbox(1);
+  t.equal(alarm?.kind, 'upgrade_failed', 'the upgrade_failed alarm is queued for the bridge');
+  t.match(alarm?.title, new RegExp(`^packdemo@.+: upgrade to ${VERSION}-up\\.2 failed, rolled back$`));
 });
 
 t.test('system units: upgrade stops them, upgrades, smoke-checks and restarts them (service_upgraded)', async (t) => {

@@ -122,6 +122,14 @@ function writeConfig(prompt = 'PROMPT.md', maxRounds?: number): Run {
   return op(`cp ${share}/agent-runner.toml agent-runner.toml`);
 }
 
+/** Rows of a query on the project's ledger (read by root with the checkout's better-sqlite3). */
+function ledgerRows(scope: Scope, sql: string): Array<Record<string, unknown>> {
+  const file = scope === 'system' ? '/var/lib/agent-runner/demo/ledger.sqlite3' : `/home/${USER}/.local/state/agent-runner/demo/ledger.sqlite3`;
+  const js = `const D=require(${JSON.stringify(`${ROOT}/node_modules/better-sqlite3`)});const db=new D(${JSON.stringify(file)},{readonly:true});process.stdout.write(JSON.stringify(db.prepare(${JSON.stringify(sql)}).all()))`;
+  const r = host(['exec', PID, 'node', '-e', js]);
+  return r.code === 0 ? (JSON.parse(r.stdout) as Array<Record<string, unknown>>) : [];
+}
+
 interface Status { running: boolean; ledger: { running_round: number | null; last_round: { status: string; started_at: string } | null } | null }
 const status = (scope: Scope): Status => JSON.parse(cli(scope, 'status --json').stdout || '{}') as Status;
 /** True once a round started after `sinceMs` is running (it sees the ctl files written before). */
@@ -250,6 +258,60 @@ function lifecycle(scope: Scope): void {
     t.equal(show(scope).ActiveState, 'failed');
     t.equal(writeConfig().code, 0);
   });
+
+  t.test(`${scope}: a config that does not parse: verbs still work, one err journal line, an alarm`, async (t) => {
+    ctl('sleep_s', '0.5');
+    const before = roundsEnded(scope);
+    t.equal(cli(scope, 'start').code, 0);
+    t.ok(waitFor(() => roundsEnded(scope) > before, 15_000), 'running rounds (the config was loaded)');
+    const pid = show(scope).MainPID;
+    t.equal(op(`printf 'project = "demo"\n[agent\n' > agent-runner.toml`).code, 0, 'TOML syntax error written');
+    const rs = cli(scope, 'restart');
+    t.equal(rs.code, 78, 'restart refuses');
+    t.match(rs.stderr, /agent-runner\.toml:\d+:\d+: not restarting: invalid TOML/);
+    t.equal(show(scope).MainPID, pid, 'the running serve was not stopped for a start that would fail');
+    const st = cli(scope, 'status --json');
+    t.equal(st.code, 0, `status works: ${st.stderr}`);
+    const rep = JSON.parse(st.stdout) as { config_error?: string; units: Array<{ active_state: string }>; running: boolean };
+    t.match(rep.config_error ?? '', /agent-runner\.toml:\d+/, 'status says the config is broken, with its location');
+    t.equal(rep.running, true);
+    t.equal(rep.units[0]?.active_state, 'active');
+    // The operator restarts the unit anyway: it fails 78 with the reason in one journal entry at err.
+    sctl(scope, 'restart agent-runner@demo.service');
+    t.ok(waitFor(() => show(scope).ActiveState === 'failed', 15_000), 'failed (78)');
+    t.equal(show(scope).ExecMainStatus, '78');
+    const errs = jctl(scope, '-u agent-runner@demo.service -p err --no-pager -o cat').stdout.split('\n').filter((l) => /agent-runner: error:/.test(l));
+    t.ok(errs.some((l) => /agent-runner\.toml:\d+.*\[ERR_AR_CONFIG_SYNTAX\].*hint:/.test(l)), `journalctl -p err shows the whole reason in one line: ${errs.join(' // ')}`);
+    const alarms = ledgerRows(scope, "SELECT kind, title FROM outbox WHERE kind = 'config_broken' AND transport IS NULL");
+    t.equal(alarms.length, 1, 'one config_broken alarm queued for the bridge');
+    t.match(String(alarms[0]?.['title'] ?? ''), /^demo@.+: not started: config(uration)? broken/);
+    const lg = cli(scope, 'logs -n 20 -o cat');
+    t.equal(lg.code, 0, 'logs works');
+    const sp = cli(scope, 'stop');
+    t.equal(sp.code, 0, `stop works: ${sp.stderr}`);
+    t.match(sp.stderr, /config does not load/);
+    t.equal(writeConfig().code, 0);
+    t.equal(cli(scope, 'start').code, 0, 'fixed: start works again');
+  });
+
+  if (scope === 'system') {
+    t.test('system: the service user finds the system state without --system; root-only verbs say sudo', async (t) => {
+      t.ok(waitFor(() => show(scope).ActiveState === 'active', 15_000), 'running');
+      t.ok(waitFor(() => roundsEnded(scope) >= 1, 20_000));
+      type Snap = { rounds: unknown[]; service: { state: string } };
+      const peek = (): Snap | undefined => {
+        const pk = op(`${CLI} peek --json`);
+        return pk.code === 0 ? (JSON.parse(pk.stdout) as Snap) : undefined;
+      };
+      t.ok(waitFor(() => peek()?.service.state === 'running', 15_000), 'peek as the service user sees the system unit\'s serve running');
+      t.ok((peek()?.rounds.length ?? 0) >= 1, 'and reads the rounds in /var/lib/agent-runner/demo');
+      const sp = op(`${CLI} stop`);
+      t.equal(sp.code, 77, 'a non-root stop of system units is refused by systemd');
+      t.match(sp.stderr, /needs root[\s\S]*sudo agent-runner stop/);
+      t.equal(show(scope).ActiveState, 'active', 'still running');
+      t.equal(cli(scope, 'stop').code, 0, 'root stops it');
+    });
+  }
 
   t.test(`${scope}: max_rounds ends the unit without a restart`, async (t) => {
     t.equal(writeConfig('PROMPT.md', 2).code, 0);

@@ -1,3 +1,4 @@
+import { isNoSpace } from '@agent-runner/core/disk';
 import { isAgentRunnerError, EXIT, type AgentRunnerError } from '@agent-runner/core/errors';
 import type { CliContext } from './context.js';
 
@@ -25,14 +26,27 @@ function renderOne(e: AgentRunnerError, indent: string): string[] {
 }
 
 /**
+ * One line for the journal: every problem (`file:line: message [CODE] (expected …, found …)`)
+ * and the hint, joined with ` | `, so `journalctl -p err` shows the whole reason in one entry.
+ */
+export function oneLine(e: AgentRunnerError): string {
+  const one = (x: AgentRunnerError): string =>
+    `${x.where() ? `${x.where()}: ` : ''}${x.message} [${x.code}]${x.expected !== undefined ? ` (expected ${x.expected}${x.found !== undefined ? `, found ${x.found}` : ''})` : ''}`;
+  return [e, ...e.more].map(one).concat(`hint: ${e.hint}`).join(' | ').replace(/\s*\n\s*/g, ' ');
+}
+
+/**
  * Reports an error the way operators and scripts expect: a human message with file, line,
  * key, expected/found and a hint on stderr (or one JSON object on stdout with `--json`),
- * never a stack trace for a known error. Returns the sysexits code to exit with.
+ * never a stack trace for a known error. Under systemd (stderr is the journal,
+ * `$JOURNAL_STREAM`) it is one line at `err` priority instead. Returns the sysexits code.
  */
 export function reportError(ctx: CliContext, e: unknown, json: boolean): number {
   if (isAgentRunnerError(e)) {
     if (json) {
       ctx.stdout.write(`${JSON.stringify({ ok: false, error: e.toJSON() })}\n`);
+    } else if (ctx.env['JOURNAL_STREAM']) {
+      ctx.stderr.write(`<3>agent-runner: error: ${oneLine(e)}\n`);
     } else {
       const lines = ['agent-runner: error:', ...renderOne(e, '  ')];
       for (const m of e.more) lines.push(...renderOne(m, '  '));
@@ -42,7 +56,15 @@ export function reportError(ctx: CliContext, e: unknown, json: boolean): number 
     return e.exitCode;
   }
   const msg = e instanceof Error ? e.message : String(e);
+  if (isNoSpace(e)) {
+    // A full disk is the host's state, not a bug: 75, so systemd tries again later.
+    const text = `no space left on the state file system: ${msg}`;
+    if (json) ctx.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'ENOSPC', message: text } })}\n`);
+    else ctx.stderr.write(`${ctx.env['JOURNAL_STREAM'] ? '<3>' : ''}agent-runner: error: ${text} (free space; \`agent-runner doctor\` shows the disk)\n`);
+    return EXIT.TEMPFAIL;
+  }
   if (json) ctx.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'ERR_AR_INTERNAL', message: msg } })}\n`);
+  else if (ctx.env['JOURNAL_STREAM']) ctx.stderr.write(`<3>agent-runner: internal error: ${msg.replace(/\s*\n\s*/g, ' ')} (this is a bug; set AGENT_RUNNER_DEBUG=1 for a stack trace)\n`);
   else ctx.stderr.write(`agent-runner: internal error: ${msg}\n  (this is a bug; rerun with AGENT_RUNNER_DEBUG=1 for a stack trace)\n`);
   if (ctx.env['AGENT_RUNNER_DEBUG'] && e instanceof Error) ctx.stderr.write(`${e.stack ?? ''}\n`);
   return EXIT.SOFTWARE;

@@ -14,6 +14,8 @@ export interface RenderOptions {
   configFile: string;
   /** `runtime.work_dir`: WorkingDirectory= of every unit. */
   workDir: string;
+  /** `runtime.state_dir` as installed: where serve records a config that no longer loads. */
+  stateDir: string;
   /** Extra writable paths (state and log dirs when they are outside the defaults). */
   writablePaths: string[];
   /** Seconds: serve's TimeoutStopSec (longest round + kill grace + margin), or `infinity`. */
@@ -44,6 +46,8 @@ export interface InstallMeta {
   units: string[];
   /** The project's agent-runner.toml (upgrade finds the event stream through it). */
   config: string;
+  /** `runtime.state_dir` as installed (`status` reads the ledger there when the config is broken). */
+  state_dir?: string;
   /** True when install enabled lingering (uninstall disables it again if no project remains). */
   linger_enabled_by_install?: boolean;
   version: string;
@@ -123,6 +127,10 @@ function serviceDropIn(kind: UnitKind, opts: RenderOptions): string {
     '[Service]',
     `WorkingDirectory=${unitPath(opts.workDir)}`,
     `Environment=${envAssign('AGENT_RUNNER_CONFIG', unitPath(opts.configFile))}`,
+    // Where the project's state was when installed: a serve whose config no longer loads still
+    // records that (and alarms) in the ledger the bridge reads.
+    `Environment=${envAssign('AGENT_RUNNER_PROJECT', opts.project)}`,
+    `Environment=${envAssign('AGENT_RUNNER_STATE_DIR', unitPath(opts.stateDir))}`,
     // systemd's default PATH lacks the npm global and per-user bin directories agents live in.
     `Environment=${envAssign('PATH', unitPath(opts.path))}`,
   ];
@@ -155,13 +163,13 @@ function serviceDropIn(kind: UnitKind, opts: RenderOptions): string {
  * Every file install writes for a project: the five templates and one drop-in per selected
  * unit plus the target's (its Wants= and the install metadata).
  */
-export function renderProject(opts: RenderOptions, meta: Omit<InstallMeta, 'project' | 'mode' | 'units' | 'config'>): RenderedFile[] {
+export function renderProject(opts: RenderOptions, meta: Omit<InstallMeta, 'project' | 'mode' | 'units' | 'config' | 'state_dir'>): RenderedFile[] {
   const files: RenderedFile[] = [];
   for (const t of Object.values(TEMPLATES)) files.push({ rel: t.file, text: renderTemplate(t.text, opts.mode, opts) });
   const units = selectedUnits(opts);
   for (const u of units) files.push({ rel: join(`${u.name}.d`, DROP_IN), text: serviceDropIn(u.kind, opts) });
   const target = unitNames(opts.project).target;
-  const fullMeta: InstallMeta = { project: opts.project, mode: opts.mode, units: units.map((u) => u.name), config: opts.configFile, ...meta };
+  const fullMeta: InstallMeta = { project: opts.project, mode: opts.mode, units: units.map((u) => u.name), config: opts.configFile, state_dir: opts.stateDir, ...meta };
   files.push({
     rel: join(`${target}.d`, DROP_IN),
     text: [

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import type { ServiceMode } from '@agent-runner/core/paths';
-import { parseMeta, targetDropInPath, unitDir, unitNames, type InstallMeta } from './systemd-render.js';
+import { DROP_IN, parseMeta, targetDropInPath, unitDir, unitNames, type InstallMeta } from './systemd-render.js';
 
 /** Result of one external command. */
 export interface ExecResult {
@@ -93,6 +94,38 @@ export function detectManager(project: string, mode: ServiceMode, env: Record<st
     if (meta) return { kind: 'systemd', scope, meta, unitDir: dir };
   }
   return { kind: 'foreground' };
+}
+
+/**
+ * Finds the install whose config is `configFile` by reading the install metadata of every
+ * project target drop-in (user unit directory first, then the system one): the project name
+ * and mode without loading the config, so verbs work when the config no longer loads, and a
+ * verb run without `--system` finds a system-mode install.
+ * @returns undefined when no install names this config.
+ */
+export function findInstallByConfig(configFile: string, env: Record<string, string | undefined>): Extract<Manager, { kind: 'systemd' }> | undefined {
+  const want = resolve(configFile);
+  for (const scope of ['user', 'system'] as const) {
+    const dir = unitDir(scope, env);
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      if (!/^agent-runner@.+\.target\.d$/.test(e)) continue;
+      let text: string;
+      try {
+        text = readFileSync(join(dir, e, DROP_IN), 'utf8');
+      } catch {
+        continue;
+      }
+      const meta = parseMeta(text);
+      if (meta && resolve(meta.config) === want) return { kind: 'systemd', scope, meta, unitDir: dir };
+    }
+  }
+  return undefined;
 }
 
 /** The properties `status` reads from `systemctl show` for each unit. */

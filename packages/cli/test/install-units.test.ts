@@ -44,7 +44,7 @@ t.test('mode lines: system keeps ;system lines, user keeps ;user lines', async (
 function opts(mode: 'user' | 'system', over: Partial<RenderOptions> = {}): RenderOptions {
   return {
     mode, project: 'demo', node: process.execPath, cli: fileURLToPath(new URL('../dist/bin.js', import.meta.url)),
-    configFile: '/srv/demo/agent-runner.toml', workDir: '/srv/demo', writablePaths: ['/var/lib/agent-runner/demo'],
+    configFile: '/srv/demo/agent-runner.toml', workDir: '/srv/demo', stateDir: '/var/lib/agent-runner/demo', writablePaths: ['/var/lib/agent-runner/demo'],
     stopTimeoutS: 100, path: '/usr/bin:/bin', ...(mode === 'system' ? { user: 'root', group: 'root' } : {}),
     bridge: true, watchdog: true, monitor: 'pi', ...over,
   };
@@ -97,4 +97,13 @@ t.test('PrivateTmp is turned off only when a path the unit needs lives under /tm
   t.notMatch(dropIn(opts('system', { cli: '/opt/agent-runner/bin.js' })), /PrivateTmp/, 'a normal install keeps the template\'s PrivateTmp=yes');
   t.match(dropIn(opts('system', { cli: '/tmp/checkout/packages/cli/dist/bin.js' })), /^PrivateTmp=no$/m, 'a checkout under /tmp stays visible');
   t.match(dropIn(opts('system', { workDir: '/var/tmp/work' })), /^PrivateTmp=no$/m);
+});
+
+t.test('the drop-ins name the project and its installed state directory (serve records a broken config there)', async (t) => {
+  const files = renderProject(opts('user', { stateDir: '/home/op/.local/state/agent-runner/demo' }), { version: '0.1.0' });
+  const serve = files.find((f) => f.rel.startsWith('agent-runner@demo.service.d/'))?.text ?? '';
+  t.match(serve, /^Environment="AGENT_RUNNER_PROJECT=demo"$/m);
+  t.match(serve, /^Environment="AGENT_RUNNER_STATE_DIR=\/home\/op\/\.local\/state\/agent-runner\/demo"$/m);
+  const meta = parseMeta(files.find((f) => f.rel.startsWith('agent-runner@demo.target.d/'))?.text ?? '');
+  t.equal(meta?.state_dir, '/home/op/.local/state/agent-runner/demo', 'the install metadata keeps it for `status`');
 });

@@ -50,9 +50,18 @@ function onPath(exe: string, pathVar: string | undefined): string | undefined {
   return undefined;
 }
 
-/** Throws ERR_AR_SYSTEMD quoting the failed command. */
+/**
+ * Throws ERR_AR_SYSTEMD quoting the failed command, or ERR_AR_NOPERM when systemd refused for
+ * lack of privilege (polkit's "Interactive authentication required", D-Bus "Access denied"):
+ * system units are managed as root.
+ */
 export function mustSucceed(r: ExecResult, what: string): void {
   if (r.code === 0) return;
+  if (/Interactive authentication required|Access denied|not authorized/i.test(r.stderr)) {
+    throw new AgentRunnerError('ERR_AR_NOPERM', `${what}: systemd refused: this needs root (${r.stderr.trim().split('\n')[0]})`, {
+      hint: 'System units are managed as root: run the same command with sudo, e.g. `sudo agent-runner stop --system`.',
+    });
+  }
   throw new AgentRunnerError('ERR_AR_SYSTEMD', `${what} failed (exit ${r.code ?? r.signal}): ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
 }
 
@@ -133,6 +142,7 @@ export async function install(ctx: CliContext, args: InstallArgs): Promise<numbe
     cli: ctx.binPath,
     configFile: cfg.source,
     workDir: cfg.runtime.work_dir,
+    stateDir: cfg.runtime.state_dir,
     writablePaths: [cfg.runtime.state_dir, cfg.runtime.log_dir],
     stopTimeoutS: stopTimeout(cfg),
     path: unitPathEnv(ctx.execPath, onPath(cfg.agent.command[0] ?? '', ctx.env['PATH']), svc.home),

@@ -3,9 +3,10 @@ import { readEnrollment, signalIfSame, verifyIdentity, type EnrollmentRecord } f
 import { requestStop } from '@agent-runner/core/markers';
 import { sleep } from '@agent-runner/core/sleep';
 import type { CliContext, GlobalArgs } from '../context.js';
-import { loadProjectConfig } from '../load.js';
 import { warn } from '../output.js';
-import { detectManager, projectUnits, showUnits, systemctl, type Manager } from '../systemd.js';
+import { projectUnits, showUnits, systemctl, type Manager } from '../systemd.js';
+import { mustSucceed } from './install.js';
+import { requireConfig, resolveService } from './service.js';
 
 /** Arguments of `stop` and `kill`. */
 export interface LifecycleArgs extends GlobalArgs {
@@ -44,10 +45,7 @@ async function systemdStop(ctx: CliContext, args: LifecycleArgs, m: Extract<Mana
   warn(ctx, how === 'stop' ? 'stopping service...' : 'killing the current round...');
   if (how === 'kill') {
     const k = await systemctl(m.scope, ['kill', '--kill-whom=main', '--signal=SIGQUIT', serve], { env: ctx.env });
-    if (k.code !== 0) {
-      warn(ctx, `systemctl${sc} kill ${serve} failed: ${k.stderr.trim()}`);
-      return 69;
-    }
+    mustSucceed(k, `systemctl${sc} kill ${serve}`);
     const deadline = timeoutMs === undefined ? Infinity : started + timeoutMs;
     for (;;) {
       const [s] = await showUnits(m.scope, [serve], ctx.env);
@@ -63,19 +61,19 @@ async function systemdStop(ctx: CliContext, args: LifecycleArgs, m: Extract<Mana
       warn(ctx, `still stopping after ${args.timeout ?? '?'}s (the stop job goes on; \`agent-runner kill\` interrupts the round)`);
       return 75;
     }
-    if (r.code !== 0) {
-      warn(ctx, `systemctl${sc} stop failed: ${r.stderr.trim()}`);
-      return 69;
-    }
+    mustSucceed(r, `systemctl${sc} stop ${target}`);
   }
   warn(ctx, `stopped (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   return 0;
 }
 
 async function signalServe(ctx: CliContext, args: LifecycleArgs, how: 'stop' | 'kill'): Promise<number> {
-  const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
-  const manager = detectManager(cfg.project, ctx.mode, ctx.env);
-  if (manager.kind === 'systemd') return systemdStop(ctx, args, manager, how);
+  const r = resolveService(ctx, args);
+  if (r.manager.kind === 'systemd') {
+    if (r.configError) warn(ctx, `the config does not load (${r.configError.message}); stopping the installed units anyway`);
+    return systemdStop(ctx, args, r.manager, how);
+  }
+  const cfg = requireConfig(r, how === 'stop' ? 'stopping' : 'killing');
   const paths = configPaths(cfg);
   const started = Date.now();
   if (how === 'stop') requestStop(paths, { by: 'cli', reason: 'agent-runner stop', nowMs: started });

@@ -1,5 +1,6 @@
-import { AgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError, isAgentRunnerError } from '@agent-runner/core/errors';
 import { serve as runServe } from '@agent-runner/runner/serve';
+import { recordBrokenConfig } from '../config-broken.js';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { daemonLogger } from '../journal.js';
 import { loadProjectConfig } from '../load.js';
@@ -34,7 +35,13 @@ export function parseMaxRounds(value: string | number): number {
  */
 export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
   const maxRounds = args.once ? 1 : args['max-rounds'] === undefined ? undefined : parseMaxRounds(args['max-rounds']);
-  const cfg = loadProjectConfig(ctx, args);
+  let cfg;
+  try {
+    cfg = loadProjectConfig(ctx, args);
+  } catch (e) {
+    if (isAgentRunnerError(e) && e.exitCode === 78) recordBrokenConfig(ctx, e);
+    throw e;
+  }
   return runServe(cfg, {
     pid: ctx.pid,
     env: ctx.env,

@@ -3,21 +3,52 @@ import { existsSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
 import { ensurePrivateDir } from '@agent-runner/core/atomic';
-import { isAgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError, EXIT, isAgentRunnerError } from '@agent-runner/core/errors';
+import { projectPaths, type ProjectPaths } from '@agent-runner/core/paths';
 import { readEnrollment, verifyIdentity } from '@agent-runner/core/identity';
 import { openLedger } from '@agent-runner/core/ledger';
 import { sleep } from '@agent-runner/core/sleep';
 import type { CliContext, GlobalArgs } from '../context.js';
-import { loadProjectConfig } from '../load.js';
-import { out, outJson, warn } from '../output.js';
-import { detectManager, projectUnits, showUnits, systemctl, type Manager, type UnitState } from '../systemd.js';
+import { effectiveMode, loadProjectConfig, projectConfigFile } from '../load.js';
+import { oneLine, out, outJson, warn } from '../output.js';
+import { detectManager, findInstallByConfig, projectUnits, showUnits, systemctl, type Manager, type UnitState } from '../systemd.js';
 import { SERVE_NODE_OPTIONS } from '../systemd-templates.js';
 import { mustSucceed } from './install.js';
 
-/** The project's config and how it is run here (systemd scope or foreground). */
-export function resolveService(ctx: CliContext, args: GlobalArgs): { cfg: AgentRunnerConfig; manager: Manager } {
-  const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
-  return { cfg, manager: detectManager(cfg.project, ctx.mode, ctx.env) };
+/** A project as the lifecycle verbs see it. */
+export type ResolvedService =
+  | { cfg: AgentRunnerConfig; configError?: undefined; manager: Manager }
+  /** Installed, but the config does not load now: the units are still there to show, stop, log. */
+  | { cfg?: undefined; configError: AgentRunnerError; manager: Extract<Manager, { kind: 'systemd' }> };
+
+/**
+ * The project's config and how it is run here (systemd scope or foreground). When the config
+ * no longer loads (exit 78) but an install names it, the install metadata still identifies the
+ * units, so `status`, `stop`, `kill` and `logs` work and say the config is broken.
+ * @throws the config error when no install names the config file.
+ */
+export function resolveService(ctx: CliContext, args: GlobalArgs): ResolvedService {
+  let cfg: AgentRunnerConfig;
+  try {
+    cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
+  } catch (e) {
+    if (!isAgentRunnerError(e) || e.exitCode !== EXIT.CONFIG || e.code === 'ERR_AR_CONFIG_NOT_FOUND') throw e;
+    const manager = findInstallByConfig(projectConfigFile(ctx, args), ctx.env);
+    if (manager === undefined || (ctx.mode === 'system' && manager.scope !== 'system')) throw e;
+    return { configError: e, manager };
+  }
+  return { cfg, manager: detectManager(cfg.project, effectiveMode(ctx, cfg.source), ctx.env) };
+}
+
+/** The config of `r`, or its error with a hint that the running units keep the config they loaded. */
+export function requireConfig(r: ResolvedService, verb: string): AgentRunnerConfig {
+  if (r.cfg) return r.cfg;
+  const e = r.configError;
+  throw new AgentRunnerError(e.code, `not ${verb}: ${e.message}`, {
+    ...(e.location ? { location: e.location } : {}), ...(e.key !== undefined ? { key: e.key } : {}),
+    ...(e.expected !== undefined ? { expected: e.expected } : {}), ...(e.found !== undefined ? { found: e.found } : {}), more: e.more,
+    hint: `${e.hint} Units that run keep the config they loaded; \`agent-runner status\` shows them.`,
+  });
 }
 
 /** `systemctl` flag text for messages. */
@@ -31,7 +62,9 @@ export function scopeFlag(m: Manager): string {
  * `serve` in the background, detached, its output appended to `<log_dir>/serve.out`.
  */
 export async function start(ctx: CliContext, args: GlobalArgs): Promise<number> {
-  const { cfg, manager } = resolveService(ctx, args);
+  const r = resolveService(ctx, args);
+  const cfg = requireConfig(r, 'starting');
+  const { manager } = r;
   if (manager.kind === 'systemd') {
     const { target } = projectUnits(manager.meta);
     mustSucceed(await systemctl(manager.scope, ['start', target], { env: ctx.env }), `systemctl${scopeFlag(manager)} start ${target}`);
@@ -81,7 +114,10 @@ export async function start(ctx: CliContext, args: GlobalArgs): Promise<number> 
  * in the foreground, `stop` then `start`.
  */
 export async function restart(ctx: CliContext, args: GlobalArgs): Promise<number> {
-  const { manager } = resolveService(ctx, args);
+  const r = resolveService(ctx, args);
+  // Refused before anything stops: a running unit with a good config is not traded for a failed start.
+  requireConfig(r, 'restarting');
+  const { manager } = r;
   if (manager.kind === 'systemd') {
     const { services, target } = projectUnits(manager.meta);
     const t0 = Date.now();
@@ -111,11 +147,12 @@ export interface StatusReport {
     last_round: { round: number; status: string; classification: string | null; exit_code: number | null; started_at: string; ended_at: string | null } | null;
   } | null;
   ledger_error?: string;
+  /** The config's load error (one line) when it does not load now; absent when it loads. */
+  config_error?: string;
 }
 
 /** Reads the runner's enrollment and the ledger's last round (read-only). */
-function ledgerPart(cfg: AgentRunnerConfig): Pick<StatusReport, 'runner' | 'ledger' | 'ledger_error'> {
-  const paths = configPaths(cfg);
+function ledgerPart(paths: ProjectPaths): Pick<StatusReport, 'runner' | 'ledger' | 'ledger_error'> {
   let runner: StatusReport['runner'] = null;
   try {
     const rec = readEnrollment(paths, 'runner');
@@ -153,27 +190,30 @@ function ledgerPart(cfg: AgentRunnerConfig): Pick<StatusReport, 'runner' | 'ledg
  * does not (as `systemctl status`).
  */
 export async function status(ctx: CliContext, args: GlobalArgs): Promise<number> {
-  const { cfg, manager } = resolveService(ctx, args);
+  const { cfg, configError, manager } = resolveService(ctx, args);
   let units: UnitState[] = [];
   if (manager.kind === 'systemd') {
     const { services, target } = projectUnits(manager.meta);
     units = await showUnits(manager.scope, [...services, target], ctx.env);
   }
-  const lp = ledgerPart(cfg);
+  const paths = cfg ? configPaths(cfg) : manager.kind === 'systemd' && manager.meta.state_dir ? projectPaths(manager.meta.project, manager.meta.state_dir, manager.meta.state_dir) : undefined;
+  const lp = paths ? ledgerPart(paths) : { runner: null, ledger: null, ledger_error: 'state directory unknown (config broken, installed by an older version)' };
   const serveUnit = units.find((u) => u.unit.startsWith('agent-runner@') && u.unit.endsWith('.service'));
   const running = manager.kind === 'systemd' ? ['active', 'activating', 'deactivating', 'reloading'].includes(serveUnit?.active_state ?? '') : lp.runner !== null;
   const report: StatusReport = {
-    project: cfg.project,
+    project: cfg?.project ?? (manager.kind === 'systemd' ? manager.meta.project : ''),
     manager: manager.kind === 'systemd' ? `systemd-${manager.scope}` : 'foreground',
     running,
     units,
     ...lp,
+    ...(configError ? { config_error: oneLine(configError) } : {}),
   };
   if (args.json) {
     outJson(ctx, report);
     return running ? 0 : 3;
   }
   out(ctx, `project ${report.project} (${report.manager})`);
+  if (report.config_error) out(ctx, `  config BROKEN (a start or restart would fail): ${report.config_error}`);
   for (const u of units) {
     const extra = [u.main_pid ? `pid ${u.main_pid}` : '', u.since ? `since ${u.since}` : '', u.result && u.result !== 'success' ? `last result ${u.result} (status ${u.exec_main_status})` : '', u.n_restarts ? `${u.n_restarts} restart(s)` : '']
       .filter(Boolean)

@@ -5,6 +5,8 @@ import { AgentRunnerError } from '@agent-runner/core/errors';
 import { EventWriter, type EventKind, type EventPayload } from '@agent-runner/core/events';
 import type { ServiceMode } from '@agent-runner/core/paths';
 import { VERSION } from '@agent-runner/core/version';
+import { clearAlarm, raiseAlarm, type AlarmFacts } from '@agent-runner/core/alarms';
+import { openLedger } from '@agent-runner/core/ledger';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { out, warn } from '../output.js';
 import { currentUser, execCommand, systemctl, type ExecResult } from '../systemd.js';
@@ -21,14 +23,21 @@ export interface UpgradeArgs extends GlobalArgs {
 
 type UpgradeEvent = 'service_upgraded' | 'package_upgraded' | 'service_upgrade_rolled_back' | 'service_upgrade_rollback_failed';
 
+/** Where a project hears of an upgrade: its event stream and its ledger. */
+interface Sink {
+  dir: string;
+  project: string;
+  ledgerPath: string;
+}
+
 /** Event streams to report to: every installed project of the scope, else the cwd's project. */
-function eventSinks(ctx: CliContext, args: UpgradeArgs, metas: InstallMeta[], scope: ServiceMode): Array<{ dir: string; project: string }> {
-  const sinks: Array<{ dir: string; project: string }> = [];
+function eventSinks(ctx: CliContext, args: UpgradeArgs, metas: InstallMeta[], scope: ServiceMode): Sink[] {
+  const sinks: Sink[] = [];
   const add = (file: string): void => {
     try {
       const cfg = loadConfig(file, { env: { ...ctx.env, STATE_DIRECTORY: undefined, LOGS_DIRECTORY: undefined }, mode: scope, skipFileChecks: true });
-      const dir = configPaths(cfg).eventsDir;
-      if (!sinks.some((s) => s.dir === dir)) sinks.push({ dir, project: cfg.project });
+      const paths = configPaths(cfg);
+      if (!sinks.some((s) => s.dir === paths.eventsDir)) sinks.push({ dir: paths.eventsDir, project: cfg.project, ledgerPath: paths.ledgerPath });
     } catch {
       /* a project whose config is gone or unreadable gets no event */
     }
@@ -45,7 +54,7 @@ function eventSinks(ctx: CliContext, args: UpgradeArgs, metas: InstallMeta[], sc
 }
 
 /** Appends one event to every sink; as root, hands a new day file to the state owner. */
-function emitAll<K extends UpgradeEvent>(ctx: CliContext, sinks: Array<{ dir: string; project: string }>, kind: K, payload: EventPayload<K & EventKind>): void {
+function emitAll<K extends UpgradeEvent>(ctx: CliContext, sinks: Sink[], kind: K, payload: EventPayload<K & EventKind>): void {
   for (const s of sinks) {
     try {
       const w = new EventWriter({ dir: s.dir, project: s.project, unit: 'cli' });
@@ -61,6 +70,32 @@ function emitAll<K extends UpgradeEvent>(ctx: CliContext, sinks: Array<{ dir: st
       }
     } catch (e) {
       warn(ctx, `event ${kind} not written to ${s.dir}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Raises (`facts` given) or clears (null) the `upgrade_failed` alarm in every sink's existing
+ * ledger, so the bridge tells the human. As root, SQLite files this process created (-wal,
+ * -shm) are handed to the ledger's owner, or the service could not open its ledger again.
+ */
+function alarmAll(ctx: CliContext, sinks: Sink[], facts: AlarmFacts | null, to: string): void {
+  for (const s of sinks) {
+    if (!existsSync(s.ledgerPath)) continue;
+    try {
+      const ledger = openLedger(s.ledgerPath);
+      try {
+        if (facts) raiseAlarm(ledger, 'upgrade_failed', facts, { project: s.project });
+        else clearAlarm(ledger, 'upgrade_failed', { to }, { project: s.project });
+      } finally {
+        ledger.close();
+      }
+      if (currentUser().uid === 0) {
+        const owner = statSync(s.ledgerPath);
+        for (const f of [`${s.ledgerPath}-wal`, `${s.ledgerPath}-shm`]) if (existsSync(f) && statSync(f).uid !== owner.uid) chownSync(f, owner.uid, owner.gid);
+      }
+    } catch (e) {
+      warn(ctx, `upgrade alarm not recorded in ${s.ledgerPath}: ${(e as Error).message}`);
     }
   }
 }
@@ -194,9 +229,11 @@ export async function upgrade(ctx: CliContext, args: UpgradeArgs): Promise<numbe
       const r = await systemctl(scope, ['start', ...targets], { env: ctx.env });
       if (r.code !== 0) warn(ctx, `systemctl${sc} start failed: ${tail(r)}`);
       emitAll(ctx, sinks, 'service_upgraded', { from_version: from, to_version: to, units });
+      alarmAll(ctx, sinks, null, to);
       out(ctx, `upgraded ${from} -> ${to}; restarted ${targets.join(', ')}`);
     } else {
       emitAll(ctx, sinks, 'package_upgraded', { from_version: from, to_version: to, method: inst.kind === 'npm-global' ? 'npm' : 'checkout' });
+      alarmAll(ctx, sinks, null, to);
       out(ctx, `upgraded the package ${from} -> ${to}; running services keep the old code until restarted:`);
       const all = installedProjects(unitDir('system', ctx.env));
       for (const p of all) out(ctx, `  sudo systemctl restart ${unitNames(p).target}`);
@@ -223,6 +260,7 @@ export async function upgrade(ctx: CliContext, args: UpgradeArgs): Promise<numbe
   }
   if (rollbackError) {
     emitAll(ctx, sinks, 'service_upgrade_rollback_failed', { from_version: from, to_version: to, reason: failure.slice(0, 2000), rollback_error: rollbackError.slice(0, 2000) });
+    alarmAll(ctx, sinks, { from, to, rolled_back: false, detail: `${failure}\nrollback: ${rollbackError}`.slice(0, 2000) }, to);
     warn(ctx, `ROLLBACK FAILED: ${rollbackError}`);
     warn(ctx, `the services are stopped. Reinstall a known-good version: npm install -g agent-runner@${from}, then agent-runner start`);
     return 70;
@@ -232,6 +270,7 @@ export async function upgrade(ctx: CliContext, args: UpgradeArgs): Promise<numbe
     if (r.code !== 0) warn(ctx, `systemctl${sc} start failed: ${tail(r)}`);
   }
   emitAll(ctx, sinks, 'service_upgrade_rolled_back', { from_version: from, to_version: to, reason: failure.slice(0, 2000) });
+  alarmAll(ctx, sinks, { from, to, rolled_back: true, detail: failure.slice(0, 2000) }, to);
   warn(ctx, `rolled back to ${from}${manage ? `; restarted ${targets.join(', ')}` : ''}`);
   return 75;
 }

@@ -354,9 +354,14 @@ export const CONFIG_SCHEMA: Schema = {
         disk_warning_pct: { type: 'number', minimum: 0, maximum: 100, default: 90, description: 'Alert `disk_warning` when the state directory\'s file system is this full (percent).', 'x-unit': '%' },
         disk_critical_pct: { type: 'number', minimum: 0, maximum: 100, default: 95, description: 'Alert `disk_critical` (auto-stop) when the state directory\'s file system is this full (percent).', 'x-unit': '%' },
         mem_available_min_pct: { type: 'number', minimum: 0, maximum: 100, default: 10, description: 'Alert `mem_pressure` when available memory falls below this share of the total (percent).', 'x-unit': '%' },
-        silence_h: { type: 'number', minimum: 0, default: 6, description: 'Alert `silence` when no round produced a result or a commit for this long while rounds keep running (0: off).', 'x-unit': 'h' },
+        silence_after_s: seconds('Raise the `silence` alarm when no round was productive (an `ok` round that reported a result or committed or stashed work) for this long while the runner says it runs; the next productive round clears it (0: off).', 21600),
         cost_budget_usd: { type: 'number', minimum: 0, default: 0, description: 'Alert `cost_budget` when today\'s (UTC) cost reaches this (0: use `runtime.daily_cost_budget_usd`; both 0: off).', 'x-unit': 'USD' },
         hung_grace_s: seconds('Alert `hung` when a round runs this long past its `round_timeout_s` (the runner\'s own ceiling failed).', 120, 1),
+        notify_benign: {
+          type: 'boolean',
+          default: false,
+          description: 'Also notify the alerts of detectors that report a self-healing wait (`rate_limit_active`); they are recorded and shown either way.',
+        },
         disable: {
           type: 'array',
           items: { type: 'string', pattern: '^[a-z_]+$' },

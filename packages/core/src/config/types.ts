@@ -99,11 +99,13 @@ export interface MonitorConfig {
   disk_critical_pct: number;
   /** Percent of total memory. */
   mem_available_min_pct: number;
-  /** Hours; 0 disables. */
-  silence_h: number;
+  /** Seconds without a productive round before the `silence` alarm; 0 disables. */
+  silence_after_s: number;
   /** USD; 0 = runtime.daily_cost_budget_usd. */
   cost_budget_usd: number;
   hung_grace_s: number;
+  /** Notify the alerts of benign detectors (self-healing waits) too. */
+  notify_benign: boolean;
   /** Detector names turned off. */
   disable: string[];
 }
