@@ -5,7 +5,6 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
-import { clearAlarm, raiseAlarm } from '@agent-runner/core/alarms';
 import { lastEvents } from '@agent-runner/core/events';
 import { scenario, watch } from './fixtures/scenario.js';
 
@@ -30,17 +29,10 @@ t.test('oauth_fail: 401s the runner paused on and recovered from never stop it (
   const w = watch(p);
   t.teardown(w.close);
   const fired = new Set<string>();
-  let told = 0;
-  // The monitor polls throughout; the alarm serve raises when it pauses and clears when it
-  // recovers is raised here through the same core API, in the order of serve's events.
+  // The monitor polls throughout; serve raises its auth_paused alarm when it pauses and clears
+  // it when it recovers.
   for (let i = 0; i < 240 && count('auth_recovered') < 2; i++) {
     await new Promise((r) => setTimeout(r, 250));
-    const auth = lastEvents(ev, { n: 10, kinds: ['auth_paused', 'auth_recovered'] }).events;
-    for (const e of auth.slice(told)) {
-      if (e.kind === 'auth_paused') raiseAlarm(w.ledger, 'auth_paused', { agent: 'claude', evidence: '401', hint: 'claude /login', probe_interval_s: 10 }, { project: 'proj' });
-      else clearAlarm(w.ledger, 'auth_paused', { paused_s: 10 }, { project: 'proj' });
-    }
-    told = auth.length;
     for (const d of await w.poll()) fired.add(d);
     if (fired.has('oauth_fail') && w.poller.findings.find((f) => f.detector === 'oauth_fail')) {
       t.match(w.poller.findings.find((f) => f.detector === 'oauth_fail'), { evidence: { runner_paused: true } }, 'two 401s in a row while paused');

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { hostname } from 'node:os';
-import { clearAlarm, raiseAlarm } from '@agent-runner/core/alarms';
+import { clearAlarm } from '@agent-runner/core/alarms';
 import { scenario, watch } from './fixtures/scenario.js';
 
 const ROUND_DETECTORS = ['timeout_rate', 'hung', 'orphan_chain', 'network_fail', 'rate_limit_active', 'anomaly_repetitive', 'supervisor_stale', 'oauth_fail', 'silence', 'cost_budget', 'heal_circuit_broken'];
@@ -57,15 +57,14 @@ t.test('anomaly_repetitive: identical crashes (crash-loop breaker set higher)', 
 });
 
 t.test('one cause, one alarm: anomaly_repetitive is recorded but not notified while the runner\'s crash_loop alarm is active', async (t) => {
-  const p = scenario('echo "fatal: cannot open database app.db"\nexit 3', '', '[runtime.crash_loop]\nthreshold = 5\nshort_round_s = 60\n');
+  const p = scenario('echo "fatal: cannot open database app.db"\nexit 3', '', '[runtime.crash_loop]\nthreshold = 5\nshort_round_s = 60\ncooldown_s = 0\n');
   t.teardown(p.cleanup);
   const r = await p.serve([]);
   t.equal(r.code, 69, 'the crash-loop breaker stopped serve');
   const w = watch(p);
   t.teardown(w.close);
-  // What serve raises when it stops in a crash loop, through the same core API.
+  // serve raised its crash_loop alarm when it stopped.
   const scope = { project: 'proj' };
-  raiseAlarm(w.ledger, 'crash_loop', { consecutive: 5, last_exit_code: 3, tail: 'fatal: cannot open database app.db' }, scope);
   t.ok((await w.poll()).includes('anomaly_repetitive'), 'the detector sees the loop');
   t.match(w.ledger.monitor.activeAlerts({ raisedBy: 'monitor' }), [{ detector: 'anomaly_repetitive', host: hostname(), evidence: { notified: false } }], 'recorded (page, /metrics, peek)');
   await w.poll();
