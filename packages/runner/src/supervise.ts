@@ -14,6 +14,10 @@
  * - `roundTimeoutMs` after the start, whatever the state: end it (`timeout`);
  * - the caller's AbortSignal (operator kill, second SIGTERM): end it (`operator`).
  * "End the group" is {@link killGroup}: SIGTERM, `killGraceMs`, SIGKILL, confirmation.
+ * Timed verdicts are taken only after the output already in the pipe or terminal was read,
+ * and a wall-clock or inactivity kill only when the group still has a live member: a frozen
+ * supervisor (SIGSTOP, a blocked event loop) must not kill a round that worked, or finished,
+ * while it was frozen.
  */
 import type { Classifier, ProcessOutcome, Verdict } from './adapters/types.js';
 import type { AgentExit, AgentHandle } from './agent-process.js';
@@ -159,8 +163,14 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
   let classifierWarned = false;
   let lines = 0;
   const timers = new Set<NodeJS.Timeout>();
+  const immediates = new Set<NodeJS.Immediate>();
 
-  /** setTimeout that accepts delays beyond ~24.8 days by re-arming. */
+  /**
+   * setTimeout that accepts delays beyond ~24.8 days by re-arming, and judges one loop turn
+   * late: after a freeze of this process (SIGSTOP, a long synchronous stretch) node runs the
+   * expired timers BEFORE it polls the pipe, so output the agent wrote meanwhile — its
+   * result, its exit — is still unread. setImmediate runs after that poll.
+   */
   const after = (ms: number, fn: () => void): void => {
     const due = now() + ms;
     const arm = (left: number): void => {
@@ -168,8 +178,15 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
         timers.delete(t);
         if (finished) return;
         const rest = due - now();
-        if (rest > 0 && left > MAX_TIMER) arm(rest);
-        else fn();
+        if (rest > 0 && left > MAX_TIMER) {
+          arm(rest);
+          return;
+        }
+        const i = setImmediate(() => {
+          immediates.delete(i);
+          if (!finished) fn();
+        });
+        immediates.add(i);
       }, Math.min(Math.max(0, left), MAX_TIMER));
       timers.add(t);
     };
@@ -279,22 +296,24 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
 
   if (enabled(limits.roundTimeoutMs)) {
     // The ceiling counts from the round's start, which may precede this call.
-    after(Math.max(0, start + limits.roundTimeoutMs - now()), () =>
-      startKill('timeout', 'round_timeout_kill', {
-        timeout_ms: limits.roundTimeoutMs,
-        live_children: liveMembers(pgid, procRoot).map(child),
-      }),
-    );
+    after(Math.max(0, start + limits.roundTimeoutMs - now()), () => {
+      const live = liveMembers(pgid, procRoot);
+      // Nothing left to end: the agent finished (its exit may not be reported yet).
+      if (live.length === 0) return;
+      startKill('timeout', 'round_timeout_kill', { timeout_ms: limits.roundTimeoutMs, live_children: live.map(child) });
+    });
   }
   if (enabled(limits.inactivityTimeoutMs)) {
     const check = (): void => {
       // After the result the grace rules decide; after the exit the leftover rules do.
       if (resultSeen || leader || killing) return;
+      // lastOutput is when the latest output was read, which `after` lets happen first: the
+      // agent wrote it then or earlier, so a silence is never shorter than measured.
       const idle = now() - lastOutput;
-      if (idle >= limits.inactivityTimeoutMs) {
-        startKill('inactivity', 'round_inactivity_kill', { idle_ms: idle, limit_ms: limits.inactivityTimeoutMs });
-      } else {
+      if (idle < limits.inactivityTimeoutMs) {
         after(limits.inactivityTimeoutMs - idle, check);
+      } else if (liveMembers(pgid, procRoot).length > 0) {
+        startKill('inactivity', 'round_inactivity_kill', { idle_ms: idle, limit_ms: limits.inactivityTimeoutMs });
       }
     };
     after(limits.inactivityTimeoutMs, check);
@@ -367,6 +386,8 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
     finished = true;
     for (const t of timers) clearTimeout(t);
     timers.clear();
+    for (const i of immediates) clearImmediate(i);
+    immediates.clear();
     opts.signal?.removeEventListener('abort', onAbort);
   }
 }
