@@ -142,7 +142,8 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: RUNNER,
     severity: 'warning',
-    description: 'The exit grace elapsed with the process group idle (a genuine hang) and the group was killed.',
+    description:
+      'The exit grace after the agent\'s final result elapsed with no live worker in its process group, and the group was ended. The round keeps the class of that result: a successful one stays `ok`.',
     fields: {
       grace_s: req('number', 'Grace that elapsed, in seconds.'),
       signal: req('string', 'Signal sent to the process group.'),
