@@ -54,7 +54,8 @@ export interface SuperviseLimits {
  * - `round_operator_kill` {reason}
  * - `round_kill_result` {killed_by, term_sent, kill_sent, duration_ms, survivors}
  * - `round_line_truncated` {line, max_length} (first truncated line only)
- * - `round_log_error` {message, dropped_bytes} (first write failure only)
+ * - `round_log_error` {message, code, dropped_bytes} (the log's first failure only, also one
+ *   from before the round; the round goes on, its output still classified and counted)
  * - `classifier_error` {line, message} (first throw only; the line is skipped)
  * Children are `{pid, comm, state, cmdline}` with cmdline cut to 200 characters (not
  * redacted: the event writer's redaction applies).
@@ -73,8 +74,9 @@ export type SuperviseEventKind =
 
 /** Where the output goes besides the classifier; a {@link RoundLog} fits. */
 export interface OutputSink {
+  /** Never throws (a failure is kept in `error`). */
   write(chunk: Buffer | string): void;
-  readonly error?: Error | undefined;
+  readonly error?: NodeJS.ErrnoException | undefined;
   readonly droppedBytes?: number;
 }
 
@@ -281,15 +283,19 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
     }
   };
 
+  const checkLog = (): void => {
+    const error = opts.log?.error;
+    if (!error || logWarned) return;
+    logWarned = true;
+    emit('round_log_error', { message: error.message, code: error.code ?? null, dropped_bytes: opts.log?.droppedBytes ?? 0 });
+  };
+  checkLog();
   const unsubscribe = handle.onData((chunk) => {
     outputBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk, 'utf8') : chunk.length;
     lastOutput = now();
     if (opts.log) {
       opts.log.write(chunk);
-      if (opts.log.error && !logWarned) {
-        logWarned = true;
-        emit('round_log_error', { message: opts.log.error.message, dropped_bytes: opts.log.droppedBytes ?? 0 });
-      }
+      checkLog();
     }
     for (const l of splitter.push(chunk)) onLine(l);
   });
