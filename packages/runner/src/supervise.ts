@@ -314,7 +314,7 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
       // After the result the grace rules decide; after the exit the leftover rules do.
       if (resultSeen || leader || killing) return;
       // lastOutput is when the latest output was read, which `after` lets happen first: the
-      // agent wrote it then or earlier, so a silence is never shorter than measured.
+      // agent wrote it then or earlier, so the measured silence is never longer than its own.
       const idle = now() - lastOutput;
       if (idle < limits.inactivityTimeoutMs) {
         after(limits.inactivityTimeoutMs - idle, check);
