@@ -142,7 +142,8 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: RUNNER,
     severity: 'warning',
-    description: 'The exit grace elapsed with the process group idle (a genuine hang) and the group was killed.',
+    description:
+      'The exit grace after the agent\'s final result elapsed with no live worker in its process group, and the group was ended. The round keeps the class of that result: a successful one stays `ok`.',
     fields: {
       grace_s: req('number', 'Grace that elapsed, in seconds.'),
       signal: req('string', 'Signal sent to the process group.'),
@@ -193,6 +194,57 @@ export const EVENT_CATALOGUE = {
     fields: {
       reason: req('string', 'Reason given with the request.', 200),
       signal: opt('string', 'Signal sent to the process group.'),
+    },
+  },
+  round_kill_result: {
+    version: 1,
+    units: RUNNER,
+    severity: 'info',
+    description:
+      'How ending a round\'s process group went (after a `round_*_kill`, or for idle helpers the agent left behind when it exited): SIGTERM, the kill grace, SIGKILL for what was left.',
+    fields: {
+      killed_by: req('string', 'The kill it follows: `timeout`, `inactivity`, `grace`, `fatal`, `operator`, or `leftovers` (helpers left after the agent exited by itself).'),
+      term_sent: req('boolean', 'SIGTERM reached at least one process.'),
+      kill_sent: req('boolean', 'Processes outlived the kill grace and got SIGKILL.'),
+      duration_s: req('number', 'Seconds from SIGTERM until the group was empty (or given up on).'),
+      survivors: req(
+        'array',
+        'Processes still alive after SIGKILL (uninterruptible sleep), normally empty: `[{pid, comm, state, cmdline}]` (cmdline truncated).',
+      ),
+    },
+  },
+  round_log_error: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description:
+      'The round log could not be created or written (disk full, quota, I/O error). The round goes on: its output is still classified and counted, but what follows is missing from the log. Once per round.',
+    fields: {
+      message: req('string', 'The file system\'s error message (names the path).', 500),
+      code: req('string|null', 'errno code (`ENOSPC`, `EDQUOT`, `EIO`, ...), null when none.'),
+      dropped_bytes: req('integer', 'Output bytes not in the log so far.'),
+    },
+  },
+  round_line_truncated: {
+    version: 1,
+    units: RUNNER,
+    severity: 'info',
+    description:
+      'An output line was longer than the line cap: the classifier saw its first `max_length` characters (the round log has it whole). Once per round.',
+    fields: {
+      line: req('integer', 'Line number in the round log.'),
+      max_length: req('integer', 'The cap, in characters.'),
+    },
+  },
+  classifier_error: {
+    version: 1,
+    units: RUNNER,
+    severity: 'error',
+    description:
+      'The agent adapter\'s live classifier threw on an output line (a bug in the adapter): the line was skipped and the round went on. Once per round.',
+    fields: {
+      line: req('integer', 'Line number in the round log.'),
+      message: req('string', 'The exception message.', 500),
     },
   },
   stop_file_detected: {
