@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync, mkdirSync, readlinkSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '@agent-runner/testkit/project';
 import { alarmsOf, agentProject, readEvents, readRounds, runFile, startServe, until } from './serve-helpers.js';
@@ -191,6 +191,34 @@ t.test('crash recovery: a round left running by a killed serve is closed as inte
   t.equal(r.code, 0, r.stderr);
   t.match(readRounds(p.stateDir), [{ round: 1, status: 'interrupted' }, { round: 2, status: 'finished' }]);
   t.match(readEvents(p.stateDir).find((e) => e['kind'] === 'round_interrupted'), { round: 1, reason: 'process_gone' });
+});
+
+t.test('no orphaned round: the agent group a SIGKILLed serve left behind is ended before the next round starts', async (t) => {
+  const p = agentProject('cat > /dev/null\nsleep 60 &\nwait\necho RESULT');
+  t.teardown(p.cleanup);
+  const s = startServe(p);
+  await until(() => typeof readRounds(p.stateDir)[0]?.['agent_pgid'] === 'number', 20_000, 'round 1 records its agent group');
+  const pgid = Number(readRounds(p.stateDir)[0]?.['agent_pgid']);
+  s.child.kill('SIGKILL');
+  await s.exited;
+  const alive = (): boolean => readdirSync('/proc').some((d) => /^\d+$/.test(d) && (() => {
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return f[2] === String(pgid) && f[0] !== 'Z'; // a zombie waits for its reaper, it runs nothing
+    } catch {
+      return false;
+    }
+  })());
+  t.ok(alive(), `the agent group ${pgid} outlived serve`);
+  writeFileSync(join(p.dir, 'agent.sh'), '#!/bin/sh\ncat > /dev/null\necho RESULT\n');
+  const r = await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.notOk(alive(), 'no process of the old group is left');
+  const ev = readEvents(p.stateDir);
+  const ended = ev.findIndex((e) => e['kind'] === 'orphan_group_ended');
+  t.match(ev[ended], { round: 1, pgid, kill_sent: false, remaining: 0 });
+  t.ok(ended >= 0 && ended < ev.findIndex((e) => e['kind'] === 'round_start' && e['round'] === 2), 'ended before round 2 started');
+  t.match(readRounds(p.stateDir), [{ round: 1, status: 'interrupted' }, { round: 2, status: 'finished' }]);
 });
 
 t.test('peek --json answers from the ledger and recent events', async (t) => {

@@ -20,6 +20,7 @@ import { holdBeforeRound } from './gates.js';
 import { idleCollector } from './idle-gc.js';
 import { decide, initialPolicyState, TRANSIENT, type Decision } from './policy.js';
 import type { LastOutcome } from './prompt.js';
+import { endOrphanGroup } from './process-group.js';
 import { tailLines } from './round-log.js';
 import { runRound, type RoundResult } from './round.js';
 import type { ServeDeps } from './serve.js';
@@ -52,6 +53,28 @@ function recoverInterrupted(s: ServeSession): void {
     const reason = verdict === 'other-boot' ? 'host_rebooted' : verdict === 'recycled' ? 'pid_recycled' : 'process_gone';
     if (s.ledger.runner.markInterrupted(r.round, reason)) {
       s.events.emit('round_interrupted', { previous_pid: r.pid, reason, started_at: new Date(r.startedAtMs).toISOString() }, { round: r.round });
+    }
+  }
+}
+
+/**
+ * Ends the agent process groups that outlived the serve which ran their rounds (a SIGKILLed
+ * serve outside systemd leaves its agent running: under systemd the cgroup goes with it), so
+ * round N+1 never shares the work tree with round N's agent. Each group is proven by the start
+ * time its round recorded (see endOrphanGroup); anything unproven is left alone.
+ */
+async function endOrphans(s: ServeSession): Promise<void> {
+  for (const r of s.ledger.runner.runningRounds()) {
+    if (r.runnerNonce === s.unit.record.nonce || r.agentPgid === null || r.agentStarttimeTicks === null || r.agentPgid <= 1) continue;
+    try {
+      const res = await endOrphanGroup({ pgid: r.agentPgid, starttimeTicks: r.agentStarttimeTicks }, {
+        kill: s.deps.kill, graceMs: s.cfg.runtime.kill_grace_s * 1000, ...(s.deps.procRoot ? { procRoot: s.deps.procRoot } : {}),
+      });
+      if (!res.found) continue;
+      s.events.emit('orphan_group_ended', { pgid: r.agentPgid, members: res.members.length, kill_sent: res.killSent, remaining: res.remaining.length }, { round: r.round });
+      s.deps.log('warning', `round ${r.round}: its agent (process group ${r.agentPgid}, ${res.members.length} process(es)) outlived the previous serve; ended it${res.remaining.length ? `, ${res.remaining.length} still alive` : ''}`);
+    } catch (e) {
+      s.deps.log('warning', `round ${r.round}: cannot check its agent's process group ${r.agentPgid}: ${(e as Error).message}`);
     }
   }
 }
@@ -127,6 +150,7 @@ export async function serveLoop(s: ServeSession): Promise<number> {
 
   // The start is good: what stopped the previous serve is over, and a crash loop still open
   // makes the first round the breaker's try (one crash re-opens it).
+  await endOrphans(s);
   const startWrites = await disk.write('close interrupted rounds', () => {
     recoverInterrupted(s);
     episodes.clear('config_broken', {});

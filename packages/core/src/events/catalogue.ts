@@ -122,6 +122,19 @@ export const EVENT_CATALOGUE = {
       started_at: opt('string|null', 'ISO-8601 UTC start time of the interrupted round.'),
     },
   },
+  orphan_group_ended: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description:
+      'At start-up, before the next round, the agent process group of a round the previous serve left open was still alive (serve was killed, its agent was not): it was ended, SIGTERM then SIGKILL after `kill_grace_s`, so two rounds never write to one work tree. Identity-checked: the group leader\'s start time must match the one the round recorded.',
+    fields: {
+      pgid: req('integer', 'The process group (its leader\'s pid when the round started).'),
+      members: req('integer', 'Processes of the group found alive.'),
+      kill_sent: req('boolean', 'Some outlived SIGTERM and the grace and got SIGKILL.'),
+      remaining: req('integer', 'Processes still alive afterwards (uninterruptible sleep), normally 0.'),
+    },
+  },
   round_grace_extended: {
     version: 1,
     units: RUNNER,
