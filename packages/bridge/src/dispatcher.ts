@@ -122,6 +122,7 @@ export class Dispatcher {
       const quiet = quietUntil(this.d.config.quiet_hours, now, this.offsetMin) !== undefined ? QUIET_EXCEPT : {};
       const rows = this.guard.run('claim notifications', () => this.d.ledger.bridge.claimDue(now, room, this.d.claimant, lease, quiet));
       if (rows === undefined || rows.length === 0) return total;
+      this.guard.ok();
       total += rows.length;
       const parents = rows.filter((r) => r.transport === null);
       if (parents.length > 0) this.save('route notifications', () => this.route(parents));

@@ -4,8 +4,9 @@ import type { LogPriority } from '@agent-runner/core/unit';
 /**
  * Ledger writes on a full disk (ENOSPC, EDQUOT, SQLITE_FULL): the bridge must not die of
  * them — it is what tells the operator the disk is full. A write that fails so is reported
- * once per episode and skipped; the caller tries it again on a later loop turn, and the
- * first write that succeeds ends the episode (logged too).
+ * once per episode and skipped; the caller tries it again on a later loop turn, and tells
+ * {@link NoSpaceGuard.ok} when a write that changed the ledger succeeded again (a statement
+ * that changes nothing succeeds on a full disk too, so it proves nothing).
  */
 export class NoSpaceGuard {
   private failing = false;
@@ -23,16 +24,13 @@ export class NoSpaceGuard {
    * @throws whatever else `fn` throws.
    */
   run<T>(what: string, fn: () => T): T | undefined {
-    let out: T;
     try {
-      out = fn();
+      return fn();
     } catch (e) {
       if (!isNoSpace(e)) throw e;
       this.noSpace(what);
       return undefined;
     }
-    this.ok();
-    return out;
   }
 
   /** Records a failure for a full disk (logged when it starts an episode). */
@@ -41,7 +39,7 @@ export class NoSpaceGuard {
     this.failing = true;
   }
 
-  /** Records a successful write (ends an episode). */
+  /** Records a successful write that changed the ledger (ends an episode). */
   ok(): void {
     if (this.failing) this.log('notice', 'ledger writes work again; delivery resumed');
     this.failing = false;
