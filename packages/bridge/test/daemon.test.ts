@@ -191,9 +191,9 @@ t.test('daily digest is enqueued at digest_time and sent once', async (t) => {
   stop.abort();
   await done;
   t.equal(tg.sent.length, 1, logs.join('\n'));
-  t.match(tg.sent[0]?.text, /demo: daily digest/);
+  t.match(tg.sent[0]?.text, /^demo@[^:]+: daily digest\n/);
   t.match(tg.sent[0]?.text, /Rounds: 1 \(rate_limit 1\)/);
   t.match(tg.sent[0]?.text, /Cost: \$1\.50/);
-  t.match(tg.sent[0]?.text, /Throttled rounds: 1/);
+  t.match(tg.sent[0]?.text, /Healed by themselves: 0 transient rounds; 1 not yet followed by an ok round/);
   t.equal(mx.events.length, 1);
 });
