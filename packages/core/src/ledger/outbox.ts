@@ -175,22 +175,27 @@ export function outboxAccess(
   const produced = db.prepare(`SELECT * FROM outbox
     WHERE transport IS NULL AND created_at_ms >= @since AND created_at_ms < @until AND substr(idempotency_key, 1, length(@prefix)) = @prefix
     ORDER BY created_at_ms, id`);
-  // Head-of-line per transport: `h` is an earlier row of the same transport that is waiting
-  // for its retry or held by another live claimant.
+  // Head-of-line per transport: `holds` are the rows waiting for their retry or held by
+  // another live claimant; a row behind one of its transport is not claimed. Materialized
+  // once per claim, so a long queue costs one pass, not a scan per row. The literal
+  // `status IN ('pending', 'sending')` lets SQLite use the partial index outbox_due (it
+  // cannot infer it from the OR), so sent history is never scanned.
   const claim = db.prepare(`UPDATE outbox SET status = 'sending', claimed_by = @claimant, claimed_at_ms = @now,
       attempts = attempts + 1
     WHERE id IN (
+      WITH holds AS MATERIALIZED (
+        SELECT transport, created_at_ms AS c, id FROM outbox
+        WHERE status IN ('pending', 'sending') AND transport IS NOT NULL
+          AND ((status = 'pending' AND attempts > 0 AND next_attempt_at_ms > @now)
+            OR (status = 'sending' AND claimed_at_ms > @now - @leaseMs AND claimed_by <> @claimant)))
       SELECT o.id FROM outbox o
-      WHERE ((o.status = 'pending' AND o.next_attempt_at_ms <= @now)
+      WHERE o.status IN ('pending', 'sending')
+        AND ((o.status = 'pending' AND o.next_attempt_at_ms <= @now)
           OR (o.status = 'sending' AND o.claimed_at_ms <= @now - @leaseMs))
         AND (@quiet = 0 OR o.transport IS NULL OR o.severity = 'critical'
           OR o.kind IN (SELECT value FROM json_each(@exceptKinds)))
         AND (o.transport IS NULL OR NOT EXISTS (
-          SELECT 1 FROM outbox h
-          WHERE h.transport = o.transport
-            AND (h.created_at_ms < o.created_at_ms OR (h.created_at_ms = o.created_at_ms AND h.id < o.id))
-            AND ((h.status = 'pending' AND h.attempts > 0 AND h.next_attempt_at_ms > @now)
-              OR (h.status = 'sending' AND h.claimed_at_ms > @now - @leaseMs AND h.claimed_by <> @claimant))))
+          SELECT 1 FROM holds h WHERE h.transport = o.transport AND (h.c, h.id) < (o.created_at_ms, o.id)))
       ORDER BY o.created_at_ms, o.id LIMIT @limit)
     RETURNING *`);
   const sent = db.prepare(`UPDATE outbox SET status = 'sent', sent_at_ms = ?, last_error = NULL, platform_message_id = ?
