@@ -7,6 +7,8 @@ import type { InboundMessage, OutMessage, PollResult, SendResult, Transport, Tra
 
 /** Characters per Matrix message; events are limited to 65,536 bytes of JSON (spec §"Size limits"). */
 export const MATRIX_MAX_CHARS = 16_000;
+/** Bytes of JSON-encoded `body` per event, leaving room for the rest of the event. */
+const MATRIX_MAX_BODY_BYTES = 60_000;
 /** `/sync` long-poll wait, ms. */
 export const MATRIX_SYNC_TIMEOUT_MS = 30_000;
 
@@ -44,7 +46,11 @@ export function matrixTransport(cfg: NotifyConfig, ctx: TransportContext): Trans
     type: 'matrix',
     config: cfg,
     async send(msg: OutMessage): Promise<SendResult> {
-      const chunks = chunkText(renderText(msg), MATRIX_MAX_CHARS, 4, logPointer(msg));
+      const text = renderText(msg);
+      // Non-ASCII is 2-3 bytes a character and control characters (ANSI escapes in a tail)
+      // are 6 as JSON: shrink the chunks by how much this text expands.
+      const perChar = Buffer.byteLength(JSON.stringify(text)) / Math.max(1, text.length);
+      const chunks = chunkText(text, Math.min(MATRIX_MAX_CHARS, Math.floor(MATRIX_MAX_BODY_BYTES / Math.max(1, perChar))), 4, logPointer(msg));
       const replyTo = msg.replyTo?.platformMessageId;
       let first: string | undefined;
       for (const [i, body] of chunks.entries()) {
