@@ -389,7 +389,7 @@ export const CONFIG_SCHEMA: Schema = {
           pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$',
           description: 'Local time `HH:MM` of the daily digest (unset: no digest).',
         },
-        dedupe_window_s: seconds('Identical notifications within this window are sent once.', 600),
+        dedupe_window_s: seconds('A notification identical (kind, severity, title, body) to one a transport delivered within this window is not sent again there. Kept in the ledger, so bridge restarts keep it; alarms and recoveries are never suppressed (one per episode by their keys). 0: off.', 600),
       },
     },
     notify: {
