@@ -84,7 +84,13 @@ export const localQuery: Query = (dbFile, sql) => {
 /** Rows of the ledger's `rounds` table; none while there is no ledger yet. */
 export function readRounds(stateDir: string, query: Query = localQuery): Array<Record<string, unknown>> {
   if (!existsSync(join(stateDir, 'ledger.sqlite3'))) return [];
-  return query(join(stateDir, 'ledger.sqlite3'), 'SELECT * FROM rounds ORDER BY round');
+  try {
+    return query(join(stateDir, 'ledger.sqlite3'), 'SELECT * FROM rounds ORDER BY round');
+  } catch (e) {
+    // The file exists a moment before its first migration commits.
+    if (/no such table/.test((e as Error).message)) return [];
+    throw e;
+  }
 }
 
 /** Waits until `pred` holds (polling), or fails after `timeoutMs`. */

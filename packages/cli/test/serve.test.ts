@@ -197,6 +197,7 @@ t.test('no orphaned round: the agent group a SIGKILLed serve left behind is ende
   const p = agentProject('cat > /dev/null\nsleep 60 &\nwait\necho RESULT');
   t.teardown(p.cleanup);
   const s = startServe(p);
+  t.teardown(() => s.child.kill('SIGKILL'));
   await until(() => typeof readRounds(p.stateDir)[0]?.['agent_pgid'] === 'number', 20_000, 'round 1 records its agent group');
   const pgid = Number(readRounds(p.stateDir)[0]?.['agent_pgid']);
   s.child.kill('SIGKILL');
