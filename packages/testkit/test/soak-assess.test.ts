@@ -2,9 +2,10 @@
 // windows, alarm phases, systemd time spans, and the rows of a small synthetic run.
 import t from 'tap';
 import type { Delivery } from '../src/receivers.js';
-import { alarmOf, assess, attribute, unionMs, type Facts } from '../src/soak/assess.js';
+import { alarmOf, assess, attribute, rssGrowth, unionMs, type Facts } from '../src/soak/assess.js';
 import { SOAK_SETTINGS } from '../src/soak/config.js';
-import { parseSystemdSeconds, reactions, type EpisodeRecord, type SoakRun } from '../src/soak/driver.js';
+import type { EpisodeRecord, SoakRun } from '../src/soak/driver.js';
+import { parseSystemdSeconds, reactions } from '../src/soak/probe.js';
 import type { SoakEvent } from '../src/soak/feed.js';
 import { CI_PROFILE } from '../src/soak/schedule.js';
 
@@ -64,7 +65,7 @@ t.test('a clean synthetic run passes every row; a lost alarm, a stray notificati
     schedule: { seed: 1, profile: 'ci', episodes: [], windows: [] }, profile: CI_PROFILE, allowance: { settings: SOAK_SETTINGS, restartSec: 10 },
     startedAtMs: t0 - 10_000, t0Ms: t0, t1Ms: t0 + 100_000, episodes: [auth], windows: [], actions: [],
     unitsAtEnd: { soak: units, calm: units },
-    rss: [{ project: 'soak', role: 'serve', startBytes: 100, endBytes: 105, startPid: 1, endPid: 1 }],
+    rss: [{ project: 'soak', role: 'serve', processes: [{ pid: 1, firstSeenMs: t0, samples: [[t0, 90], [t0 + 30_000, 100], [t0 + 90_000, 105]] }] }],
     webhook: [hook('auth_paused', 'alarm', t0 + 51_000, 'alarm:1:raised:hook'), hook('auth_paused', 'recovery', t0 + 71_000, 'alarm:1:cleared:hook')],
     ntfy: [
       { atMs: t0 + 51_000, path: '/soak-alarms', status: 200, title: '[critical] soak@h: alarm', body: '', priority: '5', kind: '', redelivery: false },
@@ -87,4 +88,14 @@ t.test('a clean synthetic run passes every row; a lost alarm, a stray notificati
   t.ok(failed.includes('benign faults (and no fault): no notification'), 'the heal notification outside any fault');
   t.ok(failed.includes('no work stalled beyond what a fault legitimately demands'), 'work that never resumed');
   t.ok(failed.includes('manual interventions beyond the re-login and the config fix'));
+});
+
+t.test('RSS growth: from the settled sample of the process at the end; too short a life is not judged', async (t) => {
+  const s = (pid: number, at: number, pts: Array<[number, number]>): { pid: number; firstSeenMs: number; samples: Array<[number, number]> } => ({ pid, firstSeenMs: at, samples: pts });
+  const g = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [30_000, 100], [200_000, 130]])] });
+  t.equal(g.growth?.toFixed(2), '0.30');
+  const restarted = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [40_000, 100]]), s(2, 100_000, [[100_000, 60], [130_000, 90], [170_000, 95]])] });
+  t.equal(restarted.growth?.toFixed(3), (95 / 90 - 1).toFixed(3));
+  t.match(restarted.text, /1 restart\(s\); pid 2 judged/);
+  t.equal(rssGrowth({ project: 'p', role: 'serve', processes: [s(3, 0, [[0, 50], [20_000, 60]])] }).growth, undefined);
 });

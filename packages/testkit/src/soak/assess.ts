@@ -18,6 +18,7 @@ import { ALARMS } from '@agent-runner/core/alarms';
 import type { Delivery } from '../receivers.js';
 import type { GitFacts, ProjectFacts } from './collect.js';
 import type { EpisodeRecord, SoakRun } from './driver.js';
+import type { UnitRss } from './watcher.js';
 import { FAULTS } from './faults.js';
 import { okRounds } from './probe.js';
 
@@ -115,6 +116,30 @@ export function unionMs(intervals: Array<[number, number]>, lo: number, hi: numb
 
 const label = (e: EpisodeRecord | undefined): string => (e ? `${e.kind}#${e.index}` : 'no fault');
 
+/** A process's RSS is judged from this age on (start-up allocations are over), ms. */
+export const RSS_SETTLE_MS = 30_000;
+
+const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
+
+/**
+ * RSS growth of a unit: its main process's first sample after {@link RSS_SETTLE_MS} against
+ * its last. When systemd started a new process during the run, the process at the end is
+ * judged (a restart resets memory; the restart itself is judged by the other rows).
+ */
+export function rssGrowth(u: UnitRss): { growth?: number; text: string } {
+  const first = u.processes[0];
+  const last = u.processes.at(-1);
+  if (!first || !last) return { text: 'never sampled' };
+  const settled = last.samples.find(([t]) => t - last.firstSeenMs >= RSS_SETTLE_MS);
+  const end = last.samples.at(-1);
+  const restarts = u.processes.length > 1 ? `, ${u.processes.length - 1} restart(s); pid ${last.pid} judged` : '';
+  if (!settled || !end || end[0] - settled[0] < RSS_SETTLE_MS) {
+    return { text: `pid ${last.pid} ran ${(((end?.[0] ?? last.firstSeenMs) - last.firstSeenMs) / 1000).toFixed(0)} s: too short to judge${restarts}` };
+  }
+  const growth = end[1] / settled[1] - 1;
+  return { growth, text: `${mib(settled[1])} -> ${mib(end[1])} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % over ${((end[0] - settled[0]) / 1000).toFixed(0)} s${restarts})` };
+}
+
 /** Computes every row. */
 export function assess(run: SoakRun, f: Facts): Assessment {
   const rows: Row[] = [];
@@ -153,7 +178,7 @@ export function assess(run: SoakRun, f: Facts): Assessment {
     const got = (byEpisode.get(e) ?? []).map(alarmOf).filter((a) => a?.cause === cause);
     const alarms = got.filter((a) => a?.phase === 'alarm').length;
     const recoveries = got.filter((a) => a?.phase === 'recovery').length;
-    if (alarms !== 1 || recoveries !== 1) wrongHuman.push(`${label(e)} at ${clock(e.startMs)}: ${alarms} ${cause} alarm(s), ${recoveries} recovery(ies)`);
+    if (alarms !== 1 || recoveries !== 1) wrongHuman.push(`${label(e)} at ${clock(e.startMs)}: ${alarms} ${cause} alarm(s), ${recoveries} recovery(ies); ${e.notes.join('; ')}`);
   }
   row('every human-needing fault: exactly one alarm and one recovery at the receiver', `${human.length} faults x (1 alarm + 1 recovery)`, wrongHuman.length ? `${wrongHuman.length} of ${human.length} wrong` : 'all exact',
     wrongHuman.length === 0, wrongHuman, human.filter((e) => wrongHuman.some((w) => w.startsWith(label(e)))).map((e) => e.startMs));
@@ -245,13 +270,12 @@ export function assess(run: SoakRun, f: Facts): Assessment {
     [`faulted: ${okSoak} ok rounds outside the allowance windows, in ${secs(spanMs - discounted)} (span ${secs(spanMs)} minus ${secs(discounted)} of allowances of ${run.episodes.length} faults) = ${(rateSoak * 60_000).toFixed(1)}/min`,
       `control: ${okCalm} ok rounds in ${secs(spanMs)} = ${(rateCalm * 60_000).toFixed(1)}/min`]);
 
-  // 12. Memory.
-  const rss = run.rss.map((r) => {
-    const g = r.startBytes && r.endBytes ? r.endBytes / r.startBytes - 1 : Number.NaN;
-    return { ...r, g, text: `${r.project}/${r.role}: ${r.startBytes ? (r.startBytes / 1048576).toFixed(1) : '?'} -> ${r.endBytes ? (r.endBytes / 1048576).toFixed(1) : '?'} MiB (${Number.isNaN(g) ? 'not running' : `${g >= 0 ? '+' : ''}${(g * 100).toFixed(1)} %`}${r.startPid !== r.endPid ? ', restarted' : ''})` };
-  });
-  const fat = rss.filter((r) => !(r.g <= MAX_RSS_GROWTH));
-  row(`RSS of each unit, start to end: growth <= ${MAX_RSS_GROWTH * 100} %`, `<= +${MAX_RSS_GROWTH * 100} % (8 units)`, fat.length ? `${fat.length} over` : `max ${(Math.max(...rss.map((r) => r.g)) * 100).toFixed(1)} %`, fat.length === 0, rss.map((r) => r.text));
+  // 12. Memory: each unit from its settled start to the end of the span.
+  const rss = run.rss.map((u) => ({ u, g: rssGrowth(u) }));
+  const fat = rss.filter((r) => r.g.growth !== undefined && r.g.growth > MAX_RSS_GROWTH);
+  const measured = rss.filter((r) => r.g.growth !== undefined).map((r) => r.g.growth as number);
+  row(`RSS of each unit, start to end: growth <= ${MAX_RSS_GROWTH * 100} %`, `<= +${MAX_RSS_GROWTH * 100} % (${rss.length} units)`, fat.length ? `${fat.length} over` : `max ${measured.length ? (Math.max(...measured) * 100).toFixed(1) : '?'} %`,
+    fat.length === 0 && rss.length > 0, rss.map((r) => `${r.u.project}/${r.u.role}: ${r.g.text}`));
 
   // Extra rows: what the other rows take for granted.
   const agent = run.episodes.filter((e) => e.expectedClass !== undefined);

@@ -76,15 +76,19 @@ export function ledgerFacts(file: string): LedgerFacts {
   return { integrity, rounds, outbox };
 }
 
+/** {@link ledgerFacts} of a project's ledger, read inside the sandbox with `node dumpBin`. */
+export async function dumpLedger(sb: Sandbox, p: SoakProject, node: string, dumpBin: string): Promise<LedgerFacts> {
+  const r = await sb.sh(`${node} ${dumpBin} ${p.stateDir}/ledger.sqlite3`, 120_000);
+  try {
+    return JSON.parse(r.stdout) as LedgerFacts;
+  } catch {
+    return { integrity: [`ledger dump failed (exit ${r.code}): ${r.stderr.trim().slice(-300)}`], rounds: [], outbox: [] };
+  }
+}
+
 /** Reads a project's ledger (inside the sandbox) and its event files (units stopped). */
 export async function projectFacts(sb: Sandbox, p: SoakProject, node: string, dumpBin: string): Promise<ProjectFacts> {
-  const r = await sb.sh(`${node} ${dumpBin} ${p.stateDir}/ledger.sqlite3`, 120_000);
-  let ledger: LedgerFacts;
-  try {
-    ledger = JSON.parse(r.stdout) as LedgerFacts;
-  } catch {
-    ledger = { integrity: [`ledger dump failed (exit ${r.code}): ${r.stderr.trim().slice(-300)}`], rounds: [], outbox: [] };
-  }
+  const ledger = await dumpLedger(sb, p, node, dumpBin);
   const dir = sb.path(`${p.logDir}/events`);
   const tornLines: TornLine[] = [];
   let eventLines = 0;

@@ -8,7 +8,9 @@
  * operator. The operator acts only where a fault's spec says a human must (the re-login, the
  * config fix and `agent-runner start`, the chat /pause and /resume). Anything else it has to
  * do to keep the run going — start a unit left down, restart a wedged serve, reset a breaker —
- * is a manual intervention, recorded with its evidence, and fails the soak.
+ * is a manual intervention (watcher.ts), recorded with its evidence, and fails the soak. The
+ * control gets the same benign work as the faulted project (large outputs, dirty trees) and
+ * no fault.
  */
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { sleep } from '@agent-runner/core/sleep';
@@ -18,10 +20,11 @@ import { SOAK_SETTINGS } from './config.js';
 import { EventFeed, LinesFeed, type SoakEvent } from './feed.js';
 import { FAULTS, type AllowanceInputs, type FaultKind, type FaultParams } from './faults.js';
 import { fillFileSystem, freeFileSystem, signalUnit } from './inject.js';
-import { okRounds, ROLES, rssBytes, runningRound, unitStates, upOrComing, type UnitRole, type UnitState } from './probe.js';
+import { okRounds, parseSystemdSeconds, reactions, runningRound, unitStates, type UnitRole, type UnitState } from './probe.js';
 import type { Sandbox } from './sandbox.js';
 import type { Episode, ReceiverWindow, Schedule, SoakProfile } from './schedule.js';
 import { writeInside, type SoakProject } from './setup.js';
+import { Watcher, type OperatorAction, type UnitRss } from './watcher.js';
 
 /** The operator's chat: the Telegram Bot API stub the bridge polls. */
 export interface OperatorChat {
@@ -49,32 +52,12 @@ export interface EpisodeRecord {
   notes: string[];
 }
 
-/** Something the soak did as the operator. */
-export interface OperatorAction {
-  atMs: number;
-  /** The episode index, or -1 for an unplanned intervention. */
-  episode: number;
-  what: string;
-  ok: boolean;
-  detail: string;
-}
-
 /** A receiver window as it happened. */
 export interface WindowRecord {
   kind: FaultKind;
   episode: number;
   startMs: number;
   endMs: number;
-}
-
-/** RSS of one unit's main process at the start and at the end of the measured span. */
-export interface RssRecord {
-  project: string;
-  role: UnitRole;
-  startBytes: number | null;
-  endBytes: number | null;
-  startPid: number;
-  endPid: number;
 }
 
 /** Everything one soak run recorded (input of the assessment). */
@@ -93,7 +76,8 @@ export interface SoakRun {
   /** Why the schedule stopped early, when it did. */
   abandoned?: string;
   unitsAtEnd: Record<string, Record<UnitRole, UnitState>>;
-  rss: RssRecord[];
+  /** Each unit's main processes and their RSS, sampled every 10 s. */
+  rss: UnitRss[];
   webhook: Delivery[];
   ntfy: Delivery[];
   events: Record<string, SoakEvent[]>;
@@ -114,23 +98,18 @@ export interface SoakDeps {
   /** node and the CLI of the checkout (for the operator's `agent-runner` verbs). */
   node: string;
   cli: string;
+  /** Notifications of both projects still to deliver (outbox rows pending or being sent). */
+  undelivered: () => Promise<number>;
   /** Progress lines. */
   log: (line: string) => void;
 }
-
-const WATCH_MS = 2000;
-/** No round started or ended for this long beyond every allowance: work has stalled, s. */
-const STALL_S = 20;
-/** A unit may be down this long beyond its RestartSec before it counts as left down, s. */
-const DOWN_GRACE_S = 15;
-/** After an intervention, give it this long to take effect before the next one, s. */
-const INTERVENTION_COOLDOWN_S = 30;
 
 /** One run of the soak over a booted sandbox with both projects installed and started. */
 export class Soak {
   private readonly feeds: Record<string, EventFeed>;
   private readonly journal: LinesFeed<JournalEntry>;
   private readonly plan: FakePlan = { default: { scenario: 'success' }, rounds: {} };
+  private readonly calmPlan: FakePlan = { default: { scenario: 'success' }, rounds: {} };
   private readonly episodes: EpisodeRecord[] = [];
   private readonly windows: WindowRecord[] = [];
   private readonly actions: OperatorAction[] = [];
@@ -138,11 +117,7 @@ export class Soak {
   private windowChain: Promise<void> = Promise.resolve();
   /** Until then, every unit may be down and rounds may stall (the current fault's window), ms. */
   private legitUntilMs = 0;
-  private readonly downSince = new Map<string, number>();
-  private readonly lastIntervention = new Map<string, number>();
-  private readonly seenBreakers = new Map<string, number>();
-  private watching = false;
-  private watcher: Promise<void> = Promise.resolve();
+  private watcher: Watcher | undefined;
   private allowance: AllowanceInputs = { settings: SOAK_SETTINGS, restartSec: 10 };
 
   constructor(private readonly d: SoakDeps) {
@@ -183,14 +158,16 @@ export class Soak {
     this.startedAtMs = Date.now();
     const restart = (await sb.show([soak.units.serve], ['RestartUSec'])).get(soak.units.serve)?.['RestartUSec'] ?? '10s';
     this.allowance = { settings: SOAK_SETTINGS, restartSec: parseSystemdSeconds(restart) };
-    this.watching = true;
-    this.watcher = this.watch();
+    this.watcher = new Watcher({
+      sandbox: sb, projects: [soak, calm], feeds: this.feeds, node: this.d.node, cli: this.d.cli, restartSec: this.allowance.restartSec,
+      legitUntilMs: (name) => (name === soak.name ? this.legitUntilMs : 0), actions: this.actions, log: (l) => this.note(l), startedAtMs: this.startedAtMs,
+    });
+    this.watcher.start();
 
     this.note(`warm-up: ${profile.warmupRounds} ok rounds in each project`);
     const warm = await this.until(() => okRounds(this.feed.events, 0).length >= profile.warmupRounds && okRounds((this.feeds[calm.name] as EventFeed).events, 0).length >= profile.warmupRounds, Date.now() + 180_000);
     if (!warm) throw new Error(`warm-up: fewer than ${profile.warmupRounds} ok rounds in 180 s (soak ${okRounds(this.feed.events, 0).length}, calm ${okRounds((this.feeds[calm.name] as EventFeed).events, 0).length})`);
     const t0Ms = Date.now();
-    const rssStart = await this.sampleRss();
 
     const deadline = t0Ms + profile.maxWallS * 1000;
     let abandoned: string | undefined;
@@ -210,16 +187,15 @@ export class Soak {
     await this.until(() => okRounds(this.feed.events, since).length >= profile.tailRounds || false, Date.now() + 120_000 + profile.tailRounds * 15_000);
     await Promise.all(this.pendingWindows);
     const t1Ms = Date.now();
-    const rssEnd = await this.sampleRss();
-    this.watching = false;
-    await this.watcher;
+    await this.watcher.stop();
+    for (let i = 0; i < 3; i++) {
+      await this.watcher.sampleRss();
+      await sleep(1000);
+    }
     const unitsAtEnd = { [soak.name]: await unitStates(sb, soak), [calm.name]: await unitStates(sb, calm) };
     await this.drain();
     this.refresh();
-    const rss: RssRecord[] = rssStart.map((s) => {
-      const e = rssEnd.find((x) => x.project === s.project && x.role === s.role);
-      return { project: s.project, role: s.role, startBytes: s.bytes, endBytes: e?.bytes ?? null, startPid: s.pid, endPid: e?.pid ?? 0 };
-    });
+    const rss = this.watcher.memory;
     return {
       schedule: this.d.schedule, profile, allowance: this.allowance, startedAtMs: this.startedAtMs, t0Ms, t1Ms,
       episodes: this.episodes, windows: this.windows, actions: this.actions, ...(abandoned ? { abandoned } : {}),
@@ -228,47 +204,37 @@ export class Soak {
     };
   }
 
-  /** Waits until the receivers have been quiet for 15 s (at most 120 s): the outbox drained. */
+  /**
+   * Waits until both outboxes are empty and the receivers quiet for 5 s (at most 240 s: a
+   * row the bridge backed off from during a receiver window is retried up to ~80 s after it).
+   */
   private async drain(): Promise<void> {
     const count = (): number => this.d.webhook.deliveries.length + this.d.ntfy.deliveries.length;
-    const end = Date.now() + 120_000;
-    let last = count();
-    let quietSince = Date.now();
-    while (Date.now() < end && Date.now() - quietSince < 15_000) {
-      await sleep(1000);
-      if (count() !== last) {
-        last = count();
-        quietSince = Date.now();
-      }
+    const end = Date.now() + 240_000;
+    while (Date.now() < end) {
+      const before = count();
+      await sleep(5000);
+      if (count() === before && (await this.d.undelivered()) === 0) return;
     }
+    this.note('the outbox did not drain in 240 s');
   }
 
-  /** RSS of every unit of both projects: the median of 5 samples 1 s apart. */
-  private async sampleRss(): Promise<Array<{ project: string; role: UnitRole; bytes: number | null; pid: number }>> {
-    const samples = new Map<string, number[]>();
-    const pids = new Map<string, number>();
-    for (let i = 0; i < 5; i++) {
-      for (const p of [this.d.soak, this.d.calm]) {
-        const st = await unitStates(this.d.sandbox, p);
-        for (const r of ROLES) {
-          const b = rssBytes(this.d.sandbox, st[r].mainPid);
-          const k = `${p.name}/${r}`;
-          pids.set(k, st[r].mainPid);
-          if (b !== undefined) samples.set(k, [...(samples.get(k) ?? []), b]);
-        }
-      }
-      await sleep(1000);
-    }
-    return [this.d.soak, this.d.calm].flatMap((p) => ROLES.map((role) => {
-      const xs = [...(samples.get(`${p.name}/${role}`) ?? [])].sort((a, b) => a - b);
-      return { project: p.name, role, bytes: xs.length ? (xs[Math.floor(xs.length / 2)] as number) : null, pid: pids.get(`${p.name}/${role}`) ?? 0 };
-    }));
-  }
-
-  private writePlan(): void {
-    const file = this.d.sandbox.path(`${this.d.soak.ctlDir}/plan.json`);
-    writeFileSync(`${file}.tmp`, JSON.stringify(this.plan), { mode: 0o644 });
+  private writePlan(p: SoakProject, plan: FakePlan): void {
+    const file = this.d.sandbox.path(`${p.ctlDir}/plan.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(plan), { mode: 0o644 });
     renameSync(`${file}.tmp`, file);
+  }
+
+  /**
+   * Gives the control the same work as a benign scenario that is not a fault (a large output,
+   * a dirty tree): its next round plays it too, so the two projects' ok rounds cost the same.
+   */
+  private mirrorOnControl(entry: PlanEntry): void {
+    const feed = this.feeds[this.d.calm.name] as EventFeed;
+    feed.poll();
+    const latest = feed.last('round_start')?.round ?? 0;
+    this.calmPlan.rounds[String(latest + 1)] = entry;
+    this.writePlan(this.d.calm, this.calmPlan);
   }
 
   /**
@@ -282,7 +248,7 @@ export class Soak {
       if (!running?.round) return undefined;
       const target = running.round + 1;
       this.plan.rounds[String(target)] = entry;
-      this.writePlan();
+      this.writePlan(this.d.soak, this.plan);
       const j = await this.until(() => this.journal.items.find((e) => e.phase === 'start' && e.round >= target), deadlineMs);
       if (!j) return undefined;
       if (j.round === target && j.scenario === entry.scenario) return this.until(() => this.feed.events.find((e) => e.kind === 'round_start' && e.round === target), deadlineMs);
@@ -329,6 +295,7 @@ export class Soak {
       case 'large_output':
       case 'dirty_tree': {
         const scenario = spec.scenario ?? 'success';
+        if (SCENARIO_CLASS[scenario] === 'ok') this.mirrorOnControl({ scenario });
         const start = await this.planRound({ scenario, ...(ep.params.reset_s !== undefined ? { reset_s: ep.params.reset_s } : {}) }, deadline);
         if (!start?.round) {
           rec.notes.push('no round took the planned scenario');
@@ -362,12 +329,14 @@ export class Soak {
             break;
           }
           rec.round = start.round;
+          // The round it hits is lost from its start: the window begins there.
+          begin(start.atMs);
           await sleep(Math.max(0, start.atMs + at * 1000 - Date.now()));
         } else {
           const last = this.feed.last('round_end')?.atMs ?? 0;
           await this.until(() => (this.feed.last('round_end')?.atMs ?? 0) > last, deadline);
+          begin();
         }
-        begin();
         const pid = await signalUnit(sb, soak.units.serve, ep.kind === 'sigstop_serve' ? 'STOP' : 'KILL');
         rec.notes.push(`serve pid ${pid} ${ep.kind === 'sigstop_serve' ? 'frozen' : 'killed'}${rec.round ? ` in round ${rec.round}` : ' between rounds'}`);
         break;
@@ -421,7 +390,7 @@ export class Soak {
         await sleep((this.allowance.restartSec + (ep.params.duration_s ?? 20)) * 1000);
         writeInside(sb, soak.configFile, soak.config);
         const started = await this.operator(ep.index, 'config fixed, then `agent-runner start`', this.cli('start'));
-        if (!started) await this.intervene('serve', '`agent-runner start` failed after the config fix', `systemctl start ${soak.units.target}`);
+        if (!started) await this.watcher?.intervene('serve', '`agent-runner start` failed after the config fix', `systemctl start ${soak.units.target}`);
         rec.endMs = Date.now();
         break;
       }
@@ -454,85 +423,4 @@ export class Soak {
     });
     return p;
   }
-
-  /** Performs an unplanned intervention (counted against the product) unless one was just made for the same reason. */
-  private async intervene(key: string, why: string, script: string): Promise<void> {
-    const last = this.lastIntervention.get(key) ?? 0;
-    if (Date.now() - last < INTERVENTION_COOLDOWN_S * 1000) return;
-    this.lastIntervention.set(key, Date.now());
-    const r = await this.d.sandbox.sh(script, 120_000);
-    this.actions.push({ atMs: Date.now(), episode: -1, what: `intervention: ${script.split('\n')[0]}`, ok: r.code === 0, detail: `${why}${r.code === 0 ? '' : `; exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(-400)}`}` });
-    this.note(`INTERVENTION (${why}): ${script.split('\n').join('; ')} -> exit ${r.code}`);
-  }
-
-  /** Every WATCH_MS: units left down, rounds stalled, breakers open — in either project. */
-  private async watch(): Promise<void> {
-    while (this.watching) {
-      await sleep(WATCH_MS);
-      if (!this.watching) break;
-      this.refresh();
-      for (const p of [this.d.soak, this.d.calm]) {
-        const legit = p === this.d.soak ? this.legitUntilMs : 0;
-        const now = Date.now();
-        const st = await unitStates(this.d.sandbox, p);
-        for (const r of ROLES) {
-          const k = `${p.name}/${r}`;
-          if (upOrComing(st[r])) {
-            this.downSince.delete(k);
-            continue;
-          }
-          const since = this.downSince.get(k) ?? now;
-          this.downSince.set(k, since);
-          if (now - since > (this.allowance.restartSec + DOWN_GRACE_S) * 1000 && now > legit) {
-            await this.intervene(k, `${p.units[r]} ${st[r].active}/${st[r].sub} (result ${st[r].result}, exit ${st[r].status}) for ${Math.round((now - since) / 1000)} s`, `systemctl start ${p.units.target}`);
-          }
-        }
-        const feed = this.feeds[p.name] as EventFeed;
-        const progress = [...feed.events].reverse().find((e) => ['round_start', 'round_end', 'round_interrupted', 'serve_started'].includes(e.kind))?.atMs ?? this.startedAtMs;
-        if (upOrComing(st.serve) && st.serve.active === 'active' && now - progress > STALL_S * 1000 && now > legit + STALL_S * 1000) {
-          await this.intervene(`${p.name}/stall`, `no round started or ended for ${Math.round((now - progress) / 1000)} s while ${p.units.serve} is active (pid ${st.serve.mainPid})`,
-            `kill -CONT ${st.serve.mainPid} 2>/dev/null; systemctl restart ${p.units.serve}`);
-        }
-        // An open breaker is reset the way an operator would, once the fault in progress is
-        // over (during a broken config, `heal reset` cannot even load it).
-        const broken = feed.events.filter((e) => e.kind === 'heal_verdict_changed' && e['to'] === 'circuit_broken');
-        const seen = this.seenBreakers.get(p.name) ?? 0;
-        if (broken.length > seen && now > legit) {
-          this.seenBreakers.set(p.name, broken.length);
-          for (const target of new Set(broken.slice(seen).map((e) => String(e['target'])))) {
-            await this.intervene(`${p.name}/breaker/${target}/${now}`, `the watchdog's breaker is open for ${target} (${p.name})`, `cd ${p.dir} && ${this.d.node} ${this.d.cli} --system heal reset ${target} --reason "soak operator"`);
-          }
-        }
-      }
-    }
-  }
-}
-
-/** Events that are not round traffic. */
-const ROUTINE = new Set(['round_start', 'round_end', 'vcs_committed', 'vcs_stashed', 'vcs_dirty_ignored', 'round_grace_extended', 'heal_verdict_changed', 'heal_verified']);
-
-/**
- * What the product did between `fromMs` and `toMs`, in a few words: each non-routine event
- * kind with its unit and the detail that tells instances apart, counted.
- */
-export function reactions(events: readonly SoakEvent[], fromMs: number, toMs: number): string {
-  const counts = new Map<string, number>();
-  for (const e of events) {
-    if (e.atMs < fromMs || e.atMs > toMs || ROUTINE.has(e.kind)) continue;
-    const detail = e['reason'] ?? e['action'] ?? e['check'] ?? e['class'] ?? e['detector'] ?? '';
-    const tier = e['tier'] !== undefined ? ` T${String(e['tier'])}` : '';
-    const key = `${e.unit}:${e.kind}${tier}${detail ? `(${String(detail).slice(0, 40)})` : ''}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return [...counts].map(([k, n]) => (n > 1 ? `${k}x${n}` : k)).join(', ');
-}
-
-/** `10s`, `1min 30s`, `100ms` (systemd time spans) in seconds. */
-export function parseSystemdSeconds(span: string): number {
-  let s = 0;
-  for (const m of span.matchAll(/(\d+(?:\.\d+)?)\s*(ms|min|s|h)?/g)) {
-    const n = Number(m[1]);
-    s += m[2] === 'ms' ? n / 1000 : m[2] === 'min' ? n * 60 : m[2] === 'h' ? n * 3600 : n;
-  }
-  return s;
 }

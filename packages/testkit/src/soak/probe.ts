@@ -60,3 +60,32 @@ export function runningRound(feed: EventFeed): SoakEvent | undefined {
 export function okRounds(events: readonly SoakEvent[], sinceMs: number, untilMs = Infinity): SoakEvent[] {
   return events.filter((e) => e.kind === 'round_end' && e['classification'] === 'ok' && e.atMs >= sinceMs && e.atMs <= untilMs);
 }
+
+/** Events that are not round traffic. */
+const ROUTINE = new Set(['round_start', 'round_end', 'vcs_committed', 'vcs_stashed', 'vcs_dirty_ignored', 'round_grace_extended', 'heal_verdict_changed', 'heal_verified']);
+
+/**
+ * What the product did between `fromMs` and `toMs`, in a few words: each non-routine event
+ * kind with its unit and the detail that tells instances apart, counted.
+ */
+export function reactions(events: readonly SoakEvent[], fromMs: number, toMs: number): string {
+  const counts = new Map<string, number>();
+  for (const e of events) {
+    if (e.atMs < fromMs || e.atMs > toMs || ROUTINE.has(e.kind)) continue;
+    const detail = e['reason'] ?? e['action'] ?? e['check'] ?? e['class'] ?? e['detector'] ?? '';
+    const tier = e['tier'] !== undefined ? ` T${String(e['tier'])}` : '';
+    const key = `${e.unit}:${e.kind}${tier}${detail ? `(${String(detail).slice(0, 40)})` : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => (n > 1 ? `${k}x${n}` : k)).join(', ');
+}
+
+/** `10s`, `1min 30s`, `100ms` (systemd time spans) in seconds. */
+export function parseSystemdSeconds(span: string): number {
+  let s = 0;
+  for (const m of span.matchAll(/(\d+(?:\.\d+)?)\s*(ms|min|s|h)?/g)) {
+    const n = Number(m[1]);
+    s += m[2] === 'ms' ? n / 1000 : m[2] === 'min' ? n * 60 : m[2] === 'h' ? n * 3600 : n;
+  }
+  return s;
+}

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { sleep } from '@agent-runner/core/sleep';
 import { startReceiver } from '../receivers.js';
 import { assess, type Assessment, type Facts } from './assess.js';
-import { gitFacts, projectFacts, unitJournals } from './collect.js';
+import { dumpLedger, gitFacts, projectFacts, unitJournals } from './collect.js';
 import { Soak, type SoakRun } from './driver.js';
 import { Sandbox } from './sandbox.js';
 import { makeSchedule, type Schedule, type SoakProfile } from './schedule.js';
@@ -82,7 +82,13 @@ export async function runSoak(o: RunSoakOptions): Promise<SoakOutcome> {
     });
     const calm = await setupProject({ sandbox: sb, name: 'calm', node: o.node, cli, notify: { webhook: `${webhook.url}/hook/calm`, ntfyServer: ntfy.url, ntfyTopic: 'calm-alarms' } });
     o.log(`sandbox pid ${sb.pid}: ${soak.units.target} and ${calm.units.target} started`);
-    const driver = new Soak({ sandbox: sb, soak, calm, webhook, ntfy, chat: o.chat, schedule, profile: o.profile, node: o.node, cli, log: o.log });
+    const box = sb;
+    const undelivered = async (): Promise<number> => {
+      let n = 0;
+      for (const p of [soak, calm]) n += (await dumpLedger(box, p, o.node, dump)).outbox.filter((r) => r.status === 'pending' || r.status === 'sending').length;
+      return n;
+    };
+    const driver = new Soak({ sandbox: sb, soak, calm, webhook, ntfy, chat: o.chat, schedule, profile: o.profile, node: o.node, cli, undelivered, log: o.log });
     const run = await driver.run();
     await stopAll(sb, [soak, calm]);
     driver.refresh();

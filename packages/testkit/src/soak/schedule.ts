@@ -46,7 +46,7 @@ export const CI_PROFILE: SoakProfile = {
     rate_limit: 2, overloaded: 2, crash: 2, hang: 1, large_output: 1, dirty_tree: 2, auth_outage: 1, sigstop_serve: 1,
     sigkill_serve: 2, sigkill_bridge: 2, sigkill_watchdog: 1, disk_full: 1, operator_pause: 1, config_broken: 1, webhook_500: 2, webhook_refuse: 1,
   },
-  gap: [2, 3],
+  gap: [3, 5],
   warmupRounds: 15,
   tailRounds: 8,
   authOutageS: [90, 120],
