@@ -6,7 +6,7 @@
 // issue 14's list of assertions; each row is one tap assertion.
 //
 //   SOAK_SEED=N          replay a schedule (default: a random seed, printed)
-//   SOAK_PROFILE=long    10,000 rounds with ~600 faults (bench/soak.mjs runs it unattended)
+//   SOAK_PROFILE=long    ~10,000 rounds with 590 faults (bench/soak.mjs runs it unattended)
 //
 // Run by scripts/ci/soak.sh (root; builds first: the fake CLI runs from packages/testkit/dist).
 import t from 'tap';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CI_PROFILE, LONG_PROFILE } from '@agent-runner/testkit/soak/schedule';
 import { runSoak } from '@agent-runner/testkit/soak/run';
+import type { Sandbox } from '@agent-runner/testkit/soak/sandbox';
 import { failureContext, renderFigures, renderTable } from '@agent-runner/testkit/soak/report';
 import { telegramStub } from '../../bridge/test/stubs.js';
 
@@ -31,8 +32,17 @@ const log = (line: string): void => {
 t.test(`soak (${profile.name} profile), seed ${seed}`, { timeout: (profile.maxWallS + 900) * 1000 }, async (t) => {
   const tg = await telegramStub(TOKEN);
   t.teardown(() => tg.close());
+  // A soak stopped from outside (Ctrl-C, a CI timeout) must not leave its systemd behind.
+  const onSandbox = (sb: Sandbox): void => {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(sig, () => {
+        sb.stop();
+        process.exit(130);
+      });
+    }
+  };
   const outcome = await runSoak({
-    seed, profile, repo: ROOT, node: process.execPath, log,
+    seed, profile, repo: ROOT, node: process.execPath, log, onSandbox,
     chat: { apiUrl: tg.url, token: TOKEN, chatId: CHAT, userId: OPERATOR, say: (text) => tg.push({ from: OPERATOR, chat: CHAT, text }) },
   });
   const a = outcome.assessment;

@@ -183,8 +183,10 @@ export class Soak {
       since = Math.max(rec.recoveredMs ?? Date.now(), rec.endMs);
     }
 
-    this.note(`calm tail: ${profile.tailRounds} ok rounds`);
-    await this.until(() => okRounds(this.feed.events, since).length >= profile.tailRounds || false, Date.now() + 120_000 + profile.tailRounds * 15_000);
+    this.note(`calm tail: ${profile.tailRounds} ok rounds${profile.minRounds ? `, and round ${profile.minRounds} reached` : ''}`);
+    const lastRound = (): number => this.feed.last('round_start')?.round ?? 0;
+    const tailEnd = Math.max(deadline, Date.now()) + 120_000 + profile.tailRounds * 15_000;
+    await this.until(() => (okRounds(this.feed.events, since).length >= profile.tailRounds && lastRound() >= profile.minRounds) || false, tailEnd);
     await Promise.all(this.pendingWindows);
     const t1Ms = Date.now();
     await this.watcher.stop();

@@ -35,6 +35,8 @@ export interface RunSoakOptions {
   node: string;
   chat: SoakChat;
   log: (line: string) => void;
+  /** Told the sandbox once it is up (so a signal handler can stop it: it outlives a killed caller). */
+  onSandbox?: (sb: Sandbox) => void;
 }
 
 /** What a soak found. */
@@ -74,6 +76,7 @@ export async function runSoak(o: RunSoakOptions): Promise<SoakOutcome> {
   let sb: Sandbox | undefined;
   try {
     sb = await Sandbox.start([o.repo]);
+    o.onSandbox?.(sb);
     await installFakeClaude(sb, o.node, join(o.repo, 'packages/testkit/dist/fake-claude-bin.js'));
     const soak = await setupProject({
       sandbox: sb, name: 'soak', node: o.node, cli, stateTmpfsMiB: o.profile.stateFsMiB,
