@@ -20,7 +20,7 @@ import type { GitFacts, ProjectFacts } from './collect.js';
 import type { EpisodeRecord, SoakRun } from './driver.js';
 import type { UnitRss } from './watcher.js';
 import { FAULTS } from './faults.js';
-import { okRounds } from './probe.js';
+import { okRounds, upOrComing } from './probe.js';
 
 /** One assertion. */
 export interface Row {
@@ -154,8 +154,11 @@ export function assess(run: SoakRun, f: Facts): Assessment {
   const unplanned = run.actions.filter((a) => a.episode < 0 || !a.ok);
   row('manual interventions beyond the re-login and the config fix', '0', String(unplanned.length), unplanned.length === 0,
     unplanned.map((a) => `${clock(a.atMs)} ${a.what}${a.ok ? '' : ' (failed)'}: ${a.detail}`), unplanned.map((a) => a.atMs));
-  const down = Object.entries(run.unitsAtEnd).flatMap(([p, units]) => Object.entries(units).filter(([, s]) => s.active !== 'active').map(([r, s]) => `${p}/${r}: ${s.active}/${s.sub} (result ${s.result}, exit ${s.status}, ${s.restarts} restarts)`));
-  row('no unit left failed or stopped', 'all 8 units active', down.length ? down.join('; ') : 'all active', down.length === 0, down, [run.t1Ms]);
+  // Running, starting, or waiting out RestartSec= after a failure systemd restarts: not left down.
+  const units = Object.entries(run.unitsAtEnd).flatMap(([p, us]) => Object.entries(us).map(([r, s]) => ({ name: `${p}/${r}`, s })));
+  const down = units.filter((u) => !upOrComing(u.s)).map((u) => `${u.name}: ${u.s.active}/${u.s.sub} (result ${u.s.result}, exit ${u.s.status}, ${u.s.restarts} restarts)`);
+  const coming = units.filter((u) => upOrComing(u.s) && u.s.active !== 'active').map((u) => `${u.name} ${u.s.active}/${u.s.sub}`);
+  row('no unit left failed or stopped', `all ${units.length} units up`, down.length ? down.join('; ') : `all up${coming.length ? ` (${coming.join(', ')})` : ''}`, down.length === 0, down, [run.t1Ms]);
   const late = run.episodes.filter((e) => e.recoveredMs === null || e.recoveredMs > e.startMs + (e.allowanceS + RESUME_SLACK_S) * 1000);
   row('no work stalled beyond what a fault legitimately demands', `each fault: an ok round within its allowance + ${RESUME_SLACK_S} s`, late.length ? `${late.length} late` : 'none late', late.length === 0 && !run.abandoned,
     [...late.map((e) => `${label(e)} at ${clock(e.startMs)}: allowance ${e.allowanceS.toFixed(1)} s, work ${e.recoveredMs ? `resumed after ${secs(e.recoveredMs - e.startMs)}` : 'never resumed'}${e.notes.length ? ` (${e.notes.join('; ')})` : ''}`), ...(run.abandoned ? [`schedule abandoned: ${run.abandoned}`] : [])],

@@ -118,6 +118,7 @@ export class Soak {
   /** Until then, every unit may be down and rounds may stall (the current fault's window), ms. */
   private legitUntilMs = 0;
   private watcher: Watcher | undefined;
+  private startedAtMs = Date.now();
   private allowance: AllowanceInputs = { settings: SOAK_SETTINGS, restartSec: 10 };
 
   constructor(private readonly d: SoakDeps) {
@@ -149,8 +150,6 @@ export class Soak {
   private note(line: string): void {
     this.d.log(`[${((Date.now() - this.startedAtMs) / 1000).toFixed(1).padStart(6)} s] ${line}`);
   }
-
-  private startedAtMs = Date.now();
 
   /** Runs warm-up, the schedule and the calm tail; returns the record. */
   async run(): Promise<SoakRun> {
