@@ -278,3 +278,19 @@ t.test('heartbeats: written atomically, read back with their age', async (t) => 
   t.equal(readHeartbeat(paths, 'runner', { nowMs: T0 }), undefined);
   t.same(readdirSync(paths.runDir), ['heartbeat-bridge.json']);
 });
+
+t.test('a marker root writes into a service user\'s state directory belongs to that user (it must read it)', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
+  const dir = t.testdir();
+  const paths = tempPaths(dir);
+  execFileSync('chown', ['-R', '65534:65534', dir]);
+  requestRestart(paths, 'runner', { by: 'cli', reason: 'heal reset', nowMs: Date.now() });
+  requestStop(paths, { by: 'cli', reason: 'stop', nowMs: Date.now() });
+  for (const f of [markerPath(paths, 'restart', 'runner'), paths.stopFile]) {
+    const st = statSync(f);
+    t.same([st.uid, st.gid, st.mode & 0o777], [65534, 65534, 0o600], `${f}: the directory owner's, still 0600`);
+  }
+  t.equal(statSync(paths.runDir).uid, 65534, 'so is the run directory root created');
+  // As that user (setpriv), the marker is readable.
+  const r = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', markerPath(paths, 'restart', 'runner')], { encoding: 'utf8' });
+  t.match(r, /"reason":"heal reset"/);
+});
