@@ -1,25 +1,24 @@
 /**
  * The heal engine: one probe of one target per call, at most one tier of action per probe,
  * every step persisted in the ledger before it is taken (DESIGN.md, "Heal tiers"). Whether a
- * unit is the watchdog's to heal at all is decided by {@link assess}: never one that is
+ * unit is the watchdog's to heal at all is decided by assess (assess.ts): never one that is
  * starting, that systemd is restarting, or that stopped on purpose.
  */
 import { join } from 'node:path';
 import { clearAlarm, raiseAlarm } from '@agent-runner/core/alarms';
-import type { EventKind, EventPayload } from '@agent-runner/core/events';
-import type { EventWriter } from '@agent-runner/core/events';
-import { probeUnit, type UnitJudgement } from '@agent-runner/core/health';
+import type { EventKind, EventPayload, EventWriter } from '@agent-runner/core/events';
+import type { UnitJudgement } from '@agent-runner/core/health';
 import { type EnrollmentRecord, type KillFn, signalIfSame, verifyIdentity } from '@agent-runner/core/identity';
 import type { HealState, HealStateInput, HealTier, Ledger } from '@agent-runner/core/ledger';
-import { newNonce, peekRestartRequest, readStopRequest, requestRestart } from '@agent-runner/core/markers';
+import { newNonce, peekRestartRequest, requestRestart } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { takeHealReset, type HealResetRequest } from '@agent-runner/core/requests';
-import { readExitRecord } from '@agent-runner/core/unit';
-import { existsSync } from 'node:fs';
-import { type Assessment, assess } from './assess.js';
+import type { Assessment } from './assess.js';
+import { assessTarget, lastRespawn, respawnKey, type RespawnStamp } from './evidence.js';
 import { type CgroupUnit, executeRespawn, planRespawn, readCgroupUnit, type RespawnCommand } from './respawn.js';
 import type { SystemdShow, SystemdView } from './systemd.js';
-import { consideredTargets, elapsedMs, cooldownLeftMs, type HealSettings, nextTier, type Pending, type Stamp, stopped, type Target, TIER_ACTION } from './tiers.js';
+import { cooldownLeftMs, type HealSettings, nextTier, type Pending, type Stamp, stopped, type Target, TIER_ACTION } from './tiers.js';
+import { type Verification, verifyPending } from './verify.js';
 
 /** What the engine needs from its surroundings. */
 export interface HealDeps {
@@ -65,19 +64,6 @@ interface SeenIdentity {
   seenAtMs: number;
 }
 
-/** The last respawn of a target by the watchdog (ledger kv `watchdog.respawn.<target>`). */
-export interface RespawnStamp extends Stamp {
-  pid: number | null;
-}
-
-/** Outcome of a verification: `superseded` = the unit is no longer the watchdog's to heal (not a failure). */
-type Verification = 'wait' | { result: 'succeeded' | 'failed' | 'superseded'; reason: string };
-
-/** A respawned unit that has not enrolled yet (the start-up grace bounds it) or is respawned now. */
-function starting(a: Assessment): boolean {
-  return a.stance === 'starting' || a.stance === 'restart';
-}
-
 function fresh(target: string, bootId: string): HealStateInput {
   return { target, tier: 0, breaker: 'closed', consecutiveFailures: 0, bootId };
 }
@@ -85,83 +71,6 @@ function fresh(target: string, bootId: string): HealStateInput {
 function toInput(s: HealState): HealStateInput {
   const { updatedAtMs: _u, ...rest } = s;
   return rest;
-}
-
-/**
- * Why the runner, which writes no exit record, left on purpose as far as markers tell: a stop
- * request or the agent's `.agent-done`. Undefined for other units and when nothing says so.
- */
-export function cleanExitReason(paths: ProjectPaths, target: Target): string | undefined {
-  if (target !== 'runner') return undefined;
-  try {
-    if (readStopRequest(paths) !== undefined) return 'stop requested: the runner exited on purpose';
-  } catch {
-    return 'cannot tell whether a stop was requested';
-  }
-  if (existsSync(paths.agentDoneFile)) return 'the agent wrote .agent-done: the runner exited on purpose';
-  return undefined;
-}
-
-/** The last respawn of `target` recorded in the ledger. */
-export function lastRespawn(ledger: Ledger, target: string): RespawnStamp | undefined {
-  const v = ledger.kv.get(`watchdog.respawn.${target}`);
-  if (v === undefined) return undefined;
-  try {
-    return JSON.parse(v) as RespawnStamp;
-  } catch {
-    return undefined;
-  }
-}
-
-/** What {@link assessTarget} reads besides the unit's own files. */
-export interface AssessContext {
-  paths: ProjectPaths;
-  settings: HealSettings;
-  targets: readonly Target[] | undefined;
-  nowMs: number;
-  monoMs: number;
-  installedVersion: string | undefined;
-  bootId?: string;
-  procRoot?: string;
-  systemd?: { show: SystemdShow; user: boolean; unit: string };
-  lastRespawn?: RespawnStamp;
-  lastSeen?: EnrollmentRecord;
-  /** Outside systemd: within the start-up grace. */
-  inGrace: boolean;
-}
-
-/**
- * Gathers the evidence of one target (systemd's view first, then its files: a unit that
- * becomes ready between the two reads is seen enrolled) and assesses it.
- */
-export async function assessTarget(target: Target, c: AssessContext): Promise<Assessment> {
-  const view = c.systemd !== undefined ? await c.systemd.show(c.systemd.unit, c.systemd.user) : undefined;
-  const j = probeUnit(c.paths, target, {
-    expected: true,
-    staleAfterMs: c.settings.staleAfterMs[target],
-    nowMs: c.nowMs,
-    installedVersion: c.installedVersion,
-    ...(c.bootId !== undefined ? { bootId: c.bootId } : {}),
-    ...(c.procRoot !== undefined ? { procRoot: c.procRoot } : {}),
-  });
-  const listed = consideredTargets(c.targets, c.systemd !== undefined).includes(target);
-  if (c.systemd !== undefined) {
-    let inUnit: boolean | undefined;
-    if (j.alive && j.record !== undefined && view !== undefined) {
-      const cg = readCgroupUnit(j.record.pid, c.procRoot);
-      inUnit = cg !== undefined ? cg.unit === view.unit : view.mainPid > 0 ? view.mainPid === j.record.pid : undefined;
-    }
-    return assess({ j, listed, systemd: { view, nowMonoMs: c.monoMs, inUnit }, inGrace: false, graceMs: c.settings.startupGraceMs });
-  }
-  const exit = readExitRecord(c.paths, target);
-  const clean = cleanExitReason(c.paths, target);
-  return assess({
-    j, listed, inGrace: c.inGrace, graceMs: c.settings.startupGraceMs,
-    ...(exit !== undefined ? { exit } : {}),
-    ...(c.lastRespawn !== undefined ? { lastRespawnAtMs: c.lastRespawn.atMs } : {}),
-    ...(clean !== undefined ? { cleanStop: clean } : {}),
-    ...(c.lastSeen !== undefined ? { lastSeen: c.lastSeen } : {}),
-  });
 }
 
 /** The heal engine of one watchdog process. */
@@ -193,7 +102,7 @@ export class HealEngine {
   }
 
   /** Assesses `target` now (no action). */
-  async assess(target: Target, st?: HealStateInput): Promise<Assessment> {
+  private async assess(target: Target, st?: HealStateInput): Promise<Assessment> {
     const now = this.stamp();
     const respawned = lastRespawn(this.d.ledger, target);
     const graceFrom = Math.max(this.startedMonoMs, respawned !== undefined && respawned.bootId === now.bootId ? respawned.monoMs : Number.NEGATIVE_INFINITY);
@@ -249,7 +158,7 @@ export class HealEngine {
       return j;
     }
     if (pending !== null) {
-      const out = this.verify(target, pending, a, now);
+      const out = verifyPending(target, pending, a, now, { paths: this.d.paths, settings: this.d.settings, bootId: this.d.bootId, ...(this.d.procRoot !== undefined ? { procRoot: this.d.procRoot } : {}) });
       if (out === 'wait') {
         if (pending.tier === 3) this.save({ ...st, pendingVerification: pending });
       } else {
@@ -362,53 +271,6 @@ export class HealEngine {
     this.d.log('notice', `${target}: circuit closed: ${how}`);
   }
 
-  private verify(target: Target, p: Pending, a: Assessment, now: Stamp): Verification {
-    const { j } = a;
-    const el = elapsedMs(p, now);
-    const s = this.d.settings;
-    const elsewhere = (): Verification => ({ result: 'superseded', reason: `no longer the watchdog's to heal: ${j.evidence.at(-1) ?? a.stance}` });
-    const frozen = (): Verification => ({ result: 'failed', reason: `pid ${j.record?.pid} is stopped: it can consume neither a marker nor SIGTERM` });
-    if (p.tier === 1) {
-      if (j.alive && j.record !== undefined && j.record.started_at_ms >= p.atMs) {
-        return { result: 'succeeded', reason: `new enrollment: pid ${j.record.pid} started at ${j.record.started_at}` };
-      }
-      if (stopped(j.signature)) return frozen();
-      if (el < s.cooldownMs) return 'wait';
-      // A working unit that is only outdated consumes the marker at its next safe point.
-      if (j.alive && j.signature === 'version_outdated') return 'wait';
-      // It took the marker and is being started again: respawned after its 75 (the start-up
-      // grace bounds the wait) or by systemd.
-      if (starting(a)) return 'wait';
-      if (a.stance === 'busy' && el < s.cooldownMs + s.verifyWindowMs) return 'wait';
-      if (j.verdict === 'unknown' && a.stance !== 'judged') return elsewhere();
-      const still = peekRestartRequest(this.d.paths, target)?.nonce === p.nonce;
-      return { result: 'failed', reason: `no new enrollment ${Math.round(el / 1000)} s after the request${still ? ' (marker never consumed)' : ''}` };
-    }
-    if (p.tier === 2) {
-      if (p.record === null) return { result: 'succeeded', reason: `no signal needed: ${p.skipped ?? 'already gone'}` };
-      const v = verifyIdentity(p.record, { bootId: this.d.bootId, ...(this.d.procRoot !== undefined ? { procRoot: this.d.procRoot } : {}) });
-      if (v.verdict !== 'same' && v.verdict !== 'unknown') return { result: 'succeeded', reason: `pid ${p.record.pid} ${v.verdict} after SIGTERM` };
-      if (stopped(j.signature)) return frozen();
-      if (el < s.termGraceMs) return 'wait';
-      return { result: 'failed', reason: `pid ${p.record.pid} still alive ${Math.round(el / 1000)} s after SIGTERM` };
-    }
-    if (p.respawn !== undefined && !p.respawn.ok) return { result: 'failed', reason: `respawn failed: ${p.respawn.detail}` };
-    if (j.verdict === 'healthy') {
-      p.healthySinceMs ??= now.atMs;
-      if (now.atMs - p.healthySinceMs >= s.verifyWindowMs) {
-        return { result: 'succeeded', reason: `healthy for ${Math.round((now.atMs - p.healthySinceMs) / 1000)} s after the respawn (pid ${j.record?.pid})` };
-      }
-      return 'wait';
-    }
-    if (j.verdict === 'unhealthy' && p.healthySinceMs != null) {
-      return { result: 'failed', reason: `unhealthy again within the verification window: ${j.reasons.join(', ')}` };
-    }
-    p.healthySinceMs = null;
-    if (starting(a) || el < s.cooldownMs + (j.verdict === 'unknown' ? s.verifyWindowMs : 0)) return 'wait';
-    if (j.verdict === 'unknown') return elsewhere();
-    return { result: 'failed', reason: `not healthy ${Math.round(el / 1000)} s after the respawn: ${j.reasons.join(', ') || j.verdict}` };
-  }
-
   private finishVerification(target: Target, st: HealStateInput, p: Pending, out: Exclude<Verification, 'wait'>, now: Stamp): HealStateInput {
     const failedT3 = p.tier === 3 && out.result === 'failed' ? st.consecutiveFailures + 1 : p.tier === 3 && out.result === 'succeeded' ? 0 : st.consecutiveFailures;
     const over = (p.tier === 3 && out.result === 'succeeded') || out.result === 'superseded';
@@ -458,7 +320,7 @@ export class HealEngine {
 
   private noteRespawn(target: Target, now: Stamp, pid: number | undefined): void {
     const stamp: RespawnStamp = { ...now, pid: pid ?? null };
-    this.d.ledger.kv.set('watchdog', `watchdog.respawn.${target}`, JSON.stringify(stamp));
+    this.d.ledger.kv.set('watchdog', respawnKey(target), JSON.stringify(stamp));
   }
 
   /**

@@ -8,7 +8,7 @@ import { type EnrollmentRecord, readBootId, readEnrollment, verifyIdentity } fro
 import type { HealActionRecord, HealState } from '@agent-runner/core/ledger';
 import { probeUnit, readInstalledVersion } from '@agent-runner/core/health';
 import type { Stance } from './assess.js';
-import { assessTarget, type RespawnStamp } from './heal.js';
+import { assessTarget, type RespawnStamp } from './evidence.js';
 import { readCgroupUnit } from './respawn.js';
 import type { SystemdShow } from './systemd.js';
 import { describeNext, healSettings, TARGETS, type Stamp } from './tiers.js';

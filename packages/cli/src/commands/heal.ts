@@ -4,7 +4,7 @@ import { AgentRunnerError } from '@agent-runner/core/errors';
 import { openLedger, type HealActionRecord } from '@agent-runner/core/ledger';
 import { requestHealReset } from '@agent-runner/core/requests';
 import { DEFAULT_INSTALLED_PACKAGE_JSON } from '@agent-runner/watchdog/daemon';
-import { lastRespawn } from '@agent-runner/watchdog/heal';
+import { lastRespawn } from '@agent-runner/watchdog/evidence';
 import { healStatus, renderHealStatus } from '@agent-runner/watchdog/status';
 import { systemctlShow } from '@agent-runner/watchdog/systemd';
 import { TARGETS } from '@agent-runner/watchdog/tiers';
