@@ -6,7 +6,8 @@
 //    check SIGKILLs it, systemd's Restart=on-failure brings it back); a unit the operator
 //    stopped is left stopped; the service user cannot restart any unit.
 // 2. Short settings: units restarted again and again, SIGKILLed and restarted by systemd, or
-//    stopped, get no heal action at all.
+//    stopped, get no heal action at all; a hung unit that ignores its marker gets T2, exits 75
+//    and is restarted by systemd (never left stopped as after an operator's stop).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -188,4 +189,19 @@ t.test('short settings: restarts, SIGKILLs restarted by systemd and stops get no
     ['monitor', 'judged', 'healthy', 'closed', 0],
   ], 'heal status: as systemd sees them, breakers closed');
   t.equal(active(UNITS.watchdog), 'active', 'the watchdog unit stayed active (its WATCHDOG=1 pings arrive)');
+});
+
+t.test('a hung unit that ignores its marker: T2 SIGTERM, it exits 75 and systemd restarts it (19 #1)', async (t) => {
+  const pid = mainPid(UNITS.monitor);
+  const restarts = Number(sx('systemctl', 'show', '-p', 'NRestarts', '--value', UNITS.monitor).trim());
+  const from = events(['heal_action', 'heal_verified'], 'monitor').length;
+  sx('kill', '-USR1', String(pid)); // wedged: no heartbeat, no marker read, event loop running
+  await waitFor('restarted by systemd and healthy', () => mainPid(UNITS.monitor) !== pid && healthy('monitor'), 40_000);
+  const steps = events(['heal_action', 'heal_verified'], 'monitor').slice(from)
+    .map((e) => (e['kind'] === 'heal_action' ? `T${e['tier']} ${e['action']}` : `T${e['tier']} ${e['result']}`));
+  t.same(steps.slice(0, 4), ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 succeeded'], 'the SIGTERM ended it');
+  const exit = json('exit-monitor.json');
+  t.same([exit?.['pid'], exit?.['exit_code'], exit?.['reason']], [pid, 75, 'restart_marker'], 'it exited 75, not 0 (its exit record)');
+  t.equal(Number(sx('systemctl', 'show', '-p', 'NRestarts', '--value', UNITS.monitor).trim()), restarts + 1, 'and systemd restarted it (RestartForceExitStatus=75)');
+  t.equal(active(UNITS.monitor), 'active', 'never left inactive as if an operator had stopped it');
 });
