@@ -49,8 +49,6 @@ export interface WatchdogDeps {
   defaultRespawn?: (t: Target) => string[] | undefined;
   /** systemd's view of a unit under systemd (default: `systemctl show`). */
   systemdShow?: SystemdShow;
-  /** Stop after this many probe rounds (tests, bench); default unbounded. */
-  maxLoops?: number;
   /** sd_notify sender (default `systemd-notify` when `$NOTIFY_SOCKET` is set). */
   notify?: SdNotify;
 }
@@ -113,7 +111,6 @@ export async function start(cfg: AgentRunnerConfig, deps: WatchdogDeps): Promise
     deps.log('notice', `watchdog ${VERSION} started (pid ${deps.pid}); ${watching}${underSystemd ? ' (systemd units)' : ''}; interval ${w.interval_s} s${unit.watchdogPinged ? '; pinging systemd\'s watchdog' : ''}`);
 
     let failing: string | undefined;
-    let loops = 0;
     let nextProbe = 0;
     while (!deps.stop.aborted) {
       const restart = unit.takeRestart();
@@ -144,16 +141,14 @@ export async function start(cfg: AgentRunnerConfig, deps: WatchdogDeps): Promise
         }
         // Told once per episode: a full disk fails every probe until space is freed.
         const problem = problems.join('; ') || undefined;
-        if (problem !== undefined && problem !== failing) deps.log('err', `probe failed, nothing acted on: ${problem}; probing on`);
+        if (problem !== undefined && problem !== failing) deps.log('err', `probe failed: ${problem}; probing on`);
         if (problem === undefined && failing !== undefined) deps.log('notice', 'probes work again');
         failing = problem;
         unit.setState(failing === undefined ? 'watching' : 'degraded');
-        loops++;
-        if (deps.maxLoops !== undefined && loops >= deps.maxLoops) break;
       }
       await sleep(Math.max(10, nextProbe - mono()), deps.stop);
     }
-    if (deps.stop.aborted) {
+    if (reason !== 'restart_marker' && deps.stop.aborted) {
       code = unit.signalExitCode();
       reason = code === WATCHDOG_EXIT.TEMPFAIL ? 'restart_marker' : 'signal';
     }
