@@ -97,7 +97,7 @@ for (const system of [false, true]) {
     walls.push(performance.now() - t0);
   }
   w.close();
-  console.log(`- ${system ? 'with' : 'without'} systeminformation disk+memory: first poll ${first.toFixed(1)} ms (${poller.window.ingested} events read), steady poll (10 new events) median ${median(walls).toFixed(2)} ms, max ${Math.max(...walls).toFixed(2)} ms; RSS ${mb(process.memoryUsage().rss)} MB (${mb(process.memoryUsage().rss - rss0)} MB over the process baseline)`);
+  console.log(`- ${system ? 'with' : 'without'} systeminformation memory: first poll ${first.toFixed(1)} ms (${poller.window.ingested} events read), steady poll (10 new events) median ${median(walls).toFixed(2)} ms, max ${Math.max(...walls).toFixed(2)} ms; RSS ${mb(process.memoryUsage().rss)} MB (${mb(process.memoryUsage().rss - rss0)} MB over the process baseline)`);
 }
 ledger.close();
 {

@@ -1,8 +1,9 @@
 // SIGKILL soak: the real `agent-runner bridge` (compiled CLI) is killed at random points while
 // N notifications (default 1000, SOAK_N) flow to a Matrix homeserver stub and a webhook stub.
-// Afterwards every notification was delivered, none twice on Matrix (transaction ids), none
-// lost on the webhook; a command from a chat that is not allowed was never executed, and the
-// allowed one exactly once.
+// Afterwards every notification was delivered in creation order, none twice on Matrix
+// (transaction ids) nor at the webhook receiver that honours `Idempotency-Key` (the number a
+// receiver ignoring it would have seen is printed); a command from a chat that is not allowed
+// was never executed, and the allowed one exactly once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,12 +25,18 @@ t.test(`SIGKILL soak: ${N} notifications, at least ${MIN_KILLS} kills`, { timeou
   const root = mkdtempSync(join(tmpdir(), 'ar-bridge-soak-'));
   const mx = await matrixStub('mxtok', ROOM, { maxLatencyMs: 3 });
   const tg = await telegramStub(TOKEN);
+  // A receiver that honours Idempotency-Key: it keeps the first delivery of a key and answers a
+  // redelivery 200 without acting on it again. `posts` is what a receiver ignoring it would see.
   const hooked = new Map<string, number>();
+  const accepted: string[] = [];
+  let keyMismatches = 0;
   const hook = await startStub(async (req, res) => {
     // A little latency so kills land mid-request.
     await new Promise((r) => setTimeout(r, Math.random() * 3));
-    const id = (req.json as { id?: string }).id ?? '';
-    hooked.set(id, (hooked.get(id) ?? 0) + 1);
+    const key = String(req.headers['idempotency-key'] ?? '');
+    if (key !== (req.json as { id?: string }).id) keyMismatches += 1;
+    hooked.set(key, (hooked.get(key) ?? 0) + 1);
+    if (hooked.get(key) === 1) accepted.push(key);
     reply(res, 200, { ok: true });
   });
   t.teardown(async () => {
@@ -50,7 +57,6 @@ file = "PROMPT.md"
 state_dir = "${root}/state"
 [bridge]
 poll_interval_s = 1
-dedupe_window_s = 0
 max_attempts = 1000
 [notify.mx]
 type = "matrix"
@@ -109,10 +115,10 @@ allowed_user_ids = [7]
   const producing = produce();
 
   // Kill phase: each bridge is killed at a random moment after it delivered something (so
-  // kills land while notifications flow, also on a slow, loaded machine), at most 150 s.
+  // kills land while notifications flow, also on a slow, loaded machine), at most 90 s.
   let kills = 0;
   const delivered = (): number => mx.events.length + hooked.size;
-  const killPhaseEnd = Date.now() + 150_000;
+  const killPhaseEnd = Date.now() + 90_000;
   while ((produced < N || kills < MIN_KILLS) && Date.now() < killPhaseEnd && delivered() < 2 * N) {
     child = spawnBridge();
     const c = child;
@@ -154,8 +160,12 @@ allowed_user_ids = [7]
   const keys = new Set(soak.map((e) => e.txn));
   t.equal(keys.size, N, 'every notification reached Matrix');
   t.equal(soak.length, N, `none twice on Matrix (${mx.puts - mx.events.length} resends absorbed by txn ids)`);
-  const missing = Array.from({ length: N }, (_, i) => `soak:${i}:hook`).filter((k) => !hooked.has(k));
-  t.same(missing, [], 'every notification reached the webhook (at least once)');
+  const expected = Array.from({ length: N }, (_, i) => `soak:${i}:hook`);
+  t.same(expected.filter((k) => !hooked.has(k)), [], 'every notification reached the webhook: 0 lost');
+  t.same(accepted, expected, 'the honouring receiver acted on each exactly once (0 duplicated), in creation order');
+  t.equal(keyMismatches, 0, 'every redelivery carried the same Idempotency-Key as the first');
+  t.same(soak.map((e) => e.txn), Array.from({ length: N }, (_, i) => `soak:${i}:mx`), 'Matrix got them in creation order');
+  const posts = [...hooked.values()].reduce((a, b) => a + b, 0);
   const counts = producer.outbox.countByStatus();
   t.same({ pending: counts.pending, sending: counts.sending, dead: counts.dead }, { pending: 0, sending: 0, dead: 0 });
   t.notOk(existsSync(paths.stopFile), 'no /stop from a foreign chat or user was executed');
@@ -163,5 +173,6 @@ allowed_user_ids = [7]
   const pauses = producer.runner.pendingCommands().length;
   t.equal(pauses, 0, 'no command left pending');
   t.notOk(stderr.includes(TOKEN) || stderr.includes('mxtok'), 'no secret in the journal');
-  t.comment(`delivered to Matrix before the last bridge=${beforeLast} kills=${kills} matrix PUTs=${mx.puts} events=${mx.events.length} webhook posts=${[...hooked.values()].reduce((a, b) => a + b, 0)}`);
+  t.comment(`a webhook receiver ignoring Idempotency-Key would have seen ${posts} deliveries for ${N} notifications (${posts - N} duplicates after ${kills} SIGKILLs); honouring it: ${accepted.length}, 0 duplicated`);
+  t.comment(`delivered to Matrix before the last bridge=${beforeLast} kills=${kills} matrix PUTs=${mx.puts} events=${mx.events.length}`);
 });

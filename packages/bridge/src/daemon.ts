@@ -1,18 +1,19 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
+import { isNoSpace } from '@agent-runner/core/disk';
 import { EXIT, isAgentRunnerError } from '@agent-runner/core/errors';
 import { EventWriter } from '@agent-runner/core/events';
-import { createEnrollment, readEnrollment, removeEnrollment, verifyIdentity, writeEnrollment } from '@agent-runner/core/identity';
 import { openLedger, type Ledger } from '@agent-runner/core/ledger';
-import { removeHeartbeat, takeRestartRequest, writeHeartbeat } from '@agent-runner/core/markers';
 import { redactText } from '@agent-runner/core/redact';
+import { enrolUnit, type ExitReason, type SdNotify } from '@agent-runner/core/unit';
 import { VERSION } from '@agent-runner/core/version';
 import { consumeCommands } from './consume.js';
 import { buildDigest } from './digest.js';
 import { Dispatcher, type LogPriority } from './dispatcher.js';
 import { HttpClient } from './http.js';
 import { runInbound } from './inbound.js';
+import { NoSpaceGuard } from './no-space.js';
 import { localDate, localOffset, nextDigestAt, type OffsetFn } from './schedule.js';
 import type { Transport } from './transport.js';
 import { createTransport } from './transports/index.js';
@@ -35,6 +36,13 @@ export interface BridgeDeps {
   procRoot?: string;
   /** Between heartbeats, ms (default 5000). */
   heartbeatIntervalMs?: number;
+  /** This process's whole command line and working directory (enrollment; the watchdog respawns with them). */
+  argv?: string[];
+  cwd?: string;
+  /** sd_notify sender (default: `systemd-notify` when `$NOTIFY_SOCKET` is set); tests record. */
+  notify?: SdNotify;
+  /** Opens the ledger (default core's `openLedger`); tests wrap it to inject write failures. */
+  openLedger?: (path: string, opts: { now: () => number }) => Ledger;
   /** Told about the transports built (tests, benchmarks). */
   onReady?: (info: { transports: string[]; dispatcher: Dispatcher }) => void;
 }
@@ -49,36 +57,51 @@ export interface BridgeDeps {
  * - Commands: one long-poll loop per transport that supports it (Telegram `getUpdates`, Matrix
  *   `/sync`) and has `allowed_user_ids`; allowed commands become inbox rows with the cursor in
  *   the same transaction, then run here through markers and are acknowledged in the chat.
- * - Unit duties: refuses to start next to a live bridge of the same project (exit 75), enrolls
- *   as unit `bridge`, writes a heartbeat every 5 s, consumes its restart marker between loop
- *   turns (exit 75), removes enrollment and heartbeat on a clean exit.
+ * - Lifecycle (`@agent-runner/core/unit`): refuses to start next to a live bridge of the same
+ *   project (exit 75), enrols as unit `bridge`, writes its first heartbeat and then tells
+ *   systemd `READY=1`, consumes its restart marker between loop turns (exit 75), and on
+ *   SIGTERM exits 75 when the watchdog's restart of this incarnation is pending, else 0;
+ *   leaves a clean-exit record.
+ * - A full disk never stops it: ledger writes that fail for lack of space are logged once and
+ *   retried on later turns; it resumes by itself once space is free.
  *
  * @returns the exit code: 0 stopped by signal, 75 restart requested / ledger unavailable /
- *   another bridge running.
+ *   another bridge running / no space to enrol.
  */
 export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<number> {
   const now = deps.now ?? Date.now;
-  const startedAtMs = now();
   const paths = configPaths(cfg);
-  const events = new EventWriter({ dir: paths.eventsDir, project: cfg.project, unit: 'bridge', now });
   const log = deps.log;
   let ledger: Ledger;
   try {
-    ledger = openLedger(paths.ledgerPath, { now });
+    ledger = (deps.openLedger ?? openLedger)(paths.ledgerPath, { now });
   } catch (e) {
     if (!isAgentRunnerError(e)) throw e;
     log('err', `cannot open the ledger ${paths.ledgerPath}: ${e.message}`);
     return EXIT.TEMPFAIL;
   }
-  const verify = deps.procRoot ? { procRoot: deps.procRoot } : {};
-  const other = readEnrollment(paths, 'bridge');
-  if (other && other.pid !== deps.pid && verifyIdentity(other, verify).verdict === 'same') {
-    log('err', `another bridge of project ${cfg.project} is running (pid ${other.pid}); not starting a second one`);
+  let enrolled: ReturnType<typeof enrolUnit>;
+  try {
+    enrolled = enrolUnit({
+      paths, unit: 'bridge', project: cfg.project, version: VERSION, pid: deps.pid, now, env: deps.env, log,
+      ...(deps.argv ? { argv: deps.argv } : {}), ...(deps.cwd ? { cwd: deps.cwd } : {}),
+      ...(deps.procRoot ? { procRoot: deps.procRoot } : {}), ...(deps.notify ? { notify: deps.notify } : {}),
+    });
+  } catch (e) {
+    ledger.close();
+    if (!isNoSpace(e)) throw e;
+    log('err', `cannot enrol the bridge: the state file system is full (${(e as Error).message})`);
+    return EXIT.TEMPFAIL;
+  }
+  if (enrolled.other) {
+    log('err', `another bridge of project ${cfg.project} is running (pid ${enrolled.other.pid}); not starting a second one`);
     ledger.close();
     return EXIT.TEMPFAIL;
   }
-  const enrollment = createEnrollment('bridge', deps.pid, { version: VERSION, project: cfg.project, nowMs: startedAtMs, ...verify });
-  writeEnrollment(paths, enrollment);
+  const unit = enrolled.unit;
+  const startedAtMs = unit.startedAtMs;
+  const events = new EventWriter({ dir: paths.eventsDir, project: cfg.project, unit: 'bridge', now });
+  const guard = new NoSpaceGuard(log);
 
   const http = new HttpClient({ now });
   const tctx = { http, env: deps.env, now };
@@ -90,9 +113,10 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
     ledger,
     transports,
     config: cfg.bridge,
-    claimant: `bridge:${deps.pid}:${enrollment.nonce.slice(0, 8)}`,
+    claimant: `bridge:${deps.pid}:${unit.record.nonce.slice(0, 8)}`,
     now,
     startedAtMs,
+    guard,
     ...(deps.random ? { random: deps.random } : {}),
     ...(deps.offsetMin ? { offsetMin: deps.offsetMin } : {}),
     log,
@@ -145,24 +169,23 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
     );
   }
 
-  let state = 'starting';
-  const beat = (): void => {
-    try {
-      writeHeartbeat(paths, 'bridge', { nowMs: now(), pid: deps.pid, nonce: enrollment.nonce, state, detail: { ...dispatcher.stats, in_flight: dispatcher.pending } });
-    } catch (e) {
-      log('warning', `heartbeat not written: ${(e as Error).message}`);
-    }
-  };
-  beat();
-  const heartbeat = setInterval(beat, deps.heartbeatIntervalMs ?? 5000);
-  log('notice', `bridge for ${cfg.project} started: transports ${[...transports.keys()].join(', ') || '(none)'}; commands via ${pollers.length} transport(s)`);
-  deps.onReady?.({ transports: [...transports.keys()], dispatcher });
+  const names = [...transports.keys()];
+  unit.start({
+    heartbeatMs: deps.heartbeatIntervalMs ?? 5000,
+    state: 'starting',
+    detail: () => ({ ...dispatcher.stats, in_flight: dispatcher.pending, ...(guard.full ? { ledger_full: true } : {}) }),
+    status: `delivering to ${names.join(', ') || '(no transport)'}`,
+  });
+  log('notice', `bridge for ${cfg.project} started: transports ${names.join(', ') || '(none)'}; commands via ${pollers.length} transport(s)`);
+  deps.onReady?.({ transports: names, dispatcher });
 
   const offset = deps.offsetMin ?? localOffset;
   const digestTime = cfg.bridge.digest_time;
   let nextDigest = digestTime ? nextDigestAt(digestTime, startedAtMs, offset) : Infinity;
   let restartCheckedAt = 0;
   let exit: number = EXIT.OK;
+  let reason: ExitReason = 'signal';
+  let detail: string | undefined;
   const pollMs = cfg.bridge.poll_interval_s * 1000;
   const replyTargets = new Set(transports.keys());
   try {
@@ -170,37 +193,49 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
       const t = now();
       if (t - restartCheckedAt >= 500) {
         restartCheckedAt = t;
-        const req = takeRestartRequest(paths, 'bridge', { startedAtMs, onDiscard: (why, detail) => log('info', `restart marker discarded (${why}): ${detail}`) });
+        const req = unit.takeRestart((why, d) => log('info', `restart marker discarded (${why}): ${d}`));
         if (req) {
           log('notice', `restart requested by ${req.requested_by}: ${req.reason}`);
           exit = EXIT.TEMPFAIL;
+          reason = 'restart_marker';
+          detail = `requested by ${req.requested_by}: ${req.reason}`;
           break;
         }
       }
       if (t >= nextDigest && digestTime) {
         const d = buildDigest(ledger, nextDigest - 86_400_000, t, cfg.project);
-        ledger.outbox.enqueue({ idempotencyKey: `digest:${localDate(nextDigest, offset)}`, kind: 'digest', severity: 'info', title: d.title, body: d.body, payload: d.payload });
-        nextDigest = nextDigestAt(digestTime, t, offset);
+        const queued = guard.run('enqueue the digest', () => ledger.outbox.enqueue({ idempotencyKey: `digest:${localDate(nextDigest, offset)}`, kind: 'digest', severity: 'info', title: d.title, body: d.body, payload: d.payload }));
+        if (queued) {
+          guard.ok();
+          nextDigest = nextDigestAt(digestTime, t, offset);
+        }
       }
-      consumeCommands({ ledger, paths, now, transports: replyTargets, log });
+      if ((guard.run('handle commands', () => consumeCommands({ ledger, paths, now, transports: replyTargets, log })) ?? 0) > 0) guard.ok();
       const claimed = dispatcher.pump();
-      state = dispatcher.pending > 0 ? 'sending' : 'idle';
+      unit.setState(dispatcher.pending > 0 ? 'sending' : 'idle');
       if (claimed === 0) await waker.wait(Math.min(pollMs, Math.max(1, nextDigest - now())), inner.signal);
+    }
+    if (reason === 'signal') {
+      exit = unit.signalExitCode();
+      if (exit !== EXIT.OK) {
+        reason = 'restart_marker';
+        detail = 'SIGTERM after a restart request';
+      }
     }
   } catch (e) {
     log('err', `bridge loop failed: ${redactText((e as Error).message)}`);
     exit = isAgentRunnerError(e) ? e.exitCode : EXIT.SOFTWARE;
+    reason = 'error';
+    detail = redactText((e as Error).message);
   } finally {
     inner.abort();
     deps.stop.removeEventListener('abort', onStop);
-    clearInterval(heartbeat);
     watcher?.close();
     await dispatcher.stop().catch(() => undefined);
     await Promise.allSettled(pollers);
     await Promise.allSettled([...transports.values()].map((t) => t.close?.()));
     await http.close();
-    removeHeartbeat(paths, 'bridge', enrollment.nonce);
-    removeEnrollment(paths, 'bridge', enrollment.nonce);
+    unit.close(exit, reason, detail);
     ledger.close();
     events.close();
   }

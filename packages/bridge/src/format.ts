@@ -1,11 +1,12 @@
 import type { OutMessage } from './transport.js';
 
-const SEVERITY_MARK: Record<string, string> = { info: 'ℹ️', warning: '⚠️', error: '❌', critical: '🚨' };
-
-/** Plain-text rendering of a message: severity mark and title, a blank line, the body. */
-export function renderText(msg: OutMessage, opts: { marks?: boolean } = {}): string {
-  const mark = opts.marks === false ? `[${msg.severity}]` : (SEVERITY_MARK[msg.severity] ?? `[${msg.severity}]`);
-  return msg.body ? `${mark} ${msg.title}\n\n${msg.body}` : `${mark} ${msg.title}`;
+/**
+ * The one plain-text rendering every chat transport shows: the title as the producer wrote it
+ * (`<project>@<host>: <what happened>`, no severity tags added), a blank line, the body.
+ * Severity travels in each platform's own way (ntfy priority, email headers, webhook JSON).
+ */
+export function renderText(msg: Pick<OutMessage, 'title' | 'body'>): string {
+  return msg.body ? `${msg.title}\n\n${msg.body}` : msg.title;
 }
 
 /** Where the full text of a message lives, from its payload (`log_file` or `round`). */

@@ -5,5 +5,5 @@
 export { start, type BridgeDeps } from './daemon.js';
 export { Dispatcher, type DispatcherDeps, type DispatchStats, type LogPriority } from './dispatcher.js';
 export { createTransport } from './transports/index.js';
-export type { InboundMessage, OutMessage, PollResult, Transport, TransportContext } from './transport.js';
+export type { InboundMessage, OutMessage, PollResult, ReplyTarget, SendResult, Transport, TransportContext } from './transport.js';
 export { SendError } from './send-error.js';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { SEVERITIES } from '@agent-runner/core/config';
 import type { OutboxRecord } from '@agent-runner/core/ledger';
 import type { Transport } from './transport.js';
@@ -22,4 +23,20 @@ export function routeTargets(row: Pick<OutboxRecord, 'kind' | 'severity'>, trans
     out.push(t.name);
   }
   return out;
+}
+
+/** True for an alarm or its recovery (payload `phase`): once per episode by their keys already. */
+export function isAlarmRow(row: Pick<OutboxRecord, 'payload'>): boolean {
+  const phase = (row.payload as { phase?: unknown } | null)?.phase;
+  return phase === 'alarm' || phase === 'recovery';
+}
+
+/**
+ * The repeat fingerprint of `row` sent to `transport`: base64 SHA-256 of transport, kind,
+ * severity, title and body. Undefined for rows that are never suppressed as repeats:
+ * operator kinds (asked for) and alarms/recoveries (their keys make them once per episode).
+ */
+export function repeatFingerprint(row: Pick<OutboxRecord, 'kind' | 'severity' | 'title' | 'body' | 'payload'>, transport: string): string | undefined {
+  if (OPERATOR_KINDS.has(row.kind) || isAlarmRow(row)) return undefined;
+  return createHash('sha256').update(JSON.stringify([transport, row.kind, row.severity, row.title, row.body])).digest('base64');
 }

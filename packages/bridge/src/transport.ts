@@ -12,6 +12,22 @@ export interface OutMessage {
   body: string;
   /** The row's structured payload (`round`, `log_file`, ... when the producer gave them). */
   payload: unknown;
+  /** A recovery's alarm as sent on this transport: the message to reply to where the platform threads. */
+  replyTo?: ReplyTarget;
+}
+
+/** The message a reply answers. */
+export interface ReplyTarget {
+  /** Idempotency key of the alarm's transport row (email derives its Message-ID from it). */
+  key: string;
+  /** The platform's id of the alarm (Telegram `message_id`, Slack `ts`, Matrix event id); null when it gave none. */
+  platformMessageId: string | null;
+}
+
+/** What a delivery returns. */
+export interface SendResult {
+  /** The platform's id of the (first) message sent, when it gives one; stored for replies. */
+  platformMessageId?: string;
 }
 
 /** An operator command as read from a platform, before the allow-list decision. */
@@ -52,10 +68,12 @@ export interface Transport {
   readonly type: NotifyConfig['type'];
   readonly config: NotifyConfig;
   /**
-   * Delivers one message, chunked or truncated to the platform's size limit.
+   * Delivers one message, chunked or truncated to the platform's size limit, as a reply to
+   * `msg.replyTo` where the platform threads.
+   * @returns the platform's message id when it gives one.
    * @throws SendError (retryable or not); never a secret in the message.
    */
-  send(msg: OutMessage): Promise<void>;
+  send(msg: OutMessage): Promise<SendResult>;
   /**
    * Waits for inbound messages after `cursor` (a platform long poll, up to ~30 s).
    * Absent when the transport takes no commands.

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import t from 'tap';
 import { configPaths, parseConfig, type AgentRunnerConfig } from '@agent-runner/core/config';
 import { openLedger } from '@agent-runner/core/ledger';
+import { readExitRecord } from '@agent-runner/core/unit';
 import { requestRestart } from '@agent-runner/core/markers';
 import { readPause } from '@agent-runner/core/requests';
 import { start } from '../src/daemon.js';
-import { tmp } from './helpers.js';
+import { diskFullLedger, tmp } from './helpers.js';
 import { matrixStub, telegramStub } from './stubs.js';
 
 const TOKEN = '77:telegram-token';
@@ -41,7 +42,7 @@ min_severity = "info"
   return parseConfig(toml, join(dir, 'agent-runner.toml'), { env: { HOME: dir }, mode: 'user', skipFileChecks: true });
 }
 
-t.test('the daemon: idle delivery latency, commands, enrollment, restart marker, clean stop', async (t) => {
+t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, clean stop', async (t) => {
   const d = tmp();
   const tg = await telegramStub(TOKEN);
   const mx = await matrixStub('mxtok', ROOM);
@@ -54,10 +55,21 @@ t.test('the daemon: idle delivery latency, commands, enrollment, restart marker,
   const paths = configPaths(cfg);
   const logs: string[] = [];
   const stop = new AbortController();
-  const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`), heartbeatIntervalMs: 200 });
+  const notes: Array<{ msg: string[]; heartbeat: boolean }> = [];
+  const heartbeatFile = join(paths.runDir, 'heartbeat-bridge.json');
+  const notify = (msg: string[]): void => void notes.push({ msg, heartbeat: existsSync(heartbeatFile) });
+  const argv = ['/usr/bin/node', '/opt/agent-runner/bin.js', 'bridge', '--config', join(d.dir, 'agent-runner.toml')];
+  const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`), heartbeatIntervalMs: 200, argv, cwd: d.dir, notify });
   await new Promise((r) => setTimeout(r, 300));
-  t.ok(existsSync(join(paths.runDir, 'enroll-bridge.json')), 'enrolled');
-  t.ok(existsSync(join(paths.runDir, 'heartbeat-bridge.json')), 'heartbeat written');
+  t.match(JSON.parse(readFileSync(join(paths.runDir, 'enroll-bridge.json'), 'utf8')), { unit: 'bridge', pid: process.pid, argv, cwd: d.dir }, 'enrolled with its command line');
+  t.ok(existsSync(heartbeatFile), 'heartbeat written');
+  t.match(notes[0], { msg: ['READY=1', /^STATUS=delivering to tg, mx/], heartbeat: true }, 'READY=1 only after the first heartbeat');
+
+  // A second bridge of the project is refused while this one lives.
+  const dupLogs: string[] = [];
+  t.equal(await start(cfg, { pid: process.pid + 100_000, env: {}, stop: stop.signal, log: (_p, l) => void dupLogs.push(l) }), 75, 'duplicate: exit 75');
+  t.match(dupLogs.join('\n'), /another bridge of project demo is running/);
+  t.match(JSON.parse(readFileSync(join(paths.runDir, 'enroll-bridge.json'), 'utf8')), { pid: process.pid }, 'the live one stays enrolled');
 
   // A producer in "another process" (its own connection) enqueues while the bridge idles.
   const producer = openLedger(paths.ledgerPath);
@@ -92,13 +104,64 @@ t.test('the daemon: idle delivery latency, commands, enrollment, restart marker,
   t.equal(code, 75);
   t.notOk(existsSync(join(paths.runDir, 'enroll-bridge.json')), 'enrollment removed');
   t.notOk(existsSync(join(paths.runDir, 'heartbeat-bridge.json')), 'heartbeat removed');
+  t.match(readExitRecord(paths, 'bridge'), { exit_code: 75, reason: 'restart_marker', argv, cwd: d.dir }, 'clean-exit record');
+  t.match(notes.at(-1)?.msg, ['STOPPING=1']);
   t.notOk(logs.some((l) => l.includes(TOKEN) || l.includes('mxtok')), 'no secret in the log');
 
-  // A second run stops cleanly on the stop signal.
+  // SIGTERM while a restart of this incarnation is pending (the watchdog's T2): 75, so systemd restarts it.
+  const stop2 = new AbortController();
+  const healed = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop2.signal, log: () => undefined });
+  await new Promise((r) => setTimeout(r, 700));
+  requestRestart(paths, 'bridge', { by: 'watchdog', reason: 'T1', nowMs: Date.now() });
+  stop2.abort();
+  t.equal(await healed, 75);
+  t.match(readExitRecord(paths, 'bridge'), { exit_code: 75, reason: 'restart_marker' });
+
+  // An operator's stop: exit 0.
   const again = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: () => undefined });
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 700));
   stop.abort();
   t.equal(await again, 0);
+  t.match(readExitRecord(paths, 'bridge'), { exit_code: 0, reason: 'signal' });
+});
+
+t.test('a full disk never stops the bridge: it logs once, keeps running and delivers once space is free', async (t) => {
+  const d = tmp();
+  const tg = await telegramStub(TOKEN);
+  const mx = await matrixStub('mxtok', ROOM);
+  t.teardown(async () => {
+    await tg.close();
+    await mx.close();
+    d.cleanup();
+  });
+  const cfg = config(d.dir, tg.url, mx.url);
+  const paths = configPaths(cfg);
+  const full = { on: false };
+  const logs: string[] = [];
+  const stop = new AbortController();
+  const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`), openLedger: (p, o) => diskFullLedger(openLedger(p, o), full) });
+  let ended = false;
+  void done.then(() => (ended = true));
+  const producer = openLedger(paths.ledgerPath);
+  t.teardown(() => producer.close());
+  const until = async (cond: () => boolean, ms = 5000): Promise<boolean> => {
+    for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    return cond();
+  };
+  producer.outbox.enqueue({ idempotencyKey: 'before', kind: 'round_end', severity: 'warning', title: 'before', body: '' });
+  t.ok(await until(() => mx.events.length === 1), 'delivered');
+  full.on = true;
+  producer.outbox.enqueue({ idempotencyKey: 'during', kind: 'round_end', severity: 'warning', title: 'during', body: '' });
+  tg.push({ from: 7, chat: 5, text: '/pause 1h' });
+  await new Promise((r) => setTimeout(r, 2500));
+  t.notOk(ended, 'still running after several loop turns on a full disk');
+  t.equal(mx.events.length, 1, 'nothing claimed while the ledger cannot be written');
+  t.equal(logs.filter((l) => /the disk is full/.test(l)).length, 1, `logged once: ${logs.join(' | ')}`);
+  full.on = false;
+  t.ok(await until(() => mx.events.length === 2 && tg.sent.some((s) => /Paused until/.test(s.text))), 'delivery and commands resume by themselves');
+  t.same(mx.events.map((e) => e.txn), ['before:mx', 'during:mx']);
+  stop.abort();
+  t.equal(await done, 0);
 });
 
 t.test('daily digest is enqueued at digest_time and sent once', async (t) => {
@@ -128,9 +191,9 @@ t.test('daily digest is enqueued at digest_time and sent once', async (t) => {
   stop.abort();
   await done;
   t.equal(tg.sent.length, 1, logs.join('\n'));
-  t.match(tg.sent[0]?.text, /demo: daily digest/);
+  t.match(tg.sent[0]?.text, /^demo@[^:]+: daily digest\n/);
   t.match(tg.sent[0]?.text, /Rounds: 1 \(rate_limit 1\)/);
   t.match(tg.sent[0]?.text, /Cost: \$1\.50/);
-  t.match(tg.sent[0]?.text, /Throttled rounds: 1/);
+  t.match(tg.sent[0]?.text, /Healed by themselves: 0 transient rounds; 1 not yet followed by an ok round/);
   t.equal(mx.events.length, 1);
 });

@@ -44,9 +44,15 @@ t.test('email over a real SMTP exchange (smtp-server)', async (t) => {
   t.equal(mails.length, 1);
   t.equal(mails[0]?.user, 'bot');
   t.same(mails[0]?.to, ['ops@example.org', 'me@example.org']);
-  t.match(mails[0]?.data, /Subject: \[agent-runner\] warning: Round 7 rate limited/);
+  t.match(mails[0]?.data, /\r\nSubject: Round 7 rate limited\r\n/, 'the title as is, no severity tag');
+  t.match(mails[0]?.data, /X-Agent-Runner-Severity: warning/);
   t.match(mails[0]?.data, /resets at 14:00/);
-  t.match(mails[0]?.data, /Message-ID: <[0-9a-f]{32}@agent-runner>/);
+  const alarmId = /Message-ID: (<[0-9a-f]{32}@agent-runner>)/i.exec(mails[0]?.data ?? '')?.[1];
+  t.ok(alarmId, 'Message-ID derived from the key');
+  await mail.send(msg({ key: 'alarm:1:cleared:mail', severity: 'critical', replyTo: { key: 'round-end:7', platformMessageId: null } }));
+  t.match(mails[1]?.data, new RegExp(`In-Reply-To: ${alarmId}`), 'a recovery threads under its alarm');
+  t.match(mails[1]?.data, new RegExp(`References: ${alarmId}`));
+  t.match(mails[1]?.data, /Importance: high/);
 
   rejectNext = 451;
   let e = await rejection(mail.send(msg()));

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NotifyConfig } from '@agent-runner/core/config';
+import { AgentRunnerError } from '@agent-runner/core/errors';
+import type { Ledger } from '@agent-runner/core/ledger';
 import { HttpClient } from '../src/http.js';
 import type { OutMessage, TransportContext } from '../src/transport.js';
 
@@ -30,4 +32,39 @@ export async function rejection(p: Promise<unknown>): Promise<Error & { retryabl
     return e as Error & { retryable?: boolean };
   }
   throw new Error('expected a rejection');
+}
+
+/** The error the ledger raises when SQLite cannot write for a full disk (as exec.ts wraps it). */
+export function sqliteFull(path: string, op: string): AgentRunnerError {
+  const cause = Object.assign(new Error('database or disk is full'), { name: 'SqliteError', code: 'SQLITE_FULL' });
+  return new AgentRunnerError('ERR_AR_LEDGER', `ledger ${path}: ${op} failed (SQLITE_FULL): database or disk is full`, { location: { file: path }, cause });
+}
+
+/**
+ * `ledger` with every write the bridge makes failing as on a full disk while `full.on`
+ * (a full file system needs root to make; this is the failure SQLite reports there).
+ */
+export function diskFullLedger(ledger: Ledger, full: { on: boolean }): Ledger {
+  const guard = <T extends object>(access: T, writes: readonly string[]): T =>
+    new Proxy(access, {
+      get(target, p) {
+        const v = Reflect.get(target, p) as unknown;
+        if (typeof v !== 'function' || !writes.includes(String(p))) return v;
+        return (...args: unknown[]) => {
+          if (full.on) throw sqliteFull(ledger.path, String(p));
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  return {
+    ...ledger,
+    bridge: guard(ledger.bridge, ['claimDue', 'markSent', 'markFailed', 'markDead', 'markRepeat', 'insertCommand', 'insertCommands', 'setCursor']),
+    outbox: guard(ledger.outbox, ['enqueue']),
+    runner: guard(ledger.runner, ['markHandled']),
+    atomically: (fn) => {
+      if (full.on) throw sqliteFull(ledger.path, 'transaction');
+      return ledger.atomically(fn);
+    },
+    close: () => ledger.close(),
+  };
 }

@@ -22,6 +22,10 @@ t.test('matrix send is idempotent on the transaction id', async (t) => {
 
   await m.send(msg({ key: 'big', body: 'q'.repeat(40_000) }));
   t.same(stub.events.slice(1).map((e) => e.txn), ['big', 'big.1', 'big.2'], 'chunks get their own txn ids');
+  // Control characters are 6 bytes each as JSON: still under the 65,536-byte event limit (the stub refuses more).
+  const before = stub.events.length;
+  await m.send(msg({ key: 'ctl', body: '\x1b\x07'.repeat(15_000) }));
+  t.ok(stub.events.length - before >= 2, 'chunked by the encoded size, none refused');
 
   stub.fail('/send/', { status: 429, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errcode: 'M_LIMIT_EXCEEDED', error: 'Too many requests', retry_after_ms: 1500 }) });
   let e = await rejection(m.send(msg({ key: 'k429' })));

@@ -22,10 +22,10 @@ t.test('ntfy publish: body, Title/Priority/Tags headers, auth, 4 KiB cut', async
   const r = stub.requests[0];
   t.equal(r?.body, 'resets at 14:00');
   t.equal(r?.headers['priority'], '5');
-  t.equal(r?.headers['tags'], 'rotating_light');
+  t.equal(r?.headers['tags'], 'rotating_light,round_end', 'severity emoji, then the kind');
   t.equal(r?.headers['authorization'], 'Bearer tk_secret');
   t.match(String(r?.headers['title']), /^=\?UTF-8\?B\?/, 'non-ASCII title as an RFC 2047 word');
-  t.equal(Buffer.from(String(r?.headers['title']).slice(10, -2), 'base64').toString(), '[critical] Runner crash loop — stopped');
+  t.equal(Buffer.from(String(r?.headers['title']).slice(10, -2), 'base64').toString(), 'Runner crash loop — stopped', 'the title as is, no severity tag');
   await n.send(msg({ body: 'é'.repeat(5000) }));
   t.ok(Buffer.byteLength(stub.requests[1]?.body ?? '') <= 4096);
   t.match(stub.requests[1]?.body, /truncated; full text/);

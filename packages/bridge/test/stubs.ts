@@ -85,9 +85,13 @@ export async function startStub(handler: Handler): Promise<Stub> {
   };
 }
 
-/** Telegram Bot API stub: sendMessage (4096 limit enforced), getUpdates long polling over `updates`. */
+/**
+ * Telegram Bot API stub: sendMessage (4096 limit enforced; `reply_parameters` checked against
+ * the messages sent, as Telegram does), getUpdates long polling over `updates`.
+ */
 export interface TelegramStub extends Stub {
-  sent: Array<{ chat_id: unknown; text: string }>;
+  /** `message_id` of entry i is i + 1. */
+  sent: Array<{ chat_id: unknown; text: string; reply_to?: number }>;
   /** Queues an incoming message (as an update). */
   push(msg: { from: number; chat: number; text: string; date?: number }): number;
 }
@@ -104,7 +108,10 @@ export async function telegramStub(token: string): Promise<TelegramStub> {
     if (m[2] === 'sendMessage') {
       const text = String(body['text'] ?? '');
       if (text.length > 4096) return reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message is too long' });
-      sent.push({ chat_id: body['chat_id'], text });
+      const rp = body['reply_parameters'] as { message_id?: number; allow_sending_without_reply?: boolean } | undefined;
+      const known = rp?.message_id !== undefined && rp.message_id >= 1 && rp.message_id <= sent.length;
+      if (rp && !known && rp.allow_sending_without_reply !== true) return reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message to be replied not found' });
+      sent.push({ chat_id: body['chat_id'], text, ...(known ? { reply_to: rp.message_id as number } : {}) });
       return reply(res, 200, { ok: true, result: { message_id: sent.length, chat: { id: body['chat_id'] }, text } });
     }
     if (m[2] === 'getUpdates') {
@@ -146,8 +153,8 @@ export async function telegramStub(token: string): Promise<TelegramStub> {
  * spec requires: same txnId → same event, not a second message), and /sync.
  */
 export interface MatrixStub extends Stub {
-  /** Distinct events in the room, in order. */
-  events: Array<{ event_id: string; txn: string; body: string }>;
+  /** Distinct events in the room, in order (`reply_to`: the `m.in_reply_to` event id). */
+  events: Array<{ event_id: string; txn: string; body: string; reply_to?: string; mentions?: unknown }>;
   /** Total PUTs received (including idempotent repeats). */
   puts: number;
   push(sender: string, body: string): void;
@@ -168,11 +175,13 @@ export async function matrixStub(token: string, room: string, opts: { maxLatency
       const txn = decodeURIComponent(send[2] as string);
       const existing = byTxn.get(txn);
       if (existing) return reply(res, 200, { event_id: existing });
-      const body = (req.json as { body?: string } | undefined)?.body ?? '';
+      const content = (req.json ?? {}) as { body?: string; 'm.relates_to'?: { 'm.in_reply_to'?: { event_id?: string } }; 'm.mentions'?: unknown };
+      const body = content.body ?? '';
       if (Buffer.byteLength(req.body) > 65536) return reply(res, 413, { errcode: 'M_TOO_LARGE', error: 'event too large' });
       const event_id = `$e${events.length + 1}`;
       byTxn.set(txn, event_id);
-      events.push({ event_id, txn, body });
+      const replyTo = content['m.relates_to']?.['m.in_reply_to']?.event_id;
+      events.push({ event_id, txn, body, ...(replyTo ? { reply_to: replyTo } : {}), ...(content['m.mentions'] !== undefined ? { mentions: content['m.mentions'] } : {}) });
       // The event is committed before the reply goes out, as on a real homeserver: a client
       // killed while waiting resends the same txnId and must get the same event back.
       if (opts.maxLatencyMs) await new Promise((r) => setTimeout(r, Math.random() * (opts.maxLatencyMs ?? 0)));

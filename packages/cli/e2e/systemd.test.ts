@@ -265,6 +265,7 @@ function lifecycle(scope: Scope): void {
     t.equal(cli(scope, 'start').code, 0);
     t.ok(waitFor(() => roundsEnded(scope) > before, 15_000), 'running rounds (the config was loaded)');
     const pid = show(scope).MainPID;
+    const brokenAt = Date.now();
     t.equal(op(`printf 'project = "demo"\n[agent\n' > agent-runner.toml`).code, 0, 'TOML syntax error written');
     const rs = cli(scope, 'restart');
     t.equal(rs.code, 78, 'restart refuses');
@@ -282,7 +283,7 @@ function lifecycle(scope: Scope): void {
     t.equal(show(scope).ExecMainStatus, '78');
     const errs = jctl(scope, '-u agent-runner@demo.service -p err --no-pager -o cat').stdout.split('\n').filter((l) => /agent-runner: error:/.test(l));
     t.ok(errs.some((l) => /agent-runner\.toml:\d+.*\[ERR_AR_CONFIG_SYNTAX\].*hint:/.test(l)), `journalctl -p err shows the whole reason in one line: ${errs.join(' // ')}`);
-    const alarms = ledgerRows(scope, "SELECT kind, title FROM outbox WHERE kind = 'config_broken' AND transport IS NULL");
+    const alarms = ledgerRows(scope, `SELECT kind, title FROM outbox WHERE kind = 'config_broken' AND transport IS NULL AND json_extract(payload, '$.phase') = 'alarm' AND created_at_ms >= ${brokenAt}`);
     t.equal(alarms.length, 1, 'one config_broken alarm queued for the bridge');
     t.match(String(alarms[0]?.['title'] ?? ''), /^demo@.+: not started: config(uration)? broken/);
     const lg = cli(scope, 'logs -n 20 -o cat');
@@ -292,10 +293,14 @@ function lifecycle(scope: Scope): void {
     t.match(sp.stderr, /config does not load/);
     t.equal(writeConfig().code, 0);
     t.equal(cli(scope, 'start').code, 0, 'fixed: start works again');
+    const recovered = (): number => ledgerRows(scope, `SELECT id FROM outbox WHERE kind = 'config_broken' AND transport IS NULL AND json_extract(payload, '$.phase') = 'recovery' AND created_at_ms >= ${brokenAt}`).length;
+    t.ok(waitFor(() => recovered() === 1, 15_000), 'the good start queues exactly one recovery');
+    t.equal(cli(scope, 'stop').code, 0);
   });
 
   if (scope === 'system') {
     t.test('system: the service user finds the system state without --system; root-only verbs say sudo', async (t) => {
+      t.equal(cli(scope, 'start').code, 0);
       t.ok(waitFor(() => show(scope).ActiveState === 'active', 15_000), 'running');
       t.ok(waitFor(() => roundsEnded(scope) >= 1, 20_000));
       type Snap = { rounds: unknown[]; service: { state: string } };
@@ -359,7 +364,7 @@ t.test('system: install --system as root for the sudo user', async (t) => {
   t.match(u.stdout, /WorkingDirectory=\/home\/op\/proj/);
   t.match(u.stdout, /KillMode=mixed/);
   t.match(u.stdout, /TimeoutStopUSec=1min 10s/, 'round_timeout_s 30 + kill_grace_s 10 + 30');
-  t.match(u.stdout, /RestartPreventExitStatus=69 78/);
+  t.match(u.stdout, /RestartPreventExitStatus=69 77 78/);
   t.equal(root('systemctl is-enabled agent-runner@demo.target').stdout.trim(), 'enabled');
 });
 

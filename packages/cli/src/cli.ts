@@ -45,15 +45,23 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'Run rounds until a stop trigger (the main job; what the systemd unit runs)',
       (y) =>
         y
-          .option('max-rounds', { type: 'number', describe: 'Stop after N rounds (overrides runtime.max_rounds; 0 = no limit)' })
+          .option('max-rounds', { type: 'string', describe: 'Stop after N rounds (an integer >= 0; overrides runtime.max_rounds; 0 = no limit)' })
           .option('once', { type: 'boolean', default: false, describe: 'Run one round, then exit' })
-          .epilogue('Stops with exit 0 on max rounds, `agent-runner stop` (or touching the stop file), the agent\'s .agent-done sentinel, or SIGTERM (a running round finishes first; a second SIGTERM or `agent-runner kill` interrupts it). Exit 69: crash loop. Exit 78: configuration broken. Exit 75: restart requested.'),
+          .epilogue(
+            'Stops with exit 0 on max rounds, `agent-runner stop` (or touching the stop file), the agent\'s .agent-done sentinel, or SIGTERM (a running round finishes first; a second SIGTERM or `agent-runner kill` interrupts it). ' +
+              'A bounded run (--once, --max-rounds N) exits right after its last round whatever its class, never waiting in a back-off or pause; exit 77 (EX_NOPERM) when that round failed authentication (log in, then run it again). ' +
+              'A crash loop of the agent pauses rounds for runtime.crash_loop.cooldown_s, then tries one round; with cooldown_s = 0 serve exits 69 instead (not restarted). ' +
+              'Exit 64: bad arguments. Exit 75: restart requested, or another serve runs. Exit 78: configuration broken.',
+          ),
       run(async () => (await import('./commands/serve.js')).serve),
     )
     .command(
       'round',
       'Run exactly one supervised round in the foreground',
-      (y) => y.option('phase', { type: 'string', describe: 'Run this phase instead of the next in rotation' }),
+      (y) =>
+        y
+          .option('phase', { type: 'string', describe: 'Run this phase instead of the next in rotation' })
+          .epilogue('Returns when the round has ended, whatever its class: exit 0, or 77 (EX_NOPERM) when the agent\'s login was refused (log in, then run it again). Exit 64: bad arguments. Exit 75: another serve runs. Exit 78: configuration broken.'),
       run(async () => {
         const { serve } = await import('./commands/serve.js');
         return (c: CliContext, args: ServeArgs) => serve(c, { ...args, 'max-rounds': 1 });

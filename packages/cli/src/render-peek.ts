@@ -9,6 +9,8 @@ export function renderPeek(p: PeekSnapshot): string[] {
     `project ${p.project}  ${s.state.toUpperCase()}${s.pid ? ` pid ${s.pid}` : ''}${s.activity ? ` (${s.activity})` : ''}${s.version ? `  v${s.version}` : ''}  at ${p.generated_at}`,
   ];
   if (s.heartbeat_age_s !== null) lines.push(`heartbeat ${s.heartbeat_age_s}s ago${s.started_at ? `, up since ${s.started_at}` : ''}`);
+  if (s.pause) lines.push(`PAUSED (${s.pause}): no round starts until it clears${s.pause === 'operator' ? ' (`/resume` or the pause ends)' : ' by itself'}`);
+  for (const a of p.alarms) lines.push(`ALARM ${a.cause}${a.subject ? ` (${a.subject})` : ''} [${a.severity}] since ${a.raised_at}, raised by the ${a.raised_by}`);
   if (s.stop_requested) lines.push('stop requested: serve exits after the current round');
   if (s.agent_done) lines.push(`agent done: ${s.agent_done}`);
   if (p.current_round) lines.push(`round ${p.current_round.round}${p.current_round.phase ? ` (${p.current_round.phase})` : ''} running for ${p.current_round.elapsed_s}s  log ${p.current_round.log_file ?? '-'}`);

@@ -29,8 +29,19 @@ PartOf=agent-runner@%i.target
 # exits that must not repeat are excluded by RestartPreventExitStatus=.
 StartLimitIntervalSec=0`;
 
-const COMMON_SERVICE = `# exec: \`systemctl start\` fails visibly when node or the CLI cannot be executed.
-Type=exec
+const COMMON_SERVICE = `# notify: "active" only once the daemon has enrolled and written its first heartbeat
+# (it sends READY=1), so nothing judges a unit that is still starting. systemd-notify, a child
+# process, speaks the protocol: hence NotifyAccess=all.
+Type=notify
+NotifyAccess=all
+# Start-up checks (git, prompt files, the ledger) run before READY=1; a slow SD card needs time.
+TimeoutStartSec=120
+# systemd watches every daemon: it pings WATCHDOG=1 from its own event loop every 15 s, so a
+# frozen (SIGSTOP) or blocked daemon misses the deadline and is killed at once (no core dump,
+# no grace: it cannot act on a signal anyway) and restarted, because a watchdog timeout is a
+# failure for Restart=on-failure.
+WatchdogSec=30
+WatchdogSignal=SIGKILL
 ;system Environment=AGENT_RUNNER_MODE=system
 ;user Environment=AGENT_RUNNER_MODE=user
 # Secrets (API keys, tokens) come from this optional root-readable file, never from the
@@ -40,9 +51,10 @@ Type=exec
 # Journal: lines carry sd-daemon <N> priority prefixes (\`journalctl -p warning\` filters).
 SyslogIdentifier=%p@%i
 SyslogLevelPrefix=yes
-# Between restarts after a failure: long enough not to hammer a failing API or disk,
-# short enough that a crash costs little work time.
-RestartSec=10`;
+# Between restarts: short, because the daemons back off from failing APIs and disks by
+# themselves (a restart is a crash, a watchdog kill or a restart marker, exit 75); long enough
+# that a daemon crashing at start costs a Pi little. systemd 252 has no per-exit-code delay.
+RestartSec=5`;
 
 /**
  * Hardening agents tolerate: they run git, compilers, package managers and their own CLI
@@ -88,11 +100,14 @@ ${COMMON_SERVICE}
 # A small V8 heap, and gc() for serve to run after an idle heartbeat interval: a serve that
 # ran thousands of rounds idles as small as a fresh one.
 ExecStart=@NODE@ ${SERVE_NODE_OPTIONS.join(' ')} @CLI@ serve
-# Failures restart: a crash, a death by signal, exit 75 (restart requested by its marker).
+# Failures restart: a crash, a death by signal, a watchdog timeout, exit 75 (restart requested
+# by its marker, or a SIGTERM of the watchdog's T2 while that marker is pending).
 # Clean stops (max_rounds, stop request, .agent-done, SIGTERM) exit 0 and are never undone.
 Restart=on-failure
-# 69 = crash loop of the agent, 78 = configuration broken: a restart cannot help.
-RestartPreventExitStatus=69 78
+# 69 = crash loop of the agent (with crash_loop.cooldown_s = 0), 77 = a bounded run
+# (runtime.max_rounds) whose last round failed authentication, 78 = configuration broken:
+# a restart cannot help.
+RestartPreventExitStatus=69 77 78
 # 75 = restart requested: always restart it (on-failure covers it too; this is the contract).
 RestartForceExitStatus=75
 # SIGTERM goes to serve alone: the round in progress finishes (the agent, in its own process
@@ -135,7 +150,7 @@ ${HARDENING}
 WantedBy=agent-runner@%i.target
 `;
 
-/** `agent-runner-watchdog@.service`: health probes and heal tiers, itself watched by systemd. */
+/** `agent-runner-watchdog@.service`: health probes and heal tiers, itself watched by systemd (WatchdogSec=). */
 export const WATCHDOG_TEMPLATE = `${HEADER}
 # agent-runner-watchdog@.service: judges and heals the project's units (\`agent-runner watchdog\`).
 [Unit]
@@ -145,11 +160,6 @@ ${COMMON_UNIT}
 [Service]
 ${COMMON_SERVICE}
 ExecStart=@NODE@ @CLI@ watchdog
-# systemd watches the watcher: the daemon sends WATCHDOG=1 (via systemd-notify, a child
-# process, hence NotifyAccess=all) at least every WatchdogSec/2; a missed deadline is a
-# failure, so systemd kills (SIGABRT) and restarts it.
-WatchdogSec=120
-NotifyAccess=all
 ${DAEMON_LIFECYCLE}
 ${HARDENING}
 

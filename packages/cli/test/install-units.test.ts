@@ -32,13 +32,18 @@ t.test('mode lines: system keeps ;system lines, user keeps ;user lines', async (
   // The restart contract, in every mode.
   for (const text of [sys, usr]) {
     t.match(text, /^Restart=on-failure$/m);
-    t.match(text, /^RestartPreventExitStatus=69 78$/m);
+    t.match(text, /^RestartPreventExitStatus=69 77 78$/m);
     t.match(text, /^KillMode=mixed$/m);
     t.match(text, /^StartLimitIntervalSec=0$/m);
   }
-  const wd = renderTemplate(TEMPLATES.watchdog.text, 'system', { node: '/n', cli: '/c' });
-  t.match(wd, /^WatchdogSec=\d+$/m);
-  t.match(wd, /^NotifyAccess=all$/m);
+  // Readiness and systemd's own watchdog, in every daemon's unit.
+  for (const kind of ['serve', 'bridge', 'watchdog', 'monitor'] as const) {
+    const text = renderTemplate(TEMPLATES[kind].text, 'system', { node: '/n', cli: '/c' });
+    t.match(text, /^Type=notify$/m, `${kind}: Type=notify`);
+    t.match(text, /^NotifyAccess=all$/m, `${kind}: systemd-notify, a child, may notify`);
+    t.match(text, /^WatchdogSec=30$/m, `${kind}: WatchdogSec`);
+    t.match(text, /^WatchdogSignal=SIGKILL$/m, `${kind}: a frozen daemon is killed at once`);
+  }
 });
 
 function opts(mode: 'user' | 'system', over: Partial<RenderOptions> = {}): RenderOptions {

@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CLI_BIN, tempProject, type TempProject } from '@agent-runner/testkit/project';
@@ -41,9 +42,13 @@ export interface ServeChild {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>;
 }
 
-/** Starts `agent-runner serve ARGS` in the project. */
-export function startServe(p: TempProject, args: string[] = []): ServeChild {
-  const child = spawn(process.execPath, [CLI_BIN, 'serve', ...args], { cwd: p.dir, env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `agent-runner serve ARGS` in the project.
+ * @param wrap turns the command line into the one to spawn (e.g. {@link SmallDisk.command}).
+ */
+export function startServe(p: TempProject, args: string[] = [], wrap: (argv: string[]) => string[] = (a) => a): ServeChild {
+  const [cmd, ...rest] = wrap([process.execPath, CLI_BIN, 'serve', ...args]) as [string, ...string[]];
+  const child = spawn(cmd, rest, { cwd: p.dir, env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
   child.stdout?.resume();
@@ -63,14 +68,23 @@ export function readEvents(stateDir: string): Array<Record<string, unknown>> {
   return files.flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
 }
 
-/** Rows of the ledger's `rounds` table. */
-export function readRounds(stateDir: string): Array<Record<string, unknown>> {
-  const db = new Database(join(stateDir, 'ledger.sqlite3'), { readonly: true });
+/** Runs a read-only query on a SQLite file and returns its rows. */
+export type Query = (dbFile: string, sql: string) => Array<Record<string, unknown>>;
+
+/** {@link Query} in this process. */
+export const localQuery: Query = (dbFile, sql) => {
+  const db = new Database(dbFile, { readonly: true });
   try {
-    return db.prepare('SELECT * FROM rounds ORDER BY round').all() as Array<Record<string, unknown>>;
+    return db.prepare(sql).all() as Array<Record<string, unknown>>;
   } finally {
     db.close();
   }
+};
+
+/** Rows of the ledger's `rounds` table; none while there is no ledger yet. */
+export function readRounds(stateDir: string, query: Query = localQuery): Array<Record<string, unknown>> {
+  if (!existsSync(join(stateDir, 'ledger.sqlite3'))) return [];
+  return query(join(stateDir, 'ledger.sqlite3'), 'SELECT * FROM rounds ORDER BY round');
 }
 
 /** Waits until `pred` holds (polling), or fails after `timeoutMs`. */
@@ -80,4 +94,71 @@ export async function until(pred: () => boolean, timeoutMs = 20_000, what = 'con
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Rows of the ledger's `outbox` table (kind, severity, title, body, payload parsed), oldest first. */
+export function readOutbox(stateDir: string, query: Query = localQuery): Array<{ kind: string; severity: string; title: string; body: string; idempotency_key: string; payload: Record<string, unknown> }> {
+  const rows = query(join(stateDir, 'ledger.sqlite3'), 'SELECT kind, severity, title, body, idempotency_key, payload FROM outbox ORDER BY id');
+  return rows.map((r) => ({ kind: String(r['kind']), severity: String(r['severity']), title: String(r['title']), body: String(r['body']), idempotency_key: String(r['idempotency_key']), payload: JSON.parse(String(r['payload'] ?? '{}')) as Record<string, unknown> }));
+}
+
+/** The outbox rows of one alarm cause, split into alarms and recoveries. */
+export function alarmsOf(stateDir: string, cause: string, query: Query = localQuery): { alarms: ReturnType<typeof readOutbox>; recoveries: ReturnType<typeof readOutbox> } {
+  const rows = readOutbox(stateDir, query).filter((r) => r.kind === cause);
+  return { alarms: rows.filter((r) => r.payload['phase'] === 'alarm'), recoveries: rows.filter((r) => r.payload['phase'] === 'recovery') };
+}
+
+/** A JSON file of the state's run dir (`heartbeat-runner.json`, `exit-runner.json`, ...), or undefined. */
+export function runFile(stateDir: string, name: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, 'run', name), 'utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A small file system to fill: a tmpfs of `sizeMiB` mounted over `dir` in a mount namespace of
+ * its own (util-linux `unshare`; as root, or in a user namespace otherwise), held open by a
+ * sleeping process so it outlives the processes run in it. Nothing changes outside it.
+ */
+export interface SmallDisk {
+  /** The holder's pid. */
+  pid: number;
+  /** `path` as seen inside the namespace, readable and writable from outside (`/proc/PID/root/...`). */
+  view(path: string): string;
+  /** `argv` run inside the namespace in the directory `cwd` (`nsenter`), for {@link startServe}'s `wrap`. */
+  command(cwd: string): (argv: string[]) => string[];
+  /**
+   * {@link Query} run inside the namespace (SQLite resolves the `/proc/PID/root` link of
+   * {@link view} to a path outside it, so the ledger is read by a short node process in there).
+   */
+  query: Query;
+  /** Ends the holder; the tmpfs goes with the namespace. */
+  close(): void;
+}
+
+/** Mounts a {@link SmallDisk} over the existing directory `dir`. */
+export async function smallDisk(dir: string, sizeMiB: number): Promise<SmallDisk> {
+  const root = process.getuid?.() === 0;
+  const holder = spawn('unshare', [...(root ? [] : ['--user', '--map-root-user']), '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o "size=$1m,mode=0700" tmpfs "$2" && echo ready && exec sleep 3600', 'sh', String(sizeMiB), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  holder.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  holder.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
+  await Promise.race([until(() => out.includes('ready'), 10_000, 'the tmpfs mount'), exited.then(() => Promise.reject(new Error(`unshare failed: ${out}`)))]);
+  const pid = holder.pid as number;
+  const enter = ['-t', String(pid), '-m', ...(root ? [] : ['-U', '--preserve-credentials'])];
+  const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+  const script = `const D = require(${JSON.stringify(sqlite)}); const db = new D(process.argv[1], { readonly: true }); process.stdout.write(JSON.stringify(db.prepare(process.argv[2]).all()));`;
+  return {
+    pid,
+    view: (path) => `/proc/${pid}/root${path}`,
+    command: (cwd) => (argv) => ['nsenter', ...enter, `--wd=${cwd}`, '--', ...argv],
+    query: (dbFile, sql) => {
+      const inside = dbFile.startsWith(`/proc/${pid}/root/`) ? dbFile.slice(`/proc/${pid}/root`.length) : dbFile;
+      return JSON.parse(execFileSync('nsenter', [...enter, '--', process.execPath, '-e', script, inside, sql], { encoding: 'utf8' })) as Array<Record<string, unknown>>;
+    },
+    close: () => holder.kill('SIGKILL'),
+  };
 }

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { existsSync, mkdirSync, readlinkSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '@agent-runner/testkit/project';
-import { agentProject, readEvents, readRounds, startServe, until } from './serve-helpers.js';
+import { alarmsOf, agentProject, readEvents, readRounds, runFile, startServe, until } from './serve-helpers.js';
 
 const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
 
@@ -76,8 +76,8 @@ t.test('first SIGTERM lets the round finish; a second one kills its process grou
   t.ok(kinds(readEvents(q.stateDir)).includes('round_operator_kill'));
 });
 
-t.test('crash loop: the agent\'s own short failures stop serve with 69 and a redacted tail', async (t) => {
-  const p = agentProject('cat > /dev/null\necho "fatal: boom with key sk-ant-abcdefghijklmnopqrstuvwx"\nexit 3', '', '[runtime.crash_loop]\nthreshold = 3\n');
+t.test('crash loop with cooldown_s = 0: a hard stop, exit 69, one alarm with the redacted tail', async (t) => {
+  const p = agentProject('cat > /dev/null\necho "fatal: boom with key sk-ant-abcdefghijklmnopqrstuvwx"\nexit 3', '', '[runtime.crash_loop]\nthreshold = 3\ncooldown_s = 0\n');
   t.teardown(p.cleanup);
   writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('base_s = 30', 'base_s = 1').replace('max_s = 60', 'max_s = 1'));
   const r = await runCli(['serve'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
@@ -85,27 +85,63 @@ t.test('crash loop: the agent\'s own short failures stop serve with 69 and a red
   const evs = readEvents(p.stateDir);
   const loop = evs.find((e) => e['kind'] === 'crash_loop');
   t.match(loop, { consecutive: 3, threshold: 3, last_exit_code: 3 });
+  t.notOk(loop && 'retry_at' in loop, 'no retry time: nothing will retry');
   t.match(String(loop?.['tail']), /fatal: boom/);
   t.notMatch(String(loop?.['tail']), /sk-ant-abc/, 'secrets redacted');
   t.equal(readRounds(p.stateDir).length, 3);
   t.same(readRounds(p.stateDir).map((x) => x['classification']), ['crash', 'crash', 'crash']);
+  const { alarms, recoveries } = alarmsOf(p.stateDir, 'crash_loop');
+  t.equal(alarms.length, 1, 'one alarm, queued by serve itself (no monitor running)');
+  t.equal(recoveries.length, 0);
+  t.match(alarms[0], { severity: 'critical', title: /^proj@.+: crash loop, rounds stopped$/ });
+  t.match(alarms[0]?.body, /exit 69\); systemd will not restart it/);
+  t.match(alarms[0]?.body, /fatal: boom/);
+  t.notMatch(alarms[0]?.body, /sk-ant-abc/);
+  t.match(alarms[0]?.body, /Fix the cause, then: agent-runner start$/);
+  t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 69, reason: 'crash_loop' }, 'the exit record tells the watchdog to leave it stopped');
+
+  // Fixed, started again: the first good round is the recovery, told once.
+  writeFileSync(join(p.dir, 'agent.sh'), '#!/bin/sh\ncat > /dev/null\necho RESULT\n');
+  p.git('commit', '-qam', 'fixed agent');
+  const r2 = await runCli(['serve', '--max-rounds', '2'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r2.code, 0, r2.stderr);
+  const after = alarmsOf(p.stateDir, 'crash_loop');
+  t.equal(after.alarms.length, 1);
+  t.equal(after.recoveries.length, 1, 'one recovery');
+  t.match(after.recoveries[0], { severity: 'critical', title: /resolved: round 4 succeeded after the crash loop/, payload: { reply_to: after.alarms[0]?.idempotency_key } });
+  t.ok(kinds(readEvents(p.stateDir)).includes('crash_loop_recovered'));
 });
 
-t.test('config_broken: exit 78 before any round burns', async (t) => {
-  const p = agentProject('exit 0');
+t.test('config_broken: exit 78 before any round burns; one alarm, cleared by the next good start', async (t) => {
+  const p = agentProject('cat > /dev/null\necho RESULT');
   t.teardown(p.cleanup);
-  writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('command = ["./agent.sh"]', 'command = ["no-such-agent-xyz"]'));
+  const toml = join(p.dir, 'agent-runner.toml');
+  const good = readFileSync(toml, 'utf8');
+  writeFileSync(toml, good.replace('command = ["./agent.sh"]', 'command = ["no-such-agent-xyz"]'));
   const r = await runCli(['serve'], { cwd: p.dir, env: p.env });
   t.equal(r.code, 78);
   t.match(r.stderr, /STARTUP FAIL \(agent_on_path\)/);
   t.match(readEvents(p.stateDir), [{ kind: 'config_broken', check: 'agent_on_path' }]);
-  t.notOk(existsSync(join(p.stateDir, 'ledger.sqlite3')) && readRounds(p.stateDir).length > 0, 'no round ran');
+  t.same(readRounds(p.stateDir), [], 'no round ran');
+  t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 78, reason: 'config_broken' });
+  t.notOk(runFile(p.stateDir, 'enroll-runner.json'), 'enrollment removed');
+  const again = await runCli(['serve'], { cwd: p.dir, env: p.env });
+  t.equal(again.code, 78);
+  const broken = alarmsOf(p.stateDir, 'config_broken');
+  t.equal(broken.alarms.length, 1, 'two failed starts, one alarm');
+  t.match(broken.alarms[0], { severity: 'critical', title: /: not started: agent_on_path broken$/, body: /agent executable not found: no-such-agent-xyz/ });
 
   writeFileSync(join(p.dir, 'PROMPT.md'), '');
-  writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('command = ["no-such-agent-xyz"]', 'command = ["./agent.sh"]'));
+  writeFileSync(toml, good);
   const r2 = await runCli(['serve'], { cwd: p.dir, env: p.env });
   t.equal(r2.code, 78);
   t.match(r2.stderr, /STARTUP FAIL \(prompt_file\)/);
+  t.equal(alarmsOf(p.stateDir, 'config_broken').alarms.length, 1, 'still the same episode');
+
+  writeFileSync(join(p.dir, 'PROMPT.md'), 'Do the next step.\n');
+  const r3 = await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r3.code, 0, r3.stderr);
+  t.match(alarmsOf(p.stateDir, 'config_broken').recoveries, [{ severity: 'critical', title: /resolved: the runner started again/ }]);
 });
 
 t.test('.agent-done stops with its first 200 characters; a stale one is cleared at start', async (t) => {
@@ -155,6 +191,34 @@ t.test('crash recovery: a round left running by a killed serve is closed as inte
   t.equal(r.code, 0, r.stderr);
   t.match(readRounds(p.stateDir), [{ round: 1, status: 'interrupted' }, { round: 2, status: 'finished' }]);
   t.match(readEvents(p.stateDir).find((e) => e['kind'] === 'round_interrupted'), { round: 1, reason: 'process_gone' });
+});
+
+t.test('no orphaned round: the agent group a SIGKILLed serve left behind is ended before the next round starts', async (t) => {
+  const p = agentProject('cat > /dev/null\nsleep 60 &\nwait\necho RESULT');
+  t.teardown(p.cleanup);
+  const s = startServe(p);
+  await until(() => typeof readRounds(p.stateDir)[0]?.['agent_pgid'] === 'number', 20_000, 'round 1 records its agent group');
+  const pgid = Number(readRounds(p.stateDir)[0]?.['agent_pgid']);
+  s.child.kill('SIGKILL');
+  await s.exited;
+  const alive = (): boolean => readdirSync('/proc').some((d) => /^\d+$/.test(d) && (() => {
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return f[2] === String(pgid) && f[0] !== 'Z'; // a zombie waits for its reaper, it runs nothing
+    } catch {
+      return false;
+    }
+  })());
+  t.ok(alive(), `the agent group ${pgid} outlived serve`);
+  writeFileSync(join(p.dir, 'agent.sh'), '#!/bin/sh\ncat > /dev/null\necho RESULT\n');
+  const r = await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.notOk(alive(), 'no process of the old group is left');
+  const ev = readEvents(p.stateDir);
+  const ended = ev.findIndex((e) => e['kind'] === 'orphan_group_ended');
+  t.match(ev[ended], { round: 1, pgid, kill_sent: false, remaining: 0 });
+  t.ok(ended >= 0 && ended < ev.findIndex((e) => e['kind'] === 'round_start' && e['round'] === 2), 'ended before round 2 started');
+  t.match(readRounds(p.stateDir), [{ round: 1, status: 'interrupted' }, { round: 2, status: 'finished' }]);
 });
 
 t.test('peek --json answers from the ledger and recent events', async (t) => {

@@ -1,8 +1,11 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as pty from 'node-pty';
 import { CLI_BIN, runCli } from '@agent-runner/testkit/project';
-import { agentProject, readEvents, readRounds, until } from './serve-helpers.js';
+import { fileURLToPath } from 'node:url';
+import { alarmsOf, agentProject, readEvents, readRounds, runFile, until } from './serve-helpers.js';
 
 const PHASES = '[phases]\nlist = ["explore", "tidy"]\n[phases.tidy]\nprompt.file = "TIDY.md"\n';
 
@@ -56,4 +59,37 @@ t.test('watch: redraws in place on a real terminal, without clearing the screen'
   t.notMatch(out, /\x1b\[2J/, 'never a full clear (no flicker)');
   t.match(out, /\x1b\[K/, 'each line cleared to its end');
   t.match(out, /\x1b\[\?1049l/, 'the alternate screen is left on exit');
+});
+
+// Claude Code's real stream-json of a rejected API key (see packages/runner/test/fixtures/claude),
+// then a CLI that would go on retrying for minutes.
+const AUTH_401 = fileURLToPath(new URL('../../runner/test/fixtures/claude/claude-2.1.330-auth-401.jsonl', import.meta.url));
+
+t.test('one-shot verbs return after their last round whatever its class: a 401 exits 77, a rate limit does not back off', async (t) => {
+  const p = agentProject(`cat > /dev/null\ncat '${AUTH_401}'\nsleep 120`, '', '[runtime.auth]\nprobe_interval_s = 300\n');
+  t.teardown(p.cleanup);
+  p.write('agent-runner.toml', readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('[agent]\n', '[agent]\npreset = "claude"\n'));
+  p.git('commit', '-qam', 'claude preset');
+  const started = Date.now();
+  const r = await runCli(['round'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
+  const tookMs = Date.now() - started;
+  t.equal(r.code, 77, r.stderr);
+  t.ok(tookMs < 20_000, `round returned after ${tookMs} ms (no 300 s auth probe wait)`);
+  t.match(r.stderr, /authentication failed: .*claude \/login/);
+  t.match(readRounds(p.stateDir), [{ round: 1, classification: 'auth', status: 'finished' }]);
+  t.match(readEvents(p.stateDir).at(-1), { kind: 'serve_stopped', reason: 'max_rounds', exit_code: 77 });
+  t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 77, reason: 'max_rounds' });
+  t.same(alarmsOf(p.stateDir, 'auth_paused').alarms, [], 'no phone alarm: nothing is paused, the caller has the exit code');
+
+  const once = await runCli(['serve', '--once'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
+  t.equal(once.code, 77, once.stderr);
+
+  const q = agentProject('cat > /dev/null\nif [ "$AGENT_RUNNER_ROUND" = 2 ]; then echo "RATE LIMITED try later"; exit 1; fi\necho RESULT');
+  t.teardown(q.cleanup);
+  const t0 = Date.now();
+  const two = await runCli(['serve', '--max-rounds', '2'], { cwd: q.dir, env: q.env, timeoutMs: 60_000 });
+  t.equal(two.code, 0, two.stderr);
+  t.same(readRounds(q.stateDir).map((x) => x['classification']), ['ok', 'rate_limit']);
+  t.ok(Date.now() - t0 < 10_000, `returned after ${Date.now() - t0} ms, not after the 30 s back-off`);
+  t.notOk(readEvents(q.stateDir).some((e) => e['kind'] === 'backoff_started'), 'no back-off after the last round');
 });

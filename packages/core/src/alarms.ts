@@ -61,9 +61,10 @@ export const ALARMS = {
     body: (f) =>
       `The agent failed ${s(f['consecutive'])} rounds in a row, each within seconds (last exit ${s(f['last_exit_code']) || s(f['last_signal']) || '?'}). ` +
       (f['retry_at']
-        ? `The runner waits and tries one round at ${s(f['retry_at'])}; until then nothing runs.`
+        ? `No round runs until ${s(f['retry_at'])}; then the runner tries one round by itself (each failed try doubles the wait, up to runtime.crash_loop.cooldown_max_s).`
         : 'The runner stopped (exit 69); systemd will not restart it.') +
-      `${fence(f['tail'])}\n\nFix the cause, then: agent-runner start`,
+      `${fence(f['tail'])}\n\n` +
+      (f['retry_at'] ? 'Fix the cause; to try at once: agent-runner restart' : 'Fix the cause, then: agent-runner start'),
     recovered: (f) => `round ${s(f['round'])} succeeded after the crash loop; rounds run again`,
     example: { consecutive: 5, last_exit_code: 1, tail: 'fatal: cannot open database "app.db": permission denied', retry_at: '2026-12-02T13:30:00.000Z' },
     exampleRecovery: { round: 118 },
@@ -77,7 +78,7 @@ export const ALARMS = {
       `The runner did not start and systemd will not restart it (exit 78).\n\n${s(f['detail'])}\n\n` +
       `Fix it, then: agent-runner config check && agent-runner start`,
     recovered: () => 'the runner started again',
-    example: { check: 'prompt', detail: 'prompt file /srv/app/PROMPT.md is empty' },
+    example: { check: 'prompt_file', detail: 'prompt file /srv/app/PROMPT.md is empty' },
     exampleRecovery: {},
   },
   auth_paused: {

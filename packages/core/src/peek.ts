@@ -1,5 +1,5 @@
 import type { EventRecord } from './events/index.js';
-import type { RoundRecord } from './ledger/index.js';
+import type { AlertRecord, RoundRecord, Severity } from './ledger/index.js';
 
 /**
  * The `agent-runner peek --json` document: a contract between processes (the remote monitor
@@ -7,8 +7,36 @@ import type { RoundRecord } from './ledger/index.js';
  * ISO-8601 UTC, durations seconds, costs US dollars.
  */
 
-/** Version of the `peek --json` document; bumped only for incompatible changes. */
+/**
+ * Version of the `peek --json` document; bumped only for incompatible changes. Fields added
+ * later within a version (`service.pause`, `alarms`) are absent from older hosts' documents,
+ * so readers treat a missing one as "nothing known".
+ */
 export const PEEK_SCHEMA_VERSION = 1;
+
+/**
+ * Why the runner holds rounds, as its heartbeat detail says (`detail.pause`): logged out
+ * (`auth`), daily budget spent, disk full, an operator's pause, a shared throttle, or the
+ * crash-loop breaker waiting for its half-open try. Each heals by itself or waits for a human
+ * who has been told; none needs the monitor to stop the runner.
+ */
+export const PEEK_PAUSES = ['auth', 'budget', 'disk', 'operator', 'throttle', 'crash_loop'] as const;
+
+/** One of {@link PEEK_PAUSES}. */
+export type PeekPause = (typeof PEEK_PAUSES)[number];
+
+/** An active alarm of the host: one open episode (ledger `alerts` row) of this project. */
+export interface PeekAlarm {
+  /** The cause (`crash_loop`, `auth_paused`, ... or a monitor detector's name). */
+  cause: string;
+  /** What inside the project it is about (a breaker's target), or null. */
+  subject: string | null;
+  severity: Severity;
+  /** The unit that raised it and alone clears it: `runner`, `watchdog`, `monitor`, `cli`. */
+  raised_by: string;
+  /** ISO-8601 UTC. */
+  raised_at: string;
+}
 
 /** One round as `peek` shows it (times ISO-8601 UTC, durations seconds, cost USD). */
 export interface PeekRound {
@@ -45,6 +73,8 @@ export interface PeekSnapshot {
     stop_requested: boolean;
     /** First 200 characters of `.agent-done` when the agent asked to stop. */
     agent_done: string | null;
+    /** Why a running runner holds rounds (its heartbeat's `detail.pause`), or null. */
+    pause: PeekPause | null;
   };
   current_round: (PeekRound & { elapsed_s: number }) | null;
   rounds: PeekRound[];
@@ -61,6 +91,8 @@ export interface PeekSnapshot {
   defenses: Record<string, unknown>;
   /** The ledger read (integrity is `doctor`'s job: it costs O(size)). */
   ledger: { path: string; schema_version: number } | null;
+  /** Active alarms of this project on this host, oldest first. */
+  alarms: PeekAlarm[];
   recent_events: EventRecord[];
 }
 
@@ -87,3 +119,21 @@ export function toPeekRound(r: RoundRecord): PeekRound {
   };
 }
 
+
+/** The pause reason in a runner heartbeat's detail; null when none or not one of {@link PEEK_PAUSES}. */
+export function pauseOf(detail: Record<string, unknown> | undefined): PeekPause | null {
+  const p = detail?.['pause'];
+  return (PEEK_PAUSES as readonly unknown[]).includes(p) ? (p as PeekPause) : null;
+}
+
+/** An active `alerts` row as `peek` shows it (`detector` is `<cause>` or `<cause>:<subject>`). */
+export function toPeekAlarm(a: AlertRecord): PeekAlarm {
+  const cut = a.detector.indexOf(':');
+  return {
+    cause: cut < 0 ? a.detector : a.detector.slice(0, cut),
+    subject: cut < 0 ? null : a.detector.slice(cut + 1),
+    severity: a.severity,
+    raised_by: a.raisedBy,
+    raised_at: iso(a.raisedAtMs) as string,
+  };
+}

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_BIN } from '@agent-runner/testkit/project';
-import { scenario, until } from '../test/scenario.js';
+import { scenario, until } from '../test/fixtures/scenario.js';
 
 t.test('http mode against the real tools', async (t) => {
   const p = scenario('echo "agent says: step <b>done</b>"\necho RESULT ok', 'narrative_file = ".state/NARRATIVE.md"');

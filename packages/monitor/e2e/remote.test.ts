@@ -1,16 +1,20 @@
 /**
  * Remote monitoring through a real OpenSSH server on 127.0.0.1 (see ./sshd.ts): the runner
  * runs here, reached as `testhost` over SSH. Polling with a cursor, host key refusal, the
- * failure tolerance window when sshd dies, and a remote auto-stop of a real serve.
+ * failure tolerance window when sshd dies, a remote auto-stop of a real serve, no auto-stop
+ * of a remote runner that holds rounds (its alarms travel in peek), and a host whose older
+ * peek has neither `service.pause` nor `alarms`.
  */
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { raiseAlarm } from '@agent-runner/core/alarms';
 import { lastEvents } from '@agent-runner/core/events';
+import { openLedger } from '@agent-runner/core/ledger';
 import { CLI_BIN } from '@agent-runner/testkit/project';
 import { RemoteSource } from '../src/remote-source.js';
-import { scenario, until, type ScenarioProject } from '../test/scenario.js';
+import { readOutbox, scenario, until, type ScenarioProject } from '../test/fixtures/scenario.js';
 import { testSshd, type TestSshd } from './sshd.js';
 
 const sshd: TestSshd = await testSshd();
@@ -21,8 +25,8 @@ sshd.trust();
 const remoteCommand = (p: ScenarioProject): string => `${process.execPath} ${CLI_BIN} --config ${join(p.dir, 'agent-runner.toml')}`;
 const sshOpts = (accept = false) => ({ configFile: sshd.sshConfig, env: { home: sshd.home, user: 'nobody' }, acceptNewHostKey: accept, readyTimeoutMs: 10_000 });
 
-/** A directory with the monitor's own config (short poll and tolerance window). */
-function monitorDir(p: ScenarioProject, tolerance = 4): string {
+/** A directory with the monitor's own config (short poll and tolerance window, extra `[monitor]` keys). */
+function monitorDir(p: ScenarioProject, tolerance = 4, extra = '', command = remoteCommand(p)): string {
   const dir = join(sshd.dir, `mon-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'P.md'), 'x\n');
@@ -39,8 +43,8 @@ state_dir = "state"
 [monitor]
 poll_interval_s = 1
 remote_failure_tolerance_s = ${tolerance}
-remote_command = "${remoteCommand(p)}"
-`,
+remote_command = "${command}"
+${extra}`,
   );
   return dir;
 }
@@ -135,32 +139,81 @@ t.test('sshd dies mid-run: blips, then a give-up after the window; exit 75', asy
   await sshd.start();
 });
 
-t.test('auto-stop over SSH: oauth_fail on the remote runs `agent-runner stop` there', async (t) => {
+t.test('auto-stop over SSH: disk_critical on a remote runner that runs rounds runs `agent-runner stop` there', async (t) => {
+  const p = scenario('sleep 1\necho RESULT ok');
+  t.teardown(p.cleanup);
+  const ev = join(p.stateDir, 'logs', 'events');
+  const s = p.start();
+  t.teardown(() => s.child.kill('SIGKILL'));
+  await until(() => lastEvents(ev, { n: 1, kinds: ['round_end'] }).events.length > 0, 20_000);
+  // Threshold below any real reading: the remote disk is "critical" at once.
+  const dir = monitorDir(p, 60, 'disk_critical_pct = 0');
+  const m = runMonitor(dir, ['--json']);
+  t.teardown(() => m.child.kill('SIGKILL'));
+  const code = await Promise.race([s.exited, new Promise((r) => setTimeout(() => r('still running'), 40_000))]);
+  t.equal(code, 0, 'the remote serve was stopped cleanly');
+  await until(() => m.out().includes('auto_stop'), 10_000);
+  const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.match(lines.find((l) => l['detector'] === 'disk_critical'), { type: 'alert', state: 'raised', host: 'testhost', severity: 'critical', policy: 'auto-stop' });
+  t.match(lines.find((l) => l['type'] === 'auto_stop'), { host: 'testhost', detector: 'disk_critical', result: 'stopped' });
+  t.match(lastEvents(ev, { n: 1, kinds: ['serve_stopped'] }).events[0], { exit_code: 0 });
+  const outbox = readOutbox(join(dir, 'state', 'ledger.sqlite3'));
+  t.match(outbox.find((o) => o.kind === 'disk_critical'), { severity: 'critical', title: /^proj@testhost: disk [\d.]+% used at /, payload: { phase: 'alarm', host: 'testhost' } });
+  t.match(outbox.find((o) => o.kind === 'monitor_auto_stop'), { title: 'proj@testhost: runner stopped by the monitor (disk_critical)' });
+  m.child.kill('SIGTERM');
+  t.equal(await m.exited, 0);
+});
+
+t.test('a remote runner paused on its auth is not stopped, and its own alarm (in peek) is the one notification', async (t) => {
   const auth = [
     `echo '{"type":"system","subtype":"init","session_id":"s","model":"m"}'`,
     `echo '{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"retry_delay_ms":500,"error_status":401,"error":"authentication_failed"}'`,
     'sleep 20',
   ].join('\n');
-  const p = scenario(auth, '', '[runtime.auth]\nprobe_interval_s = 30\n', 'claude');
+  const p = scenario(auth, '', '[runtime.auth]\nprobe_interval_s = 10\n', 'claude');
   t.teardown(p.cleanup);
   const ev = join(p.stateDir, 'logs', 'events');
-  const s1 = p.start();
-  await until(() => lastEvents(ev, { n: 1, kinds: ['round_end'] }).events.length > 0);
-  s1.child.kill('SIGTERM');
-  await s1.exited;
-  const s2 = p.start();
-  t.teardown(() => s2.child.kill('SIGKILL'));
-  await until(() => lastEvents(ev, { n: 2, kinds: ['round_end'] }).events.length > 1, 20_000);
+  const s = p.start();
+  t.teardown(() => s.child.kill('SIGKILL'));
+  await until(() => lastEvents(ev, { n: 1, kinds: ['auth_paused'] }).events.length > 0, 20_000);
+  // What serve raises when it pauses on auth, through the same core API, in the host's ledger.
+  const ledger = openLedger(join(p.stateDir, 'ledger.sqlite3'));
+  raiseAlarm(ledger, 'auth_paused', { agent: 'claude', evidence: '401', hint: 'claude /login', probe_interval_s: 10 }, { project: 'proj' });
+  ledger.close();
+  await until(() => lastEvents(ev, { n: 2, kinds: ['round_end'] }).events.length > 1, 30_000);
   const dir = monitorDir(p, 60);
-  const m = runMonitor(dir, ['--json']);
+  const m = runMonitor(dir, ['--json', '--port', '0']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  const code = await Promise.race([s2.exited, new Promise((r) => setTimeout(() => r('still running'), 40_000))]);
-  t.equal(code, 0, 'the remote serve was stopped cleanly');
-  await until(() => m.out().includes('auto_stop'), 10_000);
+  await until(() => m.out().includes('auto_stop_skipped'), 20_000);
+  await new Promise((r) => setTimeout(r, 3000));
   const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.match(lines.find((l) => l['detector'] === 'oauth_fail'), { type: 'alert', state: 'raised', host: 'testhost', severity: 'critical', policy: 'auto-stop' });
-  t.match(lines.find((l) => l['type'] === 'auto_stop'), { host: 'testhost', detector: 'oauth_fail', result: 'stopped' });
-  t.match(lastEvents(ev, { n: 1, kinds: ['serve_stopped'] }).events[0], { exit_code: 0 });
+  t.match(lines.find((l) => l['detector'] === 'oauth_fail'), { type: 'alert', state: 'raised', host: 'testhost', notified: false });
+  t.match(lines.find((l) => l['type'] === 'auto_stop_skipped'), { detector: 'oauth_fail', pause: 'auth' });
+  t.notOk(lines.some((l) => l['type'] === 'auto_stop'), 'no auto-stop');
+  t.equal(s.child.exitCode, null, 'the remote serve still runs (it resumes by itself after a login)');
+  t.same(readOutbox(join(dir, 'state', 'ledger.sqlite3')), [], 'the monitor notified nothing: the runner\'s alarm covers it');
+  const port = Number(/127\.0\.0\.1:(\d+)/.exec(m.err())?.[1]);
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.match(metrics, /agent_runner_alarm_active\{host="testhost",project="proj",cause="auth_paused",severity="critical",raised_by="runner"\} 1/, 'the host\'s alarm on /metrics');
+  t.match(metrics, /agent_runner_alert_active\{host="testhost",project="proj",detector="oauth_fail",severity="critical"\} 1/, 'and the monitor\'s own alert');
   m.child.kill('SIGTERM');
   t.equal(await m.exited, 0);
+});
+
+t.test('a host with an older peek (no service.pause, no alarms) is still polled', async (t) => {
+  const p = scenario('echo RESULT ok');
+  t.teardown(p.cleanup);
+  t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
+  const old = join(sshd.dir, 'old-agent-runner.sh');
+  const strip = `let s='';process.stdin.on('data',(d)=>(s+=d)).on('end',()=>{const j=JSON.parse(s);delete j.alarms;delete j.service.pause;process.stdout.write(JSON.stringify(j))})`;
+  writeFileSync(old, `#!/bin/sh\nif [ "$1" = peek ]; then ${remoteCommand(p)} "$@" | ${process.execPath} -e "${strip}"; else exec ${remoteCommand(p)} "$@"; fi\n`);
+  chmodSync(old, 0o755);
+  const src = new RemoteSource({ alias: 'testhost', ssh: sshOpts(), remoteCommand: old, timeoutMs: 20_000 });
+  t.teardown(() => src.close());
+  const r = await src.poll();
+  t.match(r.snapshot, { schema_version: 1, project: 'proj', rounds: [{ round: 1 }] });
+  t.notOk('alarms' in r.snapshot || 'pause' in r.snapshot.service, 'the older shape');
+  const m = runMonitor(monitorDir(p, 60, '', old), ['--json', '--once']);
+  t.equal(await m.exited, 0, 'polled and judged healthy');
+  t.equal(m.out(), '', 'nothing raised');
 });

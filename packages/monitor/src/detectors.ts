@@ -7,8 +7,18 @@
  * Policies: `auto-stop` only where continuing does harm — authentication failures (every
  * round re-sends the prompt and burns quota or gets the account flagged) and a disk about to
  * fill (the ledger and git objects corrupt or fail on ENOSPC). Everything else notifies:
- * transient outages heal by themselves and a stopped runner cannot recover.
+ * transient outages heal by themselves and a stopped runner cannot recover. Even an auto-stop
+ * detector stops only a runner that runs rounds unprotected ({@link runnerPause}): one that
+ * holds rounds itself (logged out, budget spent, disk full, ...) resumes by itself, and
+ * stopping it would turn that into a manual intervention.
+ *
+ * One cause, one alarm: where the runner or the watchdog raises its own alarm for what a
+ * detector sees (`coveredBy`), the detector's alert is recorded but not notified while that
+ * alarm is active. Benign detectors (a self-healing wait) are recorded, not notified, unless
+ * `monitor.notify_benign`.
  */
+import type { AlarmCause } from '@agent-runner/core/alarms';
+import { DISK_FULL_FREE_BYTES } from '@agent-runner/core/disk';
 import type { Severity } from '@agent-runner/core/ledger';
 import type { MonitorSettings } from './settings.js';
 import type { HostSnapshot } from './snapshot.js';
@@ -26,6 +36,12 @@ export interface Finding {
   message: string;
   /** What the detector saw (stored as JSON in the ledger). */
   evidence: Record<string, unknown>;
+  /** The detector's {@link Detector.fix}. */
+  fix: string;
+  /** The detector reports a self-healing wait (see {@link Detector.benign}). */
+  benign: boolean;
+  /** Alarm causes of the runner/watchdog that report the same thing ({@link Detector.coveredBy}). */
+  coveredBy: readonly AlarmCause[];
 }
 
 /** Input of every detector. */
@@ -45,8 +61,14 @@ export interface Detector {
   readonly policy: Policy;
   /** The default threshold in words (RUNBOOK and `--help` show it). */
   readonly threshold: string;
+  /** The one thing to do about it (the notification's last line). */
+  readonly fix: string;
+  /** A self-healing wait: recorded and shown, notified only with `monitor.notify_benign`. */
+  readonly benign?: boolean;
+  /** Alarms of the runner/watchdog for the same cause; while one is active, the alert is not notified. */
+  readonly coveredBy?: readonly AlarmCause[];
   /** The finding's message and evidence when the condition holds, else undefined. */
-  evaluate(input: DetectorInput): Omit<Finding, 'detector' | 'severity' | 'policy'> | undefined;
+  evaluate(input: DetectorInput): Pick<Finding, 'message' | 'evidence'> | undefined;
 }
 
 const FINISHED_INTERRUPT = new Set(['interrupted']);
@@ -67,6 +89,19 @@ function countIn(i: DetectorInput, pred: (r: RoundOutcome) => boolean): { hits: 
 }
 
 /**
+ * Why the runner is holding rounds by itself, or null when it runs them unprotected: the
+ * pause its heartbeat reports (`service.pause`; `paused` activity without a reason counts
+ * too), or — for a runner that does not report one — an `auth_paused` it has not recovered
+ * from. Only an unprotected runner is ever auto-stopped.
+ */
+export function runnerPause(s: HostSnapshot | undefined, w: EventWindow): string | null {
+  if (!s || s.service.state !== 'running') return null;
+  if (s.service.pause) return s.service.pause;
+  if (s.service.activity === 'paused') return 'paused';
+  return w.authPaused ? 'auth' : null;
+}
+
+/**
  * `timeout_rate` (warning, notify): at least 3 rounds and 30% of the last 10 ended by a
  * timeout (class `timeout`, or `hang` — killed for the wall clock, inactivity or the grace).
  * One timeout is normal for a long task; a third of the window means `round_timeout_s` or
@@ -78,6 +113,7 @@ export const timeoutRate: Detector = {
   severity: 'warning',
   policy: 'notify',
   threshold: '>= 3 and >= 30% of the last 10 rounds timed out or hung',
+  fix: 'Look at the rounds that timed out (agent-runner peek --round latest --log); raise runtime.round_timeout_s or inactivity_timeout_s if the work needs it.',
   evaluate(i) {
     const { hits, of } = countIn(i, (r) => r.classification === 'timeout' || r.classification === 'hang');
     if (hits.length < i.settings.timeout_min || hits.length / Math.max(of, 1) < i.settings.timeout_rate) return undefined;
@@ -100,6 +136,7 @@ export const hung: Detector = {
   severity: 'critical',
   policy: 'notify',
   threshold: 'current round older than round_timeout_s + 120 s',
+  fix: "serve is wedged: agent-runner restart, then journalctl -u 'agent-runner@*' -n 100",
   evaluate(i) {
     const cur = i.snapshot?.current_round;
     const timeout = defense(i.snapshot, 'round_timeout_s');
@@ -124,6 +161,7 @@ export const orphanChain: Detector = {
   severity: 'warning',
   policy: 'notify',
   threshold: '>= 3 consecutive rounds ended with their work stashed',
+  fix: 'Look at the stashed work (git stash list; agent-runner peek) and commit what is worth keeping.',
   evaluate(i) {
     // Two witnesses: the `vcs_stashed` events in a row, and the newest finished rounds that
     // each have a runner stash (peek's `orphan_stashes`); either chain counts.
@@ -147,36 +185,47 @@ export const orphanChain: Detector = {
   },
 };
 
+/** The disk figure: the fuller of the state and log file systems (statfs, as peek and doctor show it). */
+const diskMessage = (d: NonNullable<HostSnapshot['system']['disk']>): string => `disk ${pct(d.used_pct)} used at ${d.path} (${Math.round(d.free_bytes / 1048576)} MiB free)`;
+const diskIsCritical = (d: NonNullable<HostSnapshot['system']['disk']>, s: MonitorSettings): boolean => d.used_pct >= s.disk_critical_pct || d.free_bytes < DISK_FULL_FREE_BYTES;
+
 /**
- * `disk_warning` (warning, notify): the state directory's file system is 90% full. On a
- * 32 GB SD card that is ~3 GB left: days of round logs, time to prune.
+ * `disk_warning` (warning, notify): the fuller of the state and log file systems is 90% full.
+ * On a 32 GB SD card that is ~3 GB left: days of round logs, time to prune.
  */
 export const diskWarning: Detector = {
   name: 'disk_warning',
   severity: 'warning',
   policy: 'notify',
-  threshold: 'state file system >= 90% used',
+  threshold: 'state or log file system >= 90% used',
+  coveredBy: ['disk_full'],
+  fix: 'Free space: old round logs and event files can go (RUNBOOK.md, "Disk pressure"); journalctl --vacuum-size=200M',
   evaluate(i) {
     const d = i.snapshot?.system.disk;
-    if (!d || d.used_pct < i.settings.disk_warning_pct || d.used_pct >= i.settings.disk_critical_pct) return undefined;
-    return { message: `disk ${pct(d.used_pct)} used at ${d.path} (${Math.round(d.free_bytes / 1048576)} MiB free)`, evidence: { ...d } };
+    if (!d || d.used_pct < i.settings.disk_warning_pct || diskIsCritical(d, i.settings)) return undefined;
+    return { message: diskMessage(d), evidence: { ...d } };
   },
 };
 
 /**
- * `disk_critical` (critical, auto-stop): 95% full. SQLite needs free space for its WAL and
- * checkpoints and git for objects; ENOSPC in the middle of a round or a commit corrupts work.
- * Stopping the runner before the disk fills is the harmless choice.
+ * `disk_critical` (critical, auto-stop): 95% full, or less free than a round needs (core/disk
+ * `DISK_FULL_FREE_BYTES`, 64 MiB: where the runner holds rounds itself). SQLite needs free
+ * space for its WAL and checkpoints and git for objects; ENOSPC in the middle of a round or a
+ * commit corrupts work. Stopping a runner that still runs rounds is the harmless choice; a
+ * runner already holding rounds for the disk is left alone (its `disk_full` alarm told the
+ * operator).
  */
 export const diskCritical: Detector = {
   name: 'disk_critical',
   severity: 'critical',
   policy: 'auto-stop',
-  threshold: 'state file system >= 95% used',
+  threshold: 'state or log file system >= 95% used, or < 64 MiB free',
+  coveredBy: ['disk_full'],
+  fix: 'Free space now: old round logs and event files can go (RUNBOOK.md, "Disk pressure"); journalctl --vacuum-size=200M',
   evaluate(i) {
     const d = i.snapshot?.system.disk;
-    if (!d || d.used_pct < i.settings.disk_critical_pct) return undefined;
-    return { message: `disk ${pct(d.used_pct)} used at ${d.path} (${Math.round(d.free_bytes / 1048576)} MiB free)`, evidence: { ...d } };
+    if (!d || !diskIsCritical(d, i.settings)) return undefined;
+    return { message: diskMessage(d), evidence: { ...d } };
   },
 };
 
@@ -190,6 +239,7 @@ export const memPressure: Detector = {
   severity: 'warning',
   policy: 'notify',
   threshold: 'available memory < 10% of total',
+  fix: 'See what uses the memory: ps aux --sort=-rss | head',
   evaluate(i) {
     const m = i.snapshot?.system.memory;
     if (!m || m.total_bytes <= 0) return undefined;
@@ -209,6 +259,7 @@ export const networkFail: Detector = {
   severity: 'warning',
   policy: 'notify',
   threshold: '>= 3 of the last 10 rounds classified network',
+  fix: "Check the host's network and the provider's status page; the runner backs off and retries by itself.",
   evaluate(i) {
     const { hits, of } = countIn(i, (r) => r.classification === 'network');
     if (hits.length < i.settings.network_fail_min) return undefined;
@@ -217,15 +268,18 @@ export const networkFail: Detector = {
 };
 
 /**
- * `rate_limit_active` (warning, notify): the runner is waiting out a rate limit (an active
- * shared throttle, or a `rate_limit` back-off whose end is in the future). Clears by itself
- * when the wait ends or `transient_error_recovered` arrives. No auto-stop: the wait is the cure.
+ * `rate_limit_active` (warning, notify, benign): the runner is waiting out a rate limit (an
+ * active shared throttle, or a `rate_limit` back-off whose end is in the future). Clears by
+ * itself when the wait ends or `transient_error_recovered` arrives. No auto-stop and, unless
+ * `monitor.notify_benign`, no notification: the wait is the cure.
  */
 export const rateLimitActive: Detector = {
   name: 'rate_limit_active',
   severity: 'warning',
   policy: 'notify',
+  benign: true,
   threshold: 'a rate-limit throttle or back-off in force',
+  fix: 'Nothing: rounds resume by themselves when the limit resets.',
   evaluate(i) {
     const s = i.snapshot;
     // A stopped runner is not being throttled (the shared throttle row may outlive it).
@@ -257,6 +311,8 @@ export const anomalyRepetitive: Detector = {
   severity: 'warning',
   policy: 'notify',
   threshold: 'last 5 rounds failed with an identical signature',
+  coveredBy: ['crash_loop'],
+  fix: 'Look at the last round: agent-runner peek --round latest --log',
   evaluate(i) {
     const n = i.settings.anomaly_repeat;
     const last = i.window.lastRounds(n);
@@ -282,6 +338,7 @@ export const supervisorStale: Detector = {
   severity: 'critical',
   policy: 'notify',
   threshold: 'no runner event for 1.5 x round_timeout_s (0: off)',
+  fix: 'agent-runner status, then agent-runner restart',
   evaluate(i) {
     const s = i.snapshot;
     const timeout = defense(s, 'round_timeout_s');
@@ -306,46 +363,30 @@ export const supervisorStale: Detector = {
 };
 
 /**
- * `oauth_fail` (critical, auto-stop): 2 of the last 10 rounds failed authentication. One 401
- * can be a token refreshed mid-request; two mean the credentials are bad, and every further
- * round re-sends its prompt to be rejected (quota, account flags) until a human logs in.
+ * `oauth_fail` (critical, auto-stop): 2 rounds failed authentication since the last round
+ * that succeeded. One 401 can be a token refreshed mid-request; two with no success between
+ * mean the credentials are bad. A success between them proves the login worked again, so
+ * isolated 401s that the runner paused on and recovered from never add up. The runner pauses
+ * on an auth failure by itself and probes (`auth_paused`, its own alarm): then this alert is
+ * recorded, not notified, and the runner is not stopped (see {@link runnerPause}). Only a
+ * runner that keeps sending rounds to be rejected (quota, account flags) is auto-stopped.
  */
 export const oauthFail: Detector = {
   name: 'oauth_fail',
   severity: 'critical',
   policy: 'auto-stop',
-  threshold: '>= 2 of the last 10 rounds classified auth',
+  threshold: '>= 2 rounds classified auth since the last ok round',
+  fix: 'Log the agent in again as the service user (agent.auth_fail_hint says how); the runner resumes by itself.',
+  coveredBy: ['auth_paused'],
   evaluate(i) {
-    const { hits, of } = countIn(i, (r) => r.classification === 'auth');
+    const rounds = windowRounds(i);
+    const hits = rounds.slice(rounds.findLastIndex((r) => r.classification === 'ok') + 1).filter((r) => r.classification === 'auth');
     if (hits.length < i.settings.oauth_fail_min) return undefined;
+    const paused = runnerPause(i.snapshot, i.window) === 'auth';
     const hint = typeof i.snapshot?.defenses['auth_fail_hint'] === 'string' ? String(i.snapshot.defenses['auth_fail_hint']) : undefined;
     return {
-      message: `${hits.length}/${of} recent rounds failed authentication${hint ? ` (${hint})` : ''}`,
-      evidence: { rounds: hits.map((r) => ({ round: r.round, summary: r.summary })) },
-    };
-  },
-};
-
-/**
- * `silence` (warning, notify): rounds keep finishing (at least 3) but none produced a result
- * or a commit for `silence_h` (6 h) — the failure every exit status hides: an agent that exits
- * 0 having done nothing. Six hours spans several normal rounds plus a long back-off.
- */
-export const silence: Detector = {
-  name: 'silence',
-  severity: 'warning',
-  policy: 'notify',
-  threshold: 'no result or commit for 6 h while rounds keep running',
-  evaluate(i) {
-    if (i.settings.silence_h <= 0) return undefined;
-    const w = i.window;
-    if (w.roundsSinceProductive < 3) return undefined;
-    const since = w.lastProductiveMs ?? w.sinceMs;
-    const quietH = (i.nowMs - since) / 3_600_000;
-    if (quietH < i.settings.silence_h) return undefined;
-    return {
-      message: `no productive round for ${quietH.toFixed(1)} h (${w.roundsSinceProductive} rounds without a result or commit)`,
-      evidence: { last_productive_at: w.lastProductiveMs === undefined ? null : new Date(w.lastProductiveMs).toISOString(), rounds_since: w.roundsSinceProductive, silence_h: i.settings.silence_h },
+      message: `${hits.length} rounds failed authentication since the last successful one; ${paused ? 'the runner holds rounds and probes the login' : 'rounds keep running'}${hint ? ` (${hint})` : ''}`,
+      evidence: { rounds: hits.map((r) => ({ round: r.round, summary: r.summary })), runner_paused: paused },
     };
   },
 };
@@ -361,6 +402,8 @@ export const costBudget: Detector = {
   severity: 'warning',
   policy: 'notify',
   threshold: "today's cost >= the daily budget (off when no budget is set)",
+  coveredBy: ['budget_exhausted'],
+  fix: 'Raise monitor.cost_budget_usd or runtime.daily_cost_budget_usd, or wait for the next UTC day.',
   evaluate(i) {
     const s = i.snapshot;
     if (!s) return undefined;
@@ -381,6 +424,8 @@ export const healCircuitBroken: Detector = {
   severity: 'critical',
   policy: 'notify',
   threshold: 'any watchdog breaker open',
+  coveredBy: ['breaker_open'],
+  fix: 'Fix the cause, then: agent-runner heal reset <target> --reason "..."',
   evaluate(i) {
     const open = new Set([...i.window.breakersOpen, ...(i.snapshot?.heal_breakers_open ?? [])]);
     if (open.size === 0) return undefined;
@@ -401,7 +446,6 @@ export const DETECTORS: readonly Detector[] = [
   anomalyRepetitive,
   supervisorStale,
   oauthFail,
-  silence,
   costBudget,
   healCircuitBroken,
 ];
@@ -412,7 +456,7 @@ export function runDetectors(input: DetectorInput, detectors: readonly Detector[
   for (const d of detectors) {
     if (input.settings.disable.includes(d.name)) continue;
     const f = d.evaluate(input);
-    if (f) out.push({ detector: d.name, severity: d.severity, policy: d.policy, ...f });
+    if (f) out.push({ detector: d.name, severity: d.severity, policy: d.policy, fix: d.fix, benign: d.benign === true, coveredBy: d.coveredBy ?? [], ...f });
   }
   return out;
 }

@@ -7,19 +7,25 @@
  * - `events`: prints every new event of the local project as a JSON line, across rotation.
  * - `http`: serves the local progress page, `/api/state` and `/metrics` on 127.0.0.1.
  *
- * Every mode enrolls as unit `monitor` (unless another live monitor already is) and writes a
- * heartbeat every {@link HEARTBEAT_MS} for the watchdog, consumes its restart marker (exit 75)
- * and removes its enrollment on a clean exit.
+ * Every mode runs the one unit lifecycle of core (`@agent-runner/core/unit`) as unit
+ * `monitor`: enrollment, heartbeat every {@link HEARTBEAT_MS}, `READY=1` once the ledger and
+ * the HTTP server are up and the first heartbeat is written, `WATCHDOG=1`, its own restart
+ * marker (exit 75), exit 75 on a SIGTERM that follows a restart request (the watchdog's T2),
+ * and a clean-exit record. Two kinds of monitor run unenrolled, as guests: one started while
+ * another live monitor is enrolled (an operator's `--mode http` page or `--mode events` tail
+ * next to the service), and a `--once` poll (a one-shot verb, not a unit: its exit must not
+ * read as the unit's).
  */
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { AgentRunnerConfig } from '@agent-runner/core/config';
-import { EXIT } from '@agent-runner/core/errors';
+import { AgentRunnerError, EXIT, isAgentRunnerError } from '@agent-runner/core/errors';
 import { EventWriter, followEvents, type EventRecord } from '@agent-runner/core/events';
-import { createEnrollment, readEnrollment, removeEnrollment, verifyIdentity, writeEnrollment, type KillFn } from '@agent-runner/core/identity';
+import type { KillFn } from '@agent-runner/core/identity';
 import { openLedger, type Ledger } from '@agent-runner/core/ledger';
-import { removeHeartbeat, takeRestartRequest, writeHeartbeat } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
+import { sleep } from '@agent-runner/core/sleep';
+import { enrolUnit, type ExitReason, type LogPriority, type SdNotify, type Unit } from '@agent-runner/core/unit';
 import { VERSION } from '@agent-runner/core/version';
 import { AlertSink } from './alerts.js';
 import { serveHttp } from './http.js';
@@ -30,6 +36,7 @@ import { HostPoller } from './poller.js';
 import { RemoteSource } from './remote-source.js';
 import { DEFAULT_SETTINGS, settingsFromConfig, type MonitorSettings } from './settings.js';
 import type { HostSource } from './source.js';
+import { MonitorEvents } from './writes.js';
 
 /** How often the monitor rewrites its heartbeat, ms (the watchdog's default stale limit is 180 s). */
 export const HEARTBEAT_MS = 5000;
@@ -62,9 +69,9 @@ export interface MonitorStartConfig {
 export interface MonitorDeps {
   pid: number;
   env: Record<string, string | undefined>;
-  /** Aborted on SIGTERM/SIGINT: finish the poll in progress and exit 0. */
+  /** Aborted on SIGTERM/SIGINT: finish the poll in progress and exit (0, or 75 after a restart request). */
   stop: AbortSignal;
-  log: (priority: 'err' | 'warning' | 'notice' | 'info', line: string) => void;
+  log: (priority: LogPriority, line: string) => void;
   /** Wall clock, epoch ms. */
   now: () => number;
   kill: KillFn;
@@ -72,21 +79,12 @@ export interface MonitorDeps {
   out: (line: string) => void;
   /** Told the HTTP port once listening. */
   onListening?: (port: number) => void;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      resolve(false);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+  /** This process's whole command line (execPath, execArgv, script, arguments), recorded in the enrollment for a respawn. */
+  argv?: string[];
+  /** Its working directory, recorded with `argv`. */
+  cwd?: string;
+  /** sd_notify sender (default: `systemd-notify` when systemd gave a notification socket); tests pass a recorder. */
+  notify?: SdNotify;
 }
 
 /**
@@ -94,10 +92,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
  * gave up (75) or had its key refused (77), or after one poll with `once`.
  * @returns the exit code.
  * @throws AgentRunnerError ERR_AR_USAGE for an impossible combination (events/http with hosts,
- * local mode without a config, a port in use); ERR_AR_LEDGER when the ledger cannot be opened.
+ * local mode without a config, a port in use); ERR_AR_LEDGER when the ledger cannot be opened;
+ * the enrollment write's error when the state directory is not writable at start (a failed
+ * start: systemd retries).
  */
 export async function start(config: MonitorStartConfig, deps: MonitorDeps): Promise<number> {
-  const { AgentRunnerError } = await import('@agent-runner/core/errors');
   if (config.mode !== 'anomaly' && config.hosts.length) {
     throw new AgentRunnerError('ERR_AR_USAGE', `--mode ${config.mode} is local-only; for remote hosts use --mode anomaly`);
   }
@@ -105,50 +104,56 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', 'local monitoring needs the project config (--config), or give --host ALIAS');
   }
   const { paths } = config;
-  const startedAtMs = deps.now();
-  const halt = new AbortController();
-  const onStop = (): void => halt.abort();
-  deps.stop.addEventListener('abort', onStop, { once: true });
-  let exitCode: number = EXIT.OK;
-
-  // One enrolled monitor per project; another live one keeps its record (this one is a guest).
-  const existing = readEnrollment(paths, 'monitor');
-  const enrolled = !(existing && existing.pid !== deps.pid && verifyIdentity(existing).verdict === 'same');
   const project = config.cfg?.project ?? paths.project;
-  const enrollment = enrolled ? createEnrollment('monitor', deps.pid, { version: VERSION, project, nowMs: startedAtMs }) : undefined;
-  if (enrollment) writeEnrollment(paths, enrollment);
-  else deps.log('notice', `another monitor (pid ${existing?.pid}) is enrolled; running unenrolled`);
+  const halt = new AbortController();
+  let exitCode: number = EXIT.OK;
+  let reason: ExitReason = 'signal';
+  let detail: string | undefined;
 
-  const events = new EventWriter({ dir: paths.eventsDir, project, unit: 'monitor', now: deps.now });
-  let state = 'starting';
-  const beat = (): void => {
-    if (!enrollment) return;
-    try {
-      writeHeartbeat(paths, 'monitor', { nowMs: deps.now(), pid: deps.pid, nonce: enrollment.nonce, state, detail: { mode: config.mode, hosts: config.hosts.length } });
-    } catch (e) {
-      deps.log('warning', `cannot write the heartbeat: ${(e as Error).message}`);
-    }
-    const req = enrollment ? takeRestartRequest(paths, 'monitor', { startedAtMs }) : undefined;
-    if (req) {
-      try {
-        events.emit('restart_marker_consumed', { nonce: req.nonce, requested_at: req.requested_at, requested_by: req.requested_by ?? null, latency_s: (deps.now() - req.requested_at_ms) / 1000 });
-      } catch {
-        // The restart is what matters.
-      }
-      deps.log('notice', `restart requested by ${req.requested_by ?? 'unknown'}; exiting 75`);
-      exitCode = EXIT.TEMPFAIL;
-      halt.abort();
-    }
+  let unit: Unit | undefined;
+  if (!config.once) {
+    const r = enrolUnit({
+      paths, unit: 'monitor', project, version: VERSION, pid: deps.pid, now: deps.now, env: deps.env, log: deps.log,
+      ...(deps.argv ? { argv: deps.argv } : {}), ...(deps.cwd ? { cwd: deps.cwd } : {}), ...(deps.notify ? { notify: deps.notify } : {}),
+    });
+    if (r.unit) unit = r.unit;
+    else deps.log('notice', `another monitor (pid ${r.other.pid}) is enrolled; running unenrolled`);
+  }
+  const onStop = (): void => {
+    if (halt.signal.aborted) return;
+    // The watchdog's T2 SIGTERM follows its restart marker: exit 75 so it is restarted, not left stopped.
+    exitCode = unit?.signalExitCode() ?? EXIT.OK;
+    reason = exitCode === EXIT.TEMPFAIL ? 'restart_marker' : 'signal';
+    halt.abort();
   };
-  beat();
-  const timer = setInterval(beat, HEARTBEAT_MS);
+  deps.stop.addEventListener('abort', onStop, { once: true });
+  if (deps.stop.aborted) onStop();
+
+  const writer = new EventWriter({ dir: paths.eventsDir, project, unit: 'monitor', now: deps.now });
+  const events = new MonitorEvents(writer, deps.log);
+  const ready = (state: string, status: string): void =>
+    unit?.start({
+      heartbeatMs: HEARTBEAT_MS,
+      state,
+      status,
+      detail: () => ({ mode: config.mode, hosts: config.hosts.length }),
+      onTick: () => {
+        const req = unit?.takeRestart();
+        if (!req || halt.signal.aborted) return;
+        events.emit('restart_marker_consumed', { nonce: req.nonce, requested_at: req.requested_at, requested_by: req.requested_by ?? null, latency_s: (deps.now() - req.requested_at_ms) / 1000 });
+        deps.log('notice', `restart requested by ${req.requested_by ?? 'unknown'}; exiting 75`);
+        exitCode = EXIT.TEMPFAIL;
+        reason = 'restart_marker';
+        halt.abort();
+      },
+    });
 
   let ledger: Ledger | undefined;
   let server: Server | undefined;
   const sources: HostSource[] = [];
   try {
     if (config.mode === 'events') {
-      state = 'following';
+      ready('following', 'following events');
       for await (const { event } of followEvents(paths.eventsDir, { signal: halt.signal })) deps.out(JSON.stringify(event));
       return exitCode;
     }
@@ -157,7 +162,7 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     const base = config.cfg ? settingsFromConfig(config.cfg, { remote: config.hosts.length > 0 }) : DEFAULT_SETTINGS;
     const settings: MonitorSettings = { ...base, ...config.settings, ...(config.remoteCommand ? { remote_command: config.remoteCommand } : {}) };
     const observeOnly = config.mode === 'http';
-    const sink = observeOnly ? undefined : new AlertSink({ ledger, events, out: deps.out, json: config.json, now: deps.now });
+    const sink = observeOnly ? undefined : new AlertSink({ ledger, events, out: deps.out, json: config.json, now: deps.now, log: deps.log, notifyBenign: settings.notify_benign });
     const recent = new Map<string, EventRecord[]>();
     const onEvent = (host: string, e: EventRecord): void => {
       let r = recent.get(host);
@@ -169,7 +174,7 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     if (config.hosts.length === 0) {
       const local = new LocalSource(config.cfg as AgentRunnerConfig, { ledger, now: deps.now, kill: deps.kill, sleep: (ms) => sleep(ms, halt.signal) });
       sources.push(local);
-      pollers.push(new HostPoller(local, { settings, sink, ledger, events, now: deps.now, log: deps.log, onEvent, headMoved: () => local.headMoved() }));
+      pollers.push(new HostPoller(local, { settings, sink, events, now: deps.now, log: deps.log, onEvent, headMoved: () => local.headMoved() }));
     } else {
       const home = deps.env['HOME'] ?? '/';
       const timeoutMs = Math.max(10_000, Math.min(60_000, settings.poll_interval_s * 1000));
@@ -186,7 +191,7 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
           },
         });
         sources.push(src);
-        pollers.push(new HostPoller(src, { settings, sink, ledger, events, now: deps.now, log: deps.log, onEvent }));
+        pollers.push(new HostPoller(src, { settings, sink, events, now: deps.now, log: deps.log, onEvent }));
       }
     }
 
@@ -218,25 +223,34 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
       deps.onListening?.(bound);
     }
 
+    ready('idle', `${config.mode}: ${config.hosts.length ? config.hosts.join(', ') : 'local'}`);
     const intervalMs = (config.mode === 'http' ? Math.min(settings.poll_interval_s, 5) : settings.poll_interval_s) * 1000;
     while (!halt.signal.aborted) {
-      state = 'polling';
+      unit?.setState('polling');
       await Promise.all(pollers.map((p) => p.cycle()));
-      state = 'idle';
+      unit?.setState('idle');
       if (config.once) {
         exitCode = pollers.some((p) => p.findings.length > 0 || !p.active) ? EXIT.FAILURE : EXIT.OK;
         break;
       }
       if (config.hosts.length && pollers.every((p) => !p.active)) {
-        exitCode = pollers.every((p) => p.link === 'refused') ? EXIT.NOPERM : EXIT.TEMPFAIL;
+        const refused = pollers.every((p) => p.link === 'refused');
+        exitCode = refused ? EXIT.NOPERM : EXIT.TEMPFAIL;
+        // A refused key stays refused: like a broken config, a restart cannot fix it.
+        reason = refused ? 'config_broken' : 'transient_error';
+        detail = 'no host left to supervise';
         deps.log('err', 'no host left to supervise; exiting');
         break;
       }
       if (!(await sleep(intervalMs, halt.signal))) break;
     }
     return exitCode;
+  } catch (e) {
+    exitCode = isAgentRunnerError(e) ? e.exitCode : EXIT.SOFTWARE;
+    reason = 'error';
+    detail = (e as Error).message;
+    throw e;
   } finally {
-    clearInterval(timer);
     deps.stop.removeEventListener('abort', onStop);
     if (server) {
       const srv = server;
@@ -247,14 +261,7 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     }
     for (const s of sources) s.close();
     ledger?.close();
-    events.close();
-    if (enrollment) {
-      try {
-        removeHeartbeat(paths, 'monitor', enrollment.nonce);
-        removeEnrollment(paths, 'monitor', enrollment.nonce);
-      } catch (e) {
-        deps.log('warning', `cannot remove the enrollment: ${(e as Error).message}`);
-      }
-    }
+    writer.close();
+    unit?.close(exitCode, reason, detail);
   }
 }

@@ -1,16 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { AgentRunnerConfig } from '@agent-runner/core/config';
 import { configPaths } from '@agent-runner/core/config';
+import { tightestDisk } from '@agent-runner/core/disk';
 import { endCursor, eventsSince, lastEvents, type EventCursor, type EventRecord } from '@agent-runner/core/events';
 import { readEnrollment, signalIfSame, verifyIdentity, type KillFn } from '@agent-runner/core/identity';
 import type { Ledger } from '@agent-runner/core/ledger';
 import { readHeartbeat, readStopRequest, requestStop } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { BOOTSTRAP_EVENTS, type HostSource, type PollResult, type StopResult } from './source.js';
-import { iso, PEEK_SCHEMA_VERSION, toPeekRound } from '@agent-runner/core/peek';
+import { iso, PEEK_SCHEMA_VERSION, pauseOf, toPeekAlarm, toPeekRound } from '@agent-runner/core/peek';
 import type { HostSnapshot } from './snapshot.js';
-import { diskOf, memory } from './system.js';
+import { memory } from './system.js';
 
 /** Dependencies of {@link LocalSource}. */
 export interface LocalSourceDeps {
@@ -22,20 +24,21 @@ export interface LocalSourceDeps {
   kill: KillFn;
   /** Waits `ms` unless aborted; resolves false when aborted. */
   sleep: (ms: number) => Promise<boolean>;
-  /** Read disk and memory through systeminformation (default true; the bench turns it off). */
+  /** Read memory through systeminformation (default true; the bench turns it off). */
   system?: boolean;
 }
 
 const RECENT = 20;
 
-
 /**
  * The monitor's view of the project on this host: the ledger (indexed queries), the marker
- * files, the event stream read from a byte cursor (each poll reads only what was appended)
- * and disk/memory from systeminformation. Mirrors `peek --json` without importing the runner.
+ * files, the event stream read from a byte cursor (each poll reads only what was appended),
+ * statfs of the state and log directories (core/disk, as peek) and memory from
+ * systeminformation. Mirrors `peek --json` without importing the runner.
  */
 export class LocalSource implements HostSource {
   readonly host = 'local';
+  readonly origin = hostname();
   readonly paths: ProjectPaths;
   private cursor: EventCursor | null | undefined;
   private readonly recent: EventRecord[] = [];
@@ -112,9 +115,9 @@ export class LocalSource implements HostSource {
     const th = ledger.runner.activeThrottle(cfg.agent.preset, nowMs);
     const live = rounds.find((r) => r.status === 'running');
     const breakers = ledger.watchdog.listHealStates().filter((h) => h.breaker === 'open').map((h) => h.target);
-    const withSystem = this.deps.system !== false;
-    const diskPath = existsSync(paths.stateDir) ? paths.stateDir : cfg.runtime.work_dir;
-    const [disk, mem] = withSystem ? await Promise.all([diskOf(diskPath), memory()]) : [null, null];
+    const alarms = ledger.monitor.activeAlerts({ host: hostname(), project: cfg.project }).map(toPeekAlarm);
+    const du = tightestDisk([paths.stateDir, paths.logDir]);
+    const mem = this.deps.system !== false ? await memory() : null;
     return {
       schema_version: PEEK_SCHEMA_VERSION,
       project: cfg.project,
@@ -127,6 +130,7 @@ export class LocalSource implements HostSource {
         heartbeat_age_s: hb ? hb.age_ms / 1000 : null,
         stop_requested: readStopRequest(paths) !== undefined,
         agent_done: agentDone,
+        pause: pauseOf(hb?.detail),
       },
       current_round: live && running ? { ...toPeekRound(live), elapsed_s: (nowMs - live.startedAtMs) / 1000 } : null,
       rounds: rounds.map(toPeekRound),
@@ -135,7 +139,7 @@ export class LocalSource implements HostSource {
       backoff: null,
       rate_limit: th ? { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) } : null,
       orphan_stashes: this.stashCache ?? (this.stashCache = this.stashes()),
-      system: { disk, memory: mem, agent_process_count: 0 },
+      system: { disk: du ? { path: du.path, free_bytes: du.free_bytes, used_pct: du.used_pct } : null, memory: mem, agent_process_count: 0 },
       defenses: {
         round_timeout_s: cfg.runtime.round_timeout_s,
         inactivity_timeout_s: cfg.runtime.inactivity_timeout_s,
@@ -145,6 +149,7 @@ export class LocalSource implements HostSource {
         stop_file: paths.stopFile,
         ...(cfg.agent.auth_fail_hint ? { auth_fail_hint: cfg.agent.auth_fail_hint } : {}),
       },
+      alarms,
       recent_events: [...this.recent],
       heal_breakers_open: breakers,
     };
@@ -165,13 +170,19 @@ export class LocalSource implements HostSource {
   /** What `agent-runner stop` does: the stop request, then SIGTERM to the verified serve process. */
   async stop(reason: string): Promise<StopResult> {
     const nowMs = this.deps.now();
-    requestStop(this.paths, { by: 'monitor', reason, nowMs });
+    // On a full disk the request cannot be written; the SIGTERM alone still stops serve.
+    let unwritten = '';
+    try {
+      requestStop(this.paths, { by: 'monitor', reason, nowMs });
+    } catch (e) {
+      unwritten = ` (stop request not written: ${(e as Error).message})`;
+    }
     const rec = readEnrollment(this.paths, 'runner');
-    if (!rec || verifyIdentity(rec).verdict !== 'same') return { result: 'not_running', detail: 'runner not running; the stop request stays for the next serve' };
+    if (!rec || verifyIdentity(rec).verdict !== 'same') return { result: 'not_running', detail: `runner not running${unwritten || '; the stop request stays for the next serve'}` };
     const sent = signalIfSame(rec, 'SIGTERM', this.deps.kill);
     if (!sent.sent) return { result: 'not_running', detail: `not signalled: ${sent.reason}` };
     for (let i = 0; i < 600; i++) {
-      if (verifyIdentity(rec).verdict !== 'same') return { result: 'stopped', detail: `serve pid ${rec.pid} stopped` };
+      if (verifyIdentity(rec).verdict !== 'same') return { result: 'stopped', detail: `serve pid ${rec.pid} stopped${unwritten}` };
       if (!(await this.deps.sleep(100))) break;
     }
     return { result: 'failed', detail: `serve pid ${rec.pid} still running 60 s after SIGTERM (a round finishes first)` };

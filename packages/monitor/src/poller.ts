@@ -1,27 +1,36 @@
-import type { EventWriter } from '@agent-runner/core/events';
+import { alarmOrigin, ALARMS } from '@agent-runner/core/alarms';
+import type { EventRecord } from '@agent-runner/core/events';
 import { isAgentRunnerError } from '@agent-runner/core/errors';
-import type { Ledger } from '@agent-runner/core/ledger';
 import { redactText } from '@agent-runner/core/redact';
-import type { AlertSink } from './alerts.js';
-import { runDetectors, type Finding } from './detectors.js';
+import type { LogPriority } from '@agent-runner/core/unit';
+import type { AlertScope, AlertSink } from './alerts.js';
+import { runDetectors, runnerPause, type Finding } from './detectors.js';
 import type { MonitorSettings } from './settings.js';
+import { silenceFacts } from './silence.js';
 import type { HostSnapshot } from './snapshot.js';
 import type { HostSource } from './source.js';
 import { EventWindow } from './window.js';
+import { MonitorEvents } from './writes.js';
 
 /** Dependencies of {@link HostPoller}. */
 export interface PollerDeps {
   settings: MonitorSettings;
   /** Raises/clears alerts; absent = observe only (`--mode http`). */
   sink?: AlertSink | undefined;
-  ledger?: Ledger | undefined;
-  events?: EventWriter | undefined;
+  events?: MonitorEvents | undefined;
   now: () => number;
-  log: (priority: 'err' | 'warning' | 'notice' | 'info', line: string) => void;
+  log: (priority: LogPriority, line: string) => void;
   /** Called with each new event (the HTTP page keeps the newest). */
-  onEvent?: (host: string, e: import('@agent-runner/core/events').EventRecord) => void;
+  onEvent?: (host: string, e: EventRecord) => void;
   /** Local source only: did the work tree's HEAD move (an agent committing by itself)? */
   headMoved?: () => boolean;
+}
+
+/** The runner in one phrase, for a notification body. */
+function runnerNow(s: HostSnapshot, pause: string | null): string {
+  if (s.service.state !== 'running') return s.service.state === 'stopped' ? 'stopped' : 'state unknown';
+  if (pause) return `running, holding rounds by itself (${pause})`;
+  return s.current_round ? `running round ${s.current_round.round}` : `running (${s.service.activity ?? 'between rounds'})`;
 }
 
 /** Health of the link to a host. */
@@ -55,7 +64,10 @@ export class HostPoller {
   ) {
     this.startedMs = deps.now();
     this.window = new EventWindow(this.startedMs);
+    this.events = deps.events ?? new MonitorEvents(undefined, deps.log);
   }
+
+  private readonly events: MonitorEvents;
 
   get host(): string {
     return this.source.host;
@@ -92,20 +104,38 @@ export class HostPoller {
       this.deps.onEvent?.(this.host, e);
       if (e.kind === 'round_end') ended = true;
     }
-    if (ended && this.deps.headMoved?.()) this.window.productive(nowMs);
-    else if (!ended) this.deps.headMoved?.();
-    this.snapshot = r.snapshot;
-    this.findings = runDetectors({ snapshot: r.snapshot, window: this.window, settings: this.deps.settings, nowMs: this.deps.now() });
-    this.lastPollDurationS = (performance.now() - t0) / 1000;
+    // Asked every poll, so the remembered HEAD is current when a round ends.
+    if (this.deps.headMoved?.() && ended) this.window.headMoved();
+    const snap = r.snapshot;
+    this.snapshot = snap;
+    const evalMs = this.deps.now();
+    const findings = runDetectors({ snapshot: snap, window: this.window, settings: this.deps.settings, nowMs: evalMs });
+    const silent = silenceFacts(snap, this.window, this.deps.settings, evalMs);
+    const pause = runnerPause(snap, this.window);
     const sink = this.deps.sink;
+    const scope: AlertScope = { host: this.host, origin: this.source.origin, project: snap.project, runner: runnerNow(snap, pause) };
+    const silenceActive = sink ? sink.silence(scope, silent, { atMs: this.window.lastProductiveMs, round: this.window.lastProductiveRound }) !== undefined : silent !== undefined;
+    this.findings = silenceActive ? [...findings, silenceFinding(silent, this.window)] : findings;
+    this.lastPollDurationS = (performance.now() - t0) / 1000;
     if (!sink) return;
-    const { raised } = sink.apply(this.host, r.snapshot.project, this.findings);
-    for (const f of raised) {
-      if (f.policy !== 'auto-stop' || !this.deps.settings.auto_stop) continue;
+    const { autoStop } = sink.apply(scope, findings, snap.alarms ?? []);
+    for (const f of autoStop) {
+      // Only a runner that runs rounds unprotected; one that is stopped or holds rounds by
+      // itself is judged again at the next poll.
+      if (!this.deps.settings.auto_stop || snap.service.state !== 'running') continue;
+      if (pause) {
+        sink.autoStopHeld(scope, f, pause);
+        continue;
+      }
       this.deps.log('warning', `${this.host}: ${f.detector} fired; stopping the runner (auto-stop)`);
       const res = await this.source.stop(`monitor auto-stop: ${f.detector}`);
-      sink.autoStopped(this.host, r.snapshot.project, f, res);
+      sink.autoStopped(scope, f, res);
     }
+  }
+
+  /** Display name of the host in notification titles: `<project>@<host>` once its project is known. */
+  private origin(): string {
+    return this.snapshot ? alarmOrigin(this.snapshot.project, this.source.origin) : this.source.origin;
   }
 
   private failed(e: unknown, nowMs: number): void {
@@ -117,12 +147,13 @@ export class HostPoller {
       this.link = 'refused';
       this.deps.log('err', `${this.host}: ${msg}`);
       sink?.print({ type: 'host_key_refused', level: 'CRIT', host: this.host, message: msg, code: e.code }, nowMs);
-      this.deps.ledger?.outbox.enqueue({
+      sink?.notice({
         idempotencyKey: `monitor:${this.host}:host-key:${msg.slice(0, 120)}`,
         kind: 'monitor_host_key_refused',
         severity: 'critical',
-        title: `[CRIT] SSH host key refused for ${this.host}`,
-        body: msg,
+        title: `${this.origin()}: SSH host key refused; not polling it`,
+        body: `${msg}\n\nIf the host was reinstalled, check its key and update ~/.ssh/known_hosts (ssh-keygen -R ${this.host}), then restart the monitor.`,
+        payload: { phase: 'alarm', host: this.host },
         createdAtMs: nowMs,
       });
       return;
@@ -144,22 +175,30 @@ export class HostPoller {
     this.emit('monitor_remote_giveup', { host: this.host, consecutive: this.consecutiveFailures, failing_s: failingS, last_error: msg });
     sink?.print({ type: 'remote_giveup', level: 'CRIT', host: this.host, message: `giving up after ${this.consecutiveFailures} failed polls over ${Math.round(failingS)} s: ${msg}`, consecutive: this.consecutiveFailures, failing_s: failingS }, nowMs);
     this.deps.log('err', `${this.host}: giving up after ${Math.round(failingS)} s of failed polls`);
-    this.deps.ledger?.outbox.enqueue({
+    sink?.notice({
       idempotencyKey: `monitor:${this.host}:giveup:${this.lastOkMs ?? this.startedMs}`,
       kind: 'monitor_remote_giveup',
       severity: 'critical',
-      title: `[CRIT] ${this.host} unreachable for ${Math.round(failingS)} s; remote supervision stopped`,
-      body: msg,
+      title: `${this.origin()}: unreachable for ${Math.round(failingS)} s; remote supervision stopped`,
+      body: `${msg}\n\nCheck: ssh ${this.host} agent-runner peek; the monitor service retries after its restart delay.`,
+      payload: { phase: 'alarm', host: this.host },
       createdAtMs: nowMs,
     });
     this.source.close();
   }
 
   private emit(kind: 'monitor_remote_blip' | 'monitor_remote_giveup', payload: Record<string, unknown>): void {
-    try {
-      (this.deps.events?.emit as ((k: string, p: Record<string, unknown>) => void) | undefined)?.call(this.deps.events, kind, payload);
-    } catch (e) {
-      this.deps.log('warning', `cannot write event ${kind}: ${(e as Error).message}`);
-    }
+    this.events.emit(kind, payload);
   }
+}
+
+/** The silence alarm as a finding of the page and /metrics (the alarm itself is the sink's). */
+function silenceFinding(facts: Record<string, unknown> | undefined, w: EventWindow): Finding {
+  const since = w.lastProductiveMs === undefined ? 'the monitor started' : new Date(w.lastProductiveMs).toISOString();
+  return {
+    detector: 'silence', severity: ALARMS.silence.severity, policy: 'notify', benign: false, coveredBy: [],
+    message: `no productive round since ${since} (${w.roundsSinceProductive} rounds since)`,
+    evidence: facts ?? { last_productive_at: w.lastProductiveMs === undefined ? null : since, rounds_since: w.roundsSinceProductive },
+    fix: 'Look at the last rounds: agent-runner peek --round latest --log',
+  };
 }

@@ -33,12 +33,14 @@ const SEP = '\u001e';
  */
 export class RemoteSource implements HostSource {
   readonly host: string;
+  readonly origin: string;
   private conn: SshConnection | undefined;
   private lastTs: string | undefined;
   private boundary = new Set<string>();
 
   constructor(private readonly opts: RemoteSourceOptions) {
     this.host = opts.alias;
+    this.origin = opts.alias;
   }
 
   private async connection(): Promise<SshConnection> {

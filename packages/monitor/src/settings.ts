@@ -15,11 +15,13 @@ export interface MonitorSettings {
   disk_warning_pct: number;
   disk_critical_pct: number;
   mem_available_min_pct: number;
-  /** Hours; 0 disables `silence`. */
-  silence_h: number;
+  /** Seconds without a productive round before the `silence` alarm; 0 disables it. */
+  silence_after_s: number;
   /** 0 = the host's `daily_cost_budget_usd`; both 0 = off. */
   cost_budget_usd: number;
   hung_grace_s: number;
+  /** Notify benign detectors' alerts (self-healing waits) too; they are recorded either way. */
+  notify_benign: boolean;
   disable: string[];
   /** Rounds the rate detectors look at (the N of "k of the last N rounds"). */
   window_rounds: number;
@@ -49,9 +51,10 @@ export const DEFAULT_SETTINGS: MonitorSettings = {
   disk_warning_pct: 90,
   disk_critical_pct: 95,
   mem_available_min_pct: 10,
-  silence_h: 6,
+  silence_after_s: 21_600,
   cost_budget_usd: 0,
   hung_grace_s: 120,
+  notify_benign: false,
   disable: [],
   window_rounds: 10,
   timeout_rate: 0.3,
@@ -80,9 +83,10 @@ export function settingsFromConfig(cfg: AgentRunnerConfig, opts: { remote?: bool
     disk_warning_pct: m.disk_warning_pct ?? DEFAULT_SETTINGS.disk_warning_pct,
     disk_critical_pct: m.disk_critical_pct ?? DEFAULT_SETTINGS.disk_critical_pct,
     mem_available_min_pct: m.mem_available_min_pct ?? DEFAULT_SETTINGS.mem_available_min_pct,
-    silence_h: m.silence_h ?? DEFAULT_SETTINGS.silence_h,
+    silence_after_s: m.silence_after_s ?? DEFAULT_SETTINGS.silence_after_s,
     cost_budget_usd: m.cost_budget_usd ?? DEFAULT_SETTINGS.cost_budget_usd,
     hung_grace_s: m.hung_grace_s ?? DEFAULT_SETTINGS.hung_grace_s,
+    notify_benign: m.notify_benign ?? DEFAULT_SETTINGS.notify_benign,
     disable: m.disable ?? [],
   };
 }

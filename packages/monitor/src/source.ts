@@ -21,6 +21,8 @@ export interface StopResult {
 export interface HostSource {
   /** `local`, or the SSH alias. */
   readonly host: string;
+  /** The host in notification titles and ledger rows: this machine's name (`os.hostname()`) for `local`, else the alias. */
+  readonly origin: string;
   /**
    * Takes a snapshot and the new events.
    * @throws on failure (remote: connection refused, timeout, hung session, bad output).

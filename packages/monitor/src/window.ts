@@ -12,7 +12,10 @@ export interface RoundOutcome {
   summary: string;
   /** Event time, epoch ms. */
   atMs: number;
-  /** `ok` with a result the agent reported (stream evidence), not merely exit status 0. */
+  /**
+   * Productive: `ok` and the agent reported a result (stream evidence) or the round changed
+   * the tree (the runner committed or stashed its work, or HEAD moved) — not merely exit 0.
+   */
   productive: boolean;
 }
 
@@ -37,10 +40,20 @@ export class EventWindow {
   stoppedReason: string | undefined;
   /** Open back-off (from `backoff_started`, closed by the next `round_start`). */
   backoff: { class: string; untilMs: number } | undefined;
-  /** Last round that produced a result or a commit, epoch ms. */
+  /** Last productive round (see {@link RoundOutcome.productive}), epoch ms, and its number. */
   lastProductiveMs: number | undefined;
+  lastProductiveRound: number | undefined;
   /** Rounds finished since the last productive one. */
   roundsSinceProductive = 0;
+  /**
+   * When the runner last started after a deliberate stop (a `serve_stopped` with any exit but
+   * 75): the silence clock does not count the time it was stopped on purpose. A heal restart
+   * (exit 75, or a start with no stop seen) does not reset it, so restarts cannot hide silence.
+   */
+  runStartMs: number | undefined;
+  private stoppedOnPurpose = true;
+  /** The runner said it paused on an authentication failure (`auth_paused`) and has not recovered, stopped or restarted since. */
+  authPaused = false;
   /** Rounds in a row whose leftovers were stashed, with no commit since. */
   stashChain = 0;
   /** Stash SHAs of the current chain (evidence; newest last, at most 10). */
@@ -67,9 +80,20 @@ export class EventWindow {
       case 'serve_started':
         this.stoppedReason = undefined;
         this.backoff = undefined;
+        this.authPaused = false;
+        if (this.stoppedOnPurpose && Number.isFinite(atMs)) this.runStartMs = atMs;
+        this.stoppedOnPurpose = false;
         break;
       case 'serve_stopped':
         this.stoppedReason = str(e['reason']) ?? 'unknown';
+        this.stoppedOnPurpose = num(e['exit_code']) !== 75;
+        this.authPaused = false;
+        break;
+      case 'auth_paused':
+        this.authPaused = true;
+        break;
+      case 'auth_recovered':
+        this.authPaused = false;
         break;
       case 'backoff_started': {
         const until = Date.parse(String(e['until']));
@@ -86,12 +110,13 @@ export class EventWindow {
         this.roundEnd(e, atMs);
         break;
       case 'vcs_committed':
-        this.productive(atMs);
+        this.changedRound = e.round;
         this.resetChain();
         break;
       case 'vcs_stashed': {
         // The runner stashes a round's leftovers before its round_end (same round number).
         this.stashedRound = e.round;
+        this.changedRound = e.round;
         this.stashChain++;
         this.stashShas.push(String(e['sha']));
         if (this.stashShas.length > 10) this.stashShas.shift();
@@ -113,11 +138,25 @@ export class EventWindow {
   }
 
   private stashedRound: number | undefined;
+  /** Round whose work the runner committed or stashed (its vcs event precedes its round_end). */
+  private changedRound: number | undefined;
 
-  /** Marks work as landed (a result or a commit) at `atMs`. */
-  productive(atMs: number): void {
-    this.lastProductiveMs = Math.max(this.lastProductiveMs ?? 0, atMs);
+  private productive(r: RoundOutcome): void {
+    r.productive = true;
+    if (r.atMs >= (this.lastProductiveMs ?? -Infinity)) {
+      this.lastProductiveMs = r.atMs;
+      this.lastProductiveRound = r.round;
+    }
     this.roundsSinceProductive = 0;
+  }
+
+  /**
+   * The work tree's HEAD moved during the newest finished round (an agent that commits by
+   * itself): that round, when `ok`, was productive.
+   */
+  headMoved(): void {
+    const last = this.rounds.at(-1);
+    if (last && last.classification === 'ok' && !last.productive) this.productive(last);
   }
 
   private resetChain(): void {
@@ -128,7 +167,7 @@ export class EventWindow {
   private roundEnd(e: EventRecord, atMs: number): void {
     const classification = str(e['classification']) ?? 'unknown';
     const evidence = Array.isArray(e['evidence']) ? (e['evidence'] as Array<Record<string, unknown>>) : [];
-    const productive = classification === 'ok' && evidence.some((x) => x && x['source'] === 'stream');
+    const changed = this.changedRound !== undefined && this.changedRound === e.round;
     const outcome: RoundOutcome = {
       round: e.round,
       classification,
@@ -138,13 +177,13 @@ export class EventWindow {
       killed_by: str(e['killed_by']),
       summary: (str(e['summary']) ?? '').slice(0, 200),
       atMs,
-      productive,
+      productive: false,
     };
     // A round that left a clean tree (nothing stashed for it) breaks the chain.
     if (this.stashedRound === undefined || this.stashedRound !== e.round) this.resetChain();
     this.rounds.push(outcome);
     if (this.rounds.length > KEEP_ROUNDS) this.rounds.shift();
-    if (productive) this.productive(atMs);
+    if (classification === 'ok' && (changed || evidence.some((x) => x && x['source'] === 'stream'))) this.productive(outcome);
     else this.roundsSinceProductive++;
   }
 

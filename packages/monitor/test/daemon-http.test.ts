@@ -6,7 +6,7 @@ import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { CLI_BIN } from '@agent-runner/testkit/project';
-import { scenario, until, type ScenarioProject } from './scenario.js';
+import { scenario, until, type ScenarioProject } from './fixtures/scenario.js';
 
 interface Mon {
   child: ChildProcess;

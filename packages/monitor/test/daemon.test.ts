@@ -12,7 +12,7 @@ import { EventWriter, lastEvents } from '@agent-runner/core/events';
 import { readEnrollment } from '@agent-runner/core/identity';
 import { readHeartbeat, requestRestart } from '@agent-runner/core/markers';
 import { CLI_BIN } from '@agent-runner/testkit/project';
-import { scenario, until, type ScenarioProject } from './scenario.js';
+import { scenario, until, type ScenarioProject } from './fixtures/scenario.js';
 
 interface Mon {
   child: ChildProcess;

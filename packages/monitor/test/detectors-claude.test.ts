@@ -1,11 +1,12 @@
 /**
  * Detectors on Claude-style stream-json from a fake `claude` run by the real runner:
- * authentication failures (with a real auto-stop of a running serve) and reported cost.
+ * authentication failures judged by the runner's own auth state (issue 19 #4: a runner that
+ * paused and recovered by itself is never stopped) and reported cost.
  */
 import t from 'tap';
 import { join } from 'node:path';
 import { lastEvents } from '@agent-runner/core/events';
-import { scenario, until, watch } from './scenario.js';
+import { scenario, watch } from './fixtures/scenario.js';
 
 const ROUND_DETECTORS = ['timeout_rate', 'hung', 'orphan_chain', 'network_fail', 'rate_limit_active', 'anomaly_repetitive', 'supervisor_stale', 'oauth_fail', 'silence', 'cost_budget', 'heal_circuit_broken'];
 
@@ -13,39 +14,41 @@ const ROUND_DETECTORS = ['timeout_rate', 'hung', 'orphan_chain', 'network_fail',
 const claude = (...lines: string[]): string =>
   [`echo '{"type":"system","subtype":"init","session_id":"s1","model":"claude-test"}'`, ...lines.map((l) => `echo '${l}'`)].join('\n');
 
-const AUTH_401 = claude(
-  '{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"retry_delay_ms":600,"error_status":401,"error":"authentication_failed"}',
-) + '\nsleep 20';
+const AUTH_401 = claude('{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"retry_delay_ms":600,"error_status":401,"error":"authentication_failed"}') + '\nsleep 20';
+const RESULT = 'sleep 1\n' + claude('{"type":"result","subtype":"success","is_error":false,"result":"done","usage":{"input_tokens":10,"output_tokens":5}}');
 
-t.test('oauth_fail: 401s from Claude stream-json; auto-stop really stops a running serve', async (t) => {
-  const p = scenario(AUTH_401, '', '[runtime.auth]\nprobe_interval_s = 30\n', 'claude');
+t.test('oauth_fail: 401s the runner paused on and recovered from never stop it (19 #4); the runner\'s alarm is the one notification', async (t) => {
+  // Rounds 1, 2 and 4 are refused; 3 and the rest succeed. Round 2 is the probe after the pause.
+  const agent = `n=$(cat "$HOME/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$HOME/n"\ncase $n in\n1|2|4)\n${AUTH_401}\n;;\n*)\n${RESULT}\n;;\nesac`;
+  const p = scenario(agent, '', '[runtime.auth]\nprobe_interval_s = 10\n', 'claude');
   t.teardown(p.cleanup);
-  // One auth failure (serve then waits to probe; SIGTERM ends the wait), then a long-running
-  // serve that fails again.
-  const first = p.start();
-  await until(() => lastEvents(join(p.stateDir, 'logs', 'events'), { n: 1, kinds: ['round_end'] }).events.length > 0);
-  first.child.kill('SIGTERM');
-  t.equal(await first.exited, 0);
-  const w = watch(p);
-  t.teardown(w.close);
-  t.notOk((await w.poll()).includes('oauth_fail'), 'one 401 is not yet a pattern');
+  const ev = join(p.stateDir, 'logs', 'events');
+  const count = (kind: string): number => lastEvents(ev, { n: 10, kinds: [kind] }).events.length;
   const s = p.start();
   t.teardown(() => s.child.kill('SIGKILL'));
-  let fired: string[] = [];
-  for (let i = 0; i < 100 && !fired.includes('oauth_fail'); i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    fired = await w.poll();
+  const w = watch(p);
+  t.teardown(w.close);
+  const fired = new Set<string>();
+  // The monitor polls throughout; serve raises its auth_paused alarm when it pauses and clears
+  // it when it recovers.
+  for (let i = 0; i < 240 && count('auth_recovered') < 2; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    for (const d of await w.poll()) fired.add(d);
+    if (fired.has('oauth_fail') && w.poller.findings.find((f) => f.detector === 'oauth_fail')) {
+      t.match(w.poller.findings.find((f) => f.detector === 'oauth_fail'), { evidence: { runner_paused: true } }, 'two 401s in a row while paused');
+    }
   }
-  t.ok(fired.includes('oauth_fail'), `fired: ${fired.join(',')}`);
-  const code = await Promise.race([s.exited, new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
-  t.equal(code, 0, 'serve stopped cleanly by the auto-stop');
+  t.equal(count('auth_recovered'), 2, 'paused and recovered twice by itself');
+  t.ok(fired.has('oauth_fail'), 'two refusals with no success between: recorded');
+  t.notOk(w.poller.findings.some((f) => f.detector === 'oauth_fail'), 'cleared by the successful probe; the isolated fourth 401 adds nothing');
+  t.equal(s.child.exitCode, null, 'serve still runs: never auto-stopped');
   const lines = w.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.match(lines.find((l) => l['type'] === 'auto_stop'), { detector: 'oauth_fail', result: 'stopped', host: 'local' });
-  t.match(lines.find((l) => l['detector'] === 'oauth_fail'), { severity: 'critical', policy: 'auto-stop' });
-  const stopped = lastEvents(join(p.stateDir, 'logs', 'events'), { n: 1, kinds: ['serve_stopped'] }).events[0];
-  t.match(stopped, { reason: /stop_requested|signal/, exit_code: 0 }, 'a clean stop: systemd Restart=on-failure leaves it down');
-  const crit = w.ledger.outbox.countByStatus();
-  t.ok(crit.pending >= 2, 'alert and auto-stop notifications queued');
+  t.notOk(lines.some((l) => l['type'] === 'auto_stop'), 'no auto-stop');
+  t.match(lines.filter((l) => l['type'] === 'auto_stop_skipped'), [{ detector: 'oauth_fail', pause: 'auth' }]);
+  t.same(w.outbox().filter((o) => o.kind !== 'auth_paused').map((o) => o.kind), [], 'covered by auth_paused: the monitor queued nothing (no alarm, no recovery, no auto-stop)');
+  t.equal(w.outbox().filter((o) => o.payload['phase'] === 'alarm').length, 2, 'one alarm per pause, the runner\'s');
+  s.child.kill('SIGTERM');
+  t.equal(await s.exited, 0);
 });
 
 t.test('cost_budget: Claude results report total_cost_usd past the budget; a free run stays quiet', async (t) => {

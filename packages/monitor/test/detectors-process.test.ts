@@ -6,7 +6,7 @@ import t from 'tap';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lastEvents } from '@agent-runner/core/events';
-import { scenario, until, watch } from './scenario.js';
+import { scenario, until, watch } from './fixtures/scenario.js';
 
 const eventsOf = (stateDir: string, kind: string): number => lastEvents(join(stateDir, 'logs', 'events'), { n: 5, kinds: [kind] }).events.length;
 

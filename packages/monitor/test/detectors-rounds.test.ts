@@ -3,7 +3,11 @@
  * each fires on its scenario, and a healthy run raises nothing.
  */
 import t from 'tap';
-import { scenario, watch } from './scenario.js';
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { lastEvents } from '@agent-runner/core/events';
+import { scenario, until, watch } from './fixtures/scenario.js';
 
 const ROUND_DETECTORS = ['timeout_rate', 'hung', 'orphan_chain', 'network_fail', 'rate_limit_active', 'anomaly_repetitive', 'supervisor_stale', 'oauth_fail', 'silence', 'cost_budget', 'heal_circuit_broken'];
 
@@ -13,14 +17,14 @@ t.test('healthy run: an agent that reports a result and commits raises nothing',
   const r = await p.serve(['--max-rounds', '4']);
   t.equal(r.code, 0, r.stderr);
   // Tight thresholds everywhere the healthy run could trip them.
-  const w = watch(p, { silence_h: 0.000001, cost_budget_usd: 0.01, supervisor_stale_threshold_s: 1 });
+  const w = watch(p, { silence_after_s: 1, cost_budget_usd: 0.01, supervisor_stale_threshold_s: 1 });
   t.teardown(w.close);
   await new Promise((res) => setTimeout(res, 1100));
   const fired = await w.poll();
   t.same(fired.filter((d) => ROUND_DETECTORS.includes(d)), [], 'no round detector fires');
   const snap = w.poller.snapshot;
   t.equal(snap?.rounds.length, 4);
-  t.ok(snap?.system.disk && snap.system.memory, 'disk and memory read through systeminformation');
+  t.ok(snap?.system.disk && snap.system.memory, 'disk (statfs) and memory (systeminformation) read');
   const expectDisk = (snap?.system.disk?.used_pct ?? 0) >= 90;
   t.equal(fired.includes('disk_warning') || fired.includes('disk_critical'), expectDisk, 'disk detectors follow the real disk');
   t.same(w.ledger.monitor.activeAlerts().filter((a) => ROUND_DETECTORS.includes(a.detector)), []);
@@ -41,18 +45,40 @@ t.test('timeout_rate: rounds killed at round_timeout_s', async (t) => {
   t.notOk(fired.includes('hung'), 'the runner enforced its ceiling: not hung');
 });
 
-t.test('silence: rounds exit 0 but produce no result and no commit', async (t) => {
-  const p = scenario('echo thinking...\nexit 0');
+t.test('silence alarm: an agent that exits 0 doing nothing gives exactly one alarm; a productive round one recovery', async (t) => {
+  const p = scenario('sleep 1\nif [ -f "$HOME/work" ]; then echo RESULT did the step; else echo thinking...; fi\nexit 0');
   t.teardown(p.cleanup);
-  const r = await p.serve(['--max-rounds', '3']);
-  t.equal(r.code, 0, r.stderr);
-  const start = Date.now();
-  const w = watch(p, { silence_h: 1 }, { now: () => start });
+  const s = p.start();
+  t.teardown(() => s.child.kill('SIGKILL'));
+  const ev = join(p.stateDir, 'logs', 'events');
+  await until(() => lastEvents(ev, { n: 1, kinds: ['round_end'] }).events.length > 0);
+  const w = watch(p, { silence_after_s: 2 });
   t.teardown(w.close);
-  t.notOk((await w.poll(start)).includes('silence'), 'quiet within the window');
-  const fired = await w.poll(start + 3_600_000 + 1000);
-  t.ok(fired.includes('silence'), `fired: ${fired.join(',')}`);
-  t.match(w.poller.findings.find((f) => f.detector === 'silence'), { evidence: { rounds_since: 3 } });
+  const silence = (): Array<Record<string, unknown>> => w.outbox().filter((r) => r.kind === 'silence').map((r) => ({ ...r.payload, severity: r.severity, title: r.title, key: r.idempotency_key }));
+  const end = Date.now() + 8000;
+  while (Date.now() < end) {
+    await w.poll();
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  t.ok(w.poller.window.rounds.length >= 4, `${w.poller.window.rounds.length} rounds ran, none productive`);
+  t.ok(w.poller.findings.some((f) => f.detector === 'silence'), 'shown among the findings (page, /metrics)');
+  const alarms = silence();
+  t.equal(alarms.length, 1, 'exactly one alarm however many polls saw the silence');
+  t.match(alarms[0], { phase: 'alarm', cause: 'silence', severity: 'error', title: new RegExp(`^proj@${hostname()}: no work done for \\d+ s$`) });
+  t.match(w.ledger.monitor.activeAlerts({ raisedBy: 'monitor' }).find((a) => a.detector === 'silence'), { host: hostname(), project: 'proj' });
+  writeFileSync(join(p.home, 'work'), '');
+  for (let i = 0; i < 80 && w.poller.window.lastProductiveRound === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    await w.poll();
+  }
+  const after = silence();
+  t.equal(after.length, 2, 'one recovery');
+  t.match(after[1], { phase: 'recovery', reply_to: alarms[0]?.['key'], severity: 'error', title: new RegExp(`^proj@${hostname()}: resolved: round \\d+ did work again$`) });
+  t.notOk(w.poller.findings.some((f) => f.detector === 'silence'), 'cleared');
+  for (let i = 0; i < 3; i++) await w.poll();
+  t.equal(silence().length, 2, 'nothing more while rounds are productive');
+  s.child.kill('SIGTERM');
+  t.equal(await s.exited, 0);
 });
 
 t.test('orphan_chain: every round leaves work that the runner stashes', async (t) => {

@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { AgentRunnerError } from '@agent-runner/core/errors';
+import { readProcStat } from '@agent-runner/core/identity';
 
 /** How the prompt reaches the agent. */
 export type PromptDelivery =
@@ -84,6 +85,12 @@ export interface AgentHandle {
   readonly pid: number;
   /** Its process group and session id; equal to pid by construction (setsid). */
   readonly pgid: number;
+  /**
+   * The leader's start time (field 22 of /proc/PID/stat, clock ticks after boot), read right
+   * after the spawn: with pgid it identifies the round's group to a later serve. Undefined
+   * when /proc could not tell (the agent already gone and reaped, /proc unreadable).
+   */
+  readonly starttimeTicks: number | undefined;
   readonly terminal: 'pty' | 'pipe';
   /** The argv executed (argv[0] resolved to a path, `{prompt}` substituted). */
   readonly argv: string[];
@@ -196,6 +203,14 @@ function buildArgv(exe: string, opts: SpawnAgentOptions): string[] {
   return [exe, ...args];
 }
 
+function starttimeOf(pid: number): number | undefined {
+  try {
+    return readProcStat(pid)?.starttimeTicks;
+  } catch {
+    return undefined;
+  }
+}
+
 function signalName(n: number): string {
   for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name;
   return `SIG${n}`;
@@ -282,6 +297,8 @@ function spawnPipe(argv: string[], env: Record<string, string>, opts: SpawnAgent
       // Later 'error' events (a failed kill) must not become uncaught exceptions.
       child.on('error', () => undefined);
       const pid = child.pid as number;
+      // Before any await: node reaps the child only in a later turn of the loop.
+      const starttimeTicks = starttimeOf(pid);
       if (child.stdin) {
         // An agent that exits without reading its stdin closes the pipe: not our error.
         child.stdin.on('error', () => undefined);
@@ -290,6 +307,7 @@ function spawnPipe(argv: string[], env: Record<string, string>, opts: SpawnAgent
       res({
         pid,
         pgid: pid,
+        starttimeTicks,
         terminal: 'pipe',
         argv,
         onData: (cb) => hub.subscribe(cb),
@@ -368,6 +386,8 @@ async function spawnPty(argv: string[], env: Record<string, string>, opts: Spawn
     if (tmp) rmSync(tmp, { recursive: true, force: true });
     throw new AgentRunnerError('ERR_AR_IO', `cannot start the agent in a terminal: ${(e as Error).message}`, { cause: e });
   }
+  // node-pty reaps in a thread of its own, so read it before anything else.
+  const starttimeTicks = starttimeOf(term.pid);
   const hub = new DataHub();
   term.on('error', () => undefined); // EIO at hang-up is the normal end of a terminal
   term.onData((d) => hub.emit(typeof d === 'string' ? d : Buffer.from(d)));
@@ -394,6 +414,7 @@ async function spawnPty(argv: string[], env: Record<string, string>, opts: Spawn
   return {
     pid: term.pid,
     pgid: term.pid,
+    starttimeTicks,
     terminal: 'pty',
     argv,
     onData: (cb) => hub.subscribe(cb),

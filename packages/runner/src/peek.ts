@@ -1,8 +1,10 @@
-import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
+import { tightestDisk } from '@agent-runner/core/disk';
 import { lastEvents } from '@agent-runner/core/events/reader';
-import { iso, PEEK_SCHEMA_VERSION, toPeekRound, type PeekSnapshot } from '@agent-runner/core/peek';
+import { iso, PEEK_SCHEMA_VERSION, pauseOf, toPeekAlarm, toPeekRound, type PeekSnapshot } from '@agent-runner/core/peek';
 import { readEnrollment, verifyIdentity } from '@agent-runner/core/identity';
 import { openLedger, type RoundRecord } from '@agent-runner/core/ledger';
 import { readHeartbeat, readStopRequest } from '@agent-runner/core/markers';
@@ -18,13 +20,10 @@ function memory(): PeekSnapshot['system']['memory'] {
   }
 }
 
-function disk(path: string): PeekSnapshot['system']['disk'] {
-  try {
-    const s = statfsSync(path);
-    return { path, free_bytes: s.bavail * s.bsize, used_pct: s.blocks ? Math.round(1000 * (1 - s.bfree / s.blocks)) / 10 : 0 };
-  } catch {
-    return null;
-  }
+/** The fuller of the state and log file systems (core/disk: the figure doctor and the monitor use too). */
+function disk(paths: { stateDir: string; logDir: string }): PeekSnapshot['system']['disk'] {
+  const u = tightestDisk([paths.stateDir, paths.logDir]);
+  return u ? { path: u.path, free_bytes: u.free_bytes, used_pct: u.used_pct } : null;
 }
 
 /**
@@ -74,6 +73,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
   let rateLimit: PeekSnapshot['rate_limit'] = null;
   let ledgerInfo: PeekSnapshot['ledger'] = null;
   let current: PeekSnapshot['current_round'] = null;
+  let alarms: PeekSnapshot['alarms'] = [];
   if (existsSync(paths.ledgerPath)) {
     const ledger = openLedger(paths.ledgerPath, { readonly: true });
     ledgerInfo = { path: paths.ledgerPath, schema_version: ledger.schemaVersion };
@@ -84,6 +84,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
       today = { rounds: t.rounds, input_tokens: t.inputTokens, output_tokens: t.outputTokens, cache_read_tokens: t.cacheReadTokens, cache_creation_tokens: t.cacheCreationTokens, cost_usd: Math.round(t.costUsd * 1e6) / 1e6 };
       const th = ledger.runner.activeThrottle(cfg.agent.preset, now);
       if (th) rateLimit = { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) };
+      alarms = ledger.monitor.activeAlerts({ host: hostname(), project: cfg.project }).map(toPeekAlarm);
     } finally {
       ledger.close();
     }
@@ -111,6 +112,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
       heartbeat_age_s: heartbeat ? Math.round(heartbeat.age_ms / 100) / 10 : null,
       stop_requested: readStopRequest(paths) !== undefined,
       agent_done: agentDone,
+      pause: pauseOf(heartbeat?.detail),
     },
     current_round: current,
     rounds: rounds.map(toPeekRound),
@@ -119,7 +121,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
     backoff,
     rate_limit: rateLimit,
     orphan_stashes: await stashes,
-    system: { disk: disk(existsSync(paths.stateDir) ? paths.stateDir : cfg.runtime.work_dir), memory: memory(), agent_process_count: agentProcessCount(cfg.agent.command) },
+    system: { disk: disk(paths), memory: memory(), agent_process_count: agentProcessCount(cfg.agent.command) },
     defenses: {
       round_timeout_s: cfg.runtime.round_timeout_s,
       inactivity_timeout_s: cfg.runtime.inactivity_timeout_s,
@@ -134,6 +136,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
       stop_file: paths.stopFile,
     },
     ledger: ledgerInfo,
+    alarms,
     recent_events: recent,
   };
 }

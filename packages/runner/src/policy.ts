@@ -5,7 +5,7 @@ export interface PolicySettings {
   restart_delay_s: number;
   transient_error_action: 'back_off' | 'stop';
   backoff: { base_s: number; max_s: number; factor: number; jitter_s: number };
-  crash_loop: { threshold: number; short_round_s: number };
+  crash_loop: { threshold: number; short_round_s: number; cooldown_s: number; cooldown_max_s: number };
   auth: { probe_interval_s: number };
 }
 
@@ -15,7 +15,12 @@ export const TRANSIENT: ReadonlySet<FailureClass> = new Set(['rate_limit', 'over
 /** What the loop does after a round. */
 export type Decision =
   | { action: 'continue'; delayMs: number; reason: 'ok' | 'transient' | 'failure' | 'auth'; untilMs?: number }
-  | { action: 'stop'; reason: 'crash_loop' | 'transient_error'; consecutive: number };
+  | { action: 'stop'; reason: 'crash_loop' | 'transient_error'; consecutive: number }
+  /**
+   * The crash-loop breaker opened (or re-opened after a failed try): no round for `delayMs`,
+   * then one round tries whether the cause is gone (`cooldownS`: this cool-down, seconds).
+   */
+  | { action: 'cool_down'; reason: 'crash_loop'; consecutive: number; delayMs: number; untilMs: number; cooldownS: number };
 
 /** Counters the policy keeps across rounds (reset by a successful round). */
 export interface PolicyState {
@@ -27,6 +32,12 @@ export interface PolicyState {
   failures: number;
   /** Set while paused on an authentication failure; ms since epoch of the first one. */
   authSinceMs?: number;
+  /**
+   * Set while the crash-loop breaker is open or half-open: the cool-down it last waited,
+   * seconds. The next crash of the agent re-opens it at twice that (up to the cap) at once,
+   * without counting to the threshold again. Cleared by an `ok` round.
+   */
+  breakerCooldownS?: number;
 }
 
 /** A fresh {@link PolicyState}. */
@@ -51,7 +62,10 @@ export function exponentialMs(b: PolicySettings['backoff'], n: number): number {
  *   retry is the cheap probe.
  * - `crash` / `config`: a failure of the agent itself. Short ones (under
  *   `crash_loop.short_round_s`) count toward the breaker; the delay escalates exponentially,
- *   and at `crash_loop.threshold` consecutive short failures the loop stops.
+ *   and at `crash_loop.threshold` consecutive short failures the breaker opens: a cool-down of
+ *   `crash_loop.cooldown_s`, after which one round tries whether the cause is gone. Any crash
+ *   while it is open (the try) re-opens it with the cool-down doubled, up to `cooldown_max_s`;
+ *   an `ok` round closes it. With `cooldown_s = 0` the loop stops instead (a hard stop).
  *
  * @param jitter returns a number in [0, 1) (Math.random by default; injected in tests).
  */
@@ -63,6 +77,7 @@ export function decide(settings: PolicySettings, state: PolicyState, verdict: Pi
     state.shortFailures = 0;
     state.failures = 0;
     delete state.authSinceMs;
+    delete state.breakerCooldownS;
     return { action: 'continue', delayMs: settings.restart_delay_s * 1000, reason: 'ok' };
   }
   state.failures += 1;
@@ -83,7 +98,14 @@ export function decide(settings: PolicySettings, state: PolicyState, verdict: Pi
   // crash or config: the agent itself failed.
   if (durationMs < settings.crash_loop.short_round_s * 1000) state.shortFailures += 1;
   else state.shortFailures = 0;
-  if (state.shortFailures >= settings.crash_loop.threshold) return { action: 'stop', reason: 'crash_loop', consecutive: state.shortFailures };
+  const open = state.breakerCooldownS !== undefined;
+  if (open || state.shortFailures >= settings.crash_loop.threshold) {
+    const { cooldown_s: base, cooldown_max_s: cap } = settings.crash_loop;
+    if (base <= 0) return { action: 'stop', reason: 'crash_loop', consecutive: state.shortFailures };
+    const cooldownS = open ? Math.min(cap, Math.max(base, 2 * (state.breakerCooldownS as number))) : base;
+    state.breakerCooldownS = cooldownS;
+    return { action: 'cool_down', reason: 'crash_loop', consecutive: state.shortFailures, delayMs: cooldownS * 1000, untilMs: nowMs + cooldownS * 1000, cooldownS };
+  }
   const delayMs = state.shortFailures > 0 ? exponentialMs(settings.backoff, state.shortFailures) : settings.restart_delay_s * 1000;
   return { action: 'continue', delayMs, reason: 'failure', untilMs: nowMs + delayMs };
 }

@@ -35,6 +35,8 @@ export interface GroupMember {
   state: string;
   /** State Z or X: dead, waiting to be reaped; never counts as live. */
   zombie: boolean;
+  /** Field 22 of its stat: start time after boot, clock ticks. */
+  starttimeTicks: number;
 }
 
 /** A process's stat, or undefined when it is gone or unreadable mid-scan (not ours to judge). */
@@ -99,6 +101,7 @@ export function listGroup(pgid: number, procRoot = '/proc'): GroupMember[] {
       cmdline: cmdline === '' ? `[${st.comm}]` : cmdline,
       state: st.state,
       zombie,
+      starttimeTicks: st.starttimeTicks,
     });
   }
   return out.sort((a, b) => a.pid - b.pid);
@@ -248,4 +251,73 @@ export function liveWorkers(pgid: number, opts: LiveWorkersOptions): LiveWorkers
     (hit ? ignored : live).push(m);
   }
   return { live, ignored };
+}
+
+/** A round's agent group as the ledger recorded it at spawn (`rounds.agent_pgid`, `agent_starttime_ticks`). */
+export interface RecordedGroup {
+  /** Process group (and session) id: the agent leader's pid. */
+  pgid: number;
+  /** The leader's start time, field 22 of /proc/PID/stat, clock ticks after boot. */
+  starttimeTicks: number;
+}
+
+/** Options of {@link endOrphanGroup}. */
+export interface EndOrphanGroupOptions {
+  /** Sends a signal (`process.kill`, passed in by the process's entry point). */
+  kill: KillGroupOptions['kill'];
+  procRoot?: string;
+  /** Between SIGTERM and SIGKILL, ms. */
+  graceMs: number;
+}
+
+/** What {@link endOrphanGroup} found and did. */
+export interface OrphanGroupResult {
+  /** Live processes were proven to be the recorded round's (see {@link endOrphanGroup}). */
+  found: boolean;
+  /** SIGTERM reached at least one member. */
+  signalled: boolean;
+  /** Members outlived `graceMs` and got SIGKILL. */
+  killSent: boolean;
+  /** Live members when the kill began; [] when not found. */
+  members: GroupMember[];
+  /** Non-zombie members still present at the end (uninterruptible sleep); [] when not found. */
+  remaining: GroupMember[];
+}
+
+/**
+ * Whether live processes are still the recorded round's. The leader alive (not a zombie) with
+ * the recorded start time proves it; a leader with another start time is a recycled pid, and
+ * the kernel never hands out a pid that is still a group or session id, so nothing of the old
+ * round can be left then. With the leader gone, a live member of the group or session whose
+ * start time is not before the leader's proves it: only the round's processes (or their later
+ * children) can hold that id.
+ */
+function provenOrphan(group: RecordedGroup, procRoot: string): boolean {
+  const leader = statOrUndefined(group.pgid, procRoot);
+  if (leader && leader.starttimeTicks !== group.starttimeTicks) return false;
+  if (leader && leader.state !== 'Z' && leader.state !== 'X') return true;
+  return liveMembers(group.pgid, procRoot).some(
+    (m) => (m.pgrp === group.pgid || m.session === group.pgid) && m.starttimeTicks >= group.starttimeTicks,
+  );
+}
+
+/**
+ * Ends the process group of a round whose serve died without ending it (SIGKILL, OOM kill),
+ * for the next serve to call before it starts a round: proves the group is still that round's
+ * (see {@link provenOrphan}: same leader start time, or a member started no earlier than the
+ * leader), then ends it as {@link killGroup} ends a round — SIGTERM to every group of the
+ * round (setsid'd tool commands included), `graceMs`, SIGKILL to what is left. Nothing is
+ * signalled when the proof fails.
+ *
+ * @throws AgentRunnerError ERR_AR_INTERNAL for pgid <= 1 (would signal everything);
+ *   ERR_AR_IO when `procRoot` cannot be listed (unproven: nothing is signalled).
+ */
+export async function endOrphanGroup(group: RecordedGroup, opts: EndOrphanGroupOptions): Promise<OrphanGroupResult> {
+  if (!Number.isInteger(group.pgid) || group.pgid <= 1) {
+    throw new AgentRunnerError('ERR_AR_INTERNAL', `refusing to signal process group ${group.pgid}`);
+  }
+  const procRoot = opts.procRoot ?? '/proc';
+  if (!provenOrphan(group, procRoot)) return { found: false, signalled: false, killSent: false, members: [], remaining: [] };
+  const r = await killGroup(group.pgid, { graceMs: opts.graceMs, procRoot, kill: opts.kill });
+  return { found: true, signalled: r.termSent, killSent: r.killSent, members: r.initial, remaining: r.survivors };
 }

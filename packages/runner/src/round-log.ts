@@ -76,10 +76,14 @@ export interface RoundLog {
   readonly path: string;
   /** Bytes written so far. */
   readonly bytes: number;
-  /** Bytes lost because a write failed (disk full, I/O error) after {@link error} was set. */
+  /** Bytes not in the log: every chunk given after the file could not be created or a write failed. */
   readonly droppedBytes: number;
-  /** The first write error; once set, later writes are counted in droppedBytes, not tried. */
-  readonly error: Error | undefined;
+  /**
+   * The first failure, as the file system reported it (`code` ENOSPC, EDQUOT, EIO, EACCES, ...):
+   * the file could not be created, `round-current.log` could not be repointed (the log itself
+   * is still written), or a write failed (later writes are counted in droppedBytes, not tried).
+   */
+  readonly error: NodeJS.ErrnoException | undefined;
   /**
    * Appends one chunk (strings as UTF-8). Never throws: a failing disk must not take the
    * round supervisor down with it; check {@link error}.
@@ -91,34 +95,24 @@ export interface RoundLog {
 
 /**
  * Creates (or appends to) the round's log file (mode 0600) and repoints `currentLink` at it.
- * @throws AgentRunnerError ERR_AR_IO when the directory or file cannot be created.
+ * Never throws: a full disk or an unwritable directory must not stop the round, so a log that
+ * cannot be created drops (and counts) its output and says why in {@link RoundLog.error}.
  */
 export function openRoundLog(opts: OpenRoundLogOptions): RoundLog {
   const path = join(opts.roundsDir, roundLogName(opts.round, opts.startedAtMs));
-  let fd: number;
+  let fd: number | undefined;
+  let error: NodeJS.ErrnoException | undefined;
   try {
     ensurePrivateDir(opts.roundsDir);
     ensurePrivateDir(dirname(opts.currentLink));
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, PRIVATE_FILE_MODE);
-  } catch (e) {
-    throw new AgentRunnerError('ERR_AR_IO', `cannot create round log ${path}: ${(e as Error).message}`, {
-      location: { file: path },
-      cause: e,
-    });
-  }
-  try {
     repointSymlink(opts.currentLink, relative(dirname(opts.currentLink), path));
   } catch (e) {
-    closeSync(fd);
-    throw new AgentRunnerError('ERR_AR_IO', `cannot point ${opts.currentLink} at ${path}: ${(e as Error).message}`, {
-      location: { file: opts.currentLink },
-      cause: e,
-    });
+    error = e as NodeJS.ErrnoException;
   }
   let bytes = 0;
   let dropped = 0;
-  let error: Error | undefined;
-  let open = true;
+  let writable = fd !== undefined;
   return {
     path,
     get bytes() {
@@ -132,23 +126,26 @@ export function openRoundLog(opts: OpenRoundLogOptions): RoundLog {
     },
     write(chunk: Buffer | string): void {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      if (!open || error) {
+      if (!writable) {
         dropped += buf.length;
         return;
       }
       try {
         let off = 0;
-        while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+        while (off < buf.length) off += writeSync(fd as number, buf, off, buf.length - off);
         bytes += buf.length;
       } catch (e) {
-        error = e as Error;
+        error ??= e as NodeJS.ErrnoException;
+        writable = false;
         dropped += buf.length;
       }
     },
     close(): void {
-      if (!open) return;
-      open = false;
-      closeSync(fd);
+      if (fd === undefined) return;
+      const f = fd;
+      fd = undefined;
+      writable = false;
+      closeSync(f);
     },
   };
 }

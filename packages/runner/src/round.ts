@@ -1,6 +1,6 @@
 import type { AgentRunnerConfig, PhaseConfig } from '@agent-runner/core/config';
 import { isAgentRunnerError } from '@agent-runner/core/errors';
-import type { EventWriter } from '@agent-runner/core/events';
+import type { EventKind, EventPayload, EventWriter } from '@agent-runner/core/events';
 import type { Ledger, RunnerIdentity } from '@agent-runner/core/ledger';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { redactText } from '@agent-runner/core/redact';
@@ -9,7 +9,7 @@ import { agentEnv, spawnAgent } from './agent-process.js';
 import { readEnvFile } from './env-file.js';
 import { assemblePrompt, type LastOutcome } from './prompt.js';
 import { openRoundLog, pruneRoundLogs } from './round-log.js';
-import { superviseRound } from './supervise.js';
+import { superviseRound, type SuperviseEventKind } from './supervise.js';
 import { applyDirtyAction, type DirtyActionResult } from './vcs.js';
 
 /** What one round needs from the serve loop. */
@@ -58,7 +58,9 @@ function failedVerdict(cls: Verdict['class'], detail: string): Verdict {
  * under the limits → verdict → git hygiene → ledger row (finished) → `round_start` /
  * `round_end` events → round-log retention. Problems of the round itself (a prompt file gone,
  * the agent missing) become the round's verdict (`config`), never an exception, so the loop's
- * policy sees them; only ledger and event-store failures throw.
+ * policy sees them. A failing disk does not stop the round: the round log drops and counts what
+ * it cannot write (`round_log_error`), an event that cannot be appended and a failed retention
+ * become journal warnings. Only ledger failures throw.
  */
 export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undefined): Promise<RoundResult> {
   const { cfg, paths, ledger, events, adapter } = deps;
@@ -69,6 +71,17 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
   const phase = deps.phase !== undefined ? cfg.phases.find((p) => p.name === deps.phase) : phaseOf(cfg, expected);
   const round = ledger.runner.startRound({ runner: deps.runner, agent: adapter.name, startedAtMs, ...(phase ? { phase: phase.name } : {}) });
   const log = openRoundLog({ roundsDir: paths.roundsDir, currentLink: paths.currentRoundLog, round, startedAtMs });
+  let eventsFailed = false;
+  const emit = <K extends EventKind>(kind: K, payload: EventPayload<K>): void => {
+    try {
+      events.emit(kind, payload, { round });
+    } catch (e) {
+      // The narrative must not cost the round: a full disk fails the event store too.
+      if (!isAgentRunnerError(e) || e.code !== 'ERR_AR_IO') throw e;
+      if (!eventsFailed) deps.log('warning', `round ${round}: event ${kind} not written: ${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}`);
+      eventsFailed = true;
+    }
+  };
   const limits = {
     roundTimeoutMs: (phase?.round_timeout_s ?? cfg.runtime.round_timeout_s) * 1000,
     inactivityTimeoutMs: (phase?.inactivity_timeout_s ?? cfg.runtime.inactivity_timeout_s) * 1000,
@@ -94,7 +107,7 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
       },
     });
     promptBytes = prompt.bytes;
-    events.emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: prompt.bytes, log_file: log.path, agent: adapter.name }, { round });
+    emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: prompt.bytes, log_file: log.path, agent: adapter.name });
     const env = agentEnv(
       { ...deps.env, ...adapter.preset.env, ...cfg.agent.env, ...(cfg.agent.env_file ? readEnvFile(cfg.agent.env_file) : {}) },
       { logDir: paths.logDir, round, project: cfg.project, ...(phase ? { phase: phase.name } : {}) },
@@ -107,6 +120,7 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
       prompt: prompt.text,
       terminal: cfg.agent.terminal,
     });
+    recordAgentGroup(deps, round, handle);
     const result = await superviseRound({
       handle,
       classifier: adapter.createClassifier(),
@@ -116,7 +130,14 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
       startedAtMs,
       signal: deps.killSignal,
       kill: deps.kill,
-      onEvent: (kind, payload) => emitSupervisorEvent(events, kind, payload, round, startedAtMs, deps.now()),
+      onEvent: (kind, payload) => {
+        try {
+          emitSupervisorEvent(emit, kind, payload, startedAtMs, deps.now());
+        } catch (e) {
+          // An invalid payload is a bug, but supervision goes on: say so in the journal.
+          deps.log('warning', `round ${round}: supervisor event ${kind} not written: ${(e as Error).message}`);
+        }
+      },
     });
     verdict = result.verdict;
     outcome = result.outcome;
@@ -124,8 +145,9 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
     if (!isAgentRunnerError(e) || !['ERR_AR_CONFIG_SEMANTIC', 'ERR_AR_IO', 'ERR_AR_CONFIG_INVALID'].includes(e.code)) throw e;
     // The round could not start (a prompt file vanished, the agent is not installed, the
     // env file is malformed): a configuration failure of this round, counted by the policy.
-    if (promptBytes === 0) events.emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: 0, log_file: log.path, agent: adapter.name }, { round });
+    if (promptBytes === 0) emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: 0, log_file: log.path, agent: adapter.name });
     log.write(`agent-runner: round could not start: ${e.message}\n`);
+    if (log.error) emit('round_log_error', { message: redactText(log.error.message).slice(0, 500), code: log.error.code ?? null, dropped_bytes: log.droppedBytes });
     verdict = failedVerdict('config', `${e.where() ? `${e.where()}: ` : ''}${e.message}`);
     outcome = { exitCode: null, signal: null, durationMs: deps.now() - startedAtMs, outputBytes: 0 };
   }
@@ -141,9 +163,9 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
       round,
       ...(cfg.vcs.dirty_action === 'commit' ? { message: cfg.vcs.commit_message.replace(/\{round\}/g, String(round)).replace(/\{phase\}/g, phase?.name ?? 'default') } : {}),
     });
-    if (vcs.action === 'stash' && vcs.sha) events.emit('vcs_stashed', { sha: vcs.sha, files: vcs.files.length }, { round });
-    else if (vcs.action === 'commit' && vcs.sha) events.emit('vcs_committed', { sha: vcs.sha, files: vcs.files.length }, { round });
-    else if (vcs.action === 'ignore' && vcs.files.length) events.emit('vcs_dirty_ignored', { files: vcs.files.length }, { round });
+    if (vcs.action === 'stash' && vcs.sha) emit('vcs_stashed', { sha: vcs.sha, files: vcs.files.length });
+    else if (vcs.action === 'commit' && vcs.sha) emit('vcs_committed', { sha: vcs.sha, files: vcs.files.length });
+    else if (vcs.action === 'ignore' && vcs.files.length) emit('vcs_dirty_ignored', { files: vcs.files.length });
   } catch (e) {
     deps.log('warning', `round ${round}: git hygiene (${cfg.vcs.dirty_action}) failed: ${redactText((e as Error).message)}`);
   }
@@ -165,9 +187,7 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
     evidence: verdict.evidence,
     endedAtMs: deps.now(),
   });
-  events.emit(
-    'round_end',
-    {
+  emit('round_end', {
       phase: phase?.name ?? 'default',
       exit_code: outcome.exitCode,
       signal: outcome.signal,
@@ -180,41 +200,70 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
       ...(outcome.killedBy ? { killed_by: outcome.killedBy } : {}),
       ...(verdict.reset_at_ms !== undefined ? { reset_at: new Date(verdict.reset_at_ms).toISOString() } : {}),
       summary: redactText(verdict.summary).slice(0, 500),
-    },
-    { round },
-  );
-  pruneRoundLogs(paths.roundsDir, { keep: cfg.runtime.round_log_retention, maxTotalBytes: cfg.runtime.round_log_max_bytes, protect: [log.path] });
+  });
+  try {
+    pruneRoundLogs(paths.roundsDir, { keep: cfg.runtime.round_log_retention, maxTotalBytes: cfg.runtime.round_log_max_bytes, protect: [log.path] });
+  } catch (e) {
+    deps.log('warning', `round ${round}: round log retention failed: ${(e as Error).message}`);
+  }
   return { round, phase: phase?.name, verdict, outcome, ...(vcs ? { vcs } : {}), logFile: log.path };
 }
 
 const secs = (ms: unknown): number => Math.round(Number(ms ?? 0)) / 1000;
 
 /**
- * Maps the supervisor's notices to catalogue events (seconds, the catalogue's field names);
- * notices without an event (kill bookkeeping, truncated lines) are in the round log already.
+ * Records the agent's process group and its leader's start time in the round's row, so a serve
+ * that starts after this one died (SIGKILL, OOM) can prove the group is still this round's and
+ * end it. A failure is a journal warning, never the round's end: the agent is already running.
  */
-function emitSupervisorEvent(events: EventWriter, kind: string, p: Record<string, unknown>, round: number, startedAtMs: number, nowMs: number): void {
-  const meta = { round };
+function recordAgentGroup(deps: RoundDeps, round: number, handle: { pgid: number; starttimeTicks: number | undefined }): void {
+  if (handle.starttimeTicks === undefined) {
+    deps.log('warning', `round ${round}: the agent's start time could not be read; its process group ${handle.pgid} is not recorded`);
+    return;
+  }
+  try {
+    deps.ledger.runner.recordAgent(round, handle.pgid, handle.starttimeTicks);
+  } catch (e) {
+    deps.log('warning', `round ${round}: the agent's process group ${handle.pgid} is not recorded: ${(e as Error).message}`);
+  }
+}
+
+type Emit = <K extends EventKind>(kind: K, payload: EventPayload<K>) => void;
+
+/** Maps the supervisor's notices to catalogue events (seconds, the catalogue's field names); every notice has one. */
+function emitSupervisorEvent(emit: Emit, kind: SuperviseEventKind, p: Record<string, unknown>, startedAtMs: number, nowMs: number): void {
   switch (kind) {
     case 'round_grace_extended':
-      events.emit(kind, { live_children: p['live_children'] as unknown[], ignored_children: p['ignored_children'] as unknown[], grace_s: secs(p['grace_ms']) }, meta);
-      break;
+      return emit(kind, { live_children: p['live_children'] as unknown[], ignored_children: p['ignored_children'] as unknown[], grace_s: secs(p['grace_ms']) });
     case 'round_grace_kill':
-      events.emit(kind, { grace_s: secs(p['grace_ms']), signal: 'SIGTERM' }, meta);
-      break;
+      return emit(kind, { grace_s: secs(p['grace_ms']), signal: 'SIGTERM' });
     case 'round_timeout_kill':
-      events.emit(kind, { timeout_s: secs(p['timeout_ms']), elapsed_s: secs(nowMs - startedAtMs), signal: 'SIGTERM' }, meta);
-      break;
+      return emit(kind, { timeout_s: secs(p['timeout_ms']), elapsed_s: secs(nowMs - startedAtMs), signal: 'SIGTERM' });
     case 'round_inactivity_kill':
-      events.emit(kind, { inactivity_s: secs(p['limit_ms']), idle_s: secs(p['idle_ms']), signal: 'SIGTERM' }, meta);
-      break;
+      return emit(kind, { inactivity_s: secs(p['limit_ms']), idle_s: secs(p['idle_ms']), signal: 'SIGTERM' });
     case 'round_fatal_kill':
-      events.emit(kind, { class: String(p['class']), evidence: p['evidence'] as Record<string, unknown> }, meta);
-      break;
+      return emit(kind, { class: String(p['class']), evidence: p['evidence'] as Record<string, unknown> });
     case 'round_operator_kill':
-      events.emit(kind, { reason: String(p['reason'] ?? 'operator') }, meta);
-      break;
-    default:
-      break;
+      return emit(kind, { reason: String(p['reason'] ?? 'operator').slice(0, 200) });
+    case 'round_kill_result':
+      return emit(kind, {
+        killed_by: String(p['killed_by']),
+        term_sent: p['term_sent'] === true,
+        kill_sent: p['kill_sent'] === true,
+        duration_s: secs(p['duration_ms']),
+        survivors: p['survivors'] as unknown[],
+      });
+    case 'round_log_error':
+      return emit(kind, {
+        message: redactText(String(p['message'])).slice(0, 500),
+        code: typeof p['code'] === 'string' ? p['code'] : null,
+        dropped_bytes: Number(p['dropped_bytes'] ?? 0),
+      });
+    case 'round_line_truncated':
+      return emit(kind, { line: Number(p['line']), max_length: Number(p['max_length']) });
+    case 'classifier_error':
+      return emit(kind, { line: Number(p['line']), message: redactText(String(p['message'])).slice(0, 500) });
   }
+  // Every notice has its case: a new SuperviseEventKind fails to compile here.
+  kind satisfies never;
 }

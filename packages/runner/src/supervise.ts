@@ -14,6 +14,10 @@
  * - `roundTimeoutMs` after the start, whatever the state: end it (`timeout`);
  * - the caller's AbortSignal (operator kill, second SIGTERM): end it (`operator`).
  * "End the group" is {@link killGroup}: SIGTERM, `killGraceMs`, SIGKILL, confirmation.
+ * Timed verdicts are taken only after the output already in the pipe or terminal was read,
+ * and a wall-clock or inactivity kill only when the group still has a live member: a frozen
+ * supervisor (SIGSTOP, a blocked event loop) must not kill a round that worked, or finished,
+ * while it was frozen.
  */
 import type { Classifier, ProcessOutcome, Verdict } from './adapters/types.js';
 import type { AgentExit, AgentHandle } from './agent-process.js';
@@ -50,7 +54,8 @@ export interface SuperviseLimits {
  * - `round_operator_kill` {reason}
  * - `round_kill_result` {killed_by, term_sent, kill_sent, duration_ms, survivors}
  * - `round_line_truncated` {line, max_length} (first truncated line only)
- * - `round_log_error` {message, dropped_bytes} (first write failure only)
+ * - `round_log_error` {message, code, dropped_bytes} (the log's first failure only, also one
+ *   from before the round; the round goes on, its output still classified and counted)
  * - `classifier_error` {line, message} (first throw only; the line is skipped)
  * Children are `{pid, comm, state, cmdline}` with cmdline cut to 200 characters (not
  * redacted: the event writer's redaction applies).
@@ -69,8 +74,9 @@ export type SuperviseEventKind =
 
 /** Where the output goes besides the classifier; a {@link RoundLog} fits. */
 export interface OutputSink {
+  /** Never throws (a failure is kept in `error`). */
   write(chunk: Buffer | string): void;
-  readonly error?: Error | undefined;
+  readonly error?: NodeJS.ErrnoException | undefined;
   readonly droppedBytes?: number;
 }
 
@@ -159,8 +165,14 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
   let classifierWarned = false;
   let lines = 0;
   const timers = new Set<NodeJS.Timeout>();
+  const immediates = new Set<NodeJS.Immediate>();
 
-  /** setTimeout that accepts delays beyond ~24.8 days by re-arming. */
+  /**
+   * setTimeout that accepts delays beyond ~24.8 days by re-arming, and judges one loop turn
+   * late: after a freeze of this process (SIGSTOP, a long synchronous stretch) node runs the
+   * expired timers BEFORE it polls the pipe, so output the agent wrote meanwhile — its
+   * result, its exit — is still unread. setImmediate runs after that poll.
+   */
   const after = (ms: number, fn: () => void): void => {
     const due = now() + ms;
     const arm = (left: number): void => {
@@ -168,8 +180,15 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
         timers.delete(t);
         if (finished) return;
         const rest = due - now();
-        if (rest > 0 && left > MAX_TIMER) arm(rest);
-        else fn();
+        if (rest > 0 && left > MAX_TIMER) {
+          arm(rest);
+          return;
+        }
+        const i = setImmediate(() => {
+          immediates.delete(i);
+          if (!finished) fn();
+        });
+        immediates.add(i);
       }, Math.min(Math.max(0, left), MAX_TIMER));
       timers.add(t);
     };
@@ -264,37 +283,43 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
     }
   };
 
+  const checkLog = (): void => {
+    const error = opts.log?.error;
+    if (!error || logWarned) return;
+    logWarned = true;
+    emit('round_log_error', { message: error.message, code: error.code ?? null, dropped_bytes: opts.log?.droppedBytes ?? 0 });
+  };
+  checkLog();
   const unsubscribe = handle.onData((chunk) => {
     outputBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk, 'utf8') : chunk.length;
     lastOutput = now();
     if (opts.log) {
       opts.log.write(chunk);
-      if (opts.log.error && !logWarned) {
-        logWarned = true;
-        emit('round_log_error', { message: opts.log.error.message, dropped_bytes: opts.log.droppedBytes ?? 0 });
-      }
+      checkLog();
     }
     for (const l of splitter.push(chunk)) onLine(l);
   });
 
   if (enabled(limits.roundTimeoutMs)) {
     // The ceiling counts from the round's start, which may precede this call.
-    after(Math.max(0, start + limits.roundTimeoutMs - now()), () =>
-      startKill('timeout', 'round_timeout_kill', {
-        timeout_ms: limits.roundTimeoutMs,
-        live_children: liveMembers(pgid, procRoot).map(child),
-      }),
-    );
+    after(Math.max(0, start + limits.roundTimeoutMs - now()), () => {
+      const live = liveMembers(pgid, procRoot);
+      // Nothing left to end: the agent finished (its exit may not be reported yet).
+      if (live.length === 0) return;
+      startKill('timeout', 'round_timeout_kill', { timeout_ms: limits.roundTimeoutMs, live_children: live.map(child) });
+    });
   }
   if (enabled(limits.inactivityTimeoutMs)) {
     const check = (): void => {
       // After the result the grace rules decide; after the exit the leftover rules do.
       if (resultSeen || leader || killing) return;
+      // lastOutput is when the latest output was read, which `after` lets happen first: the
+      // agent wrote it then or earlier, so the measured silence is never longer than its own.
       const idle = now() - lastOutput;
-      if (idle >= limits.inactivityTimeoutMs) {
-        startKill('inactivity', 'round_inactivity_kill', { idle_ms: idle, limit_ms: limits.inactivityTimeoutMs });
-      } else {
+      if (idle < limits.inactivityTimeoutMs) {
         after(limits.inactivityTimeoutMs - idle, check);
+      } else if (liveMembers(pgid, procRoot).length > 0) {
+        startKill('inactivity', 'round_inactivity_kill', { idle_ms: idle, limit_ms: limits.inactivityTimeoutMs });
       }
     };
     after(limits.inactivityTimeoutMs, check);
@@ -367,6 +392,8 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
     finished = true;
     for (const t of timers) clearTimeout(t);
     timers.clear();
+    for (const i of immediates) clearImmediate(i);
+    immediates.clear();
     opts.signal?.removeEventListener('abort', onAbort);
   }
 }

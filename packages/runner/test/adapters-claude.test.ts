@@ -170,11 +170,23 @@ t.test('background task: two results, usage summed, cost is the cumulative last 
   t.equal(verdict.cost_usd, results[1]?.total_cost_usd);
 });
 
-t.test('a CLI still alive after its result, killed by the grace timer: hang (usage kept)', async (t) => {
+t.test('a CLI still alive after its successful result, killed by the grace timer: ok, the kill in the evidence', async (t) => {
   const { verdict } = feed(lines('success-write-tool'), { exitCode: null, signal: 'SIGTERM', killedBy: 'grace' });
-  t.equal(verdict.class, 'hang');
+  t.equal(verdict.class, 'ok');
   t.equal(verdict.cost_usd, 0.0159);
-  t.match(verdict.summary, /grace/);
+  t.match(verdict.summary, /^ok: completed \(result\/success, line \d+\); killed \(grace\): still running after its successful final result$/);
+  t.match(verdict.evidence.at(-1), { source: 'supervisor', detail: /grace/ });
+});
+
+t.test('after a failed result the grace kill keeps the failure; without a result a kill is hang', async (t) => {
+  const failed = feed(lines('rate-limit-429'), { exitCode: null, signal: 'SIGTERM', killedBy: 'grace' });
+  t.equal(failed.verdict.class, 'rate_limit');
+  t.notOk(failed.verdict.evidence.some((e) => e.source === 'supervisor'));
+  const init = lines('success-write-tool').slice(0, 1);
+  t.equal(feed(init, { exitCode: null, signal: 'SIGTERM', killedBy: 'inactivity' }).verdict.class, 'hang');
+  t.equal(feed(init, { exitCode: null, signal: 'SIGTERM', killedBy: 'timeout' }).verdict.class, 'hang');
+  const ok = lines('success-write-tool');
+  t.equal(feed(ok, { exitCode: null, signal: 'SIGTERM', killedBy: 'timeout' }).verdict.class, 'hang', 'the wall clock after a result (a live worker kept the round open) is not a grace kill');
 });
 
 t.test('killed for inactivity while the CLI was retrying a 529: overloaded, not hang', async (t) => {

@@ -178,3 +178,17 @@ t.test('agentEnv', async (t) => {
   const e = agentEnv({ PATH: '/bin', DROP: undefined, WATCHDOG_USEC: '1' }, { logDir: '/l', round: 3, phase: 'diverge', project: 'p' });
   t.same(e, { PATH: '/bin', AGENT_RUNNER_LOG_DIR: '/l', AGENT_RUNNER_ROUND: '3', AGENT_RUNNER_PHASE: 'diverge', AGENT_RUNNER_PROJECT: 'p' });
 });
+
+for (const terminal of ['pipe', 'pty'] as const) {
+  t.test(`${terminal}: the handle carries the leader's start time, as /proc has it`, async (t) => {
+    const { h } = await run({ argv: [fixture('silent.sh')], terminal });
+    t.equal(h.starttimeTicks, readProcStat(h.pid)?.starttimeTicks);
+    t.ok(Number.isInteger(h.starttimeTicks) && (h.starttimeTicks ?? 0) > 0);
+  });
+}
+
+t.test('pipe: an agent that exits at once still has its start time recorded', async (t) => {
+  const { h } = await run({ argv: ['true'], terminal: 'pipe' });
+  t.ok(Number.isInteger(h.starttimeTicks), `start time ${String(h.starttimeTicks)}`);
+  await h.exited;
+});

@@ -40,7 +40,13 @@ t.test('with the real event loop: a busy interval does not collect, an idle one 
   const until = Date.now() + 200;
   while (Date.now() < until); // the loop busy for 200 ms
   t.equal(tick(), false);
-  await new Promise((r) => setTimeout(r, 1_000));
-  t.equal(tick(), true);
+  // An idle second collects. On a loaded machine a stray callback (this test's own output)
+  // can push one second past 1 %, so it gets a few.
+  let collected = false;
+  for (let i = 0; i < 5 && !collected; i++) {
+    await new Promise((r) => setTimeout(r, 1_000));
+    collected = tick();
+  }
+  t.ok(collected, 'an idle interval collected');
   t.equal(collections, 1);
 });

@@ -96,9 +96,34 @@ t.test('write failures are counted, never thrown', async (t) => {
   const bad = openRoundLog({ ...full, round: 1, startedAtMs: 0 });
   t.doesNotThrow(() => bad.write('x'.repeat(100)));
   t.equal(bad.error?.message.includes('ENOSPC'), true);
+  t.equal(bad.error?.code, 'ENOSPC');
   bad.write('more');
   t.equal(bad.droppedBytes, 104);
   bad.close();
+});
+
+t.test('a log that cannot be created is returned anyway: it drops and counts, the error says why', async (t) => {
+  const d = dirs();
+  mkdirSync(d.logs, { recursive: true });
+  writeFileSync(d.roundsDir, 'a file where the directory belongs');
+  let log: ReturnType<typeof openRoundLog> | undefined;
+  t.doesNotThrow(() => (log = openRoundLog({ ...d, round: 1, startedAtMs: 0 })));
+  t.match(log?.error, { code: /^E(EXIST|NOTDIR)$/ });
+  log?.write('abc');
+  t.equal(log?.droppedBytes, 3);
+  t.equal(log?.bytes, 0);
+  t.doesNotThrow(() => log?.close());
+});
+
+t.test('a round-current.log that cannot be repointed: the error is kept, the log is still written', async (t) => {
+  const d = dirs();
+  mkdirSync(join(d.currentLink, 'in-the-way'), { recursive: true });
+  const log = openRoundLog({ ...d, round: 1, startedAtMs: 0 });
+  t.ok(log.error?.code, `error ${log.error?.code}`);
+  log.write('kept\n');
+  log.close();
+  t.equal(readFileSync(log.path, 'utf8'), 'kept\n');
+  t.equal(log.droppedBytes, 0);
 });
 
 function makeLogs(dir: string, rounds: number[], size: number): void {

@@ -3,7 +3,7 @@ import { HttpClient } from '../http.js';
 import { chunkText, logPointer, renderText } from '../format.js';
 import { readSecret } from '../secrets.js';
 import { parseRetryAfter, SendError } from '../send-error.js';
-import type { OutMessage, Transport, TransportContext } from '../transport.js';
+import type { OutMessage, SendResult, Transport, TransportContext } from '../transport.js';
 
 /** Discord's limit on a message's `content`, characters (https://discord.com/developers/docs/resources/webhook#execute-webhook). */
 export const DISCORD_MAX_CHARS = 2000;
@@ -16,7 +16,7 @@ export const DISCORD_MAX_CHARS = 2000;
  * a `Retry-After` header.
  */
 export function discordTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
-  const postOne = async (content: string): Promise<void> => {
+  const postOne = async (content: string): Promise<string | undefined> => {
     const label = 'discord webhook';
     const raw = readSecret(cfg, 'webhook_url', ctx.env) as string;
     const url = raw.includes('?') ? `${raw}&wait=true` : `${raw}?wait=true`;
@@ -32,14 +32,21 @@ export function discordTransport(cfg: NotifyConfig, ctx: TransportContext): Tran
       throw new SendError(`${label}: HTTP 429 rate limited`, { retryable: true, status: 429, retryAfterMs: wait ?? parseRetryAfter(a.headers['retry-after'], ctx.now()) });
     }
     ctx.http.expectOk(label, a);
-    if (a.status !== 204 && a.text) HttpClient.json(label, a);
+    if (a.status === 204 || !a.text) return undefined;
+    const m = HttpClient.json(label, a) as { id?: unknown };
+    return typeof m.id === 'string' ? m.id : undefined;
   };
   return {
     name: cfg.name,
     type: 'discord',
     config: cfg,
-    async send(msg: OutMessage) {
-      for (const text of chunkText(renderText(msg), DISCORD_MAX_CHARS, 3, logPointer(msg))) await postOne(text);
+    async send(msg: OutMessage): Promise<SendResult> {
+      let first: string | undefined;
+      for (const [i, text] of chunkText(renderText(msg), DISCORD_MAX_CHARS, 3, logPointer(msg)).entries()) {
+        const id = await postOne(text);
+        if (i === 0) first = id;
+      }
+      return first !== undefined ? { platformMessageId: first } : {};
     },
   };
 }

@@ -3,7 +3,7 @@ import type { NotifyConfig } from '@agent-runner/core/config';
 import { truncate } from '../format.js';
 import { readSecret } from '../secrets.js';
 import { SendError } from '../send-error.js';
-import type { OutMessage, Transport, TransportContext } from '../transport.js';
+import type { OutMessage, SendResult, Transport, TransportContext } from '../transport.js';
 
 /** Largest text body mailed, characters. */
 export const EMAIL_MAX_CHARS = 100_000;
@@ -11,8 +11,10 @@ export const EMAIL_MAX_CHARS = 100_000;
 /**
  * Email over SMTP with nodemailer: `smtp_host`:`smtp_port`, STARTTLS required when `starttls`
  * (default), AUTH with `username` and `password_file`/`password_env` when a username is set.
- * The Message-ID is derived from the idempotency key, so a resent row threads as the same
- * message in mail clients. SMTP 4xx replies and connection failures are retried; 5xx are
+ * Subject = the title as is; severity and kind in `X-Agent-Runner-*` headers (critical also
+ * `Importance: high`). The Message-ID is derived from the idempotency key, so a resent row
+ * is the same message in mail clients, and a recovery threads under its alarm
+ * (`In-Reply-To`/`References` = the alarm's Message-ID). SMTP 4xx replies and connection failures are retried; 5xx are
  * permanent.
  */
 export function emailTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
@@ -22,7 +24,7 @@ export function emailTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
     name: cfg.name,
     type: 'email',
     config: cfg,
-    async send(msg: OutMessage) {
+    async send(msg: OutMessage): Promise<SendResult> {
       const user = typeof cfg['username'] === 'string' ? cfg['username'] : undefined;
       const pass = user ? readSecret(cfg, 'password', ctx.env) : undefined;
       const starttls = cfg['starttls'] !== false;
@@ -39,16 +41,18 @@ export function emailTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
         socketTimeout: 30_000,
         ...(user ? { auth: { user, pass } } : {}),
       });
-      const id = createHash('sha256').update(msg.key).digest('hex').slice(0, 32);
+      const parent = msg.replyTo ? messageId(msg.replyTo.key) : undefined;
       try {
         await transporter.sendMail({
           from,
           to,
-          subject: truncate(`[agent-runner] ${msg.severity}: ${msg.title}`.replace(/[\r\n]+/g, ' '), 200),
+          subject: truncate(msg.title.replace(/[\r\n]+/g, ' '), 200),
           text: truncate(msg.body || msg.title, EMAIL_MAX_CHARS),
-          messageId: `<${id}@agent-runner>`,
-          headers: { 'X-Agent-Runner-Kind': msg.kind, 'X-Agent-Runner-Severity': msg.severity },
+          messageId: messageId(msg.key),
+          ...(parent ? { inReplyTo: parent, references: [parent] } : {}),
+          headers: { 'X-Agent-Runner-Kind': msg.kind, 'X-Agent-Runner-Severity': msg.severity, ...(msg.severity === 'critical' ? { Importance: 'high', 'X-Priority': '1' } : {}) },
         });
+        return {};
       } catch (e) {
         const err = e as { responseCode?: number; code?: string; message?: string };
         const code = err.responseCode;
@@ -61,4 +65,9 @@ export function emailTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
       }
     },
   };
+}
+
+/** The Message-ID of the mail of outbox row `key`. */
+function messageId(key: string): string {
+  return `<${createHash('sha256').update(key).digest('hex').slice(0, 32)}@agent-runner>`;
 }

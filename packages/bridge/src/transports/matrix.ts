@@ -3,10 +3,12 @@ import { HttpClient, oneLine } from '../http.js';
 import { chunkText, logPointer, renderText } from '../format.js';
 import { readSecret } from '../secrets.js';
 import { parseRetryAfter, retryableStatus, SendError } from '../send-error.js';
-import type { InboundMessage, OutMessage, PollResult, Transport, TransportContext } from '../transport.js';
+import type { InboundMessage, OutMessage, PollResult, SendResult, Transport, TransportContext } from '../transport.js';
 
 /** Characters per Matrix message; events are limited to 65,536 bytes of JSON (spec §"Size limits"). */
 export const MATRIX_MAX_CHARS = 16_000;
+/** Bytes of JSON-encoded `body` per event, leaving room for the rest of the event. */
+const MATRIX_MAX_BODY_BYTES = 60_000;
 /** `/sync` long-poll wait, ms. */
 export const MATRIX_SYNC_TIMEOUT_MS = 30_000;
 
@@ -16,7 +18,8 @@ export const MATRIX_SYNC_TIMEOUT_MS = 30_000;
  * Sending: `PUT /_matrix/client/v3/rooms/{roomId}/send/m.room.message/{txnId}` with the
  * outbox row's idempotency key as `txnId` (chunk N > 0 gets `<key>.N`). A homeserver treats a
  * repeated transaction id of the same access token as the same event, so a row resent after a
- * crash mid-send is never shown twice. Errors: `{"errcode","error","retry_after_ms"}`.
+ * crash mid-send is never shown twice. A recovery replies to its alarm (`m.relates_to` ->
+ * `m.in_reply_to` with the alarm's event id); `m.mentions` is empty, so nothing pings. Errors: `{"errcode","error","retry_after_ms"}`.
  *
  * Commands: `/sync` long polling with `since` = the stored `next_batch`, filtered to the
  * configured room. The first sync (no stored token) only establishes the cursor: history is
@@ -42,17 +45,27 @@ export function matrixTransport(cfg: NotifyConfig, ctx: TransportContext): Trans
     name: cfg.name,
     type: 'matrix',
     config: cfg,
-    async send(msg: OutMessage) {
-      const chunks = chunkText(renderText(msg), MATRIX_MAX_CHARS, 4, logPointer(msg));
+    async send(msg: OutMessage): Promise<SendResult> {
+      const text = renderText(msg);
+      // Non-ASCII is 2-3 bytes a character and control characters (ANSI escapes in a tail)
+      // are 6 as JSON: shrink the chunks by how much this text expands.
+      const perChar = Buffer.byteLength(JSON.stringify(text)) / Math.max(1, text.length);
+      const chunks = chunkText(text, Math.min(MATRIX_MAX_CHARS, Math.floor(MATRIX_MAX_BODY_BYTES / Math.max(1, perChar))), 4, logPointer(msg));
+      const replyTo = msg.replyTo?.platformMessageId;
+      let first: string | undefined;
       for (const [i, body] of chunks.entries()) {
+        // `m.mentions: {}`: intentional mentions (spec v1.7) — nothing in the text pings anyone.
+        const content = { msgtype: 'm.text', body, 'm.mentions': {}, ...(i === 0 && replyTo ? { 'm.relates_to': { 'm.in_reply_to': { event_id: replyTo } } } : {}) };
         const txn = i === 0 ? msg.key : `${msg.key}.${i}`;
         const label = 'matrix send';
         const url = `${hs}/_matrix/client/v3/rooms/${encodeURIComponent(room)}/send/m.room.message/${encodeURIComponent(txn)}`;
-        const a = await ctx.http.call({ method: 'PUT', url, label, headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ msgtype: 'm.text', body }) });
+        const a = await ctx.http.call({ method: 'PUT', url, label, headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify(content) });
         if (a.status < 200 || a.status >= 300) fail(label, a);
         const j = HttpClient.json(label, a) as { event_id?: unknown };
         if (typeof j.event_id !== 'string') throw new SendError(`${label}: reply has no event_id`, { retryable: true, status: a.status });
+        if (i === 0) first = j.event_id;
       }
+      return first !== undefined ? { platformMessageId: first } : {};
     },
     async poll(cursor, signal): Promise<PollResult> {
       const label = 'matrix sync';

@@ -1,18 +1,22 @@
 import type { NotifyConfig } from '@agent-runner/core/config';
-import { logPointer, renderText } from '../format.js';
+import { logPointer } from '../format.js';
 import { readSecret } from '../secrets.js';
-import type { OutMessage, Transport, TransportContext } from '../transport.js';
+import type { OutMessage, SendResult, Transport, TransportContext } from '../transport.js';
 
 /** ntfy turns a message body over 4,096 bytes into an attachment (server `message-size-limit`). */
 export const NTFY_MAX_BYTES = 4096;
 
-const PRIORITY: Record<string, string> = { info: '3', warning: '4', error: '4', critical: '5' };
-const TAGS: Record<string, string> = { info: 'information_source', warning: 'warning', error: 'x', critical: 'rotating_light' };
+/** ntfy priority by severity: 5 max/urgent, 4 high, 3 default, 2 low. */
+export const NTFY_PRIORITY: Record<string, string> = { critical: '5', error: '4', warning: '3', info: '2' };
+/** The emoji tag by severity (ntfy shows known emoji short codes as emoji). */
+const EMOJI: Record<string, string> = { info: 'information_source', warning: 'warning', error: 'x', critical: 'rotating_light' };
 
 /**
  * ntfy (https://docs.ntfy.sh/publish/): `POST <server>/<topic>` with the body as the message
- * and `Title`, `Priority` (1-5), `Tags` headers; `Authorization: Bearer` when `token_env` /
- * `token_file` is set. The body is cut to 4,096 bytes with a pointer to the full text.
+ * and headers `Title` (the title as is), `Priority` by severity ({@link NTFY_PRIORITY}) and
+ * `Tags`: the severity's emoji (a recovery's: `white_check_mark`) and the kind, shown as a tag;
+ * `Authorization: Bearer` when `token_env` / `token_file` is set. The body is cut to 4,096
+ * bytes with a pointer to the full text.
  */
 export function ntfyTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
   const server = String(cfg['server'] ?? 'https://ntfy.sh').replace(/\/+$/, '');
@@ -21,7 +25,7 @@ export function ntfyTransport(cfg: NotifyConfig, ctx: TransportContext): Transpo
     name: cfg.name,
     type: 'ntfy',
     config: cfg,
-    async send(msg: OutMessage) {
+    async send(msg: OutMessage): Promise<SendResult> {
       const label = 'ntfy publish';
       const token = readSecret(cfg, 'token', ctx.env, false);
       const body = cutBytes(msg.body || msg.title, NTFY_MAX_BYTES, `\n… (truncated; ${logPointer(msg)})`);
@@ -31,16 +35,24 @@ export function ntfyTransport(cfg: NotifyConfig, ctx: TransportContext): Transpo
         label,
         headers: {
           'content-type': 'text/plain; charset=utf-8',
-          title: headerText(renderText({ ...msg, body: '' }, { marks: false })),
-          priority: PRIORITY[msg.severity] ?? '3',
-          tags: TAGS[msg.severity] ?? 'bell',
+          title: headerText(msg.title),
+          priority: NTFY_PRIORITY[msg.severity] ?? '3',
+          tags: ntfyTags(msg),
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
         body,
       });
       ctx.http.expectOk(label, a);
+      return {};
     },
   };
+}
+
+/** `Tags` of a message: severity emoji (or `white_check_mark` for a recovery), then the kind. */
+export function ntfyTags(msg: Pick<OutMessage, 'severity' | 'kind' | 'payload'>): string {
+  const recovery = (msg.payload as { phase?: unknown } | null)?.phase === 'recovery';
+  const kind = msg.kind.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+  return [recovery ? 'white_check_mark' : (EMOJI[msg.severity] ?? 'bell'), kind].join(',');
 }
 
 /** `text` cut to at most `max` UTF-8 bytes (ending with `suffix` when cut), on a character boundary. */

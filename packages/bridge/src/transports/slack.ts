@@ -3,7 +3,7 @@ import { HttpClient, oneLine } from '../http.js';
 import { chunkText, logPointer, renderText } from '../format.js';
 import { readSecret } from '../secrets.js';
 import { SendError } from '../send-error.js';
-import type { InboundMessage, OutMessage, PollResult, Transport, TransportContext } from '../transport.js';
+import type { InboundMessage, OutMessage, PollResult, SendResult, Transport, TransportContext } from '../transport.js';
 
 /**
  * Characters per Slack message. `text` may hold 40,000 characters, but Slack truncates
@@ -19,7 +19,8 @@ export const SLACK_POLL_INTERVAL_MS = 5_000;
  * Slack: an incoming webhook (https://api.slack.com/messaging/webhooks; the URL is the secret,
  * `webhook_url_file`/`webhook_url_env`), or `chat.postMessage` with a bot token and `channel`
  * when `bot_token_env`/`bot_token_file` is set. Plain `text` (mrkdwn), chunked at 3,900
- * characters, at most 3 chunks. Errors: webhooks answer 4xx with a text reason; the Web API
+ * characters, at most 3 chunks, escaped so nothing in it can ping (see {@link escapeSlack}).
+ * With the Web API a recovery goes into its alarm's thread (`thread_ts` = the alarm's `ts`). Errors: webhooks answer 4xx with a text reason; the Web API
  * answers 200 with `{"ok":false,"error":...}`; both send 429 with `Retry-After`.
  *
  * Commands (bot token mode only; needs the `channels:history` scope): `conversations.history`
@@ -30,12 +31,12 @@ export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
   const useApi = typeof cfg['bot_token_env'] === 'string' || typeof cfg['bot_token_file'] === 'string';
   const apiBase = String(cfg['api_url'] ?? 'https://slack.com/api').replace(/\/+$/, '');
 
-  const postOne = async (text: string): Promise<void> => {
+  const postOne = async (text: string, threadTs: string | undefined): Promise<string | undefined> => {
     if (!useApi) {
       const label = 'slack webhook';
       const a = await ctx.http.call({ method: 'POST', url: readSecret(cfg, 'webhook_url', ctx.env) as string, label, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
       ctx.http.expectOk(label, a);
-      return;
+      return undefined;
     }
     const label = 'slack chat.postMessage';
     const token = readSecret(cfg, 'bot_token', ctx.env) as string;
@@ -44,11 +45,11 @@ export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
       url: `${apiBase}/chat.postMessage`,
       label,
       headers: { 'content-type': 'application/json; charset=utf-8', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ channel: cfg['channel'], text, unfurl_links: false }),
+      body: JSON.stringify({ channel: cfg['channel'], text, unfurl_links: false, ...(threadTs ? { thread_ts: threadTs } : {}) }),
     });
     ctx.http.expectOk(label, a);
-    const reply = HttpClient.json(label, a) as { ok?: boolean; error?: string };
-    if (reply.ok === true) return;
+    const reply = HttpClient.json(label, a) as { ok?: boolean; error?: string; ts?: unknown };
+    if (reply.ok === true) return typeof reply.ts === 'string' ? reply.ts : undefined;
     const err = String(reply.error ?? 'unknown_error');
     // Slack's transient Web API errors; the rest (invalid_auth, channel_not_found, ...) are permanent.
     const retryable = ['ratelimited', 'internal_error', 'fatal_error', 'service_unavailable', 'request_timeout'].includes(err);
@@ -81,8 +82,15 @@ export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
     name: cfg.name,
     type: 'slack',
     config: cfg,
-    async send(msg: OutMessage) {
-      for (const text of chunkText(renderText(msg), SLACK_MAX_CHARS, 3, logPointer(msg))) await postOne(text);
+    async send(msg: OutMessage): Promise<SendResult> {
+      // Incoming webhooks cannot thread (they return no ts): a recovery there is a plain message.
+      const threadTs = msg.replyTo?.platformMessageId ?? undefined;
+      let first: string | undefined;
+      for (const [i, text] of chunkText(renderText(msg), SLACK_MAX_CHARS, 3, logPointer(msg)).entries()) {
+        const ts = await postOne(escapeSlack(text), threadTs);
+        if (i === 0) first = ts;
+      }
+      return first !== undefined ? { platformMessageId: first } : {};
     },
     ...(useApi && typeof cfg['channel'] === 'string' ? { poll } : {}),
   };
@@ -99,6 +107,19 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * Text that cannot mention anyone: `&`, `<`, `>` escaped as Slack's formatting docs require
+ * (so `<!channel>`, `<!here>`, `<@U123>` and `<!subteam^…>` stay text), and a zero-width space
+ * after the `@` of a bare `@here`/`@channel`/`@everyone`.
+ */
+export function escapeSlack(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/@(here|channel|everyone)\b/gi, '@\u200b$1');
 }
 
 /** Slack `ts` values (`seconds.micros`) compared exactly (floats lose the micros). */

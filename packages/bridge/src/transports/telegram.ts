@@ -3,7 +3,7 @@ import { oneLine } from '../http.js';
 import { chunkText, logPointer, renderText } from '../format.js';
 import { readSecret } from '../secrets.js';
 import { parseRetryAfter, retryableStatus, SendError } from '../send-error.js';
-import type { InboundMessage, OutMessage, PollResult, Transport, TransportContext } from '../transport.js';
+import type { InboundMessage, OutMessage, PollResult, SendResult, Transport, TransportContext } from '../transport.js';
 
 /** Telegram's limit on `sendMessage` text, characters after entity parsing (Bot API docs). */
 export const TELEGRAM_MAX_CHARS = 4096;
@@ -20,7 +20,8 @@ interface TgReply {
 
 /**
  * Telegram Bot API (https://core.telegram.org/bots/api): `sendMessage` for notifications
- * (plain text, chunked at 4096 characters, at most 4 chunks), `getUpdates` long polling for
+ * (plain text, chunked at 4096 characters, at most 4 chunks; a recovery replies to its alarm
+ * through `reply_parameters` with the alarm's `message_id`), `getUpdates` long polling for
  * commands (offset cursor = last `update_id` + 1). Token from `bot_token_file` /
  * `bot_token_env`; it sits in the URL path, which is never logged.
  */
@@ -50,9 +51,17 @@ export function telegramTransport(cfg: NotifyConfig, ctx: TransportContext): Tra
     name: cfg.name,
     type: 'telegram',
     config: cfg,
-    async send(msg: OutMessage) {
+    async send(msg: OutMessage): Promise<SendResult> {
       const chunks = chunkText(renderText(msg), TELEGRAM_MAX_CHARS, 4, logPointer(msg));
-      for (const text of chunks) await call('sendMessage', { chat_id: chatId, text, disable_web_page_preview: true });
+      const replyTo = msg.replyTo?.platformMessageId;
+      let first: string | undefined;
+      for (const [i, text] of chunks.entries()) {
+        // A recovery answers its alarm; when the alarm was deleted it is sent on its own.
+        const reply = i === 0 && replyTo ? { reply_parameters: { message_id: Number(replyTo), allow_sending_without_reply: true } } : {};
+        const sent = (await call('sendMessage', { chat_id: chatId, text, link_preview_options: { is_disabled: true }, ...reply })) as { message_id?: unknown } | undefined;
+        if (i === 0 && typeof sent?.message_id === 'number') first = String(sent.message_id);
+      }
+      return first !== undefined ? { platformMessageId: first } : {};
     },
     async poll(cursor, signal): Promise<PollResult> {
       const offset = cursor === undefined ? undefined : Number(cursor);

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { NotifyConfig } from '@agent-runner/core/config';
 import { readSecret } from '../secrets.js';
-import type { OutMessage, Transport, TransportContext } from '../transport.js';
+import type { OutMessage, SendResult, Transport, TransportContext } from '../transport.js';
 
 /** Largest `body` sent in a webhook payload, characters (the payload stays well under 64 KiB). */
 export const WEBHOOK_MAX_BODY_CHARS = 32_000;
@@ -23,7 +23,7 @@ export function webhookTransport(cfg: NotifyConfig, ctx: TransportContext): Tran
     name: cfg.name,
     type: 'webhook',
     config: cfg,
-    async send(msg: OutMessage) {
+    async send(msg: OutMessage): Promise<SendResult> {
       const body = JSON.stringify({
         v: 1,
         id: msg.key,
@@ -39,6 +39,7 @@ export function webhookTransport(cfg: NotifyConfig, ctx: TransportContext): Tran
       if (secret) headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
       const a = await ctx.http.call({ method: 'POST', url, label: 'webhook', headers, body });
       ctx.http.expectOk('webhook', a);
+      return {};
     },
   };
 }

@@ -1,3 +1,4 @@
+import { alarmOrigin } from '@agent-runner/core/alarms';
 import { configPaths } from '@agent-runner/core/config';
 import { AgentRunnerError } from '@agent-runner/core/errors';
 import { openLedger } from '@agent-runner/core/ledger';
@@ -13,7 +14,7 @@ import { loadProjectConfig } from '../load.js';
  */
 export function bridge(ctx: CliContext, args: GlobalArgs): Promise<number> {
   const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
-  return start(cfg, { pid: ctx.pid, env: ctx.env, stop: ctx.signal, log: daemonLogger(ctx, 'bridge') });
+  return start(cfg, { pid: ctx.pid, argv: ctx.commandLine, cwd: ctx.cwd, env: ctx.env, stop: ctx.signal, log: daemonLogger(ctx, 'bridge') });
 }
 
 /** Arguments of `agent-runner notify test`. */
@@ -38,7 +39,7 @@ export function notifyTest(ctx: CliContext, args: NotifyTestArgs): number {
       idempotencyKey: `notify-test:${at}:${ctx.pid}`,
       kind: 'notify_test',
       severity: 'info',
-      title: `${cfg.project}: test notification`,
+      title: `${alarmOrigin(cfg.project)}: test notification`,
       body: `Sent by \`agent-runner notify test\` at ${new Date(at).toISOString()}. If you read this, the transport works.`,
       ...(args.transport !== undefined ? { transport: args.transport } : {}),
     });

@@ -1,6 +1,7 @@
-import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { isDiskFull, tightestDisk } from '@agent-runner/core/disk';
 import { isAgentRunnerError } from '@agent-runner/core/errors';
 import { inspectLedger } from '@agent-runner/core/ledger';
 import type { AgentRunnerConfig } from '@agent-runner/core/config';
@@ -64,15 +65,17 @@ function dirCheck(name: string, dir: string): Check {
   return { name, status: 'ok', detail: `${dir} (mode ${mode.toString(8)})` };
 }
 
-function diskCheck(dir: string): Check {
-  let probe = dir;
-  while (!existsSync(probe)) probe = join(probe, '..');
-  const s = statfsSync(probe);
-  const free = s.bavail * s.bsize;
-  const pct = s.blocks ? (100 * s.bavail) / s.blocks : 100;
-  const detail = `${(free / 2 ** 30).toFixed(1)} GiB free (${pct.toFixed(0)}%) at ${probe}`;
-  if (pct < 5) return { name: 'disk', status: 'fail', detail, fix: 'Free disk space: old round logs and event files can go (see RUNBOOK.md, "Disk pressure").' };
-  if (pct < 10) return { name: 'disk', status: 'warn', detail, fix: 'Disk is over 90% full; lower runtime.round_log_max_bytes / events_max_bytes.' };
+/**
+ * The fuller of the state and log file systems (core/disk: the figure peek and the monitor's
+ * detectors and /metrics show), judged by the monitor's thresholds: fail where `disk_critical`
+ * fires or where the runner would hold rounds for a full disk, warn where `disk_warning` does.
+ */
+function diskCheck(cfg: AgentRunnerConfig): Check {
+  const u = tightestDisk([cfg.runtime.state_dir, cfg.runtime.log_dir]);
+  if (!u) return { name: 'disk', status: 'warn', detail: `cannot measure the file system of ${cfg.runtime.state_dir}`, fix: 'Check that the directory (or its parent) is readable.' };
+  const detail = `${(u.free_bytes / 2 ** 30).toFixed(1)} GiB free (${u.used_pct}% used) at ${u.path}`;
+  if (isDiskFull(u) || u.used_pct >= cfg.monitor.disk_critical_pct) return { name: 'disk', status: 'fail', detail, fix: 'Free disk space: old round logs and event files can go (see RUNBOOK.md, "Disk pressure").' };
+  if (u.used_pct >= cfg.monitor.disk_warning_pct) return { name: 'disk', status: 'warn', detail, fix: `Disk is over ${cfg.monitor.disk_warning_pct}% full; lower runtime.round_log_max_bytes / events_max_bytes.` };
   return { name: 'disk', status: 'ok', detail };
 }
 
@@ -87,7 +90,7 @@ function configChecks(cfg: AgentRunnerConfig, env: CliContext['env']): Check[] {
     const r = inspectLedger(ledger);
     checks.push(r.ok ? { name: 'ledger', status: 'ok', detail: `${ledger}: integrity ok, schema v${r.schemaVersion}` } : { name: 'ledger', status: 'fail', detail: `${ledger}: ${r.problems.join('; ')}`, fix: 'Stop the units, move the ledger aside and restart (a new one is created); keep the old file for inspection.' });
   } else checks.push({ name: 'ledger', status: 'warn', detail: `${ledger} does not exist yet`, fix: 'It is created by the first `agent-runner serve`.' });
-  checks.push(diskCheck(cfg.runtime.state_dir));
+  checks.push(diskCheck(cfg));
   return checks;
 }
 

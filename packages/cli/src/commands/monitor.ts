@@ -56,6 +56,8 @@ export async function monitor(ctx: CliContext, args: MonitorArgs): Promise<numbe
     },
     {
       pid: ctx.pid,
+      argv: ctx.commandLine,
+      cwd: ctx.cwd,
       env: ctx.env,
       stop: ctx.signal,
       log,

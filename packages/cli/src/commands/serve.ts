@@ -1,4 +1,4 @@
-import { isAgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError, isAgentRunnerError } from '@agent-runner/core/errors';
 import { serve as runServe } from '@agent-runner/runner/serve';
 import { recordBrokenConfig } from '../config-broken.js';
 import type { CliContext, GlobalArgs } from '../context.js';
@@ -7,18 +7,34 @@ import { loadProjectConfig } from '../load.js';
 
 /** Arguments of `agent-runner serve` and `agent-runner round`. */
 export interface ServeArgs extends GlobalArgs {
-  'max-rounds'?: number | undefined;
+  /** As typed (`serve`), or the number `round` sets. */
+  'max-rounds'?: string | number | undefined;
   once?: boolean | undefined;
   phase?: string | undefined;
 }
 
 /**
- * `agent-runner serve [--max-rounds N] [--once]`: the round loop in the foreground (systemd
- * runs exactly this). Exit codes: 0 clean stop (max rounds, stop request, `.agent-done`,
- * signal), 69 crash loop, 75 restart requested / another serve running, 78 configuration
- * broken.
+ * The round limit of `--max-rounds`: a whole number, 0 or more (0 = no limit).
+ * @throws AgentRunnerError ERR_AR_USAGE (exit 64) for anything else (`-1`, `abc`, `1.5`, empty).
+ */
+export function parseMaxRounds(value: string | number): number {
+  const text = String(value).trim();
+  if (/^\d+$/.test(text) && Number.isSafeInteger(Number(text))) return Number(text);
+  throw new AgentRunnerError('ERR_AR_USAGE', '--max-rounds takes a whole number of rounds', {
+    expected: 'an integer >= 0 (0 = no limit)',
+    found: JSON.stringify(String(value)),
+  });
+}
+
+/**
+ * `agent-runner serve [--max-rounds N] [--once]` and `agent-runner round`: the round loop in
+ * the foreground (systemd runs `serve`). Exit codes: 0 clean stop (max rounds, stop request,
+ * `.agent-done`, signal), 64 bad arguments, 69 crash loop with `cooldown_s = 0`, 75 restart
+ * requested / another serve running, 77 the last round of a bounded run failed authentication,
+ * 78 configuration broken.
  */
 export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
+  const maxRounds = args.once ? 1 : args['max-rounds'] === undefined ? undefined : parseMaxRounds(args['max-rounds']);
   let cfg;
   try {
     cfg = loadProjectConfig(ctx, args);
@@ -26,7 +42,6 @@ export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
     if (isAgentRunnerError(e) && e.exitCode === 78) recordBrokenConfig(ctx, e);
     throw e;
   }
-  const maxRounds = args.once ? 1 : args['max-rounds'];
   return runServe(cfg, {
     pid: ctx.pid,
     env: ctx.env,
@@ -34,6 +49,8 @@ export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
     killSignal: ctx.killSignal,
     kill: ctx.kill,
     log: daemonLogger(ctx, 'serve'),
+    argv: ctx.commandLine,
+    cwd: ctx.cwd,
     ...(ctx.collectGarbage ? { collectGarbage: ctx.collectGarbage } : {}),
     ...(maxRounds !== undefined ? { maxRounds } : {}),
     ...(args.phase !== undefined ? { phase: args.phase } : {}),

@@ -176,6 +176,10 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
   if ((backoff['max_s'] as number) < (backoff['base_s'] as number)) {
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'backoff', 'max_s'], message: '`runtime.backoff.max_s` is below `runtime.backoff.base_s`', expected: `at least ${String(backoff['base_s'])}`, found: String(backoff['max_s']) });
   }
+  const crashLoop = obj(runtime['crash_loop']);
+  if ((crashLoop['cooldown_max_s'] as number) < (crashLoop['cooldown_s'] as number)) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'crash_loop', 'cooldown_max_s'], message: '`runtime.crash_loop.cooldown_max_s` is below `runtime.crash_loop.cooldown_s`', expected: `at least ${String(crashLoop['cooldown_s'])}`, found: String(crashLoop['cooldown_max_s']) });
+  }
   const watchdog = obj(data['watchdog']);
   const staleRunner = obj(watchdog['stale_after_s'])['runner'] as number;
   if (staleRunner <= 2 * (runtime['heartbeat_interval_s'] as number)) {

@@ -232,6 +232,7 @@ export const CONFIG_SCHEMA: Schema = {
           description: 'Stop starting rounds once today\'s (UTC) reported cost reaches this (0: no budget).',
           'x-unit': 'USD',
         },
+        disk_min_free_mb: int('Start no round while the fuller of the state and log file systems has less than this free (checked before each round; rounds resume by themselves once space is back). 0: no gate; a write that fails for a full disk is still waited out.', 64, 0, { 'x-unit': 'MiB' }),
         context: {
           type: 'string',
           enum: ['off', 'prepend', 'file'],
@@ -255,10 +256,12 @@ export const CONFIG_SCHEMA: Schema = {
           type: 'object',
           additionalProperties: false,
           default: {},
-          description: 'The crash-loop breaker: consecutive short failures of the agent itself.',
+          description: 'The crash-loop breaker: consecutive short failures of the agent itself open it; rounds stop for a cool-down, then one round tries whether the cause is gone.',
           properties: {
-            threshold: int('Consecutive short failures that stop `serve`.', 5, 2),
+            threshold: int('Consecutive short failures that open the breaker.', 5, 2),
             short_round_s: seconds('A failing round shorter than this counts.', 60, 1),
+            cooldown_s: seconds('How long an open breaker waits before it tries one round; a failed try doubles it up to `cooldown_max_s`. 0: no retry, `serve` exits 69 (a hard stop; systemd does not restart it).', 1800),
+            cooldown_max_s: seconds('Cap of the doubled cool-down.', 14400),
           },
         },
         auth: {
@@ -267,7 +270,7 @@ export const CONFIG_SCHEMA: Schema = {
           default: {},
           description: 'What the runner does while authentication fails.',
           properties: {
-            probe_interval_s: seconds('How often a paused runner probes whether authentication works again.', 300, 10),
+            probe_interval_s: seconds('How often a paused runner probes whether authentication works again (one round that ends at the first authentication error).', 300, 1),
           },
         },
       },
@@ -351,9 +354,14 @@ export const CONFIG_SCHEMA: Schema = {
         disk_warning_pct: { type: 'number', minimum: 0, maximum: 100, default: 90, description: 'Alert `disk_warning` when the state directory\'s file system is this full (percent).', 'x-unit': '%' },
         disk_critical_pct: { type: 'number', minimum: 0, maximum: 100, default: 95, description: 'Alert `disk_critical` (auto-stop) when the state directory\'s file system is this full (percent).', 'x-unit': '%' },
         mem_available_min_pct: { type: 'number', minimum: 0, maximum: 100, default: 10, description: 'Alert `mem_pressure` when available memory falls below this share of the total (percent).', 'x-unit': '%' },
-        silence_h: { type: 'number', minimum: 0, default: 6, description: 'Alert `silence` when no round produced a result or a commit for this long while rounds keep running (0: off).', 'x-unit': 'h' },
+        silence_after_s: seconds('Raise the `silence` alarm when no round was productive (an `ok` round that reported a result or committed or stashed work) for this long while the runner says it runs; the next productive round clears it (0: off).', 21600),
         cost_budget_usd: { type: 'number', minimum: 0, default: 0, description: 'Alert `cost_budget` when today\'s (UTC) cost reaches this (0: use `runtime.daily_cost_budget_usd`; both 0: off).', 'x-unit': 'USD' },
         hung_grace_s: seconds('Alert `hung` when a round runs this long past its `round_timeout_s` (the runner\'s own ceiling failed).', 120, 1),
+        notify_benign: {
+          type: 'boolean',
+          default: false,
+          description: 'Also notify the alerts of detectors that report a self-healing wait (`rate_limit_active`); they are recorded and shown either way.',
+        },
         disable: {
           type: 'array',
           items: { type: 'string', pattern: '^[a-z_]+$' },
@@ -381,7 +389,7 @@ export const CONFIG_SCHEMA: Schema = {
           pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$',
           description: 'Local time `HH:MM` of the daily digest (unset: no digest).',
         },
-        dedupe_window_s: seconds('Identical notifications within this window are sent once.', 600),
+        dedupe_window_s: seconds('A notification identical (kind, severity, title, body) to one a transport delivered within this window is not sent again there. Kept in the ledger, so bridge restarts keep it; alarms and recoveries are never suppressed (one per episode by their keys). 0: off.', 600),
       },
     },
     notify: {

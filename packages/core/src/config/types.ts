@@ -59,10 +59,12 @@ export interface RuntimeConfig {
   events_retention_days: number;
   events_max_bytes: number;
   daily_cost_budget_usd: number;
+  /** MiB; 0 disables the disk gate. */
+  disk_min_free_mb: number;
   context: 'off' | 'prepend' | 'file';
   context_file?: string;
   backoff: { base_s: number; max_s: number; factor: number; jitter_s: number };
-  crash_loop: { threshold: number; short_round_s: number };
+  crash_loop: { threshold: number; short_round_s: number; cooldown_s: number; cooldown_max_s: number };
   auth: { probe_interval_s: number };
 }
 
@@ -97,11 +99,13 @@ export interface MonitorConfig {
   disk_critical_pct: number;
   /** Percent of total memory. */
   mem_available_min_pct: number;
-  /** Hours; 0 disables. */
-  silence_h: number;
+  /** Seconds without a productive round before the `silence` alarm; 0 disables. */
+  silence_after_s: number;
   /** USD; 0 = runtime.daily_cost_budget_usd. */
   cost_budget_usd: number;
   hung_grace_s: number;
+  /** Notify the alerts of benign detectors (self-healing waits) too. */
+  notify_benign: boolean;
   /** Detector names turned off. */
   disable: string[];
 }

@@ -57,7 +57,7 @@ export const EVENT_CATALOGUE = {
     fields: {
       reason: req(
         'string',
-        'Why: `max_rounds`, `stop_requested`, `agent_done`, `signal`, `crash_loop`, `config_broken`, `restart_marker`, `upgrade` or `error`.',
+        'Why: `max_rounds`, `stop_requested`, `agent_done`, `signal`, `transient_error`, `crash_loop`, `config_broken`, `restart_marker`, `upgrade` or `error`.',
       ),
       exit_code: req('integer', 'Exit code the process will exit with (sysexits).'),
       rounds_run: req('integer', 'Rounds started by this serve run.'),
@@ -122,6 +122,19 @@ export const EVENT_CATALOGUE = {
       started_at: opt('string|null', 'ISO-8601 UTC start time of the interrupted round.'),
     },
   },
+  orphan_group_ended: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description:
+      'At start-up, before the next round, the agent process group of a round the previous serve left open was still alive (serve was killed, its agent was not): it was ended, SIGTERM then SIGKILL after `kill_grace_s`, so two rounds never write to one work tree. Identity-checked: the group leader\'s start time must match the one the round recorded.',
+    fields: {
+      pgid: req('integer', 'The process group (its leader\'s pid when the round started).'),
+      members: req('integer', 'Processes of the group found alive.'),
+      kill_sent: req('boolean', 'Some outlived SIGTERM and the grace and got SIGKILL.'),
+      remaining: req('integer', 'Processes still alive afterwards (uninterruptible sleep), normally 0.'),
+    },
+  },
   round_grace_extended: {
     version: 1,
     units: RUNNER,
@@ -142,7 +155,8 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: RUNNER,
     severity: 'warning',
-    description: 'The exit grace elapsed with the process group idle (a genuine hang) and the group was killed.',
+    description:
+      'The exit grace after the agent\'s final result elapsed with no live worker in its process group, and the group was ended. The round keeps the class of that result: a successful one stays `ok`.',
     fields: {
       grace_s: req('number', 'Grace that elapsed, in seconds.'),
       signal: req('string', 'Signal sent to the process group.'),
@@ -195,6 +209,57 @@ export const EVENT_CATALOGUE = {
       signal: opt('string', 'Signal sent to the process group.'),
     },
   },
+  round_kill_result: {
+    version: 1,
+    units: RUNNER,
+    severity: 'info',
+    description:
+      'How ending a round\'s process group went (after a `round_*_kill`, or for idle helpers the agent left behind when it exited): SIGTERM, the kill grace, SIGKILL for what was left.',
+    fields: {
+      killed_by: req('string', 'The kill it follows: `timeout`, `inactivity`, `grace`, `fatal`, `operator`, or `leftovers` (helpers left after the agent exited by itself).'),
+      term_sent: req('boolean', 'SIGTERM reached at least one process.'),
+      kill_sent: req('boolean', 'Processes outlived the kill grace and got SIGKILL.'),
+      duration_s: req('number', 'Seconds from SIGTERM until the group was empty (or given up on).'),
+      survivors: req(
+        'array',
+        'Processes still alive after SIGKILL (uninterruptible sleep), normally empty: `[{pid, comm, state, cmdline}]` (cmdline truncated).',
+      ),
+    },
+  },
+  round_log_error: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description:
+      'The round log could not be created or written (disk full, quota, I/O error). The round goes on: its output is still classified and counted, but what follows is missing from the log. Once per round.',
+    fields: {
+      message: req('string', 'The file system\'s error message (names the path).', 500),
+      code: req('string|null', 'errno code (`ENOSPC`, `EDQUOT`, `EIO`, ...), null when none.'),
+      dropped_bytes: req('integer', 'Output bytes not in the log so far.'),
+    },
+  },
+  round_line_truncated: {
+    version: 1,
+    units: RUNNER,
+    severity: 'info',
+    description:
+      'An output line was longer than the line cap: the classifier saw its first `max_length` characters (the round log has it whole). Once per round.',
+    fields: {
+      line: req('integer', 'Line number in the round log.'),
+      max_length: req('integer', 'The cap, in characters.'),
+    },
+  },
+  classifier_error: {
+    version: 1,
+    units: RUNNER,
+    severity: 'error',
+    description:
+      'The agent adapter\'s live classifier threw on an output line (a bug in the adapter): the line was skipped and the round went on. Once per round.',
+    fields: {
+      line: req('integer', 'Line number in the round log.'),
+      message: req('string', 'The exception message.', 500),
+    },
+  },
   stop_file_detected: {
     version: 1,
     units: RUNNER,
@@ -225,16 +290,28 @@ export const EVENT_CATALOGUE = {
     },
   },
   crash_loop: {
-    version: 1,
+    version: 2,
     units: RUNNER,
     severity: 'critical',
     description:
-      'Consecutive short crashes of the agent reached the breaker threshold; serve stops instead of respawning a doomed round.',
+      'Consecutive short crashes of the agent reached the breaker threshold, or the one round tried after a cool-down crashed too: the breaker opens and no round runs until `retry_at` (without `retry_at`: `runtime.crash_loop.cooldown_s = 0`, serve exits 69).',
     fields: {
       consecutive: req('integer', 'Consecutive crashed rounds.'),
       threshold: req('integer', 'The configured threshold.'),
       last_exit_code: req('integer|null', 'Exit code of the last crashed round (null when killed by a signal).'),
       tail: req('string', 'Redacted last lines of the last round log.', 4000),
+      retry_at: opt('string', 'ISO-8601 UTC time of the one round tried after the cool-down (v2).'),
+      cooldown_s: opt('number', 'Length of this cool-down in seconds; doubles with each failed try up to `cooldown_max_s` (v2).'),
+    },
+  },
+  crash_loop_recovered: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'A round succeeded while the crash-loop breaker was open (the round tried after its cool-down): the breaker closes and rounds run again.',
+    fields: {
+      open_s: req('number', 'Seconds since the breaker opened.'),
+      failed_tries: req('integer', 'Rounds tried after a cool-down that crashed again, before this success (this serve run).'),
     },
   },
   config_broken: {
@@ -314,6 +391,28 @@ export const EVENT_CATALOGUE = {
       cost_usd: req('number', 'Cost reported today (UTC) so far.'),
       budget_usd: req('number', 'The configured daily budget.'),
       until: req('string', 'ISO-8601 UTC time rounds resume.'),
+    },
+  },
+  disk_paused: {
+    version: 1,
+    units: RUNNER,
+    severity: 'critical',
+    description: 'The state or log file system is (nearly) full: less than `runtime.disk_min_free_mb` free before a round, or a ledger write failed with ENOSPC/SQLITE_FULL. No round starts; serve re-checks every few seconds and resumes by itself.',
+    fields: {
+      path: req('string', 'Directory measured (the fuller of the state and log directories).'),
+      free_bytes: req('integer|null', 'Bytes free for an unprivileged writer (statfs f_bavail * f_bsize); null when statfs failed.'),
+      min_free_bytes: req('integer', 'The configured minimum (`disk_min_free_mb`) in bytes.'),
+      cause: req('string', '`low_space` (the gate before a round) or the ledger write that failed (e.g. `finish round`).'),
+    },
+  },
+  disk_resumed: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'Space is free again after a `disk_paused`; the pending write went through or the next round may start.',
+    fields: {
+      paused_s: req('number', 'Seconds the runner waited for space.'),
+      free_bytes: req('integer|null', 'Bytes free now.'),
     },
   },
   runner_paused: {

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../atomic.js';
+import { isNoSpace } from '../disk.js';
 import { AgentRunnerError } from '../errors.js';
 import { assertProjectName } from '../paths.js';
 import type { EventKind, EventPayload } from './catalogue.js';
@@ -19,6 +20,12 @@ export interface EventWriterOptions {
   unit: EventUnit;
   /** Clock in epoch milliseconds (default `Date.now`); decides `ts` and the daily file. */
   now?: () => number;
+  /**
+   * Told once when events start being dropped for a full file system and once when they are
+   * written again (with how many were dropped). Default: silent (the count is in {@link
+   * EventWriter.dropped}).
+   */
+  log?: (priority: 'warning' | 'notice', line: string) => void;
 }
 
 /** Envelope values that are not part of the payload. */
@@ -52,6 +59,11 @@ const RECHECK_MS = 1000;
  *
  * Synchronous by design: one small write per event costs a few microseconds and keeps event
  * order equal to program order.
+ *
+ * A full file system (ENOSPC, EDQUOT) never throws: the event is dropped and counted, the
+ * first drop of an episode and the first write after it are told through `log`, and a line
+ * cut off by the full disk is ended before the next one so that only it is lost. A unit must
+ * not die because its narrative cannot be written; the ledger holds the truth.
  */
 export class EventWriter {
   readonly dir: string;
@@ -62,6 +74,12 @@ export class EventWriter {
   private day = '';
   private checkedAt = 0;
   private dirReady = false;
+  private readonly log: EventWriterOptions['log'];
+  private droppedTotal = 0;
+  /** Kinds dropped in the current full-disk episode, with counts; undefined when none. */
+  private episode: Map<string, number> | undefined;
+  /** The last write was cut short: the file ends in a fragment that needs its own line end. */
+  private torn = false;
 
   /** @throws AgentRunnerError ERR_AR_CONFIG_INVALID when `project` is not a valid project name. */
   constructor(options: EventWriterOptions) {
@@ -69,17 +87,24 @@ export class EventWriter {
     this.project = assertProjectName(options.project);
     this.unit = options.unit;
     this.now = options.now ?? Date.now;
+    this.log = options.log;
+  }
+
+  /** Events dropped because the file system was full, since this writer was created. */
+  get dropped(): number {
+    return this.droppedTotal;
   }
 
   /**
    * Validates and appends one event; the payload is flattened after the envelope:
    * `{"v","ts","kind","unit","project","round"?, ...payload}`.
    *
-   * @returns the record as written.
+   * @returns the record as written (or as it would have been, when a full disk dropped it).
    * @throws AgentRunnerError ERR_AR_EVENT_INVALID when the event does not match its catalogue
    *   entry (unknown kind or field, missing required field, wrong type, too long), `round` is not
    *   a non-negative integer, or the line would exceed {@link MAX_EVENT_LINE_BYTES}.
-   * @throws AgentRunnerError ERR_AR_IO when the file cannot be opened or written (disk full, ...).
+   * @throws AgentRunnerError ERR_AR_IO when the file cannot be opened or written for another
+   *   reason than a full file system (permissions, I/O error).
    */
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>, meta: EmitMeta = {}): EventRecord {
     const p = payload as Readonly<Record<string, unknown>>;
@@ -118,8 +143,32 @@ export class EventWriter {
         found: `${line.length} bytes`,
       });
     }
-    this.append(ts.slice(0, 10), ms, line);
+    try {
+      this.append(ts.slice(0, 10), ms, line);
+    } catch (e) {
+      if (!isNoSpace(e)) throw e;
+      this.drop(kind);
+      return record;
+    }
+    if (this.episode) this.endEpisode();
     return record;
+  }
+
+  private drop(kind: string): void {
+    this.droppedTotal += 1;
+    if (!this.episode) {
+      this.episode = new Map();
+      this.log?.('warning', `events not written to ${this.dir}: the file system is full; dropping them until space is free (first: ${kind})`);
+    }
+    this.episode.set(kind, (this.episode.get(kind) ?? 0) + 1);
+  }
+
+  private endEpisode(): void {
+    const counts = [...(this.episode ?? [])];
+    this.episode = undefined;
+    const n = counts.reduce((sum, [, c]) => sum + c, 0);
+    const kinds = counts.map(([k, c]) => `${k} x${c}`).join(', ');
+    this.log?.('notice', `events written again to ${this.dir}; ${n} dropped while the file system was full (${kinds})`);
   }
 
   /** Closes the open file, if any. The writer reopens on the next emit. */
@@ -140,12 +189,18 @@ export class EventWriter {
     }
     if (this.fd === undefined) this.open(day, ms);
     const fd = this.fd as number;
+    // After a cut-off line, a leading newline ends the fragment (readers skip it as one bad
+    // line) so this event does not merge into it; still one write(2).
+    const out = this.torn ? Buffer.concat([Buffer.from('\n'), line]) : line;
+    let written = 0;
     try {
-      let written = writeSync(fd, line, 0, line.length);
+      written = writeSync(fd, out, 0, out.length);
       // A short write only happens at a hard limit (disk full, file size limit). Finish the
       // line so the lines after it stay parseable; this tail is no longer atomic.
-      while (written < line.length) written += writeSync(fd, line, written, line.length - written);
+      while (written < out.length) written += writeSync(fd, out, written, out.length - written);
+      this.torn = false;
     } catch (e) {
+      if (written > 0) this.torn = true;
       throw new AgentRunnerError('ERR_AR_IO', `cannot append to ${join(this.dir, eventFileName(day))}`, { cause: e });
     }
   }
@@ -160,6 +215,7 @@ export class EventWriter {
           this.dirReady = true;
         }
         this.fd = openSync(path, flags, PRIVATE_FILE_MODE);
+        this.torn = false;
         this.day = day;
         this.checkedAt = ms;
         return;

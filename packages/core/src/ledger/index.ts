@@ -19,6 +19,7 @@ export type { ThrottleInput, ThrottleRecord, ThrottlesAccess } from './throttles
 export type { BreakerState, HealAccess, HealActionInput, HealActionRecord, HealState, HealStateInput, HealTier } from './heal.js';
 export {
   DEFAULT_OUTBOX_LEASE_MS,
+  type ClaimOptions,
   type EnqueueInput,
   type OutboxDispatchAccess,
   type OutboxProducerAccess,

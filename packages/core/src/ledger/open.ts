@@ -207,6 +207,8 @@ function buildLedger(
     bridge: {
       claimDue: outbox.claimDue,
       markSent: outbox.markSent,
+      markRepeat: outbox.markRepeat,
+      sentWithFingerprint: outbox.sentWithFingerprint,
       markFailed: outbox.markFailed,
       markDead: outbox.markDead,
       insertCommand: inbox.insertCommand,
@@ -215,7 +217,7 @@ function buildLedger(
       setCursor: inbox.setCursor,
     },
     monitor: alertsAccess(db, exec, now),
-    outbox: { enqueue: outbox.enqueue, getOutbox: outbox.getOutbox, countByStatus: outbox.countByStatus },
+    outbox: { enqueue: outbox.enqueue, getOutbox: outbox.getOutbox, findOutbox: outbox.findOutbox, countByStatus: outbox.countByStatus, producedBetween: outbox.producedBetween },
     kv: kvAccess(db, exec, now),
     atomically: (fn) => exec.write('transaction', fn),
     integrityCheck() {

@@ -120,7 +120,7 @@ export const aiderAdapter: AgentAdapter = {
   name: 'aider',
   preset,
   authHint:
-    "aider's model provider rejected the credentials: set the provider's key (OPENAI_API_KEY, ANTHROPIC_API_KEY, DEEPSEEK_API_KEY, ...) in the unit's EnvironmentFile, check it with `aider --models` as the service user, then `agent-runner start`.",
+    "aider's model provider rejected the credentials: set the provider's key (OPENAI_API_KEY, ANTHROPIC_API_KEY, DEEPSEEK_API_KEY, ...) in the unit's EnvironmentFile, check it with `aider --models` as the service user, and run `agent-runner restart` (serve reads its environment at start). A paused runner probes and resumes by itself once the key works.",
   createClassifier(): Classifier {
     return new AiderClassifier();
   },

@@ -23,6 +23,9 @@ export interface Finding {
   reset_at_ms?: number;
 }
 
+/** Evidence of a grace kill after a successful result. */
+const LINGERED = 'killed (grace): still running after its successful final result';
+
 /** Most evidence items kept per round; the first and the latest ones survive. */
 const MAX_EVIDENCE = 12;
 
@@ -48,8 +51,10 @@ export function classFromHttpStatus(status: number): FailureClass | undefined {
  * {@link finish} applies the common precedence:
  * 1. a fatal finding (signalled live) wins;
  * 2. a round the supervisor ended (inactivity, grace, wall-clock timeout, operator) is `hang`,
- *    unless the agent had already reported a failure (its class is kept) or was stuck in its
- *    own retries of a transient failure when it went quiet (that class is kept);
+ *    unless the agent had already reported a failure (its class is kept), was stuck in its
+ *    own retries of a transient failure when it went quiet (that class is kept), or reported
+ *    success and only lingered until the grace kill (`ok`, the kill recorded as evidence: the
+ *    work is done, and a round that did it must not back off as a failure);
  * 3. the agent's final result (last one wins);
  * 4. a transient failure seen while retrying, with no final result after it;
  * 5. a config finding (usage error before any structured output);
@@ -134,10 +139,11 @@ export abstract class ClassifierBase implements Classifier {
 
   finish(outcome: ProcessOutcome): Verdict {
     const decided = this.decide(outcome);
+    const lingered = decided.class === 'ok' && outcome.killedBy === 'grace' ? this.addEvidence({ source: 'supervisor', detail: LINGERED }) : undefined;
     const v: Verdict = {
       class: decided.class,
       evidence: [...this.evidence],
-      summary: summarize(decided),
+      summary: lingered ? `${summarize(decided)}; ${LINGERED}` : summarize(decided),
     };
     if (decided.class === 'rate_limit' && decided.reset_at_ms !== undefined) v.reset_at_ms = decided.reset_at_ms;
     if (this.usage) v.usage = { ...this.usage };
@@ -153,6 +159,7 @@ export abstract class ClassifierBase implements Classifier {
       const why = outcome.killedBy;
       if (this.terminal && this.terminal.class !== 'ok') return this.terminal;
       if (!this.terminal && this.transient) return this.transient;
+      if (this.terminal && why === 'grace') return this.terminal;
       const detail =
         why === 'grace'
           ? 'still running after its final result'

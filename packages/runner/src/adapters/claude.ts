@@ -329,7 +329,7 @@ export const claudeAdapter: AgentAdapter = {
   name: 'claude',
   preset,
   authHint:
-    'Claude Code could not authenticate: run `claude /login` as the service user on the host, or set ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN from `claude setup-token`) in the unit\'s EnvironmentFile, then `agent-runner start`.',
+    'Claude Code could not authenticate: run `claude /login` as the service user on the host, or set ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN from `claude setup-token`) in the unit\'s EnvironmentFile and run `agent-runner restart` (serve reads its environment at start). A paused runner probes and resumes by itself once login works.',
   createClassifier(): Classifier {
     return new ClaudeClassifier();
   },

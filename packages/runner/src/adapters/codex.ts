@@ -143,7 +143,7 @@ export const codexAdapter: AgentAdapter = {
   name: 'codex',
   preset,
   authHint:
-    'Codex could not authenticate: run `codex login` as the service user on the host, or set OPENAI_API_KEY (or CODEX_API_KEY) in the unit\'s EnvironmentFile, then `agent-runner start`.',
+    'Codex could not authenticate: run `codex login` as the service user on the host, or set OPENAI_API_KEY (or CODEX_API_KEY) in the unit\'s EnvironmentFile and run `agent-runner restart` (serve reads its environment at start). A paused runner probes and resumes by itself once login works.',
   createClassifier(): Classifier {
     return new CodexClassifier();
   },

@@ -195,7 +195,7 @@ export const geminiAdapter: AgentAdapter = {
   name: 'gemini',
   preset,
   authHint:
-    'Gemini CLI could not authenticate: run `gemini` once interactively as the service user to log in, or set GEMINI_API_KEY in the unit\'s EnvironmentFile (and `security.auth.selectedType` = "gemini-api-key" in ~/.gemini/settings.json), then `agent-runner start`.',
+    'Gemini CLI could not authenticate: run `gemini` once interactively as the service user to log in, or set GEMINI_API_KEY in the unit\'s EnvironmentFile (and `security.auth.selectedType` = "gemini-api-key" in ~/.gemini/settings.json) and run `agent-runner restart` (serve reads its environment at start). A paused runner probes and resumes by itself once login works.',
   createClassifier(): Classifier {
     return new GeminiClassifier();
   },
