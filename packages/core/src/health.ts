@@ -8,7 +8,8 @@
  * calls it. Missing data is `unknown`, never `unhealthy`: nobody acts on a unit it cannot judge.
  */
 import { readFileSync } from 'node:fs';
-import { type EnrollmentRecord, type IdentityCheck, inspectEnrollment, readBootId, verifyIdentity } from './identity.js';
+import { DISK_FULL_FREE_BYTES, type DiskUsage, isDiskFull, tightestDisk } from './disk.js';
+import { type EnrollmentRecord, type IdentityCheck, inspectEnrollment, readBootId, readProcStat, verifyIdentity } from './identity.js';
 import { type HeartbeatRead, readHeartbeat } from './markers.js';
 import type { ProjectPaths } from './paths.js';
 import { compareVersions } from './version.js';
@@ -26,6 +27,10 @@ export type HealthVerdict = 'healthy' | 'unhealthy' | 'unknown';
  * - `enrollment_unreadable`: the record exists but cannot be read or parsed (unknown).
  * - `identity_unknown`: procfs could not prove or disprove the identity (unknown).
  * - `version_unknown`: the installed version could not be read (unknown when nothing else is wrong).
+ * - `process_stopped`: the heartbeat is stale and the process is stopped (`T`/`t` in
+ *   `/proc/PID/stat`: SIGSTOP, a debugger): it cannot consume a marker or handle SIGTERM.
+ * - `disk_full`: the heartbeat is stale while the state or log file system is full, so the
+ *   unit could not write it: not the unit's fault (unknown).
  */
 export type HealthReason =
   | 'enrollment_missing'
@@ -35,7 +40,9 @@ export type HealthReason =
   | 'not_expected'
   | 'enrollment_unreadable'
   | 'identity_unknown'
-  | 'version_unknown';
+  | 'version_unknown'
+  | 'process_stopped'
+  | 'disk_full';
 
 /** Everything {@link judgeUnit} rests on; gathered by {@link probeUnit}. */
 export interface UnitEvidence {
@@ -56,6 +63,10 @@ export interface UnitEvidence {
   staleAfterMs: number;
   /** Wall clock at the probe, ms since epoch. */
   nowMs: number;
+  /** State letter of the enrolled process (`/proc/PID/stat` field 3), when read. */
+  procState?: string;
+  /** The state/log file system, when it is full (below the free-space threshold). */
+  fullDisk?: DiskUsage;
 }
 
 /** The outcome of {@link judgeUnit}. */
@@ -87,7 +98,9 @@ export interface UnitJudgement {
  *    `unhealthy (identity_gone)`; an `unknown` identity makes the whole verdict `unknown`.
  * 3. Heartbeat: only a heartbeat carrying the record's nonce counts; without one, the
  *    enrollment time stands in (a unit just started has not beaten yet). Older than
- *    `staleAfterMs` is `heartbeat_stale`. A negative age (wall clock stepped back) is fresh.
+ *    `staleAfterMs` is `heartbeat_stale`, plus `process_stopped` when the process is stopped
+ *    (state `T`/`t`); a stale heartbeat of a running process on a full disk is `disk_full`
+ *    (unknown) instead. A negative age (wall clock stepped back) is fresh.
  * 4. Version: `compareVersions(record.version, installed) < 0` is `version_outdated`; an
  *    unreadable installed version is `version_unknown`.
  * Any unhealthy reason makes the verdict `unhealthy`; else any unknown reason `unknown`.
@@ -123,12 +136,21 @@ export function judgeUnit(ev: UnitEvidence): UnitJudgement {
   const signMs = hb !== undefined ? Math.max(hb.written_at_ms, rec.started_at_ms) : rec.started_at_ms;
   const age = ev.nowMs - signMs;
   if (age > ev.staleAfterMs) {
-    unhealthy.push('heartbeat_stale');
+    const stopped = ev.procState === 'T' || ev.procState === 't';
     evidence.push(
       hb !== undefined
         ? `heartbeat ${fmtS(age)} old (threshold ${fmtS(ev.staleAfterMs)})`
         : `no heartbeat of this incarnation ${fmtS(age)} after enrolling (threshold ${fmtS(ev.staleAfterMs)})`,
     );
+    if (stopped) {
+      unhealthy.push('heartbeat_stale', 'process_stopped');
+      evidence.push(`process ${rec.pid} is stopped (state ${ev.procState})`);
+    } else if (ev.fullDisk !== undefined) {
+      unknown.push('disk_full');
+      evidence.push(`${ev.fullDisk.path} is full (${Math.floor(ev.fullDisk.free_bytes / 1048576)} MiB free): the heartbeat could not be written`);
+    } else {
+      unhealthy.push('heartbeat_stale');
+    }
   } else {
     evidence.push(hb !== undefined ? `heartbeat ${fmtS(Math.max(0, age))} old${hb.state ? ` (${hb.state})` : ''}` : `enrolled ${fmtS(Math.max(0, age))} ago, no heartbeat yet`);
   }
@@ -176,10 +198,13 @@ export interface ProbeOptions {
   procRoot?: string;
   /** Current boot id, when already read. */
   bootId?: string;
+  /** Free bytes below which the state/log file system counts as full (default {@link DISK_FULL_FREE_BYTES}). */
+  minFreeBytes?: number;
 }
 
 /**
- * Gathers the evidence of `unit` (enrollment, identity, heartbeat) and judges it. The runner
+ * Gathers the evidence of `unit` (enrollment, identity, process state, heartbeat, how full
+ * the file systems of its state, markers and logs are) and judges it. The runner
  * calls it for `watchdog` from its serve loop: when the verdict is `unhealthy` it asks for the
  * watchdog's restart (`requestRestart(paths, 'watchdog', ...)`, at most once per threshold).
  * Never throws for file or procfs content.
@@ -197,14 +222,26 @@ export function probeUnit(paths: ProjectPaths, unit: string, opts: ProbeOptions)
   }
   const verifyOpts = { ...(opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {}), ...(bootId !== undefined ? { bootId } : {}) };
   const heartbeat = readHeartbeat(paths, unit, { nowMs: opts.nowMs });
+  const identity = read.value !== undefined ? verifyIdentity(read.value, verifyOpts) : undefined;
+  let procState: string | undefined;
+  if (read.value !== undefined && identity?.verdict === 'same') {
+    try {
+      procState = readProcStat(read.value.pid, opts.procRoot)?.state;
+    } catch {
+      procState = undefined; // the identity check read it a moment ago; a stopped state shows next probe
+    }
+  }
+  const disk = tightestDisk([paths.stateDir, paths.runDir, paths.logDir]);
   return judgeUnit({
     unit,
     expected: opts.expected,
     enrollment: read.value !== undefined ? { record: read.value } : { problem: read.problem, detail: read.detail },
-    ...(read.value !== undefined ? { identity: verifyIdentity(read.value, verifyOpts) } : {}),
+    ...(identity !== undefined ? { identity } : {}),
     ...(heartbeat !== undefined ? { heartbeat } : {}),
     installedVersion: opts.installedVersion,
     staleAfterMs: opts.staleAfterMs,
     nowMs: opts.nowMs,
+    ...(procState !== undefined ? { procState } : {}),
+    ...(disk !== undefined && isDiskFull(disk, opts.minFreeBytes ?? DISK_FULL_FREE_BYTES) ? { fullDisk: disk } : {}),
   });
 }

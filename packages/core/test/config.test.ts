@@ -40,7 +40,8 @@ t.test('defaults, derived values and paths', async (t) => {
   t.equal(cfg.agent.prompt_delivery, 'stdin');
   t.same(cfg.prompt.files, ['/srv/p/P.md']);
   t.equal(cfg.vcs.dirty_action, 'stash');
-  t.same(cfg.watchdog.stale_after_s, { runner: 120, bridge: 120, monitor: 180 });
+  t.same(cfg.watchdog.stale_after_s, { runner: 45, bridge: 45, monitor: 45 });
+  t.equal(cfg.watchdog.targets, undefined, 'no targets: systemd says which units are installed (without systemd: the runner)');
 
   const sys = parseConfig(MIN, '/srv/p/agent-runner.toml', { env: {}, mode: 'system', skipFileChecks: true });
   t.equal(sys.runtime.state_dir, '/var/lib/agent-runner/p', 'FHS state in system mode');

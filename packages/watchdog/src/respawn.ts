@@ -1,11 +1,18 @@
-import { execFile, spawn } from 'node:child_process';
+/**
+ * How T3 brings a unit back, and where a process runs under systemd (its cgroup).
+ */
+import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** How T3 brings a unit back. */
+/**
+ * How T3 brings a unit back: systemd restarts what runs under it (the watchdog never runs
+ * `systemctl restart`, which the service user of a system install may not), anything else is
+ * spawned again with its own command line.
+ */
 export type RespawnPlan =
-  | { method: 'systemd'; unit: string; user: boolean; why: string }
-  | { method: 'spawn'; argv: string[]; why: string }
+  | { method: 'systemd'; unit: string; why: string }
+  | { method: 'spawn'; argv: string[]; cwd?: string; why: string }
   | { method: 'none'; why: string };
 
 /** Where a process runs under systemd, from its cgroup. */
@@ -43,36 +50,41 @@ export function readCgroupUnit(pid: number, procRoot = '/proc'): CgroupUnit | un
   }
 }
 
+/** A command line to respawn a unit with, and where it was found. */
+export interface RespawnCommand {
+  argv: string[];
+  cwd?: string;
+  /** `enrollment`, `exit record`, `last seen`, `respawn_command`, `default`. */
+  from: string;
+}
+
 /** Inputs of {@link planRespawn}. */
 export interface PlanInput {
   /** The target's systemd unit name from config, `{project}` replaced. */
   configuredUnit: string;
   /** Where the target's process ran, when last seen alive (cgroup). */
   targetCgroup: CgroupUnit | undefined;
-  /** The watchdog's own cgroup unit, and whether it runs under systemd ($INVOCATION_ID). */
-  selfCgroup: CgroupUnit | undefined;
+  /** Whether the watchdog itself runs under systemd ($INVOCATION_ID). */
   selfUnderSystemd: boolean;
-  /** Foreground respawn argv (configured or the CLI default); undefined when none. */
-  respawnArgv: string[] | undefined;
+  /** The command line to spawn outside systemd (recorded, configured or the CLI default). */
+  command: RespawnCommand | undefined;
 }
 
 /**
- * Chooses how to respawn. systemd only when the target's process was seen in the configured
- * unit's cgroup, or the watchdog itself runs under systemd (then the targets are its sibling
- * units); a cgroup of another service (a CI runner's, a login session) never leads to
- * `systemctl restart` of it. Otherwise the foreground respawn command. Pure.
+ * Chooses how to respawn. systemd (its `Restart=on-failure` after the SIGKILL) when the
+ * watchdog runs under systemd or the target's process was seen in the configured unit's
+ * cgroup; a cgroup of another service (a CI runner's, a login session) is not systemd's to
+ * restart, so the unit is spawned. Otherwise the command line. Pure.
  */
 export function planRespawn(p: PlanInput): RespawnPlan {
+  if (p.selfUnderSystemd) return { method: 'systemd', unit: p.configuredUnit, why: 'the watchdog runs under systemd' };
   if (p.targetCgroup !== undefined && p.targetCgroup.unit === p.configuredUnit) {
-    return { method: 'systemd', unit: p.configuredUnit, user: p.targetCgroup.user, why: `process ran in ${p.configuredUnit}` };
+    return { method: 'systemd', unit: p.configuredUnit, why: `the process ran in ${p.configuredUnit}` };
   }
-  if (p.selfUnderSystemd) {
-    return { method: 'systemd', unit: p.configuredUnit, user: p.selfCgroup?.user ?? false, why: 'the watchdog runs under systemd' };
+  if (p.command !== undefined && p.command.argv.length > 0) {
+    return { method: 'spawn', argv: p.command.argv, ...(p.command.cwd !== undefined ? { cwd: p.command.cwd } : {}), why: `its ${p.command.from} command line` };
   }
-  if (p.respawnArgv !== undefined && p.respawnArgv.length > 0) {
-    return { method: 'spawn', argv: p.respawnArgv, why: 'foreground mode' };
-  }
-  return { method: 'none', why: 'not under systemd and no respawn command' };
+  return { method: 'none', why: 'not under systemd and no command line recorded or configured' };
 }
 
 /** The outcome of {@link executeRespawn}. */
@@ -84,24 +96,13 @@ export interface RespawnOutcome {
 }
 
 /**
- * Carries out a plan. systemd: `systemctl [--user] restart --no-block UNIT` (no-block: the
- * start is verified by later probes, not awaited here). spawn: detached in its own session,
+ * Carries out a plan. systemd: nothing to run, its `Restart=` brings the unit back (later
+ * probes verify it). spawn: detached in its own session, in the recorded working directory,
  * stdio to `logFile` (appended), env inherited from `env`.
  */
-export function executeRespawn(
-  plan: RespawnPlan,
-  opts: { env: Record<string, string | undefined>; logFile: string; cwd?: string; timeoutMs?: number },
-): Promise<RespawnOutcome> {
+export function executeRespawn(plan: RespawnPlan, opts: { env: Record<string, string | undefined>; logFile: string }): Promise<RespawnOutcome> {
   if (plan.method === 'none') return Promise.resolve({ ok: false, detail: plan.why });
-  if (plan.method === 'systemd') {
-    const args = [...(plan.user ? ['--user'] : []), 'restart', '--no-block', plan.unit];
-    return new Promise((resolve) => {
-      execFile('systemctl', args, { env: opts.env as NodeJS.ProcessEnv, timeout: opts.timeoutMs ?? 30_000 }, (err, _out, stderr) => {
-        if (err) resolve({ ok: false, detail: `systemctl ${args.join(' ')}: ${String(stderr).trim() || err.message}` });
-        else resolve({ ok: true, detail: `systemctl ${args.join(' ')}` });
-      });
-    });
-  }
+  if (plan.method === 'systemd') return Promise.resolve({ ok: true, detail: `left to systemd: ${plan.unit} restarts on failure (Restart=on-failure)` });
   const [cmd, ...args] = plan.argv;
   let fd: number | undefined;
   try {
@@ -110,13 +111,13 @@ export function executeRespawn(
       detached: true,
       stdio: ['ignore', fd, fd],
       env: opts.env as NodeJS.ProcessEnv,
-      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+      ...(plan.cwd !== undefined ? { cwd: plan.cwd } : {}),
     });
     return new Promise((resolve) => {
       child.once('error', (e) => resolve({ ok: false, detail: `spawn ${cmd}: ${e.message}` }));
       child.once('spawn', () => {
         child.unref();
-        resolve({ ok: true, detail: `spawned ${plan.argv.join(' ')}`, ...(child.pid !== undefined ? { pid: child.pid } : {}) });
+        resolve({ ok: true, detail: `spawned ${plan.argv.join(' ')}${plan.cwd !== undefined ? ` in ${plan.cwd}` : ''}`, ...(child.pid !== undefined ? { pid: child.pid } : {}) });
       });
     });
   } catch (e) {
@@ -124,23 +125,4 @@ export function executeRespawn(
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-}
-
-/**
- * Asks systemd for a unit's state: `systemctl [--user] show -p ActiveState -p Result UNIT`
- * (properties as in org.freedesktop.systemd1(5)).
- * @returns undefined when systemctl fails or times out.
- */
-export function systemdUnitState(
-  env: Record<string, string | undefined>,
-): (unit: string, user: boolean) => Promise<{ active: string; result: string } | undefined> {
-  return (unit, user) =>
-    new Promise((resolve) => {
-      const args = [...(user ? ['--user'] : []), 'show', '-p', 'ActiveState', '-p', 'Result', unit];
-      execFile('systemctl', args, { env: env as NodeJS.ProcessEnv, timeout: 10_000 }, (err, out) => {
-        if (err) return resolve(undefined);
-        const kv = Object.fromEntries(String(out).split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-        resolve(kv['ActiveState'] ? { active: kv['ActiveState'], result: kv['Result'] ?? '' } : undefined);
-      });
-    });
 }

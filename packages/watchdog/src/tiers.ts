@@ -17,9 +17,10 @@ export interface HealSettings {
   cooldownMs: number;
   termGraceMs: number;
   verifyWindowMs: number;
+  startupGraceMs: number;
   breakerAfterFailedT3: number;
   breakerAfterSameSignature: number;
-  alertIntervalMs: number;
+  signatureWindowMs: number;
 }
 
 /** Converts `[watchdog]` (seconds) to {@link HealSettings} (ms). */
@@ -31,10 +32,20 @@ export function healSettings(w: WatchdogConfig): HealSettings {
     cooldownMs: ms(w.tier_cooldown_s),
     termGraceMs: ms(w.term_grace_s),
     verifyWindowMs: ms(w.verify_window_s),
+    startupGraceMs: ms(w.startup_grace_s),
     breakerAfterFailedT3: w.breaker_after_failed_t3,
     breakerAfterSameSignature: w.breaker_after_same_signature,
-    alertIntervalMs: ms(w.alert_interval_s),
+    signatureWindowMs: ms(w.signature_window_s),
   };
+}
+
+/**
+ * The targets a watchdog considers: `[watchdog] targets` when set; else, under systemd, every
+ * target (systemd says which are installed), and without systemd only the runner.
+ */
+export function consideredTargets(configured: readonly Target[] | undefined, underSystemd: boolean): Target[] {
+  if (configured !== undefined) return TARGETS.filter((t) => configured.includes(t));
+  return underSystemd ? [...TARGETS] : ['runner'];
 }
 
 /** A point in time as the watchdog stamps it: wall clock, boot and monotonic clock. */
@@ -94,12 +105,22 @@ export function cooldownLeftMs(st: HealState, now: Stamp, s: HealSettings): numb
 /**
  * The tier to try next on an unhealthy unit. From 0: T1 when a live process is the unit,
  * else T3 (nothing to ask or terminate: respawn). Then one tier up per failed or insufficient
- * tier, T3 repeating until the breaker opens.
+ * tier, T3 repeating until the breaker opens. Two failures skip the ladder: a stopped process
+ * (`process_stopped`) goes to T3 at once, since it can consume neither a marker nor SIGTERM;
+ * an outdated version of a working unit (`version_outdated` alone) only ever gets T1, which
+ * it consumes at its next safe point (serve: between rounds).
  */
-export function nextTier(current: HealTier, alive: boolean): 1 | 2 | 3 {
+export function nextTier(current: HealTier, alive: boolean, signature = ''): 1 | 2 | 3 {
+  if (stopped(signature)) return 3;
+  if (signature === 'version_outdated') return 1;
   if (current >= 3) return 3;
   const n = (current + 1) as 1 | 2 | 3;
   return n < 3 && !alive ? 3 : n;
+}
+
+/** True when a failure signature names a stopped process (no cooldown: nothing else helps). */
+export function stopped(signature: string): boolean {
+  return signature.split('+').includes('process_stopped');
 }
 
 /** Human names of the tiers. */
@@ -112,17 +133,18 @@ export const TIER_ACTION: Record<1 | 2 | 3 | 4, string> = {
 
 /**
  * What `heal status` says the watchdog will do next for a target.
- * @param verdict the current health verdict.
+ * @param verdict the current health verdict; `signature` its failure signature.
  */
 export function describeNext(
   target: string,
   st: HealState | undefined,
   verdict: 'healthy' | 'unhealthy' | 'unknown',
   alive: boolean,
+  signature: string,
   now: Stamp,
   s: HealSettings,
 ): string {
-  if (st?.breaker === 'open') return `none: circuit broken; after fixing the cause: agent-runner heal reset ${target} --reason "..."`;
+  if (st?.breaker === 'open') return `none: circuit broken; closes once ${target} is healthy for ${s.verifyWindowMs / 1000} s, or after fixing the cause: agent-runner heal reset ${target} --reason "..."`;
   const p = st?.pendingVerification as Pending | null | undefined;
   if (p) {
     const el = elapsedMs(p, now);
@@ -133,8 +155,8 @@ export function describeNext(
       : `verifying T3: waiting for the respawned unit to be healthy`;
   }
   if (verdict === 'healthy') return 'none (healthy)';
-  if (verdict === 'unknown') return 'none: cannot judge (unknown), the watchdog does not act';
-  const t = nextTier(st?.tier ?? 0, alive);
-  const left = st ? cooldownLeftMs(st, now, s) : 0;
+  if (verdict === 'unknown') return 'none: not the watchdog\'s to heal now (see the evidence)';
+  const t = nextTier(st?.tier ?? 0, alive, signature);
+  const left = st && !stopped(signature) ? cooldownLeftMs(st, now, s) : 0;
   return `T${t} ${TIER_ACTION[t]} ${left > 0 ? `in ${Math.ceil(left / 1000)} s (cooldown)` : 'at the next probe'}`;
 }

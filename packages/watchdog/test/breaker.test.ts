@@ -1,29 +1,54 @@
-import t from 'tap';
-import { respawnLine, sandbox, SHORT, sleep, steps } from './fixtures/harness.js';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { runCli } from '../../testkit/src/project.js';
+import { sandbox, SHORT, sleep, steps } from './fixtures/harness.js';
 
-t.test('respawn dying at once: T4, one alert, nothing more until reset; reset recorded', async (t) => {
-  const sb = sandbox((s) => SHORT(s).replace(/respawn_command.*$/m, respawnLine(s, 'bridge', 'die')));
+/** A bridge whose every restart dies before enrolling (the fixture's die-bridge switch), SIGKILLed. */
+async function brokenBridge(t: Test) {
+  const sb = sandbox(SHORT);
   t.teardown(() => sb.cleanup());
   const target = await sb.target('bridge');
   sb.watchdog();
   await sb.waitFor('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'));
+  const die = join(sb.stateDir, 'die-bridge');
+  writeFileSync(die, '');
   process.kill(target.pid!, 'SIGKILL'); // enrollment left behind, identity gone: straight to T3
   await sb.waitFor('breaker open', () => sb.events(['heal_action']).find((e) => e['tier'] === 4), 25_000);
+  return { sb, die };
+}
+
+const alarms = (sb: ReturnType<typeof sandbox>) => sb.outbox().filter((o) => o.kind === 'breaker_open');
+
+t.test('failed respawns: T4, one alarm, nothing more; heal reset closes it with a recovery', async (t) => {
+  const { sb, die } = await brokenBridge(t);
   t.same(steps(sb), ['T3 sigkill_respawn', 'T3 failed', 'T3 sigkill_respawn', 'T3 failed', 'T4 circuit_break'], 'two failed T3s, then the breaker');
   const before = sb.healActions().length;
   await sleep(2500);
   t.equal(sb.healActions().length, before, 'no further action while the breaker is open');
-  const alerts = sb.outbox().filter((o) => o.idempotency_key.startsWith('heal:bridge:T4:'));
-  t.equal(alerts.length, 1, 'one alert');
-  t.equal(alerts[0]?.severity, 'critical');
+  t.same(sb.outbox().map((o) => [o.kind, o.severity]), [['breaker_open', 'critical']], 'the only notification: one alarm, no tier action, no repeat');
+  t.match(alarms(sb)[0]?.title, /wdt@.*: watchdog stopped healing bridge/);
   t.ok(sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'circuit_broken'), 'verdict circuit_broken');
 
-  const { runCli } = await import('../../testkit/src/project.js');
+  rmSync(die);
   const r = await runCli(['heal', 'reset', 'bridge', '--reason', 'fixed the respawn', '--config', sb.config], { cwd: sb.dir, env: sb.env });
   t.equal(r.code, 0, r.stderr);
   const reset = await sb.waitFor('reset recorded', () => sb.healActions().find((a) => a.action === 'breaker-reset'));
   t.equal(reset.actor, 'cli:tester', 'who');
   t.equal(reset.reason, 'fixed the respawn', 'why');
   t.ok(sb.events(['heal_breaker_reset']).some((e) => e['by'] === 'cli:tester' && e['was_open'] === true), 'event');
-  await sb.waitFor('acts again after the reset', () => sb.healActions().filter((a) => a.action === 'sigkill-respawn').length >= 3);
+  const keys = alarms(sb).map((o) => o.idempotency_key);
+  t.match(keys, [/^alarm:\d+:raised$/, /^alarm:\d+:cleared$/], 'the recovery replies to the alarm');
+  await sb.waitFor('healed after the reset', () => sb.events(['heal_verified']).some((e) => e['tier'] === 3 && e['result'] === 'succeeded'), 20_000);
+  t.equal(alarms(sb).length, 2, 'nothing more');
+});
+
+t.test('an open breaker closes by itself once the unit is healthy again, with the recovery', async (t) => {
+  const { sb, die } = await brokenBridge(t);
+  rmSync(die);
+  await sb.target('bridge'); // the operator started it by hand
+  await sb.waitFor('breaker closed', () => sb.healActions().find((a) => a.action === 'breaker-close'), 15_000);
+  t.match(sb.healActions().find((a) => a.action === 'breaker-close')?.reason, /^healthy for \d+ s$/);
+  t.same(alarms(sb).map((o) => o.idempotency_key.split(':')[2]), ['raised', 'cleared'], 'one alarm, one recovery');
+  t.equal(sb.events(['heal_verdict_changed']).at(-1)?.['to'], 'healthy');
 });

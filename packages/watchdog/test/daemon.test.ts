@@ -9,10 +9,11 @@ import { sandbox, sleep } from './fixtures/harness.js';
 const exitOf = (c: import('node:child_process').ChildProcess): Promise<number | null> =>
   c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code)));
 
-t.test('own liveness: enrollment, heartbeat, systemd pings, restart marker, single instance', async (t) => {
+t.test('own lifecycle: enrollment, READY after the heartbeat, systemd pings, restart marker, single instance', async (t) => {
   const sb = sandbox('interval_s = 0.2\nstale_after_s.bridge = 5');
   t.teardown(() => sb.cleanup());
-  // A stand-in systemd-notify records what it was asked to send.
+  await sb.target('bridge');
+  // A stand-in systemd-notify records what the watchdog (started after this) asks it to send.
   const bin = join(sb.dir, 'bin');
   mkdirSync(bin);
   const log = join(sb.dir, 'notify.log');
@@ -21,13 +22,13 @@ t.test('own liveness: enrollment, heartbeat, systemd pings, restart marker, sing
   sb.env['PATH'] = `${bin}:${sb.env['PATH']}`;
   sb.env['NOTIFY_SOCKET'] = join(sb.dir, 'notify.sock');
   sb.env['WATCHDOG_USEC'] = '400000';
-  await sb.target('bridge');
   const wd = sb.watchdog();
   const e = await sb.waitFor('enrolled', () => sb.enrollment('watchdog'));
   t.equal(e.pid, wd.pid, 'the watchdog enrolls as unit watchdog');
+  t.same(e.argv?.slice(-3), ['watchdog', '--config', sb.config], 'with its command line');
   await sb.waitFor('heartbeat', () => existsSync(join(sb.stateDir, 'run', 'heartbeat-watchdog.json')));
   await sb.waitFor('pings', () => existsSync(log) && readFileSync(log, 'utf8').split('\n').filter((l) => l === 'WATCHDOG=1').length >= 3);
-  t.match(readFileSync(log, 'utf8'), /^--ready/m, 'READY sent');
+  t.match(readFileSync(log, 'utf8').split('\n')[0], /^READY=1 STATUS=watching bridge$/, 'READY first (sent after the first heartbeat), with its status');
 
   const second = sb.watchdog();
   t.equal(await exitOf(second), 75, 'a second watchdog exits 75');
@@ -39,7 +40,7 @@ t.test('own liveness: enrollment, heartbeat, systemd pings, restart marker, sing
   const bridge = st.targets.find((x) => x.target === 'bridge')!;
   t.same([bridge.verdict, bridge.next_action], ['healthy', 'none (healthy)']);
   const runner = st.targets.find((x) => x.target === 'runner')!;
-  t.same([runner.verdict, runner.expected], ['unknown', false], 'a unit not in targets and not enrolled is unknown');
+  t.same([runner.verdict, runner.expected], ['unknown', false], 'a unit not in targets is unknown');
   const human = await runCli(['heal', 'status', '--config', sb.config], { cwd: sb.dir, env: sb.env });
   t.match(human.stdout, /bridge: HEALTHY/);
 
@@ -47,7 +48,27 @@ t.test('own liveness: enrollment, heartbeat, systemd pings, restart marker, sing
   t.equal(await exitOf(wd), 75, 'exits 75 for its restart marker');
   t.ok(sb.events(['restart_marker_consumed']).some((x) => x['unit'] === 'watchdog' && x['requested_by'] === 'runner'));
   t.equal(sb.enrollment('watchdog'), undefined, 'enrollment removed');
+  t.same([sb.exitRecord('watchdog')?.exit_code, sb.exitRecord('watchdog')?.reason], [75, 'restart_marker'], 'exit record');
+  t.match(readFileSync(log, 'utf8'), /^STOPPING=1/m, 'STOPPING told');
   await sleep(10);
+});
+
+t.test('SIGTERM while a restart of the watchdog is pending exits 75, else 0', async (t) => {
+  const sb = sandbox('interval_s = 5');
+  t.teardown(() => sb.cleanup());
+  const paths = projectPaths('wdt', sb.stateDir, join(sb.stateDir, 'logs'));
+  const a = sb.watchdog();
+  await sb.waitFor('enrolled', () => sb.enrollment('watchdog'));
+  a.kill('SIGTERM');
+  t.equal(await exitOf(a), 0, 'an operator stop');
+  t.equal(sb.exitRecord('watchdog')?.reason, 'signal');
+  const b = sb.watchdog();
+  const e = await sb.waitFor('enrolled again', () => sb.enrollment('watchdog')?.pid === b.pid && sb.enrollment('watchdog'));
+  // The marker lands just before the signal: the loop has not consumed it yet.
+  requestRestart(paths, 'watchdog', { by: 'runner', reason: 'test', nowMs: Math.max(Date.now(), e.started_at_ms) });
+  b.kill('SIGTERM');
+  t.equal(await exitOf(b), 75, 'a restart, so systemd starts it again');
+  t.equal(sb.exitRecord('watchdog')?.reason, 'restart_marker');
 });
 
 t.test('heal reset refuses an unknown unit and an empty reason', async (t) => {
@@ -58,4 +79,3 @@ t.test('heal reset refuses an unknown unit and an empty reason', async (t) => {
   const b = await runCli(['heal', 'reset', 'bridge', '--reason', ' ', '--config', sb.config], { cwd: sb.dir, env: sb.env });
   t.equal(b.code, 64);
 });
-

@@ -1,29 +1,44 @@
 import t from 'tap';
 import { sandbox, SHORT, steps } from './fixtures/harness.js';
 
-t.test('frozen target: T1 ignored, T2 ignored, T3 respawns it healthy', async (t) => {
+t.test('hung but alive: T1 unread, then T2 SIGTERM with the marker pending: exit 75, respawned at once', async (t) => {
   const sb = sandbox(SHORT);
   t.teardown(() => sb.cleanup());
   const target = await sb.target('bridge');
+  const exited = new Promise<number | null>((r) => target.once('exit', (c) => r(c)));
   const wd = sb.watchdog();
   await sb.waitFor('healthy verdict', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'));
-  const frozenAt = Date.now();
-  process.kill(target.pid!, 'SIGSTOP');
-  await sb.waitFor('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 25_000);
-  const healedMs = Date.now() - frozenAt;
-  t.same(steps(sb), ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 failed', 'T3 sigkill_respawn', 'T3 succeeded'], 'each tier once, in order');
-  const t2 = sb.events(['heal_action']).find((e) => e['tier'] === 2);
-  t.equal(t2?.['pid'], target.pid, 'SIGTERM went to the enrolled pid');
-  t.equal(target.signalCode ?? (await new Promise((r) => target.once('exit', (_c, s) => r(s)))), 'SIGKILL', 'the frozen process died of SIGKILL');
-  const now = sb.enrollment('bridge');
-  t.ok(now && now.pid !== target.pid, 'a new incarnation enrolled');
-  const verdicts = sb.events(['heal_verdict_changed']).map((e) => e['to']);
-  t.same(verdicts, ['healthy', 'unhealthy', 'healthy'], 'verdict changes are events');
-  const ob = sb.outbox().map((o) => o.idempotency_key.split(':').slice(0, 4).join(':'));
-  t.ok(ob.includes('heal:bridge:T1:restart_marker') && ob.includes('heal:bridge:T2:sigterm') && ob.includes('heal:bridge:T3:sigkill_respawn'), 'every action is an outbox notification');
-  t.comment(`frozen -> healthy in ${healedMs} ms with 1 s stale, 3 s cooldown, 1 s verify`);
+  process.kill(target.pid!, 'SIGUSR1'); // wedged: no heartbeat, no marker read, event loop running
+  await sb.waitFor('respawned and healthy', () => steps(sb).includes('T0 respawn') && sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy', 25_000);
+  t.same(steps(sb), ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 succeeded', 'T0 respawn'], 'SIGTERM ends the ladder: no T3');
+  t.equal(await exited, 75, 'the unit exited 75 for the SIGTERM (a restart, never an operator stop)');
+  t.equal(sb.exitRecord('bridge')?.reason, 'restart_marker');
+  t.equal(sb.events(['heal_action']).find((e) => e['tier'] === 2)?.['pid'], target.pid, 'SIGTERM went to the enrolled pid');
+  t.ok(sb.enrollment('bridge')!.pid !== target.pid, 'a new incarnation enrolled');
+  t.same(sb.outbox(), [], 'tier actions are benign self-heals: no notification');
   wd.kill('SIGTERM');
   t.equal(await new Promise((r) => wd.once('exit', (c) => r(c))), 0, 'watchdog exits 0 on SIGTERM');
   t.equal(sb.enrollment('watchdog'), undefined, 'watchdog removed its enrollment');
+  t.equal(sb.exitRecord('watchdog')?.reason, 'signal', 'and left its exit record');
 });
 
+t.test('frozen target (SIGSTOP): straight to T3, healed', async (t) => {
+  const sb = sandbox(SHORT);
+  t.teardown(() => sb.cleanup());
+  const target = await sb.target('bridge');
+  sb.watchdog();
+  await sb.waitFor('healthy verdict', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'));
+  const frozenAt = Date.now();
+  process.kill(target.pid!, 'SIGSTOP');
+  const healthy = await sb.waitFor('healthy again', () => {
+    const e = sb.enrollment('bridge');
+    return e !== undefined && e.pid !== target.pid && Date.now();
+  }, 25_000);
+  await sb.waitFor('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 25_000);
+  t.same(steps(sb), ['T3 sigkill_respawn', 'T3 succeeded'], 'a stopped process can consume neither a marker nor SIGTERM');
+  t.match(String(sb.events(['heal_action'])[0]?.['reason']), /process_stopped/);
+  t.equal(target.signalCode ?? (await new Promise((r) => target.once('exit', (_c, s) => r(s)))), 'SIGKILL', 'the frozen process died of SIGKILL');
+  const verdicts = sb.events(['heal_verdict_changed']).map((e) => e['to']);
+  t.same([verdicts.slice(0, 2), verdicts.at(-1)], [['healthy', 'unhealthy'], 'healthy'], 'unhealthy, then (starting: unknown) healthy again');
+  t.comment(`frozen -> new incarnation enrolled in ${healthy - frozenAt} ms with 1 s stale, 0.2 s interval`);
+});

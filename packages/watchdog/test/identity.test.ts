@@ -9,7 +9,7 @@ import { respawnLine, sandbox } from './fixtures/harness.js';
 // process): the watchdog must never signal it, only respawn.
 for (const variant of ['another starttime', 'another comm'] as const) {
   t.test(`enrollment pointing at an unrelated live process (${variant}) is never signalled`, async (t) => {
-    const sb = sandbox((s) => ['interval_s = 0.2', 'tier_cooldown_s = 4', 'term_grace_s = 0.5', 'verify_window_s = 1', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n'));
+    const sb = sandbox((s) => ['interval_s = 0.2', 'tier_cooldown_s = 4', 'term_grace_s = 0.5', 'verify_window_s = 1', 'startup_grace_s = 0.5', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n'));
     t.teardown(() => sb.cleanup());
     const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
     sb.children.push(bystander);

@@ -36,6 +36,17 @@ t.test('judgeUnit', async (t) => {
   t.equal(judgeUnit(ev({ installedVersion: undefined })).verdict, 'unknown', 'installed version unreadable: unknown');
   t.same(judgeUnit(ev({ installedVersion: undefined, heartbeat: undefined, staleAfterMs: 1000 })).verdict, 'unhealthy', 'unhealthy outweighs unknown');
   t.equal(judgeUnit(ev({ heartbeat: { unit: 'bridge', pid: 4242, nonce: 'n1', written_at: '', written_at_ms: NOW + 3_600_000, age_ms: -3_600_000 } })).verdict, 'healthy', 'clock stepped back: fresh');
+  const old = { heartbeat: { unit: 'bridge', pid: 4242, nonce: 'n1', written_at: '', written_at_ms: NOW - 121_000, age_ms: 121_000 } };
+  const frozen = judgeUnit(ev({ ...old, procState: 'T' }));
+  t.same([frozen.verdict, frozen.signature], ['unhealthy', 'heartbeat_stale+process_stopped'], 'stale and stopped');
+  t.equal(judgeUnit(ev({ ...old, procState: 't' })).signature, 'heartbeat_stale+process_stopped', 'tracing stop too');
+  t.equal(judgeUnit(ev({ procState: 'T' })).verdict, 'healthy', 'stopped but its heartbeat fresh: not judged yet (a debugger pause)');
+  const full = { path: '/var/lib/x', free_bytes: 1 << 20, total_bytes: 1 << 30, used_pct: 99.9 };
+  const disk = judgeUnit(ev({ ...old, fullDisk: full }));
+  t.same([disk.verdict, disk.reasons], ['unknown', ['disk_full']], 'stale on a full disk: not the unit\'s fault');
+  t.match(disk.evidence.at(-1), /\/var\/lib\/x is full \(1 MiB free\)/);
+  t.equal(judgeUnit(ev({ ...old, fullDisk: full, procState: 'T' })).verdict, 'unhealthy', 'stopped is stopped, full disk or not');
+  t.same(judgeUnit(ev({ ...old, fullDisk: full, installedVersion: '1.3.0' })).reasons, ['version_outdated', 'disk_full'], 'a version is still a version');
 });
 
 t.test('cgroup parsing and respawn plan', async (t) => {
@@ -44,11 +55,11 @@ t.test('cgroup parsing and respawn plan', async (t) => {
   t.equal(parseCgroupUnit('0::/user.slice/user-1000.slice/session-3.scope\n'), undefined, 'a login session is no service');
   t.equal(parseCgroupUnit('0::/\n'), undefined);
   t.same(parseCgroupUnit('12:cpu:/\n1:name=systemd:/system.slice/x.service\n'), { unit: 'x.service', user: false }, 'cgroup v1');
-  const base = { configuredUnit: 'agent-runner-bridge@demo.service', selfCgroup: undefined, selfUnderSystemd: false, respawnArgv: ['node', 'x'] };
-  t.equal(planRespawn({ ...base, targetCgroup: { unit: 'agent-runner-bridge@demo.service', user: true } }).method, 'systemd');
-  t.same(planRespawn({ ...base, targetCgroup: { unit: 'gitlab-runner.service', user: false } }).method, 'spawn', 'another service is never restarted');
-  t.equal(planRespawn({ ...base, targetCgroup: undefined, selfUnderSystemd: true }).method, 'systemd');
-  t.equal(planRespawn({ ...base, targetCgroup: undefined, respawnArgv: undefined }).method, 'none');
+  const base = { configuredUnit: 'agent-runner-bridge@demo.service', selfUnderSystemd: false, command: { argv: ['node', 'x', 'serve', '--max-rounds', '2'], cwd: '/srv/p', from: 'enrollment' } };
+  t.equal(planRespawn({ ...base, targetCgroup: { unit: 'agent-runner-bridge@demo.service', user: true } }).method, 'systemd', 'its unit restarts it');
+  t.same(planRespawn({ ...base, targetCgroup: { unit: 'gitlab-runner.service', user: false } }), { method: 'spawn', argv: base.command.argv, cwd: '/srv/p', why: 'its enrollment command line' }, 'another service is not its unit: spawned as it ran');
+  t.equal(planRespawn({ ...base, targetCgroup: undefined, selfUnderSystemd: true }).method, 'systemd', 'under systemd, never a spawn');
+  t.equal(planRespawn({ ...base, targetCgroup: undefined, command: undefined }).method, 'none');
 });
 
 t.test('tiers and clocks', async (t) => {
@@ -58,6 +69,11 @@ t.test('tiers and clocks', async (t) => {
   t.equal(nextTier(1, false), 3);
   t.equal(nextTier(2, true), 3);
   t.equal(nextTier(3, true), 3);
+  t.equal(nextTier(0, true, 'heartbeat_stale+process_stopped'), 3, 'a stopped process: T3 at once');
+  t.equal(nextTier(1, true, 'heartbeat_stale+process_stopped+version_outdated'), 3);
+  t.equal(nextTier(1, true, 'version_outdated'), 1, 'a version alone: only ever T1');
+  t.equal(nextTier(2, true, 'version_outdated'), 1);
+  t.equal(nextTier(1, true, 'heartbeat_stale+version_outdated'), 2, 'stale and outdated: the ladder');
   const then = { atMs: 1000, monoMs: 50, bootId: 'a' };
   t.equal(elapsedMs(then, { atMs: 999_000, monoMs: 550, bootId: 'a' }), 500, 'same boot: monotonic, immune to wall steps');
   t.equal(elapsedMs(then, { atMs: 61_000, monoMs: 5, bootId: 'b' }), 60_000, 'after a reboot: wall clock');

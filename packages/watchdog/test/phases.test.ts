@@ -24,13 +24,13 @@ function setup(t: { teardown(fn: () => void): void }) {
     paths, project: 'wdt', ledger, events, bootId, now: Date.now, mono,
     settings: healSettings({
       targets: ['bridge'], interval_s: 0.2, stale_after_s: { runner: 5, bridge: 1, monitor: 5 }, tier_cooldown_s: 1, term_grace_s: 0.5,
-      verify_window_s: 1, breaker_after_failed_t3: 3, breaker_after_same_signature: 5, alert_interval_s: 3600,
+      verify_window_s: 1, startup_grace_s: 0, breaker_after_failed_t3: 3, breaker_after_same_signature: 5, signature_window_s: 3600,
       systemd_units: { runner: 'r.service', bridge: 'b.service', monitor: 'm.service' }, respawn_command: {},
     }),
-    expected: ['bridge'], kill: (pid) => void killed.push(pid), installedVersion: () => '0.1.0',
+    targets: ['bridge'], kill: (pid) => void killed.push(pid), installedVersion: () => '0.1.0',
     systemdUnit: () => 'agent-runner-bridge@wdt.service',
-    respawnArgv: () => [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(marks)}, 'x')`],
-    env: { PATH: process.env['PATH'] ?? '' }, underSystemd: false, selfPid: process.pid, log: () => undefined,
+    fallbackRespawn: () => ({ argv: [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(marks)}, 'x')`], from: 'respawn_command' }),
+    env: { PATH: process.env['PATH'] ?? '' }, log: () => undefined,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   });
   t.teardown(() => {

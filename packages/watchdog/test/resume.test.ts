@@ -1,17 +1,20 @@
 import t from 'tap';
 import { respawnLine, sandbox, sleep } from './fixtures/harness.js';
 
+const SETTINGS = (s: { stateDir: string }): string =>
+  ['interval_s = 0.2', 'tier_cooldown_s = 4', 'term_grace_s = 0.5', 'verify_window_s = 1', 'startup_grace_s = 1', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n');
+
 t.test('watchdog SIGKILLed between T2 and T3 resumes at T3, not T1, and not twice', async (t) => {
-  const sb = sandbox((s) => ['interval_s = 0.2', 'tier_cooldown_s = 4', 'term_grace_s = 0.5', 'verify_window_s = 1', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n'));
+  const sb = sandbox(SETTINGS);
   t.teardown(() => sb.cleanup());
-  const target = await sb.target('bridge');
+  const target = await sb.target('bridge', 'ignore-term');
   const wd1 = sb.watchdog();
   await sb.waitFor('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'));
-  process.kill(target.pid!, 'SIGSTOP');
+  process.kill(target.pid!, 'SIGUSR1'); // wedged, and it ignores SIGTERM
   await sb.waitFor('T2 sent', () => sb.events(['heal_action']).some((e) => e['tier'] === 2));
   wd1.kill('SIGKILL');
   await new Promise((r) => wd1.once('exit', r));
-  t.equal(target.exitCode, null, 'target still there (frozen) when the watchdog died');
+  t.equal(target.exitCode, null, 'target still there when the watchdog died');
   await sleep(300);
   const wd2 = sb.watchdog();
   await sb.waitFor('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 20_000);
@@ -23,7 +26,7 @@ t.test('watchdog SIGKILLed between T2 and T3 resumes at T3, not T1, and not twic
 });
 
 t.test('watchdog SIGKILLed right after writing a T1 marker does not write another', async (t) => {
-  const sb = sandbox((s) => ['interval_s = 0.2', 'tier_cooldown_s = 4', 'term_grace_s = 0.5', 'verify_window_s = 1', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n'));
+  const sb = sandbox(SETTINGS);
   t.teardown(() => sb.cleanup());
   const target = await sb.target('bridge');
   const wd1 = sb.watchdog();

@@ -11,5 +11,5 @@ t.test('a target ignoring SIGTERM goes to T3', async (t) => {
   await sb.waitFor('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 25_000);
   t.same(steps(sb), ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 failed', 'T3 sigkill_respawn', 'T3 succeeded']);
   t.equal(target.signalCode, 'SIGKILL', 'it survived SIGTERM and died of SIGKILL');
+  t.match(String(sb.events(['heal_action']).find((e) => e['tier'] === 3)?.['reason']), /heartbeat_stale/);
 });
-

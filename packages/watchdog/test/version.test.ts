@@ -1,23 +1,30 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
-import { INSTALLED, sandbox } from './fixtures/harness.js';
+import { INSTALLED, sandbox, sleep, steps } from './fixtures/harness.js';
 
-t.test('a unit enrolled with an older version than installed is restarted through T1', async (t) => {
-  const sb = sandbox('interval_s = 0.2\ntier_cooldown_s = 8\nstale_after_s.bridge = 5');
+const SETTINGS = 'interval_s = 0.2\ntier_cooldown_s = 2\nterm_grace_s = 0.5\nstartup_grace_s = 1\nstale_after_s.bridge = 5';
+
+t.test('an outdated unit gets one T1, waits for it while busy, and comes back with the installed code', async (t) => {
+  const sb = sandbox(SETTINGS);
   t.teardown(() => sb.cleanup());
-  const old = await sb.target('bridge', 'normal', '0.0.1');
-  // Play systemd's Restart=: when the unit exits for its marker, start the installed version.
-  const restarted = new Promise<number | null>((resolve) => old.once('exit', (code) => {
-    void sb.target('bridge');
-    resolve(code);
-  }));
+  const code = join(sb.dir, 'installed-version');
+  writeFileSync(code, '0.0.1');
+  const old = await sb.target('bridge', 'normal', `@${code}`);
+  process.kill(old.pid!, 'SIGWINCH'); // busy: a long round, the marker waits for its end
+  writeFileSync(code, INSTALLED); // the upgrade landed under the running unit
+  const exited = new Promise<number | null>((r) => old.once('exit', (c) => r(c)));
   sb.watchdog();
-  t.equal(await restarted, 75, 'the old unit consumed its restart marker');
-  await sb.waitFor('T1 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 1));
-  const v = sb.events(['heal_verified'])[0]!;
-  t.equal(v['result'], 'succeeded');
+  await sb.waitFor('T1 sent', () => sb.events(['heal_action']).some((e) => e['tier'] === 1));
+  await sleep(5000); // two and a half cooldowns
+  t.same(steps(sb), ['T1 restart_marker'], 'one T1 and waiting: never T2/T3 for a version alone');
+  t.equal(old.exitCode, null, 'still running its round');
   const unhealthy = sb.events(['heal_verdict_changed']).find((e) => e['to'] === 'unhealthy');
   t.match(String(unhealthy?.['reason']), new RegExp(`runs v0\\.0\\.1, v${INSTALLED.replace(/\./g, '\\.')} is installed`));
-  t.same(sb.events(['heal_action']).map((e) => [e['tier'], e['reason']]), [[1, 'version_outdated']], 'one T1, nothing more');
+  process.kill(old.pid!, 'SIGWINCH'); // the round ended: its safe point
+  t.equal(await exited, 75, 'the old unit consumed its restart marker');
+  await sb.waitFor('T1 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 1));
+  t.same(steps(sb), ['T1 restart_marker', 'T0 respawn', 'T1 succeeded'], 'respawned at once (exit 75), which is what T1 asked');
   await sb.waitFor('healthy again', () => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy');
-  t.equal(sb.enrollment('bridge')?.version, INSTALLED);
+  t.equal(sb.enrollment('bridge')?.version, INSTALLED, 'the new incarnation runs the installed version');
 });

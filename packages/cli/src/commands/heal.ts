@@ -1,10 +1,12 @@
 import { userInfo } from 'node:os';
 import { configPaths } from '@agent-runner/core/config';
 import { AgentRunnerError } from '@agent-runner/core/errors';
-import { openLedger, type HealActionRecord, type HealState } from '@agent-runner/core/ledger';
+import { openLedger, type HealActionRecord } from '@agent-runner/core/ledger';
 import { requestHealReset } from '@agent-runner/core/requests';
 import { DEFAULT_INSTALLED_PACKAGE_JSON } from '@agent-runner/watchdog/daemon';
+import { lastRespawn } from '@agent-runner/watchdog/evidence';
 import { healStatus, renderHealStatus } from '@agent-runner/watchdog/status';
+import { systemctlShow } from '@agent-runner/watchdog/systemd';
 import { TARGETS } from '@agent-runner/watchdog/tiers';
 import { existsSync } from 'node:fs';
 import type { CliContext, GlobalArgs } from '../context.js';
@@ -12,26 +14,28 @@ import { loadProjectConfig } from '../load.js';
 import { out, outJson } from '../output.js';
 
 /**
- * `agent-runner heal status [--json]`: each target's verdict and evidence, tier, breaker and
- * next allowed action, and the watchdog's own health. Exit 0.
+ * `agent-runner heal status [--json]`: each target's verdict and evidence, where it stands
+ * (starting, stopped on purpose, restarted by systemd, ...), tier, breaker and next allowed
+ * action, and the watchdog's own health. Exit 0.
  */
-export function healStatusCmd(ctx: CliContext, args: GlobalArgs): number {
+export async function healStatusCmd(ctx: CliContext, args: GlobalArgs): Promise<number> {
   const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
   const paths = configPaths(cfg);
-  let states: HealState[] = [];
-  let actions: (t: string) => HealActionRecord[] = () => [];
   let ledger: ReturnType<typeof openLedger> | undefined;
-  if (existsSync(paths.ledgerPath)) {
-    ledger = openLedger(paths.ledgerPath, { readonly: true });
-    const l = ledger;
-    states = l.watchdog.listHealStates();
-    actions = (t) => l.watchdog.recentHealActions(10, t);
-  }
+  if (existsSync(paths.ledgerPath)) ledger = openLedger(paths.ledgerPath, { readonly: true });
   try {
-    const st = healStatus(cfg, { states, actions }, {
+    const l = ledger;
+    const heal = {
+      states: l?.watchdog.listHealStates() ?? [],
+      actions: (t: string): HealActionRecord[] => l?.watchdog.recentHealActions(10, t) ?? [],
+      respawns: (t: string) => (l !== undefined ? lastRespawn(l, t) : undefined),
+    };
+    const st = await healStatus(cfg, heal, {
       nowMs: Date.now(),
       monoMs: ctx.monoMs(),
       installedPackageJson: DEFAULT_INSTALLED_PACKAGE_JSON,
+      systemdShow: systemctlShow(ctx.env, 5000),
+      userMode: ctx.mode === 'user',
     });
     if (args.json) outJson(ctx, st);
     else ctx.stdout.write(renderHealStatus(st));

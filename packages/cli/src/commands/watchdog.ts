@@ -6,8 +6,8 @@ import { loadProjectConfig } from '../load.js';
 
 /**
  * `agent-runner watchdog`: judges the runner, bridge and local monitor and heals them through
- * the tiers (what `agent-runner-watchdog@P.service` runs). Exit 0 on SIGTERM, 75 on its restart
- * marker or when another watchdog is running.
+ * the tiers (what `agent-runner-watchdog@P.service` runs). Exit 0 on SIGTERM (75 when a restart
+ * of it is pending), 75 on its restart marker or when another watchdog is running.
  */
 export function watchdog(ctx: CliContext, args: GlobalArgs): Promise<number> {
   const cfg = loadProjectConfig(ctx, args);
@@ -19,7 +19,9 @@ export function watchdog(ctx: CliContext, args: GlobalArgs): Promise<number> {
     log: daemonLogger(ctx, 'watchdog'),
     kill: ctx.kill,
     mono: ctx.monoMs,
-    // Foreground mode: respawn with this same node and CLI, the same config and mode.
+    argv: ctx.commandLine,
+    cwd: ctx.cwd,
+    // Foreground mode, for a unit that recorded no command line: this same node and CLI, the same config and mode.
     defaultRespawn: (t) => [ctx.execPath, ctx.binPath, ...verb[t], '--config', cfg.source, ...(ctx.mode === 'system' ? ['--system'] : [])],
   };
   return start(cfg, deps);

@@ -138,15 +138,17 @@ export type NotifyConfig = NotifyCommon & Record<string, unknown>;
 
 /** `[watchdog]`. */
 export interface WatchdogConfig {
-  targets: Array<'runner' | 'bridge' | 'monitor'>;
+  /** Absent: every installed unit under systemd, the runner without systemd. */
+  targets?: Array<'runner' | 'bridge' | 'monitor'>;
   interval_s: number;
   stale_after_s: { runner: number; bridge: number; monitor: number };
   tier_cooldown_s: number;
   term_grace_s: number;
   verify_window_s: number;
+  startup_grace_s: number;
   breaker_after_failed_t3: number;
   breaker_after_same_signature: number;
-  alert_interval_s: number;
+  signature_window_s: number;
   /** systemd unit per target, `{project}` not yet replaced. */
   systemd_units: { runner: string; bridge: string; monitor: string };
   /** Foreground-mode respawn argv per target; absent = the CLI's default. */

@@ -1,0 +1,113 @@
+// The real `agent-runner serve` (built CLI, a generic agent that is a shell script) under a
+// foreground watchdog: a bounded run that ended (exit 0, max_rounds) and a serve that refused to
+// start (exit 78, config_broken: its agent is missing) stay stopped; a SIGKILLed one comes back with its own command
+// line, `--max-rounds` included (issue 12: the respawn used to drop it and ran 162 extra rounds).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import t, { type Test } from 'tap';
+import { CLI_BIN, tempProject } from '../../testkit/src/project.js';
+import { sleep } from './fixtures/harness.js';
+
+function project(t: Test, agent: string) {
+  const p = tempProject('proj', {
+    'agent.sh': `#!/bin/sh\n${agent}\n`,
+    'PROMPT.md': 'Do the next step.\n',
+    '.gitignore': '/.state/\n',
+    'agent-runner.toml': [
+      '[agent]', 'command = ["./agent.sh"]', 'prompt_delivery = "stdin"', '[agent.patterns]', 'result = ["^RESULT"]',
+      '[prompt]', 'file = "PROMPT.md"',
+      '[runtime]', 'state_dir = ".state"', 'restart_delay_s = 0', 'heartbeat_interval_s = 1', 'kill_grace_s = 1',
+      '[watchdog]', 'targets = ["runner"]', 'interval_s = 0.2', 'startup_grace_s = 10', 'stale_after_s.runner = 5', 'tier_cooldown_s = 3', 'verify_window_s = 1',
+      '',
+    ].join('\n'),
+  });
+  const children: ChildProcess[] = [];
+  const cli = (...args: string[]): ChildProcess => {
+    const c = spawn(process.execPath, [CLI_BIN, ...args], { cwd: p.dir, env: p.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    c.stderr!.resume();
+    children.push(c);
+    return c;
+  };
+  const state = join(p.dir, '.state');
+  const db = <T>(sql: string): T[] => {
+    try {
+      const d = new Database(join(state, 'ledger.sqlite3'), { readonly: true, fileMustExist: true });
+      try {
+        return d.prepare(sql).all() as T[];
+      } finally {
+        d.close();
+      }
+    } catch {
+      return [];
+    }
+  };
+  const enrollment = (): { pid: number; argv: string[]; cwd: string } | undefined => {
+    try {
+      return JSON.parse(readFileSync(join(state, 'run', 'enroll-runner.json'), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  };
+  t.teardown(() => {
+    const e = enrollment();
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    if (e) {
+      try {
+        process.kill(e.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    p.cleanup();
+  });
+  return { p, cli, db, enrollment, state };
+}
+
+const exitOf = (c: ChildProcess): Promise<number | null> => (c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code))));
+const until = async <T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> => {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v as T;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+};
+
+t.test('serve --max-rounds 2 that ended, and serve exiting 78, stay stopped; a SIGKILLed serve comes back as it ran', async (t) => {
+  const { p, cli, db, enrollment, state } = project(t, 'echo RESULT done');
+  const exitRecord = (): { exit_code: number; reason: string } => JSON.parse(readFileSync(join(state, 'run', 'exit-runner.json'), 'utf8'));
+  const wd = cli('watchdog');
+  const s1 = cli('serve', '--max-rounds', '2');
+  t.equal(await exitOf(s1), 0, 'serve ran its 2 rounds and exited 0');
+  t.same(exitRecord(), { ...exitRecord(), exit_code: 0, reason: 'max_rounds' }, 'and said so in its exit record');
+  await sleep(5000); // 25 probes
+  t.same(db('SELECT count(*) AS n FROM rounds'), [{ n: 2 }], 'no extra round: not respawned');
+  t.same(db('SELECT action FROM heal_actions'), [], 'no heal action');
+
+  rmSync(join(p.dir, 'agent.sh'));
+  const s2 = cli('serve');
+  t.equal(await exitOf(s2), 78, 'serve refused to start: its agent is gone');
+  t.same(exitRecord(), { ...exitRecord(), exit_code: 78, reason: 'config_broken' }, 'exit record config_broken');
+  await sleep(5000);
+  t.same(db('SELECT action FROM heal_actions'), [], 'config broken: left stopped');
+
+  // A long run this time; killed in its first round.
+  p.write('agent.sh', '#!/bin/sh\nsleep 2\necho RESULT done\n', 0o755);
+  const s3 = cli('serve', '--max-rounds', '40');
+  const before = await until('serve enrolled', () => enrollment()?.pid === s3.pid && enrollment());
+  s3.kill('SIGKILL');
+  const after = await until('respawned', () => {
+    const e = enrollment();
+    return e !== undefined && e.pid !== s3.pid && e;
+  });
+  t.same(after.argv, before.argv, 'the same command line');
+  t.same(after.argv.slice(-3), ['serve', '--max-rounds', '40'], '--max-rounds kept');
+  t.equal(after.cwd, p.dir, 'the same working directory');
+  t.same(readFileSync(`/proc/${after.pid}/cmdline`, 'utf8').split('\0').slice(0, -1), before.argv, 'and it runs it');
+  t.same(db<{ action: string; reason: string }>('SELECT action, reason FROM heal_actions WHERE action = \'sigkill-respawn\''), [{ action: 'sigkill-respawn', reason: 'identity_gone' }], 'one T3');
+  wd.kill('SIGTERM');
+  t.equal(await exitOf(wd), 0);
+});
