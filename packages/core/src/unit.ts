@@ -111,6 +111,16 @@ export function readExitRecord(paths: ProjectPaths, unit: string): ExitRecord | 
   return readJsonMarker<ExitRecord>(exitRecordPath(paths, unit), (v) => shapeProblem(v, EXIT_SHAPE)).value;
 }
 
+/**
+ * Writes the clean-exit record of `rec.unit` (atomically). Units write their own through
+ * {@link Unit.close}; the watchdog writes one for a process it respawned that exited before it
+ * could enrol (a config broken meanwhile: exit 78), so it is known to have stopped on purpose.
+ * @throws NodeJS.ErrnoException when the run directory cannot be written.
+ */
+export function writeExitRecord(paths: ProjectPaths, rec: ExitRecord): void {
+  writeFileAtomic(exitRecordPath(paths, rec.unit), `${JSON.stringify(rec)}\n`);
+}
+
 /** What {@link enrolUnit} needs. */
 export interface UnitOptions {
   paths: ProjectPaths;
@@ -305,7 +315,7 @@ export class Unit {
         this.o.log('warning', `${this.o.unit}: ${what}: ${(e as Error).message}`);
       }
     };
-    quiet('exit record not written', () => existsSync(this.o.paths.runDir) && writeFileAtomic(exitRecordPath(this.o.paths, this.o.unit), `${JSON.stringify(rec)}\n`));
+    quiet('exit record not written', () => existsSync(this.o.paths.runDir) && writeExitRecord(this.o.paths, rec));
     quiet('heartbeat not removed', () => removeHeartbeat(this.o.paths, this.o.unit, this.record.nonce));
     quiet('enrollment not removed', () => removeEnrollment(this.o.paths, this.o.unit, this.record.nonce));
   }

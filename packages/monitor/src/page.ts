@@ -1,4 +1,3 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { EventRecord } from '@agent-runner/core/events';
 import type { Finding } from './detectors.js';
 import type { HostSnapshot } from './snapshot.js';
@@ -21,32 +20,6 @@ export interface PageState {
   last_error: string | null;
 }
 
-/**
- * The last `n` lines of a file, reading at most its last `maxBytes` (a round log can be
- * hundreds of MB; this stays O(maxBytes)). Missing or unreadable: no lines.
- */
-export function tailLines(path: string, n: number, maxBytes = 64 * 1024): string[] {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return [];
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const len = Math.min(size, maxBytes);
-    const buf = Buffer.alloc(len);
-    readSync(fd, buf, 0, len, size - len);
-    const lines = buf.toString('utf8').split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    if (len < size) lines.shift();
-    return lines.slice(-n);
-  } catch {
-    return [];
-  } finally {
-    closeSync(fd);
-  }
-}
 
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);

@@ -21,7 +21,7 @@ import { idleCollector } from './idle-gc.js';
 import { decide, initialPolicyState, TRANSIENT, type Decision } from './policy.js';
 import type { LastOutcome } from './prompt.js';
 import { endOrphanGroup } from './process-group.js';
-import { tailLines } from './round-log.js';
+import { tailLines } from '@agent-runner/core/tail';
 import { runRound, type RoundResult } from './round.js';
 import type { ServeDeps } from './serve.js';
 

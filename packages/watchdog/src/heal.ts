@@ -8,14 +8,18 @@ import { join } from 'node:path';
 import { clearAlarm, raiseAlarm } from '@agent-runner/core/alarms';
 import type { EventKind, EventPayload, EventWriter } from '@agent-runner/core/events';
 import type { UnitJudgement } from '@agent-runner/core/health';
-import { type EnrollmentRecord, type KillFn, signalIfSame, verifyIdentity } from '@agent-runner/core/identity';
+import { EXIT } from '@agent-runner/core/errors';
+import { type EnrollmentRecord, type KillFn, readEnrollment, signalIfSame, verifyIdentity } from '@agent-runner/core/identity';
+import { redactText } from '@agent-runner/core/redact';
+import { tailLines } from '@agent-runner/core/tail';
+import { writeExitRecord } from '@agent-runner/core/unit';
 import type { HealState, HealStateInput, HealTier, Ledger } from '@agent-runner/core/ledger';
 import { newNonce, peekRestartRequest, requestRestart } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { takeHealReset, type HealResetRequest } from '@agent-runner/core/requests';
 import type { Assessment } from './assess.js';
 import { assessTarget, lastRespawn, respawnKey, type RespawnStamp } from './evidence.js';
-import { type CgroupUnit, executeRespawn, planRespawn, readCgroupUnit, type RespawnCommand } from './respawn.js';
+import { type CgroupUnit, executeRespawn, planRespawn, readCgroupUnit, type RespawnCommand, type RespawnOutcome, type RespawnPlan } from './respawn.js';
 import type { SystemdShow, SystemdView } from './systemd.js';
 import { cooldownLeftMs, type HealSettings, nextTier, type Pending, type Stamp, stopped, type Target, TIER_ACTION } from './tiers.js';
 import { type Verification, verifyPending } from './verify.js';
@@ -318,6 +322,34 @@ export class HealEngine {
     return a.respawn ?? this.d.fallbackRespawn(target);
   }
 
+  /**
+   * Respawns per `plan`; a respawned process that exits 78 before it could enrol (its config
+   * broke meanwhile) gets the exit record it could not write, so the next probe sees a unit
+   * stopped on purpose instead of respawning it into a breaker, and the runner's
+   * `config_broken` alarm carries the reason from the respawn log.
+   */
+  private respawn(target: Target, plan: RespawnPlan, cmd: RespawnCommand | undefined): Promise<RespawnOutcome> {
+    const logFile = join(this.d.paths.logDir, `respawn-${target}.log`);
+    return executeRespawn(plan, {
+      env: this.d.env, logFile,
+      onExit: (code, pid) => {
+        if (code !== EXIT.CONFIG || readEnrollment(this.d.paths, target)?.pid === pid) return;
+        const detail = redactText(tailLines(logFile, 5).join(' | ')).slice(-1000) || 'exited 78 before enrolling';
+        try {
+          const at = this.d.now();
+          writeExitRecord(this.d.paths, {
+            unit: target, pid, nonce: `respawn-${pid}`, exit_code: code, reason: 'config_broken', detail,
+            exited_at: new Date(at).toISOString(), exited_at_ms: at, ...(cmd ? { argv: cmd.argv } : {}), ...(cmd?.cwd ? { cwd: cmd.cwd } : {}),
+          });
+          if (target === 'runner') raiseAlarm(this.d.ledger, 'config_broken', { check: 'config', detail }, { project: this.d.project });
+          this.d.log('warning', `${target}: the respawned process exited 78 (configuration broken) before enrolling: ${detail}`);
+        } catch (e) {
+          this.d.log('warning', `${target}: exit 78 of the respawned process not recorded: ${(e as Error).message}`);
+        }
+      },
+    });
+  }
+
   private noteRespawn(target: Target, now: Stamp, pid: number | undefined): void {
     const stamp: RespawnStamp = { ...now, pid: pid ?? null };
     this.d.ledger.kv.set('watchdog', respawnKey(target), JSON.stringify(stamp));
@@ -331,7 +363,7 @@ export class HealEngine {
     const cmd = this.respawnCommand(target, a);
     const seen = st.lastVerifiedIdentity as SeenIdentity | null | undefined;
     const plan = planRespawn({ configuredUnit: this.d.systemdUnit(target), targetCgroup: seen?.cgroup ?? undefined, selfUnderSystemd: false, command: cmd });
-    const res = await executeRespawn(plan, { env: this.d.env, logFile: join(this.d.paths.logDir, `respawn-${target}.log`) });
+    const res = await this.respawn(target, plan, cmd);
     this.d.ledger.atomically(() => {
       this.noteRespawn(target, now, res.pid);
       this.d.ledger.watchdog.recordHealAction({
@@ -433,7 +465,7 @@ export class HealEngine {
       });
       p.phase = 'respawn_intent';
       st = this.save({ ...st, pendingVerification: p });
-      const res = await executeRespawn(plan, { env: this.d.env, logFile: join(this.d.paths.logDir, `respawn-${target}.log`) });
+      const res = await this.respawn(target, plan, this.respawnCommand(target, a));
       if (plan.method === 'spawn') this.noteRespawn(target, this.stamp(), res.pid);
       p.respawn = { method: plan.method, ok: res.ok, detail: res.detail };
       notes.push(`respawn via ${plan.method} (${plan.why}): ${res.detail}`);

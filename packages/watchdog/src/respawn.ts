@@ -100,7 +100,10 @@ export interface RespawnOutcome {
  * probes verify it). spawn: detached in its own session, in the recorded working directory,
  * stdio to `logFile` (appended), env inherited from `env`.
  */
-export function executeRespawn(plan: RespawnPlan, opts: { env: Record<string, string | undefined>; logFile: string }): Promise<RespawnOutcome> {
+export function executeRespawn(
+  plan: RespawnPlan,
+  opts: { env: Record<string, string | undefined>; logFile: string; onExit?: (code: number | null, pid: number) => void },
+): Promise<RespawnOutcome> {
   if (plan.method === 'none') return Promise.resolve({ ok: false, detail: plan.why });
   if (plan.method === 'systemd') return Promise.resolve({ ok: true, detail: `left to systemd: ${plan.unit} restarts on failure (Restart=on-failure)` });
   const [cmd, ...args] = plan.argv;
@@ -116,6 +119,9 @@ export function executeRespawn(plan: RespawnPlan, opts: { env: Record<string, st
     return new Promise((resolve) => {
       child.once('error', (e) => resolve({ ok: false, detail: `spawn ${cmd}: ${e.message}` }));
       child.once('spawn', () => {
+        const pid = child.pid;
+        // The watchdog is the parent of what it spawns: it alone learns an exit before enrolment.
+        if (opts.onExit && pid !== undefined) child.once('exit', (code) => opts.onExit?.(code, pid));
         child.unref();
         resolve({ ok: true, detail: `spawned ${plan.argv.join(' ')}${plan.cwd !== undefined ? ` in ${plan.cwd}` : ''}`, ...(child.pid !== undefined ? { pid: child.pid } : {}) });
       });

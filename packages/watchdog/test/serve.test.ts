@@ -111,3 +111,32 @@ t.test('serve --max-rounds 2 that ended, and serve exiting 78, stay stopped; a S
   wd.kill('SIGTERM');
   t.equal(await exitOf(wd), 0);
 });
+
+t.test('a respawned serve whose config broke meanwhile exits 78 before enrolling: left stopped, one config_broken alarm, no breaker', async (t) => {
+  const { p, cli, db, enrollment, state } = project(t, 'sleep 2\necho RESULT done');
+  const wd = cli('watchdog');
+  const s = cli('serve');
+  await until('serve enrolled', () => enrollment()?.pid === s.pid);
+  p.write('agent-runner.toml', '[agent\n'); // broken while it runs
+  s.kill('SIGKILL');
+  const rec = await until('the exit record the watchdog wrote for the respawned serve', () => {
+    try {
+      const r = JSON.parse(readFileSync(join(state, 'run', 'exit-runner.json'), 'utf8')) as { exit_code: number; reason: string; detail: string; pid: number };
+      return r.exit_code === 78 && r;
+    } catch {
+      return undefined;
+    }
+  });
+  t.equal(rec.reason, 'config_broken');
+  t.match(rec.detail, /agent-runner\.toml:\d+/, 'the reason, from the respawn log');
+  await sleep(5000); // 25 probes, well past the grace of the respawn
+  const actions = db<{ action: string }>('SELECT action FROM heal_actions').map((r) => r.action);
+  t.equal(actions.filter((a) => a === 'sigkill-respawn').length, 1, `one T3 (the SIGKILL), no respawn after the 78: ${actions.join(', ')}`);
+  t.notOk(actions.includes('breaker-open'), 'no breaker');
+  t.same(db('SELECT breaker FROM heal_state WHERE target = \'runner\''), [{ breaker: 'closed' }], 'breaker closed');
+  const alarms = db<{ kind: string; title: string }>("SELECT kind, title FROM outbox WHERE transport IS NULL AND json_extract(payload, '$.phase') = 'alarm'");
+  t.equal(alarms.length, 1, 'one alarm');
+  t.match(alarms[0], { kind: 'config_broken', title: /not started: config broken/ });
+  wd.kill('SIGTERM');
+  t.equal(await exitOf(wd), 0);
+});
