@@ -17,7 +17,7 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'packages/cli/dist/bin.js');
 // serve runs with the node options of its unit, as in production.
-const { SERVE_NODE_OPTIONS } = await import(join(root, 'packages/cli/dist/systemd-templates.js'));
+const { DAEMON_NODE_OPTIONS } = await import(join(root, 'packages/cli/dist/systemd-templates.js'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 
@@ -39,7 +39,7 @@ function overhead() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 200);
   const p = project('read -r _ < /dev/null; echo "S $(date +%s%N)" >> ts; cat > /dev/null; echo "E $(date +%s%N)" >> ts');
   const t0 = Date.now();
-  spawnSync(process.execPath, [...SERVE_NODE_OPTIONS, cli, 'serve', '--max-rounds', String(rounds)], { cwd: p.dir, env: p.env, stdio: 'ignore' });
+  spawnSync(process.execPath, [...DAEMON_NODE_OPTIONS, cli, 'serve', '--max-rounds', String(rounds)], { cwd: p.dir, env: p.env, stdio: 'ignore' });
   const wall = Date.now() - t0;
   const lines = readFileSync(join(p.dir, 'ts'), 'utf8').trim().split('\n').map((l) => l.split(' '));
   const gaps = [];
@@ -116,6 +116,6 @@ const all = which.length === 0;
 if (all || which.includes('overhead')) overhead();
 if (all || which.includes('peek')) await peek();
 if (all || which.includes('rss')) {
-  rss('node options of the units', SERVE_NODE_OPTIONS);
+  rss('node options of the units', DAEMON_NODE_OPTIONS);
   rss('plain node', []);
 }

@@ -22,6 +22,8 @@ import { Waker } from './waker.js';
 /** What the bridge needs from its process; the CLI verb builds it. */
 export interface BridgeDeps {
   pid: number;
+  /** A full garbage collection (`gc()` under `--expose-gc`), run by the lifecycle when idle. */
+  collectGarbage?: () => void;
   /** Environment: `*_env` secrets and `CREDENTIALS_DIRECTORY` are read from it at send time. */
   env: Record<string, string | undefined>;
   /** Aborted on SIGTERM/SIGINT: finish the sends in progress, release the rest, exit 0. */
@@ -175,6 +177,7 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
     state: 'starting',
     detail: () => ({ ...dispatcher.stats, in_flight: dispatcher.pending, ...(guard.full ? { ledger_full: true } : {}) }),
     status: `delivering to ${names.join(', ') || '(no transport)'}`,
+    ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}),
   });
   log('notice', `bridge for ${cfg.project} started: transports ${names.join(', ') || '(none)'}; commands via ${pollers.length} transport(s)`);
   deps.onReady?.({ transports: names, dispatcher });

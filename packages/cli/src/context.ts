@@ -34,7 +34,7 @@ export interface CliContext {
    * every argument. Daemons enrol with it, so a watchdog outside systemd respawns them as they were.
    */
   commandLine: string[];
-  /** A full garbage collection; present only when node runs with `--expose-gc` (see SERVE_NODE_OPTIONS). */
+  /** A full garbage collection; present only when node runs with `--expose-gc` (see DAEMON_NODE_OPTIONS). */
   collectGarbage?: () => void;
 }
 

@@ -81,12 +81,14 @@ const HARDENING = `# Hardening agents tolerate (system units only; user units wo
 ;system LogsDirectoryMode=0700`;
 
 /**
- * node options of every serve agent-runner starts (the unit, `start` without units): a small
+ * node options of every daemon agent-runner starts (the units, `start` without units): a small
  * V8 heap (`--optimize-for-size`: 1 MB semi-spaces, a slower-growing old space) and `gc()`,
- * which serve runs after an idle heartbeat interval. Together they keep a serve that ran
- * thousands of rounds as small as a fresh one (bench/runner.mjs `rss`).
+ * which each daemon's lifecycle runs after an idle heartbeat interval. Together they keep a
+ * daemon that ran for weeks (a serve after thousands of rounds) as small as a fresh one
+ * (bench/runner.mjs `rss`, the soak's RSS check).
  */
-export const SERVE_NODE_OPTIONS = ['--optimize-for-size', '--expose-gc'] as const;
+export const DAEMON_NODE_OPTIONS = ['--optimize-for-size', '--expose-gc'] as const;
+const NODE = `@NODE@ ${DAEMON_NODE_OPTIONS.join(' ')}`;
 
 /** `agent-runner@.service`: the round runner. */
 export const SERVE_TEMPLATE = `${HEADER}
@@ -97,9 +99,9 @@ ${COMMON_UNIT}
 
 [Service]
 ${COMMON_SERVICE}
-# A small V8 heap, and gc() for serve to run after an idle heartbeat interval: a serve that
-# ran thousands of rounds idles as small as a fresh one.
-ExecStart=@NODE@ ${SERVE_NODE_OPTIONS.join(' ')} @CLI@ serve
+# A small V8 heap, and gc() for the daemon to run after an idle heartbeat interval: a serve
+# that ran thousands of rounds idles as small as a fresh one (the same in every unit).
+ExecStart=${NODE} @CLI@ serve
 # Failures restart: a crash, a death by signal, a watchdog timeout, exit 75 (restart requested
 # by its marker, or a SIGTERM of the watchdog's T2 while that marker is pending).
 # Clean stops (max_rounds, stop request, .agent-done, SIGTERM) exit 0 and are never undone.
@@ -142,7 +144,7 @@ ${COMMON_UNIT}
 
 [Service]
 ${COMMON_SERVICE}
-ExecStart=@NODE@ @CLI@ bridge
+ExecStart=${NODE} @CLI@ bridge
 ${DAEMON_LIFECYCLE}
 ${HARDENING}
 
@@ -159,7 +161,7 @@ ${COMMON_UNIT}
 
 [Service]
 ${COMMON_SERVICE}
-ExecStart=@NODE@ @CLI@ watchdog
+ExecStart=${NODE} @CLI@ watchdog
 ${DAEMON_LIFECYCLE}
 ${HARDENING}
 
@@ -179,7 +181,7 @@ ${COMMON_UNIT}
 ${COMMON_SERVICE}
 # $AGENT_RUNNER_MONITOR_ARGS (unbraced) splits into words, e.g. "--host pi"; empty by default.
 Environment=AGENT_RUNNER_MONITOR_ARGS=
-ExecStart=@NODE@ @CLI@ monitor $AGENT_RUNNER_MONITOR_ARGS
+ExecStart=${NODE} @CLI@ monitor $AGENT_RUNNER_MONITOR_ARGS
 ${DAEMON_LIFECYCLE}
 ${HARDENING}
 

@@ -1,3 +1,4 @@
+import type { AgentRunnerConfig } from './config/index.js';
 import type { EventRecord } from './events/index.js';
 import type { AlertRecord, RoundRecord, Severity } from './ledger/index.js';
 
@@ -135,5 +136,29 @@ export function toPeekAlarm(a: AlertRecord): PeekAlarm {
     severity: a.severity,
     raised_by: a.raisedBy,
     raised_at: iso(a.raisedAtMs) as string,
+  };
+}
+
+/**
+ * `defenses` of a peek document: the limits the runner enforces by itself, from its config
+ * (the monitor's detectors read them to judge what the runner already guards against). One
+ * builder for `peek --json` and the monitor's local source.
+ */
+export function peekDefenses(cfg: AgentRunnerConfig, stopFile: string): Record<string, unknown> {
+  return {
+    round_timeout_s: cfg.runtime.round_timeout_s,
+    inactivity_timeout_s: cfg.runtime.inactivity_timeout_s,
+    max_grace_after_result_s: cfg.runtime.max_grace_after_result_s,
+    kill_grace_s: cfg.runtime.kill_grace_s,
+    crash_loop: cfg.runtime.crash_loop,
+    backoff: cfg.runtime.backoff,
+    transient_error_action: cfg.runtime.transient_error_action,
+    auth_probe_interval_s: cfg.runtime.auth.probe_interval_s,
+    dirty_action: cfg.vcs.dirty_action,
+    max_rounds: cfg.runtime.max_rounds,
+    daily_cost_budget_usd: cfg.runtime.daily_cost_budget_usd,
+    disk_min_free_mb: cfg.runtime.disk_min_free_mb,
+    stop_file: stopFile,
+    ...(cfg.agent.auth_fail_hint ? { auth_fail_hint: cfg.agent.auth_fail_hint } : {}),
   };
 }

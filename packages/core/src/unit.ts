@@ -27,6 +27,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { isNoSpace } from './disk.js';
+import { idleCollector } from './idle-gc.js';
 import { createEnrollment, type EnrollmentRecord, readBootId, readEnrollment, removeEnrollment, verifyIdentity, writeEnrollment } from './identity.js';
 import { assertUnitName, peekRestartRequest, readJsonMarker, removeHeartbeat, type RestartRequest, shapeProblem, takeRestartRequest, type TakeRestartOptions, writeHeartbeat } from './markers.js';
 import type { ProjectPaths } from './paths.js';
@@ -180,6 +181,12 @@ export interface StartOptions {
   onTick?: () => void;
   /** `STATUS=` sent with `READY=1`. */
   status?: string;
+  /**
+   * A full garbage collection (node's `gc()`, present under `--expose-gc`, as every unit runs):
+   * run after a heartbeat interval in which the event loop was idle (see idleCollector), so a
+   * daemon gives back the heap a busy stretch grew instead of idling at its high-water mark.
+   */
+  collectGarbage?: () => void;
 }
 
 /** An enrolled unit. Create with {@link enrolUnit}. */
@@ -220,8 +227,12 @@ export class Unit {
     this.notify?.(['READY=1', ...(s.status ? [`STATUS=${s.status}`] : [])]);
     const pingMs = this.watchdogPinged ? (this.watchdogMs as number) / 2 : Infinity;
     const period = Math.max(100, Math.min(s.heartbeatMs, pingMs));
+    const collectIfIdle = s.collectGarbage ? idleCollector(s.collectGarbage) : undefined;
     this.timer = setInterval(() => {
-      if (this.o.now() - this.lastBeatMs >= s.heartbeatMs - period / 2) this.beat();
+      if (this.o.now() - this.lastBeatMs >= s.heartbeatMs - period / 2) {
+        this.beat();
+        collectIfIdle?.();
+      }
       if (pingMs !== Infinity) this.notify?.(['WATCHDOG=1']);
       try {
         s.onTick?.();

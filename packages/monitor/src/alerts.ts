@@ -46,7 +46,16 @@ interface Entry {
   stopped: boolean;
   /** The held auto-stop was reported (once per alert). */
   held: boolean;
+  /** Polls in a row this withheld alert has held without its covering alarm (see LATE_POLLS). */
+  uncovered?: number;
 }
+
+/**
+ * Polls a withheld alert must outlive its covering alarm before it is notified late: the
+ * runner clears its alarm (auth recovered) a poll before the monitor's window shows the round
+ * that cleared it, and a condition gone by then was the alarm's, already told.
+ */
+const LATE_POLLS = 2;
 
 interface HostState {
   entries: Map<string, Entry>;
@@ -145,7 +154,8 @@ export class AlertSink {
         continue;
       }
       e.finding = f;
-      if (notify && !e.notified) {
+      e.uncovered = notify && !e.notified ? (e.uncovered ?? 0) + 1 : 0;
+      if (e.uncovered >= LATE_POLLS) {
         e.notified = true;
         this.notifyLate(scope, e);
       } else {

@@ -311,7 +311,8 @@ export const anomalyRepetitive: Detector = {
   severity: 'warning',
   policy: 'notify',
   threshold: 'last 5 rounds failed with an identical signature',
-  coveredBy: ['crash_loop'],
+  // Auth probes of a paused runner fail alike by design: its auth_paused alarm said it.
+  coveredBy: ['crash_loop', 'auth_paused'],
   fix: 'Look at the last round: agent-runner peek --round latest --log',
   evaluate(i) {
     const n = i.settings.anomaly_repeat;

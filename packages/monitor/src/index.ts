@@ -69,6 +69,8 @@ export interface MonitorStartConfig {
 /** What the monitor needs from its process (the CLI builds it). */
 export interface MonitorDeps {
   pid: number;
+  /** A full garbage collection (`gc()` under `--expose-gc`), run by the lifecycle when idle. */
+  collectGarbage?: () => void;
   env: Record<string, string | undefined>;
   /** Aborted on SIGTERM/SIGINT: finish the poll in progress and exit (0, or 75 after a restart request). */
   stop: AbortSignal;
@@ -138,6 +140,7 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
       state,
       status,
       detail: () => ({ mode: config.mode, hosts: config.hosts.length }),
+      ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}),
       onTick: () => {
         const req = unit?.takeRestart();
         if (!req || halt.signal.aborted) return;

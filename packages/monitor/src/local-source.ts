@@ -10,7 +10,7 @@ import type { Ledger } from '@agent-runner/core/ledger';
 import { readHeartbeat, readStopRequest, requestStop } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { BOOTSTRAP_EVENTS, type HostSource, type PollResult, type StopResult } from './source.js';
-import { iso, PEEK_SCHEMA_VERSION, pauseOf, toPeekAlarm, toPeekRound } from '@agent-runner/core/peek';
+import { iso, PEEK_SCHEMA_VERSION, pauseOf, peekDefenses, toPeekAlarm, toPeekRound } from '@agent-runner/core/peek';
 import type { HostSnapshot } from './snapshot.js';
 import { memory } from './system.js';
 
@@ -140,15 +140,7 @@ export class LocalSource implements HostSource {
       rate_limit: th ? { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) } : null,
       orphan_stashes: this.stashCache ?? (this.stashCache = this.stashes()),
       system: { disk: du ? { path: du.path, free_bytes: du.free_bytes, used_pct: du.used_pct } : null, memory: mem, agent_process_count: 0 },
-      defenses: {
-        round_timeout_s: cfg.runtime.round_timeout_s,
-        inactivity_timeout_s: cfg.runtime.inactivity_timeout_s,
-        kill_grace_s: cfg.runtime.kill_grace_s,
-        daily_cost_budget_usd: cfg.runtime.daily_cost_budget_usd,
-        max_rounds: cfg.runtime.max_rounds,
-        stop_file: paths.stopFile,
-        ...(cfg.agent.auth_fail_hint ? { auth_fail_hint: cfg.agent.auth_fail_hint } : {}),
-      },
+      defenses: peekDefenses(cfg, paths.stopFile),
       alarms,
       recent_events: [...this.recent],
       heal_breakers_open: breakers,

@@ -123,8 +123,11 @@ export class HostPoller {
       // Only a runner that runs rounds unprotected; one that is stopped or holds rounds by
       // itself is judged again at the next poll.
       if (!this.deps.settings.auto_stop || snap.service.state !== 'running') continue;
-      if (pause) {
-        sink.autoStopHeld(scope, f, pause);
+      // A runner with its own disk gate never starts a round on a full disk (and on one, its
+      // heartbeat cannot say it paused): stopping it would only turn the pause into a manual start.
+      const guard = f.detector === 'disk_critical' && Number(snap.defenses['disk_min_free_mb']) > 0 ? 'disk' : pause;
+      if (guard) {
+        sink.autoStopHeld(scope, f, guard);
         continue;
       }
       this.deps.log('warning', `${this.host}: ${f.detector} fired; stopping the runner (auto-stop)`);

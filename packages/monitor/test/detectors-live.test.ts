@@ -87,7 +87,8 @@ t.test('disk: one statfs figure for peek, doctor, the detectors and /metrics', a
 });
 
 t.test('disk_critical: stops a runner that runs rounds; leaves alone one that holds rounds for the disk', async (t) => {
-  const p = scenario('sleep 1\necho RESULT ok');
+  // Its own disk gate off: nothing else keeps it from starting a round on a full disk.
+  const p = scenario('sleep 1\necho RESULT ok', 'disk_min_free_mb = 0');
   t.teardown(p.cleanup);
   const s = p.start();
   t.teardown(() => s.child.kill('SIGKILL'));
@@ -125,6 +126,23 @@ t.test('disk_critical: stops a runner that runs rounds; leaves alone one that ho
   const skipped = w.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['type'] === 'auto_stop_skipped');
   t.match(skipped, [{ detector: 'disk_critical', pause: 'disk' }], 'reported once');
   t.equal(w.outbox().filter((o) => o.kind === 'monitor_auto_stop').length, 1, 'only the first runner was stopped');
+});
+
+t.test('disk_critical: a runner with its own disk gate is never stopped (on a full disk its heartbeat cannot say it paused)', async (t) => {
+  const p = scenario('sleep 1\necho RESULT ok');
+  t.teardown(p.cleanup);
+  const s = p.start();
+  t.teardown(() => s.child.kill('SIGKILL'));
+  await until(() => eventsOf(p.stateDir, 'round_start') > 0);
+  const w = watch(p);
+  t.teardown(w.close);
+  await w.poll();
+  Object.assign(w.settings, { disk_critical_pct: Math.max(0, (w.poller.snapshot?.system.disk?.used_pct ?? 0) - 0.5) });
+  for (let i = 0; i < 3; i++) t.ok((await w.poll()).includes('disk_critical'));
+  t.equal(s.child.exitCode, null, 'still running');
+  const skipped = w.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['type'] === 'auto_stop_skipped');
+  t.match(skipped, [{ detector: 'disk_critical', pause: 'disk' }], 'held: the runner guards the disk itself');
+  t.equal(w.outbox().filter((o) => o.kind === 'monitor_auto_stop').length, 0);
 });
 
 t.test('memory: real systeminformation reading against the threshold', async (t) => {

@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
 import { tightestDisk } from '@agent-runner/core/disk';
 import { lastEvents } from '@agent-runner/core/events/reader';
-import { iso, PEEK_SCHEMA_VERSION, pauseOf, toPeekAlarm, toPeekRound, type PeekSnapshot } from '@agent-runner/core/peek';
+import { iso, PEEK_SCHEMA_VERSION, pauseOf, peekDefenses, toPeekAlarm, toPeekRound, type PeekSnapshot } from '@agent-runner/core/peek';
 import { readEnrollment, verifyIdentity } from '@agent-runner/core/identity';
 import { openLedger, type RoundRecord } from '@agent-runner/core/ledger';
 import { readHeartbeat, readStopRequest } from '@agent-runner/core/markers';
@@ -122,19 +122,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
     rate_limit: rateLimit,
     orphan_stashes: await stashes,
     system: { disk: disk(paths), memory: memory(), agent_process_count: agentProcessCount(cfg.agent.command) },
-    defenses: {
-      round_timeout_s: cfg.runtime.round_timeout_s,
-      inactivity_timeout_s: cfg.runtime.inactivity_timeout_s,
-      max_grace_after_result_s: cfg.runtime.max_grace_after_result_s,
-      crash_loop: cfg.runtime.crash_loop,
-      backoff: cfg.runtime.backoff,
-      transient_error_action: cfg.runtime.transient_error_action,
-      auth_probe_interval_s: cfg.runtime.auth.probe_interval_s,
-      dirty_action: cfg.vcs.dirty_action,
-      max_rounds: cfg.runtime.max_rounds,
-      daily_cost_budget_usd: cfg.runtime.daily_cost_budget_usd,
-      stop_file: paths.stopFile,
-    },
+    defenses: peekDefenses(cfg, paths.stopFile),
     ledger: ledgerInfo,
     alarms,
     recent_events: recent,

@@ -17,7 +17,6 @@ import { adapterFor } from './adapters/index.js';
 import { DiskGuard, roundLedger, type DeferredWrite } from './disk-gate.js';
 import { Episodes } from './episodes.js';
 import { holdBeforeRound } from './gates.js';
-import { idleCollector } from './idle-gc.js';
 import { decide, initialPolicyState, TRANSIENT, type Decision } from './policy.js';
 import type { LastOutcome } from './prompt.js';
 import { endOrphanGroup } from './process-group.js';
@@ -111,16 +110,13 @@ export async function serveLoop(s: ServeSession): Promise<number> {
     unit.setState(state, true);
   };
   const judge = watchdogJudge(s);
-  const collectIfIdle = deps.collectGarbage ? idleCollector(deps.collectGarbage) : undefined;
   unit.start({
     heartbeatMs: cfg.runtime.heartbeat_interval_s * 1000,
     state: 'starting',
     detail: () => ({ ...detail }),
     status: `serving ${cfg.project}`,
-    onTick: () => {
-      collectIfIdle?.();
-      judge();
-    },
+    onTick: judge,
+    ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}),
   });
 
   const episodes = new Episodes(ledger, cfg.project, now);

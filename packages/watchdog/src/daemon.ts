@@ -29,6 +29,8 @@ export const DEFAULT_INSTALLED_PACKAGE_JSON = fileURLToPath(new URL('../package.
 /** What {@link start} needs from the process. */
 export interface WatchdogDeps {
   pid: number;
+  /** A full garbage collection (`gc()` under `--expose-gc`), run by the lifecycle when idle. */
+  collectGarbage?: () => void;
   env: Record<string, string | undefined>;
   /** Aborted to stop (SIGTERM/SIGINT). */
   stop: AbortSignal;
@@ -107,7 +109,7 @@ export async function start(cfg: AgentRunnerConfig, deps: WatchdogDeps): Promise
     });
 
     const watching = `watching ${targets.join(', ') || 'nothing'}`;
-    unit.start({ heartbeatMs: Math.min(settings.intervalMs, 10_000), state: 'watching', status: watching });
+    unit.start({ heartbeatMs: Math.min(settings.intervalMs, 10_000), state: 'watching', status: watching, ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}) });
     deps.log('notice', `watchdog ${VERSION} started (pid ${deps.pid}); ${watching}${underSystemd ? ' (systemd units)' : ''}; interval ${w.interval_s} s${unit.watchdogPinged ? '; pinging systemd\'s watchdog' : ''}`);
 
     let failing: string | undefined;

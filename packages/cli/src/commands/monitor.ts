@@ -58,6 +58,7 @@ export async function monitor(ctx: CliContext, args: MonitorArgs): Promise<numbe
       pid: ctx.pid,
       argv: ctx.commandLine,
       cwd: ctx.cwd,
+      ...(ctx.collectGarbage ? { collectGarbage: ctx.collectGarbage } : {}),
       env: ctx.env,
       stop: ctx.signal,
       log,

@@ -12,7 +12,7 @@ import type { CliContext, GlobalArgs } from '../context.js';
 import { effectiveMode, loadProjectConfig, projectConfigFile } from '../load.js';
 import { oneLine, out, outJson, warn } from '../output.js';
 import { detectManager, findInstallByConfig, projectUnits, showUnits, systemctl, type Manager, type UnitState } from '../systemd.js';
-import { SERVE_NODE_OPTIONS } from '../systemd-templates.js';
+import { DAEMON_NODE_OPTIONS } from '../systemd-templates.js';
 import { mustSucceed } from './install.js';
 
 /** A project as the lifecycle verbs see it. */
@@ -81,7 +81,7 @@ export async function start(ctx: CliContext, args: GlobalArgs): Promise<number> 
   const logFile = join(paths.logDir, 'serve.out');
   const fd = openSync(logFile, 'a', 0o600);
   const env = Object.fromEntries(Object.entries({ ...ctx.env, AGENT_RUNNER_CONFIG: cfg.source }).filter((e): e is [string, string] => e[1] !== undefined));
-  const child = spawn(ctx.execPath, [...SERVE_NODE_OPTIONS, ctx.binPath, ...(ctx.mode === 'system' ? ['--system'] : []), 'serve'], {
+  const child = spawn(ctx.execPath, [...DAEMON_NODE_OPTIONS, ctx.binPath, ...(ctx.mode === 'system' ? ['--system'] : []), 'serve'], {
     cwd: cfg.runtime.work_dir,
     env,
     detached: true,

@@ -17,6 +17,7 @@ export function watchdog(ctx: CliContext, args: GlobalArgs): Promise<number> {
     env: ctx.env,
     stop: ctx.signal,
     log: daemonLogger(ctx, 'watchdog'),
+    ...(ctx.collectGarbage ? { collectGarbage: ctx.collectGarbage } : {}),
     kill: ctx.kill,
     mono: ctx.monoMs,
     argv: ctx.commandLine,

@@ -1,0 +1,18 @@
+import t from 'tap';
+import { projectPaths } from '../src/paths.js';
+import { enrolUnit } from '../src/unit.js';
+
+t.test('the lifecycle collects garbage once per idle stretch, on its heartbeat', async (t) => {
+  const dir = t.testdir();
+  const r = enrolUnit({ paths: projectPaths('p', dir, dir), unit: 'bridge', project: 'p', version: '0', pid: process.pid, now: Date.now, env: {}, log: () => undefined });
+  if (!r.unit) throw new Error('not enrolled');
+  let collections = 0;
+  r.unit.start({ heartbeatMs: 500, state: 'idle', collectGarbage: () => void (collections += 1) });
+  t.teardown(() => r.unit.close(0, 'signal'));
+  await new Promise((res) => setTimeout(res, 1800));
+  t.equal(collections, 1, 'idle: one collection, not one per beat');
+  const end = Date.now() + 600; // a busy stretch: the next idle interval collects again
+  while (Date.now() < end) Math.sqrt(Math.random());
+  await new Promise((res) => setTimeout(res, 1600));
+  t.equal(collections, 2, 'busy, then idle again: one more');
+});
