@@ -21,7 +21,7 @@ import type { Assessment } from './assess.js';
 import { assessTarget, lastRespawn, respawnKey, type RespawnStamp } from './evidence.js';
 import { type CgroupUnit, executeRespawn, planRespawn, readCgroupUnit, type RespawnCommand, type RespawnOutcome, type RespawnPlan } from './respawn.js';
 import type { SystemdShow, SystemdView } from './systemd.js';
-import { cooldownLeftMs, type HealSettings, nextTier, type Pending, type Stamp, stopped, type Target, TIER_ACTION } from './tiers.js';
+import { cooldownLeftMs, type HealSettings, nextTier, type Pending, RESTART_LOOP_RESTARTS, type Stamp, stopped, type Target, TIER_ACTION } from './tiers.js';
 import { type Verification, verifyPending } from './verify.js';
 
 /** What the engine needs from its surroundings. */
@@ -82,6 +82,8 @@ export class HealEngine {
   private readonly verdicts = new Map<string, ShownVerdict>();
   /** Since when each target with an open breaker has been healthy, wall ms. */
   private readonly healthySince = new Map<string, number>();
+  /** Per target not healthy since: when first seen so (monotonic ms) and systemd's NRestarts then. */
+  private readonly loops = new Map<string, { sinceMono: number; restarts: number }>();
   private readonly startedMonoMs: number;
 
   constructor(private readonly d: HealDeps) {
@@ -179,6 +181,7 @@ export class HealEngine {
     }
 
     if (j.verdict === 'healthy') {
+      this.loops.delete(target);
       if (st.tier !== 0 || st.consecutiveFailures !== 0 || st.pendingVerification) {
         st = this.save({ ...st, tier: 0, consecutiveFailures: 0, pendingVerification: null, nonceInFlight: null, lastHealthyAtMs: now.atMs });
       } else if (st.lastHealthyAtMs == null || now.atMs - st.lastHealthyAtMs >= this.d.settings.intervalMs * 20) {
@@ -186,6 +189,10 @@ export class HealEngine {
         const decay = st.failureSignature != null && st.lastActionAtMs != null && now.atMs - st.lastActionAtMs >= this.d.settings.signatureWindowMs;
         st = this.save({ ...st, lastHealthyAtMs: now.atMs, ...(decay ? { failureSignature: null, signatureRepeats: 0 } : {}) });
       }
+      return j;
+    }
+    if (a.sd !== undefined && this.restartLoop(target, a.sd, now)) {
+      this.openBreaker(target, st, `systemd restarted ${this.d.systemdUnit(target)} ${a.sd.nRestarts - (this.loops.get(target)?.restarts ?? 0)} times in ${Math.round(this.d.settings.restartLoopMs / 60_000)} min and it was never healthy: it fails at every start`, now);
       return j;
     }
     if (j.verdict === 'unknown') return j;
@@ -205,6 +212,22 @@ export class HealEngine {
     }
     await this.act(target, nextTier(st.tier, j.alive, j.signature), { ...st, failureSignature: j.signature, signatureRepeats: repeats + 1 }, a, now);
     return j;
+  }
+
+  /**
+   * True when systemd has kept restarting `target` (NRestarts up by {@link RESTART_LOOP_RESTARTS})
+   * for `restart_loop_s` without it being healthy once: a unit that crashes at every start is
+   * "activating" to every probe, so neither the tiers nor systemd's Restart= will ever tell a
+   * human. The count starts at the first unhealthy probe after the last healthy one.
+   */
+  private restartLoop(target: Target, sd: SystemdView, now: Stamp): boolean {
+    if (this.d.settings.restartLoopMs <= 0) return false;
+    const l = this.loops.get(target);
+    if (l === undefined) {
+      this.loops.set(target, { sinceMono: now.monoMs, restarts: sd.nRestarts });
+      return false;
+    }
+    return now.monoMs - l.sinceMono >= this.d.settings.restartLoopMs && sd.nRestarts - l.restarts >= RESTART_LOOP_RESTARTS;
   }
 
   /**

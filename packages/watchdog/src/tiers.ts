@@ -21,7 +21,12 @@ export interface HealSettings {
   breakerAfterFailedT3: number;
   breakerAfterSameSignature: number;
   signatureWindowMs: number;
+  /** systemd restarted a unit {@link RESTART_LOOP_RESTARTS} times without it being healthy for this long: breaker (0: off). */
+  restartLoopMs: number;
 }
+
+/** Restarts by systemd, without the unit being healthy in between, that make a restart loop. */
+export const RESTART_LOOP_RESTARTS = 5;
 
 /** Converts `[watchdog]` (seconds) to {@link HealSettings} (ms). */
 export function healSettings(w: WatchdogConfig): HealSettings {
@@ -36,6 +41,7 @@ export function healSettings(w: WatchdogConfig): HealSettings {
     breakerAfterFailedT3: w.breaker_after_failed_t3,
     breakerAfterSameSignature: w.breaker_after_same_signature,
     signatureWindowMs: ms(w.signature_window_s),
+    restartLoopMs: ms(w.restart_loop_s),
   };
 }
 

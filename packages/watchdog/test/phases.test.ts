@@ -24,7 +24,7 @@ function setup(t: { teardown(fn: () => void): void }) {
     paths, project: 'wdt', ledger, events, bootId, now: Date.now, mono,
     settings: healSettings({
       targets: ['bridge'], interval_s: 0.2, stale_after_s: { runner: 5, bridge: 1, monitor: 5 }, tier_cooldown_s: 1, term_grace_s: 0.5,
-      verify_window_s: 1, startup_grace_s: 0, breaker_after_failed_t3: 3, breaker_after_same_signature: 5, signature_window_s: 3600,
+      verify_window_s: 1, startup_grace_s: 0, breaker_after_failed_t3: 3, breaker_after_same_signature: 5, signature_window_s: 3600, restart_loop_s: 0,
       systemd_units: { runner: 'r.service', bridge: 'b.service', monitor: 'm.service' }, respawn_command: {},
     }),
     targets: ['bridge'], kill: (pid) => void killed.push(pid), installedVersion: () => '0.1.0',

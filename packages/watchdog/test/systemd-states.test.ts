@@ -30,7 +30,7 @@ function setup(t: Test) {
     paths, project: 'wdt', ledger, events, bootId: readBootId(), now: Date.now, mono,
     settings: healSettings({
       interval_s: 0.2, stale_after_s: { runner: 5, bridge: 1, monitor: 5 }, tier_cooldown_s: 1, term_grace_s: 0.5, verify_window_s: 1,
-      startup_grace_s: 2, breaker_after_failed_t3: 2, breaker_after_same_signature: 5, signature_window_s: 3600,
+      startup_grace_s: 2, breaker_after_failed_t3: 2, breaker_after_same_signature: 5, signature_window_s: 3600, restart_loop_s: 2,
       systemd_units: { runner: 'r.service', bridge: UNIT, monitor: 'm.service' }, respawn_command: {},
     }),
     targets: undefined, kill: (pid, sig) => process.kill(pid, sig), installedVersion: () => INSTALLED,
@@ -43,6 +43,7 @@ function setup(t: Test) {
     events.close();
     sb.cleanup();
   });
+  const viewOf = (): SystemdView => current as SystemdView;
   const view = (o: Partial<SystemdView>): void => {
     current = {
       unit: UNIT, loadState: 'loaded', activeState: 'active', subState: 'running', result: 'success', execMainCode: 0, execMainStatus: 0,
@@ -60,7 +61,7 @@ function setup(t: Test) {
     script = f;
   };
   const notified = (): number => Object.values(ledger.outbox.countByStatus()).reduce((a, b) => a + b, 0);
-  return { sb, ledger, engine, view, probes, actions, reScript, notified };
+  return { sb, ledger, engine, view, viewOf, probes, actions, reScript, notified };
 }
 
 t.test('a unit systemd restarts by itself is no heal, and no failed T3 (19 #2)', async (t) => {
@@ -124,4 +125,23 @@ t.test('active when read, restarting when re-read: no action on a restart that b
   s.reScript((n, v) => (n % 2 === 0 ? v : v && { ...v, activeState: 'deactivating', subState: 'stop-sigterm' }));
   await s.probes(6);
   t.same(s.actions(), [], 'no action');
+});
+
+t.test('a unit systemd restarts forever, never healthy, opens its breaker: one alarm (nobody else would tell)', async (t) => {
+  const s = setup(t);
+  let n = 0;
+  // Crashes before it enrols: systemd shows it activating (auto-restart), then starting again.
+  s.reScript(() => {
+    n += 1;
+    return { ...s.viewOf(), activeState: 'activating', subState: n % 2 ? 'auto-restart' : 'start', result: 'exit-code', execMainCode: 1, execMainStatus: 70, nRestarts: Math.floor(n / 2) };
+  });
+  s.view({});
+  await s.probes(10); // ~1 s, 5 restarts: not yet long enough
+  t.equal(s.ledger.watchdog.getHealState('bridge')?.breaker ?? 'closed', 'closed', 'not before restart_loop_s');
+  await s.probes(20); // past 2 s, more restarts
+  t.equal(s.ledger.watchdog.getHealState('bridge')?.breaker, 'open', 'breaker open');
+  const rows = s.ledger.monitor.activeAlerts({ raisedBy: 'watchdog' });
+  t.match(rows, [{ detector: 'breaker_open:bridge', message: /watchdog stopped healing bridge/ }]);
+  t.match(s.actions(), ['breaker-open succeeded'], 'no heal action: systemd was on it');
+  t.equal(s.notified(), 1, 'exactly one alarm');
 });

@@ -149,6 +149,7 @@ export interface WatchdogConfig {
   breaker_after_failed_t3: number;
   breaker_after_same_signature: number;
   signature_window_s: number;
+  restart_loop_s: number;
   /** systemd unit per target, `{project}` not yet replaced. */
   systemd_units: { runner: string; bridge: string; monitor: string };
   /** Foreground-mode respawn argv per target; absent = the CLI's default. */
