@@ -32,12 +32,14 @@ const mib = (bytes: number | undefined): string => (bytes === undefined ? '?' : 
  * minimum free; a ledger write of the loop goes through {@link write}, which waits for space and
  * retries when it fails with ENOSPC or SQLITE_FULL. Either wait is one disk pause: a
  * `disk_paused` event, heartbeat `paused`/`disk`, the `disk_full` alarm (raised as soon as the
- * ledger takes it: on a disk that is full to the last block it may not), a re-check every
+ * ledger takes it: on a disk full to the last block, when space is back), a re-check every
  * {@link DISK_RECHECK_MS}, and `disk_resumed` when space is back. The alarm is cleared when
  * rounds resume (see `holdBeforeRound`), not when this pause ends, since another hold may follow.
  */
 export class DiskGuard {
   private pausedAtMs: number | undefined;
+  /** The fullest reading of this pause (a late alarm says how full it got). */
+  private lowest: DiskUsage | undefined;
 
   constructor(private readonly c: DiskGuardContext) {}
 
@@ -111,12 +113,17 @@ export class DiskGuard {
   private leave(u: DiskUsage | undefined): void {
     const pausedS = Math.round((this.c.now() - (this.pausedAtMs ?? this.c.now())) / 1000);
     this.pausedAtMs = undefined;
+    // A ledger full to the last block took no alarm during the pause: told now, late, so the
+    // human still hears of the outage (its recovery follows when rounds resume).
+    if (!this.c.episodes.get('disk_full')) this.alarm(this.lowest ?? u);
+    this.lowest = undefined;
     this.c.events.emit('disk_resumed', { paused_s: pausedS, free_bytes: u?.free_bytes ?? null });
     this.c.log('notice', `disk: space is free again (${mib(u?.free_bytes)}) after ${pausedS} s`);
   }
 
   /** Raises `disk_full` unless it is open; a ledger too full to take it is tried again at the next check. */
   private alarm(u: DiskUsage | undefined): void {
+    if (u !== undefined && (this.lowest === undefined || u.free_bytes < this.lowest.free_bytes)) this.lowest = u;
     if (this.c.episodes.get('disk_full')) return;
     try {
       this.c.episodes.raise('disk_full', { path: u?.path ?? this.c.paths.stateDir, free_bytes: u?.free_bytes ?? null, used_pct: u?.used_pct ?? null, min_free_bytes: this.c.minFreeBytes });
