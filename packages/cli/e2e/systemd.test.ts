@@ -2,7 +2,7 @@
 // for an unprivileged user, rounds in the journal with priorities, stop / restart / kill, a crash
 // restarted by systemd, exit 78 and the clean stops not restarted, uninstall leaving nothing;
 // then the same in user mode with linger. Run by scripts/ci/systemd.sh (needs root).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
@@ -105,6 +105,8 @@ restart_delay_s = 0.5
 round_timeout_s = 30
 [vcs]
 dirty_action = "ignore"
+[watchdog]
+interval_s = 1
 TOML
 git add -A && git -c user.name=t -c user.email=t@e commit -qm init
 `;
@@ -117,6 +119,8 @@ function writeConfig(prompt = 'PROMPT.md', maxRounds?: number): Run {
     ...(maxRounds ? [`max_rounds = ${maxRounds}`] : []),
     // The test edits the config in the work tree: the runner's git hygiene must not stash it.
     '[vcs]', 'dirty_action = "ignore"',
+    // A probe a second: each stay-stopped check below is 15 probes of the watchdog (system mode).
+    '[watchdog]', 'interval_s = 1',
   ].join('\n');
   writeFileSync(join(share, 'agent-runner.toml'), `${toml}\n`, { mode: 0o644 });
   return op(`cp ${share}/agent-runner.toml agent-runner.toml`);
@@ -128,6 +132,20 @@ function ledgerRows(scope: Scope, sql: string): Array<Record<string, unknown>> {
   const js = `const D=require(${JSON.stringify(`${ROOT}/node_modules/better-sqlite3`)});const db=new D(${JSON.stringify(file)},{readonly:true});process.stdout.write(JSON.stringify(db.prepare(${JSON.stringify(sql)}).all()))`;
   const r = host(['exec', PID, 'node', '-e', js]);
   return r.code === 0 ? (JSON.parse(r.stdout) as Array<Record<string, unknown>>) : [];
+}
+
+/** Heal actions the watchdog recorded (system mode installs it), or [] without a ledger. */
+const healActions = (scope: Scope): Array<Record<string, unknown>> => ledgerRows(scope, 'SELECT target, action, reason FROM heal_actions ORDER BY id');
+
+/**
+ * A unit that stopped on purpose stays stopped: in system mode the watchdog runs next to it
+ * (15 of its probes), and takes no action on it.
+ */
+function staysStopped(t: Test, scope: Scope, state = 'inactive'): void {
+  const before = healActions(scope).length;
+  sleepMs(scope === 'system' ? 15_000 : 1500);
+  t.equal(show(scope).ActiveState, state, 'not restarted');
+  t.same(healActions(scope).slice(before), [], 'no heal action');
 }
 
 interface Status { running: boolean; ledger: { running_round: number | null; last_round: { status: string; started_at: string } | null } | null }
@@ -231,8 +249,7 @@ function lifecycle(scope: Scope): void {
     t.equal(st.ActiveState, 'inactive');
     t.equal(st.Result, 'success');
     t.match(journal(scope).filter((e) => / ended: /.test(e.MESSAGE)).pop()?.MESSAGE ?? '', /killed \(operator\)/);
-    sleepMs(1500);
-    t.equal(show(scope).ActiveState, 'inactive', 'not restarted');
+    staysStopped(t, scope);
   });
 
   t.test(`${scope}: a crash of serve (SIGKILL) is restarted by systemd`, async (t) => {
@@ -254,8 +271,7 @@ function lifecycle(scope: Scope): void {
     const st = show(scope);
     t.equal(st.ActiveState, 'failed', 'failed, not auto-restarting');
     t.equal(st.ExecMainStatus, '78');
-    sleepMs(1500);
-    t.equal(show(scope).ActiveState, 'failed');
+    staysStopped(t, scope, 'failed');
     t.equal(writeConfig().code, 0);
   });
 
@@ -328,8 +344,7 @@ function lifecycle(scope: Scope): void {
     t.equal(st.Result, 'success');
     t.equal(st.ExecMainStatus, '0');
     t.ok(journal(scope).some((e) => /stopped: max_rounds \(exit 0/.test(e.MESSAGE)));
-    sleepMs(1500);
-    t.equal(show(scope).ActiveState, 'inactive', 'not restarted');
+    staysStopped(t, scope);
     t.equal(writeConfig().code, 0);
   });
 
@@ -339,8 +354,7 @@ function lifecycle(scope: Scope): void {
     t.ok(waitFor(() => show(scope).ActiveState === 'inactive', 20_000), 'serve ended');
     t.equal(show(scope).Result, 'success');
     t.ok(journal(scope).some((e) => /stopped: agent_done \(exit 0/.test(e.MESSAGE)));
-    sleepMs(1500);
-    t.equal(show(scope).ActiveState, 'inactive', 'not restarted');
+    staysStopped(t, scope);
     ctl('done-next', null);
   });
 }
@@ -356,7 +370,8 @@ t.test('system: install --system as root for the sudo user', async (t) => {
   const v = root(`cd /etc/systemd/system && systemd-analyze verify ${UNITS.join(' ')} 2>&1`);
   t.equal(v.code, 0);
   t.equal(v.stdout.trim(), '', 'systemd-analyze verify: no warning on any rendered unit');
-  const again = root(`cd /home/${USER}/proj && SUDO_USER=${USER} ${CLI} install --system`);
+  // The rest of the system tests run next to the watchdog and the monitor, as an operator would.
+  const again = root(`cd /home/${USER}/proj && SUDO_USER=${USER} ${CLI} install --system --watchdog --monitor`);
   t.equal(again.code, 0, again.stderr);
   t.notOk(root('ls -d /etc/systemd/system/agent-runner-bridge@demo.service.d').code === 0, 'a unit dropped from the install loses its drop-in');
   const u = root('systemctl show agent-runner@demo.service -p User -p WorkingDirectory -p TimeoutStopUSec -p KillMode -p RestartPreventExitStatus');
@@ -373,6 +388,27 @@ lifecycle('system');
 t.test('system: the state is where system mode puts it, owned by the user', async (t) => {
   const r = root(`stat -c '%U %a' /var/lib/agent-runner/demo /var/log/agent-runner/demo`);
   t.equal(r.stdout.trim(), `${USER} 700\n${USER} 700`);
+});
+
+t.test('system: the four units together: 10 restarts of the target and an operator stop of serve, no heal action, no notification', async (t) => {
+  const all = root(`cd /home/${USER}/proj && SUDO_USER=${USER} ${CLI} install --system --bridge --watchdog --monitor`);
+  t.equal(all.code, 0, all.stderr);
+  const services = UNITS.filter((u) => u.endsWith('.service'));
+  const allActive = (): boolean => services.every((u) => show('system', u).ActiveState === 'active');
+  const before = healActions('system').length;
+  const maxOutbox = Number(ledgerRows('system', 'SELECT COALESCE(MAX(id), 0) AS m FROM outbox')[0]?.['m'] ?? 0);
+  for (let i = 0; i < 10; i++) {
+    t.equal(root('systemctl restart agent-runner@demo.target').code, 0, `restart ${i + 1}`);
+    if (!t.ok(waitFor(allActive, 30_000), `all four units active after restart ${i + 1}`)) break;
+  }
+  sleepMs(5000); // five more probes after the last start
+  t.same(healActions('system').slice(before), [], '0 heal actions');
+  t.same(ledgerRows('system', `SELECT kind, title FROM outbox WHERE id > ${maxOutbox}`), [], '0 notifications of any kind');
+  t.same(ledgerRows('system', "SELECT target FROM heal_state WHERE breaker = 'open'"), [], 'every breaker closed');
+  t.equal(root('systemctl stop agent-runner@demo.service').code, 0, 'the operator stops serve alone');
+  staysStopped(t, 'system');
+  t.equal(show('system', 'agent-runner-watchdog@demo.service').ActiveState, 'active', 'with the watchdog running');
+  t.equal(root('systemctl stop agent-runner@demo.target').code, 0);
 });
 
 t.test('system: uninstall leaves nothing', async (t) => {

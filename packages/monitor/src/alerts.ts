@@ -134,8 +134,9 @@ export class AlertSink {
    * Applies one poll's findings for a host.
    * @param alarms the host's active alarms (peek's `alarms`): a runner/watchdog alarm named in
    *   a finding's `coveredBy` holds its notification back.
+   * @param owned causes the runner tells by itself whether or not their alarm is raised yet.
    */
-  apply(scope: AlertScope, findings: readonly Finding[], alarms: readonly PeekAlarm[]): ApplyResult {
+  apply(scope: AlertScope, findings: readonly Finding[], alarms: readonly PeekAlarm[], owned: ReadonlySet<string> = new Set()): ApplyResult {
     this.writes.flush();
     const nowMs = this.deps.now();
     const st = this.state(scope);
@@ -145,7 +146,7 @@ export class AlertSink {
       const f = { ...f0, message: redactText(f0.message) };
       seen.add(f.detector);
       let e = st.entries.get(f.detector);
-      const notify = !this.withheld(f, alarms);
+      const notify = !this.withheld(f, alarms, owned);
       if (!e) {
         e = { finding: f, raisedAtMs: nowMs, id: undefined, notified: notify, stopped: false, held: false };
         st.entries.set(f.detector, e);
@@ -174,10 +175,14 @@ export class AlertSink {
     return { raised, cleared, autoStop };
   }
 
-  /** Why a finding is not notified now: benign without `notify_benign`, or a covering alarm active. */
-  private withheld(f: Finding, alarms: readonly PeekAlarm[]): boolean {
+  /**
+   * Why a finding is not notified now: benign without `notify_benign`, a covering alarm active,
+   * or a covering cause the runner owns (`owned`: it tells it itself, even when a full ledger
+   * keeps it from raising the alarm yet).
+   */
+  private withheld(f: Finding, alarms: readonly PeekAlarm[], owned: ReadonlySet<string>): boolean {
     if (f.benign && !this.deps.notifyBenign) return true;
-    return f.coveredBy.some((c) => alarms.some((a) => a.cause === c && a.raised_by !== 'monitor'));
+    return f.coveredBy.some((c) => owned.has(c) || alarms.some((a) => a.cause === c && a.raised_by !== 'monitor'));
   }
 
   /** Raises or refreshes the entry's row; returns its id. */

@@ -27,6 +27,15 @@ export interface PollerDeps {
 }
 
 /** The runner in one phrase, for a notification body. */
+/**
+ * Causes a running runner tells by itself: with its disk gate on (`disk_min_free_mb`), the
+ * disk (`disk_full`), even while a full ledger keeps it from raising the alarm yet — the
+ * monitor's disk alerts would be a second message for one cause.
+ */
+function runnerOwned(s: HostSnapshot): ReadonlySet<string> {
+  return new Set(s.service.state === 'running' && Number(s.defenses['disk_min_free_mb']) > 0 ? ['disk_full'] : []);
+}
+
 function runnerNow(s: HostSnapshot, pause: string | null): string {
   if (s.service.state !== 'running') return s.service.state === 'stopped' ? 'stopped' : 'state unknown';
   if (pause) return `running, holding rounds by itself (${pause})`;
@@ -118,7 +127,7 @@ export class HostPoller {
     this.findings = silenceActive ? [...findings, silenceFinding(silent, this.window)] : findings;
     this.lastPollDurationS = (performance.now() - t0) / 1000;
     if (!sink) return;
-    const { autoStop } = sink.apply(scope, findings, snap.alarms ?? []);
+    const { autoStop } = sink.apply(scope, findings, snap.alarms ?? [], runnerOwned(snap));
     for (const f of autoStop) {
       // Only a runner that runs rounds unprotected; one that is stopped or holds rounds by
       // itself is judged again at the next poll.

@@ -143,6 +143,7 @@ t.test('disk_critical: a runner with its own disk gate is never stopped (on a fu
   const skipped = w.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['type'] === 'auto_stop_skipped');
   t.match(skipped, [{ detector: 'disk_critical', pause: 'disk' }], 'held: the runner guards the disk itself');
   t.equal(w.outbox().filter((o) => o.kind === 'monitor_auto_stop').length, 0);
+  t.equal(w.outbox().filter((o) => o.kind === 'disk_critical').length, 0, 'and tells of it itself (disk_full): the monitor records, does not notify');
 });
 
 t.test('memory: real systeminformation reading against the threshold', async (t) => {

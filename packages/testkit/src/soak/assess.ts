@@ -169,9 +169,15 @@ export function assess(run: SoakRun, f: Facts): Assessment {
   const soakHook = accepted.filter((d) => d.path === `/hook/${f.names.soak}`);
   const calmHook = accepted.filter((d) => d.path !== `/hook/${f.names.soak}`);
   const byEpisode = new Map<EpisodeRecord | undefined, Delivery[]>();
+  // A recovery belongs to the fault of the alarm it answers (payload.reply_to), even when it was
+  // queued a moment after the next fault began.
+  const episodeOfAlarm = new Map<string, EpisodeRecord | undefined>();
   for (const d of soakHook) {
-    const t = created.get((d.key ?? '').replace(/:[^:]+$/, '')) ?? d.atMs;
-    const e = attribute(run.episodes, t);
+    const key = (d.key ?? '').replace(/:[^:]+$/, '');
+    const t = created.get(key) ?? d.atMs;
+    const replyTo = d.payload?.['reply_to'];
+    const e = typeof replyTo === 'string' && episodeOfAlarm.has(replyTo) ? episodeOfAlarm.get(replyTo) : attribute(run.episodes, t);
+    if (alarmOf(d)?.phase === 'alarm') episodeOfAlarm.set(key, e);
     byEpisode.set(e, [...(byEpisode.get(e) ?? []), d]);
   }
   const human = run.episodes.filter((e) => FAULTS[e.kind].alarm !== null);
