@@ -10,6 +10,8 @@
  * - `plan.json` ({@link FakePlan}): which scenario the round `$AGENT_RUNNER_ROUND` plays;
  * - `logged-out`: while it exists every invocation fails authentication (401), whatever the
  *   plan says; removing it is the "re-login";
+ * - `crashing`: while it exists (and the login holds) every invocation crashes at once, as a
+ *   CLI broken by a bad update or a missing library does; removing it is the fix;
  * - `journal.jsonl`: appended by the fake, one {@link JournalEntry} when an invocation starts
  *   and one when it finishes its work, so the driver knows what each round really did.
  * The fake decides nothing by itself: same plan, same files, same output.
@@ -121,6 +123,7 @@ export function captureLines(name: string): string[] {
 /** The plan entry of `round`: the logged-out flag beats the plan. */
 export function entryFor(dir: string, round: number): PlanEntry {
   if (existsSync(join(dir, 'logged-out'))) return { scenario: 'auth' };
+  if (existsSync(join(dir, 'crashing'))) return { scenario: 'crash' };
   try {
     const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as FakePlan;
     return plan.rounds[String(round)] ?? plan.default;

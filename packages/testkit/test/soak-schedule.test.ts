@@ -31,11 +31,12 @@ t.test('the catalogue: alarms are real causes, agent faults carry a scenario, al
   for (const [kind, spec] of Object.entries(FAULTS)) {
     if (spec.alarm !== null) t.ok(spec.alarm in ALARMS, `${kind}: ${spec.alarm} is a cause in core/alarms`);
   }
-  t.same(Object.entries(FAULTS).filter(([, s]) => s.alarm !== null).map(([k, s]) => `${k}:${s.alarm}`), ['auth_outage:auth_paused', 'disk_full:disk_full', 'config_broken:config_broken']);
+  t.same(Object.entries(FAULTS).filter(([, s]) => s.alarm !== null).map(([k, s]) => `${k}:${s.alarm}`), ['auth_outage:auth_paused', 'crash_loop:crash_loop', 'disk_full:disk_full', 'config_broken:config_broken']);
   t.same(Object.entries(FAULTS).filter(([, s]) => s.operator !== null).map(([k]) => k), ['auth_outage', 'operator_pause', 'config_broken'], 'the soak acts as the operator only for these');
   const a = { settings: SOAK_SETTINGS, restartSec: 10 };
   t.equal(FAULTS.auth_outage.allowance({ duration_s: 100 }, a), 100 + SOAK_SETTINGS.auth_probe_interval_s + 1);
   t.equal(FAULTS.sigkill_serve.allowance({ at_s: 2 }, a), 2 + 10 + 5, 'the round so far, RestartSec, start-up');
   t.ok(FAULTS.hang.allowance({}, a) > SOAK_SETTINGS.inactivity_timeout_s + SOAK_SETTINGS.kill_grace_s);
   t.equal(FAULTS.sigkill_bridge.allowance({}, a), 0, 'a bridge kill costs the rounds nothing');
+  t.ok(FAULTS.crash_loop.allowance({}, a) > SOAK_SETTINGS.crash_loop.cooldown_s, 'a crash loop costs its cool-down before the half-open try');
 });

@@ -13,7 +13,7 @@ export interface SoakSettings {
   kill_grace_s: number;
   heartbeat_interval_s: number;
   backoff: { base_s: number; max_s: number; factor: number; jitter_s: number };
-  crash_loop: { threshold: number; short_round_s: number };
+  crash_loop: { threshold: number; short_round_s: number; cooldown_s: number };
   auth_probe_interval_s: number;
   monitor_poll_interval_s: number;
   watchdog: { interval_s: number; tier_cooldown_s: number; term_grace_s: number; verify_window_s: number; stale_runner_s: number; stale_bridge_s: number; stale_monitor_s: number };
@@ -28,7 +28,7 @@ export const SOAK_SETTINGS: SoakSettings = {
   kill_grace_s: 2,
   heartbeat_interval_s: 2,
   backoff: { base_s: 2, max_s: 20, factor: 2, jitter_s: 1 },
-  crash_loop: { threshold: 5, short_round_s: 20 },
+  crash_loop: { threshold: 5, short_round_s: 20, cooldown_s: 15 },
   auth_probe_interval_s: 10,
   monitor_poll_interval_s: 5,
   watchdog: { interval_s: 2, tier_cooldown_s: 5, term_grace_s: 3, verify_window_s: 10, stale_runner_s: 10, stale_bridge_s: 20, stale_monitor_s: 20 },
@@ -93,6 +93,8 @@ export function soakConfig(name: string, to: NotifyTargets, s: SoakSettings = SO
     `# Default threshold; soak: a failing round under ${s.crash_loop.short_round_s} s is "short" (default 60), scaled like the back-off.`,
     `threshold = ${s.crash_loop.threshold}`,
     `short_round_s = ${s.crash_loop.short_round_s}`,
+    `# soak: the half-open try ${s.crash_loop.cooldown_s} s after the loop stopped rounds (default 1800, doubling up to cooldown_max_s).`,
+    `cooldown_s = ${s.crash_loop.cooldown_s}`,
     '',
     '[runtime.auth]',
     `# soak: probe a rejected login every ${s.auth_probe_interval_s} s (default 300; the schema's minimum is 10).`,

@@ -320,6 +320,16 @@ export class Soak {
         this.note('operator: re-login');
         break;
       }
+      case 'crash_loop': {
+        begin();
+        writeInside(sb, `${soak.ctlDir}/crashing`, '');
+        // Broken until the breaker stopped the rounds, then fixed: the half-open try must work.
+        const looped = await this.until(() => this.feed.of('crash_loop', rec.startMs)[0], Date.now() + 120_000);
+        rmSync(sb.path(`${soak.ctlDir}/crashing`), { force: true });
+        rec.endMs = Date.now();
+        rec.notes.push(looped ? `crash loop after ${((looped.atMs - rec.startMs) / 1000).toFixed(1)} s; CLI fixed` : 'no crash_loop event within 120 s');
+        break;
+      }
       case 'sigstop_serve':
       case 'sigkill_serve': {
         const at = ep.params.at_s ?? 0;

@@ -18,6 +18,7 @@ export type FaultKind =
   | 'large_output'
   | 'dirty_tree'
   | 'auth_outage'
+  | 'crash_loop'
   | 'sigstop_serve'
   | 'sigkill_serve'
   | 'sigkill_bridge'
@@ -104,6 +105,13 @@ export const FAULTS: Readonly<Record<FaultKind, FaultSpec>> = {
     what: 'every round fails authentication (401) until the re-login',
     track: 'main', alarm: 'auth_paused', operator: 're-login (the fake\'s credentials flipped back)',
     allowance: (p, a) => (p.duration_s ?? 120) + a.settings.auth_probe_interval_s + ROUND_S,
+  },
+  crash_loop: {
+    what: 'the CLI crashes at every start until it is fixed (a bad update): a crash loop the breaker stops',
+    track: 'main', alarm: 'crash_loop', operator: null,
+    // The loop: `threshold` crashes with their back-offs; then the cool-down and the half-open
+    // try, which succeeds because the CLI works again by then (issue 19 #3).
+    allowance: (_p, a) => a.settings.crash_loop.threshold * (ROUND_S + a.settings.backoff.max_s) + a.settings.crash_loop.cooldown_s + ROUND_S,
   },
   sigstop_serve: {
     what: 'serve frozen (SIGSTOP), never continued',
