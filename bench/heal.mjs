@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// Heal latency of the installed suite with DEFAULT settings (issue 12 #4), under the real
+// systemd sandbox: `agent-runner install --system --bridge --watchdog --monitor` of a project
+// whose agent is the soak's fake Claude CLI, then, one at a time: a frozen (SIGSTOP) serve and
+// bridge, a SIGKILLed serve and bridge; each timed from the fault to the unit active again
+// with a new main process that is enrolled (READY=1 comes after its enrollment). Also the
+// start-up time of each unit to READY=1. Needs root and the tree built (`npx tsc -b`).
+//
+//   node bench/heal.mjs
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Sandbox } from '../packages/testkit/dist/soak/sandbox.js';
+import { installFakeClaude, must, setupProject, writeInside } from '../packages/testkit/dist/soak/setup.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+const CLI = `${root}/packages/cli/dist/bin.js`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const sb = await Sandbox.start([root]);
+process.on('exit', () => sb.stop());
+for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130));
+try {
+  await installFakeClaude(sb, process.execPath, `${root}/packages/testkit/dist/fake-claude-bin.js`);
+  const notify = { webhook: 'http://127.0.0.1:9/', ntfyServer: 'http://127.0.0.1:9', ntfyTopic: 'heal' };
+  const p = await setupProject({ sandbox: sb, name: 'heal', notify, node: process.execPath, cli: CLI });
+  // Production defaults everywhere: only what the project itself needs, and rounds that follow
+  // each other closely (restart_delay_s) so there is always work whose stop is visible.
+  writeInside(sb, p.configFile, ['project = "heal"', '[agent]', 'preset = "claude"', '[prompt]', 'file = "PROMPT.md"', '[runtime]', 'restart_delay_s = 1', '[vcs]', 'dirty_action = "stash"', ''].join('\n'));
+  must(await sb.sh(`systemctl restart ${p.units.target}`), 'restart with defaults');
+  const units = [p.units.serve, p.units.bridge, p.units.watchdog, p.units.monitor];
+  const props = ['ActiveState', 'SubState', 'MainPID', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'NRestarts'];
+  const state = async (u) => (await sb.show([u], props)).get(u) ?? {};
+  const enrolledPid = (role) => {
+    try {
+      return JSON.parse(readFileSync(sb.path(`${p.stateDir}/run/enroll-${role}.json`), 'utf8')).pid;
+    } catch {
+      return undefined;
+    }
+  };
+  const allUp = async () => (await Promise.all(units.map(state))).every((s) => s.ActiveState === 'active');
+  for (let i = 0; i < 150 && !(await allUp()); i++) await sleep(200);
+  await sleep(20_000); // settled: the watchdog has probed everything once or twice
+
+  console.log('\n## Start-up to READY=1 (ExecMainStart -> ActiveEnter, systemd monotonic clock)\n');
+  console.log('| unit | s |\n|---|---:|');
+  for (const u of units) {
+    const s = await state(u);
+    console.log(`| ${u} | ${((Number(s.ActiveEnterTimestampMonotonic) - Number(s.ExecMainStartTimestampMonotonic)) / 1e6).toFixed(2)} |`);
+  }
+
+  const faults = [
+    ['frozen serve (SIGSTOP)', p.units.serve, 'runner', 'STOP'],
+    ['frozen bridge (SIGSTOP)', p.units.bridge, 'bridge', 'STOP'],
+    ['serve SIGKILLed', p.units.serve, 'runner', 'KILL'],
+    ['bridge SIGKILLed', p.units.bridge, 'bridge', 'KILL'],
+  ];
+  console.log('\n## Fault to healthy again, default settings\n');
+  console.log('| fault | healed by | s |\n|---|---|---:|');
+  for (const [what, unit, role, sig] of faults) {
+    const before = await state(unit);
+    const pid = Number(before.MainPID);
+    const t0 = Date.now();
+    must(await sb.sh(`kill -${sig} ${pid}`), `kill -${sig}`);
+    let s = before;
+    while (Date.now() - t0 < 300_000) {
+      s = await state(unit);
+      if (s.ActiveState === 'active' && Number(s.MainPID) !== pid && enrolledPid(role) === Number(s.MainPID)) break;
+      await sleep(200);
+    }
+    const ok = Number(s.MainPID) !== pid && s.ActiveState === 'active';
+    const journal = (await sb.sh(`journalctl -u ${unit} --since "-5min" -o cat --no-pager | grep -E "Watchdog timeout|Main process exited" | tail -1`)).stdout.trim();
+    const by = /Watchdog timeout/.test(journal) ? 'systemd WatchdogSec=' : sig === 'KILL' ? 'systemd Restart=' : 'the watchdog (T3)';
+    console.log(`| ${what} | ${by} | ${ok ? ((Date.now() - t0) / 1000).toFixed(1) : 'not healed in 300 s'} |`);
+    await sleep(15_000);
+  }
+  const actions = (await sb.sh(`node -e 'const D=require("${root}/node_modules/better-sqlite3");const d=new D("${p.stateDir}/ledger.sqlite3",{readonly:true});console.log(JSON.stringify(d.prepare("select target, action, result from heal_actions").all()))'`)).stdout.trim();
+  console.log(`\nwatchdog heal actions during the run: ${actions}`);
+} finally {
+  sb.stop();
+}
