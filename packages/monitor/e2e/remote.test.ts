@@ -140,7 +140,8 @@ t.test('sshd dies mid-run: blips, then a give-up after the window; exit 75', asy
 });
 
 t.test('auto-stop over SSH: disk_critical on a remote runner that runs rounds runs `agent-runner stop` there', async (t) => {
-  const p = scenario('sleep 1\necho RESULT ok');
+  // Its own disk gate off: with it on, the runner holds rounds and tells the disk by itself.
+  const p = scenario('sleep 1\necho RESULT ok', 'disk_min_free_mb = 0');
   t.teardown(p.cleanup);
   const ev = join(p.stateDir, 'logs', 'events');
   const s = p.start();

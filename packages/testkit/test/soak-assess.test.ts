@@ -90,10 +90,15 @@ t.test('a clean synthetic run passes every row; a lost alarm, a stray notificati
   t.ok(failed.includes('manual interventions beyond the re-login and the config fix'));
 });
 
-t.test('RSS growth: from the settled sample of the process at the end; too short a life is not judged', async (t) => {
+t.test('RSS growth: floor to floor from the settled start of the process at the end; too short a life is not judged', async (t) => {
   const s = (pid: number, at: number, pts: Array<[number, number]>): { pid: number; firstSeenMs: number; samples: Array<[number, number]> } => ({ pid, firstSeenMs: at, samples: pts });
   const g = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [30_000, 100], [200_000, 130]])] });
   t.equal(g.growth?.toFixed(2), '0.30');
+  // A spike mid-allocation at either end is not growth; a raised floor is.
+  const spiky = rssGrowth({ project: 'p', role: 'monitor', processes: [s(1, 0, [[30_000, 120], [40_000, 100], [290_000, 100], [350_000, 140], [360_000, 101]])] });
+  t.equal(spiky.growth?.toFixed(2), '0.01');
+  const leak = rssGrowth({ project: 'p', role: 'monitor', processes: [s(1, 0, [[30_000, 100], [40_000, 100], [300_000, 120], [360_000, 125]])] });
+  t.equal(leak.growth?.toFixed(2), '0.20');
   const restarted = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [40_000, 100]]), s(2, 100_000, [[100_000, 60], [130_000, 90], [170_000, 95]])] });
   t.equal(restarted.growth?.toFixed(3), (95 / 90 - 1).toFixed(3));
   t.match(restarted.text, /1 restart\(s\); pid 2 judged/);

@@ -119,12 +119,23 @@ const label = (e: EpisodeRecord | undefined): string => (e ? `${e.kind}#${e.inde
 /** A process's RSS is judged from this age on (start-up allocations are over), ms. */
 export const RSS_SETTLE_MS = 30_000;
 
+/**
+ * The span whose lowest sample is a reading, ms: a leak raises the floor memory returns to
+ * after collection, while a single sample may catch a process mid-allocation.
+ */
+export const RSS_FLOOR_WINDOW_MS = 60_000;
+
 const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
 
+const floor = (samples: Array<[number, number]>, fromMs: number, toMs: number): number =>
+  Math.min(...samples.filter(([t]) => t >= fromMs && t <= toMs).map(([, b]) => b));
+
 /**
- * RSS growth of a unit: its main process's first sample after {@link RSS_SETTLE_MS} against
- * its last. When systemd started a new process during the run, the process at the end is
- * judged (a restart resets memory; the restart itself is judged by the other rows).
+ * RSS growth of a unit: the floor of its main process's first {@link RSS_FLOOR_WINDOW_MS}
+ * after {@link RSS_SETTLE_MS} against the floor of its last (each at most a third of the
+ * judged span). When systemd started a new
+ * process during the run, the process at the end is judged (a restart resets memory; the
+ * restart itself is judged by the other rows).
  */
 export function rssGrowth(u: UnitRss): { growth?: number; text: string } {
   const first = u.processes[0];
@@ -136,8 +147,12 @@ export function rssGrowth(u: UnitRss): { growth?: number; text: string } {
   if (!settled || !end || end[0] - settled[0] < RSS_SETTLE_MS) {
     return { text: `pid ${last.pid} ran ${(((end?.[0] ?? last.firstSeenMs) - last.firstSeenMs) / 1000).toFixed(0)} s: too short to judge${restarts}` };
   }
-  const growth = end[1] / settled[1] - 1;
-  return { growth, text: `${mib(settled[1])} -> ${mib(end[1])} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % over ${((end[0] - settled[0]) / 1000).toFixed(0)} s${restarts})` };
+  // Windows of a short life shrink to a third of it, so the two never share a sample.
+  const w = Math.min(RSS_FLOOR_WINDOW_MS, (end[0] - settled[0]) / 3);
+  const from = floor(last.samples, settled[0], settled[0] + w);
+  const to = floor(last.samples, end[0] - w, end[0]);
+  const growth = to / from - 1;
+  return { growth, text: `floor ${mib(from)} -> ${mib(to)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % over ${((end[0] - settled[0]) / 1000).toFixed(0)} s${restarts})` };
 }
 
 /** Computes every row. */
@@ -283,7 +298,7 @@ export function assess(run: SoakRun, f: Facts): Assessment {
   const rss = run.rss.map((u) => ({ u, g: rssGrowth(u) }));
   const fat = rss.filter((r) => r.g.growth !== undefined && r.g.growth > MAX_RSS_GROWTH);
   const measured = rss.filter((r) => r.g.growth !== undefined).map((r) => r.g.growth as number);
-  row(`RSS of each unit, start to end: growth <= ${MAX_RSS_GROWTH * 100} %`, `<= +${MAX_RSS_GROWTH * 100} % (${rss.length} units)`, fat.length ? `${fat.length} over` : `max ${measured.length ? (Math.max(...measured) * 100).toFixed(1) : '?'} %`,
+  row(`RSS of each unit, start to end: growth <= ${MAX_RSS_GROWTH * 100} %`, `<= +${MAX_RSS_GROWTH * 100} % (${rss.length} units)`, fat.length ? `${fat.length} over: ${fat.map((r) => `${r.u.project}/${r.u.role} +${((r.g.growth as number) * 100).toFixed(1)} %`).join(', ')}` : `max ${measured.length ? (Math.max(...measured) * 100).toFixed(1) : '?'} %`,
     fat.length === 0 && rss.length > 0, rss.map((r) => `${r.u.project}/${r.u.role}: ${r.g.text}`));
 
   // Extra rows: what the other rows take for granted.
