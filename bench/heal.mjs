@@ -25,7 +25,7 @@ try {
   const p = await setupProject({ sandbox: sb, name: 'heal', notify, node: process.execPath, cli: CLI });
   // Production defaults everywhere: only what the project itself needs, and rounds that follow
   // each other closely (restart_delay_s) so there is always work whose stop is visible.
-  writeInside(sb, p.configFile, ['project = "heal"', '[agent]', 'preset = "claude"', '[prompt]', 'file = "PROMPT.md"', '[runtime]', 'restart_delay_s = 1', '[vcs]', 'dirty_action = "stash"', ''].join('\n'));
+  writeInside(sb, p.configFile, ['project = "heal"', '[agent]', 'preset = "claude"', 'command = ["claude", "-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"]', '[prompt]', 'file = "PROMPT.md"', '[runtime]', 'restart_delay_s = 1', '[vcs]', 'dirty_action = "stash"', ''].join('\n'));
   must(await sb.sh(`systemctl restart ${p.units.target}`), 'restart with defaults');
   const units = [p.units.serve, p.units.bridge, p.units.watchdog, p.units.monitor];
   const props = ['ActiveState', 'SubState', 'MainPID', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'NRestarts'];
@@ -40,6 +40,10 @@ try {
   const allUp = async () => (await Promise.all(units.map(state))).every((s) => s.ActiveState === 'active');
   for (let i = 0; i < 150 && !(await allUp()); i++) await sleep(200);
   await sleep(20_000); // settled: the watchdog has probed everything once or twice
+  if (!(await allUp())) {
+    console.error((await sb.sh(`systemctl --no-pager status ${units.join(' ')}; journalctl --no-pager -n 40`)).stdout);
+    throw new Error('the suite is not up 50 s after its start');
+  }
 
   console.log('\n## Start-up to READY=1 (ExecMainStart -> ActiveEnter, systemd monotonic clock)\n');
   console.log('| unit | s |\n|---|---:|');
@@ -68,8 +72,8 @@ try {
       await sleep(200);
     }
     const ok = Number(s.MainPID) !== pid && s.ActiveState === 'active';
-    const journal = (await sb.sh(`journalctl -u ${unit} --since "-5min" -o cat --no-pager | grep -E "Watchdog timeout|Main process exited" | tail -1`)).stdout.trim();
-    const by = /Watchdog timeout/.test(journal) ? 'systemd WatchdogSec=' : sig === 'KILL' ? 'systemd Restart=' : 'the watchdog (T3)';
+    const journal = (await sb.sh(`journalctl -u ${unit} --since @${Math.floor(t0 / 1000)} -o cat --no-pager`)).stdout;
+    const by = /Watchdog timeout/.test(journal) ? 'systemd WatchdogSec=' : /Main process exited/.test(journal) ? 'systemd Restart=' : 'the watchdog (T3)';
     console.log(`| ${what} | ${by} | ${ok ? ((Date.now() - t0) / 1000).toFixed(1) : 'not healed in 300 s'} |`);
     await sleep(15_000);
   }

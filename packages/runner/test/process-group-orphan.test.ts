@@ -33,8 +33,10 @@ async function orphan(t: Test, script: string, env: Record<string, string> = {})
 t.test('a group that outlived its serve, with a setsid tool command, is proven by its leader and ended', async (t) => {
   const g = await orphan(t, 'setsid-tool.sh');
   t.ok(await waitFor(() => readProcStat(g.pgid)?.ppid !== g.standinPid), 'the leader was re-parented');
-  const escaped = listGroup(g.pgid).find((m) => m.session !== g.pgid);
-  t.equal(escaped?.cmdline, 'sleep 300', 'the tool command left the session');
+  // "started" may be printed before the background child has called setsid and exec'd.
+  const escapedOne = () => listGroup(g.pgid).find((m) => m.session !== g.pgid && m.cmdline === 'sleep 300');
+  t.ok(await waitFor(() => escapedOne() !== undefined), 'the tool command left the session');
+  const escaped = escapedOne();
   const r = await endOrphanGroup({ pgid: g.pgid, starttimeTicks: g.starttimeTicks }, { kill, graceMs: 2000 });
   t.equal(r.found, true);
   t.equal(r.signalled, true);
