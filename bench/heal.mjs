@@ -28,7 +28,7 @@ try {
   writeInside(sb, p.configFile, ['project = "heal"', '[agent]', 'preset = "claude"', 'command = ["claude", "-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"]', '[prompt]', 'file = "PROMPT.md"', '[runtime]', 'restart_delay_s = 1', '[vcs]', 'dirty_action = "stash"', ''].join('\n'));
   must(await sb.sh(`systemctl restart ${p.units.target}`), 'restart with defaults');
   const units = [p.units.serve, p.units.bridge, p.units.watchdog, p.units.monitor];
-  const props = ['ActiveState', 'SubState', 'MainPID', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'NRestarts'];
+  const props = ['ActiveState', 'SubState', 'MainPID', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'NRestarts', 'Result'];
   const state = async (u) => (await sb.show([u], props)).get(u) ?? {};
   const enrolledPid = (role) => {
     try {
@@ -37,6 +37,7 @@ try {
       return undefined;
     }
   };
+  const healActions = async () => JSON.parse((await sb.sh(`node -e 'const D=require("${root}/node_modules/better-sqlite3");const d=new D("${p.stateDir}/ledger.sqlite3",{readonly:true});console.log(JSON.stringify(d.prepare("select target, action, result from heal_actions order by id").all()))'`)).stdout.trim() || '[]');
   const allUp = async () => (await Promise.all(units.map(state))).every((s) => s.ActiveState === 'active');
   for (let i = 0; i < 150 && !(await allUp()); i++) await sleep(200);
   await sleep(20_000); // settled: the watchdog has probed everything once or twice
@@ -63,22 +64,24 @@ try {
   for (const [what, unit, role, sig] of faults) {
     const before = await state(unit);
     const pid = Number(before.MainPID);
+    const healsBefore = await healActions();
     const t0 = Date.now();
     must(await sb.sh(`kill -${sig} ${pid}`), `kill -${sig}`);
     let s = before;
+    let result; // why systemd's main process ended, read while it waits RestartSec
     while (Date.now() - t0 < 300_000) {
       s = await state(unit);
+      if (s.SubState === 'auto-restart') result ??= s.Result;
       if (s.ActiveState === 'active' && Number(s.MainPID) !== pid && enrolledPid(role) === Number(s.MainPID)) break;
       await sleep(200);
     }
     const ok = Number(s.MainPID) !== pid && s.ActiveState === 'active';
-    const journal = (await sb.sh(`journalctl -u ${unit} --since @${Math.floor(t0 / 1000)} -o cat --no-pager`)).stdout;
-    const by = /Watchdog timeout/.test(journal) ? 'systemd WatchdogSec=' : /Main process exited/.test(journal) ? 'systemd Restart=' : 'the watchdog (T3)';
+    const heals = (await healActions()).slice(healsBefore.length);
+    const by = [heals.length ? `the watchdog (${heals.map((h) => h.action).join(', ')})` : '', result === 'watchdog' ? 'systemd WatchdogSec=, then Restart=' : `systemd Restart= (Result=${result})`].filter(Boolean).join(' + ');
     console.log(`| ${what} | ${by} | ${ok ? ((Date.now() - t0) / 1000).toFixed(1) : 'not healed in 300 s'} |`);
     await sleep(15_000);
   }
-  const actions = (await sb.sh(`node -e 'const D=require("${root}/node_modules/better-sqlite3");const d=new D("${p.stateDir}/ledger.sqlite3",{readonly:true});console.log(JSON.stringify(d.prepare("select target, action, result from heal_actions").all()))'`)).stdout.trim();
-  console.log(`\nwatchdog heal actions during the run: ${actions}`);
+  console.log(`\nwatchdog heal actions during the run: ${JSON.stringify(await healActions())}`);
 } finally {
   sb.stop();
 }

@@ -5,7 +5,11 @@
 // 2-core machine (longer while faults still need interventions). Needs root (namespaces) and
 // the tree built (`npx tsc -b`). SIGINT/SIGTERM stop it, sandbox included.
 //
-//   node bench/soak.mjs [--seed N] [--profile long|ci]
+//   node bench/soak.mjs [--seed N] [--profile long|ci] [--max-wall-s S]
+//
+// --max-wall-s caps the fault phase (the profile's own cap is 16 h): the faults of the schedule
+// injected by then, the tail, and the same table, whose "no work stalled" row then fails with
+// "schedule abandoned" — a partial run, said so.
 //
 // Meant to run unattended (`nohup node bench/soak.mjs &`): the soak runs in its own session, so
 // a closed terminal does not stop it, and everything it prints also goes to
@@ -18,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({ options: { seed: { type: 'string' }, profile: { type: 'string', default: 'long' } } });
+const { values } = parseArgs({ options: { seed: { type: 'string' }, profile: { type: 'string', default: 'long' }, 'max-wall-s': { type: 'string' } } });
 const seed = values.seed ?? String(Math.floor(Math.random() * 2 ** 31));
 const profile = values.profile === 'ci' ? 'ci' : 'long';
 mkdirSync(join(root, 'bench', '.data'), { recursive: true });
@@ -30,7 +34,7 @@ process.on('SIGHUP', () => {});
 const started = Date.now();
 const child = spawn('npx', ['tap', '--disable-coverage', '--timeout=0', 'packages/cli/e2e/soak.test.ts'], {
   cwd: root,
-  env: { ...process.env, SOAK_PROFILE: profile, SOAK_SEED: seed },
+  env: { ...process.env, SOAK_PROFILE: profile, SOAK_SEED: seed, ...(values['max-wall-s'] ? { SOAK_MAX_WALL_S: values['max-wall-s'] } : {}) },
   stdio: ['ignore', 'pipe', 'pipe'],
   detached: true,
 });

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CONFIG_SCHEMA } from '../packages/core/dist/config/schema.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'packages/cli/dist/bin.js');
@@ -16,8 +17,9 @@ const TARGET = join(REPO, 'packages/watchdog/test/fixtures/target.mjs');
 const VERSION = JSON.parse(readFileSync(join(REPO, 'packages/watchdog/package.json'), 'utf8')).version;
 const SCALE = Number(process.env.BENCH_SCALE ?? 30);
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 45);
-// Defaults of [watchdog] (docs/configuration.md), seconds; the bridge's threshold.
-const DEF = { interval_s: 15, stale_s: 120, cooldown_s: 60, grace_s: 15, verify_s: 60 };
+// Defaults of [watchdog], seconds, from the schema itself; the bridge's threshold.
+const W = CONFIG_SCHEMA.properties.watchdog.properties;
+const DEF = { interval_s: W.interval_s.default, stale_s: W.stale_after_s.properties.bridge.default, cooldown_s: W.tier_cooldown_s.default, grace_s: W.term_grace_s.default, verify_s: W.verify_window_s.default };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function project(w) {
@@ -103,8 +105,8 @@ function model(tier, s, startup = 0.3) {
   const detect = s.stale_s + s.interval_s / 2;
   if (tier === 1) return { healthy: detect + startup, verified: detect + startup };
   if (tier === 2) return { healthy: detect + s.cooldown_s + startup, verified: detect + s.cooldown_s + startup };
-  const t3 = detect + 2 * s.cooldown_s;
-  return { healthy: t3 + startup, verified: t3 + startup + s.verify_s + s.interval_s / 2 };
+  // A stopped process (state T) cannot read a marker or take SIGTERM: straight to T3.
+  return { healthy: detect + startup, verified: detect + startup + s.verify_s + s.interval_s / 2 };
 }
 
 function cpuTicks(pid) {
@@ -145,7 +147,7 @@ for (const tier of [1, 2, 3]) {
 }
 console.log('\n| idle watchdog, 3 healthy targets | interval | CPU % of one core | RSS MB (end / max) |');
 console.log('|---|---:|---:|---:|');
-for (const i of [15, 1]) {
+for (const i of [DEF.interval_s, 1]) {
   const r = await idle(i);
   console.log(`| ${IDLE_S} s window | ${i} s | ${r.cpuPct.toFixed(3)} | ${r.rssMb.toFixed(1)} / ${r.maxRssMb.toFixed(1)} |`);
 }

@@ -7,6 +7,8 @@
 //
 //   SOAK_SEED=N          replay a schedule (default: a random seed, printed)
 //   SOAK_PROFILE=long    ~10,000 rounds with 590 faults (bench/soak.mjs runs it unattended)
+//   SOAK_MAX_WALL_S=S    a shorter cap on the fault phase: the schedule's first faults only,
+//                        reported as abandoned (a partial long run)
 //
 // Run by scripts/ci/soak.sh (root; builds first: the fake CLI runs from packages/testkit/dist).
 import t from 'tap';
@@ -20,7 +22,9 @@ import { failureContext, renderFigures, renderTable } from '@agent-runner/testki
 import { telegramStub } from '../../bridge/test/stubs.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
-const profile = process.env['SOAK_PROFILE'] === 'long' ? LONG_PROFILE : CI_PROFILE;
+const base = process.env['SOAK_PROFILE'] === 'long' ? LONG_PROFILE : CI_PROFILE;
+const cap = Number(process.env['SOAK_MAX_WALL_S'] ?? 0);
+const profile = cap > 0 ? { ...base, maxWallS: cap } : base;
 const seed = Number(process.env['SOAK_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const TOKEN = '4242:soak-telegram-token';
 const CHAT = 5;
