@@ -11,6 +11,7 @@
  * Per-project values (work dir, config path, User=, TimeoutStopSec=, PATH) live in a drop-in
  * `<unit>@<project>.<type>.d/50-agent-runner.conf`, so one template serves every project.
  */
+import { SERVE_FINAL_EXITS } from '@agent-runner/core/errors';
 
 const HEADER = `# Rendered by \`agent-runner install\`; per-project settings are in the drop-in
 # <this unit>@<project>.*.d/50-agent-runner.conf. Local changes: \`systemctl edit\`.`;
@@ -109,7 +110,7 @@ Restart=on-failure
 # 69 = crash loop of the agent (with crash_loop.cooldown_s = 0), 77 = a bounded run
 # (runtime.max_rounds) whose last round failed authentication, 78 = configuration broken:
 # a restart cannot help.
-RestartPreventExitStatus=69 77 78
+RestartPreventExitStatus=${SERVE_FINAL_EXITS.join(' ')}
 # 75 = restart requested: always restart it (on-failure covers it too; this is the contract).
 RestartForceExitStatus=75
 # SIGTERM goes to serve alone: the round in progress finishes (the agent, in its own process

@@ -37,6 +37,14 @@ export const EXIT = {
 /** A sysexits exit code. */
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
+/**
+ * Exits of `serve` that a restart cannot help, each told to the operator by its own alarm:
+ * its unit's `RestartPreventExitStatus=`, and stops on purpose to the watchdog. 69 = crash
+ * loop with `crash_loop.cooldown_s = 0`, 77 = a bounded run whose last round failed
+ * authentication, 78 = configuration broken.
+ */
+export const SERVE_FINAL_EXITS: readonly ExitCode[] = [EXIT.UNAVAILABLE, EXIT.NOPERM, EXIT.CONFIG];
+
 interface CodeSpec {
   readonly exit: ExitCode;
   readonly summary: string;

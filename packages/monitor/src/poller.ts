@@ -26,16 +26,19 @@ export interface PollerDeps {
   headMoved?: () => boolean;
 }
 
-/** The runner in one phrase, for a notification body. */
 /**
- * Causes a running runner tells by itself: with its disk gate on (`disk_min_free_mb`), the
- * disk (`disk_full`), even while a full ledger keeps it from raising the alarm yet — the
- * monitor's disk alerts would be a second message for one cause.
+ * Causes a running runner tells by itself: with its disk gate on (`disk_min_free_mb`) and
+ * less free than the gate, the disk (`disk_full`), even while a full ledger keeps it from
+ * raising the alarm yet — the monitor's disk alerts would be a second message for one cause.
+ * Above the gate the disk alerts are the monitor's: the runner sees nothing wrong yet.
  */
 function runnerOwned(s: HostSnapshot): ReadonlySet<string> {
-  return new Set(s.service.state === 'running' && Number(s.defenses['disk_min_free_mb']) > 0 ? ['disk_full'] : []);
+  const gateBytes = Number(s.defenses['disk_min_free_mb']) * 1048576;
+  const free = s.system.disk?.free_bytes;
+  return new Set(s.service.state === 'running' && gateBytes > 0 && free !== undefined && free < gateBytes ? ['disk_full'] : []);
 }
 
+/** The runner in one phrase, for a notification body. */
 function runnerNow(s: HostSnapshot, pause: string | null): string {
   if (s.service.state !== 'running') return s.service.state === 'stopped' ? 'stopped' : 'state unknown';
   if (pause) return `running, holding rounds by itself (${pause})`;

@@ -128,7 +128,7 @@ t.test('disk_critical: stops a runner that runs rounds; leaves alone one that ho
   t.equal(w.outbox().filter((o) => o.kind === 'monitor_auto_stop').length, 1, 'only the first runner was stopped');
 });
 
-t.test('disk_critical: a runner with its own disk gate is never stopped (on a full disk its heartbeat cannot say it paused)', async (t) => {
+t.test('disk_critical: a runner with its own disk gate is never stopped (on a full disk its heartbeat cannot say it paused); above its gate the monitor tells', async (t) => {
   const p = scenario('sleep 1\necho RESULT ok');
   t.teardown(p.cleanup);
   const s = p.start();
@@ -143,7 +143,31 @@ t.test('disk_critical: a runner with its own disk gate is never stopped (on a fu
   const skipped = w.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['type'] === 'auto_stop_skipped');
   t.match(skipped, [{ detector: 'disk_critical', pause: 'disk' }], 'held: the runner guards the disk itself');
   t.equal(w.outbox().filter((o) => o.kind === 'monitor_auto_stop').length, 0);
-  t.equal(w.outbox().filter((o) => o.kind === 'disk_critical').length, 0, 'and tells of it itself (disk_full): the monitor records, does not notify');
+  const free = w.poller.snapshot?.system.disk?.free_bytes ?? 0;
+  t.ok(free > 64 * 1048576, 'more free than the runner\'s gate (64 MiB): the runner sees nothing wrong yet');
+  t.equal(w.outbox().filter((o) => o.kind === 'disk_critical').length, 1, 'so the monitor tells, once');
+});
+
+t.test('disk_critical below the runner\'s own gate: the runner owns it, even before its full ledger can take the alarm', async (t) => {
+  // A gate above any real free space: the disk is "full" to the runner. What a running serve
+  // writes (enrollment, heartbeat) for a live process, through the same core APIs, and no
+  // alarm in the ledger: on a really full disk it could not be written yet.
+  const p = scenario('echo RESULT ok', 'disk_min_free_mb = 1000000000');
+  t.teardown(p.cleanup);
+  const w = watch(p);
+  t.teardown(w.close);
+  const live = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.teardown(() => live.kill('SIGKILL'));
+  const paths = configPaths(p.config());
+  const rec = createEnrollment('runner', live.pid as number, { version: '0.0.0', project: 'proj', nowMs: Date.now() });
+  writeEnrollment(paths, rec);
+  writeHeartbeat(paths, 'runner', { nowMs: Date.now(), pid: rec.pid, nonce: rec.nonce, state: 'running' });
+  await w.poll();
+  Object.assign(w.settings, { disk_critical_pct: Math.max(0, (w.poller.snapshot?.system.disk?.used_pct ?? 0) - 0.5) });
+  for (let i = 0; i < 3; i++) t.ok((await w.poll()).includes('disk_critical'));
+  t.equal(w.poller.snapshot?.service.state, 'running');
+  t.equal(live.signalCode, null, 'not stopped');
+  t.equal(w.outbox().filter((o) => o.kind.startsWith('disk')).length, 0, 'not notified: the runner tells it (disk_full) as soon as its ledger takes it');
 });
 
 t.test('memory: real systeminformation reading against the threshold', async (t) => {

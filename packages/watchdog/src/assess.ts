@@ -80,7 +80,7 @@ function recorded(rec: { argv?: string[] | undefined; cwd?: string | undefined }
  * 1. Not listed in `[watchdog] targets`: `absent`.
  * 2. Under systemd: not installed or not wanted → `absent`; activating, deactivating,
  *    reloading (auto-restart included) → `busy`; inactive/failed after `Result=success` or
- *    exit 0, 69, 78 → `stopped`; failed otherwise → `dead` (unhealthy); active → the file
+ *    exit 0, 69, 77, 78 → `stopped`; failed otherwise → `dead` (unhealthy); active → the file
  *    judgement, except that an enrolled process outside the unit is not the unit's, and a
  *    unit active for less than the start-up grace without enrolling is `starting`.
  * 3. Outside systemd, for a unit without a live enrolled process: its exit record (newer than

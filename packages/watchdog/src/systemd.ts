@@ -4,7 +4,7 @@
  * Property names and values are systemd's (org.freedesktop.systemd1(5)).
  */
 import { execFile } from 'node:child_process';
-import { EXIT } from '@agent-runner/core/errors';
+import { EXIT, SERVE_FINAL_EXITS } from '@agent-runner/core/errors';
 
 /** The properties read: enough to tell running, starting, restarting, stopped and gone apart. */
 export const SHOW_PROPERTIES = [
@@ -42,8 +42,8 @@ export interface SystemdView {
 /** CLD_EXITED: ExecMainStatus is an exit status. */
 const CLD_EXITED = 1;
 
-/** Exit statuses of a deliberate stop: done, crash loop of the agent (hard stop), config broken. */
-export const ON_PURPOSE_EXITS: readonly number[] = [EXIT.OK, EXIT.UNAVAILABLE, EXIT.CONFIG];
+/** Exit statuses of a deliberate stop: done, or one of serve's final exits (69, 77, 78). */
+export const ON_PURPOSE_EXITS: readonly number[] = [EXIT.OK, ...SERVE_FINAL_EXITS];
 
 /**
  * Parses `systemctl show -p ...` output (`Key=value` lines) for `unit`.
@@ -103,7 +103,7 @@ export function systemctlShow(env: Record<string, string | undefined>, timeoutMs
  * - `busy`: activating (a `Type=notify` unit until `READY=1`, or waiting to restart:
  *   `auto-restart`), deactivating or reloading: systemd is on it.
  * - `stopped`: inactive or failed after a deliberate stop (`Result=success`: an operator's stop,
- *   a clean exit; or exit 0, 69, 78).
+ *   a clean exit; or exit 0, 69, 77, 78).
  * - `dead`: inactive or failed after a failure systemd does not restart, while something
  *   wants the unit: only a human can start it again.
  * - `running`: active (for `Type=notify`: enrolled and ready).

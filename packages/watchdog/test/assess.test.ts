@@ -45,6 +45,7 @@ t.test('systemd states mapped to stances', async (t) => {
     [{ activeState: 'inactive', result: 'success', execMainCode: 2, execMainStatus: 15 }, 'stopped'],
     [{ activeState: 'inactive', result: 'success', execMainCode: 1, execMainStatus: 0 }, 'stopped'],
     [{ activeState: 'failed', result: 'exit-code', execMainCode: 1, execMainStatus: 69 }, 'stopped'],
+    [{ activeState: 'failed', result: 'exit-code', execMainCode: 1, execMainStatus: 77 }, 'stopped'],
     [{ activeState: 'failed', result: 'exit-code', execMainCode: 1, execMainStatus: 78 }, 'stopped'],
     [{ activeState: 'inactive', execMainCode: 0 }, 'stopped'],
     [{ activeState: 'failed', result: 'exit-code', execMainCode: 1, execMainStatus: 1 }, 'dead'],
@@ -75,7 +76,7 @@ t.test('under systemd: no action on a unit that is starting, restarting, stopped
 const exit = (o: Partial<ExitRecord>): ExitRecord => ({ unit: 'runner', pid: 4242, nonce: 'n1', exit_code: 0, reason: 'max_rounds', exited_at: '2026-01-01T00:10:00.000Z', exited_at_ms: 600_000, argv: rec.argv!, cwd: '/srv/p', ...o });
 
 t.test('without systemd: the exit record decides', async (t) => {
-  const stopped: Array<[ExitRecord['reason'], number]> = [['max_rounds', 0], ['stop_requested', 0], ['agent_done', 0], ['signal', 0], ['crash_loop', 69], ['config_broken', 78], ['transient_error', 0]];
+  const stopped: Array<[ExitRecord['reason'], number]> = [['max_rounds', 0], ['max_rounds', 77], ['stop_requested', 0], ['agent_done', 0], ['signal', 0], ['crash_loop', 69], ['config_broken', 78], ['transient_error', 0]];
   for (const [reason, code] of stopped) t.same(of(base(missing, { exit: exit({ reason, exit_code: code }) })), ['stopped', 'unknown'], `${reason} (${code}): on purpose`);
   const restart = assess(base(missing, { exit: exit({ reason: 'restart_marker', exit_code: 75 }) }));
   t.same([restart.stance, restart.j.verdict, restart.respawn], ['restart', 'unknown', { argv: rec.argv, cwd: '/srv/p', from: 'exit record' }], '75: respawn now, with its argv');
