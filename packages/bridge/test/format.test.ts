@@ -4,7 +4,7 @@
 import t from 'tap';
 import { chunkText, renderText } from '../src/format.js';
 import { discordTransport } from '../src/transports/discord.js';
-import { NTFY_PRIORITY, ntfyTransport } from '../src/transports/ntfy.js';
+import { ntfyTransport } from '../src/transports/ntfy.js';
 import { escapeSlack, slackTransport } from '../src/transports/slack.js';
 import { telegramTransport } from '../src/transports/telegram.js';
 import { webhookTransport } from '../src/transports/webhook.js';
@@ -78,7 +78,6 @@ t.test('ntfy: Priority by severity, Tags, title as is', async (t) => {
   const n = ntfyTransport(notifyCfg('nt', 'ntfy', { server: stub.url, topic: 'ops' }), c);
   for (const severity of ['critical', 'error', 'warning', 'info'] as const) await n.send(msg({ severity, title: 'app@pi: x' }));
   t.same(stub.requests.map((r) => r.headers['priority']), ['5', '4', '3', '2']);
-  t.same(NTFY_PRIORITY, { critical: '5', error: '4', warning: '3', info: '2' });
   t.same(stub.requests.map((r) => r.headers['tags']), ['rotating_light,round_end', 'x,round_end', 'warning,round_end', 'information_source,round_end']);
   t.equal(stub.requests[0]?.headers['title'], 'app@pi: x');
   await n.send(msg({ severity: 'critical', kind: 'crash_loop', payload: { phase: 'recovery' } }));

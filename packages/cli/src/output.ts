@@ -1,5 +1,5 @@
 import { isNoSpace } from '@agent-runner/core/disk';
-import { isAgentRunnerError, EXIT, type AgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError, isAgentRunnerError, EXIT } from '@agent-runner/core/errors';
 import type { CliContext } from './context.js';
 
 /** Writes one line to stdout. */
@@ -42,6 +42,10 @@ export function oneLine(e: AgentRunnerError): string {
  * `$JOURNAL_STREAM`) it is one line at `err` priority instead. Returns the sysexits code.
  */
 export function reportError(ctx: CliContext, e: unknown, json: boolean): number {
+  // A full disk is the host's state, not a bug: 75, so systemd tries again later.
+  if (!isAgentRunnerError(e) && isNoSpace(e)) {
+    e = new AgentRunnerError('ERR_AR_NO_SPACE', `no space left: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
   if (isAgentRunnerError(e)) {
     if (json) {
       ctx.stdout.write(`${JSON.stringify({ ok: false, error: e.toJSON() })}\n`);
@@ -56,13 +60,6 @@ export function reportError(ctx: CliContext, e: unknown, json: boolean): number 
     return e.exitCode;
   }
   const msg = e instanceof Error ? e.message : String(e);
-  if (isNoSpace(e)) {
-    // A full disk is the host's state, not a bug: 75, so systemd tries again later.
-    const text = `no space left on the state file system: ${msg}`;
-    if (json) ctx.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'ENOSPC', message: text } })}\n`);
-    else ctx.stderr.write(`${ctx.env['JOURNAL_STREAM'] ? '<3>' : ''}agent-runner: error: ${text} (free space; \`agent-runner doctor\` shows the disk)\n`);
-    return EXIT.TEMPFAIL;
-  }
   if (json) ctx.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'ERR_AR_INTERNAL', message: msg } })}\n`);
   else if (ctx.env['JOURNAL_STREAM']) ctx.stderr.write(`<3>agent-runner: internal error: ${msg.replace(/\s*\n\s*/g, ' ')} (this is a bug; set AGENT_RUNNER_DEBUG=1 for a stack trace)\n`);
   else ctx.stderr.write(`agent-runner: internal error: ${msg}\n  (this is a bug; rerun with AGENT_RUNNER_DEBUG=1 for a stack trace)\n`);

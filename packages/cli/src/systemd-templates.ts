@@ -127,9 +127,10 @@ WantedBy=agent-runner@%i.target
 `;
 
 /** Restart and stop policy shared by the bridge, watchdog and monitor units. */
-const DAEMON_LIFECYCLE = `# Any failure restarts (75 included: its restart marker); 78 = configuration broken does not.
+const DAEMON_LIFECYCLE = `# Any failure restarts (75 included: its restart marker); 78 = configuration broken and
+# 77 = refused (a remote host key the monitor will not trust) do not.
 Restart=on-failure
-RestartPreventExitStatus=78
+RestartPreventExitStatus=77 78
 RestartForceExitStatus=75
 # SIGTERM to the daemon only: it finishes the step in flight; the cgroup is killed after.
 KillMode=mixed

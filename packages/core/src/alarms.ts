@@ -268,12 +268,6 @@ export function clearAlarm(ledger: Ledger, cause: AlarmCause, facts: AlarmFacts,
   });
 }
 
-/** True when an episode of `cause` is active for `project` on `host`. */
-export function alarmActive(ledger: Ledger, cause: AlarmCause, scope: AlarmScope): boolean {
-  const host = scope.host ?? hostname();
-  return ledger.monitor.activeAlerts({ host, project: scope.project }).some((a) => a.detector === episodeKey(cause, scope.subject));
-}
-
 /** Renders docs/notifications.md: every alarm and its recovery as a phone shows them. */
 export function renderNotificationsDoc(): string {
   const out = [

@@ -121,6 +121,11 @@ export const ERROR_CODES = {
     summary: 'A file could not be read or written.',
     hint: 'Check the path named, free disk space and permissions.',
   },
+  ERR_AR_NO_SPACE: {
+    exit: EXIT.TEMPFAIL,
+    summary: 'A write failed because its file system is full (ENOSPC, SQLITE_FULL).',
+    hint: 'Free space (RUNBOOK.md, "Disk pressure"); `agent-runner doctor` shows the disk. Under systemd the unit is tried again later.',
+  },
   ERR_AR_INTERNAL: {
     exit: EXIT.SOFTWARE,
     summary: 'An unexpected internal error.',

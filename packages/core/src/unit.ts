@@ -63,8 +63,10 @@ export function systemdWatchdogMs(env: Record<string, string | undefined>, pid: 
 
 /**
  * Why a unit exited, as its clean-exit record says. The watchdog leaves a unit alone after
- * `stop_requested`, `agent_done`, `max_rounds`, `signal` (an operator's SIGTERM), `crash_loop`
- * (69) and `config_broken` (78); `restart_marker` (75) asks for a restart.
+ * `stop_requested`, `agent_done`, `max_rounds`, `signal` (an operator's SIGTERM),
+ * `transient_error` (serve's `transient_error_action = "stop"`), `crash_loop` (69) and
+ * `config_broken` (78, or 77 for the monitor's refused host key); `restart_marker` (75) asks for
+ * a restart; `error` is a failure.
  */
 export type ExitReason =
   | 'signal'
@@ -246,11 +248,6 @@ export class Unit {
   setState(state: string, now = false): void {
     this.state = state;
     if (now) this.beat();
-  }
-
-  /** `STATUS=` for `systemctl status` (no-op outside systemd). */
-  status(text: string): void {
-    this.notify?.([`STATUS=${text.replace(/\n/g, ' ').slice(0, 200)}`]);
   }
 
   /**

@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALARMS, alarmActive, clearAlarm, raiseAlarm, renderAlarm, renderNotificationsDoc, type AlarmCause } from '../src/alarms.js';
+import { ALARMS, clearAlarm, raiseAlarm, renderAlarm, renderNotificationsDoc, type AlarmCause } from '../src/alarms.js';
 import { openLedger } from '../src/ledger/index.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -31,7 +31,8 @@ t.test('one episode: one alarm and one recovery at the alarm severity, replying 
   const first = raiseAlarm(ledger, 'crash_loop', { consecutive: 5 }, scope);
   t.equal(first.raised, true);
   for (let i = 0; i < 5; i++) t.equal(raiseAlarm(ledger, 'crash_loop', { consecutive: 6 + i }, scope).raised, false, 'raised again while active: refreshed only');
-  t.equal(alarmActive(ledger, 'crash_loop', scope), true);
+  const active = (project: string): string[] => ledger.monitor.activeAlerts({ host: 'pi', project }).map((a) => a.detector);
+  t.same(active('app'), ['crash_loop'], 'one active episode');
   t.equal(ledger.outbox.countByStatus().pending, 1, 'one alarm queued');
   t.equal(clearAlarm(ledger, 'crash_loop', { round: 9 }, scope), true);
   t.equal(clearAlarm(ledger, 'crash_loop', { round: 10 }, scope), false, 'nothing left to clear');
@@ -42,7 +43,7 @@ t.test('one episode: one alarm and one recovery at the alarm severity, replying 
   t.match(recovery?.title, /^app@pi: resolved: round 9 succeeded/);
   t.same((recovery?.payload as { reply_to: string }).reply_to, alarm?.idempotencyKey);
   t.equal(raiseAlarm(ledger, 'crash_loop', { consecutive: 5 }, scope).raised, true, 'a new episode after the recovery alarms again');
-  t.equal(alarmActive(ledger, 'crash_loop', { project: 'other', host: 'pi' }), false, 'episodes are per project');
+  t.same(active('other'), [], 'episodes are per project');
   const a = raiseAlarm(ledger, 'breaker_open', { target: 'bridge' }, { ...scope, subject: 'bridge' });
   const b = raiseAlarm(ledger, 'breaker_open', { target: 'monitor' }, { ...scope, subject: 'monitor' });
   t.ok(a.raised && b.raised && a.id !== b.id, 'subjects are separate episodes');

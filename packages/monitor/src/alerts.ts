@@ -99,11 +99,6 @@ export class AlertSink {
     this.writes = new LedgerWrites(deps.log);
   }
 
-  /** Ledger writes waiting for a writable ledger. */
-  get waitingWrites(): number {
-    return this.writes.waiting;
-  }
-
   private state(scope: AlertScope): HostState {
     let st = this.hosts.get(scope.host);
     if (st) return st;

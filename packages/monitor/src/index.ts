@@ -240,8 +240,10 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
       if (config.hosts.length && pollers.every((p) => !p.active)) {
         const refused = pollers.every((p) => p.link === 'refused');
         exitCode = refused ? EXIT.NOPERM : EXIT.TEMPFAIL;
-        // A refused key stays refused: like a broken config, a restart cannot fix it.
-        reason = refused ? 'config_broken' : 'transient_error';
+        // A refused key stays refused: like a broken config, a restart cannot fix it (its unit
+        // does not restart on 77). Hosts that stopped answering may answer again: 75 is a
+        // failure to restart after RestartSec=, and outside systemd the watchdog respawns it.
+        reason = refused ? 'config_broken' : 'error';
         detail = 'no host left to supervise';
         deps.log('err', 'no host left to supervise; exiting');
         break;

@@ -33,11 +33,6 @@ export class LedgerWrites {
 
   constructor(private readonly log: (priority: LogPriority, line: string) => void) {}
 
-  /** Writes not done yet. */
-  get waiting(): number {
-    return this.queue.length;
-  }
-
   /** Runs `run` now when nothing is waiting, else after the writes before it. */
   write(what: string, run: () => void): void {
     this.queue.push({ what, run });

@@ -3,6 +3,7 @@
  * monitor read from `run/heartbeat-runner.json` (DESIGN.md; core/peek exposes `detail.pause` as
  * `service.pause`).
  */
+import type { PeekPause } from '@agent-runner/core/peek';
 
 /**
  * `starting` (enrolled, no round yet), `round` (a round runs), `waiting` (a restart delay or a
@@ -16,9 +17,9 @@ export type RunnerState = 'starting' | 'round' | 'waiting' | 'paused';
  * cost reached), `disk` (state or log file system full), `operator` (pause marker), `throttle`
  * (a rate limit of the account, its own or a sibling runner's), `crash_loop` (breaker open,
  * cooling down). A monitor must not auto-stop a runner held for any of these: it is safe and
- * resumes by itself (operator: when resumed).
+ * resumes by itself (operator: when resumed). The list is core/peek's, which the monitor reads.
  */
-export type PauseReason = 'auth' | 'budget' | 'disk' | 'operator' | 'throttle' | 'crash_loop';
+export type PauseReason = PeekPause;
 
 /** The heartbeat's `detail`. */
 export interface RunnerDetail {

@@ -7,7 +7,7 @@ import type { OutMessage, SendResult, Transport, TransportContext } from '../tra
 export const NTFY_MAX_BYTES = 4096;
 
 /** ntfy priority by severity: 5 max/urgent, 4 high, 3 default, 2 low. */
-export const NTFY_PRIORITY: Record<string, string> = { critical: '5', error: '4', warning: '3', info: '2' };
+const NTFY_PRIORITY: Record<string, string> = { critical: '5', error: '4', warning: '3', info: '2' };
 /** The emoji tag by severity (ntfy shows known emoji short codes as emoji). */
 const EMOJI: Record<string, string> = { info: 'information_source', warning: 'warning', error: 'x', critical: 'rotating_light' };
 
