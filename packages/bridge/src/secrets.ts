@@ -34,13 +34,6 @@ export function readSecret(cfg: NotifyConfig, what: string, env: Record<string, 
   return undefined;
 }
 
-/** True when `what` is configured at all (by file or by a set environment variable). */
-export function hasSecret(cfg: NotifyConfig, what: string, env: Record<string, string | undefined>): boolean {
-  if (typeof cfg[`${what}_file`] === 'string') return true;
-  const name = cfg[`${what}_env`];
-  return typeof name === 'string' && Boolean(env[name]?.trim());
-}
-
 function expandCredentials(path: string, env: Record<string, string | undefined>): string {
   // The config loader resolved a relative path against the config dir; the variable part
   // starts where the placeholder is.
