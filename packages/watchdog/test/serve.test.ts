@@ -7,6 +7,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
+import { lastEvents } from '@agent-runner/core/events';
 import { CLI_BIN, tempProject } from '../../testkit/src/project.js';
 import { sleep } from './fixtures/harness.js';
 
@@ -117,6 +118,8 @@ t.test('a respawned serve whose config broke meanwhile exits 78 before enrolling
   const wd = cli('watchdog');
   const s = cli('serve');
   await until('serve enrolled', () => enrollment()?.pid === s.pid);
+  // The watchdog reads the same file: it must be up before the config breaks.
+  await until('the watchdog judged serve healthy', () => lastEvents(join(state, 'logs', 'events'), { n: 50, kinds: ['heal_verdict_changed'] }).events.some((e) => e['to'] === 'healthy'));
   p.write('agent-runner.toml', '[agent\n'); // broken while it runs
   s.kill('SIGKILL');
   const rec = await until('the exit record the watchdog wrote for the respawned serve', () => {
