@@ -26,6 +26,9 @@ export interface PollerDeps {
   headMoved?: () => boolean;
 }
 
+/** The runner's disk gate (`disk_min_free_mb`, from peek's defenses), bytes; 0: off. */
+const diskGateBytes = (s: HostSnapshot): number => Number(s.defenses['disk_min_free_mb']) * 1048576;
+
 /**
  * Causes a running runner tells by itself: with its disk gate on (`disk_min_free_mb`) and
  * less free than the gate, the disk (`disk_full`), even while a full ledger keeps it from
@@ -33,7 +36,7 @@ export interface PollerDeps {
  * Above the gate the disk alerts are the monitor's: the runner sees nothing wrong yet.
  */
 function runnerOwned(s: HostSnapshot): ReadonlySet<string> {
-  const gateBytes = Number(s.defenses['disk_min_free_mb']) * 1048576;
+  const gateBytes = diskGateBytes(s);
   const free = s.system.disk?.free_bytes;
   return new Set(s.service.state === 'running' && gateBytes > 0 && free !== undefined && free < gateBytes ? ['disk_full'] : []);
 }
@@ -137,7 +140,7 @@ export class HostPoller {
       if (!this.deps.settings.auto_stop || snap.service.state !== 'running') continue;
       // A runner with its own disk gate never starts a round on a full disk (and on one, its
       // heartbeat cannot say it paused): stopping it would only turn the pause into a manual start.
-      const guard = f.detector === 'disk_critical' && Number(snap.defenses['disk_min_free_mb']) > 0 ? 'disk' : pause;
+      const guard = f.detector === 'disk_critical' && diskGateBytes(snap) > 0 ? 'disk' : pause;
       if (guard) {
         sink.autoStopHeld(scope, f, guard);
         continue;

@@ -133,9 +133,8 @@ const floor = (samples: Array<[number, number]>, fromMs: number, toMs: number): 
 /**
  * RSS growth of a unit: the floor of its main process's first {@link RSS_FLOOR_WINDOW_MS}
  * after {@link RSS_SETTLE_MS} against the floor of its last (each at most a third of the
- * judged span). When systemd started a new
- * process during the run, the process at the end is judged (a restart resets memory; the
- * restart itself is judged by the other rows).
+ * judged span). When systemd started a new process during the run, the process at the end is
+ * judged (a restart resets memory; the restart itself is judged by the other rows).
  */
 export function rssGrowth(u: UnitRss): { growth?: number; text: string } {
   const first = u.processes[0];
