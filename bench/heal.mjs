@@ -7,8 +7,9 @@
 // start-up time of each unit to READY=1. Needs root and the tree built (`npx tsc -b`).
 //
 //   node bench/heal.mjs
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { lastEvents } from '../packages/core/dist/events/index.js';
 import { Sandbox } from '../packages/testkit/dist/soak/sandbox.js';
 import { installFakeClaude, must, setupProject, writeInside } from '../packages/testkit/dist/soak/setup.js';
 
@@ -37,7 +38,12 @@ try {
       return undefined;
     }
   };
-  const healActions = async () => JSON.parse((await sb.sh(`node -e 'const D=require("${root}/node_modules/better-sqlite3");const d=new D("${p.stateDir}/ledger.sqlite3",{readonly:true});console.log(JSON.stringify(d.prepare("select target, action, result from heal_actions order by id").all()))'`)).stdout.trim() || '[]');
+  // Every heal action is also a `heal_action` event, read through /proc/<pid>/root.
+  const eventsDir = sb.path(`${p.logDir}/events`);
+  const healActions = async () => {
+    if (!existsSync(eventsDir)) throw new Error(`no event stream at ${eventsDir}`);
+    return lastEvents(eventsDir, { n: 10_000, kinds: ['heal_action'] }).events;
+  };
   const allUp = async () => (await Promise.all(units.map(state))).every((s) => s.ActiveState === 'active');
   for (let i = 0; i < 150 && !(await allUp()); i++) await sleep(200);
   await sleep(20_000); // settled: the watchdog has probed everything once or twice
@@ -81,7 +87,7 @@ try {
     console.log(`| ${what} | ${by} | ${ok ? ((Date.now() - t0) / 1000).toFixed(1) : 'not healed in 300 s'} |`);
     await sleep(15_000);
   }
-  console.log(`\nwatchdog heal actions during the run: ${JSON.stringify(await healActions())}`);
+  console.log(`\nwatchdog heal actions during the run: ${JSON.stringify((await healActions()).map((h) => ({ target: h.target, tier: h.tier, action: h.action })))}`);
 } finally {
   sb.stop();
 }
