@@ -9,4 +9,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -f packages/cli/dist/bin.js ] && [ -f packages/bridge/dist/daemon.js ] || npx tsc -b
-npx tap --disable-coverage --timeout 240 packages/bridge/e2e/soak.test.ts
+npx tap --disable-coverage --timeout 300 packages/bridge/e2e/soak.test.ts
