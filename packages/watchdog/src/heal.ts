@@ -205,12 +205,16 @@ export class HealEngine {
     const frozen = stopped(j.signature);
     if (!frozen && cooldownLeftMs({ ...st, updatedAtMs: 0 } as HealState, now, this.d.settings) > 0) return j;
 
+    // Counted per episode (the unit was healthy since the last one), not per tier: the ladder of
+    // one episode is one recurrence, and heals that keep failing have their own count.
+    const episode = st.tier === 0;
     const repeats = st.failureSignature === j.signature ? (st.signatureRepeats ?? 0) : 0;
-    if (repeats >= this.d.settings.breakerAfterSameSignature) {
-      this.openBreaker(target, st, `${repeats} heals for the same failure (${j.signature})`, now);
+    if (episode && repeats >= this.d.settings.breakerAfterSameSignature) {
+      this.openBreaker(target, st, `the same failure (${j.signature}) came back after ${repeats} heal(s) that worked, each within ${Math.round(this.d.settings.signatureWindowMs / 1000)} s of the last`, now);
       return j;
     }
-    await this.act(target, nextTier(st.tier, j.alive, j.signature), { ...st, failureSignature: j.signature, signatureRepeats: repeats + 1 }, a, now);
+    const signatureRepeats = episode || repeats === 0 ? repeats + 1 : repeats;
+    await this.act(target, nextTier(st.tier, j.alive, j.signature), { ...st, failureSignature: j.signature, signatureRepeats }, a, now);
     return j;
   }
 

@@ -52,3 +52,25 @@ t.test('an open breaker closes by itself once the unit is healthy again, with th
   t.same(alarms(sb).map((o) => o.idempotency_key.split(':')[2]), ['raised', 'cleared'], 'one alarm, one recovery');
   t.equal(sb.events(['heal_verdict_changed']).at(-1)?.['to'], 'healthy');
 });
+
+t.test('the same failure coming back after heals that worked: counted per episode, not per tier', async (t) => {
+  // One recurrence allowed: the first wedge climbs T1 -> T2 (one episode, not two heals), the
+  // next wedge of the healed unit is the failure coming back.
+  const sb = sandbox((s) => `${SHORT(s)}\nbreaker_after_same_signature = 1`);
+  t.teardown(() => sb.cleanup());
+  const target = await sb.target('bridge');
+  sb.watchdog();
+  const healthy = (): boolean => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy';
+  await sb.waitFor('healthy', healthy);
+  process.kill(target.pid!, 'SIGUSR1');
+  await sb.waitFor('healed', () => steps(sb).includes('T0 respawn') && healthy(), 25_000);
+  t.same(steps(sb), ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 succeeded', 'T0 respawn'], 'the whole ladder of one episode, no breaker');
+  t.same(sb.events(['heal_action']).filter((e) => e['tier'] !== 0).map((e) => e['attempt']), [1, 1], 'both tiers are episode 1');
+  const again = sb.enrollment('bridge')!.pid;
+  t.not(again, target.pid, 'a new incarnation');
+  process.kill(again, 'SIGUSR1');
+  const t4 = await sb.waitFor('breaker open', () => sb.events(['heal_action']).find((e) => e['tier'] === 4), 25_000);
+  t.match(t4['reason'], /the same failure \(heartbeat_stale\) came back after 1 heal\(s\) that worked/);
+  t.same(steps(sb).slice(5), ['T4 circuit_break'], 'no tier tried on the recurrence');
+  t.same(alarms(sb).map((o) => o.severity), ['critical'], 'one alarm');
+});

@@ -442,9 +442,9 @@ export const CONFIG_SCHEMA: Schema = {
         verify_window_s: seconds('T3: how long a respawned unit must stay healthy to count as healed; an open breaker closes after the unit is healthy this long.', 60, 0.1),
         startup_grace_s: seconds('A unit that has not enrolled yet this long after it started (under systemd: became active; without systemd: since the watchdog started or respawned it) is starting, not missing.', 30, 0),
         breaker_after_failed_t3: int('T4 (circuit broken, `breaker_open` alarm) after this many failed T3s in a row.', 3, 1),
-        breaker_after_same_signature: int('T4 after this many heals of an identical failure within `signature_window_s`.', 5, 1),
+        breaker_after_same_signature: int('T4 when an identical failure comes back after this many episodes that were healed, each within `signature_window_s` of the last (the tiers of one episode count once).', 5, 1),
         restart_loop_s: seconds('Under systemd: a unit restarted by systemd at least 5 times and not healthy once for this long (it crashes at every start, before anyone can judge it) opens its breaker: an alarm, since neither systemd nor the watchdog can fix it (0: off).', 600, 0),
-        signature_window_s: seconds('Heals of one failure signature count toward `breaker_after_same_signature` until the unit has been healthy this long after the last heal.', 3600, 60),
+        signature_window_s: seconds('Episodes of one failure signature count toward `breaker_after_same_signature` until the unit has been healthy this long after the last heal.', 3600, 60),
         systemd_units: {
           type: 'object',
           additionalProperties: false,

@@ -559,7 +559,7 @@ export const EVENT_CATALOGUE = {
       reason: req('string', 'Why the unit was judged unhealthy (e.g. `heartbeat_stale`, `identity_mismatch`).', 500),
       pid: req('integer|null', 'PID signalled (identity re-verified just before), null when none was.'),
       nonce: opt('string', 'Nonce of the restart marker written (tier 1).'),
-      attempt: opt('integer', 'Consecutive actions on this target, including this one.'),
+      attempt: opt('integer', 'Episodes of this failure signature within `signature_window_s`, this one included (every tier of one episode carries the same number; the breaker opens when one more would exceed `breaker_after_same_signature`).'),
     },
   },
   heal_verdict_changed: {

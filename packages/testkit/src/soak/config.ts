@@ -16,7 +16,7 @@ export interface SoakSettings {
   crash_loop: { threshold: number; short_round_s: number; cooldown_s: number };
   auth_probe_interval_s: number;
   monitor_poll_interval_s: number;
-  watchdog: { interval_s: number; tier_cooldown_s: number; term_grace_s: number; verify_window_s: number; stale_runner_s: number; stale_bridge_s: number; stale_monitor_s: number };
+  watchdog: { interval_s: number; tier_cooldown_s: number; term_grace_s: number; verify_window_s: number; signature_window_s: number; stale_runner_s: number; stale_bridge_s: number; stale_monitor_s: number };
 }
 
 /** The settings both soak projects run with. */
@@ -31,7 +31,7 @@ export const SOAK_SETTINGS: SoakSettings = {
   crash_loop: { threshold: 5, short_round_s: 20, cooldown_s: 15 },
   auth_probe_interval_s: 10,
   monitor_poll_interval_s: 5,
-  watchdog: { interval_s: 2, tier_cooldown_s: 5, term_grace_s: 3, verify_window_s: 10, stale_runner_s: 10, stale_bridge_s: 20, stale_monitor_s: 20 },
+  watchdog: { interval_s: 2, tier_cooldown_s: 5, term_grace_s: 3, verify_window_s: 10, signature_window_s: 120, stale_runner_s: 10, stale_bridge_s: 20, stale_monitor_s: 20 },
 };
 
 /** Where a project's notifications go. */
@@ -121,6 +121,10 @@ export function soakConfig(name: string, to: NotifyTargets, s: SoakSettings = SO
     `tier_cooldown_s = ${w.tier_cooldown_s}`,
     `term_grace_s = ${w.term_grace_s}`,
     `verify_window_s = ${w.verify_window_s}`,
+    `# soak: the same failure counts as coming back within ${w.signature_window_s} s of its last heal (default 3600). The soak`,
+    '# compresses a week of faults into hours (the long profile freezes serve every ~12 min): with',
+    '# the default hour, independent injected faults would read as one failure that heals do not fix.',
+    `signature_window_s = ${w.signature_window_s}`,
     '',
     '[watchdog.stale_after_s]',
     `# soak: stale after ${w.stale_runner_s} s = 5 runner heartbeats (default 45), ${w.stale_bridge_s} s = 4 bridge or monitor`,
