@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { NotifyConfig } from '@agent-runner/core/config';
+import { rememberSecret } from '@agent-runner/core/redact';
 import { SendError } from './send-error.js';
 
 /**
  * Reads the secret `what` of a transport at send time: `<what>_file` (takes precedence; for
  * systemd `LoadCredential=`, `${CREDENTIALS_DIRECTORY}` in the path is expanded from `env`),
  * else the environment variable named by `<what>_env`. Read on every send, so a rotated token
- * is picked up without a restart; never cached, logged or put in an event.
+ * is picked up without a restart; never cached, logged or put in an event, and remembered for
+ * redaction (an error body echoing it is stored redacted).
  * @returns the secret, or undefined when `required` is false and none is configured.
  * @throws SendError (retryable: the operator may still provide it) when it is required and
  *   missing or unreadable; the message names the variable or file, not the value.
@@ -17,6 +19,7 @@ export function readSecret(cfg: NotifyConfig, what: string, env: Record<string, 
     const path = expandCredentials(file, env);
     try {
       const v = readFileSync(path, 'utf8').trim();
+      rememberSecret(v);
       if (v) return v;
     } catch (e) {
       throw new SendError(`notify.${cfg.name}: cannot read ${what}_file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { retryable: true });
@@ -26,6 +29,7 @@ export function readSecret(cfg: NotifyConfig, what: string, env: Record<string, 
   const name = cfg[`${what}_env`];
   if (typeof name === 'string') {
     const v = env[name]?.trim();
+    rememberSecret(v);
     if (v) return v;
     if (required) throw new SendError(`notify.${cfg.name}: environment variable ${name} (${what}) is not set`, { retryable: true });
     return undefined;

@@ -1,3 +1,4 @@
+import { redactText } from '@agent-runner/core/redact';
 import type { CliContext } from './context.js';
 
 const PRIORITY = { err: 3, warning: 4, notice: 5, info: 6 } as const;
@@ -11,10 +12,12 @@ export type Priority = keyof typeof PRIORITY;
  * such as `<4>`, so `journalctl -p warning` filters correctly, and a message is one journal
  * entry (its line breaks become ` | `: journald would make each line an entry of its own, and
  * the first alone would carry the reason); on a terminal lines carry a time stamp and the level.
+ * Lines are redacted (core/redact): the journal leaves the process.
  */
 export function daemonLogger(ctx: CliContext, name: string): (priority: Priority, line: string) => void {
   const journal = Boolean(ctx.env['JOURNAL_STREAM']);
-  return (priority, line) => {
+  return (priority, raw) => {
+    const line = redactText(raw);
     if (journal) {
       ctx.stderr.write(`<${PRIORITY[priority]}>${line.replace(/\s*\n\s*/g, ' | ')}\n`);
       return;

@@ -1,8 +1,10 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { redactText } from './redact.js';
 
 /**
  * The last `n` lines of a file, reading at most its last `maxBytes` (a round log can be
- * hundreds of MB; this stays O(maxBytes)). Missing or unreadable: no lines; never throws.
+ * hundreds of MB; this stays O(maxBytes)), redacted (core/redact): they are read to be shown.
+ * Missing or unreadable: no lines; never throws.
  * @param maxBytes bytes read from the end at most (default 64 KiB).
  */
 export function tailLines(path: string, n: number, maxBytes = 64 * 1024): string[] {
@@ -20,7 +22,7 @@ export function tailLines(path: string, n: number, maxBytes = 64 * 1024): string
     const lines = buf.toString('utf8').split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     if (len < size) lines.shift();
-    return lines.slice(-n);
+    return lines.slice(-n).map(redactText);
   } catch {
     return [];
   } finally {

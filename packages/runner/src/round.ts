@@ -1,12 +1,12 @@
 import type { AgentRunnerConfig, PhaseConfig } from '@agent-runner/core/config';
+import { readEnvFile } from '@agent-runner/core/env-file';
 import { isAgentRunnerError } from '@agent-runner/core/errors';
 import type { EventKind, EventPayload, EventWriter } from '@agent-runner/core/events';
 import type { Ledger, RunnerIdentity } from '@agent-runner/core/ledger';
 import type { ProjectPaths } from '@agent-runner/core/paths';
-import { redactText } from '@agent-runner/core/redact';
+import { redactText, rememberSecretsIn } from '@agent-runner/core/redact';
 import type { AgentAdapter, Evidence, ProcessOutcome, Verdict } from './adapters/types.js';
 import { agentEnv, spawnAgent } from './agent-process.js';
-import { readEnvFile } from './env-file.js';
 import { assemblePrompt, type LastOutcome } from './prompt.js';
 import { openRoundLog, pruneRoundLogs } from './round-log.js';
 import { superviseRound, type SuperviseEventKind } from './supervise.js';
@@ -108,8 +108,10 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
     });
     promptBytes = prompt.bytes;
     emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: prompt.bytes, log_file: log.path, agent: adapter.name });
+    const fromFile = cfg.agent.env_file ? readEnvFile(cfg.agent.env_file) : {};
+    rememberSecretsIn(fromFile, true); // read every round: a rotated key is redacted too
     const env = agentEnv(
-      { ...deps.env, ...adapter.preset.env, ...cfg.agent.env, ...(cfg.agent.env_file ? readEnvFile(cfg.agent.env_file) : {}) },
+      { ...deps.env, ...adapter.preset.env, ...cfg.agent.env, ...fromFile },
       { logDir: paths.logDir, round, project: cfg.project, ...(phase ? { phase: phase.name } : {}) },
     );
     const handle = await spawnAgent({

@@ -1,6 +1,7 @@
 import { configPaths } from '@agent-runner/core/config';
 import { AgentRunnerError } from '@agent-runner/core/errors';
 import { openLedger } from '@agent-runner/core/ledger';
+import { redactText } from '@agent-runner/core/redact';
 import { existsSync } from 'node:fs';
 import { buildPeek } from '@agent-runner/runner/peek';
 import { tailLines } from '@agent-runner/runner/round-log';
@@ -42,7 +43,7 @@ function roundDetail(ctx: CliContext, args: PeekArgs): number {
     ledger.close();
   }
   if (args.log) {
-    const lines = record.logFile && existsSync(record.logFile) ? tailLines(record.logFile, args.lines ?? 50) : [];
+    const lines = record.logFile && existsSync(record.logFile) ? tailLines(record.logFile, args.lines ?? 50).map(redactText) : [];
     if (args.json) outJson(ctx, { round: record.round, log_file: record.logFile, lines });
     else lines.forEach((l) => out(ctx, l));
     return 0;

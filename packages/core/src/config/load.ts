@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { AgentRunnerError } from '../errors.js';
 import { defaultDirs, projectPaths, type PathEnv, type ProjectPaths, type ServiceMode } from '../paths.js';
 import { KeyLocator } from './locate.js';
+import { rememberConfigSecrets } from './secrets.js';
 import { problemsToError, validateSchema, type Problem } from './validate.js';
 import type { AgentRunnerConfig, NotifyConfig, PhaseConfig, PromptConfig } from './types.js';
 
@@ -104,6 +105,7 @@ export function parseConfig(source: string, path: string, opts: LoadOptions): Ag
   const cfg = normalise(data, path, opts, problems);
   if (!opts.skipFileChecks) checkFiles(cfg, problems);
   if (problems.length) throw problemsToError(path, locator, problems);
+  rememberConfigSecrets(cfg, opts.env);
   return cfg;
 }
 

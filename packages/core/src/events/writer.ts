@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../atomic.js';
 import { isNoSpace } from '../disk.js';
 import { AgentRunnerError } from '../errors.js';
+import { redactStrings } from '../redact.js';
 import { assertProjectName } from '../paths.js';
 import type { EventKind, EventPayload } from './catalogue.js';
 import { eventFileName, MAX_EVENT_LINE_BYTES } from './files.js';
@@ -107,7 +108,8 @@ export class EventWriter {
    *   reason than a full file system (permissions, I/O error).
    */
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>, meta: EmitMeta = {}): EventRecord {
-    const p = payload as Readonly<Record<string, unknown>>;
+    // Redacted before validation: what is checked (lengths) is what is written.
+    const p = redactStrings(payload as Readonly<Record<string, unknown>>);
     const spec = validateEvent(kind, this.unit, p);
     const { round } = meta;
     if (round !== undefined && !(Number.isSafeInteger(round) && round >= 0)) {

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Exec } from './exec.js';
-import { fromJsonColumn, int, num, str, toJsonColumn, type Row } from './json.js';
+import { fromJsonColumn, int, num, str, textColumn, toJsonColumn, type Row } from './json.js';
 import type { Severity } from './outbox.js';
 
 /** Identifies one alert condition; at most one alert per key is active at a time. */
@@ -98,7 +98,7 @@ export function alertsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
         project: input.project ?? '',
         raisedBy: input.raisedBy ?? 'monitor',
         severity: input.severity,
-        message: input.message,
+        message: textColumn(input.message),
         evidence: toJsonColumn(input.evidence),
         at: int(input.atMs ?? now()),
       };

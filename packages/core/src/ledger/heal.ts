@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Exec } from './exec.js';
-import { fromJsonColumn, int, num, str, toJsonColumn, type Row } from './json.js';
+import { fromJsonColumn, int, num, str, textColumn, toJsonColumn, type Row } from './json.js';
 
 /** Heal tier: 0 healthy/idle, 1 restart marker, 2 SIGTERM, 3 SIGKILL + respawn, 4 circuit broken. */
 export type HealTier = 0 | 1 | 2 | 3 | 4;
@@ -196,7 +196,7 @@ export function healAccess(db: BetterSqlite3.Database, exec: Exec, now: () => nu
         tier: a.tier,
         action: a.action,
         result: a.result,
-        reason: a.reason ?? null,
+        reason: textColumn(a.reason),
         actor: a.actor,
         nonce: a.nonce ?? null,
         detail: toJsonColumn(a.detail),

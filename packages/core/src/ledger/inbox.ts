@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Exec } from './exec.js';
-import { fromJsonColumn, int, num, str, toJsonColumn, type Row } from './json.js';
+import { fromJsonColumn, int, num, str, textColumn, toJsonColumn, type Row } from './json.js';
 
 /** Life of an inbound command: pending until a consumer handles or rejects it. */
 export type InboxStatus = 'pending' | 'done' | 'rejected';
@@ -154,7 +154,7 @@ export function inboxAccess(
       return r === undefined ? undefined : toInbox(r);
     },
     markHandled(id, status, result, handledBy) {
-      const params = { id, status, result: result ?? null, handledBy: handledBy ?? null, at: int(now()) };
+      const params = { id, status, result: textColumn(result), handledBy: handledBy ?? null, at: int(now()) };
       return exec.write('mark command handled', () => handled.run(params).changes === 1);
     },
   };

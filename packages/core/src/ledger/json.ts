@@ -1,10 +1,20 @@
+import { redactStrings, redactText } from '../redact.js';
+
 /**
  * JSON columns are TEXT with a `json_valid` CHECK. `undefined` and `null` are stored as SQL
- * NULL, so "no evidence" and "evidence: null" read back the same way (as `null`).
+ * NULL, so "no evidence" and "evidence: null" read back the same way (as `null`). Strings are
+ * redacted (core/redact): the ledger persists.
  */
 export function toJsonColumn(value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  return JSON.stringify(value);
+  return JSON.stringify(redactStrings(value));
+}
+
+/** A free-text column (a title, a reason, an error), redacted: the ledger persists. */
+export function textColumn(value: string): string;
+export function textColumn(value: string | null | undefined): string | null;
+export function textColumn(value: string | null | undefined): string | null {
+  return value === undefined || value === null ? null : redactText(value);
 }
 
 /** Parses a JSON column; SQL NULL reads as `null`. */

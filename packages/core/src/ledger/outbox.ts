@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Exec } from './exec.js';
-import { fromJsonColumn, int, num, str, toJsonColumn, type Row } from './json.js';
+import { fromJsonColumn, int, num, str, textColumn, toJsonColumn, type Row } from './json.js';
 
 /** Severity of a notification or alert. */
 export type Severity = 'info' | 'warning' | 'error' | 'critical';
@@ -218,8 +218,8 @@ export function outboxAccess(
         key: input.idempotencyKey,
         kind: input.kind,
         severity: input.severity,
-        title: input.title,
-        body: input.body ?? '',
+        title: textColumn(input.title),
+        body: textColumn(input.body ?? ''),
         payload: toJsonColumn(input.payload),
         transport: input.transport ?? null,
         createdAtMs: created,
@@ -274,10 +274,10 @@ export function outboxAccess(
     },
     markFailed(id, error, nextAttemptAtMs) {
       const next = int(nextAttemptAtMs);
-      return exec.write('mark notification failed', () => failed.run(error, next, id).changes === 1);
+      return exec.write('mark notification failed', () => failed.run(textColumn(error), next, id).changes === 1);
     },
     markDead(id, error) {
-      return exec.write('mark notification dead', () => dead.run(error, id).changes === 1);
+      return exec.write('mark notification dead', () => dead.run(textColumn(error), id).changes === 1);
     },
   };
 }

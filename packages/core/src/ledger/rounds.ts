@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Exec } from './exec.js';
-import { fromJsonColumn, int, num, str, toJsonColumn, type Row } from './json.js';
+import { fromJsonColumn, int, num, str, textColumn, toJsonColumn, type Row } from './json.js';
 
 /** Status of a round row. `interrupted` = the runner died or was stopped before finishing it. */
 export type RoundStatus = 'running' | 'finished' | 'interrupted';
@@ -246,7 +246,7 @@ export function roundsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
       return exec.write('finish round', () => finish.run(params).changes === 1);
     },
     markInterrupted(round, reason, endedAtMs) {
-      const params = { round, reason, endedAtMs: int(endedAtMs ?? now()) };
+      const params = { round, reason: textColumn(reason), endedAtMs: int(endedAtMs ?? now()) };
       return exec.write('mark round interrupted', () => interrupt.run(params).changes === 1);
     },
     recordAgent(round, pgid, starttimeTicks) {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { AgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError } from './errors.js';
 
 /**
  * Reads a `KEY=VALUE` file in systemd `EnvironmentFile=` syntax: `#` and `;` comment lines,
