@@ -1,5 +1,6 @@
 import { isNoSpace } from '@agent-runner/core/disk';
 import { AgentRunnerError, isAgentRunnerError, EXIT } from '@agent-runner/core/errors';
+import { redactStrings, redactText } from '@agent-runner/core/redact';
 import type { CliContext } from './context.js';
 
 /** Writes one line to stdout. */
@@ -7,9 +8,9 @@ export function out(ctx: CliContext, line = ''): void {
   ctx.stdout.write(`${line}\n`);
 }
 
-/** Writes one line to stderr, prefixed with the program name. */
+/** Writes one line to stderr, prefixed with the program name (redacted: it may quote input). */
 export function warn(ctx: CliContext, line: string): void {
-  ctx.stderr.write(`agent-runner: ${line}\n`);
+  ctx.stderr.write(`agent-runner: ${redactText(line)}\n`);
 }
 
 /** Writes a value as pretty JSON (one document) to stdout. */
@@ -39,7 +40,8 @@ export function oneLine(e: AgentRunnerError): string {
  * Reports an error the way operators and scripts expect: a human message with file, line,
  * key, expected/found and a hint on stderr (or one JSON object on stdout with `--json`),
  * never a stack trace for a known error. Under systemd (stderr is the journal,
- * `$JOURNAL_STREAM`) it is one line at `err` priority instead. Returns the sysexits code.
+ * `$JOURNAL_STREAM`) it is one line at `err` priority instead. Redacted (an error may quote
+ * input). Returns the sysexits code.
  */
 export function reportError(ctx: CliContext, e: unknown, json: boolean): number {
   // A full disk is the host's state, not a bug: 75, so systemd tries again later.
@@ -48,18 +50,18 @@ export function reportError(ctx: CliContext, e: unknown, json: boolean): number 
   }
   if (isAgentRunnerError(e)) {
     if (json) {
-      ctx.stdout.write(`${JSON.stringify({ ok: false, error: e.toJSON() })}\n`);
+      ctx.stdout.write(`${JSON.stringify({ ok: false, error: redactStrings(e.toJSON()) })}\n`);
     } else if (ctx.env['JOURNAL_STREAM']) {
-      ctx.stderr.write(`<3>agent-runner: error: ${oneLine(e)}\n`);
+      ctx.stderr.write(`<3>agent-runner: error: ${redactText(oneLine(e))}\n`);
     } else {
       const lines = ['agent-runner: error:', ...renderOne(e, '  ')];
       for (const m of e.more) lines.push(...renderOne(m, '  '));
       lines.push(`  hint: ${e.hint}`);
-      ctx.stderr.write(`${lines.join('\n')}\n`);
+      ctx.stderr.write(`${redactText(lines.join('\n'))}\n`);
     }
     return e.exitCode;
   }
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = redactText(e instanceof Error ? e.message : String(e));
   if (json) ctx.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'ERR_AR_INTERNAL', message: msg } })}\n`);
   else if (ctx.env['JOURNAL_STREAM']) ctx.stderr.write(`<3>agent-runner: internal error: ${msg.replace(/\s*\n\s*/g, ' ')} (this is a bug; set AGENT_RUNNER_DEBUG=1 for a stack trace)\n`);
   else ctx.stderr.write(`agent-runner: internal error: ${msg}\n  (this is a bug; rerun with AGENT_RUNNER_DEBUG=1 for a stack trace)\n`);

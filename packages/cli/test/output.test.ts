@@ -3,6 +3,7 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import type { CliContext } from '../src/context.js';
+import { AgentRunnerError } from '@agent-runner/core/errors';
 import { reportError } from '../src/output.js';
 
 function ctx(env: Record<string, string> = {}): { c: CliContext; out: () => string; err: () => string } {
@@ -35,4 +36,15 @@ t.test('SQLITE_FULL is a full disk too; anything else is a bug', async (t) => {
   const bug = ctx();
   t.equal(reportError(bug.c, new TypeError('x is undefined'), true), 70);
   t.match(JSON.parse(bug.out()), { error: { code: 'ERR_AR_INTERNAL' } });
+});
+
+t.test('an error quoting a secret is reported redacted, on a terminal, in the journal and as JSON', async (t) => {
+  const key = 'sk-ant-api03-AAAABBBBCCCCDDDDEEEEFFFF';
+  const e = new AgentRunnerError('ERR_AR_CONFIG_INVALID', `bad value ${key}`, { found: key });
+  for (const [env, json] of [[{}, false], [{ JOURNAL_STREAM: '8:1' }, false], [{}, true]] as const) {
+    const c = ctx({ ...env });
+    reportError(c.c, e, json);
+    t.notOk(`${c.out()}${c.err()}`.includes(key), JSON.stringify({ env, json }));
+    t.match(`${c.out()}${c.err()}`, /bad value \[redacted\]/);
+  }
 });
