@@ -57,5 +57,8 @@ const code = await (async () => (fast ? runner(ctx, setExit)(fast.load)(fast.arg
   () => (process.exitCode as number | undefined) ?? 0,
   (e: unknown) => (process.exitCode as number | undefined) ?? reportError(ctx, e, false),
 );
-// Flush stdout before exiting: piping into `head` or `jq` must not lose the tail.
-process.stdout.write('', () => process.exit(code));
+// Flush stdout and stderr before exiting: piping into `head` or `jq` must not lose the tail,
+// nor a long error its end (a pipe takes 64 KiB; process.exit drops what is still queued).
+const flushed = (s: NodeJS.WriteStream): Promise<void> => new Promise((done) => (s.destroyed || !s.writable ? done() : s.write('', () => done())));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit(code);

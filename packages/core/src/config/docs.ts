@@ -1,4 +1,4 @@
-import { CONFIG_SCHEMA } from './schema.js';
+import { CONFIG_SCHEMA, NO_NUL } from './schema.js';
 
 type Node = Record<string, unknown>;
 
@@ -19,7 +19,9 @@ function range(n: Node): string {
   const parts: string[] = [];
   if (n['minimum'] !== undefined) parts.push(`>= ${String(n['minimum'])}`);
   if (n['maximum'] !== undefined) parts.push(`<= ${String(n['maximum'])}`);
-  if (n['pattern']) parts.push(`matches \`/${String(n['pattern'])}/\``);
+  // NO_NUL guards spawn and open from a `\u0000` escape; no one writes one by accident, so the
+  // tables do not repeat it on every path.
+  if (n['pattern'] && n['pattern'] !== NO_NUL) parts.push(`matches \`/${String(n['pattern'])}/\``);
   if (n['format']) parts.push(`${String(n['format'])}`);
   if (n['minItems']) parts.push(`at least ${String(n['minItems'])} item(s)`);
   if (n['x-unit']) parts.push(`unit: ${String(n['x-unit'])}`);

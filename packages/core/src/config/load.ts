@@ -1,9 +1,12 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { AgentRunnerError } from '../errors.js';
-import { defaultDirs, projectPaths, type PathEnv, type ProjectPaths, type ServiceMode } from '../paths.js';
+import { assertProjectName, defaultDirs, projectPaths, type PathEnv, type ProjectPaths, type ServiceMode } from '../paths.js';
+import { agentEnvProblems } from './env-limit.js';
 import { KeyLocator } from './locate.js';
+import { irregularFileReason, isSymlink, MAX_CONFIG_BYTES, readConfigSource } from './read.js';
+import { clampLine, showText } from './show.js';
 import { rememberConfigSecrets } from './secrets.js';
 import { problemsToError, validateSchema, type Problem } from './validate.js';
 import type { AgentRunnerConfig, NotifyConfig, PhaseConfig, PromptConfig } from './types.js';
@@ -34,8 +37,9 @@ export function findConfig(opts: { explicit?: string | undefined; envPath?: stri
   const given = opts.explicit ?? opts.envPath;
   if (given) {
     const p = resolve(opts.cwd, given);
-    if (!existsSync(p)) {
-      throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `config file not found: ${p}`, {
+    // A dangling or looping symlink "does not exist" to existsSync: the reader says which it is.
+    if (!existsSync(p) && !isSymlink(p)) {
+      throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `config file not found: ${clampLine(p, 200)}`, {
         location: { file: p },
         ...(opts.explicit ? {} : { hint: 'AGENT_RUNNER_CONFIG points at a missing file; fix or unset it.' }),
       });
@@ -53,10 +57,35 @@ export function findConfig(opts: { explicit?: string | undefined; envPath?: stri
 function expandPath(raw: string, base: string, project: string, home: string | undefined): string {
   let p = raw.replace(/\{project\}/g, project);
   if (p === '~' || p.startsWith('~/')) {
-    if (!home) throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `cannot expand ~ in ${JSON.stringify(raw)}: HOME is not set`);
+    if (!home) throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `cannot expand ~ in ${showText(raw)}: HOME is not set`);
     p = join(home, p.slice(1));
   }
   return isAbsolute(p) ? resolve(p) : resolve(base, p);
+}
+
+function validProjectName(name: string): boolean {
+  try {
+    assertProjectName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The project name was not written but taken from the work dir's name: say so, and which key
+ * to set, since the key the operator would look for is not in the file.
+ */
+function derivedProjectProblem(name: string, workDir: string, file: string): Problem {
+  const suggestion = name.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64) || 'my-project';
+  return {
+    code: 'ERR_AR_CONFIG_INVALID',
+    path: ['project'],
+    message: `project name ${showText(name, 64)} derived from the directory ${clampLine(workDir, 100)} is invalid; set \`project = ${JSON.stringify(suggestion)}\` in ${clampLine(file, 100)}`,
+    expected: '1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit',
+    found: showText(name),
+    hint: 'The project name is the systemd instance and state directory name; without a `project` key it is the work dir\'s name.',
+  };
 }
 
 type Raw = Record<string, unknown>;
@@ -69,19 +98,31 @@ const obj = (v: unknown): Raw => (v && typeof v === 'object' ? (v as Raw) : {});
  * normalisation (paths, project name, derived defaults) → semantic rules (files exist,
  * phases consistent, ...). Each stage reports every problem it finds.
  *
+ * Only a regular file of at most 1 MiB is read (a FIFO, directory or device is refused
+ * without being opened), and every message is one line that shows values cut and escaped.
+ *
  * @throws AgentRunnerError with exit code 78: ERR_AR_CONFIG_NOT_FOUND, ERR_AR_CONFIG_SYNTAX,
  * ERR_AR_CONFIG_UNKNOWN_KEY, ERR_AR_CONFIG_INVALID or ERR_AR_CONFIG_SEMANTIC, each naming
  * the file, line, column and key path where known.
  */
 export function loadConfig(file: string, opts: LoadOptions): AgentRunnerConfig {
   const path = resolve(file);
-  let source: string;
-  try {
-    source = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `cannot read config file ${path}: ${(e as Error).message}`, { location: { file: path }, cause: e });
+  return parseConfig(readConfigSource(path), path, opts);
+}
+
+/** One line of `source` around `column` (1-based), cut to a window and escaped, for syntax errors. */
+function excerpt(source: string, line: number, column: number): string {
+  let start = 0;
+  for (let n = 1; n < line; n++) {
+    const nl = source.indexOf('\n', start);
+    if (nl === -1) return 'end of file';
+    start = nl + 1;
   }
-  return parseConfig(source, path, opts);
+  const end = source.indexOf('\n', start);
+  const text = source.slice(start, end === -1 ? undefined : end).replace(/\r$/, '');
+  if (text === '') return 'an empty line';
+  const from = Math.max(0, Math.min(column - 40, text.length - 80));
+  return `${from > 0 ? '…' : ''}${clampLine(text.slice(from), 80)}`;
 }
 
 /** {@link loadConfig} on text already read; `path` is used for messages and relative paths. */
@@ -92,12 +133,14 @@ export function parseConfig(source: string, path: string, opts: LoadOptions): Ag
   } catch (e) {
     if (e instanceof TomlError) {
       const first = e.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'invalid TOML';
-      throw new AgentRunnerError('ERR_AR_CONFIG_SYNTAX', `invalid TOML: ${first}`, {
+      throw new AgentRunnerError('ERR_AR_CONFIG_SYNTAX', `invalid TOML: ${clampLine(first, 200)}`, {
         location: { file: path, line: e.line, column: e.column },
-        found: e.codeblock.trimEnd(),
+        found: excerpt(source, e.line, e.column),
       });
     }
-    throw new AgentRunnerError('ERR_AR_CONFIG_SYNTAX', `invalid TOML: ${(e as Error).message}`, { location: { file: path }, cause: e });
+    // The parser recurses per dotted-key part and nesting level: thousands overflow the stack.
+    const why = e instanceof RangeError ? 'keys or tables nest too deeply' : clampLine((e as Error).message, 200);
+    throw new AgentRunnerError('ERR_AR_CONFIG_SYNTAX', `invalid TOML: ${why}`, { location: { file: path }, cause: e });
   }
   const locator = new KeyLocator(source);
   validateSchema(path, locator, data);
@@ -137,9 +180,11 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
   const runtime = obj(data['runtime']);
   const workDirRaw = runtime['work_dir'] as string;
   const workDir = expandPath(workDirRaw.replace(/\{project\}/g, ''), configDir, '', home);
-  const project = (data['project'] as string | undefined) ?? basename(workDir);
-  if (data['project'] === undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(project)) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'work_dir'], message: `the work dir name ${JSON.stringify(project)} is not a valid project name`, expected: 'set `project = "NAME"` (letters, digits, _ . -)', found: JSON.stringify(project) });
+  let project = (data['project'] as string | undefined) ?? basename(workDir);
+  if (data['project'] === undefined && !validProjectName(project)) {
+    problems.push(derivedProjectProblem(project, workDir, file));
+    // A stand-in, so the rest of the config is still checked and every problem reported.
+    project = 'invalid-project-name';
   }
   const fromConfig = (p: string): string => expandPath(p, configDir, project, home);
   const fromWork = (p: string): string => expandPath(p, workDir, project, home);
@@ -174,6 +219,7 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
   if (agent['prompt_delivery'] === 'argv' && !(agent['prompt_arg_template'] as string[]).some((a) => a.includes('{prompt}'))) {
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['agent', 'prompt_arg_template'], message: '`agent.prompt_arg_template` must contain `{prompt}` when `prompt_delivery = "argv"`', expected: 'e.g. ["-p", "{prompt}"]', found: JSON.stringify(agent['prompt_arg_template']) });
   }
+  problems.push(...agentEnvProblems(obj(agent['env']) as Record<string, string>));
   const backoff = obj(runtime['backoff']);
   if ((backoff['max_s'] as number) < (backoff['base_s'] as number)) {
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'backoff', 'max_s'], message: '`runtime.backoff.max_s` is below `runtime.backoff.base_s`', expected: `at least ${String(backoff['base_s'])}`, found: String(backoff['max_s']) });
@@ -236,16 +282,22 @@ function checkFiles(cfg: AgentRunnerConfig, problems: Problem[]): void {
   if (!existsSync(wd) || !statSync(wd).isDirectory()) {
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'work_dir'], message: `work dir does not exist: ${wd}`, expected: 'an existing directory', found: 'nothing there' });
   }
+  // The runner reads these every round: a FIFO there would block it, a device stream forever.
   const check = (files: string[], at: Array<string | number>): void => {
     files.forEach((f, i) => {
       if (!existsSync(f)) problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: at.concat(i), message: `prompt file does not exist: ${f}`, expected: 'a readable file', found: 'nothing there' });
+      else notRegular('prompt file', f, Infinity, at.concat(i));
     });
+  };
+  const notRegular = (what: string, f: string, maxBytes: number, at: Array<string | number>): void => {
+    const why = irregularFileReason(f, maxBytes);
+    if (why) problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: at, message: `${what} ${f} ${why}`, expected: 'a regular file', found: why.replace(/^is /, '') });
   };
   check(cfg.prompt.files, ['prompt', 'files']);
   for (const ph of cfg.phases) if (ph.prompt !== cfg.prompt) check(ph.prompt.files, ['phases', ph.name, 'prompt', 'files']);
   if (cfg.agent.env_file && !existsSync(cfg.agent.env_file)) {
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['agent', 'env_file'], message: `env file does not exist: ${cfg.agent.env_file}`, expected: 'a readable file', found: 'nothing there' });
-  }
+  } else if (cfg.agent.env_file) notRegular('env file', cfg.agent.env_file, MAX_CONFIG_BYTES, ['agent', 'env_file']);
 }
 
 /** The project's file layout as the config places it. */

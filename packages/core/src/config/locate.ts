@@ -6,6 +6,8 @@
  * and skipping of multi-line strings and arrays. It never throws; an unknown path falls back
  * to its nearest located ancestor.
  */
+import { quoteCut } from './show.js';
+import { DOTTED_KEY_SOURCE, splitKey } from './toml-key.js';
 
 /** 1-based position of a key in the source. */
 export interface KeyPosition {
@@ -13,18 +15,20 @@ export interface KeyPosition {
   column: number;
 }
 
-const KEY_PART = String.raw`(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')`;
-const DOTTED_KEY = new RegExp(String.raw`^(${KEY_PART}(?:\s*\.\s*${KEY_PART})*)\s*=`);
-const INLINE_KEY = new RegExp(String.raw`(${KEY_PART}(?:\s*\.\s*${KEY_PART})*)\s*=`, 'g');
+const DOTTED_KEY = new RegExp(String.raw`^(${DOTTED_KEY_SOURCE})[ \t]*=`);
+const HEADER = new RegExp(String.raw`^\[\[?[ \t]*(${DOTTED_KEY_SOURCE})[ \t]*\]`);
+// Sticky: matched at one position of an inline table, never searched for (a search from every
+// position of a long value would be quadratic).
+const INLINE_KEY = new RegExp(String.raw`(${DOTTED_KEY_SOURCE})[ \t]*=`, 'y');
 
-function splitKey(dotted: string): string[] {
-  const parts: string[] = [];
-  const re = new RegExp(KEY_PART, 'g');
-  for (const m of dotted.matchAll(re)) {
-    const p = m[0];
-    parts.push(p.startsWith('"') ? (JSON.parse(p) as string) : p.startsWith("'") ? p.slice(1, -1) : p);
+/** Index just past the string starting at `i` (a quote), or the end of `text` when unterminated. */
+function skipString(text: string, i: number): number {
+  const q = text[i];
+  for (let j = i + 1; j < text.length; j++) {
+    if (q === '"' && text[j] === '\\') j++;
+    else if (text[j] === q) return j + 1;
   }
-  return parts;
+  return text.length;
 }
 
 /** Counts brackets outside strings, to follow arrays that span lines. */
@@ -66,7 +70,7 @@ export class KeyLocator {
       const indent = raw.length - raw.trimStart().length;
       const text = raw.trim();
       if (text === '' || text.startsWith('#')) return;
-      const header = /^\[\[?\s*([^\]]+?)\s*\]\]?/.exec(text);
+      const header = HEADER.exec(text);
       if (header?.[1]) {
         table = splitKey(header[1]);
         this.set(table, lineNo, indent + 1);
@@ -81,15 +85,77 @@ export class KeyLocator {
         if (value.startsWith(q) && value.indexOf(q, 3) === -1) multiline = q;
       }
       if (multiline) return;
-      if (value.startsWith('{')) this.inline(path, value, lineNo, indent + 1 + kv[0].length + (text.length - kv[0].length - value.length));
-      else if (value.startsWith('[')) arrayDepth = Math.max(0, bracketDelta(value));
+      if (value.startsWith('{')) this.inline(path, value, lineNo, indent + 1 + text.length - value.length);
+      // An array, or an inline table continued on the next lines (TOML 1.1), is skipped to its
+      // end: its inner lines are not `key = value` lines of the current table.
+      if (value.startsWith('[') || value.startsWith('{')) arrayDepth = Math.max(0, bracketDelta(value));
     });
   }
 
+  /**
+   * Locates the keys of a one-line inline table (`value` starts at its `{`, column `col`):
+   * a linear scan that skips strings and follows nested tables, so `{ a = { b = 1 } }` puts
+   * `b` under `a`. Keys inside arrays are not located (their ancestors are).
+   */
   private inline(base: string[], value: string, line: number, col: number): void {
-    for (const m of value.matchAll(INLINE_KEY)) {
-      if (m[1]) this.set([...base, ...splitKey(m[1])], line, col + (m.index ?? 0));
+    const stack: Array<{ path: string[]; table: boolean }> = [];
+    let lastKey: string[] | undefined = base;
+    let expectKey = false;
+    for (let i = 0; i < value.length; ) {
+      const c = value[i] as string;
+      if (c === ' ' || c === '\t') {
+        i++;
+      } else if (c === '"' || c === "'") {
+        if (expectKey) {
+          INLINE_KEY.lastIndex = i;
+          const m = INLINE_KEY.exec(value);
+          if (m?.[1]) {
+            lastKey = this.inlineKey(stack, m[1], line, col + i);
+            expectKey = false;
+            i += m[0].length;
+            continue;
+          }
+        }
+        i = skipString(value, i);
+        expectKey = false;
+      } else if (c === '#') {
+        break;
+      } else if (c === '{' || c === '[') {
+        const parent = stack[stack.length - 1];
+        stack.push({ path: lastKey ?? parent?.path ?? base, table: c === '{' });
+        lastKey = undefined;
+        expectKey = c === '{';
+        i++;
+      } else if (c === '}' || c === ']') {
+        stack.pop();
+        if (stack.length === 0) break;
+        expectKey = false;
+        i++;
+      } else if (c === ',') {
+        expectKey = stack[stack.length - 1]?.table ?? false;
+        lastKey = undefined;
+        i++;
+      } else if (expectKey) {
+        INLINE_KEY.lastIndex = i;
+        const m = INLINE_KEY.exec(value);
+        expectKey = false;
+        if (!m?.[1]) {
+          i++;
+          continue;
+        }
+        lastKey = this.inlineKey(stack, m[1], line, col + i);
+        i += m[0].length;
+      } else {
+        i++;
+      }
     }
+  }
+
+  private inlineKey(stack: Array<{ path: string[]; table: boolean }>, dotted: string, line: number, col: number): string[] {
+    const path = [...(stack[stack.length - 1]?.path ?? []), ...splitKey(dotted)];
+    // Inside an array the path lacks the item index, so the position would be filed wrongly.
+    if (stack.every((s) => s.table)) this.set(path, line, col);
+    return path;
   }
 
   private set(path: string[], line: number, column: number): void {
@@ -108,13 +174,20 @@ export class KeyLocator {
   }
 }
 
-/** Renders a key path the way operators write it: `agent.command[0]`, `notify.tg.chat_id`. */
+/**
+ * Renders a key path the way operators write it: `agent.command[0]`, `notify.tg.chat_id`,
+ * `agent.env."A B"`. A part longer than {@link KEY_PART_SHOWN} characters is cut (a key can be
+ * a megabyte long), and control characters are escaped, so the path fits on one line.
+ */
 export function formatKeyPath(path: ReadonlyArray<string | number>): string {
   let out = '';
   for (const p of path) {
     if (typeof p === 'number') out += `[${p}]`;
-    else if (/^[A-Za-z0-9_-]+$/.test(p)) out += out ? `.${p}` : p;
-    else out += out ? `.${JSON.stringify(p)}` : JSON.stringify(p);
+    else if (/^[A-Za-z0-9_-]{1,64}$/.test(p)) out += out ? `.${p}` : p;
+    else out += out ? `.${quoteCut(p, KEY_PART_SHOWN)}` : quoteCut(p, KEY_PART_SHOWN);
   }
   return out || '(top level)';
 }
+
+/** Longest key part {@link formatKeyPath} shows whole. */
+export const KEY_PART_SHOWN = 64;

@@ -11,9 +11,29 @@
 
 type Schema = Record<string, unknown>;
 
+/**
+ * Upper bound of every duration: a week. Nothing agent-runner waits for needs longer, a typo
+ * (`0x7FFFFFFF`) is caught at `config check` instead of a `serve` that sleeps for decades, and
+ * a week in ms (6.048e8) stays below the 2^31-1 ms that one timer can wait.
+ */
+export const MAX_DURATION_S = 7 * 24 * 3600;
+
+/** Upper bound of counts (rounds kept, attempts, thresholds) unless a key sets its own. */
+export const MAX_COUNT = 1_000_000;
+
+/** Upper bound of money amounts (budgets), in USD. */
+const MAX_USD = 1_000_000;
+
+/** Upper bound of byte sizes (retention caps): 1 TiB. */
+const MAX_BYTES = 2 ** 40;
+
+/** NUL-free text: argv, environment entries and paths cannot carry a NUL (spawn and open throw). */
+export const NO_NUL = '^[^\\u0000]*$';
+
 const seconds = (description: string, def: number | undefined, min = 0, extra: Schema = {}): Schema => ({
   type: 'number',
   minimum: min,
+  maximum: MAX_DURATION_S,
   description,
   'x-unit': 's',
   ...(def === undefined ? {} : { default: def }),
@@ -23,6 +43,7 @@ const seconds = (description: string, def: number | undefined, min = 0, extra: S
 const int = (description: string, def: number | undefined, min = 0, extra: Schema = {}): Schema => ({
   type: 'integer',
   minimum: min,
+  maximum: MAX_COUNT,
   description,
   ...(def === undefined ? {} : { default: def }),
   ...extra,
@@ -31,6 +52,7 @@ const int = (description: string, def: number | undefined, min = 0, extra: Schem
 const path = (description: string, base: 'config' | 'work_dir' = 'config', def?: string): Schema => ({
   type: 'string',
   minLength: 1,
+  pattern: NO_NUL,
   description,
   'x-path': base,
   ...(def === undefined ? {} : { default: def }),
@@ -52,7 +74,7 @@ const promptSpec = (withDefaults: boolean): Schema => ({
     files: {
       type: 'array',
       minItems: 1,
-      items: { type: 'string', minLength: 1, 'x-path': 'work_dir' },
+      items: { type: 'string', minLength: 1, pattern: NO_NUL, 'x-path': 'work_dir' },
       description: 'Prompt files concatenated in order with `concat_separator`.',
     },
     concat_separator: {
@@ -145,7 +167,7 @@ export const CONFIG_SCHEMA: Schema = {
         command: {
           type: 'array',
           minItems: 1,
-          items: { type: 'string', minLength: 1 },
+          items: { type: 'string', minLength: 1, pattern: NO_NUL },
           description: 'argv of the agent CLI, without the prompt. The first element is looked up on PATH.',
         },
         prompt_delivery: {
@@ -156,7 +178,7 @@ export const CONFIG_SCHEMA: Schema = {
         },
         prompt_arg_template: {
           type: 'array',
-          items: { type: 'string' },
+          items: { type: 'string', pattern: NO_NUL },
           default: ['{prompt}'],
           description: 'Extra argv for `argv` delivery; `{prompt}` is replaced by the prompt text.',
         },
@@ -168,9 +190,10 @@ export const CONFIG_SCHEMA: Schema = {
         },
         env: {
           type: 'object',
-          additionalProperties: { type: 'string' },
+          propertyNames: { pattern: '^[^=\\u0000]+$' },
+          additionalProperties: { type: 'string', pattern: NO_NUL },
           default: {},
-          description: 'Extra environment for the agent. Values of keys that look secret are redacted in output; prefer `env_file`.',
+          description: 'Extra environment for the agent. Values of keys that look secret are redacted in output; prefer `env_file`. Names have no `=`; the whole table must fit the kernel\'s argv and environment limit with room to spare (at most 1 MiB, and 128 KiB per variable).',
         },
         env_file: path('A `KEY=VALUE` file (systemd EnvironmentFile syntax) read into the agent\'s environment; keep secrets here, mode 0600.'),
         auth_fail_hint: {
@@ -211,7 +234,7 @@ export const CONFIG_SCHEMA: Schema = {
         max_grace_after_result_s: seconds('After the agent reports its final result, wait this long for it to exit (longer while it has live workers).', 30),
         grace_kill_ignore_patterns: regexList('Regexes on /proc cmdline of helper processes that do not count as live work after the result (added to the preset\'s).'),
         kill_grace_s: seconds('Between SIGTERM and SIGKILL when a round\'s process group is ended.', 10),
-        max_rounds: int('Stop after this many rounds in one `serve` (0: no limit). `--max-rounds` overrides.', 0),
+        max_rounds: int('Stop after this many rounds in one `serve` (0: no limit). `--max-rounds` overrides.', 0, 0, { maximum: 1_000_000_000 }),
         stop_file: path('The stop-request marker. Default: `<state_dir>/run/stop-requested`.'),
         narrative_file: path('The agent-maintained narrative shown by the monitor\'s page.', 'work_dir'),
         transient_error_action: {
@@ -222,17 +245,18 @@ export const CONFIG_SCHEMA: Schema = {
         },
         heartbeat_interval_s: seconds('How often the runner writes its heartbeat.', 10, 1),
         round_log_retention: int('Round logs kept (newest first).', 100, 1),
-        round_log_max_bytes: int('Total bytes of round logs kept.', 536870912, 1048576, { 'x-unit': 'bytes' }),
-        events_retention_days: int('Days of event files kept.', 30, 1),
-        events_max_bytes: int('Total bytes of event files kept.', 268435456, 1048576, { 'x-unit': 'bytes' }),
+        round_log_max_bytes: int('Total bytes of round logs kept.', 536870912, 1048576, { maximum: MAX_BYTES, 'x-unit': 'bytes' }),
+        events_retention_days: int('Days of event files kept.', 30, 1, { maximum: 3650 }),
+        events_max_bytes: int('Total bytes of event files kept.', 268435456, 1048576, { maximum: MAX_BYTES, 'x-unit': 'bytes' }),
         daily_cost_budget_usd: {
           type: 'number',
           minimum: 0,
+          maximum: MAX_USD,
           default: 0,
           description: 'Stop starting rounds once today\'s (UTC) reported cost reaches this (0: no budget).',
           'x-unit': 'USD',
         },
-        disk_min_free_mb: int('Start no round while the fuller of the state and log file systems has less than this free (checked before each round; rounds resume by themselves once space is back). 0: no gate; a write that fails for a full disk is still waited out.', 64, 0, { 'x-unit': 'MiB' }),
+        disk_min_free_mb: int('Start no round while the fuller of the state and log file systems has less than this free (checked before each round; rounds resume by themselves once space is back). 0: no gate; a write that fails for a full disk is still waited out.', 64, 0, { maximum: 2 ** 30, 'x-unit': 'MiB' }),
         context: {
           type: 'string',
           enum: ['off', 'prepend', 'file'],
@@ -355,7 +379,7 @@ export const CONFIG_SCHEMA: Schema = {
         disk_critical_pct: { type: 'number', minimum: 0, maximum: 100, default: 95, description: 'Alert `disk_critical` when the fuller of the state and log file systems is this full (percent); it stops a runner only when its own disk gate is off (`runtime.disk_min_free_mb = 0`).', 'x-unit': '%' },
         mem_available_min_pct: { type: 'number', minimum: 0, maximum: 100, default: 10, description: 'Alert `mem_pressure` when available memory falls below this share of the total (percent).', 'x-unit': '%' },
         silence_after_s: seconds('Raise the `silence` alarm when no round was productive (an `ok` round that reported a result or committed or stashed work) for this long while the runner says it runs; the next productive round clears it (0: off).', 21600),
-        cost_budget_usd: { type: 'number', minimum: 0, default: 0, description: 'Alert `cost_budget` when today\'s (UTC) cost reaches this (0: use `runtime.daily_cost_budget_usd`; both 0: off).', 'x-unit': 'USD' },
+        cost_budget_usd: { type: 'number', minimum: 0, maximum: MAX_USD, default: 0, description: 'Alert `cost_budget` when today\'s (UTC) cost reaches this (0: use `runtime.daily_cost_budget_usd`; both 0: off).', 'x-unit': 'USD' },
         hung_grace_s: seconds('Alert `hung` when a round runs this long past its `round_timeout_s` (the runner\'s own ceiling failed).', 120, 1),
         notify_benign: {
           type: 'boolean',
@@ -462,9 +486,9 @@ export const CONFIG_SCHEMA: Schema = {
           default: {},
           description: 'Foreground mode (no systemd): argv that T3 spawns (detached) to respawn a target that recorded no command line of its own (a unit is respawned with the argv and working directory of its enrollment or exit record). Default: this agent-runner with `serve`, `bridge` or `monitor --mode events`, and the same `--config`.',
           properties: {
-            runner: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'argv respawning the runner.' },
-            bridge: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'argv respawning the bridge.' },
-            monitor: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'argv respawning the local monitor.' },
+            runner: { type: 'array', minItems: 1, items: { type: 'string', pattern: NO_NUL }, description: 'argv respawning the runner.' },
+            bridge: { type: 'array', minItems: 1, items: { type: 'string', pattern: NO_NUL }, description: 'argv respawning the bridge.' },
+            monitor: { type: 'array', minItems: 1, items: { type: 'string', pattern: NO_NUL }, description: 'argv respawning the local monitor.' },
           },
         },
       },

@@ -34,6 +34,9 @@ export function didYouMean(word: string, candidates: Iterable<string>): string |
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
+    // The distance is at least the length difference: skipping such candidates changes no
+    // answer, and spares a table of word.length x c.length cells for a megabyte-long key.
+    if (Math.abs(word.length - c.length) > limit) continue;
     const dist = editDistance(word.toLowerCase(), c.toLowerCase());
     if (dist < bestD) {
       best = c;

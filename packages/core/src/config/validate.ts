@@ -6,7 +6,8 @@ import { Script } from 'node:vm';
 import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
 import { CONFIG_FORMATS } from './formats.js';
 import { AgentRunnerError, type ErrorCode } from '../errors.js';
-import { CONFIG_SCHEMA } from './schema.js';
+import { CONFIG_SCHEMA, NO_NUL } from './schema.js';
+import { clampLine, REASON_MAX, showText } from './show.js';
 import { formatKeyPath, type KeyLocator } from './locate.js';
 import { didYouMean, extensionsOf } from './suggest.js';
 
@@ -17,7 +18,9 @@ let compiled: ValidateFunction | undefined;
 export function configAjv(code?: Options['code']): Ajv {
   // Loaded on demand: a built install validates with the precompiled code and never needs ajv.
   const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
-  const ajv = new AjvClass({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true, discriminator: true, ...(code ? { code } : {}) });
+  // strictNumbers: TOML has `nan` and `inf`, and without it a `number` key accepts them (NaN
+  // passes every minimum and maximum).
+  const ajv = new AjvClass({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictNumbers: true, allowUnionTypes: true, discriminator: true, ...(code ? { code } : {}) });
   ajv.addVocabulary(['x-path', 'x-secret', 'x-unit']);
   for (const [name, format] of Object.entries(CONFIG_FORMATS)) ajv.addFormat(name, format);
   return ajv;
@@ -85,14 +88,17 @@ function allKeyPaths(node: Record<string, unknown>, prefix: string[] = [], out: 
   return out;
 }
 
-/** Renders a found value briefly, for messages (values are never secrets: the schema has none inline). */
+/**
+ * Renders a found value briefly, on one line, for messages (values are never secrets: the
+ * schema has none inline); a long string is cut and its length named.
+ */
 export function renderValue(v: unknown): string {
   if (v === undefined) return 'nothing';
-  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
-  if (typeof v === 'number') return `${Number.isInteger(v) ? 'integer' : 'float'} ${v}`;
+  if (typeof v === 'string') return `string ${showText(v)}`;
+  if (typeof v === 'number') return Number.isFinite(v) ? `${Number.isInteger(v) ? 'integer' : 'float'} ${v}` : `float ${Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf'}`;
   if (typeof v === 'boolean') return `boolean ${v}`;
   if (Array.isArray(v)) return `array of ${v.length}`;
-  if (v instanceof Date) return `date ${v.toISOString()}`;
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'date' : `date ${v.toISOString()}`;
   if (v && typeof v === 'object') return 'table';
   return String(v);
 }
@@ -113,6 +119,12 @@ interface Problem {
   found?: string;
   hint?: string;
 }
+
+/** Patterns whose regex says less to an operator than words do. */
+const PATTERN_WORDS: Record<string, string> = {
+  [NO_NUL]: 'text without NUL characters (\\u0000)',
+  '^[^=\\u0000]+$': 'a variable name: not empty, no `=` and no NUL',
+};
 
 function describe(err: ErrorObject, data: unknown): Problem | undefined {
   const path = pathOf(err);
@@ -175,7 +187,9 @@ function describe(err: ErrorObject, data: unknown): Problem | undefined {
     case 'pattern': {
       const isName = err.propertyName !== undefined;
       const shown = isName ? [...path, err.propertyName as string] : path;
-      return { code: isName ? 'ERR_AR_CONFIG_UNKNOWN_KEY' : 'ERR_AR_CONFIG_INVALID', path: shown, message: isName ? `invalid name \`${formatKeyPath(shown)}\`` : `\`${key}\` has an invalid format`, expected: `text matching /${String(params['pattern'])}/`, found: isName ? JSON.stringify(err.propertyName) : found };
+      const pattern = String(params['pattern']);
+      const expected = PATTERN_WORDS[pattern] ?? `text matching /${pattern}/`;
+      return { code: isName ? 'ERR_AR_CONFIG_UNKNOWN_KEY' : 'ERR_AR_CONFIG_INVALID', path: shown, message: isName ? `invalid name \`${formatKeyPath(shown)}\`` : `\`${key}\` has an invalid format`, expected, found: isName ? showText(err.propertyName as string) : found };
     }
     case 'format':
       return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is not a valid ${String(params['format'])}`, expected: ({ regex: 'a JavaScript regular expression', email: 'an email address', uri: 'an absolute URL' } as Record<string, string>)[String(params['format'])] ?? String(params['format']), found };
@@ -190,23 +204,32 @@ function describe(err: ErrorObject, data: unknown): Problem | undefined {
   }
 }
 
+/** Problems reported in full; more are counted (a file of 100,000 bad keys is one mistake). */
+export const MAX_PROBLEMS = 20;
+
 /**
  * Builds located {@link AgentRunnerError}s for problems at key paths, first problem first
- * with the rest in `more`.
+ * with the rest in `more`: at most {@link MAX_PROBLEMS}, the rest summed up in a last entry.
+ * Every message, expected and found text is one line of at most {@link REASON_MAX}
+ * characters, whatever the config holds.
  */
 export function problemsToError(file: string, locator: KeyLocator, problems: Problem[]): AgentRunnerError {
-  const errs = problems.map((p) => {
-    const pos = locator.find(p.path);
-    return new AgentRunnerError(p.code, p.message, {
+  // Positions first, errors only for the problems shown: each error captures a stack trace.
+  const located = problems.map((p) => ({ p, pos: locator.find(p.path) }));
+  located.sort((a, b) => (a.pos?.line ?? Infinity) - (b.pos?.line ?? Infinity));
+  const errs = located.slice(0, MAX_PROBLEMS).map(({ p, pos }) =>
+    new AgentRunnerError(p.code, clampLine(p.message), {
       location: { file, ...(pos ? { line: pos.line, column: pos.column } : {}) },
       key: formatKeyPath(p.path),
-      ...(p.expected !== undefined ? { expected: p.expected } : {}),
-      ...(p.found !== undefined ? { found: p.found } : {}),
-      ...(p.hint !== undefined ? { hint: p.hint } : {}),
-    });
-  });
-  errs.sort((a, b) => (a.location?.line ?? Infinity) - (b.location?.line ?? Infinity));
+      // Expected texts come from the schema (the keys of a table): longer, but never input.
+      ...(p.expected !== undefined ? { expected: clampLine(p.expected, 3 * REASON_MAX) } : {}),
+      ...(p.found !== undefined ? { found: clampLine(p.found) } : {}),
+      ...(p.hint !== undefined ? { hint: clampLine(p.hint, 2 * REASON_MAX) } : {}),
+    }),
+  );
   const [first, ...rest] = errs as [AgentRunnerError, ...AgentRunnerError[]];
+  const left = located.length - errs.length;
+  if (left > 0) rest.push(new AgentRunnerError(first.code, `and ${left} more problem${left === 1 ? '' : 's'} not shown`, { location: { file } }));
   if (rest.length === 0) return first;
   return new AgentRunnerError(first.code, first.message, {
     ...(first.location ? { location: first.location } : {}),
@@ -233,7 +256,8 @@ export function validateSchema(file: string, locator: KeyLocator, data: Record<s
   for (const err of validate.errors ?? []) {
     const p = describe(err, data);
     if (!p) continue;
-    const id = `${formatKeyPath(p.path)}|${p.message}`;
+    // The raw path, not formatKeyPath: that one cuts long keys, and two cut alike.
+    const id = `${p.path.join('\u0000')}|${p.message}`;
     if (seen.has(id)) continue;
     seen.add(id);
     problems.push(p);
