@@ -67,6 +67,12 @@ export interface UnitEvidence {
   procState?: string;
   /** The state/log file system, when it is full (below the free-space threshold). */
   fullDisk?: DiskUsage;
+  /**
+   * When the caller last saw those file systems full, ms since epoch. No heartbeat could be
+   * written until then, so once space is back its age counts from then: the unit beats again
+   * within its interval, and a probe in between must not read that as a stale heartbeat.
+   */
+  fullDiskSeenAtMs?: number;
 }
 
 /** The outcome of {@link judgeUnit}. */
@@ -88,6 +94,8 @@ export interface UnitJudgement {
   lastSignAgeMs?: number;
   /** True when the enrolled process was proven to be the unit. */
   alive: boolean;
+  /** True when the unit's file systems were full at this probe (see `fullDiskSeenAtMs`). */
+  fullDisk?: true;
 }
 
 /**
@@ -107,7 +115,7 @@ export interface UnitJudgement {
  * Pure: no I/O, never throws.
  */
 export function judgeUnit(ev: UnitEvidence): UnitJudgement {
-  const base = { unit: ev.unit, alive: false };
+  const base = { unit: ev.unit, alive: false, ...(ev.fullDisk !== undefined ? { fullDisk: true as const } : {}) };
   if (ev.enrollment.record === undefined) {
     const e = ev.enrollment;
     if (e.problem === 'missing') {
@@ -133,7 +141,8 @@ export function judgeUnit(ev: UnitEvidence): UnitJudgement {
   const unknown: HealthReason[] = [];
 
   const hb = ev.heartbeat !== undefined && ev.heartbeat.nonce === rec.nonce ? ev.heartbeat : undefined;
-  const signMs = hb !== undefined ? Math.max(hb.written_at_ms, rec.started_at_ms) : rec.started_at_ms;
+  const writable = ev.fullDisk === undefined ? (ev.fullDiskSeenAtMs ?? 0) : 0;
+  const signMs = Math.max(hb !== undefined ? hb.written_at_ms : 0, rec.started_at_ms, writable);
   const age = ev.nowMs - signMs;
   if (age > ev.staleAfterMs) {
     const stopped = ev.procState === 'T' || ev.procState === 't';
@@ -198,6 +207,8 @@ export interface ProbeOptions {
   procRoot?: string;
   /** Current boot id, when already read. */
   bootId?: string;
+  /** See {@link UnitEvidence.fullDiskSeenAtMs}. */
+  fullDiskSeenAtMs?: number;
   /** Free bytes below which the state/log file system counts as full (default {@link DISK_FULL_FREE_BYTES}). */
   minFreeBytes?: number;
 }
@@ -243,5 +254,6 @@ export function probeUnit(paths: ProjectPaths, unit: string, opts: ProbeOptions)
     nowMs: opts.nowMs,
     ...(procState !== undefined ? { procState } : {}),
     ...(disk !== undefined && isDiskFull(disk, opts.minFreeBytes ?? DISK_FULL_FREE_BYTES) ? { fullDisk: disk } : {}),
+    ...(opts.fullDiskSeenAtMs !== undefined ? { fullDiskSeenAtMs: opts.fullDiskSeenAtMs } : {}),
   });
 }

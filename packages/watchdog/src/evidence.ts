@@ -64,6 +64,8 @@ export interface AssessContext {
   lastSeen?: EnrollmentRecord;
   /** Outside systemd: within the start-up grace. */
   inGrace: boolean;
+  /** When a probe last found the state file systems full, ms since epoch. */
+  fullDiskSeenAtMs?: number;
 }
 
 /**
@@ -79,6 +81,7 @@ export async function assessTarget(target: Target, c: AssessContext): Promise<As
     installedVersion: c.installedVersion,
     ...(c.bootId !== undefined ? { bootId: c.bootId } : {}),
     ...(c.procRoot !== undefined ? { procRoot: c.procRoot } : {}),
+    ...(c.fullDiskSeenAtMs !== undefined ? { fullDiskSeenAtMs: c.fullDiskSeenAtMs } : {}),
   });
   const listed = consideredTargets(c.targets, c.systemd !== undefined).includes(target);
   if (c.systemd !== undefined) {

@@ -84,6 +84,8 @@ export class HealEngine {
   private readonly healthySince = new Map<string, number>();
   /** Per target not healthy since: when first seen so (monotonic ms) and systemd's NRestarts then. */
   private readonly loops = new Map<string, { sinceMono: number; restarts: number }>();
+  /** When a probe last found the project's file systems full, wall ms (heartbeats resume after). */
+  private fullDiskSeenAtMs: number | undefined;
   private readonly startedMonoMs: number;
 
   constructor(private readonly d: HealDeps) {
@@ -113,7 +115,7 @@ export class HealEngine {
     const respawned = lastRespawn(this.d.ledger, target);
     const graceFrom = Math.max(this.startedMonoMs, respawned !== undefined && respawned.bootId === now.bootId ? respawned.monoMs : Number.NEGATIVE_INFINITY);
     const seen = st?.lastVerifiedIdentity as SeenIdentity | null | undefined;
-    return assessTarget(target, {
+    const a = await assessTarget(target, {
       paths: this.d.paths,
       settings: this.d.settings,
       targets: this.d.targets,
@@ -126,7 +128,10 @@ export class HealEngine {
       ...(respawned !== undefined ? { lastRespawn: respawned } : {}),
       ...(seen?.record ? { lastSeen: seen.record } : {}),
       inGrace: now.monoMs - graceFrom < this.d.settings.startupGraceMs,
+      ...(this.fullDiskSeenAtMs !== undefined ? { fullDiskSeenAtMs: this.fullDiskSeenAtMs } : {}),
     });
+    if (a.j.fullDisk) this.fullDiskSeenAtMs = now.atMs;
+    return a;
   }
 
   /**

@@ -47,6 +47,10 @@ t.test('judgeUnit', async (t) => {
   t.match(disk.evidence.at(-1), /\/var\/lib\/x is full \(1 MiB free\)/);
   t.equal(judgeUnit(ev({ ...old, fullDisk: full, procState: 'T' })).verdict, 'unhealthy', 'stopped is stopped, full disk or not');
   t.same(judgeUnit(ev({ ...old, fullDisk: full, installedVersion: '1.3.0' })).reasons, ['version_outdated', 'disk_full'], 'a version is still a version');
+  t.equal(disk.fullDisk, true, 'the caller learns the disk was full');
+  t.equal(judgeUnit(ev({ ...old, fullDiskSeenAtMs: NOW - 1_000 })).verdict, 'healthy', 'space back a second ago: the heartbeat it could not write is not stale yet');
+  t.equal(judgeUnit(ev({ ...old, fullDiskSeenAtMs: NOW - 121_000 })).verdict, 'unhealthy', 'space back a threshold ago: stale');
+  t.same(judgeUnit(ev({ ...old, fullDisk: full, fullDiskSeenAtMs: NOW })).reasons, ['disk_full'], 'still full: judged as full');
 });
 
 t.test('cgroup parsing and respawn plan', async (t) => {
