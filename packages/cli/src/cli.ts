@@ -3,7 +3,9 @@ import { EXIT } from '@agent-runner/core/errors';
 import { VERSION } from '@agent-runner/core/version';
 import type { CliContext, GlobalArgs } from './context.js';
 import { FAST_VERBS } from './fast-path.js';
-import { EVENTS_OPTIONS, GLOBAL_OPTIONS, JSON_OPTION, PEEK_OPTIONS, runner, type Handler } from './options.js';
+import {
+  EVENTS_OPTIONS, GLOBAL_OPTIONS, INTERVAL_OPTION, JSON_OPTION, LOGS_LINES_OPTION, MAX_ROUNDS_OPTION, PEEK_OPTIONS, PORT_OPTION, TIMEOUT_OPTION, runner, type Handler,
+} from './options.js';
 import type { ServeArgs } from './commands/serve.js';
 
 /**
@@ -45,7 +47,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'Run rounds until a stop trigger (the main job; what the systemd unit runs)',
       (y) =>
         y
-          .option('max-rounds', { type: 'string', describe: 'Stop after N rounds (an integer >= 0; overrides runtime.max_rounds; 0 = no limit)' })
+          .options(MAX_ROUNDS_OPTION)
           .option('once', { type: 'boolean', default: false, describe: 'Run one round, then exit' })
           .epilogue(
             'Stops with exit 0 on max rounds, `agent-runner stop` (or touching the stop file), the agent\'s .agent-done sentinel, or SIGTERM (a running round finishes first; a second SIGTERM or `agent-runner kill` interrupts it). ' +
@@ -70,13 +72,13 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
     .command(
       'stop',
       'Stop serve gracefully: the current round finishes; returns when serve is gone',
-      (y) => y.option('timeout', { type: 'number', describe: 'Give up waiting after S seconds (exit 75)' }),
+      (y) => y.options(TIMEOUT_OPTION),
       run(async () => (await import('./commands/lifecycle.js')).stop),
     )
     .command(
       'kill',
       'Interrupt the current round (its whole process group) and stop serve',
-      (y) => y.option('timeout', { type: 'number', describe: 'Give up waiting after S seconds (exit 75)' }),
+      (y) => y.options(TIMEOUT_OPTION),
       run(async () => (await import('./commands/lifecycle.js')).killServe),
     )
     .command(
@@ -92,7 +94,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
     .command(
       'watch',
       'peek, refreshed in place',
-      (y) => y.option('interval', { type: 'number', default: 2, describe: 'Seconds between refreshes' }),
+      (y) => y.options(INTERVAL_OPTION),
       run(async () => (await import('./commands/watch.js')).watch),
     )
     .command(
@@ -169,7 +171,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       (y) =>
         y
           .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new lines' })
-          .option('lines', { alias: 'n', type: 'number', describe: 'Last N lines' })
+          .options(LOGS_LINES_OPTION)
           .option('since', { type: 'string', describe: 'journalctl --since (e.g. "1 hour ago")' })
           .option('priority', { alias: 'p', type: 'string', describe: 'journalctl --priority (e.g. warning)' })
           .option('output', { alias: 'o', type: 'string', describe: 'journalctl --output (e.g. json, cat)' }),
@@ -208,7 +210,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
           .options(JSON_OPTION)
           .option('mode', { choices: ['anomaly', 'events', 'http'] as const, default: 'anomaly' as const, describe: 'anomaly: detectors and alerts; events: every new event as a JSON line; http: progress page on 127.0.0.1' })
           .option('host', { type: 'string', array: true, describe: 'SSH alias from ~/.ssh/config to poll (repeatable: a fleet)' })
-          .option('port', { type: 'number', describe: 'HTTP port on 127.0.0.1 (http mode; with anomaly mode: /metrics and /api/state for the fleet)' })
+          .options(PORT_OPTION)
           .option('accept-new-host-key', { type: 'boolean', default: false, describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' })
           .option('remote-command', { type: 'string', describe: 'agent-runner command on the hosts (default monitor.remote_command)' })
           .option('ssh-config', { type: 'string', describe: 'ssh client config file (default ~/.ssh/config)' })
@@ -240,7 +242,11 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
     .alias('help', 'h')
     .wrap(100)
     .fail((msg, err) => {
-      if (err) throw err;
+      // Verbs never throw into yargs (`runner` reports their errors), so an error here is
+      // either yargs' own parse error — a YError, or yargs-parser's "Not enough arguments
+      // following: X" of an option that needs a value (`requiresArg`) — which is a usage
+      // error like `msg` alone, or a bug, reported as one by the bin.
+      if (err && err.name !== 'YError' && !/^Not enough arguments following: /.test(err.message)) throw err;
       ctx.stderr.write(`agent-runner: ${msg}\nRun 'agent-runner --help' for usage.\n`);
       exit(EXIT.USAGE);
       throw new Error(msg);

@@ -24,8 +24,9 @@ export interface FastInvocation {
  * Parses `argv` (without node and the script) when it is a plain invocation of a fast verb:
  * known options only, each at most once, no positionals. Anything else — `--help`,
  * `--version`, `--no-json`, an unknown or repeated option, a missing value — returns
- * undefined and goes to yargs, which owns help and usage errors. Numbers are converted as
- * yargs converts them (`Number()`, so `abc` becomes NaN for the verb to reject).
+ * undefined and goes to yargs, which owns help and usage errors. Values go through the
+ * option's `coerce`, as yargs does (a numeric option's bad value becomes the usage error the
+ * runner reports, see `args.ts`).
  */
 export function parseFast(argv: readonly string[]): FastInvocation | undefined {
   const verb = FAST_VERBS[argv[0] as keyof typeof FAST_VERBS] as (typeof FAST_VERBS)[keyof typeof FAST_VERBS] | undefined;
@@ -46,7 +47,7 @@ export function parseFast(argv: readonly string[]): FastInvocation | undefined {
   const args: Record<string, unknown> = {};
   for (const [name, o] of Object.entries(spec)) {
     const v = (parsed.values as Record<string, string | boolean | undefined>)[name] ?? o.default;
-    if (v !== undefined) args[name] = o.type === 'number' ? Number(v) : v;
+    if (v !== undefined) args[name] = typeof o.coerce === 'function' ? (o.coerce as (x: unknown) => unknown)(v) : v;
   }
   return { load: verb.load as FastInvocation['load'], args };
 }

@@ -1,5 +1,6 @@
 import type { Options } from 'yargs';
 import type { CliContext, GlobalArgs } from './context.js';
+import { MAX_COUNT, MAX_ROUNDS, MAX_WAIT_S, numberOption, rejectInvalid, sinceOption } from './args.js';
 import { reportError } from './output.js';
 
 /** A verb's implementation: returns its exit code (sysexits), or throws an AgentRunnerError. */
@@ -18,23 +19,49 @@ export const JSON_OPTION = { json: { type: 'boolean', default: false, describe: 
 export const PEEK_OPTIONS = {
   ...JSON_OPTION,
   select: { type: 'string', describe: 'Print only this field (dot path, e.g. system.agent_process_count)' },
-  round: { type: 'string', describe: 'One round\'s record: a number or "latest"' },
+  round: numberOption('round', { integer: true, min: 1, max: MAX_ROUNDS, what: 'a round number', words: ['latest'] }, { describe: 'One round\'s record' }),
   log: { type: 'boolean', describe: 'Tail of the round\'s log (with --round; default latest)' },
-  lines: { type: 'number', default: 50, describe: 'Lines of --log' },
+  lines: numberOption('lines', { integer: true, min: 1, max: MAX_COUNT, what: 'a whole number' }, { default: 50, describe: 'Lines of --log' }),
 } as const satisfies Record<string, Options>;
 
 /** Options of `agent-runner events`. */
 export const EVENTS_OPTIONS = {
   ...JSON_OPTION,
   kind: { type: 'string', describe: 'Only these kinds (comma-separated)' },
-  since: { type: 'string', describe: 'Only events since a duration ago (30s, 15m, 1h, 2d) or an ISO time' },
-  round: { type: 'number', describe: 'Only events of this round' },
-  limit: { type: 'number', describe: 'At most N events (the newest N without --since); default 50 without --since/--follow' },
+  since: sinceOption({ describe: 'Only events since a duration ago (30s, 15m, 1h, 2d; at most 3650d) or an ISO time' }),
+  round: numberOption('round', { integer: true, min: 1, max: MAX_ROUNDS, what: 'a round number' }, { describe: 'Only events of this round' }),
+  limit: numberOption('limit', { integer: true, min: 1, max: MAX_COUNT, what: 'a whole number' }, { describe: 'At most N events (the newest N without --since; default 50 without --since/--follow)' }),
   follow: { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new events as they arrive' },
 } as const satisfies Record<string, Options>;
 
+/** `--max-rounds` of `serve`. */
+export const MAX_ROUNDS_OPTION = {
+  'max-rounds': numberOption('max-rounds', { integer: true, min: 0, max: MAX_ROUNDS, what: 'a whole number', note: '0 = no limit' }, { describe: 'Stop after N rounds (overrides runtime.max_rounds)' }),
+} as const satisfies Record<string, Options>;
+
+/** `--timeout` of `stop` and `kill`. */
+export const TIMEOUT_OPTION = {
+  timeout: numberOption('timeout', { integer: false, min: 0.1, max: MAX_WAIT_S, what: 'a number of seconds' }, { describe: 'Give up waiting after this long (exit 75)' }),
+} as const satisfies Record<string, Options>;
+
+/** `--interval` of `watch`: at least 0.2 s (each frame reads the ledger), at most an hour. */
+export const INTERVAL_OPTION = {
+  interval: numberOption('interval', { integer: false, min: 0.2, max: 3600, what: 'a number of seconds' }, { default: 2, describe: 'Time between refreshes' }),
+} as const satisfies Record<string, Options>;
+
+/** `--lines` of `logs` (journalctl's: 0 with --follow prints only new lines). */
+export const LOGS_LINES_OPTION = {
+  lines: numberOption('lines', { integer: true, min: 0, max: MAX_COUNT, what: 'a whole number' }, { alias: 'n', describe: 'Last N lines' }),
+} as const satisfies Record<string, Options>;
+
+/** `--port` of `monitor` (0: any free port). */
+export const PORT_OPTION = {
+  port: numberOption('port', { integer: true, min: 0, max: 65535, what: 'a port number', note: '0 = any free port' }, { describe: 'HTTP port on 127.0.0.1 (http mode; with anomaly mode: /metrics and /api/state for the fleet)' }),
+} as const satisfies Record<string, Options>;
+
 /**
- * Wraps a lazily imported verb for the parser: awaits its exit code, turns errors into
+ * Wraps a lazily imported verb for the parser: rejects an invalid option value (a usage
+ * error, see `args.ts`) before loading the verb, awaits its exit code, turns errors into
  * messages and sysexits codes, and records the code through `exit` (the bin sets
  * `process.exitCode`).
  */
@@ -42,6 +69,7 @@ export function runner(ctx: CliContext, exit: (code: number) => void) {
   return <A extends GlobalArgs>(load: () => Promise<Handler<A>>) =>
     async (args: A): Promise<void> => {
       try {
+        rejectInvalid(args as Record<string, unknown>);
         exit(await (await load())(ctx, args));
       } catch (e) {
         exit(reportError(ctx, e, Boolean(args.json)));

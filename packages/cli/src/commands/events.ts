@@ -46,10 +46,8 @@ function parseKinds(text: string | undefined): string[] | undefined {
  * files and byte ranges it needs: the cost follows the answer, not the history.
  */
 export async function events(ctx: CliContext, args: EventsArgs): Promise<number> {
+  // --since, --round and --limit were checked by the parser (options.ts, args.ts).
   const kinds = parseKinds(args.kind);
-  if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) {
-    throw new AgentRunnerError('ERR_AR_USAGE', '--limit must be a positive integer', { found: String(args.limit) });
-  }
   const dir = configPaths(loadProjectConfig(ctx, args, { skipFileChecks: true })).eventsDir;
   const print = (e: EventRecord): void => out(ctx, args.json ? JSON.stringify(e) : formatEvent(e));
   const roundOk = (e: EventRecord): boolean => args.round === undefined || e.round === args.round;

@@ -1,6 +1,6 @@
 import { defaultDirs, projectPaths } from '@agent-runner/core/paths';
 import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
-import { AgentRunnerError, isAgentRunnerError } from '@agent-runner/core/errors';
+import { isAgentRunnerError } from '@agent-runner/core/errors';
 import { start } from '@agent-runner/monitor/index';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { daemonLogger } from '../journal.js';
@@ -32,9 +32,6 @@ export async function monitor(ctx: CliContext, args: MonitorArgs): Promise<numbe
     cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
   } catch (e) {
     if (!(hosts.length && isAgentRunnerError(e) && e.code === 'ERR_AR_CONFIG_NOT_FOUND' && args.config === undefined)) throw e;
-  }
-  if (args.port !== undefined && (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535)) {
-    throw new AgentRunnerError('ERR_AR_USAGE', '--port must be an integer 0-65535', { found: String(args.port) });
   }
   const paths = cfg ? configPaths(cfg) : (() => {
     const d = defaultDirs('monitor', ctx.mode, ctx.env);

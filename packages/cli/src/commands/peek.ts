@@ -13,16 +13,21 @@ import { renderPeek } from '../render-peek.js';
 /** Arguments of `agent-runner peek`. */
 export interface PeekArgs extends GlobalArgs {
   select?: string | undefined;
-  round?: string | undefined;
+  /** Checked by the parser (`PEEK_OPTIONS`): a round number or `latest`. */
+  round?: number | 'latest' | undefined;
   log?: boolean | undefined;
   lines?: number | undefined;
 }
 
-/** Picks `a.b.0.c` out of a JSON value; undefined when the path does not exist. */
+/**
+ * Picks `a.b.0.c` out of a JSON value; undefined when the path does not exist. Only the
+ * document's own enumerable fields count, at every level: `__proto__`, `toString`,
+ * `constructor` or an array's `length` are no fields of it.
+ */
 export function selectPath(value: unknown, path: string): unknown {
   let cur = value;
   for (const part of path.split('.').filter(Boolean)) {
-    if (cur === null || typeof cur !== 'object') return undefined;
+    if (cur === null || typeof cur !== 'object' || !Object.prototype.propertyIsEnumerable.call(cur, part)) return undefined;
     cur = (cur as Record<string, unknown>)[part];
   }
   return cur;
@@ -35,8 +40,8 @@ function roundDetail(ctx: CliContext, args: PeekArgs): number {
   const ledger = openLedger(ledgerPath, { readonly: true });
   let record;
   try {
-    const n = args.round === 'latest' ? ledger.runner.lastRounds(1)[0]?.round : Number(args.round);
-    if (n === undefined || !Number.isInteger(n) || n < 1) throw new AgentRunnerError('ERR_AR_USAGE', `--round takes a round number or "latest"`, { found: String(args.round) });
+    const n = args.round === 'latest' ? ledger.runner.lastRounds(1)[0]?.round : args.round;
+    if (n === undefined) throw new AgentRunnerError('ERR_AR_USAGE', 'no rounds yet in the ledger', { found: ledgerPath });
     record = ledger.runner.getRound(n);
     if (!record) throw new AgentRunnerError('ERR_AR_USAGE', `no round ${n} in the ledger`, { found: String(n) });
   } finally {

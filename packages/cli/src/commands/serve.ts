@@ -1,4 +1,4 @@
-import { AgentRunnerError, isAgentRunnerError } from '@agent-runner/core/errors';
+import { isAgentRunnerError } from '@agent-runner/core/errors';
 import { serve as runServe } from '@agent-runner/runner/serve';
 import { recordBrokenConfig } from '../config-broken.js';
 import type { CliContext, GlobalArgs } from '../context.js';
@@ -7,23 +7,10 @@ import { loadProjectConfig } from '../load.js';
 
 /** Arguments of `agent-runner serve` and `agent-runner round`. */
 export interface ServeArgs extends GlobalArgs {
-  /** As typed (`serve`), or the number `round` sets. */
-  'max-rounds'?: string | number | undefined;
+  /** Checked by the parser (`MAX_ROUNDS_OPTION`: 0 = no limit), or the 1 `round` sets. */
+  'max-rounds'?: number | undefined;
   once?: boolean | undefined;
   phase?: string | undefined;
-}
-
-/**
- * The round limit of `--max-rounds`: a whole number, 0 or more (0 = no limit).
- * @throws AgentRunnerError ERR_AR_USAGE (exit 64) for anything else (`-1`, `abc`, `1.5`, empty).
- */
-export function parseMaxRounds(value: string | number): number {
-  const text = String(value).trim();
-  if (/^\d+$/.test(text) && Number.isSafeInteger(Number(text))) return Number(text);
-  throw new AgentRunnerError('ERR_AR_USAGE', '--max-rounds takes a whole number of rounds', {
-    expected: 'an integer >= 0 (0 = no limit)',
-    found: JSON.stringify(String(value)),
-  });
 }
 
 /**
@@ -34,7 +21,7 @@ export function parseMaxRounds(value: string | number): number {
  * 78 configuration broken.
  */
 export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
-  const maxRounds = args.once ? 1 : args['max-rounds'] === undefined ? undefined : parseMaxRounds(args['max-rounds']);
+  const maxRounds = args.once ? 1 : args['max-rounds'];
   let cfg;
   try {
     cfg = loadProjectConfig(ctx, args);
