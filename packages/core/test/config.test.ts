@@ -85,6 +85,8 @@ const CORPUS: Broken[] = [
   { name: 'unknown section', src: `${MIN}[runtimes]\n`, code: 'ERR_AR_CONFIG_UNKNOWN_KEY', line: 5, key: 'runtimes', hint: /`runtime`/ },
   { name: 'unknown dotted key', src: `${MIN}[phases]\nlist = ["a"]\n[phases.a]\nprompt.fiel = "x.md"\n`, code: 'ERR_AR_CONFIG_UNKNOWN_KEY', line: 8, key: 'phases.a.prompt.fiel', hint: /prompt\.file/ },
   { name: 'unknown key in inline table', src: `${MIN}[runtime]\nbackoff = { base_s = 1, maxs = 9 }\n`, code: 'ERR_AR_CONFIG_UNKNOWN_KEY', line: 6, key: 'runtime.backoff.maxs', hint: /max_s/ },
+  { name: 'monitor page bound to a name, not an address', src: `${MIN}[monitor]\nhttp_bind = "localhost"\n`, code: 'ERR_AR_CONFIG_INVALID', line: 6, key: 'monitor.http_bind' },
+  { name: 'monitor page open to the network without a token', src: `${MIN}[monitor]\nhttp_bind = "::"\n`, code: 'ERR_AR_CONFIG_SEMANTIC', line: 6, key: 'monitor.http_bind', message: /is not loopback/ },
   { name: 'wrong type: command as string', src: '[agent]\ncommand = "claude"\n[prompt]\nfile = "P.md"\n', code: 'ERR_AR_CONFIG_INVALID', line: 2, key: 'agent.command', message: /wrong type/ },
   { name: 'wrong type: float for integer', src: `${MIN}[runtime]\nmax_rounds = 1.5\n`, code: 'ERR_AR_CONFIG_INVALID', line: 6, key: 'runtime.max_rounds' },
   { name: 'wrong type: string for number', src: `${MIN}[runtime]\nround_timeout_s = "1h"\n`, code: 'ERR_AR_CONFIG_INVALID', line: 6, key: 'runtime.round_timeout_s' },
@@ -201,4 +203,12 @@ t.test('mutation fuzz: no unclassified errors', async (t) => {
   }
   t.pass(`${N} mutated configs, all classified: ${JSON.stringify(counts)}`);
   t.ok(Object.keys(counts).length >= 4, 'the fuzz reaches several error classes');
+});
+
+t.test('monitor page binds: loopback needs nothing, any other address a token', async (t) => {
+  for (const bind of ['127.0.0.1', '127.3.2.1', '::1', '0:0:0:0:0:0:0:1']) t.equal(parse(`${MIN}[monitor]\nhttp_bind = "${bind}"\n`).monitor.http_bind, bind, bind);
+  const open = parse(`${MIN}[monitor]\nhttp_bind = "0.0.0.0"\nhttp_token_file = "secrets/page.token"\n`).monitor;
+  t.equal(open.http_token_file, '/srv/p/secrets/page.token', 'the token file resolves against the config dir');
+  t.equal(parse(`${MIN}[monitor]\nhttp_bind = "192.168.1.20"\nhttp_token_env = "PAGE_TOKEN"\n`).monitor.http_token_env, 'PAGE_TOKEN');
+  for (const bad of ['256.1.1.1', '1.2.3', 'fe80::1%eth0', '[::1]', '01.2.3.4']) t.equal(fails(`${MIN}[monitor]\nhttp_bind = "${bad}"\n`).code, 'ERR_AR_CONFIG_INVALID', bad);
 });

@@ -18,7 +18,7 @@
  */
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import type { AgentRunnerConfig } from '@agent-runner/core/config';
+import { readSecretRef, type AgentRunnerConfig } from '@agent-runner/core/config';
 import { AgentRunnerError, EXIT, isAgentRunnerError } from '@agent-runner/core/errors';
 import { EventWriter, followEvents, type EventRecord } from '@agent-runner/core/events';
 import type { KillFn } from '@agent-runner/core/identity';
@@ -28,7 +28,7 @@ import { sleep } from '@agent-runner/core/sleep';
 import { enrolUnit, type ExitReason, type LogPriority, type SdNotify, type Unit } from '@agent-runner/core/unit';
 import { VERSION } from '@agent-runner/core/version';
 import { AlertSink } from './alerts.js';
-import { serveHttp } from './http.js';
+import { hostPort, serveHttp } from './http.js';
 import { LocalSource } from './local-source.js';
 import { renderMetrics } from './metrics.js';
 import { tailLines } from '@agent-runner/core/tail';
@@ -220,10 +220,14 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
             last_error: p.lastError ?? null,
           };
         });
-      server = await serveHttp(port, { states, metrics: () => renderMetrics(pollers, deps.now()) });
+      const mon = config.cfg?.monitor;
+      const bind = mon?.http_bind ?? '127.0.0.1';
+      const token = mon ? readSecretRef(mon as unknown as Record<string, unknown>, 'http_token', 'monitor', deps.env) : undefined;
+      if (token && 'problem' in token) throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `${token.problem}: the page cannot be protected`, { hint: 'Provide the token, or bind to loopback (monitor.http_bind = "127.0.0.1") and drop the token keys.' });
+      server = await serveHttp({ port, host: bind, token: token?.value }, { states, metrics: () => renderMetrics(pollers, deps.now()) });
       const addr = server.address();
       const bound = typeof addr === 'object' && addr ? addr.port : port;
-      deps.log('notice', `serving http://127.0.0.1:${bound}/ (page), /api/state, /metrics`);
+      deps.log('notice', `serving http://${hostPort(bind, bound)}/ (page), /api/state, /metrics${token ? ' (token required)' : ''}`);
       deps.onListening?.(bound);
     }
 

@@ -1,11 +1,14 @@
 /**
  * `agent-runner monitor --mode http` as a real process (built CLI): the page, `/api/state`
- * and `/metrics` on 127.0.0.1 only, and the refusal of a port in use.
+ * and `/metrics` on 127.0.0.1 by default, the refusal of a port in use, and a page bound to
+ * every interface that asks for its token and shows no secret the agent printed.
  */
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
-import { CLI_BIN } from '@agent-runner/testkit/project';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI_BIN, runCli } from '@agent-runner/testkit/project';
 import { scenario, until, type ScenarioProject } from './fixtures/scenario.js';
 
 interface Mon {
@@ -63,3 +66,39 @@ t.test('--mode http: page, /api/state and /metrics on 127.0.0.1; a busy port is 
   m.child.kill('SIGTERM');
   t.equal(await m.exited, 0);
 });
+
+t.test('http_bind off loopback: refused without a token; with one, every request needs it and no secret is shown', async (t) => {
+  const key = `sk-ant-api03-${'Qw3rT'.repeat(18)}`;
+  const gh = `ghp_${'a1B2c3'.repeat(6)}`;
+  const p = scenario(`echo "debug: ANTHROPIC_API_KEY=${key}"\necho RESULT ok`, 'narrative_file = ".state/NARRATIVE.md"', '[monitor]\nhttp_bind = "0.0.0.0"\n');
+  t.teardown(p.cleanup);
+  const open = await runCli(['config', 'check'], { cwd: p.dir, env: p.env });
+  t.equal(open.code, 78, 'an open page without a token is a config error');
+  t.match(open.stderr, /monitor\.http_bind.*is not loopback/);
+  const toml = join(p.dir, 'agent-runner.toml');
+  // Outside the work tree, and the config change committed: the round stashes a dirty tree.
+  writeFileSync(join(p.home, 'monitor.token'), 'tok-3f9a7c\n', { mode: 0o600 });
+  p.write('agent-runner.toml', `${readFileSync(toml, 'utf8')}http_token_file = "${join(p.home, 'monitor.token')}"\n`);
+  p.git('commit', '-qam', 'monitor token');
+  p.write('.state/NARRATIVE.md', `# Narrative\nexport GITHUB_TOKEN=${gh}\n`);
+  t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
+  const m = monitor(p, ['--mode', 'http', '--port', '0']);
+  t.teardown(() => m.child.kill('SIGKILL'));
+  await until(() => /serving http:\/\/0\.0\.0\.0:(\d+)\/.*\(token required\)/.test(m.err()), 15_000).catch((e: Error) => { throw new Error(`${e.message}: ${m.err()}`); });
+  const base = `http://127.0.0.1:${Number(/0\.0\.0\.0:(\d+)\//.exec(m.err())?.[1])}`;
+  t.equal((await fetch(`${base}/api/state`)).status, 401);
+  const auth = { authorization: 'Bearer tok-3f9a7c' };
+  let api = '';
+  for (let i = 0; i < 50 && !api.includes('debug: ANTHROPIC_API_KEY'); i++) {
+    api = await (await fetch(`${base}/api/state`, { headers: auth })).text();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const page = await (await fetch(`${base}/`, { headers: auth })).text();
+  for (const [name, body] of [['/api/state', api], ['/', page]] as const) {
+    t.match(body, /debug: ANTHROPIC_API_KEY=\[redacted\]/, `${name}: the agent's line is there`);
+    t.notOk(body.includes(key) || body.includes(gh) || body.includes('tok-3f9a7c'), `${name}: no secret`);
+  }
+  m.child.kill('SIGTERM');
+  t.equal(await m.exited, 0);
+});
+

@@ -3,6 +3,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { AgentRunnerError } from '../errors.js';
 import { assertProjectName, defaultDirs, projectPaths, type PathEnv, type ProjectPaths, type ServiceMode } from '../paths.js';
+import { isLoopbackAddress } from '../loopback.js';
 import { agentEnvProblems } from './env-limit.js';
 import { KeyLocator } from './locate.js';
 import { irregularFileReason, isSymlink, MAX_CONFIG_BYTES, readConfigSource } from './read.js';
@@ -234,7 +235,11 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['watchdog', 'stale_after_s', 'runner'], message: '`watchdog.stale_after_s.runner` must exceed twice `runtime.heartbeat_interval_s`, or a healthy runner looks stale', expected: `more than ${2 * (runtime['heartbeat_interval_s'] as number)}`, found: String(staleRunner) });
   }
 
-  const monitor = obj(data['monitor']);
+  const monitor = { ...obj(data['monitor']) };
+  if (typeof monitor['http_token_file'] === 'string') monitor['http_token_file'] = fromConfig(monitor['http_token_file']);
+  if (!isLoopbackAddress(monitor['http_bind'] as string) && monitor['http_token_env'] === undefined && monitor['http_token_file'] === undefined) {
+    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['monitor', 'http_bind'], message: `\`monitor.http_bind = "${String(monitor['http_bind'])}"\` is not loopback: the page would be open to the network`, expected: 'monitor.http_token_env or monitor.http_token_file (a bearer token), or a loopback address', found: 'no token' });
+  }
   const notify: NotifyConfig[] = Object.entries(obj(data['notify'])).map(([name, t]) => {
     const table = { ...obj(t) };
     for (const [k, v] of Object.entries(table)) if (k.endsWith('_file') && typeof v === 'string') table[k] = fromConfig(v);

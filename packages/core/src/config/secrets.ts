@@ -12,10 +12,11 @@ const MAX_SECRET_BYTES = 64 * 1024;
  * Remembers (core/redact {@link rememberSecret}) every secret a loaded config gives this
  * process, so redaction replaces their exact values whatever their shape: secret-named
  * variables of `env`, the variables named by `*_env` keys, the contents of `*_file` secrets,
- * every value of `[agent] env_file` and the secret-named entries of `[agent.env]`. A file that
- * cannot be read (or uses `${CREDENTIALS_DIRECTORY}`, known only to the unit) is skipped here:
- * the code that needs the secret reads it, remembers it and reports what is wrong. So is a
- * file that is not a small regular file: a FIFO would block this read, /dev/zero never end it.
+ * every value of `[agent] env_file` and the secret-named entries of `[agent.env]` (notify and
+ * monitor secrets via {@link readSecretRef}). A file that cannot be read (or uses
+ * `${CREDENTIALS_DIRECTORY}` outside the unit) is skipped here: the code that needs the secret
+ * reads it, remembers it and reports what is wrong. So is a file that is not a small regular
+ * file: a FIFO would block this read, /dev/zero never end it.
  */
 export function rememberConfigSecrets(cfg: AgentRunnerConfig, pathEnv: PathEnv): void {
   // Callers pass the whole environment; PathEnv names only the part the loader places state by.
@@ -29,17 +30,49 @@ export function rememberConfigSecrets(cfg: AgentRunnerConfig, pathEnv: PathEnv):
       // Reported by the runner, which reads it every round.
     }
   }
-  for (const n of cfg.notify) {
-    for (const [key, ref] of Object.entries(n)) {
-      if (typeof ref !== 'string') continue;
-      if (key.endsWith('_env')) rememberSecret(env[ref]);
-      else if (key.endsWith('_file') && !ref.includes('$') && !irregularFileReason(ref, MAX_SECRET_BYTES)) {
-        try {
-          rememberSecret(readFileSync(ref, 'utf8'));
-        } catch {
-          // Reported by the bridge at send time.
-        }
-      }
+  // Each key on its own: a table naming both a file and a variable has two values to know.
+  for (const table of [...cfg.notify, cfg.monitor as unknown as Record<string, unknown>]) {
+    for (const key of Object.keys(table)) {
+      const what = /^(.+)_(?:env|file)$/.exec(key)?.[1];
+      if (what) readSecretRef({ [key]: table[key] }, what, '', env);
     }
   }
+}
+
+/** What {@link readSecretRef} found: the secret, or why it is not there (no value in the text). */
+export type SecretRead = { value: string } | { problem: string; unset: boolean };
+
+/**
+ * Reads the secret `what` a config table names: `<what>_file` (takes precedence; a
+ * `${CREDENTIALS_DIRECTORY}` placeholder, for systemd `LoadCredential=`, is expanded from
+ * `env`; at most 64 KiB, a regular file), else the environment variable named by
+ * `<what>_env`. The value is trimmed and remembered for redaction. Never cached: a rotated
+ * token is read on the next call.
+ * @param label how messages name the table, e.g. `notify.phone` or `monitor`.
+ * @returns undefined when the table names neither key; otherwise the value or a problem whose
+ *   text names the file or variable, never a value (`unset` when only the variable is unset).
+ */
+export function readSecretRef(table: Readonly<Record<string, unknown>>, what: string, label: string, env: Readonly<Record<string, string | undefined>>): SecretRead | undefined {
+  const file = table[`${what}_file`];
+  if (typeof file === 'string') {
+    const m = /\$\{?CREDENTIALS_DIRECTORY\}?(.*)$/.exec(file);
+    // The loader resolved a relative path against the config dir; the variable part starts at the placeholder.
+    if (m && !env['CREDENTIALS_DIRECTORY']) return { problem: `${label}: ${what}_file ${file}: CREDENTIALS_DIRECTORY is not set (is LoadCredential= in the unit?)`, unset: false };
+    const path = m ? `${env['CREDENTIALS_DIRECTORY'] ?? ''}${m[1] ?? ''}` : file;
+    const why = irregularFileReason(path, MAX_SECRET_BYTES);
+    if (why) return { problem: `${label}: ${what}_file ${path} ${why}`, unset: false };
+    let v: string;
+    try {
+      v = readFileSync(path, 'utf8').trim();
+    } catch (e) {
+      return { problem: `${label}: cannot read ${what}_file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, unset: false };
+    }
+    rememberSecret(v);
+    return v ? { value: v } : { problem: `${label}: ${what}_file ${path} is empty`, unset: false };
+  }
+  const name = table[`${what}_env`];
+  if (typeof name !== 'string') return undefined;
+  const v = env[name]?.trim();
+  rememberSecret(v);
+  return v ? { value: v } : { problem: `${label}: environment variable ${name} (${what}) is not set`, unset: true };
 }

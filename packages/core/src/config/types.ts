@@ -93,6 +93,12 @@ export interface MonitorConfig {
   auto_stop: boolean;
   remote_command: string;
   http_port: number;
+  /** IP literal `--mode http` binds. */
+  http_bind: string;
+  /** Variable holding the bearer token of a non-loopback page. */
+  http_token_env?: string;
+  /** File holding it (resolved against the config dir). */
+  http_token_file?: string;
   /** Percent. */
   disk_warning_pct: number;
   /** Percent. */
