@@ -110,6 +110,9 @@ t.test('only small regular files are read, and a FIFO is never opened', async (t
     t.ok(Date.now() - start < 1000, `${file}: refused at once`);
   }
   t.equal(readConfigSource(join(dir, 'link.toml')), MIN, 'a symlink to a regular file is read');
+  const latin1 = join(dir, 'latin1.toml');
+  writeFileSync(latin1, Buffer.concat([Buffer.from(`${MIN}[runtime]\n`), Buffer.from('# caf\xe9\n', 'latin1')]));
+  t.match(fails(() => readConfigSource(latin1)), { code: 'ERR_AR_CONFIG_SYNTAX', exitCode: 78, message: /is not valid UTF-8/, location: { file: latin1, line: 6 } }, 'not UTF-8: refused at its line, not read as U+FFFD');
   t.equal(loadConfig(join(dir, 'link.toml'), { env, mode: 'user', skipFileChecks: true }).agent.command[0], 'claude');
 });
 

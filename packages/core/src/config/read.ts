@@ -73,7 +73,8 @@ const HINT_TOO_BIG = `Is this the right file? An agent-runner.toml is a few KiB 
  * between cannot block either), and at most one byte past the cap is read (a file that grows,
  * or a /proc file that reports size 0, stays bounded).
  * @throws AgentRunnerError (exit 78): ERR_AR_CONFIG_NOT_FOUND when the path is missing,
- *   unreadable or not a regular file; ERR_AR_CONFIG_INVALID when it is larger than the cap.
+ *   unreadable or not a regular file; ERR_AR_CONFIG_INVALID when it is larger than the cap;
+ *   ERR_AR_CONFIG_SYNTAX (with the line) when it is not UTF-8.
  */
 export function readConfigSource(path: string): string {
   const shown = clampLine(path, 200);
@@ -97,12 +98,39 @@ export function readConfigSource(path: string): string {
     let n = 0;
     for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
     if (n > MAX_CONFIG_BYTES) throw tooBig(`more than ${sizeText(MAX_CONFIG_BYTES)}`);
-    return buf.toString('utf8', 0, n);
+    const bytes = buf.subarray(0, n);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      // A lenient decode would turn the bad bytes into U+FFFD inside a key or a value unseen.
+      throw new AgentRunnerError('ERR_AR_CONFIG_SYNTAX', `config file ${shown} is not valid UTF-8 (TOML must be)`, {
+        location: { file: path, line: invalidUtf8Line(bytes) },
+        expected: 'UTF-8 text',
+        found: 'bytes that are not UTF-8',
+        hint: 'Re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).',
+      });
+    }
   } catch (e) {
     if (e instanceof AgentRunnerError) throw e;
     throw notFile(describeStatError(e), e);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** The 1-based line holding the first byte sequence that is not UTF-8. */
+function invalidUtf8Line(bytes: Buffer): number {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  for (let line = 1, start = 0; ; line++) {
+    const nl = bytes.indexOf(0x0a, start);
+    const end = nl === -1 ? bytes.length : nl;
+    try {
+      decoder.decode(bytes.subarray(start, end));
+    } catch {
+      return line;
+    }
+    if (nl === -1) return line;
+    start = nl + 1;
   }
 }
 
