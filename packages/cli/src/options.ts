@@ -46,7 +46,7 @@ export const TIMEOUT_OPTION = {
 
 /** `--interval` of `watch`: at least 0.2 s (each frame reads the ledger), at most an hour. */
 export const INTERVAL_OPTION = {
-  interval: numberOption('interval', { integer: false, min: 0.2, max: 3600, what: 'a number of seconds' }, { default: 2, describe: 'Time between refreshes' }),
+  interval: numberOption('interval', { integer: false, min: 0.2, max: 3600, what: 'a number of seconds' }, { default: 2, describe: 'Pause between refreshes' }),
 } as const satisfies Record<string, Options>;
 
 /** `--lines` of `logs` (journalctl's: 0 with --follow prints only new lines). */
