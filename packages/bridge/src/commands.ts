@@ -21,17 +21,37 @@ export const COMMANDS: Record<string, string> = {
 export interface ParsedCommand {
   command: string;
   args: string[];
+  /** The bot a `/name@BotName` command is addressed to, as typed; absent for a bare `/name`. */
+  addressee?: string;
 }
 
 /**
- * Parses `/name arg...` (Telegram's `/name@BotName` form too). Any `/word` parses, known or
- * not, so unknown commands from allowed senders get a help reply.
+ * Parses `/name arg...` (Telegram's `/name@BotName` form too: the addressee is kept, see
+ * {@link addressedToUs}). Any `/word` parses, known or not, so unknown commands from allowed
+ * senders get a help reply.
  * @returns undefined when the text is not a command.
  */
 export function parseCommand(text: string): ParsedCommand | undefined {
-  const m = /^\/([A-Za-z][A-Za-z0-9_]{0,31})(?:@[A-Za-z0-9_]+)?(?:\s+([\s\S]*))?$/.exec(text.trim());
+  const m = /^\/([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_]+))?(?:\s+([\s\S]*))?$/.exec(text.trim());
   if (!m) return undefined;
-  return { command: (m[1] as string).toLowerCase(), args: (m[2] ?? '').split(/\s+/).filter(Boolean).slice(0, 8).map((a) => a.slice(0, 64)) };
+  return {
+    command: (m[1] as string).toLowerCase(),
+    args: (m[3] ?? '').split(/\s+/).filter(Boolean).slice(0, 8).map((a) => a.slice(0, 64)),
+    ...(m[2] !== undefined ? { addressee: m[2] } : {}),
+  };
+}
+
+/**
+ * Whether a parsed command is for this bot: a bare `/name` is (a private chat, or a group
+ * where it is the only bot), `/name@BotName` only when BotName is our own username, compared
+ * case-insensitively as Telegram does. In a group several bots see every command, so
+ * `/pause@otherbot` from an allowed user is the other bot's and must not pause us. When our
+ * username is not known (`ownName` undefined: a transport without bot usernames, or Telegram
+ * `getMe` gave none), no addressed command is ours: it is ignored rather than run.
+ */
+export function addressedToUs(parsed: ParsedCommand, ownName: string | undefined): boolean {
+  if (parsed.addressee === undefined) return true;
+  return ownName !== undefined && ownName !== '' && parsed.addressee.toLowerCase() === ownName.toLowerCase();
 }
 
 /**

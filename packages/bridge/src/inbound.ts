@@ -1,6 +1,6 @@
 import type { InboundCommandInput, Ledger } from '@agent-runner/core/ledger';
 import { redactText } from '@agent-runner/core/redact';
-import { parseCommand } from './commands.js';
+import { addressedToUs, parseCommand } from './commands.js';
 import type { LogPriority } from './dispatcher.js';
 import type { InboundMessage, Transport } from './transport.js';
 
@@ -55,7 +55,9 @@ export const cursorName = (t: Transport): string => `inbound.${t.name}`;
 /**
  * Stores one poll's messages: allowed commands become inbox rows (UNIQUE on the platform id, so
  * a redelivery after a crash is a no-op) in ONE transaction with the new cursor; refused ones
- * are logged and evented, never stored or run. Non-command chatter is ignored.
+ * are logged and evented, never stored or run. Non-command chatter, and a command addressed
+ * to another bot (`/pause@otherbot`, see `addressedToUs`), is ignored: not stored, not
+ * answered, not evented — it was not said to us.
  * @returns the inbox ids newly inserted.
  */
 export function ingest(deps: Omit<InboundDeps, 'signal' | 'wake'>, messages: readonly InboundMessage[], cursor: string): number[] {
@@ -65,6 +67,10 @@ export function ingest(deps: Omit<InboundDeps, 'signal' | 'wake'>, messages: rea
   for (const m of messages) {
     const parsed = parseCommand(m.text);
     if (!parsed) continue;
+    if (!addressedToUs(parsed, t.botUsername?.())) {
+      deps.log('info', `${t.name}: /${parsed.command}@${parsed.addressee ?? ''} from ${m.sender} in ${m.chat} is addressed to another bot: ignored`);
+      continue;
+    }
     const args = parsed.args.map(redactText);
     const why = rejectReason(t, m, nowMs);
     if (why) {

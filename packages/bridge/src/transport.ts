@@ -80,6 +80,12 @@ export interface Transport {
    * @throws SendError on failure (the caller backs off).
    */
   poll?(cursor: string | undefined, signal: AbortSignal): Promise<PollResult>;
+  /**
+   * The bot's own username on the platform (Telegram: `getMe`'s `username`, known before the
+   * first poll returns), so `/command@name` runs only when `name` is it. Absent or undefined:
+   * no addressed command is run.
+   */
+  botUsername?(): string | undefined;
   /** Frees resources (SMTP pools). */
   close?(): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { openLedger } from '@agent-runner/core/ledger';
 import { peekRestartRequest, readStopRequest } from '@agent-runner/core/markers';
 import { projectPaths } from '@agent-runner/core/paths';
 import { readPause, takeHealReset } from '@agent-runner/core/requests';
-import { executeCommand, parseCommand, parseDuration } from '../src/commands.js';
+import { addressedToUs, executeCommand, parseCommand, parseDuration } from '../src/commands.js';
 import { consumeCommands } from '../src/consume.js';
 import { ingest, rejectReason } from '../src/inbound.js';
 import type { Transport } from '../src/transport.js';
@@ -14,10 +14,21 @@ import { notifyCfg, tmp } from './helpers.js';
 
 t.test('parsing', async (t) => {
   t.same(parseCommand('/pause 30m'), { command: 'pause', args: ['30m'] });
-  t.same(parseCommand('/Status@agent_runner_bot'), { command: 'status', args: [] });
+  t.same(parseCommand('/Status@agent_runner_bot'), { command: 'status', args: [], addressee: 'agent_runner_bot' });
+  t.same(parseCommand('/pause@OtherBot 2h'), { command: 'pause', args: ['2h'], addressee: 'OtherBot' });
   t.same(parseCommand('  /heal reset bridge '), { command: 'heal', args: ['reset', 'bridge'] });
   t.equal(parseCommand('hello /stop'), undefined);
   t.equal(parseCommand('/'), undefined);
+  // A bare command is ours; an addressed one only when it names us (case-insensitively).
+  const cmd = (text: string) => parseCommand(text) as NonNullable<ReturnType<typeof parseCommand>>;
+  t.equal(addressedToUs(cmd('/pause'), 'agent_runner_bot'), true);
+  t.equal(addressedToUs(cmd('/pause'), undefined), true, 'bare: ours even when our name is unknown');
+  t.equal(addressedToUs(cmd('/pause@agent_runner_bot'), 'agent_runner_bot'), true);
+  t.equal(addressedToUs(cmd('/pause@Agent_Runner_BOT 1h'), 'agent_runner_bot'), true);
+  t.equal(addressedToUs(cmd('/pause@otherbot'), 'agent_runner_bot'), false);
+  t.equal(addressedToUs(cmd('/pause@agent_runner_bot2'), 'agent_runner_bot'), false, 'a prefix is not a match');
+  t.equal(addressedToUs(cmd('/pause@agent_runner_bot'), undefined), false, 'our name unknown: no addressed command is ours');
+  t.equal(addressedToUs(cmd('/pause@agent_runner_bot'), ''), false);
   t.equal(parseDuration('90s'), 90_000);
   t.equal(parseDuration('2h'), 7_200_000);
   t.equal(parseDuration('45'), 2_700_000);
@@ -62,6 +73,30 @@ t.test('ingest stores allowed commands once with the cursor; refused ones are on
   // The platform delivers the same update again (cursor lost, redelivery): nothing new.
   t.same(ingest(deps, msgs, '104'), []);
   t.equal(ledger.runner.pendingCommands().length, 1);
+});
+
+t.test('ingest: a command addressed to another bot is ignored (not stored, not evented), ours and bare ones are taken', async (t) => {
+  const d = tmp();
+  t.teardown(d.cleanup);
+  const ledger = openLedger(join(d.dir, 'l.sqlite3'));
+  t.teardown(() => ledger.close());
+  const events: Array<Record<string, unknown>> = [];
+  const logs: string[] = [];
+  const cfg = notifyCfg('tg', 'telegram', { chat_id: 5, allowed_user_ids: [7] });
+  const named = { ...fakeTransport(cfg), botUsername: () => 'Agent_Runner_Bot' };
+  const deps = (transport: Transport) => ({ ledger, transport, now: Date.now, log: (_p: string, l: string) => void logs.push(l), emit: (p: Record<string, unknown>) => void events.push(p) });
+  const from7 = (id: string, text: string) => ({ platformMessageId: id, sender: '7', chat: '5', text });
+  const from666 = (id: string, text: string) => ({ platformMessageId: id, sender: '666', chat: '5', text });
+  ingest(deps(named), [from7('1', '/pause@otherbot 2h'), from7('2', '/stop@OtherBot'), from666('3', '/stop@otherbot'), from7('4', '/status@agent_runner_bot'), from7('5', '/help')], '6');
+  t.same(ledger.runner.pendingCommands().map((c) => [c.command, c.platformMessageId]), [['status', '4'], ['help', '5']], 'ours (any case) and the bare one');
+  t.same(events.map((e) => [e['command'], e['status']]), [['status', 'accepted'], ['help', 'accepted']], 'another bot\'s commands are no command_received, not even rejected ones');
+  t.match(logs.join('\n'), /\/pause@otherbot from 7 in 5 is addressed to another bot: ignored/);
+  t.equal(ledger.bridge.getCursor('inbound.tg'), '6', 'the cursor moves past them');
+  // Without a known username (a transport without one, or getMe gave none), no addressed command runs.
+  events.length = 0;
+  ingest(deps(fakeTransport(cfg)), [from7('7', '/stop@agent_runner_bot'), from7('8', '/resume')], '9');
+  t.same(ledger.runner.pendingCommands().map((c) => c.command), ['status', 'help', 'resume']);
+  t.same(events.map((e) => e['command']), ['resume']);
 });
 
 t.test('commands act through markers and are acknowledged through the outbox', async (t) => {

@@ -125,6 +125,40 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
   t.match(readExitRecord(paths, 'bridge'), { exit_code: 0, reason: 'signal' });
 });
 
+t.test('chat commands addressed to another bot, and edited messages, are neither run nor answered', async (t) => {
+  const d = tmp();
+  const tg = await telegramStub(TOKEN);
+  const mx = await matrixStub('mxtok', ROOM);
+  t.teardown(async () => {
+    await tg.close();
+    await mx.close();
+    d.cleanup();
+  });
+  const cfg = config(d.dir, tg.url, mx.url);
+  const paths = configPaths(cfg);
+  const stop = new AbortController();
+  const logs: string[] = [];
+  const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`) });
+  // All from the allowed user in the configured chat (a group with several bots).
+  tg.push({ from: 7, chat: 5, text: '/pause@otherbot 2h' });
+  tg.push({ from: 7, chat: 5, text: '/stop@OtherBot' });
+  tg.pushUpdate('edited_message', { from: 7, chat: 5, text: '/stop' });
+  tg.push({ from: 7, chat: 5, text: '/help@Agent_Runner_Bot' });
+  tg.push({ from: 7, chat: 5, text: '/status' });
+  const t1 = Date.now();
+  const replied = (): boolean => tg.sent.some((s) => s.text.includes('/help —')) && tg.sent.some((s) => /\/status\n/.test(s.text));
+  while (!replied() && Date.now() - t1 < 10_000) await new Promise((r) => setTimeout(r, 20));
+  t.ok(replied(), `our /help@Agent_Runner_Bot and the bare /status are answered (${logs.join('; ')})`);
+  await new Promise((r) => setTimeout(r, 300));
+  stop.abort();
+  t.equal(await done, 0);
+  t.equal(readPause(paths, Date.now()), undefined, '/pause@otherbot did not pause');
+  t.notOk(existsSync(paths.stopFile), '/stop@OtherBot and the edit to /stop did not stop');
+  t.equal(tg.sent.length, 2, `only the two replies: ${JSON.stringify(tg.sent.map((s) => s.text.split('\n')[0]))}`);
+  const events = readdirSync(paths.eventsDir).flatMap((f) => readFileSync(join(paths.eventsDir, f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.same(events.filter((e) => e['kind'] === 'command_received').map((e) => [e['command'], e['status']]), [['help', 'accepted'], ['status', 'accepted']]);
+});
+
 t.test('a full disk never stops the bridge: it logs once, keeps running and delivers once space is free', async (t) => {
   const d = tmp();
   const tg = await telegramStub(TOKEN);

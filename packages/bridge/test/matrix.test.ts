@@ -60,4 +60,10 @@ t.test('matrix /sync: first sync sets the cursor, later ones return room message
   const second = await m.poll!(first.cursor, new AbortController().signal);
   t.same(second.messages.map((x) => [x.sender, x.chat, x.text]), [['@alice:example.org', ROOM, '/pause 1h']]);
   t.not(second.cursor, first.cursor);
+  // An edit is a new m.room.message event (`m.replace`), its body possibly the new text as it
+  // is: never a command.
+  stub.push('@alice:example.org', '/stop', { 'm.new_content': { msgtype: 'm.text', body: '/stop' }, 'm.relates_to': { rel_type: 'm.replace', event_id: '$in1' } });
+  stub.push('@alice:example.org', '/resume');
+  const third = await m.poll!(second.cursor, new AbortController().signal);
+  t.same(third.messages.map((x) => x.text), ['/resume'], 'the edit to "/stop" is skipped');
 });

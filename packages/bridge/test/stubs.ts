@@ -87,16 +87,24 @@ export async function startStub(handler: Handler): Promise<Stub> {
 
 /**
  * Telegram Bot API stub: sendMessage (4096 limit enforced; `reply_parameters` checked against
- * the messages sent, as Telegram does), getUpdates long polling over `updates`.
+ * the messages sent, as Telegram does), getUpdates long polling over `updates` (every kind,
+ * whatever `allowed_updates` says: Telegram too may deliver kinds queued before it took
+ * effect), getMe (the bot's username: `opts.username`, default `agent_runner_bot`; null: a
+ * reply without one).
  */
 export interface TelegramStub extends Stub {
   /** `message_id` of entry i is i + 1. */
   sent: Array<{ chat_id: unknown; text: string; reply_to?: number }>;
-  /** Queues an incoming message (as an update). */
+  /** Queues an incoming message (as a `message` update). */
   push(msg: { from: number; chat: number; text: string; date?: number }): number;
+  /** Queues an update of another kind (`edited_message`, `channel_post`, ...) with the message as its payload. */
+  pushUpdate(kind: string, msg: { from: number; chat: number; text: string; date?: number }): number;
 }
 
-export async function telegramStub(token: string): Promise<TelegramStub> {
+/** The username the Telegram stub's getMe gives by default. */
+export const TELEGRAM_STUB_BOT = 'agent_runner_bot';
+
+export async function telegramStub(token: string, opts: { username?: string | null } = {}): Promise<TelegramStub> {
   const sent: TelegramStub['sent'] = [];
   const updates: Array<Record<string, unknown>> = [];
   let nextUpdate = 100;
@@ -105,6 +113,10 @@ export async function telegramStub(token: string): Promise<TelegramStub> {
     const m = /^\/bot([^/]+)\/(\w+)/.exec(req.url);
     if (!m || m[1] !== token) return reply(res, 401, { ok: false, error_code: 401, description: 'Unauthorized' });
     const body = (req.json ?? {}) as Record<string, unknown>;
+    if (m[2] === 'getMe') {
+      const username = opts.username === undefined ? TELEGRAM_STUB_BOT : opts.username;
+      return reply(res, 200, { ok: true, result: { id: 1, is_bot: true, first_name: 'agent-runner', ...(username !== null ? { username } : {}) } });
+    }
     if (m[2] === 'sendMessage') {
       const text = String(body['text'] ?? '');
       if (text.length > 4096) return reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message is too long' });
@@ -137,14 +149,17 @@ export async function telegramStub(token: string): Promise<TelegramStub> {
     }
     return reply(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
   });
+  const pushUpdate = (kind: string, msg: { from: number; chat: number; text: string; date?: number }): number => {
+    const id = nextUpdate++;
+    const date = msg.date ?? Math.floor(Date.now() / 1000);
+    updates.push({ update_id: id, [kind]: { message_id: id * 10, from: { id: msg.from, is_bot: false }, chat: { id: msg.chat, type: 'private' }, date, text: msg.text, ...(kind.startsWith('edited_') ? { edit_date: date } : {}) } });
+    waiter?.();
+    return id;
+  };
   return Object.assign(stub, {
     sent,
-    push(msg: { from: number; chat: number; text: string; date?: number }) {
-      const id = nextUpdate++;
-      updates.push({ update_id: id, message: { message_id: id * 10, from: { id: msg.from, is_bot: false }, chat: { id: msg.chat, type: 'private' }, date: msg.date ?? Math.floor(Date.now() / 1000), text: msg.text } });
-      waiter?.();
-      return id;
-    },
+    push: (msg: { from: number; chat: number; text: string; date?: number }) => pushUpdate('message', msg),
+    pushUpdate,
   });
 }
 
@@ -157,7 +172,8 @@ export interface MatrixStub extends Stub {
   events: Array<{ event_id: string; txn: string; body: string; reply_to?: string; mentions?: unknown }>;
   /** Total PUTs received (including idempotent repeats). */
   puts: number;
-  push(sender: string, body: string): void;
+  /** A message in the room; `content` adds to (or overrides) its content, e.g. an edit's `m.relates_to`. */
+  push(sender: string, body: string, content?: Record<string, unknown>): void;
 }
 
 export async function matrixStub(token: string, room: string, opts: { maxLatencyMs?: number } = {}): Promise<MatrixStub> {
@@ -214,8 +230,8 @@ export async function matrixStub(token: string, room: string, opts: { maxLatency
   const out = Object.assign(stub, {
     events,
     puts: 0,
-    push(sender: string, body: string) {
-      timeline.push({ type: 'm.room.message', event_id: `$in${timeline.length}`, sender, origin_server_ts: Date.now(), content: { msgtype: 'm.text', body } });
+    push(sender: string, body: string, content: Record<string, unknown> = {}) {
+      timeline.push({ type: 'm.room.message', event_id: `$in${timeline.length}`, sender, origin_server_ts: Date.now(), content: { msgtype: 'm.text', body, ...content } });
       waiter?.();
     },
   });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { telegramTransport, TELEGRAM_MAX_CHARS } from '../src/transports/telegram.js';
 import { ctx, msg, notifyCfg, rejection } from './helpers.js';
-import { telegramStub } from './stubs.js';
+import { TELEGRAM_STUB_BOT, telegramStub } from './stubs.js';
 
 const TOKEN = '123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789';
 
@@ -99,4 +99,48 @@ t.test('telegram getUpdates long polling', async (t) => {
   setTimeout(() => ac.abort(), 100);
   const e = await rejection(tg.poll!(r2.cursor, ac.signal));
   t.match(e.message, /aborted/);
+});
+
+t.test('telegram: getMe once before the first getUpdates; edited messages and other update kinds are never commands', async (t) => {
+  const stub = await telegramStub(TOKEN);
+  const c = ctx({ TG_TOKEN: TOKEN });
+  t.teardown(async () => {
+    await c.http.close();
+    await stub.close();
+  });
+  const tg = telegramTransport(notifyCfg('tg', 'telegram', { chat_id: 42, api_url: stub.url, bot_token_env: 'TG_TOKEN' }), c);
+  t.equal(tg.botUsername?.(), undefined, 'not known before the first poll');
+  const edited = stub.pushUpdate('edited_message', { from: 7, chat: 42, text: '/stop' });
+  stub.pushUpdate('channel_post', { from: 7, chat: 42, text: '/stop' });
+  const plain = stub.push({ from: 7, chat: 42, text: '/status@agent_runner_bot' });
+  const r1 = await tg.poll!(undefined, new AbortController().signal);
+  t.same(r1.messages.map((m) => [m.platformMessageId, m.text]), [[String(plain), '/status@agent_runner_bot']], 'only the message update');
+  t.equal(r1.cursor, String(plain + 1), 'the cursor moves past the skipped updates (they are confirmed, never returned again)');
+  t.ok(edited < plain);
+  t.equal(tg.botUsername?.(), TELEGRAM_STUB_BOT);
+  const paths = stub.requests.map((r) => r.url.replace(/^\/bot[^/]+/, ''));
+  t.same(paths, ['/getMe', '/getUpdates'], 'getMe first');
+  t.same((stub.requests[1]?.json as { allowed_updates: string[] }).allowed_updates, ['message'], 'edited_message is not asked for');
+  stub.push({ from: 7, chat: 42, text: '/help' });
+  await tg.poll!(r1.cursor, new AbortController().signal);
+  t.equal(stub.requests.filter((r) => r.url.endsWith('/getMe')).length, 1, 'asked once');
+
+  // A failing getMe fails the poll before any update is fetched (and so confirmed): the
+  // inbound loop retries, and nothing is judged without the name.
+  const tg2 = telegramTransport(notifyCfg('tg', 'telegram', { chat_id: 42, api_url: stub.url, bot_token_env: 'TG_TOKEN' }), c);
+  stub.fail('/getMe', { status: 502, body: 'bad gateway' });
+  const before = stub.requests.length;
+  const e = await rejection(tg2.poll!(undefined, new AbortController().signal));
+  t.match(e.message, /telegram getMe: HTTP 502/);
+  t.equal(e.retryable, true);
+  t.same(stub.requests.slice(before).map((r) => r.url.replace(/^\/bot[^/]+/, '')), ['/getMe'], 'no getUpdates without the name');
+  t.equal(tg2.botUsername?.(), undefined);
+
+  // getMe without a username: unknown, so addressed commands are not ours (see addressedToUs).
+  const anon = await telegramStub(TOKEN, { username: null });
+  t.teardown(() => anon.close());
+  const tg3 = telegramTransport(notifyCfg('tg', 'telegram', { chat_id: 42, api_url: anon.url, bot_token_env: 'TG_TOKEN' }), c);
+  anon.push({ from: 7, chat: 42, text: '/help' });
+  await tg3.poll!(undefined, new AbortController().signal);
+  t.equal(tg3.botUsername?.(), undefined);
 });

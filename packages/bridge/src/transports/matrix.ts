@@ -78,8 +78,11 @@ export function matrixTransport(cfg: NotifyConfig, ctx: TransportContext): Trans
       if (typeof j.next_batch !== 'string') throw new SendError(`${label}: reply has no next_batch`, { retryable: true, status: a.status });
       const messages: InboundMessage[] = [];
       for (const ev of j.rooms?.join?.[room]?.timeline?.events ?? []) {
-        const e = ev as { type?: unknown; event_id?: unknown; sender?: unknown; origin_server_ts?: unknown; content?: { msgtype?: unknown; body?: unknown } };
+        const e = ev as { type?: unknown; event_id?: unknown; sender?: unknown; origin_server_ts?: unknown; content?: { msgtype?: unknown; body?: unknown; 'm.relates_to'?: { rel_type?: unknown } } };
         if (e.type !== 'm.room.message' || typeof e.event_id !== 'string' || typeof e.content?.body !== 'string') continue;
+        // An edit (`m.replace`) is a new event whose body may be the new text as it is ("/stop"):
+        // an edited message is never a command.
+        if (e.content['m.relates_to']?.rel_type === 'm.replace') continue;
         messages.push({
           platformMessageId: e.event_id,
           sender: String(e.sender ?? ''),

@@ -22,8 +22,10 @@ interface TgReply {
  * Telegram Bot API (https://core.telegram.org/bots/api): `sendMessage` for notifications
  * (plain text, chunked at 4096 characters, at most 4 chunks; a recovery replies to its alarm
  * through `reply_parameters` with the alarm's `message_id`), `getUpdates` long polling for
- * commands (offset cursor = last `update_id` + 1). Token from `bot_token_file` /
- * `bot_token_env`; it sits in the URL path, which is never logged.
+ * commands (offset cursor = last `update_id` + 1; only `message` updates: an edited message,
+ * `edited_message`, is never a command), `getMe` once for the bot's own username (commands
+ * addressed `/cmd@otherbot` are not ours). Token from `bot_token_file` / `bot_token_env`; it
+ * sits in the URL path, which is never logged.
  */
 export function telegramTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
   const base = String(cfg['api_url'] ?? 'https://api.telegram.org').replace(/\/+$/, '');
@@ -47,6 +49,20 @@ export function telegramTransport(cfg: NotifyConfig, ctx: TransportContext): Tra
     throw new SendError(`${label}: ${status} ${oneLine(reply.description ?? '', 200)}`, { retryable: retryableStatus(status), status, retryAfterMs });
   };
 
+  // Our username, from getMe: undefined until asked, null when the reply had none. It is
+  // fetched before the first getUpdates, and a failed getMe fails the poll (the inbound loop
+  // backs off and tries again, logging why): getMe needs the same endpoint and token as
+  // getUpdates, so it fails only when getUpdates would too, and the updates wait unconfirmed
+  // on Telegram's side until the name is known. Deciding without it would either run
+  // `/pause@otherbot` or drop `/pause@ourbot` for good. Asked once per process: a rename in
+  // BotFather takes effect when the bridge restarts.
+  let self: string | null | undefined;
+  const ownName = async (signal: AbortSignal): Promise<void> => {
+    if (self !== undefined) return;
+    const me = (await call('getMe', {}, 15_000, signal)) as { username?: unknown } | undefined;
+    self = typeof me?.username === 'string' && me.username !== '' ? me.username : null;
+  };
+
   return {
     name: cfg.name,
     type: 'telegram',
@@ -63,8 +79,13 @@ export function telegramTransport(cfg: NotifyConfig, ctx: TransportContext): Tra
       }
       return first !== undefined ? { platformMessageId: first } : {};
     },
+    botUsername: () => self ?? undefined,
     async poll(cursor, signal): Promise<PollResult> {
+      await ownName(signal);
       const offset = cursor === undefined ? undefined : Number(cursor);
+      // allowed_updates leaves out `edited_message` (an edit to "/stop" must not stop
+      // anything); Telegram may still deliver other kinds queued before it took effect, so
+      // anything but `message` is skipped below too.
       const result = await call('getUpdates', { ...(offset !== undefined ? { offset } : {}), timeout: TELEGRAM_POLL_TIMEOUT_S, allowed_updates: ['message'] }, (TELEGRAM_POLL_TIMEOUT_S + 15) * 1000, signal);
       if (!Array.isArray(result)) throw new SendError('telegram getUpdates: result is not an array', { retryable: true });
       const messages: InboundMessage[] = [];
