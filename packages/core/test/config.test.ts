@@ -87,6 +87,11 @@ const CORPUS: Broken[] = [
   { name: 'unknown key in inline table', src: `${MIN}[runtime]\nbackoff = { base_s = 1, maxs = 9 }\n`, code: 'ERR_AR_CONFIG_UNKNOWN_KEY', line: 6, key: 'runtime.backoff.maxs', hint: /max_s/ },
   { name: 'monitor page bound to a name, not an address', src: `${MIN}[monitor]\nhttp_bind = "localhost"\n`, code: 'ERR_AR_CONFIG_INVALID', line: 6, key: 'monitor.http_bind' },
   { name: 'monitor page open to the network without a token', src: `${MIN}[monitor]\nhttp_bind = "::"\n`, code: 'ERR_AR_CONFIG_SEMANTIC', line: 6, key: 'monitor.http_bind', message: /is not loopback/ },
+  { name: 'hook with an unknown event', src: `${MIN}[hooks.x]\non = "pre_commit"\ncommand = ["x"]\n`, code: 'ERR_AR_CONFIG_INVALID', line: 6, key: 'hooks.x.on' },
+  { name: 'hook without a command', src: `${MIN}[hooks.x]\non = "pre_round"\n`, code: 'ERR_AR_CONFIG_INVALID', message: /command/ },
+  { name: 'post_round hook cannot skip a round', src: `${MIN}[hooks.x]\non = "post_round"\ncommand = ["x"]\non_failure = "skip_round"\n`, code: 'ERR_AR_CONFIG_SEMANTIC', line: 8, key: 'hooks.x.on_failure', message: /no round to skip/ },
+  { name: 'detector hook cannot stop serve', src: `${MIN}[hooks.x]\non = "detector"\ncommand = ["x"]\non_failure = "stop"\n`, code: 'ERR_AR_CONFIG_SEMANTIC', line: 8, key: 'hooks.x.on_failure' },
+  { name: 'hook key typo', src: `${MIN}[hooks.x]\non = "pre_round"\ncommand = ["x"]\ntimeout = 5\n`, code: 'ERR_AR_CONFIG_UNKNOWN_KEY', line: 8, key: 'hooks.x.timeout', hint: /timeout_s/ },
   { name: 'wrong type: command as string', src: '[agent]\ncommand = "claude"\n[prompt]\nfile = "P.md"\n', code: 'ERR_AR_CONFIG_INVALID', line: 2, key: 'agent.command', message: /wrong type/ },
   { name: 'wrong type: float for integer', src: `${MIN}[runtime]\nmax_rounds = 1.5\n`, code: 'ERR_AR_CONFIG_INVALID', line: 6, key: 'runtime.max_rounds' },
   { name: 'wrong type: string for number', src: `${MIN}[runtime]\nround_timeout_s = "1h"\n`, code: 'ERR_AR_CONFIG_INVALID', line: 6, key: 'runtime.round_timeout_s' },
@@ -211,4 +216,25 @@ t.test('monitor page binds: loopback needs nothing, any other address a token', 
   t.equal(open.http_token_file, '/srv/p/secrets/page.token', 'the token file resolves against the config dir');
   t.equal(parse(`${MIN}[monitor]\nhttp_bind = "192.168.1.20"\nhttp_token_env = "PAGE_TOKEN"\n`).monitor.http_token_env, 'PAGE_TOKEN');
   for (const bad of ['256.1.1.1', '1.2.3', 'fe80::1%eth0', '[::1]', '01.2.3.4']) t.equal(fails(`${MIN}[monitor]\nhttp_bind = "${bad}"\n`).code, 'ERR_AR_CONFIG_INVALID', bad);
+});
+
+t.test('hooks: per-event on_failure defaults, command paths against the work dir, commands checked', async (t) => {
+  const cfg = parse(`${MIN}[hooks.fetch]\non = "pre_round"\ncommand = ["./scripts/next.sh", "--one"]\n[hooks.tests]\non = "post_round"\ncommand = ["npm", "test"]\ntimeout_s = 600\n[hooks.boot]\non = "serve_start"\ncommand = ["/usr/bin/true"]\nenabled = false\n`);
+  t.match(cfg.hooks, [
+    { name: 'fetch', on: 'pre_round', command: ['/srv/p/scripts/next.sh', '--one'], timeout_s: 30, on_failure: 'skip_round', enabled: true, pass_env: [] },
+    { name: 'tests', on: 'post_round', command: ['npm', 'test'], timeout_s: 600, on_failure: 'continue' },
+    { name: 'boot', on: 'serve_start', on_failure: 'stop', enabled: false },
+  ]);
+  t.same(parse(MIN).hooks, [], 'none by default');
+  const missing = (() => {
+    try {
+      parseConfig(`${MIN}[hooks.fetch]\non = "pre_round"\ncommand = ["./nope.sh"]\n[hooks.gone]\non = "post_round"\ncommand = ["no-such-command-xyz"]\n`, `${root}agent-runner.toml`, { env: { ...env, PATH: '/usr/bin:/bin' }, mode: 'user' });
+    } catch (e) {
+      return e as AgentRunnerError;
+    }
+    return undefined;
+  })();
+  const all = [missing?.message, ...(missing?.more ?? []).map((m) => m.message)].join('\n');
+  t.match(all, /hook fetch: .*nope\.sh does not exist/);
+  t.match(all, /hook gone: no-such-command-xyz is not on PATH \(\/usr\/bin:\/bin\)/);
 });

@@ -1,11 +1,16 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { renderErrorsDoc, ERROR_CODES, EXIT } from '../src/errors.js';
+import { renderHooksDoc } from '../src/hooks.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 
 t.test('docs/errors.md is generated from the error catalogue and current', async (t) => {
   t.equal(readFileSync(`${root}docs/errors.md`, 'utf8'), renderErrorsDoc(), 'docs/errors.md is stale: run `npm run docs`');
+});
+
+t.test('docs/hooks.md is generated from the hook formats and current', async (t) => {
+  t.equal(readFileSync(`${root}docs/hooks.md`, 'utf8'), renderHooksDoc(), 'docs/hooks.md is stale: run `npm run docs`');
 });
 
 t.test('every error code maps to a sysexits code and has a hint', async (t) => {

@@ -10,7 +10,8 @@ import { irregularFileReason, isSymlink, MAX_CONFIG_BYTES, readConfigSource } fr
 import { clampLine, showText } from './show.js';
 import { rememberConfigSecrets } from './secrets.js';
 import { problemsToError, validateSchema, type Problem } from './validate.js';
-import type { AgentRunnerConfig, NotifyConfig, PhaseConfig, PromptConfig } from './types.js';
+import { commandProblem, HOOK_FAILURE_DEFAULT } from './hooks.js';
+import type { AgentRunnerConfig, HookConfig, NotifyConfig, PhaseConfig, PromptConfig } from './types.js';
 
 // smol-toml's single-file CommonJS build loads in ~4 ms; its ESM build (nine modules) in ~12 ms,
 // paid by every cold start of every verb.
@@ -147,7 +148,7 @@ export function parseConfig(source: string, path: string, opts: LoadOptions): Ag
   validateSchema(path, locator, data);
   const problems: Problem[] = [];
   const cfg = normalise(data, path, opts, problems);
-  if (!opts.skipFileChecks) checkFiles(cfg, problems);
+  if (!opts.skipFileChecks) checkFiles(cfg, problems, opts.env);
   if (problems.length) throw problemsToError(path, locator, problems);
   rememberConfigSecrets(cfg, opts.env);
   return cfg;
@@ -249,6 +250,20 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
     return { name, ...table } as NotifyConfig;
   });
 
+  const hooks: HookConfig[] = Object.entries(obj(data['hooks'])).map(([name, t]) => {
+    const h = obj(t) as unknown as Omit<HookConfig, 'name'> & { on_failure?: HookConfig['on_failure'] };
+    const onFailure = h.on_failure ?? HOOK_FAILURE_DEFAULT[h.on];
+    if (onFailure === 'skip_round' && h.on !== 'pre_round') {
+      problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['hooks', name, 'on_failure'], message: `\`hooks.${name}\` runs on ${h.on}: there is no round to skip`, expected: '"continue" or "stop"', found: '"skip_round"' });
+    }
+    if (onFailure === 'stop' && h.on === 'detector') {
+      problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['hooks', name, 'on_failure'], message: `\`hooks.${name}\` is a detector (run by the monitor): it cannot stop serve`, expected: '"continue"', found: '"stop"' });
+    }
+    const [first, ...rest] = h.command;
+    const command = first !== undefined && first.includes('/') ? [fromWork(first), ...rest] : [...h.command];
+    return { ...h, name, command, on_failure: onFailure };
+  });
+
   const agentOut = { ...agent } as unknown as AgentRunnerConfig['agent'];
   if (typeof agent['env_file'] === 'string') agentOut.env_file = fromConfig(agent['env_file']);
   const runtimeOut = {
@@ -278,11 +293,12 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
     },
     bridge: data['bridge'] as AgentRunnerConfig['bridge'],
     notify,
+    hooks,
     watchdog: watchdog as unknown as AgentRunnerConfig['watchdog'],
   };
 }
 
-function checkFiles(cfg: AgentRunnerConfig, problems: Problem[]): void {
+function checkFiles(cfg: AgentRunnerConfig, problems: Problem[], env: PathEnv): void {
   const wd = cfg.runtime.work_dir;
   if (!existsSync(wd) || !statSync(wd).isDirectory()) {
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'work_dir'], message: `work dir does not exist: ${wd}`, expected: 'an existing directory', found: 'nothing there' });
@@ -303,6 +319,10 @@ function checkFiles(cfg: AgentRunnerConfig, problems: Problem[]): void {
   if (cfg.agent.env_file && !existsSync(cfg.agent.env_file)) {
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['agent', 'env_file'], message: `env file does not exist: ${cfg.agent.env_file}`, expected: 'a readable file', found: 'nothing there' });
   } else if (cfg.agent.env_file) notRegular('env file', cfg.agent.env_file, MAX_CONFIG_BYTES, ['agent', 'env_file']);
+  for (const h of cfg.hooks) {
+    const why = h.enabled && h.command[0] !== undefined ? commandProblem(h.command[0], (env as Record<string, string | undefined>)['PATH']) : undefined;
+    if (why) problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['hooks', h.name, 'command'], message: `hook ${h.name}: ${why}`, expected: 'an executable file', found: 'command not found' });
+  }
 }
 
 /** The project's file layout as the config places it. */

@@ -92,6 +92,9 @@ const promptSpec = (withDefaults: boolean): Schema => ({
 
 const PHASE_NAME = '^(?!list$)[a-z][a-z0-9_-]{0,31}$';
 
+/** When a hook runs (`[hooks.NAME] on`). */
+export const HOOK_EVENTS = ['serve_start', 'pre_round', 'post_round', 'dirty_tree', 'detector'] as const;
+
 /** Event severities, lowest first; used by notification routing. */
 export const SEVERITIES = ['debug', 'info', 'notice', 'warning', 'error', 'critical'] as const;
 
@@ -421,6 +424,44 @@ export const CONFIG_SCHEMA: Schema = {
           description: 'Local time `HH:MM` of the daily digest (unset: no digest).',
         },
         dedupe_window_s: seconds('A notification identical (kind, severity, title, body) to one a transport delivered within this window is not sent again there. Kept in the ledger, so bridge restarts keep it; alarms and recoveries are never suppressed (one per episode by their keys). 0: off.', 600),
+      },
+    },
+    hooks: {
+      type: 'object',
+      default: {},
+      description: 'Operator commands run at serve start, around each round, on a dirty tree and as extra detectors: `[hooks.NAME]`, one table each (see docs/hooks.md for what they read and answer).',
+      propertyNames: { pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['on', 'command'],
+        properties: {
+          on: {
+            type: 'string',
+            enum: [...HOOK_EVENTS],
+            description: 'When it runs: `serve_start` (once, before the first round), `pre_round` (may replace the prompt or add context), `post_round` (may add context for the next round), `dirty_tree` (decides what happens to a dirty tree), `detector` (on every monitor poll; may raise alerts).',
+          },
+          command: {
+            type: 'array',
+            minItems: 1,
+            items: { type: 'string', minLength: 1, pattern: NO_NUL },
+            description: 'argv, run in the work dir in its own process group; a first element with a `/` is a path (relative: to the work dir), else it is looked up on PATH.',
+          },
+          timeout_s: seconds('Wall-clock limit; at it the whole process group gets SIGTERM, then SIGKILL after 2 s.', 30, 1, { maximum: 3600 }),
+          on_failure: {
+            type: 'string',
+            enum: ['continue', 'skip_round', 'stop'],
+            description: 'What a failure (non-zero exit, signal, timeout, an answer that is not the expected JSON) does: `continue` as if it had not run, `skip_round` (pre_round only: no round now; the next is tried after `restart_delay_s`), `stop` (serve exits 78 with a `hook_failed` alarm). Default: `stop` for serve_start, `skip_round` for pre_round, `continue` otherwise.',
+          },
+          enabled: { type: 'boolean', default: true, description: 'Run it (false keeps the table, e.g. while debugging).' },
+          pass_env: {
+            type: 'array',
+            items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+            uniqueItems: true,
+            default: [],
+            description: 'Secret-named variables of the agent\'s environment (`*_TOKEN`, `*_KEY`, `*PASSWORD*`, ...) the hook is given; the others are removed from its environment.',
+          },
+        },
       },
     },
     notify: {

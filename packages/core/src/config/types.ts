@@ -3,6 +3,7 @@
  * `{project}` expanded. Field names match the TOML keys (see docs/configuration.md), so the
  * key path in an error is the property path here. Durations are seconds, sizes bytes.
  */
+import type { HOOK_EVENTS } from './schema.js';
 
 /** One prompt source, as given in `[prompt]` or `[phases.NAME.prompt]`. */
 export interface PromptConfig {
@@ -82,6 +83,20 @@ export interface VcsConfig {
   dirty_action: 'stash' | 'commit' | 'ignore';
   commit_message: string;
   exclude: string[];
+}
+
+/** One `[hooks.NAME]` table, normalised. */
+export interface HookConfig {
+  name: string;
+  on: (typeof HOOK_EVENTS)[number];
+  /** argv; a relative path in `command[0]` resolved against the work dir. */
+  command: string[];
+  timeout_s: number;
+  /** With the per-event default applied. */
+  on_failure: 'continue' | 'skip_round' | 'stop';
+  enabled: boolean;
+  /** Secret-named variables passed through. */
+  pass_env: string[];
 }
 
 /** `[monitor]`. */
@@ -176,5 +191,7 @@ export interface AgentRunnerConfig {
   monitor: MonitorConfig;
   bridge: BridgeConfig;
   notify: NotifyConfig[];
+  /** In config order; disabled ones included (`enabled: false`). */
+  hooks: HookConfig[];
   watchdog: WatchdogConfig;
 }

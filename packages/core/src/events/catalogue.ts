@@ -667,6 +667,60 @@ export const EVENT_CATALOGUE = {
       detail: req('string', 'Output or error of the stop, redacted.', 500),
     },
   },
+  hook_started: {
+    version: 1,
+    units: ['runner', 'monitor'],
+    severity: 'debug',
+    description: 'An operator hook (`[hooks.NAME]`) was started.',
+    fields: {
+      hook: req('string', 'Hook name (the table name).'),
+      event: req('string', 'When it runs: `serve_start`, `pre_round`, `post_round`, `dirty_tree` or `detector`.'),
+      pid: req('integer', 'PID (and process group id) of the hook.'),
+    },
+  },
+  hook_finished: {
+    version: 1,
+    units: ['runner', 'monitor'],
+    severity: 'info',
+    description: 'A hook exited 0 and its answer (if any) was the expected JSON.',
+    fields: {
+      hook: req('string', 'Hook name.'),
+      event: req('string', 'When it ran.'),
+      duration_s: req('number', 'Wall-clock seconds.'),
+      exit_code: req('integer', 'Always 0.'),
+      answered: req('string', 'What its stdout carried: `nothing`, or the answer keys, comma-separated (`prompt,context`).', 200),
+    },
+  },
+  hook_failed: {
+    version: 1,
+    units: ['runner', 'monitor'],
+    severity: 'warning',
+    description: 'A hook failed (non-zero exit, signal, timeout, could not start, or an answer that is not the expected JSON); `action` says what followed.',
+    fields: {
+      hook: req('string', 'Hook name.'),
+      event: req('string', 'When it ran.'),
+      reason: req('string', '`exit`, `signal`, `timeout`, `spawn` or `bad_output`.'),
+      message: req('string', 'One line: what went wrong, naming the hook (redacted).', 500),
+      exit_code: req('integer|null', 'Its exit code (null: killed, or never started).'),
+      signal: req('string|null', 'Signal that ended it (`SIGKILL` after a timeout).'),
+      duration_s: req('number', 'Wall-clock seconds.'),
+      stderr_tail: req('string', 'Last lines of its stderr, redacted.', 2000),
+      action: req('string', '`continue`, `skip_round` or `stop` (from `on_failure`).'),
+    },
+  },
+  prompt_overwritten: {
+    version: 1,
+    units: RUNNER,
+    severity: 'notice',
+    description: 'A `pre_round` hook replaced the round\'s prompt (the audit trail: which hook, what was replaced by what).',
+    fields: {
+      hook: req('string', 'Hook name.'),
+      old_sha256: req('string', 'SHA-256 (hex) of the prompt before.'),
+      new_sha256: req('string', 'SHA-256 (hex) of the prompt the agent got.'),
+      old_bytes: req('integer', 'UTF-8 bytes before.'),
+      new_bytes: req('integer', 'UTF-8 bytes after.'),
+    },
+  },
 } as const satisfies Record<string, KindSpec>;
 
 /** Name of a catalogued event kind. */
