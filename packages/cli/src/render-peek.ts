@@ -30,6 +30,14 @@ export function renderPeek(p: PeekSnapshot): string[] {
     lines.push('', 'orphan stashes (salvage with `git stash show -p SHA`, `git stash pop SHA`):');
     for (const st of p.orphan_stashes) lines.push(`  ${st.sha}  round ${st.round}  ${st.created_at}`);
   }
+  if (p.hooks?.length) {
+    lines.push('', 'hooks:');
+    for (const h of p.hooks) {
+      const l = h.last;
+      const how = !l ? 'never ran' : l.outcome === 'ok' ? `ok in ${l.duration_s}s at ${l.at}` : `FAILED (${l.reason ?? '?'}) in ${l.duration_s}s at ${l.at}${l.message ? `: ${l.message}` : ''}`;
+      lines.push(`  ${h.name.padEnd(20)} ${h.on.padEnd(11)} ${h.enabled ? '' : '(disabled) '}${how}`);
+    }
+  }
   const d = p.system.disk;
   const m = p.system.memory;
   lines.push('', `disk ${d ? `${(d.free_bytes / 2 ** 30).toFixed(1)} GiB free (${d.used_pct}% used)` : '-'}  memory ${m ? `${(m.available_bytes / 2 ** 20).toFixed(0)} MiB available of ${(m.total_bytes / 2 ** 20).toFixed(0)}` : '-'}  agent processes ${p.system.agent_process_count}`);

@@ -285,16 +285,16 @@ const INPUT_FIELDS: ReadonlyArray<[string, string, string]> = [
   ['round', 'integer|null', 'The round about to run (`serve_start`, `pre_round`), that just ran (`post_round`, `dirty_tree`), or the latest (`detector`; null before any).'],
   ['phase', 'string|null', 'The round\'s phase (`[phases]`), or null.'],
   ['previous_round', 'object|null', 'The last finished round: `round`, `class`, `exit_code`, `signal`, `duration_s`, `summary`, `usage` (token counts or null), `cost_usd` (or null), `stash_sha`, `commit_sha`. For `post_round` and `dirty_tree`, the round that just ended.'],
-  ['context', 'object', 'Context fields hooks answered so far (the latest value of each field); the agent sees them in its context block (`runtime.context`).'],
-  ['prompt', 'string', '`pre_round` only: the assembled prompt (after earlier `pre_round` hooks).'],
+  ['context', 'object', 'Context fields hooks answered so far (the latest value of each field; a field answered as `null` is removed), kept in the state dir (`hooks-context.json`) across restarts; the agent sees them in its context block (`runtime.context`).'],
+  ['prompt', 'string', '`pre_round` only: the assembled prompt — the prompt files, front matter stripped, without the runner\'s context block (added after the hooks) — as earlier `pre_round` hooks left it.'],
   ['dirty_files', 'string[]', '`dirty_tree` only: the paths `git status --porcelain` lists.'],
 ];
 
 const ANSWER_DOCS: ReadonlyArray<[HookConfig['on'], string, string]> = [
   ['serve_start', 'nothing (empty stdout or `{}`)', 'Runs once after serve started, before the first round: prepare the tree, fetch credentials, say hello. Default `on_failure = "stop"`.'],
-  ['pre_round', '`{"prompt": "...", "context": {...}}`, both optional', 'Runs before each round, in config order, each seeing the prompt the previous one left. A replaced prompt is audited (`prompt_overwritten`: hook, SHA-256 before and after). Default `on_failure = "skip_round"`.'],
+  ['pre_round', '`{"prompt": "...", "context": {...}}`, both optional', 'Runs before each round, in config order, each seeing the prompt the previous one left. A replaced prompt is audited (`prompt_overwritten`: hook, SHA-256 before and after); its `context` fields reach this round\'s agent already. Default `on_failure = "skip_round"`.'],
   ['post_round', '`{"context": {...}}`', 'Runs after each round (after the dirty tree was dealt with): e.g. run the tests and hand their result to the next round. Default `on_failure = "continue"`.'],
-  ['dirty_tree', '`{"action": "stash" | "commit" | "ignore" | "handled"}`', 'Runs when a round left the tree dirty, before `vcs.dirty_action`; the first hook that answers an action decides (`handled`: the hook committed, pushed or cleaned itself). No answer, or a failure with `continue`: `vcs.dirty_action` applies. Default `on_failure = "continue"`.'],
+  ['dirty_tree', '`{"action": "stash" | "commit" | "ignore" | "handled"}`', 'Runs when a round left the tree dirty, before `vcs.dirty_action`; the first hook that answers an action decides (`handled`: the hook committed, pushed or cleaned itself). No answer, or a failure with `continue`: `vcs.dirty_action` applies (with `stop`: it applies, then serve exits 78). Default `on_failure = "continue"`.'],
   ['detector', '`{"alerts": [{"severity", "title", "body", "key"}]}`', 'Runs by the monitor on every poll (local project): each alert is raised once and cleared when a later poll no longer answers its `key` (default: the title); notified like the built-in detectors. `severity` is `info`, `warning` (default), `error` or `critical`.'],
 ];
 
@@ -325,8 +325,8 @@ export function renderHooksDoc(): string {
     `SIGKILL ${KILL_AFTER_TERM_MS / 1000} s later; anything of the group still running when its first process exits is`,
     `killed. More than ${MAX_HOOK_STDOUT / 1024 / 1024} MiB on stdout, or an answer the event does not allow, is a failure`,
     'naming the hook. A failure does what `on_failure` says: `continue`, `skip_round` (pre_round:',
-    'no round now, the next try after `restart_delay_s`), or `stop` (serve exits 78 and the',
-    '`config_broken` alarm says which hook). Events: `hook_started`, `hook_finished`,',
+    'no round now, the next try after `restart_delay_s`, at least 1 s), or `stop` (serve exits 78',
+    'and the `config_broken` alarm says which hook). Events: `hook_started`, `hook_finished`,',
     '`hook_failed`, `prompt_overwritten` (docs/events.md). `agent-runner peek` lists them with',
     'their last outcome; `agent-runner hooks test NAME` runs one against the last round and prints',
     'its answer. Examples: `examples/hooks/`.',

@@ -15,6 +15,7 @@ export type ServiceMode = 'user' | 'system';
  * ```
  * <stateDir>/ledger.sqlite3          SQLite ledger (+ -wal, -shm)
  * <stateDir>/run/                    markers: enrollment, heartbeat, restart, stop request
+ * <stateDir>/hooks-context.json      the context fields hooks answered (docs/hooks.md)
  * <logDir>/events/events-YYYY-MM-DD.jsonl   JSONL event stream, one file per UTC day
  * <logDir>/rounds/R<N>-<UTC>.log     one log per round
  * <logDir>/round-current.log         symlink to the live round log
@@ -42,6 +43,8 @@ export interface ProjectPaths {
   readonly stopFile: string;
   /** The agent's `.agent-done` sentinel. */
   readonly agentDoneFile: string;
+  /** The hooks' context fields (a JSON object), kept across restarts of serve. */
+  readonly hookContextFile: string;
 }
 
 /** Environment variables consulted to place state (a subset of `process.env`). */
@@ -117,5 +120,6 @@ export function projectPaths(project: string, stateDir: string, logDir: string, 
     runDir,
     stopFile: stopFile ? resolve(stateDir, stopFile) : join(runDir, 'stop-requested'),
     agentDoneFile: join(logDir, '.agent-done'),
+    hookContextFile: join(stateDir, 'hooks-context.json'),
   };
 }

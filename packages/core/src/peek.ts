@@ -57,6 +57,25 @@ export interface PeekRound {
   log_file: string | null;
 }
 
+/** A configured hook (`[hooks.NAME]`) and how its last run ended (its newest `hook_finished` / `hook_failed`). */
+export interface PeekHook {
+  name: string;
+  /** When it runs (`serve_start`, `pre_round`, `post_round`, `dirty_tree`, `detector`). */
+  on: string;
+  enabled: boolean;
+  /** Null: no run of it in the event stream. */
+  last: {
+    /** ISO-8601 UTC of the event. */
+    at: string;
+    outcome: 'ok' | 'failed';
+    /** `failed` only: `exit`, `signal`, `timeout`, `spawn` or `bad_output`. */
+    reason?: string;
+    duration_s: number;
+    /** `failed` only: the one-line message (redacted). */
+    message?: string;
+  } | null;
+}
+
 /** The `peek --json` document. Field names are stable; see docs/commands.md. */
 export interface PeekSnapshot {
   schema_version: number;
@@ -94,6 +113,8 @@ export interface PeekSnapshot {
   ledger: { path: string; schema_version: number } | null;
   /** Active alarms of this project on this host, oldest first. */
   alarms: PeekAlarm[];
+  /** The configured hooks in config order (absent from older hosts' documents). */
+  hooks?: PeekHook[];
   recent_events: EventRecord[];
 }
 

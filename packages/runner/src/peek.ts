@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
 import { tightestDisk } from '@agent-runner/core/disk';
 import { lastEvents } from '@agent-runner/core/events/reader';
-import { iso, PEEK_SCHEMA_VERSION, pauseOf, peekDefenses, toPeekAlarm, toPeekRound, type PeekSnapshot } from '@agent-runner/core/peek';
+import { iso, PEEK_SCHEMA_VERSION, pauseOf, peekDefenses, toPeekAlarm, toPeekRound, type PeekHook, type PeekSnapshot } from '@agent-runner/core/peek';
 import { readEnrollment, verifyIdentity } from '@agent-runner/core/identity';
 import { openLedger, type RoundRecord } from '@agent-runner/core/ledger';
 import { readHeartbeat, readStopRequest } from '@agent-runner/core/markers';
@@ -46,6 +46,41 @@ function agentProcessCount(command: string[], procRoot = '/proc'): number {
     }
   }
   return n;
+}
+
+/**
+ * The configured hooks with the outcome of each one's newest run: one backward read of the
+ * newest `hook_finished` / `hook_failed` events (at most 50 per hook), nothing when no hook is
+ * configured. A hook whose last run is older than that window reads as never run.
+ */
+export function peekHooks(cfg: AgentRunnerConfig, eventsDir: string): PeekHook[] {
+  if (cfg.hooks.length === 0) return [];
+  const newest = new Map<string, Record<string, unknown> & { ts: string; kind: string }>();
+  const wanted = new Set(cfg.hooks.map((h) => `${h.name}\0${h.on}`));
+  const evs = lastEvents(eventsDir, { n: Math.min(50 * cfg.hooks.length, 1000), kinds: ['hook_finished', 'hook_failed'], order: 'newest-first' }).events;
+  for (const e of evs) {
+    const key = `${String(e['hook'])}\0${String(e['event'])}`;
+    if (wanted.has(key) && !newest.has(key)) newest.set(key, e);
+    if (newest.size === wanted.size) break;
+  }
+  return cfg.hooks.map((h) => {
+    const e = newest.get(`${h.name}\0${h.on}`);
+    const failed = e?.kind === 'hook_failed';
+    return {
+      name: h.name,
+      on: h.on,
+      enabled: h.enabled,
+      last: e
+        ? {
+            at: e.ts,
+            outcome: failed ? 'failed' : 'ok',
+            ...(failed ? { reason: String(e['reason']) } : {}),
+            duration_s: Number(e['duration_s'] ?? 0),
+            ...(failed ? { message: String(e['message'] ?? '') } : {}),
+          }
+        : null,
+    };
+  });
 }
 
 /**
@@ -125,6 +160,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
     defenses: peekDefenses(cfg, paths.stopFile),
     ledger: ledgerInfo,
     alarms,
+    hooks: peekHooks(cfg, paths.eventsDir),
     recent_events: recent,
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Prompt assembly: the prompt files of a round concatenated with a separator, YAML front
- * matter stripped from the first file, and an optional context block (round, phase, last
- * round's outcome) prepended to the prompt or written to a file the agent reads.
+ * matter stripped from the first file ({@link assemblePromptFiles}; what `pre_round` hooks see
+ * and may replace), and an optional context block (round, phase, last round's outcome, the
+ * hooks' context fields) prepended to the prompt or written to a file the agent reads
+ * ({@link applyContext}).
  */
 import { readFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
@@ -32,6 +34,8 @@ export interface PromptContext {
   round: number;
   phase?: string;
   lastOutcome?: LastOutcome;
+  /** The context fields hooks answered (`[hooks.NAME]`, see docs/hooks.md); none when empty. */
+  fields?: Readonly<Record<string, unknown>>;
 }
 
 /** Options of {@link assemblePrompt}. */
@@ -110,6 +114,15 @@ export function renderContextBlock(ctx: Omit<PromptContext, 'mode' | 'file'>): s
   } else {
     lines.push('- last round: none');
   }
+  const fields = Object.entries(ctx.fields ?? {});
+  if (fields.length) {
+    lines.push('- from hooks:');
+    for (const [k, v] of fields) {
+      const text = typeof v === 'string' ? v : JSON.stringify(v);
+      if (!text.includes('\n')) lines.push(`  - ${k}: ${text}`);
+      else lines.push(`  - ${k}:`, ...text.replace(/\n+$/, '').split('\n').map((l) => `    ${l}`.trimEnd()));
+    }
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -127,6 +140,7 @@ function renderContextJson(ctx: PromptContext): string {
         vcs: ctx.lastOutcome.vcs ?? null,
       }
     : null;
+  if (ctx.fields && Object.keys(ctx.fields).length) body.hook_context = ctx.fields;
   return JSON.stringify(body, null, 2) + '\n';
 }
 
@@ -138,15 +152,21 @@ function semantic(message: string, file?: string, cause?: unknown): AgentRunnerE
   });
 }
 
+/** The prompt files assembled, before any context block. */
+export interface PromptFiles {
+  text: string;
+  sources: PromptSource[];
+}
+
 /**
- * Builds the round's prompt.
+ * Reads and joins the prompt files: what the agent would get without a context block (and
+ * what `pre_round` hooks see and may replace).
  *
  * @throws AgentRunnerError ERR_AR_CONFIG_SEMANTIC when a file is missing or unreadable (the
- *   message names it), when no files are given, when the prompt is empty or whitespace-only
- *   after assembly (context block not counted), or when `file` mode has no file;
- *   ERR_AR_IO when the context file cannot be written.
+ *   message names it), when no files are given, or when the prompt is empty or
+ *   whitespace-only after assembly.
  */
-export function assemblePrompt(opts: AssemblePromptOptions): AssembledPrompt {
+export function assemblePromptFiles(opts: Omit<AssemblePromptOptions, 'context'>): PromptFiles {
   const abs = (p: string): string => (opts.baseDir !== undefined && !isAbsolute(p) ? resolve(opts.baseDir, p) : p);
   if (opts.files.length === 0) throw semantic('no prompt file configured');
   const sources: PromptSource[] = [];
@@ -167,12 +187,23 @@ export function assemblePrompt(opts: AssemblePromptOptions): AssembledPrompt {
     texts.push(text);
     sources.push({ path, bytes: buf.length, frontMatterStripped: stripped });
   });
-  let text = texts.join(opts.separator);
+  const text = texts.join(opts.separator);
   if (text.trim() === '') {
     throw semantic(`prompt is empty after assembling ${sources.map((s) => s.path).join(', ')}`, sources[0]?.path);
   }
-  const result: AssembledPrompt = { text, bytes: 0, sources };
-  const ctx = opts.context;
+  return { text, sources };
+}
+
+/**
+ * Adds the context block to assembled prompt text: prepended (`prepend`), written to the
+ * context file (`file`, relative to `baseDir`; the text unchanged), or nothing (`off`).
+ *
+ * @throws AgentRunnerError ERR_AR_CONFIG_SEMANTIC when `file` mode has no file; ERR_AR_IO
+ *   when the context file cannot be written.
+ */
+export function applyContext(files: PromptFiles, ctx: PromptContext | undefined, baseDir?: string): AssembledPrompt {
+  let text = files.text;
+  const result: AssembledPrompt = { text, bytes: 0, sources: files.sources };
   if (ctx && ctx.mode !== 'off') {
     const block = renderContextBlock(ctx);
     result.context = block;
@@ -180,7 +211,7 @@ export function assemblePrompt(opts: AssemblePromptOptions): AssembledPrompt {
       text = `${block}\n${text}`;
     } else {
       if (!ctx.file) throw semantic('context mode "file" needs a context file path');
-      const target = abs(ctx.file);
+      const target = baseDir !== undefined && !isAbsolute(ctx.file) ? resolve(baseDir, ctx.file) : ctx.file;
       try {
         writeFileAtomic(target, target.endsWith('.json') ? renderContextJson(ctx) : block, 0o600);
       } catch (e) {
@@ -195,6 +226,18 @@ export function assemblePrompt(opts: AssemblePromptOptions): AssembledPrompt {
   result.text = text;
   result.bytes = Buffer.byteLength(text, 'utf8');
   return result;
+}
+
+/**
+ * Builds the round's prompt: {@link assemblePromptFiles}, then {@link applyContext}.
+ *
+ * @throws AgentRunnerError ERR_AR_CONFIG_SEMANTIC when a file is missing or unreadable (the
+ *   message names it), when no files are given, when the prompt is empty or whitespace-only
+ *   after assembly (context block not counted), or when `file` mode has no file;
+ *   ERR_AR_IO when the context file cannot be written.
+ */
+export function assemblePrompt(opts: AssemblePromptOptions): AssembledPrompt {
+  return applyContext(assemblePromptFiles(opts), opts.context, opts.baseDir);
 }
 
 /** A problem with one prompt file found by {@link checkPromptFile}. */

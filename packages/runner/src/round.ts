@@ -7,10 +7,12 @@ import type { ProjectPaths } from '@agent-runner/core/paths';
 import { redactText, rememberSecretsIn } from '@agent-runner/core/redact';
 import type { AgentAdapter, Evidence, ProcessOutcome, Verdict } from './adapters/types.js';
 import { agentEnv, spawnAgent } from './agent-process.js';
-import { assemblePrompt, type LastOutcome } from './prompt.js';
+import type { HookRoundOutcome } from '@agent-runner/core/hooks';
+import { applyContext, assemblePromptFiles, type LastOutcome } from './prompt.js';
 import { openRoundLog, pruneRoundLogs } from './round-log.js';
+import { outcomeOf, type DirtyTreeDecision, type HookStop } from './serve-hooks.js';
 import { superviseRound, type SuperviseEventKind } from './supervise.js';
-import { applyDirtyAction, type DirtyActionResult } from './vcs.js';
+import { applyDirtyAction, dirtyState, type DirtyActionResult } from './vcs.js';
 
 /** What one round needs from the serve loop. */
 export interface RoundDeps {
@@ -31,6 +33,12 @@ export interface RoundDeps {
   kill: (pid: number, signal: NodeJS.Signals) => void;
   /** A line for the journal (problems that are not the round's verdict). */
   log: (priority: 'warning' | 'notice', line: string) => void;
+  /** The prompt text as `pre_round` hooks left it (before the context block); default: the prompt files. */
+  prompt?: string;
+  /** The hooks' context fields, shown in the context block. */
+  hookContext?: Readonly<Record<string, unknown>>;
+  /** The `dirty_tree` hooks: asked when the round left the tree dirty, before `vcs.dirty_action`. */
+  dirtyTree?: (outcome: HookRoundOutcome, phase: string | undefined, dirtyFiles: string[]) => Promise<DirtyTreeDecision>;
 }
 
 /** How a round went, for the loop's policy and the next round's context. */
@@ -41,11 +49,18 @@ export interface RoundResult {
   outcome: ProcessOutcome;
   vcs?: DirtyActionResult;
   logFile: string;
+  /** A `dirty_tree` hook failed with `on_failure = "stop"`: serve stops (exit 78) now that the round is recorded. */
+  hookStop?: HookStop;
 }
 
 /** The phase of a round: phases rotate by round number, so a restart continues the rotation. */
 export function phaseOf(cfg: AgentRunnerConfig, round: number): PhaseConfig | undefined {
   return cfg.phases.length ? cfg.phases[(round - 1) % cfg.phases.length] : undefined;
+}
+
+/** The phase round `round` runs in: `forced` (`--phase`) when given, else the rotation's. */
+export function roundPhase(cfg: AgentRunnerConfig, forced: string | undefined, round: number): PhaseConfig | undefined {
+  return forced !== undefined ? cfg.phases.find((p) => p.name === forced) : phaseOf(cfg, round);
 }
 
 function failedVerdict(cls: Verdict['class'], detail: string): Verdict {
@@ -68,7 +83,7 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
   // One serve per project writes rounds, so the next number is max + 1 and the phase can be
   // recorded with the row; startRound allocates the same number inside its transaction.
   const expected = (ledger.runner.lastRounds(1)[0]?.round ?? 0) + 1;
-  const phase = deps.phase !== undefined ? cfg.phases.find((p) => p.name === deps.phase) : phaseOf(cfg, expected);
+  const phase = roundPhase(cfg, deps.phase, expected);
   const round = ledger.runner.startRound({ runner: deps.runner, agent: adapter.name, startedAtMs, ...(phase ? { phase: phase.name } : {}) });
   const log = openRoundLog({ roundsDir: paths.roundsDir, currentLink: paths.currentRoundLog, round, startedAtMs });
   let eventsFailed = false;
@@ -94,17 +109,14 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
   let outcome: ProcessOutcome;
   let promptBytes = 0;
   try {
-    const prompt = assemblePrompt({
-      files: (phase?.prompt ?? cfg.prompt).files,
-      separator: (phase?.prompt ?? cfg.prompt).concat_separator,
-      stripFrontMatter: (phase?.prompt ?? cfg.prompt).strip_front_matter,
-      context: {
-        mode: cfg.runtime.context,
-        ...(cfg.runtime.context_file ? { file: cfg.runtime.context_file } : {}),
-        round,
-        ...(phase ? { phase: phase.name } : {}),
-        ...(lastOutcome ? { lastOutcome } : {}),
-      },
+    const files = deps.prompt !== undefined ? { text: deps.prompt, sources: [] } : assemblePromptFiles(promptSpec(cfg, phase));
+    const prompt = applyContext(files, {
+      mode: cfg.runtime.context,
+      ...(cfg.runtime.context_file ? { file: cfg.runtime.context_file } : {}),
+      round,
+      ...(phase ? { phase: phase.name } : {}),
+      ...(lastOutcome ? { lastOutcome } : {}),
+      ...(deps.hookContext ? { fields: deps.hookContext } : {}),
     });
     promptBytes = prompt.bytes;
     emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: prompt.bytes, log_file: log.path, agent: adapter.name });
@@ -156,20 +168,46 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
   log.close();
 
   let vcs: DirtyActionResult | undefined;
+  let hookStop: HookStop | undefined;
+  // The runner's own inputs are the operator's, not the agent's work: an uncommitted edit of
+  // the config or a prompt must not vanish into a stash.
+  const exclude = [paths.stateDir, paths.logDir, cfg.source, ...cfg.prompt.files, ...cfg.phases.flatMap((p) => p.prompt.files), ...cfg.vcs.exclude];
+  let action: 'stash' | 'commit' | 'ignore' | 'handled' = cfg.vcs.dirty_action;
+  let decidedBy: string | undefined;
   try {
-    vcs = await applyDirtyAction(cfg.runtime.work_dir, {
-      action: cfg.vcs.dirty_action,
-      // The runner's own inputs are the operator's, not the agent's work: an uncommitted edit
-      // of the config or a prompt must not vanish into a stash.
-      exclude: [paths.stateDir, paths.logDir, cfg.source, ...cfg.prompt.files, ...cfg.phases.flatMap((p) => p.prompt.files), ...cfg.vcs.exclude],
-      round,
-      ...(cfg.vcs.dirty_action === 'commit' ? { message: cfg.vcs.commit_message.replace(/\{round\}/g, String(round)).replace(/\{phase\}/g, phase?.name ?? 'default') } : {}),
-    });
+    if (deps.dirtyTree) {
+      const state = await dirtyState(cfg.runtime.work_dir, { exclude });
+      if (state.dirty) {
+        const d = await deps.dirtyTree(outcomeOf({ round, phase: phase?.name, verdict, outcome, logFile: log.path }), phase?.name, state.files.map((f) => f.path));
+        hookStop = d.stop;
+        if (d.action) {
+          action = d.action;
+          decidedBy = d.hook;
+          deps.log('notice', `round ${round}: hook ${d.hook ?? '?'} answered ${d.action} for the dirty tree`);
+        }
+      }
+    }
+  } catch (e) {
+    deps.log('warning', `round ${round}: dirty_tree hooks not run: ${redactText((e as Error).message)}`);
+  }
+  try {
+    if (action === 'handled') {
+      // The hook dealt with the tree: record what it looks like now.
+      const after = await dirtyState(cfg.runtime.work_dir, { exclude });
+      vcs = { action: after.dirty ? 'ignore' : 'none', files: after.files };
+    } else {
+      vcs = await applyDirtyAction(cfg.runtime.work_dir, {
+        action,
+        exclude,
+        round,
+        ...(action === 'commit' ? { message: cfg.vcs.commit_message.replace(/\{round\}/g, String(round)).replace(/\{phase\}/g, phase?.name ?? 'default') } : {}),
+      });
+    }
     if (vcs.action === 'stash' && vcs.sha) emit('vcs_stashed', { sha: vcs.sha, files: vcs.files.length });
     else if (vcs.action === 'commit' && vcs.sha) emit('vcs_committed', { sha: vcs.sha, files: vcs.files.length });
-    else if (vcs.action === 'ignore' && vcs.files.length) emit('vcs_dirty_ignored', { files: vcs.files.length });
+    else if (vcs.action === 'ignore' && vcs.files.length) emit('vcs_dirty_ignored', { files: vcs.files.length, ...(decidedBy ? { policy: `hook ${decidedBy}: ${action}` } : {}) });
   } catch (e) {
-    deps.log('warning', `round ${round}: git hygiene (${cfg.vcs.dirty_action}) failed: ${redactText((e as Error).message)}`);
+    deps.log('warning', `round ${round}: git hygiene (${action}${decidedBy ? ` from hook ${decidedBy}` : ''}) failed: ${redactText((e as Error).message)}`);
   }
 
   const u = verdict.usage ?? {};
@@ -208,7 +246,13 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
   } catch (e) {
     deps.log('warning', `round ${round}: round log retention failed: ${(e as Error).message}`);
   }
-  return { round, phase: phase?.name, verdict, outcome, ...(vcs ? { vcs } : {}), logFile: log.path };
+  return { round, phase: phase?.name, verdict, outcome, ...(vcs ? { vcs } : {}), logFile: log.path, ...(hookStop ? { hookStop } : {}) };
+}
+
+/** The prompt files of a round's phase, as {@link assemblePromptFiles} takes them. */
+export function promptSpec(cfg: AgentRunnerConfig, phase: PhaseConfig | undefined): { files: string[]; separator: string; stripFrontMatter: boolean } {
+  const p = phase?.prompt ?? cfg.prompt;
+  return { files: p.files, separator: p.concat_separator, stripFrontMatter: p.strip_front_matter };
 }
 
 const secs = (ms: unknown): number => Math.round(Number(ms ?? 0)) / 1000;

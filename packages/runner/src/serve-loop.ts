@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { AgentRunnerConfig } from '@agent-runner/core/config';
 import { isNoSpace } from '@agent-runner/core/disk';
-import { EXIT } from '@agent-runner/core/errors';
+import { EXIT, isAgentRunnerError } from '@agent-runner/core/errors';
 import type { EventWriter } from '@agent-runner/core/events';
 import { probeUnit } from '@agent-runner/core/health';
 import { verifyIdentity, type EnrollmentRecord } from '@agent-runner/core/identity';
@@ -18,11 +18,13 @@ import { DiskGuard, roundLedger, type DeferredWrite } from './disk-gate.js';
 import { Episodes } from './episodes.js';
 import { holdBeforeRound } from './gates.js';
 import { decide, initialPolicyState, TRANSIENT, type Decision } from './policy.js';
-import type { LastOutcome } from './prompt.js';
+import type { HookRoundOutcome } from '@agent-runner/core/hooks';
+import { assemblePromptFiles, type LastOutcome } from './prompt.js';
 import { endOrphanGroup } from './process-group.js';
 import { tailLines } from '@agent-runner/core/tail';
-import { runRound, type RoundResult } from './round.js';
+import { promptSpec, roundPhase, runRound, type RoundResult } from './round.js';
 import type { ServeDeps } from './serve.js';
+import { outcomeFromLedger, outcomeOf, ServeHooks, type HookStop } from './serve-hooks.js';
 
 /** What the loop needs from the start-up (serve.ts). */
 export interface ServeSession {
@@ -125,13 +127,13 @@ export async function serveLoop(s: ServeSession): Promise<number> {
   const identity: RunnerIdentity = { pid: deps.pid, bootId: unit.record.boot_id, starttimeTicks: unit.record.starttime_ticks, nonce: unit.record.nonce };
 
   let roundsRun = 0;
-  const finish = (reason: ExitReason, code: number, signal?: string): number => {
+  const finish = (reason: ExitReason, code: number, signal?: string, why?: string): number => {
     // A stop request present at a stop by signal or request has been honoured (`agent-runner
     // stop` writes it and signals): leaving it would stop the next start at once.
     if (reason === 'signal' || reason === 'stop_requested') clearStopRequest(paths);
     events.emit('serve_stopped', { reason, exit_code: code, rounds_run: roundsRun, ...(signal ? { signal } : {}), uptime_s: Math.round((now() - startedAtMs) / 100) / 10 });
     deps.log('notice', `stopped: ${reason} (exit ${code}, ${roundsRun} round(s))`);
-    return s.close(code, reason, signal ? `${signal}` : undefined);
+    return s.close(code, reason, signal ? `${signal}` : why);
   };
   /**
    * SIGTERM: an operator's stop (0), unless the watchdog asked for this restart and nobody
@@ -149,7 +151,6 @@ export async function serveLoop(s: ServeSession): Promise<number> {
   await endOrphans(s);
   const startWrites = await disk.write('close interrupted rounds', () => {
     recoverInterrupted(s);
-    episodes.clear('config_broken', {});
     episodes.clear('transient_stop', {});
   });
   if (!startWrites) return stopBySignal();
@@ -162,9 +163,39 @@ export async function serveLoop(s: ServeSession): Promise<number> {
   events.emit('serve_started', { pid: deps.pid, version: VERSION, agent: adapter.name, work_dir: cfg.runtime.work_dir, config_file: cfg.source, max_rounds: maxRounds || null, next_round: nextRound() });
   deps.log('notice', `serving ${cfg.project}: agent ${adapter.name}, work dir ${cfg.runtime.work_dir}, next round ${nextRound()}${maxRounds ? `, max ${maxRounds} round(s)` : ''}`);
 
+  const hooks = new ServeHooks({ cfg, paths, events, env: deps.env, presetEnv: adapter.preset.env, kill: deps.kill, log: deps.log });
+  let fromLedger: HookRoundOutcome | null | undefined;
+  let last: RoundResult | undefined;
+  /** The last finished round for a hook's input: this serve's, else the ledger's newest. */
+  const previousRound = (): HookRoundOutcome | null => {
+    if (last) return outcomeOf(last);
+    if (fromLedger === undefined) {
+      const row = ledger.runner.lastRounds(1)[0];
+      fromLedger = row && row.status !== 'running' ? outcomeFromLedger(row, paths.eventsDir) : null;
+    }
+    return fromLedger;
+  };
+  /** A hook failed with `on_failure = "stop"`: exit 78 with the `config_broken` alarm naming it, like a failed start-up check. */
+  const hookStop = async (stop: HookStop): Promise<number> => {
+    const check = `hook ${stop.hook}`;
+    const tail = stop.stderrTail.trim();
+    const detail = `${stop.message}${tail ? `\n${tail}` : ''}`;
+    deps.log('err', `${stop.event === 'serve_start' ? 'STARTUP FAIL' : 'HOOK FAIL'} (${check}): ${detail}`);
+    events.emit('config_broken', { check, detail: redactText(detail).slice(0, 2000) });
+    await disk.write('raise config alarm', () => episodes.raise('config_broken', { check, detail: redactText(detail).slice(0, 1000) }));
+    return finish('config_broken', EXIT.CONFIG, undefined, `${check}: ${stop.message}`);
+  };
+
+  if (hooks.of('serve_start').length) {
+    const next = nextRound();
+    const stop = await hooks.serveStart(next, roundPhase(cfg, deps.phase, next)?.name, previousRound());
+    if (stop) return hookStop(stop);
+  }
+  // Started (its serve_start hooks passed): what stopped an earlier serve at its start is over.
+  if (!(await disk.write('clear config alarm', () => episodes.clear('config_broken', {})))) return stopBySignal();
+
   let authProbes = 0;
   let failedTries = 0;
-  let last: RoundResult | undefined;
   let firstTransientAtMs: number | undefined;
   let transientClass = '';
   let transientRounds = 0;
@@ -199,10 +230,40 @@ export async function serveLoop(s: ServeSession): Promise<number> {
     const number = nextRound();
     show('round', { round: number });
     const lastOutcome: LastOutcome | undefined = last && { round: last.round, class: last.verdict.class, exitCode: last.outcome.exitCode, signal: last.outcome.signal, durationMs: last.outcome.durationMs, summary: last.verdict.summary, ...(last.vcs?.sha ? { vcs: `${last.vcs.action} ${last.vcs.sha}` } : {}) };
+    let hookPrompt: string | undefined;
+    if (hooks.of('pre_round').length) {
+      const phase = roundPhase(cfg, deps.phase, number);
+      let base: string | undefined;
+      try {
+        base = assemblePromptFiles(promptSpec(cfg, phase)).text;
+      } catch (e) {
+        // A prompt file gone: no hook runs, the round records it as its config failure.
+        if (!isAgentRunnerError(e) || e.code !== 'ERR_AR_CONFIG_SEMANTIC') throw e;
+      }
+      if (base !== undefined) {
+        const pre = await hooks.preRound(number, phase?.name, previousRound(), base);
+        if (pre.kind === 'stop') return hookStop(pre.stop);
+        if (pre.kind === 'skip') {
+          // No round now (no number, no row): wait, then the stop triggers and gates again.
+          const delayMs = Math.max(1, cfg.runtime.restart_delay_s) * 1000;
+          deps.log('warning', `no round now: hook ${pre.hook} failed (on_failure skip_round); next try in ${delayMs / 1000} s`);
+          show('waiting', { until: iso(now() + delayMs) });
+          await sleep(delayMs, deps.stopSignal);
+          continue;
+        }
+        hookPrompt = pre.prompt ?? base;
+      }
+    }
     const deferred: DeferredWrite[] = [];
     let result: RoundResult;
     try {
-      result = await runRound({ cfg, paths, ledger: roundLedger(ledger, deferred), events, adapter, runner: identity, env: deps.env, killSignal: deps.killSignal, now, log: deps.log, kill: deps.kill, ...(deps.phase !== undefined ? { phase: deps.phase } : {}) }, lastOutcome);
+      result = await runRound({
+        cfg, paths, ledger: roundLedger(ledger, deferred), events, adapter, runner: identity, env: deps.env, killSignal: deps.killSignal, now, log: deps.log, kill: deps.kill,
+        ...(deps.phase !== undefined ? { phase: deps.phase } : {}),
+        ...(hookPrompt !== undefined ? { prompt: hookPrompt } : {}),
+        hookContext: hooks.context,
+        ...(hooks.of('dirty_tree').length ? { dirtyTree: (o: HookRoundOutcome, ph: string | undefined, files: string[]) => hooks.dirtyTree(o, ph, files) } : {}),
+      }, lastOutcome);
     } catch (e) {
       if (!isNoSpace(e)) throw e;
       // Only the writes before the agent is spawned throw for a full disk (the later ones are
@@ -218,6 +279,11 @@ export async function serveLoop(s: ServeSession): Promise<number> {
     roundsRun += 1;
     last = result;
     deps.log(result.verdict.class === 'ok' ? 'info' : 'warning', `round ${result.round} ended: ${result.verdict.summary}`);
+    if (result.hookStop) return hookStop(result.hookStop);
+    if (hooks.of('post_round').length && !deps.killSignal.aborted) {
+      const stop = await hooks.postRound(result);
+      if (stop) return hookStop(stop);
+    }
 
     const cls = result.verdict.class;
     const lastRound = maxRounds > 0 && roundsRun >= maxRounds;

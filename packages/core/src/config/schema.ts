@@ -451,7 +451,7 @@ export const CONFIG_SCHEMA: Schema = {
           on_failure: {
             type: 'string',
             enum: ['continue', 'skip_round', 'stop'],
-            description: 'What a failure (non-zero exit, signal, timeout, an answer that is not the expected JSON) does: `continue` as if it had not run, `skip_round` (pre_round only: no round now; the next is tried after `restart_delay_s`), `stop` (serve exits 78 with a `hook_failed` alarm). Default: `stop` for serve_start, `skip_round` for pre_round, `continue` otherwise.',
+            description: 'What a failure (non-zero exit, signal, timeout, an answer that is not the expected JSON) does: `continue` as if it had not run, `skip_round` (pre_round only: no round now; the next is tried after `restart_delay_s`, at least 1 s), `stop` (serve exits 78 with a `config_broken` alarm naming the hook). Default: `stop` for serve_start, `skip_round` for pre_round, `continue` otherwise.',
           },
           enabled: { type: 'boolean', default: true, description: 'Run it (false keeps the table, e.g. while debugging).' },
           pass_env: {
