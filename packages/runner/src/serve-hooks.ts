@@ -13,10 +13,8 @@ import { ensurePrivateDir, writeFileAtomic } from '@agent-runner/core/atomic';
 import type { AgentRunnerConfig, HookConfig } from '@agent-runner/core/config';
 import { readEnvFile } from '@agent-runner/core/env-file';
 import type { EventWriter } from '@agent-runner/core/events';
-import { lastEvents } from '@agent-runner/core/events/reader';
 import { HOOK_INPUT_VERSION, hookEnv, runHook, type HookInput, type HookResult, type HookRoundOutcome } from '@agent-runner/core/hooks';
 import type { KillFn } from '@agent-runner/core/identity';
-import type { RoundRecord } from '@agent-runner/core/ledger';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { redactText, rememberSecretsIn } from '@agent-runner/core/redact';
 import { dirname } from 'node:path';
@@ -84,46 +82,6 @@ export function outcomeOf(r: RoundResult): HookRoundOutcome {
     cost_usd: r.verdict.cost_usd ?? null,
     stash_sha: r.vcs?.action === 'stash' ? (r.vcs.sha ?? null) : null,
     commit_sha: r.vcs?.action === 'commit' ? (r.vcs.sha ?? null) : null,
-  };
-}
-
-/**
- * A hook outcome of a round a previous serve ran, from its ledger row and the newest events
- * (its summary from `round_end`, its stash or commit from `vcs_stashed` / `vcs_committed`):
- * three bounded reads of the newest event lines.
- */
-export function outcomeFromLedger(row: RoundRecord, eventsDir: string): HookRoundOutcome {
-  let summary = '';
-  let stash: string | null = null;
-  let commit: string | null = null;
-  try {
-    const end = lastEvents(eventsDir, { n: 1, kinds: ['round_end'] }).events[0];
-    if (end?.round === row.round && typeof end['summary'] === 'string') summary = end['summary'];
-    // The newest of these is this round's vcs event, or a round_start (of it or a later round: none).
-    const vcs = lastEvents(eventsDir, { n: 1, kinds: ['vcs_stashed', 'vcs_committed', 'round_start'] }).events[0];
-    if (vcs?.round === row.round && typeof vcs['sha'] === 'string') {
-      if (vcs.kind === 'vcs_stashed') stash = vcs['sha'];
-      else if (vcs.kind === 'vcs_committed') commit = vcs['sha'];
-    }
-  } catch {
-    // An unreadable event store costs the summary, not the hook.
-  }
-  const usage: Record<string, number> = {};
-  if (row.inputTokens !== null) usage['input_tokens'] = row.inputTokens;
-  if (row.outputTokens !== null) usage['output_tokens'] = row.outputTokens;
-  if (row.cacheReadTokens !== null) usage['cache_read_tokens'] = row.cacheReadTokens;
-  if (row.cacheCreationTokens !== null) usage['cache_creation_tokens'] = row.cacheCreationTokens;
-  return {
-    round: row.round,
-    class: row.classification ?? row.status,
-    exit_code: row.exitCode,
-    signal: row.signal,
-    duration_s: row.durationMs === null ? 0 : Math.round(row.durationMs) / 1000,
-    summary: summary || `${row.classification ?? row.status}${row.interruptReason ? ` (${row.interruptReason})` : ''}`,
-    usage: Object.keys(usage).length ? usage : null,
-    cost_usd: row.costUsd,
-    stash_sha: stash,
-    commit_sha: commit,
   };
 }
 

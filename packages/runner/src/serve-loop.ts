@@ -18,13 +18,14 @@ import { DiskGuard, roundLedger, type DeferredWrite } from './disk-gate.js';
 import { Episodes } from './episodes.js';
 import { holdBeforeRound } from './gates.js';
 import { decide, initialPolicyState, TRANSIENT, type Decision } from './policy.js';
+import { roundOutcome } from '@agent-runner/core/hook-input';
 import type { HookRoundOutcome } from '@agent-runner/core/hooks';
 import { assemblePromptFiles, type LastOutcome } from './prompt.js';
 import { endOrphanGroup } from './process-group.js';
 import { tailLines } from '@agent-runner/core/tail';
 import { promptSpec, roundPhase, runRound, type RoundResult } from './round.js';
 import type { ServeDeps } from './serve.js';
-import { outcomeFromLedger, outcomeOf, ServeHooks, type HookStop } from './serve-hooks.js';
+import { outcomeOf, ServeHooks, type HookStop } from './serve-hooks.js';
 
 /** What the loop needs from the start-up (serve.ts). */
 export interface ServeSession {
@@ -171,7 +172,7 @@ export async function serveLoop(s: ServeSession): Promise<number> {
     if (last) return outcomeOf(last);
     if (fromLedger === undefined) {
       const row = ledger.runner.lastRounds(1)[0];
-      fromLedger = row && row.status !== 'running' ? outcomeFromLedger(row, paths.eventsDir) : null;
+      fromLedger = row && row.status !== 'running' ? roundOutcome(row, paths.eventsDir) : null;
     }
     return fromLedger;
   };

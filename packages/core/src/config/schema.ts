@@ -264,7 +264,7 @@ export const CONFIG_SCHEMA: Schema = {
           type: 'string',
           enum: ['off', 'prepend', 'file'],
           default: 'off',
-          description: 'Give the agent a context block (round, phase, last outcome): prepended to the prompt or written to `context_file`.',
+          description: 'Give the agent a context block (round, phase, last outcome, the context fields hooks answered): prepended to the prompt or written to `context_file`.',
         },
         context_file: path('Where `context = "file"` writes the context block.', 'work_dir'),
         backoff: {
