@@ -4,6 +4,7 @@ import type { PeekAlarm } from '@agent-runner/core/peek';
 import { redactText } from '@agent-runner/core/redact';
 import type { LogPriority } from '@agent-runner/core/unit';
 import { DETECTORS, type Finding } from './detectors.js';
+import { adoptedHookFinding, hookOfDetector } from './hooks.js';
 import type { StopResult } from './source.js';
 import { LedgerWrites, type MonitorEvents } from './writes.js';
 
@@ -76,6 +77,12 @@ export interface ApplyResult {
   autoStop: Finding[];
 }
 
+/**
+ * The outbox kind of a detector's notifications: its cause, what a transport's `kinds` list
+ * selects — the detector's name, or `hook` for every detector hook's alerts (`hook:NAME:KEY`).
+ */
+const kindOf = (detector: string): string => (hookOfDetector(detector) !== undefined ? 'hook' : detector);
+
 const minutes = (s: number): string => (s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
 
 /**
@@ -110,10 +117,13 @@ export class AlertSink {
         continue;
       }
       const d = DETECTORS.find((x) => x.name === a.detector);
-      if (!d) continue;
       const evidence = (a.evidence ?? {}) as Record<string, unknown>;
-      st.entries.set(d.name, {
-        finding: { detector: d.name, severity: a.severity, policy: d.policy, message: a.message, evidence, fix: d.fix, benign: d.benign === true, coveredBy: d.coveredBy ?? [] },
+      const finding: Finding | undefined = d
+        ? { detector: d.name, severity: a.severity, policy: d.policy, message: a.message, evidence, fix: d.fix, benign: d.benign === true, coveredBy: d.coveredBy ?? [] }
+        : adoptedHookFinding(a);
+      if (!finding) continue;
+      st.entries.set(finding.detector, {
+        finding,
         raisedAtMs: a.raisedAtMs,
         id: a.id,
         notified: evidence['notified'] !== false,
@@ -130,8 +140,10 @@ export class AlertSink {
    * @param alarms the host's active alarms (peek's `alarms`): a runner/watchdog alarm named in
    *   a finding's `coveredBy` holds its notification back.
    * @param owned causes the runner tells by itself whether or not their alarm is raised yet.
+   * @param keep detector hooks that failed this poll: their alerts stay as they are, neither
+   *   refreshed nor cleared (a failing check says nothing about the condition).
    */
-  apply(scope: AlertScope, findings: readonly Finding[], alarms: readonly PeekAlarm[], owned: ReadonlySet<string> = new Set()): ApplyResult {
+  apply(scope: AlertScope, findings: readonly Finding[], alarms: readonly PeekAlarm[], owned: ReadonlySet<string> = new Set(), keep: ReadonlySet<string> = new Set()): ApplyResult {
     this.writes.flush();
     const nowMs = this.deps.now();
     const st = this.state(scope);
@@ -162,6 +174,8 @@ export class AlertSink {
     const cleared: string[] = [];
     for (const [detector, e] of [...st.entries]) {
       if (seen.has(detector)) continue;
+      const hook = hookOfDetector(detector);
+      if (hook !== undefined && keep.has(hook)) continue;
       st.entries.delete(detector);
       cleared.push(detector);
       this.clear(scope, e, nowMs);
@@ -196,10 +210,10 @@ export class AlertSink {
     const policy = f.policy === 'auto-stop' ? '\nPolicy: auto-stop (the monitor stops a runner that runs rounds unprotected).' : '';
     return {
       idempotencyKey: alarmKey(id),
-      kind: f.detector,
+      kind: kindOf(f.detector),
       severity: f.severity,
       title: redactText(`${alarmOrigin(scope.project, scope.origin)}: ${f.message}`),
-      body: redactText(`Runner now: ${scope.runner}.${policy}\n\nFix: ${f.fix}`),
+      body: redactText(`${f.detail ? `${f.detail}\n\n` : ''}Runner now: ${scope.runner}.${policy}\n\nFix: ${f.fix}`),
       payload: { phase: 'alarm', detector: f.detector, host: scope.origin, project: scope.project, policy: f.policy, evidence: f.evidence, alert_id: id },
       createdAtMs: atMs,
     };
@@ -243,7 +257,7 @@ export class AlertSink {
         if (!e.notified) return;
         ledger.outbox.enqueue({
           idempotencyKey: `alarm:${id}:cleared`,
-          kind: f.detector,
+          kind: kindOf(f.detector),
           severity: f.severity,
           title: redactText(`${alarmOrigin(scope.project, scope.origin)}: resolved: ${f.detector} (active ${minutes(activeS)})`),
           body: redactText(`Was: ${f.message}`),

@@ -42,6 +42,8 @@ export interface Finding {
   benign: boolean;
   /** Alarm causes of the runner/watchdog that report the same thing ({@link Detector.coveredBy}). */
   coveredBy: readonly AlarmCause[];
+  /** More than the message, first in the notification's body (a detector hook's alert `body`). */
+  detail?: string;
 }
 
 /** Input of every detector. */

@@ -2,8 +2,8 @@
  * `@agent-runner/monitor/index`: the monitor daemon (`agent-runner monitor`). Modes:
  *
  * - `anomaly` (default): polls the local project or remote hosts (`hosts`, over SSH), runs
- *   the detectors, raises/clears alerts (stdout, ledger, outbox, events) and auto-stops where
- *   the policy says so. With `port`, also serves `/metrics` and `/api/state` for the fleet.
+ *   the detectors (and, for the local project, its enabled `detector` hooks: ./hooks.ts),
+ *   raises/clears alerts (stdout, ledger, outbox, events) and auto-stops where the policy says so. With `port`, also serves `/metrics` and `/api/state` for the fleet.
  * - `events`: prints every new event of the local project as a JSON line, across rotation.
  * - `http`: serves the local progress page, `/api/state` and `/metrics` on 127.0.0.1.
  *
@@ -28,6 +28,7 @@ import { sleep } from '@agent-runner/core/sleep';
 import { enrolUnit, type ExitReason, type LogPriority, type SdNotify, type Unit } from '@agent-runner/core/unit';
 import { VERSION } from '@agent-runner/core/version';
 import { AlertSink } from './alerts.js';
+import { DetectorHooks } from './hooks.js';
 import { hostPort, serveHttp } from './http.js';
 import { LocalSource } from './local-source.js';
 import { renderMetrics } from './metrics.js';
@@ -178,7 +179,9 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     if (config.hosts.length === 0) {
       const local = new LocalSource(config.cfg as AgentRunnerConfig, { ledger, now: deps.now, kill: deps.kill, sleep: (ms) => sleep(ms, halt.signal) });
       sources.push(local);
-      pollers.push(new HostPoller(local, { settings, sink, events, now: deps.now, log: deps.log, onEvent, headMoved: () => local.headMoved() }));
+      // Detector hooks raise alerts: only where alerts are raised (not an observe-only page next to the service).
+      const hooks = sink ? new DetectorHooks({ cfg: config.cfg as AgentRunnerConfig, ledger, events: writer, env: deps.env, kill: deps.kill, now: deps.now, log: deps.log }) : undefined;
+      pollers.push(new HostPoller(local, { settings, sink, events, now: deps.now, log: deps.log, onEvent, headMoved: () => local.headMoved(), ...(hooks?.hooks.length ? { hooks } : {}) }));
     } else {
       const home = deps.env['HOME'] ?? '/';
       const timeoutMs = Math.max(10_000, Math.min(60_000, settings.poll_interval_s * 1000));

@@ -5,6 +5,7 @@ import { redactText } from '@agent-runner/core/redact';
 import type { LogPriority } from '@agent-runner/core/unit';
 import type { AlertScope, AlertSink } from './alerts.js';
 import { runDetectors, runnerPause, type Finding } from './detectors.js';
+import type { DetectorHooks, HookPoll } from './hooks.js';
 import type { MonitorSettings } from './settings.js';
 import { silenceFacts } from './silence.js';
 import type { HostSnapshot } from './snapshot.js';
@@ -24,6 +25,8 @@ export interface PollerDeps {
   onEvent?: (host: string, e: EventRecord) => void;
   /** Local source only: did the work tree's HEAD move (an agent committing by itself)? */
   headMoved?: () => boolean;
+  /** Local source only: the project's `detector` hooks, run every poll (./hooks.ts). */
+  hooks?: Pick<DetectorHooks, 'run'> | undefined;
 }
 
 /** The runner's disk gate (`disk_min_free_mb`, from peek's defenses), bytes; 0: off. */
@@ -124,16 +127,19 @@ export class HostPoller {
     const snap = r.snapshot;
     this.snapshot = snap;
     const evalMs = this.deps.now();
-    const findings = runDetectors({ snapshot: snap, window: this.window, settings: this.deps.settings, nowMs: evalMs });
+    const builtIn = runDetectors({ snapshot: snap, window: this.window, settings: this.deps.settings, nowMs: evalMs });
+    const hooked: HookPoll | undefined = this.deps.hooks ? await this.deps.hooks.run() : undefined;
+    const findings = hooked ? [...builtIn, ...hooked.findings] : builtIn;
     const silent = silenceFacts(snap, this.window, this.deps.settings, evalMs);
     const pause = runnerPause(snap, this.window);
     const sink = this.deps.sink;
     const scope: AlertScope = { host: this.host, origin: this.source.origin, project: snap.project, runner: runnerNow(snap, pause) };
     const silenceActive = sink ? sink.silence(scope, silent, { atMs: this.window.lastProductiveMs, round: this.window.lastProductiveRound }) !== undefined : silent !== undefined;
-    this.findings = silenceActive ? [...findings, silenceFinding(silent, this.window)] : findings;
+    const shown = hooked ? [...findings, ...hooked.kept] : findings;
+    this.findings = silenceActive ? [...shown, silenceFinding(silent, this.window)] : shown;
     this.lastPollDurationS = (performance.now() - t0) / 1000;
     if (!sink) return;
-    const { autoStop } = sink.apply(scope, findings, snap.alarms ?? [], runnerOwned(snap));
+    const { autoStop } = sink.apply(scope, findings, snap.alarms ?? [], runnerOwned(snap), hooked?.failed);
     for (const f of autoStop) {
       // Only a runner that runs rounds unprotected; one that is stopped or holds rounds by
       // itself is judged again at the next poll.
