@@ -203,6 +203,29 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
         .demandCommand(1, 'notify: give a subcommand (test)'),
     )
     .command(
+      'hooks',
+      'List the configured [hooks.NAME] (name, event, enabled, command, timeout); `hooks test NAME` runs one',
+      (y) =>
+        y
+          .options(JSON_OPTION)
+          .command(
+            'test <name>',
+            'Run one hook once against the last round (no events written) and print its answer; exit 1 when it fails',
+            (c) =>
+              c
+                .options(JSON_OPTION)
+                .positional('name', { type: 'string', demandOption: true, describe: 'The hook ([hooks.NAME])' })
+                .example('$0 hooks test next-todo', 'What the pre_round hook next-todo answers now')
+                .epilogue(
+                  'The hook gets the input serve (or, for a detector, the monitor) would give it now: the last round from the ledger, the persisted hook context, for pre_round the next round\'s prompt, for dirty_tree the work dir\'s dirty files. ' +
+                    'It runs in the work dir under its timeout_s; nothing is recorded. Exit 0: it succeeded; 1: it failed (exit, signal, timeout, could not start, or an answer its event does not allow). Exit 64: no such hook. Exit 78: configuration broken.',
+                ),
+            run(async () => (await import('./commands/hooks.js')).hooksTest as Handler<GlobalArgs>),
+          )
+          .epilogue('See docs/hooks.md for what each event reads and may answer. Exit 78: configuration broken.'),
+      run(async () => (await import('./commands/hooks.js')).hooksList),
+    )
+    .command(
       'monitor',
       'Watch the runner (here, or on --host ALIAS over SSH): anomaly detectors, event stream, HTTP page and /metrics',
       (y) =>

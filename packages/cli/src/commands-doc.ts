@@ -15,7 +15,7 @@ async function helpOf(ctx: CliContext, args: string[]): Promise<string> {
 const VERBS = [
   'init', 'config check', 'serve', 'round', 'stop', 'kill', 'peek', 'watch', 'events', 'doctor',
   'install', 'uninstall', 'start', 'restart', 'status', 'logs', 'upgrade',
-  'bridge', 'notify test', 'monitor', 'watchdog', 'heal status', 'heal reset',
+  'bridge', 'notify test', 'monitor', 'watchdog', 'heal status', 'heal reset', 'hooks', 'hooks test',
 ];
 
 /**

@@ -3,3 +3,5 @@ export { CONFIG_SCHEMA, SEVERITIES } from './schema.js';
 export { renderConfigDoc } from './docs.js';
 export { readSecretRef, type SecretRead } from './secrets.js';
 export type * from './types.js';
+export { didYouMean } from './suggest.js';
+export { commandProblem, HOOK_FAILURE_DEFAULT } from './hooks.js';
