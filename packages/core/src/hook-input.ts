@@ -7,15 +7,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type { AgentRunnerConfig, HookConfig } from './config/types.js';
 import { eventsSince } from './events/reader.js';
 import type { HookInput, HookRoundOutcome } from './hooks.js';
 import { HOOK_INPUT_VERSION } from './hooks.js';
 import type { RoundRecord, RoundsAccess } from './ledger/rounds.js';
-
-/** File name, in the state dir, of the context fields hooks answered (written by the runner). */
-export const HOOKS_CONTEXT_FILE = 'hooks-context.json';
+import type { ProjectPaths } from './paths.js';
 
 /** Largest context file read, bytes: fields for a prompt, not a data store. */
 const MAX_CONTEXT_BYTES = 1024 * 1024;
@@ -26,20 +23,15 @@ const LOOKBACK = 20;
 /** Events that carry what the `rounds` table does not: the summary, the stash and commit SHAs. */
 const OUTCOME_KINDS = ['round_end', 'vcs_stashed', 'vcs_committed'] as const;
 
-/** Where {@link readHooksContext} reads the context fields. */
-export function hooksContextPath(stateDir: string): string {
-  return join(stateDir, HOOKS_CONTEXT_FILE);
-}
-
 /**
- * The context fields hooks answered so far, as the runner persisted them
- * (`<state_dir>/hooks-context.json`, one JSON object of fields). A missing, unreadable, oversized
- * or corrupt file, or one that is not an object, reads as `{}`: a hook then sees no context,
- * which is what a project without context hooks has anyway.
+ * The context fields hooks answered so far, as the runner persisted them in `file`
+ * (`ProjectPaths.hookContextFile`, `<state_dir>/hooks-context.json`: one JSON object of fields).
+ * A missing, unreadable, oversized or corrupt file, or one that is not an object, reads as
+ * `{}`: a hook then sees no context, which is what a project without context hooks has anyway.
  */
-export function readHooksContext(stateDir: string): Record<string, unknown> {
+export function readHooksContext(file: string): Record<string, unknown> {
   try {
-    const buf = readFileSync(hooksContextPath(stateDir));
+    const buf = readFileSync(file);
     if (buf.length > MAX_CONTEXT_BYTES) return {};
     const doc: unknown = JSON.parse(buf.toString('utf8'));
     return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>) : {};
@@ -156,8 +148,8 @@ export class RoundOutcomeReader {
 /** What {@link buildHookInput} reads from. */
 export interface HookInputSources {
   cfg: AgentRunnerConfig;
-  /** The project's state and events directories (`configPaths(cfg)`). */
-  paths: { stateDir: string; eventsDir: string };
+  /** The project's context file and events directory (`configPaths(cfg)`). */
+  paths: Pick<ProjectPaths, 'hookContextFile' | 'eventsDir'>;
   /** The ledger's rounds; undefined when there is no ledger yet (no rounds). */
   rounds: Pick<RoundsAccess, 'lastRounds'> | undefined;
   /** Remembers outcomes across calls (the monitor); default: read afresh. */
@@ -214,7 +206,7 @@ export function buildHookInput(hook: HookConfig, src: HookInputSources): HookInp
     round,
     phase,
     previous_round: previous,
-    context: readHooksContext(src.paths.stateDir),
+    context: readHooksContext(src.paths.hookContextFile),
     ...(hook.on === 'pre_round' ? { prompt: src.prompt ?? '' } : {}),
     ...(hook.on === 'dirty_tree' ? { dirty_files: src.dirtyFiles ?? [] } : {}),
   };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { configPaths, parseConfig } from '../src/config/index.js';
 import type { HookConfig } from '../src/config/types.js';
 import { EventWriter } from '../src/events/writer.js';
-import { buildHookInput, hooksContextPath, readHooksContext, roundOutcome, RoundOutcomeReader } from '../src/hook-input.js';
+import { buildHookInput, readHooksContext, roundOutcome, RoundOutcomeReader } from '../src/hook-input.js';
 import { runHook } from '../src/hooks.js';
 import { openLedger, type RunnerIdentity } from '../src/ledger/index.js';
 
@@ -94,17 +94,17 @@ t.test('no ledger, no rounds: round 1 next, no previous round', async (t) => {
 
 t.test('the persisted context: the fields when the file is an object, {} otherwise', async (t) => {
   const p = project(t);
-  const file = hooksContextPath(p.paths.stateDir);
+  const file = p.paths.hookContextFile;
   t.equal(file, join(p.paths.stateDir, 'hooks-context.json'));
-  t.same(readHooksContext(p.paths.stateDir), {}, 'missing');
+  t.same(readHooksContext(file), {}, 'missing');
   writeFileSync(file, '{"next_task":"write the parser","tests":{"passed":3,"failed":0}}');
   t.same(buildHookInput(hook('detector'), { cfg: p.cfg, paths: p.paths, rounds: p.ledger.runner }).context, { next_task: 'write the parser', tests: { passed: 3, failed: 0 } });
   for (const bad of ['{"next_task": "cut sho', '[1,2]', 'null', '"text"', '']) {
     writeFileSync(file, bad);
-    t.same(readHooksContext(p.paths.stateDir), {}, `corrupt: ${JSON.stringify(bad)}`);
+    t.same(readHooksContext(file), {}, `corrupt: ${JSON.stringify(bad)}`);
   }
   writeFileSync(file, `{"x":"${'y'.repeat(1024 * 1024)}"}`);
-  t.same(readHooksContext(p.paths.stateDir), {}, 'oversized');
+  t.same(readHooksContext(file), {}, 'oversized');
 });
 
 t.test('the reader scans a round\'s events once it saw its round_end', async (t) => {
@@ -123,7 +123,7 @@ t.test('the reader scans a round\'s events once it saw its round_end', async (t)
 t.test('a real hook reads the built document on stdin', async (t) => {
   const p = project(t);
   p.ledger.runner.finishRound(p.ledger.runner.startRound({ runner: RUNNER }), { classification: 'ok', exitCode: 0, durationMs: 3000 });
-  writeFileSync(hooksContextPath(p.paths.stateDir), '{"next_task":"x"}');
+  writeFileSync(p.paths.hookContextFile, '{"next_task":"x"}');
   const script = join(p.dir, 'echo.sh');
   writeFileSync(script, `#!/bin/sh\nnode -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const i=JSON.parse(s);console.log(JSON.stringify({alerts:[{title:"r"+i.round+" prev "+i.previous_round.class+" task "+i.context.next_task}]}))})'\n`);
   chmodSync(script, 0o755);

@@ -132,7 +132,7 @@ export class DetectorHooks {
   readonly hooks: readonly HookConfig[];
   private readonly outcomes: RoundOutcomeReader;
   private readonly events: EventWriter | undefined;
-  private readonly paths: { stateDir: string; eventsDir: string };
+  private readonly paths: ReturnType<typeof configPaths>;
   /** Runs that outlived their deadline, by hook: not started again until they end. */
   private readonly stuck = new Map<string, Promise<HookResult>>();
   /** The last alerts each hook answered. */

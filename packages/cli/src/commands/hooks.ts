@@ -76,31 +76,17 @@ function findHook(cfg: AgentRunnerConfig, name: string): HookConfig {
 }
 
 /**
- * The prompt a `pre_round` hook of the next round would get, as far as it can be built here:
- * the runner's own assembly of the next round's phase's prompt files, with the context block
- * as of the last round when `runtime.context = "prepend"` (earlier `pre_round` hooks and the
- * hook context fields are not applied; `file` mode writes no context file).
+ * The prompt a `pre_round` hook of the next round gets (docs/hooks.md): the runner's own
+ * assembly of that round's phase's prompt files, front matter stripped, without the context
+ * block (serve adds it after the hooks). Earlier `pre_round` hooks are not applied here.
  */
 async function nextPrompt(cfg: AgentRunnerConfig, input: HookInput, notes: string[]): Promise<string> {
   const { assemblePrompt } = await import('@agent-runner/runner/prompt');
   const phase = input.phase !== null ? cfg.phases.find((p) => p.name === input.phase) : undefined;
   const src = phase?.prompt ?? cfg.prompt;
-  const prev = input.previous_round;
-  const vcs = prev?.commit_sha ? `commit ${prev.commit_sha}` : prev?.stash_sha ? `stash ${prev.stash_sha}` : undefined;
   try {
-    const p = assemblePrompt({
-      files: src.files,
-      separator: src.concat_separator,
-      stripFrontMatter: src.strip_front_matter,
-      baseDir: cfg.runtime.work_dir,
-      context: {
-        mode: cfg.runtime.context === 'prepend' ? 'prepend' : 'off',
-        round: input.round ?? 1,
-        ...(phase ? { phase: phase.name } : {}),
-        ...(prev ? { lastOutcome: { round: prev.round, class: prev.class, exitCode: prev.exit_code, signal: prev.signal, durationMs: prev.duration_s * 1000, summary: prev.summary, ...(vcs ? { vcs } : {}) } } : {}),
-      },
-    });
-    notes.push(`prompt: round ${String(input.round)}'s prompt files${phase ? ` (phase ${phase.name})` : ''}${cfg.runtime.context === 'prepend' ? ' with the context block as of the last round' : ''}; earlier pre_round hooks and the hook context fields are not applied here`);
+    const p = assemblePrompt({ files: src.files, separator: src.concat_separator, stripFrontMatter: src.strip_front_matter, baseDir: cfg.runtime.work_dir });
+    notes.push(`prompt: round ${String(input.round)}'s prompt files${phase ? ` (phase ${phase.name})` : ''}, as serve assembles them; earlier pre_round hooks are not applied here`);
     return p.text;
   } catch (e) {
     notes.push(`prompt: empty, the prompt could not be assembled: ${(e as Error).message}`);
