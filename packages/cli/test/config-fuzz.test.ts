@@ -5,7 +5,7 @@
 // CONFIG_FUZZ_N=N sets the count.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -179,10 +179,13 @@ function check(dir: string, file: string, json: boolean): Outcome {
   return { code, stderr };
 }
 
+/** The example projects (examples/hooks/ holds hook scripts, no project). */
+const exampleDirs = (): string[] => readdirSync(join(root, 'examples')).filter((d) => existsSync(join(root, 'examples', d, 'agent-runner.toml')));
+
 /** A work dir holding every file the base configs name (the examples' prompts, P.md). */
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), 'ar-cfg-fuzz-'));
-  for (const d of readdirSync(join(root, 'examples'))) cpSync(join(root, 'examples', d), dir, { recursive: true });
+  for (const d of exampleDirs()) cpSync(join(root, 'examples', d), dir, { recursive: true });
   writeFileSync(join(dir, 'P.md'), 'prompt');
   return dir;
 }
@@ -191,7 +194,7 @@ t.test(`config mutation fuzz through config check (seed ${SEED}, ${N} mutations)
   t.comment(`seed ${SEED}: rerun with CONFIG_FUZZ_SEED=${SEED}`);
   const dir = project();
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const examples = readdirSync(join(root, 'examples')).map((d) => readFileSync(join(root, 'examples', d, 'agent-runner.toml'), 'utf8'));
+  const examples = exampleDirs().map((d) => readFileSync(join(root, 'examples', d, 'agent-runner.toml'), 'utf8'));
   const bases = [RICH, ...examples];
   const file = join(dir, 'agent-runner.toml');
   for (const base of bases) {
