@@ -63,7 +63,7 @@ export interface PeekHook {
   /** When it runs (`serve_start`, `pre_round`, `post_round`, `dirty_tree`, `detector`). */
   on: string;
   enabled: boolean;
-  /** Null: no run of it in the event stream. */
+  /** Null: no run of it in the newest 7 daily event files. */
   last: {
     /** ISO-8601 UTC of the event. */
     at: string;

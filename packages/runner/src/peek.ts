@@ -48,16 +48,20 @@ function agentProcessCount(command: string[], procRoot = '/proc'): number {
   return n;
 }
 
+/** Daily event files peek reads for the hooks' last runs: a hook not run for longer reads as never run. */
+export const HOOK_DAYS = 7;
+
 /**
  * The configured hooks with the outcome of each one's newest run: one backward read of the
- * newest `hook_finished` / `hook_failed` events (at most 50 per hook), nothing when no hook is
- * configured. A hook whose last run is older than that window reads as never run.
+ * newest `hook_finished` / `hook_failed` events (at most 50 per hook, in the newest
+ * {@link HOOK_DAYS} daily files, so a hook that never runs costs a week of events, not the
+ * stream), nothing when no hook is configured.
  */
 export function peekHooks(cfg: AgentRunnerConfig, eventsDir: string): PeekHook[] {
   if (cfg.hooks.length === 0) return [];
   const newest = new Map<string, Record<string, unknown> & { ts: string; kind: string }>();
   const wanted = new Set(cfg.hooks.map((h) => `${h.name}\0${h.on}`));
-  const evs = lastEvents(eventsDir, { n: Math.min(50 * cfg.hooks.length, 1000), kinds: ['hook_finished', 'hook_failed'], order: 'newest-first' }).events;
+  const evs = lastEvents(eventsDir, { n: Math.min(50 * cfg.hooks.length, 1000), kinds: ['hook_finished', 'hook_failed'], order: 'newest-first', maxFiles: HOOK_DAYS }).events;
   for (const e of evs) {
     const key = `${String(e['hook'])}\0${String(e['event'])}`;
     if (wanted.has(key) && !newest.has(key)) newest.set(key, e);

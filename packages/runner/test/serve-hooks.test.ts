@@ -48,3 +48,31 @@ t.test('hook context file: missing is empty, corrupt or not an object is empty w
   t.same(hooks.context, { kept: 'overwritten', added: { x: 1 } });
   t.same(JSON.parse(readFileSync(paths.hookContextFile, 'utf8')), { kept: 'overwritten', added: { x: 1 } }, 'written through');
 });
+
+t.test('peekHooks: the newest run of each configured hook (by name and event), within the newest week of event files', async (t) => {
+  const dir = t.testdir();
+  writeFileSync(join(dir, 'P.md'), 'x\n');
+  const hookToml = (name: string, on: string): string => `[hooks.${name}]\non = "${on}"\ncommand = ["true"]\n`;
+  const source = `project = "p"\n[agent]\ncommand = ["true"]\n[prompt]\nfile = "P.md"\n[runtime]\nstate_dir = "state"\n${hookToml('recent', 'pre_round')}${hookToml('old', 'post_round')}${hookToml('moved', 'post_round')}`;
+  const cfg = parseConfig(source, join(dir, 'agent-runner.toml'), { env: { HOME: dir, PATH: process.env['PATH'] }, mode: 'user', skipFileChecks: true });
+  const paths = configPaths(cfg);
+  const day = 86_400_000;
+  let now = Date.UTC(2026, 0, 1, 12);
+  const w = new EventWriter({ dir: paths.eventsDir, project: 'p', unit: 'runner', now: () => now });
+  t.teardown(() => w.close());
+  const fin = (hook: string, event: string): void => void w.emit('hook_finished', { hook, event, duration_s: 0.1, exit_code: 0, answered: 'nothing' });
+  fin('old', 'post_round'); // day 0: 8 files before the newest
+  now += day;
+  for (let d = 2; d <= 9; d++) {
+    now += day;
+    fin('recent', 'pre_round');
+    fin('moved', 'pre_round'); // the same name under another event is another hook
+  }
+  w.emit('hook_failed', { hook: 'recent', event: 'pre_round', reason: 'timeout', message: 'hook recent: still running after 30 s', exit_code: null, signal: 'SIGTERM', duration_s: 30, stderr_tail: '', action: 'skip_round' });
+  const { peekHooks } = await import('../src/peek.js');
+  t.same(peekHooks(cfg, paths.eventsDir), [
+    { name: 'recent', on: 'pre_round', enabled: true, last: { at: new Date(now).toISOString(), outcome: 'failed', reason: 'timeout', duration_s: 30, message: 'hook recent: still running after 30 s' } },
+    { name: 'old', on: 'post_round', enabled: true, last: null },
+    { name: 'moved', on: 'post_round', enabled: true, last: null },
+  ], 'a run older than the week reads as none');
+});

@@ -27,6 +27,8 @@ export interface LastEventsOptions {
   order?: 'oldest-first' | 'newest-first';
   /** Read size in bytes (default 64 KiB). */
   chunkBytes?: number;
+  /** Daily files looked at, newest first (default: all): bounds the cost of asking for kinds that may be rare. */
+  maxFiles?: number;
 }
 
 /** Result of {@link lastEvents}. */
@@ -74,7 +76,8 @@ export function lastEvents(dir: string, options: LastEventsOptions): LastEventsR
   const kindSet = kinds && kinds.length > 0 ? new Set(kinds) : undefined;
   const needles = kindNeedles(kinds) ?? (round === undefined ? undefined : [Buffer.from(`"round":${round}`)]);
   const files = listEventFiles(dir);
-  for (let i = files.length - 1; i >= 0 && events.length < n; i--) {
+  const oldest = options.maxFiles === undefined ? 0 : Math.max(0, files.length - options.maxFiles);
+  for (let i = files.length - 1; i >= oldest && events.length < n; i--) {
     const fd = openIfExists(join(dir, files[i] as string));
     if (fd === undefined) continue;
     filesRead++;
