@@ -108,6 +108,8 @@ const ANSWER_KEYS: Readonly<Record<HookConfig['on'], readonly (keyof HookAnswer)
 /** Largest answer read, bytes: a prompt is a few KiB; more is a hook printing its log to stdout. */
 export const MAX_HOOK_STDOUT = 1024 * 1024;
 const STDERR_KEEP = 8192;
+/** Largest `context` answer, as JSON characters. */
+export const MAX_CONTEXT_ANSWER = 64 * 1024;
 const KILL_AFTER_TERM_MS = 2000;
 const SEVERITY_SET: ReadonlySet<string> = new Set(['info', 'warning', 'error', 'critical']);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -137,6 +139,8 @@ export function parseHookAnswer(event: HookConfig['on'], hook: string, stdout: s
   }
   if ('context' in doc) {
     if (!isObject(doc['context'])) return `hook ${hook}: "context" must be an object of fields`;
+    // The context is persisted and shown to the agent every round: a page of facts, not a dump.
+    if (JSON.stringify(doc['context']).length > MAX_CONTEXT_ANSWER) return `hook ${hook}: "context" is more than ${MAX_CONTEXT_ANSWER / 1024} KiB of JSON; hand over a path to a file instead`;
     answer.context = doc['context'];
   }
   if ('action' in doc) {
@@ -196,11 +200,20 @@ export interface RunHookOptions {
 /**
  * Runs one hook: `input` as JSON on stdin, stdout parsed as the answer its event allows. The
  * hook is its own process group; at `timeout_s` the group gets SIGTERM, SIGKILL 2 s later, and
- * whatever of the group outlives its leader is killed. Never throws and never rejects: every
- * failure is a result (a hook that crashes never crashes its caller). With `opts.events`, the
- * run is evented (`hook_started`, then `hook_finished` or `hook_failed`).
+ * whatever of the group outlives its leader is killed. Every failure of the hook is a result (a
+ * hook that crashes never crashes its caller). With `opts.events`, the run is evented
+ * (`hook_started`, then `hook_finished` or `hook_failed`).
+ * @throws (rejects with) only what the event writer throws — from the caller's await, never as
+ *   an uncaught exception of a child-process callback.
  */
-export function runHook(hook: HookConfig, input: HookInput, opts: RunHookOptions): Promise<HookResult> {
+export async function runHook(hook: HookConfig, input: HookInput, opts: RunHookOptions): Promise<HookResult> {
+  const meta = opts.round === undefined ? {} : { round: opts.round };
+  const result = await execHook(hook, input, opts, (pid) => opts.events?.emit('hook_started', { hook: hook.name, event: hook.on, pid }, meta));
+  if (opts.events) emitResult(opts.events, hook, result, meta);
+  return result;
+}
+
+function execHook(hook: HookConfig, input: HookInput, opts: RunHookOptions, onStart: (pid: number) => void): Promise<HookResult> {
   const now = opts.now ?? Date.now;
   const started = now();
   return new Promise((resolve) => {
@@ -211,14 +224,16 @@ export function runHook(hook: HookConfig, input: HookInput, opts: RunHookOptions
     let timedOut = false;
     let overflow = false;
     let spawnError: Error | undefined;
-    const child = spawn(file as string, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(file as string, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    } catch (e) {
+      // Arguments spawn refuses outright (a NUL byte in the environment, say).
+      const message = redactText(`hook ${hook.name}: cannot run ${file}: ${(e as Error).message}`).slice(0, 500);
+      return resolve({ ok: false, reason: 'spawn', message, exitCode: null, signal: null, durationMs: now() - started, pid: null, stderrTail: '' });
+    }
     const pid = child.pid ?? null;
-    const meta = opts.round === undefined ? {} : { round: opts.round };
-    if (pid !== null) opts.events?.emit('hook_started', { hook: hook.name, event: hook.on, pid }, meta);
-    const done = (r: HookResult): void => {
-      if (opts.events) emitResult(opts.events, hook, r, meta);
-      resolve(r);
-    };
+    if (pid !== null) onStart(pid);
     const group = (sig: NodeJS.Signals): void => {
       if (pid === null) return;
       try {
@@ -233,16 +248,16 @@ export function runHook(hook: HookConfig, input: HookInput, opts: RunHookOptions
       setTimeout(() => group('SIGKILL'), KILL_AFTER_TERM_MS).unref();
     }, hook.timeout_s * 1000);
     child.on('error', (e) => (spawnError = e));
-    child.stdin.on('error', () => undefined); // EPIPE: the hook does not read its input
-    child.stdin.end(`${JSON.stringify(input)}\n`);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    child.stdin?.on('error', () => undefined); // EPIPE: the hook does not read its input
+    child.stdin?.end(`${JSON.stringify(input)}\n`);
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       stdoutBytes += Buffer.byteLength(d);
       if (stdoutBytes > MAX_HOOK_STDOUT) {
         if (!overflow) group('SIGKILL');
         overflow = true;
       } else stdout += d;
     });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-STDERR_KEEP)));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-STDERR_KEEP)));
     // The leader's exit ends the hook: what it left running in its group would hold the pipes open.
     child.on('exit', () => group('SIGKILL'));
     child.on('close', (code, signal) => {
@@ -250,7 +265,7 @@ export function runHook(hook: HookConfig, input: HookInput, opts: RunHookOptions
       const durationMs = now() - started;
       const stderrTail = redactText(stderr.split('\n').slice(-20).join('\n')).slice(-2000);
       const fail = (reason: Extract<HookResult, { ok: false }>['reason'], message: string): void =>
-        done({ ok: false, reason, message: redactText(message).slice(0, 500), exitCode: code, signal, durationMs, pid, stderrTail });
+        resolve({ ok: false, reason, message: redactText(message).slice(0, 500), exitCode: code, signal, durationMs, pid, stderrTail });
       if (spawnError) return fail('spawn', `hook ${hook.name}: cannot run ${file}: ${(spawnError as NodeJS.ErrnoException).code ?? spawnError.message}`);
       if (timedOut) return fail('timeout', `hook ${hook.name}: still running after ${hook.timeout_s} s; its process group was killed`);
       if (overflow) return fail('bad_output', `hook ${hook.name}: more than ${MAX_HOOK_STDOUT} bytes on stdout; print logs to stderr`);
@@ -258,7 +273,7 @@ export function runHook(hook: HookConfig, input: HookInput, opts: RunHookOptions
       if (code !== 0) return fail('exit', `hook ${hook.name}: exited ${code}${stderrTail ? `: ${stderrTail.split('\n').filter(Boolean).pop() ?? ''}` : ''}`);
       const answer = parseHookAnswer(hook.on, hook.name, stdout);
       if (typeof answer === 'string') return fail('bad_output', answer);
-      done({ ok: true, answer, durationMs, pid: pid ?? 0, stderrTail });
+      resolve({ ok: true, answer, durationMs, pid: pid ?? 0, stderrTail });
     });
   });
 }
@@ -295,7 +310,7 @@ const ANSWER_DOCS: ReadonlyArray<[HookConfig['on'], string, string]> = [
   ['pre_round', '`{"prompt": "...", "context": {...}}`, both optional', 'Runs before each round, in config order, each seeing the prompt the previous one left. A replaced prompt is audited (`prompt_overwritten`: hook, SHA-256 before and after); its `context` fields reach this round\'s agent already. Default `on_failure = "skip_round"`.'],
   ['post_round', '`{"context": {...}}`', 'Runs after each round (after the dirty tree was dealt with): e.g. run the tests and hand their result to the next round. Default `on_failure = "continue"`.'],
   ['dirty_tree', '`{"action": "stash" | "commit" | "ignore" | "handled"}`', 'Runs when a round left the tree dirty, before `vcs.dirty_action`; the first hook that answers an action decides (`handled`: the hook committed, pushed or cleaned itself). No answer, or a failure with `continue`: `vcs.dirty_action` applies (with `stop`: it applies, then serve exits 78). Default `on_failure = "continue"`.'],
-  ['detector', '`{"alerts": [{"severity", "title", "body", "key"}]}`', 'Runs by the monitor on every poll (local project): each alert is raised once and cleared when a later poll no longer answers its `key` (default: the title); notified like the built-in detectors. `severity` is `info`, `warning` (default), `error` or `critical`.'],
+  ['detector', '`{"alerts": [{"severity", "title", "body", "key"}]}`', 'Runs by the monitor (`--mode anomaly`, the local project) on every poll, with the monitor\'s environment plus `[agent.env]`: each alert is raised once as detector `hook:NAME:KEY` and cleared, with a recovery, when a later poll no longer answers its `key` (default: the title); notified with outbox kind `hook`. A failed run leaves its alerts as they are. `severity` is `info`, `warning` (default), `error` or `critical`. `monitor.disable` does not apply: use `enabled = false`.'],
 ];
 
 /** docs/hooks.md: what a hook reads, may answer, and how it runs. */

@@ -11,7 +11,9 @@
 /** Placeholder written instead of a secret. */
 export const REDACTED = '[redacted]';
 
-const SECRET_KEY = /(key|token|secret|passw(or)?d|credential|auth|cookie|session|hmac)/i;
+// `auth` but not `author`/`authority`: GIT_AUTHOR_NAME is a name, and remembering it as a
+// secret would redact it wherever it appears.
+const SECRET_KEY = /(key|token|secret|passw(or)?d|credential|auth(?!or)|cookie|session|hmac)/i;
 
 /**
  * Vendor token shapes, from each vendor's published format. Each replaces the whole match,

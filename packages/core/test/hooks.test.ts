@@ -54,6 +54,7 @@ t.test('the answer must be what the event allows', async (t) => {
   t.match(parseHookAnswer('detector', 'h', '{"alerts":[{"title":"x","severity":"panic"}]}'), /alerts\[0\]\.severity/);
   t.same(parseHookAnswer('detector', 'h', '{"alerts":[{"title":" no commit in 5 rounds "}]}'), { alerts: [{ severity: 'warning', title: 'no commit in 5 rounds', body: '', key: 'no commit in 5 rounds' }] });
   t.match(parseHookAnswer('pre_round', 'h', '{"prompt":"  "}'), /"prompt" must be a non-empty string/);
+  t.match(parseHookAnswer('post_round', 'h', JSON.stringify({ context: { log: 'x'.repeat(70_000) } })), /"context" is more than 64 KiB/);
 });
 
 t.test('failures are results, never throws: exit, signal, garbage, flood, missing command', async (t) => {

@@ -72,6 +72,8 @@ t.test('known secret values are replaced whatever their shape', async (t) => {
   t.equal(redactText('tok-value-1 and from-an-env-file'), `${REDACTED} and ${REDACTED}`);
   t.equal(redactText('sig not-a-vendor-shape'), `sig ${REDACTED}`, 'the value of a secret-named variable');
   t.equal(redactText('/home/op/x'), '/home/op/x', 'values of other variables are not secrets');
+  rememberSecretsIn({ GIT_AUTHOR_NAME: 'Grace Hopper', GIT_AUTHOR_EMAIL: 'grace@example.org', XAUTHORITY: '/home/op/.Xauthority' });
+  t.equal(redactText('commit by Grace Hopper <grace@example.org>'), 'commit by Grace Hopper <grace@example.org>', 'an author is not a secret');
 });
 
 t.test('redactStrings keeps keys and numbers; redactValue also hides secret-named string values', async (t) => {
