@@ -4,7 +4,7 @@
 // cold `agent-runner peek`. validate.ts uses the file only when its schema hash matches.
 // Then records V8's code cache of that code after it validated the examples, which saves the
 // ~15 ms V8 spends compiling the generated function on every cold start.
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { parse } from 'smol-toml';
 import { _ } from 'ajv';
@@ -27,7 +27,11 @@ writeFileSync(PRECOMPILED_FILE, out);
 rmSync(codeCacheOf(PRECOMPILED_FILE), { force: true });
 const { validate: pre, script } = loadPrecompiled();
 const examples = new URL('../examples/', import.meta.url);
-for (const dir of readdirSync(examples)) pre(parse(readFileSync(new URL(`${dir}/agent-runner.toml`, examples), 'utf8')));
+// Each example project warms the code cache; a directory without a config (examples/hooks) is not one.
+for (const dir of readdirSync(examples)) {
+  const file = new URL(`${dir}/agent-runner.toml`, examples);
+  if (existsSync(file)) pre(parse(readFileSync(file, 'utf8')));
+}
 const cache = script.createCachedData();
 writeFileSync(codeCacheOf(PRECOMPILED_FILE), cache);
 console.log(`wrote ${relative(process.cwd(), PRECOMPILED_FILE)} (${out.length} bytes) and its V8 code cache (${cache.length} bytes)`);

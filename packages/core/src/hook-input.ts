@@ -26,18 +26,28 @@ const OUTCOME_KINDS = ['round_end', 'vcs_stashed', 'vcs_committed'] as const;
 /**
  * The context fields hooks answered so far, as the runner persisted them in `file`
  * (`ProjectPaths.hookContextFile`, `<state_dir>/hooks-context.json`: one JSON object of fields).
- * A missing, unreadable, oversized or corrupt file, or one that is not an object, reads as
- * `{}`: a hook then sees no context, which is what a project without context hooks has anyway.
+ * A missing file reads as `{}`; so does an unreadable, oversized or corrupt one, or one that is
+ * not an object, told to `warn` when given (a hook then sees no context, never a crash).
  */
-export function readHooksContext(file: string): Record<string, unknown> {
-  try {
-    const buf = readFileSync(file);
-    if (buf.length > MAX_CONTEXT_BYTES) return {};
-    const doc: unknown = JSON.parse(buf.toString('utf8'));
-    return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>) : {};
-  } catch {
+export function readHooksContext(file: string, warn?: (line: string) => void): Record<string, unknown> {
+  const empty = (why: string): Record<string, unknown> => {
+    warn?.(`hook context ${file} ${why}; starting with an empty context`);
     return {};
+  };
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? {} : empty(`cannot be read (${(e as Error).message})`);
   }
+  if (buf.length > MAX_CONTEXT_BYTES) return empty(`is larger than ${MAX_CONTEXT_BYTES} bytes`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(buf.toString('utf8'));
+  } catch (e) {
+    return empty(`is not JSON (${(e as Error).message.slice(0, 120)})`);
+  }
+  return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>) : empty('is not a JSON object');
 }
 
 /** What the round events add to a round's ledger row. */

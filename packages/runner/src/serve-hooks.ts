@@ -7,12 +7,12 @@
  * what the hook's `on_failure` says.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ensurePrivateDir, writeFileAtomic } from '@agent-runner/core/atomic';
 import type { AgentRunnerConfig, HookConfig } from '@agent-runner/core/config';
 import { readEnvFile } from '@agent-runner/core/env-file';
 import type { EventWriter } from '@agent-runner/core/events';
+import { readHooksContext } from '@agent-runner/core/hook-input';
 import { HOOK_INPUT_VERSION, hookEnv, runHook, type HookInput, type HookResult, type HookRoundOutcome } from '@agent-runner/core/hooks';
 import type { KillFn } from '@agent-runner/core/identity';
 import type { ProjectPaths } from '@agent-runner/core/paths';
@@ -63,7 +63,6 @@ export interface ServeHooksDeps {
   log: (priority: 'warning' | 'notice' | 'info', line: string) => void;
 }
 
-const isObject = (v: unknown): v is Context => typeof v === 'object' && v !== null && !Array.isArray(v);
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** A hook outcome of a round the serve loop has in memory. */
@@ -85,28 +84,6 @@ export function outcomeOf(r: RoundResult): HookRoundOutcome {
   };
 }
 
-/**
- * Reads the persisted hook context: a missing file is the empty context; an unreadable or
- * corrupt one too, with a warning (never a crash).
- */
-export function readHookContext(file: string, log: ServeHooksDeps['log']): Context {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log('warning', `hook context ${file} cannot be read (${(e as Error).message}); starting with an empty context`);
-    return {};
-  }
-  try {
-    const doc: unknown = JSON.parse(text);
-    if (isObject(doc)) return doc;
-    log('warning', `hook context ${file} is not a JSON object; starting with an empty context`);
-  } catch (e) {
-    log('warning', `hook context ${file} is not JSON (${(e as Error).message.slice(0, 120)}); starting with an empty context`);
-  }
-  return {};
-}
-
 /** The hooks of one serve, in config order, and the hook context they build up. */
 export class ServeHooks {
   /** The context fields hooks answered so far (the latest value of each). */
@@ -114,7 +91,7 @@ export class ServeHooks {
   private readonly host = hostname();
 
   constructor(private readonly d: ServeHooksDeps) {
-    this.context = d.cfg.hooks.some((h) => h.enabled) ? readHookContext(d.paths.hookContextFile, d.log) : {};
+    this.context = d.cfg.hooks.some((h) => h.enabled) ? readHooksContext(d.paths.hookContextFile, (line) => d.log('warning', line)) : {};
   }
 
   /** The enabled hooks of `on`, in config order. */

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { parseConfig, configPaths } from '@agent-runner/core/config';
 import { EventWriter } from '@agent-runner/core/events';
 import { applyContext, renderContextBlock } from '../src/prompt.js';
-import { readHookContext, ServeHooks } from '../src/serve-hooks.js';
+import { readHooksContext } from '@agent-runner/core/hook-input';
+import { ServeHooks } from '../src/serve-hooks.js';
 
 t.test('context block: the hooks\' fields, one per line, a multi-line value indented; JSON under hook_context', async (t) => {
   const block = renderContextBlock({ round: 3, fields: { tests: '2 failing', report: 'FAIL a\nFAIL b\n', n: 4, obj: { k: [1, 2] } } });
@@ -24,14 +25,14 @@ t.test('context block: the hooks\' fields, one per line, a multi-line value inde
 t.test('hook context file: missing is empty, corrupt or not an object is empty with a warning; merge persists, null removes', async (t) => {
   const dir = t.testdir();
   const warnings: string[] = [];
-  const log = (_: string, line: string): void => void warnings.push(line);
+  const warn = (line: string): void => void warnings.push(line);
   const file = join(dir, 'hooks-context.json');
-  t.same(readHookContext(file, log), {});
+  t.same(readHooksContext(file, warn), {});
   t.same(warnings, [], 'a missing file is no warning');
   writeFileSync(file, '{"a": ');
-  t.same(readHookContext(file, log), {});
+  t.same(readHooksContext(file, warn), {});
   writeFileSync(file, '[1, 2]');
-  t.same(readHookContext(file, log), {});
+  t.same(readHooksContext(file, warn), {});
   t.match(warnings, [/is not JSON/, /is not a JSON object/]);
 
   const source = `project = "p"\n[agent]\ncommand = ["true"]\n[prompt]\nfile = "P.md"\n[runtime]\nstate_dir = "state"\n[hooks.h]\non = "post_round"\ncommand = ["true"]\n`;
@@ -42,7 +43,7 @@ t.test('hook context file: missing is empty, corrupt or not an object is empty w
   writeFileSync(paths.hookContextFile, '{"kept": "yes", "gone": 1}');
   const events = new EventWriter({ dir: paths.eventsDir, project: cfg.project, unit: 'runner' });
   t.teardown(() => events.close());
-  const hooks = new ServeHooks({ cfg, paths, events, env: {}, presetEnv: {}, kill: () => undefined, log });
+  const hooks = new ServeHooks({ cfg, paths, events, env: {}, presetEnv: {}, kill: () => undefined, log: (_p, line) => void warnings.push(line) });
   t.same(hooks.context, { kept: 'yes', gone: 1 }, 'loaded at start');
   hooks.merge({ gone: null, added: { x: 1 }, kept: 'overwritten' });
   t.same(hooks.context, { kept: 'overwritten', added: { x: 1 } });
