@@ -92,15 +92,17 @@ t.test('a clean synthetic run passes every row; a lost alarm, a stray notificati
 
 t.test('RSS growth: floor to floor from the settled start of the process at the end; too short a life is not judged', async (t) => {
   const s = (pid: number, at: number, pts: Array<[number, number]>): { pid: number; firstSeenMs: number; samples: Array<[number, number]> } => ({ pid, firstSeenMs: at, samples: pts });
-  const g = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [30_000, 100], [200_000, 130]])] });
+  const g = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [120_000, 100], [290_000, 130]])] });
   t.equal(g.growth?.toFixed(2), '0.30');
   // A spike mid-allocation at either end is not growth; a raised floor is.
-  const spiky = rssGrowth({ project: 'p', role: 'monitor', processes: [s(1, 0, [[30_000, 120], [40_000, 100], [290_000, 100], [350_000, 140], [360_000, 101]])] });
+  const spiky = rssGrowth({ project: 'p', role: 'monitor', processes: [s(1, 0, [[120_000, 120], [130_000, 100], [380_000, 100], [440_000, 140], [450_000, 101]])] });
   t.equal(spiky.growth?.toFixed(2), '0.01');
-  const leak = rssGrowth({ project: 'p', role: 'monitor', processes: [s(1, 0, [[30_000, 100], [40_000, 100], [300_000, 120], [360_000, 125]])] });
+  const leak = rssGrowth({ project: 'p', role: 'monitor', processes: [s(1, 0, [[120_000, 100], [130_000, 100], [390_000, 120], [450_000, 125]])] });
   t.equal(leak.growth?.toFixed(2), '0.20');
-  const restarted = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [40_000, 100]]), s(2, 100_000, [[100_000, 60], [130_000, 90], [170_000, 95]])] });
+  const restarted = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [40_000, 100]]), s(2, 100_000, [[100_000, 60], [220_000, 90], [260_000, 95]])] });
   t.equal(restarted.growth?.toFixed(3), (95 / 90 - 1).toFixed(3));
   t.match(restarted.text, /1 restart\(s\); pid 2 judged/);
   t.equal(rssGrowth({ project: 'p', role: 'serve', processes: [s(3, 0, [[0, 50], [20_000, 60]])] }).growth, undefined);
+  // Warm-up is not growth: the heap of a busy process grows for its first minutes.
+  t.equal(rssGrowth({ project: 'p', role: 'serve', processes: [s(4, 0, [[0, 60], [33_000, 64.7], [129_000, 69.5], [290_000, 70.4], [424_000, 74.6]])] }).growth?.toFixed(3), (74.6 / 69.5 - 1).toFixed(3), 'judged from the 2-minute floor, not the 30-second one');
 });
