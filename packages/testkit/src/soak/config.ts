@@ -49,7 +49,7 @@ export interface NotifyTargets {
  * Renders the config of project `name`.
  * @param s the accelerated settings (defaults in the comments are the product's).
  */
-export function soakConfig(name: string, to: NotifyTargets, s: SoakSettings = SOAK_SETTINGS): string {
+export function soakConfig(name: string, to: NotifyTargets, s: SoakSettings): string {
   const w = s.watchdog;
   const lines = [
     `# ${name}: a soak project. Production defaults, except the settings below marked`,

@@ -16,7 +16,6 @@ import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { sleep } from '@agent-runner/core/sleep';
 import { type FakePlan, type JournalEntry, type PlanEntry, SCENARIO_CLASS } from '../fake-claude.js';
 import type { Delivery, Receiver } from '../receivers.js';
-import { SOAK_SETTINGS } from './config.js';
 import { EventFeed, LinesFeed, type SoakEvent } from './feed.js';
 import { FAULTS, type AllowanceInputs, type FaultKind, type FaultParams } from './faults.js';
 import { fillFileSystem, freeFileSystem, signalUnit } from './inject.js';
@@ -119,9 +118,10 @@ export class Soak {
   private legitUntilMs = 0;
   private watcher: Watcher | undefined;
   private startedAtMs = Date.now();
-  private allowance: AllowanceInputs = { settings: SOAK_SETTINGS, restartSec: 10 };
+  private allowance: AllowanceInputs;
 
   constructor(private readonly d: SoakDeps) {
+    this.allowance = { settings: d.profile.settings, restartSec: 10 };
     this.feeds = { [d.soak.name]: new EventFeed(d.sandbox.path(`${d.soak.logDir}/events`)), [d.calm.name]: new EventFeed(d.sandbox.path(`${d.calm.logDir}/events`)) };
     this.journal = new LinesFeed(d.sandbox.path(`${d.soak.ctlDir}/journal.jsonl`));
   }
@@ -156,7 +156,7 @@ export class Soak {
     const { sandbox: sb, soak, calm, profile } = this.d;
     this.startedAtMs = Date.now();
     const restart = (await sb.show([soak.units.serve], ['RestartUSec'])).get(soak.units.serve)?.['RestartUSec'] ?? '10s';
-    this.allowance = { settings: SOAK_SETTINGS, restartSec: parseSystemdSeconds(restart) };
+    this.allowance = { settings: profile.settings, restartSec: parseSystemdSeconds(restart) };
     this.watcher = new Watcher({
       sandbox: sb, projects: [soak, calm], feeds: this.feeds, node: this.d.node, cli: this.d.cli, restartSec: this.allowance.restartSec,
       legitUntilMs: (name) => (name === soak.name ? this.legitUntilMs : 0), actions: this.actions, log: (l) => this.note(l), startedAtMs: this.startedAtMs,

@@ -79,11 +79,11 @@ export async function runSoak(o: RunSoakOptions): Promise<SoakOutcome> {
     o.onSandbox?.(sb);
     await installFakeClaude(sb, o.node, join(o.repo, 'packages/testkit/dist/fake-claude-bin.js'));
     const soak = await setupProject({
-      sandbox: sb, name: 'soak', node: o.node, cli, stateTmpfsMiB: o.profile.stateFsMiB,
+      sandbox: sb, name: 'soak', node: o.node, cli, stateTmpfsMiB: o.profile.stateFsMiB, settings: o.profile.settings,
       notify: { webhook: `${webhook.url}/hook/soak`, ntfyServer: ntfy.url, ntfyTopic: 'soak-alarms', telegram: { apiUrl: o.chat.apiUrl, chatId: o.chat.chatId, userId: o.chat.userId } },
       secrets: { TELEGRAM_BOT_TOKEN: o.chat.token },
     });
-    const calm = await setupProject({ sandbox: sb, name: 'calm', node: o.node, cli, notify: { webhook: `${webhook.url}/hook/calm`, ntfyServer: ntfy.url, ntfyTopic: 'calm-alarms' } });
+    const calm = await setupProject({ sandbox: sb, name: 'calm', node: o.node, cli, settings: o.profile.settings, notify: { webhook: `${webhook.url}/hook/calm`, ntfyServer: ntfy.url, ntfyTopic: 'calm-alarms' } });
     o.log(`sandbox pid ${sb.pid}: ${soak.units.target} and ${calm.units.target} started`);
     const box = sb;
     const undelivered = async (): Promise<number> => {

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fakeClaudeDir, type FakePlan } from '../fake-claude.js';
-import { soakConfig, type NotifyTargets } from './config.js';
+import { soakConfig, type NotifyTargets, type SoakSettings } from './config.js';
 import type { Run, Sandbox } from './sandbox.js';
 
 /** One soak project inside the sandbox. */
@@ -33,6 +33,8 @@ export interface SetupOptions {
   sandbox: Sandbox;
   name: string;
   notify: NotifyTargets;
+  /** The accelerated settings of its config. */
+  settings: SoakSettings;
   /** Environment lines for /etc/agent-runner/<project>.env (the units' secrets file). */
   secrets?: Record<string, string>;
   /**
@@ -77,7 +79,7 @@ export async function setupProject(o: SetupOptions): Promise<SoakProject> {
     stateDir: `/var/lib/agent-runner/${o.name}`,
     logDir: `/var/log/agent-runner/${o.name}`,
     ctlDir: fakeClaudeDir(home),
-    config: soakConfig(o.name, o.notify),
+    config: soakConfig(o.name, o.notify, o.settings),
     units: {
       serve: `agent-runner@${o.name}.service`,
       bridge: `agent-runner-bridge@${o.name}.service`,
