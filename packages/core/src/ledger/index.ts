@@ -2,7 +2,7 @@
  * `@agent-runner/core/ledger`: the SQLite ledger, the durable and queryable record shared by
  * the runner, bridge, watchdog and monitor (DESIGN.md, "The SQLite ledger").
  */
-export { openLedger, type Ledger, type LedgerOptions } from './open.js';
+export { LEDGER_CACHE_KIB, openLedger, type Ledger, type LedgerOptions } from './open.js';
 export { inspectLedger, type LedgerInspection } from './inspect.js';
 export { LEDGER_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
 export type {
