@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The long soak of issue 14: about 10,000 rounds with 590 injected faults (the `long` profile
 // of packages/testkit/src/soak/schedule.ts) under the real systemd sandbox, reporting the same
-// table as the CI soak, the wall time and the figures per 1,000 rounds. About 4 hours on a
+// table as the CI soak, the wall time and the figures per 1,000 rounds. About 2.5 hours on a
 // 2-core machine (longer while faults still need interventions). Needs root (namespaces) and
 // the tree built (`npx tsc -b`). SIGINT/SIGTERM stop it, sandbox included.
 //

@@ -63,7 +63,7 @@ export const CI_PROFILE: SoakProfile = {
 };
 
 /**
- * About 10,000 rounds with 590 faults (issue 14's long variant): about 2.5 hours on 2 cores.
+ * About 10,000 rounds with 590 faults (issue 14's long variant): about 2.4 hours on 2 cores.
  * Rounds follow each other without the CI profile's 0.5 s pause: the 10,000 ok rounds between
  * faults are most of the wall time, and the pause adds nothing the faults exercise.
  */
