@@ -19,7 +19,7 @@ export interface SoakSettings {
   watchdog: { interval_s: number; tier_cooldown_s: number; term_grace_s: number; verify_window_s: number; signature_window_s: number; stale_runner_s: number; stale_bridge_s: number; stale_monitor_s: number };
 }
 
-/** The settings both soak projects run with. */
+/** The settings both soak projects run with (the long profile changes only `restart_delay_s`). */
 export const SOAK_SETTINGS: SoakSettings = {
   restart_delay_s: 0.5,
   round_timeout_s: 60,
