@@ -4,9 +4,8 @@ import { VERSION } from '@agent-runner/core/version';
 import type { CliContext, GlobalArgs } from './context.js';
 import { FAST_VERBS } from './fast-path.js';
 import {
-  EVENTS_OPTIONS, GLOBAL_OPTIONS, INTERVAL_OPTION, JSON_OPTION, LOGS_LINES_OPTION, MAX_ROUNDS_OPTION, PEEK_OPTIONS, PORT_OPTION, TIMEOUT_OPTION, runner, type Handler,
+  EVENTS_OPTIONS, GLOBAL_OPTIONS, INTERVAL_OPTION, JSON_OPTION, LOGS_LINES_OPTION, MONITOR_OPTIONS, PEEK_OPTIONS, ROUND_OPTIONS, SERVE_OPTIONS, TIMEOUT_OPTION, runner, type Handler,
 } from './options.js';
-import type { ServeArgs } from './commands/serve.js';
 
 /**
  * Builds the yargs parser of every verb. Verbs are lazy: a handler imports its module only
@@ -47,27 +46,23 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'Run rounds until a stop trigger (the main job; what the systemd unit runs)',
       (y) =>
         y
-          .options(MAX_ROUNDS_OPTION)
-          .option('once', { type: 'boolean', default: false, describe: 'Run one round, then exit' })
+          .options(SERVE_OPTIONS)
           .epilogue(
             'Stops with exit 0 on max rounds, `agent-runner stop` (or touching the stop file), the agent\'s .agent-done sentinel, or SIGTERM (a running round finishes first; a second SIGTERM or `agent-runner kill` interrupts it). ' +
               'A bounded run (--once, --max-rounds N) exits right after its last round whatever its class, never waiting in a back-off or pause; exit 77 (EX_NOPERM) when that round failed authentication (log in, then run it again). ' +
               'A crash loop of the agent pauses rounds for runtime.crash_loop.cooldown_s, then tries one round; with cooldown_s = 0 serve exits 69 instead (not restarted). ' +
               'Exit 64: bad arguments. Exit 75: restart requested, or another serve runs. Exit 78: configuration broken.',
           ),
-      run(async () => (await import('./commands/serve.js')).serve),
+      run(FAST_VERBS.serve.load),
     )
     .command(
       'round',
       'Run exactly one supervised round in the foreground',
       (y) =>
         y
-          .option('phase', { type: 'string', describe: 'Run this phase instead of the next in rotation' })
+          .options(ROUND_OPTIONS)
           .epilogue('Returns when the round has ended, whatever its class: exit 0, or 77 (EX_NOPERM) when the agent\'s login was refused (log in, then run it again). Exit 64: bad arguments. Exit 75: another serve runs. Exit 78: configuration broken.'),
-      run(async () => {
-        const { serve } = await import('./commands/serve.js');
-        return (c: CliContext, args: ServeArgs) => serve(c, { ...args, 'max-rounds': 1 });
-      }),
+      run(FAST_VERBS.round.load),
     )
     .command(
       'stop',
@@ -101,7 +96,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'watchdog',
       'Judge the runner, bridge and local monitor and heal them through tiers (what the watchdog unit runs)',
       (y) => y.epilogue('Exit 0 on SIGTERM; 75 on its restart marker or when another watchdog runs. See `agent-runner heal status`.'),
-      run(async () => (await import('./commands/watchdog.js')).watchdog),
+      run(FAST_VERBS.watchdog.load),
     )
     .command('heal', 'The watchdog\'s heal state: status, breaker reset', (y) =>
       y
@@ -190,7 +185,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'bridge',
       'Deliver the outbox to chat/webhook/email transports and take operator commands (what the bridge unit runs)',
       (y) => y.epilogue('Exit 0 on SIGTERM; 75 on its restart marker or when another bridge runs. Test a transport with `agent-runner notify test --transport NAME`.'),
-      run(async () => (await import('./commands/bridge.js')).bridge),
+      run(FAST_VERBS.bridge.load),
     )
     .command('notify', 'Notifications', (y) =>
       y
@@ -230,18 +225,11 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'Watch the runner (here, or on --host ALIAS over SSH): anomaly detectors, event stream, HTTP page and /metrics',
       (y) =>
         y
-          .options(JSON_OPTION)
-          .option('mode', { choices: ['anomaly', 'events', 'http'] as const, default: 'anomaly' as const, describe: 'anomaly: detectors and alerts; events: every new event as a JSON line; http: progress page on 127.0.0.1' })
-          .option('host', { type: 'string', array: true, describe: 'SSH alias from ~/.ssh/config to poll (repeatable: a fleet)' })
-          .options(PORT_OPTION)
-          .option('accept-new-host-key', { type: 'boolean', default: false, describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' })
-          .option('remote-command', { type: 'string', describe: 'agent-runner command on the hosts (default monitor.remote_command)' })
-          .option('ssh-config', { type: 'string', describe: 'ssh client config file (default ~/.ssh/config)' })
-          .option('once', { type: 'boolean', default: false, describe: 'Poll once, print alerts, exit (1 when any is active)' })
+          .options(MONITOR_OPTIONS)
           .example('$0 monitor --host pi', 'Watch a Pi from a laptop')
           .example('$0 monitor --mode events | jq .kind', 'Follow the event stream')
           .example('$0 monitor --mode http --port 8765', 'Progress page at http://127.0.0.1:8765/'),
-      run(async () => (await import('./commands/monitor.js')).monitor),
+      run(FAST_VERBS.monitor.load),
     )
     .command(
       'events',

@@ -39,6 +39,17 @@ export const MAX_ROUNDS_OPTION = {
   'max-rounds': numberOption('max-rounds', { integer: true, min: 0, max: MAX_ROUNDS, what: 'a whole number', note: '0 = no limit' }, { describe: 'Stop after N rounds (overrides runtime.max_rounds)' }),
 } as const satisfies Record<string, Options>;
 
+/** Options of `agent-runner serve`. */
+export const SERVE_OPTIONS = {
+  ...MAX_ROUNDS_OPTION,
+  once: { type: 'boolean', default: false, describe: 'Run one round, then exit' },
+} as const satisfies Record<string, Options>;
+
+/** Options of `agent-runner round`. */
+export const ROUND_OPTIONS = {
+  phase: { type: 'string', describe: 'Run this phase instead of the next in rotation' },
+} as const satisfies Record<string, Options>;
+
 /** `--timeout` of `stop` and `kill`. */
 export const TIMEOUT_OPTION = {
   timeout: numberOption('timeout', { integer: false, min: 0.1, max: MAX_WAIT_S, what: 'a number of seconds' }, { describe: 'Give up waiting after this long (exit 75)' }),
@@ -57,6 +68,18 @@ export const LOGS_LINES_OPTION = {
 /** `--port` of `monitor` (0: any free port). */
 export const PORT_OPTION = {
   port: numberOption('port', { integer: true, min: 0, max: 65535, what: 'a port number', note: '0 = any free port' }, { describe: 'HTTP port on 127.0.0.1 (http mode; with anomaly mode: /metrics and /api/state for the fleet)' }),
+} as const satisfies Record<string, Options>;
+
+/** Options of `agent-runner monitor`. */
+export const MONITOR_OPTIONS = {
+  ...JSON_OPTION,
+  mode: { choices: ['anomaly', 'events', 'http'], default: 'anomaly', describe: 'anomaly: detectors and alerts; events: every new event as a JSON line; http: progress page on 127.0.0.1' },
+  host: { type: 'string', array: true, describe: 'SSH alias from ~/.ssh/config to poll (repeatable: a fleet)' },
+  ...PORT_OPTION,
+  'accept-new-host-key': { type: 'boolean', default: false, describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' },
+  'remote-command': { type: 'string', describe: 'agent-runner command on the hosts (default monitor.remote_command)' },
+  'ssh-config': { type: 'string', describe: 'ssh client config file (default ~/.ssh/config)' },
+  once: { type: 'boolean', default: false, describe: 'Poll once, print alerts, exit (1 when any is active)' },
 } as const satisfies Record<string, Options>;
 
 /**

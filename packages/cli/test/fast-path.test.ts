@@ -24,6 +24,16 @@ t.test('the fast path gives each verb what yargs gives it', async (t) => {
     ['events'],
     ['events', '--kind', 'round_end,round_start', '--since', '1h', '--json'],
     ['events', '-f', '--round', '3', '--limit', '10', '--config=/x.toml'],
+    ['serve'],
+    ['serve', '--max-rounds', '3', '--system'],
+    ['serve', '--once', '--max-rounds=x'],
+    ['round', '--phase', 'review', '-c', '/x.toml'],
+    ['bridge'],
+    ['watchdog', '--config', '/x.toml'],
+    ['monitor'],
+    ['monitor', '--mode', 'http', '--port', '0', '--json'],
+    ['monitor', '--host', 'pi', '--host', 'nas', '--accept-new-host-key', '--remote-command', 'agent-runner -c /p.toml', '--ssh-config', '/s', '--once'],
+    ['monitor', '--host=pi,nas', '--mode=events'],
   ];
   for (const argv of cases) {
     const fast = parseFast(argv);
@@ -38,8 +48,15 @@ t.test('the fast path gives each verb what yargs gives it', async (t) => {
 t.test('anything but a plain invocation of a fast verb goes to yargs', async (t) => {
   const declined = [
     [],
-    ['serve'],
     ['peeks'],
+    ['serve', '--help'],
+    ['serve', '--once', '--once'],
+    ['serve', '--bogus'],
+    ['bridge', '--transport', 'x'],
+    ['watchdog', 'now'],
+    ['monitor', '--mode', 'bogus'],
+    ['monitor', '--mode'],
+    ['monitor', '--port', '1', '--port', '2'],
     ['peek', '--help'],
     ['peek', '-h'],
     ['peek', '--version'],
@@ -54,9 +71,9 @@ t.test('anything but a plain invocation of a fast verb goes to yargs', async (t)
   for (const argv of declined) t.equal(parseFast(argv), undefined, JSON.stringify(argv));
 });
 
-/** Runs the built CLI in a node that refuses to load yargs. */
-function runWithoutYargs(args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const hooks = `export async function resolve(s, c, n) { if (s === 'yargs') throw new Error('yargs was imported'); return n(s, c); }`;
+/** Runs the built CLI in a node that refuses to load yargs, and the `refused` packages too. */
+function runWithoutYargs(args: string[], cwd: string, env: Record<string, string>, refused: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const hooks = `export async function resolve(s, c, n) { if (${JSON.stringify(['yargs', ...refused])}.includes(s)) throw new Error(s + ' was imported'); return n(s, c); }`;
   const preload = `import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}));`;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, CLI_BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -69,14 +86,19 @@ function runWithoutYargs(args: string[], cwd: string, env: Record<string, string
   });
 }
 
-t.test('peek --json and events --json run without importing yargs; help and usage errors still come from it', async (t) => {
-  const p = tempProject('fast', { 'PROMPT.md': 'x', 'agent-runner.toml': '[agent]\ncommand = ["sh"]\n[prompt]\nfile = "PROMPT.md"\n' });
+t.test('peek, events, round and monitor run without importing yargs; help and usage errors still come from it', async (t) => {
+  const p = tempProject('fast', { 'PROMPT.md': 'x', 'agent-runner.toml': '[agent]\ncommand = ["sh", "-c", "echo done"]\n[prompt]\nfile = "PROMPT.md"\n' });
   t.teardown(p.cleanup);
   const peek = await runWithoutYargs(['peek', '--json'], p.dir, p.env);
   t.equal(peek.code, 0, peek.stderr);
   t.equal((JSON.parse(peek.stdout) as { project: string }).project, 'fast');
   const events = await runWithoutYargs(['events', '--json', '--since', '1h'], p.dir, p.env);
   t.equal(events.code, 0, events.stderr);
+  const round = await runWithoutYargs(['round'], p.dir, p.env);
+  t.equal(round.code, 0, round.stderr);
+  // A local monitor has no use for SSH: ssh2 is loaded only to poll hosts.
+  const monitor = await runWithoutYargs(['monitor', '--once', '--json'], p.dir, p.env, ['ssh2']);
+  t.equal(monitor.code, 0, monitor.stderr);
   const bogus = await runWithoutYargs(['peek', '--bogus'], p.dir, p.env);
   t.not(bogus.code, 0);
   t.match(bogus.stderr, /yargs was imported/, 'an unknown option is yargs\' to report');
