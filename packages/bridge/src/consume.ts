@@ -1,7 +1,7 @@
 import type { Ledger } from '@agent-runner/core/ledger';
 import type { ProjectPaths } from '@agent-runner/core/paths';
+import type { LogPriority } from '@agent-runner/core/unit';
 import { executeCommand, type CommandOutcome } from './commands.js';
-import type { LogPriority } from './dispatcher.js';
 
 /**
  * Runs the pending inbox commands, oldest first: acts (markers), then in ONE transaction marks

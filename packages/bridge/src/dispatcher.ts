@@ -3,6 +3,7 @@ import { DEFAULT_OUTBOX_LEASE_MS, type ClaimOptions, type Ledger, type OutboxRec
 import { isNoSpace } from '@agent-runner/core/disk';
 import { redactText } from '@agent-runner/core/redact';
 import { sleep } from '@agent-runner/core/sleep';
+import type { LogPriority } from '@agent-runner/core/unit';
 import { NoSpaceGuard } from './no-space.js';
 import { RateLimiter } from './rate-limit.js';
 import { failuresBefore, retryDelayMs, tagError } from './retry.js';
@@ -10,9 +11,6 @@ import { OPERATOR_KINDS, repeatFingerprint, routeTargets } from './route.js';
 import { localOffset, quietUntil, type OffsetFn } from './schedule.js';
 import { SendError } from './send-error.js';
 import type { ReplyTarget, SendResult, Transport } from './transport.js';
-
-/** syslog priorities of the bridge's log lines. */
-export type LogPriority = 'err' | 'warning' | 'notice' | 'info';
 
 /** What the dispatcher needs. */
 export interface DispatcherDeps {

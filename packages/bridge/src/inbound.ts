@@ -1,7 +1,8 @@
 import type { InboundCommandInput, Ledger } from '@agent-runner/core/ledger';
 import { redactText } from '@agent-runner/core/redact';
+import { sleep } from '@agent-runner/core/sleep';
+import type { LogPriority } from '@agent-runner/core/unit';
 import { addressedToUs, parseCommand } from './commands.js';
-import type { LogPriority } from './dispatcher.js';
 import type { InboundMessage, Transport } from './transport.js';
 
 /** Commands older than this (platform time) are not run: a bridge down for a day must not replay a stale /stop. */
@@ -118,17 +119,4 @@ export async function runInbound(deps: InboundDeps): Promise<void> {
       await sleep(delay, deps.signal);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -3,7 +3,7 @@
  * single modules as `@agent-runner/bridge/<file>`.
  */
 export { start, type BridgeDeps } from './daemon.js';
-export { Dispatcher, type DispatcherDeps, type DispatchStats, type LogPriority } from './dispatcher.js';
+export { Dispatcher, type DispatcherDeps, type DispatchStats } from './dispatcher.js';
 export { createTransport } from './transports/index.js';
 export type { InboundMessage, OutMessage, PollResult, ReplyTarget, SendResult, Transport, TransportContext } from './transport.js';
 export { SendError } from './send-error.js';

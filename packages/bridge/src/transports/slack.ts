@@ -1,4 +1,5 @@
 import type { NotifyConfig } from '@agent-runner/core/config';
+import { sleep } from '@agent-runner/core/sleep';
 import { HttpClient, oneLine } from '../http.js';
 import { chunkText, logPointer, renderText } from '../format.js';
 import { readSecret } from '../secrets.js';
@@ -57,7 +58,7 @@ export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
   };
 
   const poll = async (cursor: string | undefined, signal: AbortSignal): Promise<PollResult> => {
-    if (cursor !== undefined) await abortableSleep(SLACK_POLL_INTERVAL_MS, signal);
+    if (cursor !== undefined) await sleep(SLACK_POLL_INTERVAL_MS, signal);
     const label = 'slack conversations.history';
     const token = readSecret(cfg, 'bot_token', ctx.env) as string;
     const q = new URLSearchParams({ channel: String(cfg['channel']), limit: cursor === undefined ? '1' : '100', ...(cursor ? { oldest: cursor } : {}) });
@@ -94,19 +95,6 @@ export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
     },
     ...(useApi && typeof cfg['channel'] === 'string' ? { poll } : {}),
   };
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
