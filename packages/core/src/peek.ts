@@ -1,6 +1,11 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { AgentRunnerConfig } from './config/index.js';
 import type { EventRecord } from './events/index.js';
-import type { AlertRecord, RoundRecord, Severity } from './ledger/index.js';
+import { readEnrollment, verifyIdentity } from './identity.js';
+import type { AlertRecord, Ledger, RoundRecord, Severity } from './ledger/index.js';
+import { readHeartbeat, readStopRequest } from './markers.js';
+import type { ProjectPaths } from './paths.js';
 
 /**
  * The `agent-runner peek --json` document: a contract between processes (the remote monitor
@@ -181,5 +186,60 @@ export function peekDefenses(cfg: AgentRunnerConfig, stopFile: string): Record<s
     disk_min_free_mb: cfg.runtime.disk_min_free_mb,
     stop_file: stopFile,
     ...(cfg.agent.auth_fail_hint ? { auth_fail_hint: cfg.agent.auth_fail_hint } : {}),
+  };
+}
+
+/**
+ * `service` of a peek document, from the runner's enrollment (proven live by its identity),
+ * its heartbeat, the stop request and `.agent-done`. One reader for `peek --json` and the
+ * monitor's local source.
+ * @param nowMs epoch ms the heartbeat's age is measured at.
+ * @returns the block, and whether the enrolled runner is the live process (`state` running).
+ */
+export function peekService(paths: ProjectPaths, nowMs: number): { service: PeekSnapshot['service']; running: boolean } {
+  const enrollment = readEnrollment(paths, 'runner');
+  const identity = enrollment ? verifyIdentity(enrollment) : undefined;
+  const running = identity?.verdict === 'same';
+  const heartbeat = running ? readHeartbeat(paths, 'runner', { nowMs }) : undefined;
+  return {
+    running,
+    service: {
+      state: enrollment ? (running ? 'running' : identity?.verdict === 'unknown' ? 'unknown' : 'stopped') : 'stopped',
+      pid: running ? (enrollment?.pid ?? null) : null,
+      version: running ? (enrollment?.version ?? null) : null,
+      started_at: running ? (enrollment?.started_at ?? null) : null,
+      activity: heartbeat?.state ?? null,
+      heartbeat_age_s: heartbeat ? Math.round(heartbeat.age_ms / 100) / 10 : null,
+      stop_requested: readStopRequest(paths) !== undefined,
+      agent_done: existsSync(paths.agentDoneFile) ? readFileSync(paths.agentDoneFile, 'utf8').trim().slice(0, 200) : null,
+      pause: pauseOf(heartbeat?.detail),
+    },
+  };
+}
+
+/** What a peek document reads from the ledger. */
+export type PeekLedgerPart = Pick<PeekSnapshot, 'current_round' | 'rounds' | 'counts_24h' | 'today' | 'rate_limit' | 'alarms'>;
+
+/**
+ * The ledger's part of a peek document, by indexed queries: the last `rounds` rounds, the one
+ * in progress (only while the runner runs: a `running` row of a dead runner is not current),
+ * the classes of the last 24 h, the totals since 00:00 UTC, the active throttle of the
+ * preset's account and the project's active alarms on this host. One reader for `peek --json`
+ * and the monitor's local source.
+ * @param nowMs epoch ms "now" for the windows and the round's elapsed time.
+ */
+export function peekLedger(ledger: Ledger, cfg: AgentRunnerConfig, nowMs: number, opts: { running: boolean; rounds?: number }): PeekLedgerPart {
+  const rounds = ledger.runner.lastRounds(opts.rounds ?? 10);
+  const d = new Date(nowMs);
+  const t = ledger.runner.totalsSince(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  const th = ledger.runner.activeThrottle(cfg.agent.preset, nowMs);
+  const live = opts.running ? rounds.find((r) => r.status === 'running') : undefined;
+  return {
+    current_round: live ? { ...toPeekRound(live), elapsed_s: Math.round((nowMs - live.startedAtMs) / 100) / 10 } : null,
+    rounds: rounds.map(toPeekRound),
+    counts_24h: ledger.runner.classificationCounts(nowMs - 86_400_000),
+    today: { rounds: t.rounds, input_tokens: t.inputTokens, output_tokens: t.outputTokens, cache_read_tokens: t.cacheReadTokens, cache_creation_tokens: t.cacheCreationTokens, cost_usd: Math.round(t.costUsd * 1e6) / 1e6 },
+    rate_limit: th ? { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) } : null,
+    alarms: ledger.monitor.activeAlerts({ host: hostname(), project: cfg.project }).map(toPeekAlarm),
   };
 }

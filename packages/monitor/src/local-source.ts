@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AgentRunnerConfig } from '@agent-runner/core/config';
 import { configPaths } from '@agent-runner/core/config';
@@ -7,10 +6,10 @@ import { tightestDisk } from '@agent-runner/core/disk';
 import { endCursor, eventsSince, lastEvents, type EventCursor, type EventRecord } from '@agent-runner/core/events';
 import { readEnrollment, signalIfSame, verifyIdentity, type KillFn } from '@agent-runner/core/identity';
 import type { Ledger } from '@agent-runner/core/ledger';
-import { readHeartbeat, readStopRequest, requestStop } from '@agent-runner/core/markers';
+import { requestStop } from '@agent-runner/core/markers';
 import type { ProjectPaths } from '@agent-runner/core/paths';
+import { iso, PEEK_SCHEMA_VERSION, peekDefenses, peekLedger, peekService } from '@agent-runner/core/peek';
 import { BOOTSTRAP_EVENTS, type HostSource, type PollResult, type StopResult } from './source.js';
-import { iso, PEEK_SCHEMA_VERSION, pauseOf, peekDefenses, toPeekAlarm, toPeekRound } from '@agent-runner/core/peek';
 import type { HostSnapshot } from './snapshot.js';
 import { memory } from './system.js';
 
@@ -31,10 +30,10 @@ export interface LocalSourceDeps {
 const RECENT = 20;
 
 /**
- * The monitor's view of the project on this host: the ledger (indexed queries), the marker
- * files, the event stream read from a byte cursor (each poll reads only what was appended),
- * statfs of the state and log directories (core/disk, as peek) and memory from
- * systeminformation. Mirrors `peek --json` without importing the runner.
+ * The monitor's view of the project on this host: `service` and the ledger's part from the
+ * readers `peek --json` uses (core/peek), the event stream read from a byte cursor (each poll
+ * reads only what was appended), statfs of the state and log directories (core/disk, as peek)
+ * and memory from systeminformation.
  */
 export class LocalSource implements HostSource {
   readonly host = 'local';
@@ -104,44 +103,26 @@ export class LocalSource implements HostSource {
   async snapshot(nowMs: number): Promise<HostSnapshot> {
     const { paths, cfg } = this;
     const ledger = this.deps.ledger;
-    const enrollment = readEnrollment(paths, 'runner');
-    const identity = enrollment ? verifyIdentity(enrollment) : undefined;
-    const running = identity?.verdict === 'same';
-    const hb = running ? readHeartbeat(paths, 'runner', { nowMs }) : undefined;
-    const agentDone = existsSync(paths.agentDoneFile) ? readFileSync(paths.agentDoneFile, 'utf8').trim().slice(0, 200) : null;
-    const rounds = ledger.runner.lastRounds(10);
-    const d = new Date(nowMs);
-    const totals = ledger.runner.totalsSince(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
-    const th = ledger.runner.activeThrottle(cfg.agent.preset, nowMs);
-    const live = rounds.find((r) => r.status === 'running');
+    const { service, running } = peekService(paths, nowMs);
+    const part = peekLedger(ledger, cfg, nowMs, { running });
     const breakers = ledger.watchdog.listHealStates().filter((h) => h.breaker === 'open').map((h) => h.target);
-    const alarms = ledger.monitor.activeAlerts({ host: hostname(), project: cfg.project }).map(toPeekAlarm);
     const du = tightestDisk([paths.stateDir, paths.logDir]);
     const mem = this.deps.system !== false ? await memory() : null;
     return {
       schema_version: PEEK_SCHEMA_VERSION,
       project: cfg.project,
       generated_at: iso(nowMs) as string,
-      service: {
-        state: enrollment ? (running ? 'running' : identity?.verdict === 'unknown' ? 'unknown' : 'stopped') : 'stopped',
-        pid: running ? (enrollment?.pid ?? null) : null,
-        version: running ? (enrollment?.version ?? null) : null,
-        activity: hb?.state ?? null,
-        heartbeat_age_s: hb ? hb.age_ms / 1000 : null,
-        stop_requested: readStopRequest(paths) !== undefined,
-        agent_done: agentDone,
-        pause: pauseOf(hb?.detail),
-      },
-      current_round: live && running ? { ...toPeekRound(live), elapsed_s: (nowMs - live.startedAtMs) / 1000 } : null,
-      rounds: rounds.map(toPeekRound),
-      counts_24h: ledger.runner.classificationCounts(nowMs - 86_400_000),
-      today: { rounds: totals.rounds, cost_usd: Math.round(totals.costUsd * 1e6) / 1e6 },
+      service,
+      current_round: part.current_round,
+      rounds: part.rounds,
+      counts_24h: part.counts_24h,
+      today: part.today,
       backoff: null,
-      rate_limit: th ? { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) } : null,
+      rate_limit: part.rate_limit,
       orphan_stashes: this.stashCache ?? (this.stashCache = this.stashes()),
       system: { disk: du ? { path: du.path, free_bytes: du.free_bytes, used_pct: du.used_pct } : null, memory: mem, agent_process_count: 0 },
       defenses: peekDefenses(cfg, paths.stopFile),
-      alarms,
+      alarms: part.alarms,
       recent_events: [...this.recent],
       heal_breakers_open: breakers,
     };

@@ -1,13 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
 import { tightestDisk } from '@agent-runner/core/disk';
 import { lastEvents } from '@agent-runner/core/events/reader';
-import { iso, PEEK_SCHEMA_VERSION, pauseOf, peekDefenses, toPeekAlarm, toPeekRound, type PeekHook, type PeekSnapshot } from '@agent-runner/core/peek';
-import { readEnrollment, verifyIdentity } from '@agent-runner/core/identity';
-import { openLedger, type RoundRecord } from '@agent-runner/core/ledger';
-import { readHeartbeat, readStopRequest } from '@agent-runner/core/markers';
+import { openLedger } from '@agent-runner/core/ledger';
+import { iso, PEEK_SCHEMA_VERSION, peekDefenses, peekLedger, peekService, type PeekHook, type PeekLedgerPart, type PeekSnapshot } from '@agent-runner/core/peek';
 import { orphanStashes } from './vcs.js';
 
 function memory(): PeekSnapshot['system']['memory'] {
@@ -100,35 +97,17 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
     (list) => list.map((s) => ({ sha: s.sha, round: s.round, message: s.message, created_at: iso(s.createdAtMs) as string })),
     () => [], // not a git work tree (any more): nothing to salvage
   );
-  const enrollment = readEnrollment(paths, 'runner');
-  const identity = enrollment ? verifyIdentity(enrollment) : undefined;
-  const running = identity?.verdict === 'same';
-  const heartbeat = running ? readHeartbeat(paths, 'runner', { nowMs: now }) : undefined;
-  const agentDone = existsSync(paths.agentDoneFile) ? readFileSync(paths.agentDoneFile, 'utf8').trim().slice(0, 200) : null;
-
-  let rounds: RoundRecord[] = [];
-  let counts: Record<string, number> = {};
-  let today: PeekSnapshot['today'] = { rounds: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_creation_tokens: 0, cost_usd: 0 };
-  let rateLimit: PeekSnapshot['rate_limit'] = null;
+  const { service, running } = peekService(paths, now);
+  let part: PeekLedgerPart = { current_round: null, rounds: [], counts_24h: {}, today: { rounds: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_creation_tokens: 0, cost_usd: 0 }, rate_limit: null, alarms: [] };
   let ledgerInfo: PeekSnapshot['ledger'] = null;
-  let current: PeekSnapshot['current_round'] = null;
-  let alarms: PeekSnapshot['alarms'] = [];
   if (existsSync(paths.ledgerPath)) {
     const ledger = openLedger(paths.ledgerPath, { readonly: true });
     ledgerInfo = { path: paths.ledgerPath, schema_version: ledger.schemaVersion };
     try {
-      rounds = ledger.runner.lastRounds(opts.rounds ?? 10);
-      counts = ledger.runner.classificationCounts(now - 86_400_000);
-      const t = ledger.runner.totalsSince(Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate()));
-      today = { rounds: t.rounds, input_tokens: t.inputTokens, output_tokens: t.outputTokens, cache_read_tokens: t.cacheReadTokens, cache_creation_tokens: t.cacheCreationTokens, cost_usd: Math.round(t.costUsd * 1e6) / 1e6 };
-      const th = ledger.runner.activeThrottle(cfg.agent.preset, now);
-      if (th) rateLimit = { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) };
-      alarms = ledger.monitor.activeAlerts({ host: hostname(), project: cfg.project }).map(toPeekAlarm);
+      part = peekLedger(ledger, cfg, now, { running, ...(opts.rounds !== undefined ? { rounds: opts.rounds } : {}) });
     } finally {
       ledger.close();
     }
-    const live = rounds.find((r) => r.status === 'running');
-    if (live && running) current = { ...toPeekRound(live), elapsed_s: Math.round((now - live.startedAtMs) / 100) / 10 };
   }
 
   const recent = lastEvents(paths.eventsDir, { n: opts.events ?? 20 }).events;
@@ -142,28 +121,18 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
     schema_version: PEEK_SCHEMA_VERSION,
     project: cfg.project,
     generated_at: iso(now) as string,
-    service: {
-      state: enrollment ? (running ? 'running' : identity?.verdict === 'unknown' ? 'unknown' : 'stopped') : 'stopped',
-      pid: running ? (enrollment?.pid ?? null) : null,
-      version: running ? (enrollment?.version ?? null) : null,
-      started_at: running ? (enrollment?.started_at ?? null) : null,
-      activity: heartbeat?.state ?? null,
-      heartbeat_age_s: heartbeat ? Math.round(heartbeat.age_ms / 100) / 10 : null,
-      stop_requested: readStopRequest(paths) !== undefined,
-      agent_done: agentDone,
-      pause: pauseOf(heartbeat?.detail),
-    },
-    current_round: current,
-    rounds: rounds.map(toPeekRound),
-    counts_24h: counts,
-    today,
+    service,
+    current_round: part.current_round,
+    rounds: part.rounds,
+    counts_24h: part.counts_24h,
+    today: part.today,
     backoff,
-    rate_limit: rateLimit,
+    rate_limit: part.rate_limit,
     orphan_stashes: await stashes,
     system: { disk: disk(paths), memory: memory(), agent_process_count: agentProcessCount(cfg.agent.command) },
     defenses: peekDefenses(cfg, paths.stopFile),
     ledger: ledgerInfo,
-    alarms,
+    alarms: part.alarms,
     hooks: peekHooks(cfg, paths.eventsDir),
     recent_events: recent,
   };
