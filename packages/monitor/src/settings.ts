@@ -1,4 +1,4 @@
-import type { AgentRunnerConfig } from '@agent-runner/core/config';
+import { tableDefaults, type AgentRunnerConfig } from '@agent-runner/core/config';
 
 /**
  * The monitor's thresholds and switches, resolved from `[monitor]` (and `[runtime]` for the
@@ -41,21 +41,8 @@ export interface MonitorSettings {
   cost_warn_ratio: number;
 }
 
-/** Defaults of every setting (the `[monitor]` schema defaults plus the fixed detector constants). */
-export const DEFAULT_SETTINGS: MonitorSettings = {
-  poll_interval_s: 30,
-  supervisor_stale_threshold_s: undefined,
-  remote_failure_tolerance_s: 300,
-  auto_stop: true,
-  remote_command: 'agent-runner',
-  disk_warning_pct: 90,
-  disk_critical_pct: 95,
-  mem_available_min_pct: 10,
-  silence_after_s: 21_600,
-  cost_budget_usd: 0,
-  hung_grace_s: 120,
-  notify_benign: false,
-  disable: [],
+/** The detectors' fixed thresholds (not configurable; each justified on its detector). */
+const DETECTOR_CONSTANTS = {
   window_rounds: 10,
   timeout_rate: 0.3,
   timeout_min: 3,
@@ -64,7 +51,33 @@ export const DEFAULT_SETTINGS: MonitorSettings = {
   anomaly_repeat: 5,
   orphan_chain_min: 3,
   cost_warn_ratio: 1,
-};
+} as const satisfies Partial<MonitorSettings>;
+
+/** The settings of a resolved `[monitor]` table, with the detectors' constants. */
+function fromTable(m: AgentRunnerConfig['monitor'], supervisorStale: number | undefined): MonitorSettings {
+  return {
+    poll_interval_s: m.poll_interval_s,
+    supervisor_stale_threshold_s: supervisorStale,
+    remote_failure_tolerance_s: m.remote_failure_tolerance_s,
+    auto_stop: m.auto_stop,
+    remote_command: m.remote_command,
+    disk_warning_pct: m.disk_warning_pct,
+    disk_critical_pct: m.disk_critical_pct,
+    mem_available_min_pct: m.mem_available_min_pct,
+    silence_after_s: m.silence_after_s,
+    cost_budget_usd: m.cost_budget_usd,
+    hung_grace_s: m.hung_grace_s,
+    notify_benign: m.notify_benign,
+    disable: m.disable,
+    ...DETECTOR_CONSTANTS,
+  };
+}
+
+/**
+ * Settings without a config file (a monitor of remote hosts run from a laptop): the schema's
+ * `[monitor]` defaults, `supervisor_stale_threshold_s` from each host's own defenses.
+ */
+export const DEFAULT_SETTINGS: MonitorSettings = fromTable(tableDefaults('monitor') as unknown as AgentRunnerConfig['monitor'], undefined);
 
 /**
  * Settings from a loaded config. `supervisor_stale_threshold_s` keeps the config's resolved
@@ -72,21 +85,5 @@ export const DEFAULT_SETTINGS: MonitorSettings = {
  * hosts pass `remote: true` and the threshold is derived from each host's own defenses.
  */
 export function settingsFromConfig(cfg: AgentRunnerConfig, opts: { remote?: boolean } = {}): MonitorSettings {
-  const m = cfg.monitor;
-  return {
-    ...DEFAULT_SETTINGS,
-    poll_interval_s: m.poll_interval_s,
-    supervisor_stale_threshold_s: opts.remote ? undefined : m.supervisor_stale_threshold_s,
-    remote_failure_tolerance_s: m.remote_failure_tolerance_s,
-    auto_stop: m.auto_stop,
-    remote_command: m.remote_command,
-    disk_warning_pct: m.disk_warning_pct ?? DEFAULT_SETTINGS.disk_warning_pct,
-    disk_critical_pct: m.disk_critical_pct ?? DEFAULT_SETTINGS.disk_critical_pct,
-    mem_available_min_pct: m.mem_available_min_pct ?? DEFAULT_SETTINGS.mem_available_min_pct,
-    silence_after_s: m.silence_after_s ?? DEFAULT_SETTINGS.silence_after_s,
-    cost_budget_usd: m.cost_budget_usd ?? DEFAULT_SETTINGS.cost_budget_usd,
-    hung_grace_s: m.hung_grace_s ?? DEFAULT_SETTINGS.hung_grace_s,
-    notify_benign: m.notify_benign ?? DEFAULT_SETTINGS.notify_benign,
-    disable: m.disable ?? [],
-  };
+  return fromTable(cfg.monitor, opts.remote ? undefined : cfg.monitor.supervisor_stale_threshold_s);
 }

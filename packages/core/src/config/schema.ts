@@ -95,6 +95,12 @@ const PHASE_NAME = '^(?!list$)[a-z][a-z0-9_-]{0,31}$';
 /** When a hook runs (`[hooks.NAME] on`). */
 export const HOOK_EVENTS = ['serve_start', 'pre_round', 'post_round', 'dirty_tree', 'detector'] as const;
 
+/** The agent CLIs agent-runner has an adapter for (`agent.preset`); the one list of them. */
+export const AGENT_PRESETS = ['claude', 'codex', 'gemini', 'aider', 'generic'] as const;
+
+/** One of {@link AGENT_PRESETS}. */
+export type PresetName = (typeof AGENT_PRESETS)[number];
+
 /** Event severities, lowest first; used by notification routing. */
 export const SEVERITIES = ['debug', 'info', 'notice', 'warning', 'error', 'critical'] as const;
 
@@ -163,7 +169,7 @@ export const CONFIG_SCHEMA: Schema = {
       properties: {
         preset: {
           type: 'string',
-          enum: ['claude', 'codex', 'gemini', 'aider', 'generic'],
+          enum: [...AGENT_PRESETS],
           default: 'generic',
           description: 'Which adapter reads the agent\'s output (classification, usage, cost).',
         },
@@ -543,3 +549,15 @@ export const CONFIG_SCHEMA: Schema = {
     },
   },
 };
+
+/**
+ * The schema's default of every key of the top-level table `table` that has one (what the
+ * loader fills in when the key is absent); keys without a default are absent. For code that
+ * needs the defaults without a config file (a monitor of remote hosts run from a laptop).
+ * @throws Error when the schema has no such table (a programming error).
+ */
+export function tableDefaults(table: string): Record<string, unknown> {
+  const t = (CONFIG_SCHEMA['properties'] as Record<string, Schema>)[table];
+  if (!t || t['type'] !== 'object') throw new Error(`the config schema has no table [${table}]`);
+  return Object.fromEntries(Object.entries(t['properties'] as Record<string, Schema>).flatMap(([k, v]) => (v['default'] === undefined ? [] : [[k, v['default']]])));
+}
