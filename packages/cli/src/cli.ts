@@ -1,4 +1,5 @@
 import yargs, { type Argv } from 'yargs';
+import { AGENT_PRESETS } from '@agent-runner/core/config/schema';
 import { EXIT } from '@agent-runner/core/errors';
 import { VERSION } from '@agent-runner/core/version';
 import type { CliContext, GlobalArgs } from './context.js';
@@ -24,7 +25,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'Create agent-runner.toml and a starter prompt in this git work tree',
       (y) =>
         y
-          .option('preset', { choices: ['claude', 'codex', 'gemini', 'aider', 'generic'] as const, default: 'claude' as const, describe: 'Agent CLI preset' })
+          .option('preset', { choices: AGENT_PRESETS, default: 'claude' as const, describe: 'Agent CLI preset' })
           .option('force', { type: 'boolean', default: false, describe: 'Overwrite existing files' })
           .option('state-dir', { type: 'string', describe: 'Keep state in this directory (relative: inside the work tree, and git-ignored)' })
           .options(JSON_OPTION)

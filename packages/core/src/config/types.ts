@@ -3,7 +3,7 @@
  * `{project}` expanded. Field names match the TOML keys (see docs/configuration.md), so the
  * key path in an error is the property path here. Durations are seconds, sizes bytes.
  */
-import type { HOOK_EVENTS } from './schema.js';
+import type { HOOK_EVENTS, PresetName } from './schema.js';
 
 /** One prompt source, as given in `[prompt]` or `[phases.NAME.prompt]`. */
 export interface PromptConfig {
@@ -28,7 +28,7 @@ export interface PatternConfig {
 
 /** `[agent]`. */
 export interface AgentConfig {
-  preset: 'claude' | 'codex' | 'gemini' | 'aider' | 'generic';
+  preset: PresetName;
   command: string[];
   prompt_delivery: 'stdin' | 'argv';
   prompt_arg_template: string[];

@@ -3,6 +3,7 @@
  * agent CLI (Claude Code, Codex, Gemini CLI, aider, or a generic pattern set): its preset
  * command line, how the prompt is delivered, and how to read its output stream live.
  */
+import type { PresetName } from '@agent-runner/core/config';
 
 /** How a round ended, as far as the runner's policy is concerned. */
 export type FailureClass =
@@ -115,7 +116,7 @@ export interface AgentPreset {
 
 /** One agent CLI. */
 export interface AgentAdapter {
-  readonly name: 'claude' | 'codex' | 'gemini' | 'aider' | 'generic';
+  readonly name: PresetName;
   readonly preset: AgentPreset;
   /** Tells an operator how to fix an authentication failure for this CLI. */
   readonly authHint: string;
