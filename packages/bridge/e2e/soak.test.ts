@@ -178,7 +178,7 @@ allowed_user_ids = [7]
   t.same({ pending: counts.pending, sending: counts.sending, dead: counts.dead }, { pending: 0, sending: 0, dead: 0 });
   t.notOk(existsSync(paths.stopFile), 'no /stop from a foreign chat or user was executed');
   t.ok(readPause(paths, Date.now()), 'the allowed /pause was executed');
-  const pauses = producer.runner.pendingCommands().length;
+  const pauses = producer.bridge.pendingCommands().length;
   t.equal(pauses, 0, 'no command left pending');
   t.notOk(stderr.includes(TOKEN) || stderr.includes('mxtok'), 'no secret in the journal');
   t.comment(`a webhook receiver ignoring Idempotency-Key would have seen ${posts} deliveries for ${N} notifications (${posts - N} duplicates after ${kills} SIGKILLs); honouring it: ${accepted.length}, 0 duplicated`);

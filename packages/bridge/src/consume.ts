@@ -11,7 +11,7 @@ import { executeCommand, type CommandOutcome } from './commands.js';
  */
 export function consumeCommands(ctx: { ledger: Ledger; paths: ProjectPaths; now: () => number; transports: ReadonlySet<string>; log: (p: LogPriority, line: string) => void }): number {
   const { ledger } = ctx;
-  const pending = ledger.runner.pendingCommands(20);
+  const pending = ledger.bridge.pendingCommands(20);
   for (const cmd of pending) {
     let out: CommandOutcome;
     try {
@@ -20,7 +20,7 @@ export function consumeCommands(ctx: { ledger: Ledger; paths: ProjectPaths; now:
       out = { status: 'rejected', reply: `/${cmd.command} failed: ${(e as Error).message}` };
     }
     ledger.atomically(() => {
-      ledger.runner.markHandled(cmd.id, out.status, out.reply.slice(0, 2000), 'bridge');
+      ledger.bridge.markHandled(cmd.id, out.status, out.reply.slice(0, 2000), 'bridge');
       if (ctx.transports.has(cmd.transport)) {
         ledger.outbox.enqueue({ idempotencyKey: `reply:${cmd.id}`, kind: 'command_reply', severity: 'info', title: `/${cmd.command}`, body: out.reply, transport: cmd.transport });
       }

@@ -68,11 +68,11 @@ t.test('ingest stores allowed commands once with the cursor; refused ones are on
   ];
   t.same(ingest(deps, msgs, '104').length, 1);
   t.equal(ledger.bridge.getCursor('inbound.tg'), '104');
-  t.same(ledger.runner.pendingCommands().map((c) => [c.command, c.args, c.platformMessageId]), [['pause', ['1h'], '101']]);
+  t.same(ledger.bridge.pendingCommands().map((c) => [c.command, c.args, c.platformMessageId]), [['pause', ['1h'], '101']]);
   t.same(events.map((e) => [e['command'], e['status'], e['reason']]), [['stop', 'rejected', 'sender_not_allowed'], ['pause', 'accepted', undefined]]);
   // The platform delivers the same update again (cursor lost, redelivery): nothing new.
   t.same(ingest(deps, msgs, '104'), []);
-  t.equal(ledger.runner.pendingCommands().length, 1);
+  t.equal(ledger.bridge.pendingCommands().length, 1);
 });
 
 t.test('ingest: a command addressed to another bot is ignored (not stored, not evented), ours and bare ones are taken', async (t) => {
@@ -88,14 +88,14 @@ t.test('ingest: a command addressed to another bot is ignored (not stored, not e
   const from7 = (id: string, text: string) => ({ platformMessageId: id, sender: '7', chat: '5', text });
   const from666 = (id: string, text: string) => ({ platformMessageId: id, sender: '666', chat: '5', text });
   ingest(deps(named), [from7('1', '/pause@otherbot 2h'), from7('2', '/stop@OtherBot'), from666('3', '/stop@otherbot'), from7('4', '/status@agent_runner_bot'), from7('5', '/help')], '6');
-  t.same(ledger.runner.pendingCommands().map((c) => [c.command, c.platformMessageId]), [['status', '4'], ['help', '5']], 'ours (any case) and the bare one');
+  t.same(ledger.bridge.pendingCommands().map((c) => [c.command, c.platformMessageId]), [['status', '4'], ['help', '5']], 'ours (any case) and the bare one');
   t.same(events.map((e) => [e['command'], e['status']]), [['status', 'accepted'], ['help', 'accepted']], 'another bot\'s commands are no command_received, not even rejected ones');
   t.match(logs.join('\n'), /\/pause@otherbot from 7 in 5 is addressed to another bot: ignored/);
   t.equal(ledger.bridge.getCursor('inbound.tg'), '6', 'the cursor moves past them');
   // Without a known username (a transport without one, or getMe gave none), no addressed command runs.
   events.length = 0;
   ingest(deps(fakeTransport(cfg)), [from7('7', '/stop@agent_runner_bot'), from7('8', '/resume')], '9');
-  t.same(ledger.runner.pendingCommands().map((c) => c.command), ['status', 'help', 'resume']);
+  t.same(ledger.bridge.pendingCommands().map((c) => c.command), ['status', 'help', 'resume']);
   t.same(events.map((e) => e['command']), ['resume']);
 });
 
@@ -122,7 +122,7 @@ t.test('commands act through markers and are acknowledged through the outbox', a
   t.equal(reply1?.transport, 'tg');
   t.equal(reply1?.kind, 'command_reply');
   t.match(reply1?.body, /Paused until 2026-05-01T10:30:00Z/);
-  t.equal(ledger.runner.getCommand(1)?.status, 'done');
+  t.equal(ledger.bridge.getCommand(1)?.status, 'done');
   t.equal(run(), 0, 'handled once');
 
   say('/resume');
@@ -139,13 +139,13 @@ t.test('commands act through markers and are acknowledged through the outbox', a
   t.equal(takeHealReset(paths, 'bridge')?.requested_by, 'tg:7');
   say('/heal reset ../etc');
   run();
-  t.equal(ledger.runner.getCommand(n)?.status, 'rejected');
+  t.equal(ledger.bridge.getCommand(n)?.status, 'rejected');
   say('/pause soon');
   run();
-  t.equal(ledger.runner.getCommand(n)?.status, 'rejected');
+  t.equal(ledger.bridge.getCommand(n)?.status, 'rejected');
   say('/frobnicate');
   run();
-  t.match(ledger.runner.getCommand(n)?.result, /Unknown command \/frobnicate/);
+  t.match(ledger.bridge.getCommand(n)?.result, /Unknown command \/frobnicate/);
 
   // /tail reads the latest round's log (redacted); /status reads ledger and markers.
   mkdirSync(paths.roundsDir, { recursive: true });
@@ -155,18 +155,18 @@ t.test('commands act through markers and are acknowledged through the outbox', a
   ledger.runner.finishRound(1, { classification: 'ok', costUsd: 0.25, endedAtMs: clock });
   say('/tail 3');
   run();
-  const tail = ledger.runner.getCommand(n)?.result ?? '';
+  const tail = ledger.bridge.getCommand(n)?.result ?? '';
   t.match(tail, /line 48\nline 49\nkey \[redacted\]/);
   t.notMatch(tail, /sk-ant/);
   say('/status');
   clock += 1000;
   run();
-  const status = ledger.runner.getCommand(n)?.result ?? '';
+  const status = ledger.bridge.getCommand(n)?.result ?? '';
   t.match(status, /Last round 1: ok/);
   t.match(status, /Stop requested/);
   t.match(status, /Runner: no heartbeat/);
   t.ok(existsSync(paths.stopFile));
-  const help = executeCommand({ ledger, paths, now }, { ...ledger.runner.getCommand(1)!, command: 'help', args: [] });
+  const help = executeCommand({ ledger, paths, now }, { ...ledger.bridge.getCommand(1)!, command: 'help', args: [] });
   t.match(help.reply, /\/heal reset <unit>/);
   t.ok(readFileSync(paths.stopFile, 'utf8').includes('tg:7'));
 });

@@ -58,9 +58,8 @@ export function diskFullLedger(ledger: Ledger, full: { on: boolean }): Ledger {
     });
   return {
     ...ledger,
-    bridge: guard(ledger.bridge, ['claimDue', 'markSent', 'markFailed', 'markDead', 'markRepeat', 'insertCommand', 'insertCommands', 'setCursor']),
+    bridge: guard(ledger.bridge, ['claimDue', 'markSent', 'markFailed', 'markDead', 'markRepeat', 'insertCommand', 'insertCommands', 'setCursor', 'markHandled']),
     outbox: guard(ledger.outbox, ['enqueue']),
-    runner: guard(ledger.runner, ['markHandled']),
     atomically: (fn) => {
       if (full.on) throw sqliteFull(ledger.path, 'transaction');
       return ledger.atomically(fn);

@@ -21,9 +21,9 @@ t.test('insertCommand is idempotent per (transport, platform message id)', async
   const slack = ledger.bridge.insertCommand(cmd('900', 'pause', { transport: 'slack' }));
   t.match(slack, { inserted: true }, 'same id on another transport is another command');
   t.not(slack.id, 1);
-  t.match(ledger.runner.getCommand(1), { command: 'tail', args: ['50'], status: 'pending', receivedAtMs: T0, chat: '-100200', handledAtMs: null });
-  t.match(ledger.runner.getCommand(slack.id), { command: 'pause', args: [] }, 'args default to []');
-  t.equal(ledger.runner.pendingCommands().length, 2);
+  t.match(ledger.bridge.getCommand(1), { command: 'tail', args: ['50'], status: 'pending', receivedAtMs: T0, chat: '-100200', handledAtMs: null });
+  t.match(ledger.bridge.getCommand(slack.id), { command: 'pause', args: [] }, 'args default to []');
+  t.equal(ledger.bridge.pendingCommands().length, 2);
   ledger.close();
 });
 
@@ -42,7 +42,7 @@ t.test('insertCommands stores a batch and its cursor together, or neither', asyn
   const bad = { ...cmd('4'), sender: null as unknown as string };
   t.throws(() => ledger.bridge.insertCommands([cmd('3'), bad], { name: 'telegram.offset', value: '5' }));
   t.equal(ledger.bridge.getCursor('telegram.offset'), '3', 'cursor not advanced past lost commands');
-  t.equal(ledger.runner.pendingCommands().length, 2, 'command 3 rolled back with the batch');
+  t.equal(ledger.bridge.pendingCommands().length, 2, 'command 3 rolled back with the batch');
 
   ledger.bridge.setCursor('telegram.offset', '7');
   t.equal(ledger.bridge.getCursor('telegram.offset'), '7');
@@ -55,15 +55,15 @@ t.test('pendingCommands and markHandled: oldest first, first consumer wins', asy
   ledger.bridge.insertCommand(cmd('1', 'pause'));
   ledger.bridge.insertCommand(cmd('2', 'resume'));
   ledger.bridge.insertCommand(cmd('3', 'stop'));
-  t.same(ledger.runner.pendingCommands().map((c) => c.command), ['pause', 'resume', 'stop']);
-  t.same(ledger.runner.pendingCommands(2).map((c) => c.command), ['pause', 'resume'], 'limit');
+  t.same(ledger.bridge.pendingCommands().map((c) => c.command), ['pause', 'resume', 'stop']);
+  t.same(ledger.bridge.pendingCommands(2).map((c) => c.command), ['pause', 'resume'], 'limit');
 
   clock = T0 + 500;
-  t.ok(ledger.runner.markHandled(1, 'done', 'paused after round 12', 'runner'));
-  t.notOk(ledger.runner.markHandled(1, 'rejected', 'too late', 'cli'), 'second consumer loses');
-  t.ok(ledger.runner.markHandled(3, 'rejected', 'sender not allowed to stop'));
-  t.match(ledger.runner.getCommand(1), { status: 'done', result: 'paused after round 12', handledBy: 'runner', handledAtMs: T0 + 500 });
-  t.match(ledger.runner.getCommand(3), { status: 'rejected', handledBy: null });
-  t.same(ledger.runner.pendingCommands().map((c) => c.command), ['resume']);
+  t.ok(ledger.bridge.markHandled(1, 'done', 'paused after round 12', 'runner'));
+  t.notOk(ledger.bridge.markHandled(1, 'rejected', 'too late', 'cli'), 'second consumer loses');
+  t.ok(ledger.bridge.markHandled(3, 'rejected', 'sender not allowed to stop'));
+  t.match(ledger.bridge.getCommand(1), { status: 'done', result: 'paused after round 12', handledBy: 'runner', handledAtMs: T0 + 500 });
+  t.match(ledger.bridge.getCommand(3), { status: 'rejected', handledBy: null });
+  t.same(ledger.bridge.pendingCommands().map((c) => c.command), ['resume']);
   ledger.close();
 });

@@ -63,7 +63,7 @@ export interface InboxIngestAccess {
   setCursor(name: string, value: string): void;
 }
 
-/** Consumer side of `inbox`. Writers: the runner, or the CLI acting for an operator. */
+/** Consumer side of `inbox`. Writer: the bridge, which executes the commands it took in. */
 export interface InboxConsumerAccess {
   /** Commands not yet handled, oldest first (at most `limit`, default 100). */
   pendingCommands(limit?: number): InboxRecord[];

@@ -61,12 +61,12 @@ export interface Ledger {
    * process applied migrations (worth an event: `ledger migrated from N to M`).
    */
   readonly migratedFrom: number;
-  /** Writer: the runner — `rounds`, `throttles`, and consuming `inbox` commands (the CLI may consume too). */
-  readonly runner: RoundsAccess & ThrottlesAccess & InboxConsumerAccess;
+  /** Writer: the runner — `rounds`, `throttles`. */
+  readonly runner: RoundsAccess & ThrottlesAccess;
   /** Writer: the watchdog — `heal_state`, `heal_actions`. */
   readonly watchdog: HealAccess;
-  /** Writer: the bridge — outbox dispatch status, `inbox` ingest, `cursors`. */
-  readonly bridge: OutboxDispatchAccess & InboxIngestAccess;
+  /** Writer: the bridge — outbox dispatch status, `inbox` (ingest and execution of commands), `cursors`. */
+  readonly bridge: OutboxDispatchAccess & InboxIngestAccess & InboxConsumerAccess;
   /** Writer: the monitor — `alerts`. */
   readonly monitor: AlertsAccess;
   /** Writers: any process — queueing notifications (insert only). */
@@ -212,9 +212,6 @@ function buildLedger(
       recordThrottle: throttles.recordThrottle,
       activeThrottle: throttles.activeThrottle,
       clearThrottle: throttles.clearThrottle,
-      pendingCommands: inbox.pendingCommands,
-      getCommand: inbox.getCommand,
-      markHandled: inbox.markHandled,
     },
     watchdog: healAccess(db, exec, now),
     bridge: {
@@ -228,6 +225,9 @@ function buildLedger(
       insertCommands: inbox.insertCommands,
       getCursor: inbox.getCursor,
       setCursor: inbox.setCursor,
+      pendingCommands: inbox.pendingCommands,
+      getCommand: inbox.getCommand,
+      markHandled: inbox.markHandled,
     },
     monitor: alertsAccess(db, exec, now),
     outbox: { enqueue: outbox.enqueue, getOutbox: outbox.getOutbox, findOutbox: outbox.findOutbox, countByStatus: outbox.countByStatus, producedBetween: outbox.producedBetween },
