@@ -6,7 +6,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CliContext } from './context.js';
 import { parseFast } from './fast-path.js';
-import { runner } from './options.js';
+import { verbRunner } from './options.js';
 import { reportError } from './output.js';
 
 // First SIGTERM/SIGINT: stop gracefully (a round in progress finishes, waits end at once).
@@ -53,7 +53,7 @@ const fast = parseFast(argv);
 // The async wrapper turns a synchronous throw inside yargs (a usage error) into a rejection.
 // A usage error has already been reported and set the exit code; anything else (the parser
 // failing to load, say) is reported here.
-const code = await (async () => (fast ? runner(ctx, setExit)(fast.load)(fast.args) : (await import('./cli.js')).buildParser(ctx, setExit).parseAsync(argv)))().then(
+const code = await (async () => (fast ? verbRunner(ctx, setExit)(fast.load)(fast.args) : (await import('./cli.js')).buildParser(ctx, setExit).parseAsync(argv)))().then(
   () => (process.exitCode as number | undefined) ?? 0,
   (e: unknown) => (process.exitCode as number | undefined) ?? reportError(ctx, e, false),
 );

@@ -5,7 +5,7 @@ import { VERSION } from '@agent-runner/core/version';
 import type { CliContext, GlobalArgs } from './context.js';
 import { FAST_VERBS } from './fast-path.js';
 import {
-  EVENTS_OPTIONS, GLOBAL_OPTIONS, INTERVAL_OPTION, JSON_OPTION, LOGS_LINES_OPTION, MONITOR_OPTIONS, PEEK_OPTIONS, ROUND_OPTIONS, SERVE_OPTIONS, TIMEOUT_OPTION, runner, type Handler,
+  EVENTS_OPTIONS, GLOBAL_OPTIONS, INTERVAL_OPTION, JSON_OPTION, LOGS_LINES_OPTION, MONITOR_OPTIONS, PEEK_OPTIONS, ROUND_OPTIONS, SERVE_OPTIONS, TIMEOUT_OPTION, verbRunner, type Handler,
 } from './options.js';
 
 /**
@@ -14,7 +14,7 @@ import {
  * @param exit receives the exit code of the verb that ran (the bin sets `process.exitCode`).
  */
 export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv {
-  const run = runner(ctx, exit);
+  const run = verbRunner(ctx, exit);
   return yargs()
     .scriptName('agent-runner')
     .usage('$0 <command> [options]\n\nKeeps a coding-agent CLI working round after round, unattended, under systemd.')
@@ -194,7 +194,7 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
           'test',
           'Queue a test notification; the running bridge delivers it',
           (c) => c.options(JSON_OPTION).option('transport', { type: 'string', describe: 'Only this [notify.NAME] (default: every enabled transport)' }),
-          run(async () => (await import('./commands/bridge.js')).notifyTest),
+          run(async () => (await import('./commands/notify.js')).notifyTest),
         )
         .demandCommand(1, 'notify: give a subcommand (test)'),
     )

@@ -88,7 +88,7 @@ export const MONITOR_OPTIONS = {
  * messages and sysexits codes, and records the code through `exit` (the bin sets
  * `process.exitCode`).
  */
-export function runner(ctx: CliContext, exit: (code: number) => void) {
+export function verbRunner(ctx: CliContext, exit: (code: number) => void) {
   return <A extends GlobalArgs>(load: () => Promise<Handler<A>>) =>
     async (args: A): Promise<void> => {
       try {

@@ -264,7 +264,7 @@ function incompleteTail(buf: Buffer): number {
 }
 
 /**
- * Checks one prompt file for the startup battery: it must exist, be readable, hold
+ * Checks one prompt file for the start-up checks: it must exist, be readable, hold
  * something other than whitespace, and be valid UTF-8 — in particular not end in the middle
  * of a multi-byte character, the mark of a copy or write cut short.
  * @returns undefined when the file is fine.

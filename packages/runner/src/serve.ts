@@ -8,7 +8,7 @@ import type { ProjectPaths } from '@agent-runner/core/paths';
 import { redactText } from '@agent-runner/core/redact';
 import { enrolUnit, type ExitReason, type LogPriority, type Unit } from '@agent-runner/core/unit';
 import { VERSION } from '@agent-runner/core/version';
-import { startupBattery } from './battery.js';
+import { startupChecks } from './startup-checks.js';
 import { Episodes } from './episodes.js';
 import { serveLoop } from './serve-loop.js';
 
@@ -49,14 +49,14 @@ export interface ServeDeps {
 
 /**
  * `agent-runner serve`: the round loop under the one unit lifecycle (core/unit): enrol, start-up
- * battery, ledger, first heartbeat, READY=1, rounds, and a clean-exit record on every way out.
+ * checks, ledger, first heartbeat, READY=1, rounds, and a clean-exit record on every way out.
  *
  * Exit codes (sysexits): 0 a clean stop (the `.agent-done` sentinel, a stop request, the round
  * limit, an operator's SIGTERM, `transient_error_action = "stop"`); 75 its restart marker, a
  * SIGTERM while a restart of it is pending (the watchdog's T2), another live serve, or a file
  * system too full to enrol; 77 a one-shot run (`round`, `--once`, `--max-rounds N`) whose last
  * round failed authentication; 69 a crash loop with `crash_loop.cooldown_s = 0` (not
- * restarted); 78 a failed start-up battery or an unusable ledger (not restarted).
+ * restarted); 78 a failed start-up check or an unusable ledger (not restarted).
  *
  * Between rounds it waits per the policy (restart delay, back-off, auth probe, crash-loop
  * cool-down) and the gates (disk, operator pause, budget, throttle); every wait ends at once on
@@ -90,7 +90,7 @@ async function start(cfg: AgentRunnerConfig, deps: ServeDeps, paths: ProjectPath
   };
   // Read before this serve's own enrollment replaces it: it tells how the previous one went away.
   const previous = readEnrollment(paths, 'runner');
-  const failure = await startupBattery(cfg, paths, deps.env);
+  const failure = await startupChecks(cfg, paths, deps.env);
   if (failure?.check === 'state_dir') {
     broken(failure.check, failure.detail); // no enrollment or exit record can be written there
     return EXIT.CONFIG;

@@ -7,20 +7,20 @@ import { checkPromptFiles } from './prompt.js';
 import { isWorkTree } from './vcs.js';
 
 /** The first start-up check that failed: serve exits 78 with it, before any round burns. */
-export interface BatteryFailure {
+export interface StartupCheckFailure {
   /** `agent_on_path`, `prompt_file`, `git_work_tree`, `state_dir`. */
   check: string;
   detail: string;
 }
 
 /**
- * The start-up battery: the agent executable is on PATH, every prompt file is there, non-empty
+ * The start-up checks: the agent executable is on PATH, every prompt file is there, non-empty
  * and not cut off, the work dir is a git work tree, the state and log directories can be
  * created (0700) and written. Each of these fails the same way on every retry, so systemd must
  * not restart into it (exit 78). The ledger is opened by the caller; a failure there is the
  * same class.
  */
-export async function startupBattery(cfg: AgentRunnerConfig, paths: ProjectPaths, env: Record<string, string | undefined>): Promise<BatteryFailure | undefined> {
+export async function startupChecks(cfg: AgentRunnerConfig, paths: ProjectPaths, env: Record<string, string | undefined>): Promise<StartupCheckFailure | undefined> {
   const exe = cfg.agent.command[0] ?? '';
   if (!resolveExecutable(exe, env['PATH'], cfg.runtime.work_dir)) {
     return { check: 'agent_on_path', detail: `agent executable not found: ${exe} (PATH=${env['PATH'] ?? ''}); install it or give agent.command an absolute path` };
