@@ -1,6 +1,6 @@
 /**
- * The monitor's state in the Prometheus text exposition format (version 0.0.4, which
- * OpenMetrics parsers also read; https://prometheus.io/docs/instrumenting/exposition_formats/),
+ * The monitor's state in the Prometheus text exposition format (version 0.0.4, not
+ * OpenMetrics; https://prometheus.io/docs/instrumenting/exposition_formats/),
  * one sample per host so a fleet is one scrape. Every metric is a gauge named
  * `agent_runner_*` in base units (seconds, bytes, ratios 0-1, dollars) with `host` and
  * `project` labels.
