@@ -1,6 +1,6 @@
 /**
- * `@agent-runner/bridge/index`: the bridge daemon (`start`) and its building blocks. Import
- * single modules as `@agent-runner/bridge/<file>`.
+ * `@agent-runner/bridge/index`: the bridge daemon (`start`) and its building blocks (the
+ * package exports only these modules and `daemon`, `dispatcher`, `http`, `transports/index`).
  */
 export { start, type BridgeDeps } from './daemon.js';
 export { Dispatcher, type DispatcherDeps, type DispatchStats } from './dispatcher.js';
