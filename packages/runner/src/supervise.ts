@@ -128,44 +128,17 @@ function child(m: GroupMember): Record<string, unknown> {
 }
 
 /**
- * Supervises the round until the agent has exited and its group is empty (or killed), then
- * asks the classifier for its verdict.
- *
- * Never throws for the agent's behaviour; classifier exceptions are reported as events and
- * the line is skipped. The caller owns the log (not closed here) and the handle's spawn.
+ * The timers of one supervision, all cleared at its end so none holds the process or acts
+ * on a finished round.
  */
-export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseResult> {
-  const now = opts.now ?? Date.now;
-  const start = opts.startedAtMs ?? now();
-  const { handle, classifier, limits } = opts;
-  const pgid = handle.pgid;
-  const procRoot = opts.procRoot ?? '/proc';
-  const splitter = opts.lineSplitter ?? new LineSplitter();
-  const emit = (kind: SuperviseEventKind, payload: Record<string, unknown>): void => {
-    try {
-      opts.onEvent?.(kind, payload);
-    } catch {
-      // A failing event sink must not stop supervision.
-    }
-  };
+class RoundTimers {
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly immediates = new Set<NodeJS.Immediate>();
 
-  let outputBytes = 0;
-  let lastOutput = now();
-  let resultSeen = false;
-  let leader: AgentExit | undefined;
-  let killedBy: KilledBy | undefined;
-  let killing: Promise<KillReport> | undefined;
-  let killStarted: () => void = () => undefined;
-  const killStartedP = new Promise<void>((res) => (killStarted = res));
-  let graceStartedAt: number | undefined;
-  let extended = false;
-  let finished = false;
-  let truncWarned = false;
-  let logWarned = false;
-  let classifierWarned = false;
-  let lines = 0;
-  const timers = new Set<NodeJS.Timeout>();
-  const immediates = new Set<NodeJS.Immediate>();
+  constructor(
+    private readonly now: () => number,
+    private readonly finished: () => boolean,
+  ) {}
 
   /**
    * setTimeout that accepts delays beyond ~24.8 days by re-arming, and judges one loop turn
@@ -173,44 +146,108 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
    * expired timers BEFORE it polls the pipe, so output the agent wrote meanwhile — its
    * result, its exit — is still unread. setImmediate runs after that poll.
    */
-  const after = (ms: number, fn: () => void): void => {
-    const due = now() + ms;
+  after(ms: number, fn: () => void): void {
+    const due = this.now() + ms;
     const arm = (left: number): void => {
       const t = setTimeout(() => {
-        timers.delete(t);
-        if (finished) return;
-        const rest = due - now();
+        this.timers.delete(t);
+        if (this.finished()) return;
+        const rest = due - this.now();
         if (rest > 0 && left > MAX_TIMER) {
           arm(rest);
           return;
         }
         const i = setImmediate(() => {
-          immediates.delete(i);
-          if (!finished) fn();
+          this.immediates.delete(i);
+          if (!this.finished()) fn();
         });
-        immediates.add(i);
+        this.immediates.add(i);
       }, Math.min(Math.max(0, left), MAX_TIMER));
-      timers.add(t);
+      this.timers.add(t);
     };
     arm(ms);
-  };
+  }
 
-  /** A sleep whose timer is cleared when supervision ends, so it never holds the process. */
-  const delay = (ms: number): Promise<void> =>
-    new Promise((res) => {
+  /** A sleep whose timer is cleared with the others. */
+  delay(ms: number): Promise<void> {
+    return new Promise((res) => {
       const t = setTimeout(() => {
-        timers.delete(t);
+        this.timers.delete(t);
         res();
       }, ms);
-      timers.add(t);
+      this.timers.add(t);
     });
+  }
 
-  const startKill = (by: KilledBy | undefined, kind: SuperviseEventKind, payload: Record<string, unknown>): void => {
-    if (killing || finished) return;
-    killedBy = by;
-    emit(kind, payload);
-    killing = killGroup(pgid, { graceMs: limits.killGraceMs, procRoot, kill: opts.kill }).then((r) => {
-      emit('round_kill_result', {
+  clear(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const i of this.immediates) clearImmediate(i);
+    this.immediates.clear();
+  }
+}
+
+/** One round under supervision: its state, and the decisions of the module comment as methods. */
+class RoundSupervision {
+  private readonly now: () => number;
+  private readonly start: number;
+  private readonly pgid: number;
+  private readonly procRoot: string;
+  private readonly splitter: LineSplitter;
+  private readonly timers: RoundTimers;
+  private readonly limits: SuperviseLimits;
+
+  private outputBytes = 0;
+  private lastOutput: number;
+  private resultSeen = false;
+  private leader: AgentExit | undefined;
+  private killedBy: KilledBy | undefined;
+  private killing: Promise<KillReport> | undefined;
+  private killStarted: () => void = () => undefined;
+  private readonly killStartedP = new Promise<void>((res) => (this.killStarted = res));
+  private graceStartedAt: number | undefined;
+  private extended = false;
+  private finished = false;
+  private lines = 0;
+  /** Events reported once per round (the first truncated line, log failure, classifier throw). */
+  private readonly warned = new Set<SuperviseEventKind>();
+
+  constructor(private readonly opts: SuperviseOptions) {
+    this.now = opts.now ?? Date.now;
+    this.start = opts.startedAtMs ?? this.now();
+    this.lastOutput = this.now();
+    this.pgid = opts.handle.pgid;
+    this.procRoot = opts.procRoot ?? '/proc';
+    this.splitter = opts.lineSplitter ?? new LineSplitter();
+    this.limits = opts.limits;
+    this.timers = new RoundTimers(this.now, () => this.finished);
+  }
+
+  private emit(kind: SuperviseEventKind, payload: Record<string, unknown>): void {
+    try {
+      this.opts.onEvent?.(kind, payload);
+    } catch {
+      // A failing event sink must not stop supervision.
+    }
+  }
+
+  private emitOnce(kind: SuperviseEventKind, payload: () => Record<string, unknown>): void {
+    if (this.warned.has(kind)) return;
+    this.warned.add(kind);
+    this.emit(kind, payload());
+  }
+
+  private live(): GroupMember[] {
+    return liveMembers(this.pgid, this.procRoot);
+  }
+
+  /** Ends the group once ({@link killGroup}); `by` undefined: leftovers after the agent's exit. */
+  private startKill(by: KilledBy | undefined, kind: SuperviseEventKind, payload: Record<string, unknown>): void {
+    if (this.killing || this.finished) return;
+    this.killedBy = by;
+    this.emit(kind, payload);
+    this.killing = killGroup(this.pgid, { graceMs: this.limits.killGraceMs, procRoot: this.procRoot, kill: this.opts.kill }).then((r) => {
+      this.emit('round_kill_result', {
         killed_by: by ?? 'leftovers',
         term_sent: r.termSent,
         kill_sent: r.killSent,
@@ -219,17 +256,19 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
       });
       return r;
     });
-    killStarted();
-  };
+    this.killStarted();
+  }
 
-  const onGrace = (): void => {
-    if (killing || finished) return;
-    const { live, ignored } = liveWorkers(pgid, { ignorePatterns: limits.ignorePatterns, procRoot });
-    const afterExit = leader !== undefined;
+  /** The grace after the result (or the exit) is over: extend it for live workers, or end the group. */
+  private onGrace(): void {
+    if (this.killing || this.finished) return;
+    const { limits, pgid } = this;
+    const { live, ignored } = liveWorkers(pgid, { ignorePatterns: limits.ignorePatterns, procRoot: this.procRoot });
+    const afterExit = this.leader !== undefined;
     if (live.length > 0) {
-      if (!extended) {
-        extended = true;
-        emit('round_grace_extended', {
+      if (!this.extended) {
+        this.extended = true;
+        this.emit('round_grace_extended', {
           grace_ms: limits.graceAfterResultMs,
           live_children: live.map(child),
           ignored_children: ignored.map(child),
@@ -237,163 +276,186 @@ export async function superviseRound(opts: SuperviseOptions): Promise<SuperviseR
         });
       }
       const poll = limits.workerPollMs ?? Math.min(Math.max(limits.graceAfterResultMs, 0), 5000);
-      after(Math.max(100, poll), onGrace);
+      this.timers.after(Math.max(100, poll), () => this.onGrace());
       return;
     }
-    const leaderAlive = !afterExit && liveMembers(pgid, procRoot).some((m) => m.pid === pgid);
+    const leaderAlive = !afterExit && this.live().some((m) => m.pid === pgid);
     if (!leaderAlive && ignored.length === 0) return; // nothing left; the exit path finishes
-    startKill(afterExit ? undefined : 'grace', 'round_grace_kill', {
+    this.startKill(afterExit ? undefined : 'grace', 'round_grace_kill', {
       grace_ms: limits.graceAfterResultMs,
-      waited_ms: now() - (graceStartedAt ?? now()),
+      waited_ms: this.now() - (this.graceStartedAt ?? this.now()),
       ignored_children: ignored.map(child),
       after_exit: afterExit,
     });
-  };
+  }
 
-  const startGrace = (): void => {
-    if (graceStartedAt !== undefined) return;
-    graceStartedAt = now();
-    after(Math.max(0, limits.graceAfterResultMs), onGrace);
-  };
+  private startGrace(): void {
+    if (this.graceStartedAt !== undefined) return;
+    this.graceStartedAt = this.now();
+    this.timers.after(Math.max(0, this.limits.graceAfterResultMs), () => this.onGrace());
+  }
 
-  const onLine = (l: SplitLine): void => {
-    lines = l.lineNo;
-    if (l.truncated && !truncWarned) {
-      truncWarned = true;
-      emit('round_line_truncated', { line: l.lineNo, max_length: l.text.length });
-    }
+  /** One line to the classifier: a result starts the grace, a fatal line ends the group. */
+  private onLine(l: SplitLine): void {
+    this.lines = l.lineNo;
+    if (l.truncated) this.emitOnce('round_line_truncated', () => ({ line: l.lineNo, max_length: l.text.length }));
     let sig;
     try {
-      sig = classifier.line(l.text, l.lineNo);
+      sig = this.opts.classifier.line(l.text, l.lineNo);
     } catch (e) {
-      if (!classifierWarned) {
-        classifierWarned = true;
-        emit('classifier_error', { line: l.lineNo, message: (e as Error).message });
-      }
+      this.emitOnce('classifier_error', () => ({ line: l.lineNo, message: (e as Error).message }));
       return;
     }
-    if (!sig || finished) return;
+    if (!sig || this.finished) return;
     if (sig.kind === 'final_result') {
-      if (!resultSeen) {
-        resultSeen = true;
-        startGrace();
+      if (!this.resultSeen) {
+        this.resultSeen = true;
+        this.startGrace();
       }
     } else if (sig.kind === 'fatal') {
-      startKill('fatal', 'round_fatal_kill', { class: sig.class, evidence: sig.evidence });
+      this.startKill('fatal', 'round_fatal_kill', { class: sig.class, evidence: sig.evidence });
     }
-  };
+  }
 
-  const checkLog = (): void => {
-    const error = opts.log?.error;
-    if (!error || logWarned) return;
-    logWarned = true;
-    emit('round_log_error', { message: error.message, code: error.code ?? null, dropped_bytes: opts.log?.droppedBytes ?? 0 });
-  };
-  checkLog();
-  const unsubscribe = handle.onData((chunk) => {
-    outputBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk, 'utf8') : chunk.length;
-    lastOutput = now();
-    if (opts.log) {
-      opts.log.write(chunk);
-      checkLog();
+  private checkLog(): void {
+    const log = this.opts.log;
+    const error = log?.error;
+    if (error) this.emitOnce('round_log_error', () => ({ message: error.message, code: error.code ?? null, dropped_bytes: log?.droppedBytes ?? 0 }));
+  }
+
+  private onData(chunk: Buffer | string): void {
+    this.outputBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk, 'utf8') : chunk.length;
+    this.lastOutput = this.now();
+    if (this.opts.log) {
+      this.opts.log.write(chunk);
+      this.checkLog();
     }
-    for (const l of splitter.push(chunk)) onLine(l);
-  });
+    for (const l of this.splitter.push(chunk)) this.onLine(l);
+  }
 
-  if (enabled(limits.roundTimeoutMs)) {
-    // The ceiling counts from the round's start, which may precede this call.
-    after(Math.max(0, start + limits.roundTimeoutMs - now()), () => {
-      const live = liveMembers(pgid, procRoot);
+  /** The wall-clock ceiling, counted from the round's start (which may precede supervision). */
+  private armTimeout(): void {
+    const { roundTimeoutMs } = this.limits;
+    if (!enabled(roundTimeoutMs)) return;
+    this.timers.after(Math.max(0, this.start + roundTimeoutMs - this.now()), () => {
+      const live = this.live();
       // Nothing left to end: the agent finished (its exit may not be reported yet).
       if (live.length === 0) return;
-      startKill('timeout', 'round_timeout_kill', { timeout_ms: limits.roundTimeoutMs, live_children: live.map(child) });
+      this.startKill('timeout', 'round_timeout_kill', { timeout_ms: roundTimeoutMs, live_children: live.map(child) });
     });
   }
-  if (enabled(limits.inactivityTimeoutMs)) {
+
+  private armInactivity(): void {
+    const limit = this.limits.inactivityTimeoutMs;
+    if (!enabled(limit)) return;
     const check = (): void => {
       // After the result the grace rules decide; after the exit the leftover rules do.
-      if (resultSeen || leader || killing) return;
+      if (this.resultSeen || this.leader || this.killing) return;
       // lastOutput is when the latest output was read, which `after` lets happen first: the
       // agent wrote it then or earlier, so the measured silence is never longer than its own.
-      const idle = now() - lastOutput;
-      if (idle < limits.inactivityTimeoutMs) {
-        after(limits.inactivityTimeoutMs - idle, check);
-      } else if (liveMembers(pgid, procRoot).length > 0) {
-        startKill('inactivity', 'round_inactivity_kill', { idle_ms: idle, limit_ms: limits.inactivityTimeoutMs });
-      }
+      const idle = this.now() - this.lastOutput;
+      if (idle < limit) this.timers.after(limit - idle, check);
+      else if (this.live().length > 0) this.startKill('inactivity', 'round_inactivity_kill', { idle_ms: idle, limit_ms: limit });
     };
-    after(limits.inactivityTimeoutMs, check);
+    this.timers.after(limit, check);
   }
-  const onAbort = (): void => {
-    const reason = opts.signal?.reason;
-    startKill('operator', 'round_operator_kill', {
+
+  private readonly onAbort = (): void => {
+    const reason = this.opts.signal?.reason;
+    this.startKill('operator', 'round_operator_kill', {
       reason: reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason),
     });
   };
-  // Known as soon as it happens, so the grace decision never mistakes a just-exited agent
-  // for a live one.
-  void handle.exited.then((e) => {
-    leader ??= e;
-  });
-  if (opts.signal) {
-    if (opts.signal.aborted) onAbort();
-    else opts.signal.addEventListener('abort', onAbort, { once: true });
-  }
 
-  try {
-    // 1. The agent exits, by itself or because a kill reached it. A kill that leaves the
-    //    agent alive (uninterruptible sleep) ends the wait too.
-    leader = await Promise.race([
+  /**
+   * The agent exits, by itself or because a kill reached it. A kill that leaves the agent
+   * alive (uninterruptible sleep) ends the wait too.
+   */
+  private async agentExit(): Promise<AgentExit | undefined> {
+    const { handle } = this.opts;
+    return Promise.race([
       handle.exited,
-      killStartedP.then(async () => {
-        const r = await (killing as Promise<KillReport>);
-        if (!r.survivors.some((m) => m.pid === pgid)) return handle.exited;
-        return Promise.race([handle.exited, delay(limits.drainMs ?? 1000).then(() => undefined)]);
+      this.killStartedP.then(async () => {
+        const r = await (this.killing as Promise<KillReport>);
+        if (!r.survivors.some((m) => m.pid === this.pgid)) return handle.exited;
+        return Promise.race([handle.exited, this.timers.delay(this.limits.drainMs ?? 1000).then(() => undefined)]);
       }),
     ]);
+  }
 
-    // 2. Its group must be empty too: wait for leftovers under the grace and timeout rules.
-    if (!killing && liveMembers(pgid, procRoot).length > 0) {
-      startGrace();
-      const pollMs = limits.groupPollMs ?? 100;
-      while (!killing && liveMembers(pgid, procRoot).length > 0) {
-        await Promise.race([delay(pollMs), killStartedP]);
-      }
+  /** Its group must be empty too: wait for leftovers under the grace and timeout rules. */
+  private async groupEmpty(): Promise<void> {
+    if (this.killing || this.live().length === 0) return;
+    this.startGrace();
+    const pollMs = this.limits.groupPollMs ?? 100;
+    while (!this.killing && this.live().length > 0) {
+      await Promise.race([this.timers.delay(pollMs), this.killStartedP]);
     }
-    const report = killing ? await killing : undefined;
-    if (leader === undefined) leader = await Promise.race([handle.exited, delay(0).then(() => undefined)]);
+  }
 
-    // 3. Drain what is still in the pipe, then release it.
-    await Promise.race([handle.closed, delay(limits.drainMs ?? 1000)]);
-    handle.dispose();
-    unsubscribe();
-    // The group is gone: late lines still reach the classifier, but nothing acts on them.
-    finished = true;
-    for (const l of splitter.end()) onLine(l);
+  async run(): Promise<SuperviseResult> {
+    const { handle, signal } = this.opts;
+    this.checkLog();
+    const unsubscribe = handle.onData((chunk) => this.onData(chunk));
+    this.armTimeout();
+    this.armInactivity();
+    // Known as soon as it happens, so the grace decision never mistakes a just-exited agent
+    // for a live one.
+    void handle.exited.then((e) => {
+      this.leader ??= e;
+    });
+    if (signal) {
+      if (signal.aborted) this.onAbort();
+      else signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+    try {
+      this.leader = await this.agentExit();
+      await this.groupEmpty();
+      const report = this.killing ? await this.killing : undefined;
+      if (this.leader === undefined) this.leader = await Promise.race([handle.exited, this.timers.delay(0).then(() => undefined)]);
 
+      // Drain what is still in the pipe, then release it.
+      await Promise.race([handle.closed, this.timers.delay(this.limits.drainMs ?? 1000)]);
+      handle.dispose();
+      unsubscribe();
+      // The group is gone: late lines still reach the classifier, but nothing acts on them.
+      this.finished = true;
+      for (const l of this.splitter.end()) this.onLine(l);
+      return this.result(report);
+    } finally {
+      this.finished = true;
+      this.timers.clear();
+      signal?.removeEventListener('abort', this.onAbort);
+    }
+  }
+
+  private result(report: KillReport | undefined): SuperviseResult {
+    const { leader, killedBy } = this;
     const outcome: ProcessOutcome = {
       exitCode: leader?.exitCode ?? null,
       signal: leader?.signal ?? null,
-      durationMs: Math.max(0, now() - start),
-      outputBytes,
+      durationMs: Math.max(0, this.now() - this.start),
+      outputBytes: this.outputBytes,
       ...(killedBy ? { killedBy } : {}),
     };
-    const verdict = classifier.finish(outcome);
-    const survivors = report?.survivors ?? [];
     return {
       outcome,
-      verdict,
+      verdict: this.opts.classifier.finish(outcome),
       ...(killedBy ? { killedBy } : {}),
       ...(report ? { kill: report } : {}),
-      lines,
-      survivors,
+      lines: this.lines,
+      survivors: report?.survivors ?? [],
     };
-  } finally {
-    finished = true;
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-    for (const i of immediates) clearImmediate(i);
-    immediates.clear();
-    opts.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * Supervises the round until the agent has exited and its group is empty (or killed), then
+ * asks the classifier for its verdict.
+ *
+ * Never throws for the agent's behaviour; classifier exceptions are reported as events and
+ * the line is skipped. The caller owns the log (not closed here) and the handle's spawn.
+ */
+export function superviseRound(opts: SuperviseOptions): Promise<SuperviseResult> {
+  return new RoundSupervision(opts).run();
 }
