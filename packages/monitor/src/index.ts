@@ -90,6 +90,16 @@ export interface MonitorDeps {
   notify?: SdNotify;
 }
 
+/** How the monitor ends: set by a signal, a restart marker, the poll loop or an error. */
+interface Ending {
+  code: number;
+  reason: ExitReason;
+  detail?: string;
+}
+
+/** Where polled events are kept for the page: the last 20 per host. */
+type RecentEvents = Map<string, EventRecord[]>;
+
 /**
  * Runs the monitor until `deps.stop` aborts, a restart marker arrives (75), every remote host
  * gave up (75) or had its key refused (77), or after one poll with `once`.
@@ -109,24 +119,13 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
   const { paths } = config;
   const project = config.cfg?.project ?? paths.project;
   const halt = new AbortController();
-  let exitCode: number = EXIT.OK;
-  let reason: ExitReason = 'signal';
-  let detail: string | undefined;
-
-  let unit: Unit | undefined;
-  if (!config.once) {
-    const r = enrolUnit({
-      paths, unit: 'monitor', project, version: VERSION, pid: deps.pid, now: deps.now, env: deps.env, log: deps.log,
-      ...(deps.argv ? { argv: deps.argv } : {}), ...(deps.cwd ? { cwd: deps.cwd } : {}), ...(deps.notify ? { notify: deps.notify } : {}),
-    });
-    if (r.unit) unit = r.unit;
-    else deps.log('notice', `another monitor (pid ${r.other.pid}) is enrolled; running unenrolled`);
-  }
+  const end: Ending = { code: EXIT.OK, reason: 'signal' };
+  const unit = config.once ? undefined : enrol(config, deps, project);
   const onStop = (): void => {
     if (halt.signal.aborted) return;
     // The watchdog's T2 SIGTERM follows its restart marker: exit 75 so it is restarted, not left stopped.
-    exitCode = unit?.signalExitCode() ?? EXIT.OK;
-    reason = exitCode === EXIT.TEMPFAIL ? 'restart_marker' : 'signal';
+    end.code = unit?.signalExitCode() ?? EXIT.OK;
+    end.reason = end.code === EXIT.TEMPFAIL ? 'restart_marker' : 'signal';
     halt.abort();
   };
   deps.stop.addEventListener('abort', onStop, { once: true });
@@ -146,124 +145,36 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
         if (!req || halt.signal.aborted) return;
         events.emit('restart_marker_consumed', { nonce: req.nonce, requested_at: req.requested_at, requested_by: req.requested_by ?? null, latency_s: (deps.now() - req.requested_at_ms) / 1000 });
         deps.log('notice', `restart requested by ${req.requested_by ?? 'unknown'}; exiting 75`);
-        exitCode = EXIT.TEMPFAIL;
-        reason = 'restart_marker';
+        end.code = EXIT.TEMPFAIL;
+        end.reason = 'restart_marker';
         halt.abort();
       },
     });
 
   let ledger: Ledger | undefined;
   let server: Server | undefined;
-  const sources: HostSource[] = [];
+  let sources: HostSource[] = [];
   try {
     if (config.mode === 'events') {
       ready('following', 'following events');
       for await (const { event } of followEvents(paths.eventsDir, { signal: halt.signal })) deps.out(JSON.stringify(event));
-      return exitCode;
+      return end.code;
     }
 
     ledger = openLedger(paths.ledgerPath, { now: deps.now });
     const base = config.cfg ? settingsFromConfig(config.cfg, { remote: config.hosts.length > 0 }) : DEFAULT_SETTINGS;
     const settings: MonitorSettings = { ...base, ...config.settings, ...(config.remoteCommand ? { remote_command: config.remoteCommand } : {}) };
-    const observeOnly = config.mode === 'http';
-    const sink = observeOnly ? undefined : new AlertSink({ ledger, events, out: deps.out, json: config.json, now: deps.now, log: deps.log, notifyBenign: settings.notify_benign });
-    const recent = new Map<string, EventRecord[]>();
-    const onEvent = (host: string, e: EventRecord): void => {
-      let r = recent.get(host);
-      if (!r) recent.set(host, (r = []));
-      r.push(e);
-      if (r.length > 20) r.shift();
-    };
-    const pollers: HostPoller[] = [];
-    if (config.hosts.length === 0) {
-      const local = new LocalSource(config.cfg as AgentRunnerConfig, { ledger, now: deps.now, kill: deps.kill, sleep: (ms) => sleep(ms, halt.signal) });
-      sources.push(local);
-      // Detector hooks raise alerts: only where alerts are raised (not an observe-only page next to the service).
-      const hooks = sink ? new DetectorHooks({ cfg: config.cfg as AgentRunnerConfig, ledger, events: writer, env: deps.env, kill: deps.kill, now: deps.now, log: deps.log }) : undefined;
-      pollers.push(new HostPoller(local, { settings, sink, events, now: deps.now, log: deps.log, onEvent, headMoved: () => local.headMoved(), ...(hooks?.hooks.length ? { hooks } : {}) }));
-    } else {
-      // ssh2, its crypto addon and its WebAssembly only where hosts are polled over SSH: a local
-      // monitor runs for weeks without them (~16 MiB of external memory, 3 MiB of RSS).
-      const { RemoteSource } = await import('./remote-source.js');
-      const home = deps.env['HOME'] ?? '/';
-      const timeoutMs = Math.max(10_000, Math.min(60_000, settings.poll_interval_s * 1000));
-      for (const alias of config.hosts) {
-        const src = new RemoteSource({
-          alias,
-          remoteCommand: settings.remote_command,
-          timeoutMs,
-          ssh: {
-            configFile: config.sshConfigFile ?? join(home, '.ssh', 'config'),
-            env: { home, user: deps.env['USER'] ?? deps.env['LOGNAME'] ?? 'root', authSock: deps.env['SSH_AUTH_SOCK'] },
-            acceptNewHostKey: config.acceptNewHostKey,
-            readyTimeoutMs: timeoutMs,
-          },
-        });
-        sources.push(src);
-        pollers.push(new HostPoller(src, { settings, sink, events, now: deps.now, log: deps.log, onEvent }));
-      }
-    }
-
-    const port = config.port ?? (config.mode === 'http' ? (config.cfg?.monitor.http_port ?? 8765) : undefined);
-    if (port !== undefined) {
-      const narrativeFile = config.cfg ? (config.cfg.runtime.narrative_file ?? join(paths.logDir, 'narrative.md')) : null;
-      const states = (): PageState[] =>
-        pollers.map((p) => {
-          const local = p.host === 'local';
-          const logFile = local ? paths.currentRoundLog : null;
-          return {
-            host: p.host,
-            generated_at: new Date(deps.now()).toISOString(),
-            snapshot: p.snapshot ?? null,
-            narrative: local && narrativeFile ? tailLines(narrativeFile, 50) : [],
-            narrative_file: local ? narrativeFile : null,
-            recent_events: recent.get(p.host) ?? [],
-            log_tail: logFile ? tailLines(logFile, 50) : [],
-            log_file: logFile,
-            findings: p.findings,
-            link: p.link,
-            last_error: p.lastError ?? null,
-          };
-        });
-      const mon = config.cfg?.monitor;
-      const bind = mon?.http_bind ?? '127.0.0.1';
-      const token = mon ? readSecretRef(mon as unknown as Record<string, unknown>, 'http_token', 'monitor', deps.env) : undefined;
-      if (token && 'problem' in token) throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `${token.problem}: the page cannot be protected`, { hint: 'Provide the token, or bind to loopback (monitor.http_bind = "127.0.0.1") and drop the token keys.' });
-      server = await serveHttp({ port, host: bind, token: token?.value }, { states, metrics: () => renderMetrics(pollers, deps.now()) });
-      const addr = server.address();
-      const bound = typeof addr === 'object' && addr ? addr.port : port;
-      deps.log('notice', `serving http://${hostPort(bind, bound)}/ (page), /api/state, /metrics${token ? ' (token required)' : ''}`);
-      deps.onListening?.(bound);
-    }
-
+    const recent: RecentEvents = new Map();
+    const built = await buildPollers(config, deps, { ledger, writer, events, settings, recent, signal: halt.signal });
+    sources = built.sources;
+    server = await startPage(config, deps, built.pollers, recent);
     ready('idle', `${config.mode}: ${config.hosts.length ? config.hosts.join(', ') : 'local'}`);
-    const intervalMs = (config.mode === 'http' ? Math.min(settings.poll_interval_s, 5) : settings.poll_interval_s) * 1000;
-    while (!halt.signal.aborted) {
-      unit?.setState('polling');
-      await Promise.all(pollers.map((p) => p.cycle()));
-      unit?.setState('idle');
-      if (config.once) {
-        exitCode = pollers.some((p) => p.findings.length > 0 || !p.active) ? EXIT.FAILURE : EXIT.OK;
-        break;
-      }
-      if (config.hosts.length && pollers.every((p) => !p.active)) {
-        const refused = pollers.every((p) => p.link === 'refused');
-        exitCode = refused ? EXIT.NOPERM : EXIT.TEMPFAIL;
-        // A refused key stays refused: like a broken config, a restart cannot fix it (its unit
-        // does not restart on 77). Hosts that stopped answering may answer again: 75 is a
-        // failure to restart after RestartSec=, and outside systemd the watchdog respawns it.
-        reason = refused ? 'config_broken' : 'error';
-        detail = 'no host left to supervise';
-        deps.log('err', 'no host left to supervise; exiting');
-        break;
-      }
-      if (!(await sleep(intervalMs, halt.signal))) break;
-    }
-    return exitCode;
+    await pollLoop(config, settings, built.pollers, { unit, signal: halt.signal, end, log: deps.log });
+    return end.code;
   } catch (e) {
-    exitCode = isAgentRunnerError(e) ? e.exitCode : EXIT.SOFTWARE;
-    reason = 'error';
-    detail = (e as Error).message;
+    end.code = isAgentRunnerError(e) ? e.exitCode : EXIT.SOFTWARE;
+    end.reason = 'error';
+    end.detail = (e as Error).message;
     throw e;
   } finally {
     deps.stop.removeEventListener('abort', onStop);
@@ -277,6 +188,140 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     for (const s of sources) s.close();
     ledger?.close();
     writer.close();
-    unit?.close(exitCode, reason, detail);
+    unit?.close(end.code, end.reason, end.detail);
+  }
+}
+
+/** Enrols the monitor's unit; a second monitor of the project runs unenrolled. */
+function enrol(config: MonitorStartConfig, deps: MonitorDeps, project: string): Unit | undefined {
+  const r = enrolUnit({
+    paths: config.paths, unit: 'monitor', project, version: VERSION, pid: deps.pid, now: deps.now, env: deps.env, log: deps.log,
+    ...(deps.argv ? { argv: deps.argv } : {}), ...(deps.cwd ? { cwd: deps.cwd } : {}), ...(deps.notify ? { notify: deps.notify } : {}),
+  });
+  if (r.unit) return r.unit;
+  deps.log('notice', `another monitor (pid ${r.other.pid}) is enrolled; running unenrolled`);
+  return undefined;
+}
+
+/**
+ * One poller per source: the local project (with its detector hooks where alerts are raised),
+ * or each SSH host. An `http` page is observe-only: it raises no alerts.
+ */
+async function buildPollers(
+  config: MonitorStartConfig,
+  deps: MonitorDeps,
+  ctx: { ledger: Ledger; writer: EventWriter; events: MonitorEvents; settings: MonitorSettings; recent: RecentEvents; signal: AbortSignal },
+): Promise<{ pollers: HostPoller[]; sources: HostSource[] }> {
+  const { ledger, events, settings, recent } = ctx;
+  const sink = config.mode === 'http' ? undefined : new AlertSink({ ledger, events, out: deps.out, json: config.json, now: deps.now, log: deps.log, notifyBenign: settings.notify_benign });
+  const onEvent = (host: string, e: EventRecord): void => {
+    let r = recent.get(host);
+    if (!r) recent.set(host, (r = []));
+    r.push(e);
+    if (r.length > 20) r.shift();
+  };
+  if (config.hosts.length === 0) {
+    const cfg = config.cfg as AgentRunnerConfig;
+    const local = new LocalSource(cfg, { ledger, now: deps.now, kill: deps.kill, sleep: (ms) => sleep(ms, ctx.signal) });
+    const hooks = sink ? new DetectorHooks({ cfg, ledger, events: ctx.writer, env: deps.env, kill: deps.kill, now: deps.now, log: deps.log }) : undefined;
+    const poller = new HostPoller(local, { settings, sink, events, now: deps.now, log: deps.log, onEvent, headMoved: () => local.headMoved(), ...(hooks?.hooks.length ? { hooks } : {}) });
+    return { pollers: [poller], sources: [local] };
+  }
+  // ssh2, its crypto addon and its WebAssembly only where hosts are polled over SSH: a local
+  // monitor runs for weeks without them (~16 MiB of external memory, 3 MiB of RSS).
+  const { RemoteSource } = await import('./remote-source.js');
+  const home = deps.env['HOME'] ?? '/';
+  const timeoutMs = Math.max(10_000, Math.min(60_000, settings.poll_interval_s * 1000));
+  const sources = config.hosts.map(
+    (alias) =>
+      new RemoteSource({
+        alias,
+        remoteCommand: settings.remote_command,
+        timeoutMs,
+        ssh: {
+          configFile: config.sshConfigFile ?? join(home, '.ssh', 'config'),
+          env: { home, user: deps.env['USER'] ?? deps.env['LOGNAME'] ?? 'root', authSock: deps.env['SSH_AUTH_SOCK'] },
+          acceptNewHostKey: config.acceptNewHostKey,
+          readyTimeoutMs: timeoutMs,
+        },
+      }),
+  );
+  return { pollers: sources.map((src) => new HostPoller(src, { settings, sink, events, now: deps.now, log: deps.log, onEvent })), sources };
+}
+
+/**
+ * The page, /api/state and /metrics, when a port is asked for (`--port`, or `http` mode's
+ * `monitor.http_port`); undefined otherwise.
+ * @throws AgentRunnerError ERR_AR_CONFIG_SEMANTIC when the page's token is configured but
+ * cannot be read; ERR_AR_USAGE when the port is in use.
+ */
+async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers: HostPoller[], recent: RecentEvents): Promise<Server | undefined> {
+  const port = config.port ?? (config.mode === 'http' ? (config.cfg?.monitor.http_port ?? 8765) : undefined);
+  if (port === undefined) return undefined;
+  const { paths } = config;
+  const narrativeFile = config.cfg ? (config.cfg.runtime.narrative_file ?? join(paths.logDir, 'narrative.md')) : null;
+  const states = (): PageState[] =>
+    pollers.map((p) => {
+      const local = p.host === 'local';
+      const logFile = local ? paths.currentRoundLog : null;
+      return {
+        host: p.host,
+        generated_at: new Date(deps.now()).toISOString(),
+        snapshot: p.snapshot ?? null,
+        narrative: local && narrativeFile ? tailLines(narrativeFile, 50) : [],
+        narrative_file: local ? narrativeFile : null,
+        recent_events: recent.get(p.host) ?? [],
+        log_tail: logFile ? tailLines(logFile, 50) : [],
+        log_file: logFile,
+        findings: p.findings,
+        link: p.link,
+        last_error: p.lastError ?? null,
+      };
+    });
+  const mon = config.cfg?.monitor;
+  const bind = mon?.http_bind ?? '127.0.0.1';
+  const token = mon ? readSecretRef(mon as unknown as Record<string, unknown>, 'http_token', 'monitor', deps.env) : undefined;
+  if (token && 'problem' in token) throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `${token.problem}: the page cannot be protected`, { hint: 'Provide the token, or bind to loopback (monitor.http_bind = "127.0.0.1") and drop the token keys.' });
+  const server = await serveHttp({ port, host: bind, token: token?.value }, { states, metrics: () => renderMetrics(pollers, deps.now()) });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  deps.log('notice', `serving http://${hostPort(bind, bound)}/ (page), /api/state, /metrics${token ? ' (token required)' : ''}`);
+  deps.onListening?.(bound);
+  return server;
+}
+
+/**
+ * Polls every source each interval until `signal` aborts; with `once`, one cycle (exit 1 when
+ * any alert is active or a host is down). Every remote host given up ends the monitor: 77 when
+ * all refused their keys, else 75.
+ */
+async function pollLoop(
+  config: MonitorStartConfig,
+  settings: MonitorSettings,
+  pollers: HostPoller[],
+  ctx: { unit: Unit | undefined; signal: AbortSignal; end: Ending; log: MonitorDeps['log'] },
+): Promise<void> {
+  const { unit, end } = ctx;
+  const intervalMs = (config.mode === 'http' ? Math.min(settings.poll_interval_s, 5) : settings.poll_interval_s) * 1000;
+  while (!ctx.signal.aborted) {
+    unit?.setState('polling');
+    await Promise.all(pollers.map((p) => p.cycle()));
+    unit?.setState('idle');
+    if (config.once) {
+      end.code = pollers.some((p) => p.findings.length > 0 || !p.active) ? EXIT.FAILURE : EXIT.OK;
+      return;
+    }
+    if (config.hosts.length && pollers.every((p) => !p.active)) {
+      const refused = pollers.every((p) => p.link === 'refused');
+      end.code = refused ? EXIT.NOPERM : EXIT.TEMPFAIL;
+      // A refused key stays refused: like a broken config, a restart cannot fix it (its unit
+      // does not restart on 77). Hosts that stopped answering may answer again: 75 is a
+      // failure to restart after RestartSec=, and outside systemd the watchdog respawns it.
+      end.reason = refused ? 'config_broken' : 'error';
+      end.detail = 'no host left to supervise';
+      ctx.log('err', 'no host left to supervise; exiting');
+      return;
+    }
+    if (!(await sleep(intervalMs, ctx.signal))) return;
   }
 }
