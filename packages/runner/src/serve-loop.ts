@@ -101,295 +101,384 @@ const iso = (ms: number): string => new Date(ms).toISOString();
  * The round loop of `serve` (see serve.ts for its exit codes): stop triggers between rounds,
  * the gates, one round, then the policy's decision, its alarm and its wait.
  */
-export async function serveLoop(s: ServeSession): Promise<number> {
-  const { cfg, deps, paths, events, ledger, unit, now } = s;
-  const startedAtMs = unit.startedAtMs;
-  const maxRounds = deps.maxRounds ?? cfg.runtime.max_rounds;
-  const adapter = adapterFor(cfg);
+export function serveLoop(s: ServeSession): Promise<number> {
+  return new ServeLoop(s).run();
+}
 
-  let detail: RunnerDetail = {};
-  const show: ShowActivity = (state, d = {}) => {
-    detail = d;
-    unit.setState(state, true);
+/** What the loop does next after a step: go on, start the next turn, or exit with a code. */
+type Step = { exit: number } | 'next' | undefined;
+
+/** One serve's loop: its state across rounds, and each step of a turn as a method. */
+class ServeLoop {
+  private readonly cfg: AgentRunnerConfig;
+  private readonly deps: ServeDeps;
+  private readonly paths: ProjectPaths;
+  private readonly events: EventWriter;
+  private readonly ledger: Ledger;
+  private readonly unit: Unit;
+  private readonly now: () => number;
+  private readonly maxRounds: number;
+  private readonly adapter: ReturnType<typeof adapterFor>;
+  private readonly episodes: Episodes;
+  private readonly disk: DiskGuard;
+  private readonly hooks: ServeHooks;
+  private readonly identity: RunnerIdentity;
+  private readonly policy = initialPolicyState();
+  private detail: RunnerDetail = {};
+  private roundsRun = 0;
+  private last: RoundResult | undefined;
+  private fromLedger: HookRoundOutcome | null | undefined;
+  private authProbes = 0;
+  private failedTries = 0;
+  /** The transient episode in progress: when it began, its latest class, its rounds. */
+  private transient: { sinceMs: number; class: string; rounds: number } | undefined;
+
+  constructor(private readonly s: ServeSession) {
+    ({ cfg: this.cfg, deps: this.deps, paths: this.paths, events: this.events, ledger: this.ledger, unit: this.unit, now: this.now } = s);
+    this.maxRounds = this.deps.maxRounds ?? this.cfg.runtime.max_rounds;
+    this.adapter = adapterFor(this.cfg);
+    this.episodes = new Episodes(this.ledger, this.cfg.project, this.now);
+    this.disk = new DiskGuard({ paths: this.paths, minFreeBytes: this.cfg.runtime.disk_min_free_mb * 1048576, events: this.events, episodes: this.episodes, now: this.now, stopSignal: this.deps.stopSignal, log: this.deps.log, show: this.show });
+    this.hooks = new ServeHooks({ cfg: this.cfg, paths: this.paths, events: this.events, env: this.deps.env, presetEnv: this.adapter.preset.env, kill: this.deps.kill, log: this.deps.log });
+    const rec = this.unit.record;
+    this.identity = { pid: this.deps.pid, bootId: rec.boot_id, starttimeTicks: rec.starttime_ticks, nonce: rec.nonce };
+  }
+
+  private readonly show: ShowActivity = (state, d = {}) => {
+    this.detail = d;
+    this.unit.setState(state, true);
   };
-  const judge = watchdogJudge(s);
-  unit.start({
-    heartbeatMs: cfg.runtime.heartbeat_interval_s * 1000,
-    state: 'starting',
-    detail: () => ({ ...detail }),
-    status: `serving ${cfg.project}`,
-    onTick: judge,
-    ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}),
-  });
 
-  const episodes = new Episodes(ledger, cfg.project, now);
-  const disk = new DiskGuard({ paths, minFreeBytes: cfg.runtime.disk_min_free_mb * 1048576, events, episodes, now, stopSignal: deps.stopSignal, log: deps.log, show });
-  const gates = { cfg, paths, ledger, events, episodes, disk, account: adapter.name, now, stopSignal: deps.stopSignal, log: deps.log, show };
-  const identity: RunnerIdentity = { pid: deps.pid, bootId: unit.record.boot_id, starttimeTicks: unit.record.starttime_ticks, nonce: unit.record.nonce };
+  async run(): Promise<number> {
+    this.unit.start({
+      heartbeatMs: this.cfg.runtime.heartbeat_interval_s * 1000,
+      state: 'starting',
+      detail: () => ({ ...this.detail }),
+      status: `serving ${this.cfg.project}`,
+      onTick: watchdogJudge(this.s),
+      ...(this.deps.collectGarbage ? { collectGarbage: this.deps.collectGarbage } : {}),
+    });
+    const started = await this.startUp();
+    if (started !== undefined) return started;
+    const gates = { cfg: this.cfg, paths: this.paths, ledger: this.ledger, events: this.events, episodes: this.episodes, disk: this.disk, account: this.adapter.name, now: this.now, stopSignal: this.deps.stopSignal, log: this.deps.log, show: this.show };
+    for (;;) {
+      const trigger = this.stopTrigger();
+      if (trigger !== undefined) return trigger;
+      if (await holdBeforeRound(gates)) continue;
+      const step = await this.turn();
+      if (step && step !== 'next') return step.exit;
+    }
+  }
 
-  let roundsRun = 0;
-  const finish = (reason: ExitReason, code: number, signal?: string, why?: string): number => {
+  private finish(reason: ExitReason, code: number, signal?: string, why?: string): number {
     // A stop request present at a stop by signal or request has been honoured (`agent-runner
     // stop` writes it and signals): leaving it would stop the next start at once.
-    if (reason === 'signal' || reason === 'stop_requested') clearStopRequest(paths);
-    events.emit('serve_stopped', { reason, exit_code: code, rounds_run: roundsRun, ...(signal ? { signal } : {}), uptime_s: Math.round((now() - startedAtMs) / 100) / 10 });
-    deps.log('notice', `stopped: ${reason} (exit ${code}, ${roundsRun} round(s))`);
-    return s.close(code, reason, signal ? `${signal}` : why);
-  };
+    if (reason === 'signal' || reason === 'stop_requested') clearStopRequest(this.paths);
+    this.events.emit('serve_stopped', { reason, exit_code: code, rounds_run: this.roundsRun, ...(signal ? { signal } : {}), uptime_s: Math.round((this.now() - this.unit.startedAtMs) / 100) / 10 });
+    this.deps.log('notice', `stopped: ${reason} (exit ${code}, ${this.roundsRun} round(s))`);
+    return this.s.close(code, reason, signal ? `${signal}` : why);
+  }
+
   /**
    * SIGTERM: an operator's stop (0), unless the watchdog asked for this restart and nobody
    * asked for a stop (75: its T2 follows its marker, and a heal must not look like a stop).
    */
-  const stopBySignal = (): number => {
-    const signal = String(deps.stopSignal.reason ?? 'SIGTERM');
-    if (readStopRequest(paths)) return finish('stop_requested', EXIT.OK, signal);
-    const code = unit.signalExitCode();
-    return finish(code === EXIT.TEMPFAIL ? 'restart_marker' : 'signal', code, signal);
-  };
+  private stopBySignal(): number {
+    const signal = String(this.deps.stopSignal.reason ?? 'SIGTERM');
+    if (readStopRequest(this.paths)) return this.finish('stop_requested', EXIT.OK, signal);
+    const code = this.unit.signalExitCode();
+    return this.finish(code === EXIT.TEMPFAIL ? 'restart_marker' : 'signal', code, signal);
+  }
 
-  // The start is good: what stopped the previous serve is over, and a crash loop still open
-  // makes the first round the breaker's try (one crash re-opens it).
-  await endOrphans(s);
-  const startWrites = await disk.write('close interrupted rounds', () => {
-    recoverInterrupted(s);
-    episodes.clear('transient_stop', {});
-  });
-  if (!startWrites) return stopBySignal();
-  if (existsSync(paths.agentDoneFile)) rmSync(paths.agentDoneFile, { force: true });
-  const policy = initialPolicyState();
-  const openBreaker = episodes.get('crash_loop');
-  if (openBreaker) policy.breakerCooldownS = typeof openBreaker.facts['cooldown_s'] === 'number' ? openBreaker.facts['cooldown_s'] : 0;
+  private nextRound(): number {
+    return (this.ledger.runner.lastRounds(1)[0]?.round ?? 0) + 1;
+  }
 
-  const nextRound = (): number => (ledger.runner.lastRounds(1)[0]?.round ?? 0) + 1;
-  events.emit('serve_started', { pid: deps.pid, version: VERSION, agent: adapter.name, work_dir: cfg.runtime.work_dir, config_file: cfg.source, max_rounds: maxRounds || null, next_round: nextRound() });
-  deps.log('notice', `serving ${cfg.project}: agent ${adapter.name}, work dir ${cfg.runtime.work_dir}, next round ${nextRound()}${maxRounds ? `, max ${maxRounds} round(s)` : ''}`);
-
-  const hooks = new ServeHooks({ cfg, paths, events, env: deps.env, presetEnv: adapter.preset.env, kill: deps.kill, log: deps.log });
-  let fromLedger: HookRoundOutcome | null | undefined;
-  let last: RoundResult | undefined;
   /** The last finished round for a hook's input: this serve's, else the ledger's newest. */
-  const previousRound = (): HookRoundOutcome | null => {
-    if (last) return outcomeOf(last);
-    if (fromLedger === undefined) {
-      const row = ledger.runner.lastRounds(1)[0];
-      fromLedger = row && row.status !== 'running' ? roundOutcome(row, paths.eventsDir) : null;
+  private previousRound(): HookRoundOutcome | null {
+    if (this.last) return outcomeOf(this.last);
+    if (this.fromLedger === undefined) {
+      const row = this.ledger.runner.lastRounds(1)[0];
+      this.fromLedger = row && row.status !== 'running' ? roundOutcome(row, this.paths.eventsDir) : null;
     }
-    return fromLedger;
-  };
+    return this.fromLedger;
+  }
+
   /** A hook failed with `on_failure = "stop"`: exit 78 with the `config_broken` alarm naming it, like a failed start-up check. */
-  const hookStop = async (stop: HookStop): Promise<number> => {
+  private async hookStop(stop: HookStop): Promise<number> {
     const check = `hook ${stop.hook}`;
     const tail = stop.stderrTail.trim();
     const detail = `${stop.message}${tail ? `\n${tail}` : ''}`;
-    deps.log('err', `${stop.event === 'serve_start' ? 'STARTUP FAIL' : 'HOOK FAIL'} (${check}): ${detail}`);
-    events.emit('config_broken', { check, detail: redactText(detail).slice(0, 2000) });
-    await disk.write('raise config alarm', () => episodes.raise('config_broken', { check, detail: redactText(detail).slice(0, 1000) }));
-    return finish('config_broken', EXIT.CONFIG, undefined, `${check}: ${stop.message}`);
-  };
-
-  if (hooks.of('serve_start').length) {
-    const next = nextRound();
-    const stop = await hooks.serveStart(next, roundPhase(cfg, deps.phase, next)?.name, previousRound());
-    if (stop) return hookStop(stop);
+    this.deps.log('err', `${stop.event === 'serve_start' ? 'STARTUP FAIL' : 'HOOK FAIL'} (${check}): ${detail}`);
+    this.events.emit('config_broken', { check, detail: redactText(detail).slice(0, 2000) });
+    await this.disk.write('raise config alarm', () => this.episodes.raise('config_broken', { check, detail: redactText(detail).slice(0, 1000) }));
+    return this.finish('config_broken', EXIT.CONFIG, undefined, `${check}: ${stop.message}`);
   }
-  // Started (its serve_start hooks passed): what stopped an earlier serve at its start is over.
-  if (!(await disk.write('clear config alarm', () => episodes.clear('config_broken', {})))) return stopBySignal();
 
-  let authProbes = 0;
-  let failedTries = 0;
-  let firstTransientAtMs: number | undefined;
-  let transientClass = '';
-  let transientRounds = 0;
-  for (;;) {
-    // Stop triggers, checked between rounds only: a round is never cut short by them.
-    if (deps.stopSignal.aborted) return stopBySignal();
+  /**
+   * The start is good: what stopped the previous serve is over, and a crash loop still open
+   * makes the first round the breaker's try (one crash re-opens it). Then the serve_start hooks.
+   * @returns an exit code when the serve ends before its first round.
+   */
+  private async startUp(): Promise<number | undefined> {
+    const { cfg, deps, paths, episodes } = this;
+    await endOrphans(this.s);
+    const startWrites = await this.disk.write('close interrupted rounds', () => {
+      recoverInterrupted(this.s);
+      episodes.clear('transient_stop', {});
+    });
+    if (!startWrites) return this.stopBySignal();
+    if (existsSync(paths.agentDoneFile)) rmSync(paths.agentDoneFile, { force: true });
+    const openBreaker = episodes.get('crash_loop');
+    if (openBreaker) this.policy.breakerCooldownS = typeof openBreaker.facts['cooldown_s'] === 'number' ? openBreaker.facts['cooldown_s'] : 0;
+
+    const next = this.nextRound();
+    const { maxRounds, adapter } = this;
+    this.events.emit('serve_started', { pid: deps.pid, version: VERSION, agent: adapter.name, work_dir: cfg.runtime.work_dir, config_file: cfg.source, max_rounds: maxRounds || null, next_round: next });
+    deps.log('notice', `serving ${cfg.project}: agent ${adapter.name}, work dir ${cfg.runtime.work_dir}, next round ${next}${maxRounds ? `, max ${maxRounds} round(s)` : ''}`);
+
+    if (this.hooks.of('serve_start').length) {
+      const stop = await this.hooks.serveStart(next, roundPhase(cfg, deps.phase, next)?.name, this.previousRound());
+      if (stop) return this.hookStop(stop);
+    }
+    // Started (its serve_start hooks passed): what stopped an earlier serve at its start is over.
+    if (!(await this.disk.write('clear config alarm', () => episodes.clear('config_broken', {})))) return this.stopBySignal();
+    return undefined;
+  }
+
+  /** Stop triggers, checked between rounds only: a round is never cut short by them. */
+  private stopTrigger(): number | undefined {
+    const { deps, paths, events, maxRounds } = this;
+    if (deps.stopSignal.aborted) return this.stopBySignal();
     const stop = readStopRequest(paths);
     if (stop) {
       events.emit('stop_file_detected', { path: paths.stopFile, requested_at: stop.requested_at ?? null });
       clearStopRequest(paths);
-      return finish('stop_requested', EXIT.OK);
+      return this.finish('stop_requested', EXIT.OK);
     }
     if (existsSync(paths.agentDoneFile)) {
       const reason = readFileSync(paths.agentDoneFile, 'utf8').trim().slice(0, 200);
       events.emit('agent_self_terminated', { reason });
       rmSync(paths.agentDoneFile, { force: true });
-      return finish('agent_done', EXIT.OK);
+      return this.finish('agent_done', EXIT.OK);
     }
-    if (maxRounds > 0 && roundsRun >= maxRounds) {
-      events.emit('max_rounds_reached', { max_rounds: maxRounds, rounds_run: roundsRun });
+    if (maxRounds > 0 && this.roundsRun >= maxRounds) {
+      events.emit('max_rounds_reached', { max_rounds: maxRounds, rounds_run: this.roundsRun });
       // A one-shot run whose last round was refused tells its caller so (EX_NOPERM).
-      return finish('max_rounds', last?.verdict.class === 'auth' ? EXIT.NOPERM : EXIT.OK);
+      return this.finish('max_rounds', this.last?.verdict.class === 'auth' ? EXIT.NOPERM : EXIT.OK);
     }
-    const restart = unit.takeRestart();
+    const restart = this.unit.takeRestart();
     if (restart) {
       events.emit('restart_marker_consumed', { nonce: restart.nonce, requested_at: restart.requested_at, requested_by: restart.requested_by ?? null });
-      return finish('restart_marker', EXIT.TEMPFAIL);
+      return this.finish('restart_marker', EXIT.TEMPFAIL);
     }
+    return undefined;
+  }
 
-    if (await holdBeforeRound(gates)) continue;
-
-    const number = nextRound();
-    show('round', { round: number });
-    const lastOutcome: LastOutcome | undefined = last && { round: last.round, class: last.verdict.class, exitCode: last.outcome.exitCode, signal: last.outcome.signal, durationMs: last.outcome.durationMs, summary: last.verdict.summary, ...(last.vcs?.sha ? { vcs: `${last.vcs.action} ${last.vcs.sha}` } : {}) };
-    let hookPrompt: string | undefined;
-    if (hooks.of('pre_round').length) {
-      const phase = roundPhase(cfg, deps.phase, number);
-      let base: string | undefined;
-      try {
-        base = assemblePromptFiles(promptSpec(cfg, phase)).text;
-      } catch (e) {
-        // A prompt file gone: no hook runs, the round records it as its config failure.
-        if (!isAgentRunnerError(e) || e.code !== 'ERR_AR_CONFIG_SEMANTIC') throw e;
-      }
-      if (base !== undefined) {
-        const pre = await hooks.preRound(number, phase?.name, previousRound(), base);
-        if (pre.kind === 'stop') return hookStop(pre.stop);
-        if (pre.kind === 'skip') {
-          // No round now (no number, no row): wait, then the stop triggers and gates again.
-          const delayMs = Math.max(1, cfg.runtime.restart_delay_s) * 1000;
-          deps.log('warning', `no round now: hook ${pre.hook} failed (on_failure skip_round); next try in ${delayMs / 1000} s`);
-          show('waiting', { until: iso(now() + delayMs) });
-          await sleep(delayMs, deps.stopSignal);
-          continue;
-        }
-        hookPrompt = pre.prompt ?? base;
-      }
+  /** One turn: the pre_round hooks, the round, its post_round hooks, then the policy's decision. */
+  private async turn(): Promise<Step> {
+    const number = this.nextRound();
+    this.show('round', { round: number });
+    const pre = await this.preRound(number);
+    if (pre.kind === 'exit') return { exit: pre.code };
+    if (pre.kind === 'skip') return 'next';
+    const result = await this.runOne(number, pre.prompt);
+    if (typeof result === 'number') return { exit: result };
+    if (!result) return 'next';
+    this.roundsRun += 1;
+    this.last = result;
+    this.deps.log(result.verdict.class === 'ok' ? 'info' : 'warning', `round ${result.round} ended: ${result.verdict.summary}`);
+    if (result.hookStop) return { exit: await this.hookStop(result.hookStop) };
+    if (this.hooks.of('post_round').length && !this.deps.killSignal.aborted) {
+      const stop = await this.hooks.postRound(result);
+      if (stop) return { exit: await this.hookStop(stop) };
     }
+    return this.afterRound(result);
+  }
+
+  /**
+   * The pre_round hooks, given the assembled prompt: they may replace it, skip the round
+   * (wait `restart_delay_s`, at least 1 s; no number, no row) or stop the serve.
+   */
+  private async preRound(number: number): Promise<{ kind: 'run'; prompt?: string } | { kind: 'skip' } | { kind: 'exit'; code: number }> {
+    const { cfg, deps } = this;
+    if (!this.hooks.of('pre_round').length) return { kind: 'run' };
+    const phase = roundPhase(cfg, deps.phase, number);
+    let base: string | undefined;
+    try {
+      base = assemblePromptFiles(promptSpec(cfg, phase)).text;
+    } catch (e) {
+      // A prompt file gone: no hook runs, the round records it as its config failure.
+      if (!isAgentRunnerError(e) || e.code !== 'ERR_AR_CONFIG_SEMANTIC') throw e;
+    }
+    if (base === undefined) return { kind: 'run' };
+    const pre = await this.hooks.preRound(number, phase?.name, this.previousRound(), base);
+    if (pre.kind === 'stop') return { kind: 'exit', code: await this.hookStop(pre.stop) };
+    if (pre.kind === 'skip') {
+      const delayMs = Math.max(1, cfg.runtime.restart_delay_s) * 1000;
+      deps.log('warning', `no round now: hook ${pre.hook} failed (on_failure skip_round); next try in ${delayMs / 1000} s`);
+      this.show('waiting', { until: iso(this.now() + delayMs) });
+      await sleep(delayMs, deps.stopSignal);
+      return { kind: 'skip' };
+    }
+    return { kind: 'run', prompt: pre.prompt ?? base };
+  }
+
+  /**
+   * Runs the round, then its deferred writes. Only the writes before the agent is spawned
+   * throw for a full disk (the later ones are deferred): it waits, closes the row if one was
+   * opened and returns undefined (try again).
+   * @returns the round, undefined to try again, or an exit code (SIGTERM during a disk wait).
+   */
+  private async runOne(number: number, prompt: string | undefined): Promise<RoundResult | number | undefined> {
+    const { cfg, deps, ledger, disk, identity, hooks } = this;
     const deferred: DeferredWrite[] = [];
+    let last: LastOutcome | undefined;
+    const l = this.last;
+    if (l) last = { round: l.round, class: l.verdict.class, exitCode: l.outcome.exitCode, signal: l.outcome.signal, durationMs: l.outcome.durationMs, summary: l.verdict.summary, ...(l.vcs?.sha ? { vcs: `${l.vcs.action} ${l.vcs.sha}` } : {}) };
     let result: RoundResult;
     try {
       result = await runRound({
-        cfg, paths, ledger: roundLedger(ledger, deferred), events, adapter, runner: identity, env: deps.env, killSignal: deps.killSignal, now, log: deps.log, kill: deps.kill,
+        cfg, paths: this.paths, ledger: roundLedger(ledger, deferred), events: this.events, adapter: this.adapter, runner: identity, env: deps.env, killSignal: deps.killSignal, now: this.now, log: deps.log, kill: deps.kill,
         ...(deps.phase !== undefined ? { phase: deps.phase } : {}),
-        ...(hookPrompt !== undefined ? { prompt: hookPrompt } : {}),
+        ...(prompt !== undefined ? { prompt } : {}),
         hookContext: hooks.context,
         ...(hooks.of('dirty_tree').length ? { dirtyTree: (o: HookRoundOutcome, ph: string | undefined, files: string[]) => hooks.dirtyTree(o, ph, files) } : {}),
-      }, lastOutcome);
+      }, last);
     } catch (e) {
       if (!isNoSpace(e)) throw e;
-      // Only the writes before the agent is spawned throw for a full disk (the later ones are
-      // deferred): wait, close the row if one was opened, and try again.
       deps.log('err', `round ${number} could not start: the file system is full`);
-      if (!(await disk.stall('start round'))) continue;
+      if (!(await disk.stall('start round'))) return undefined;
       await disk.write('close round', () => {
         for (const r of ledger.runner.runningRounds()) if (r.runnerNonce === identity.nonce) ledger.runner.markInterrupted(r.round, 'disk_full');
       });
-      continue;
+      return undefined;
     }
-    for (const w of deferred) if (!(await disk.write(w.what, w.run))) return stopBySignal();
-    roundsRun += 1;
-    last = result;
-    deps.log(result.verdict.class === 'ok' ? 'info' : 'warning', `round ${result.round} ended: ${result.verdict.summary}`);
-    if (result.hookStop) return hookStop(result.hookStop);
-    if (hooks.of('post_round').length && !deps.killSignal.aborted) {
-      const stop = await hooks.postRound(result);
-      if (stop) return hookStop(stop);
-    }
+    for (const w of deferred) if (!(await disk.write(w.what, w.run))) return this.stopBySignal();
+    return result;
+  }
 
+  /** A transient class starts or continues its episode; an ok round ends it with its downtime. */
+  private trackTransient(result: RoundResult): void {
     const cls = result.verdict.class;
-    const lastRound = maxRounds > 0 && roundsRun >= maxRounds;
     if (TRANSIENT.has(cls)) {
-      firstTransientAtMs ??= now();
-      transientClass = cls;
-      transientRounds += 1;
+      this.transient = { sinceMs: this.transient?.sinceMs ?? this.now(), class: cls, rounds: (this.transient?.rounds ?? 0) + 1 };
       const status = result.verdict.evidence.find((e) => typeof e.status === 'number')?.status;
-      events.emit('transient_error_detected', {
+      this.events.emit('transient_error_detected', {
         class: cls,
         evidence: redactText(result.verdict.summary).slice(0, 500),
         ...(typeof status === 'number' ? { http_status: status } : {}),
         ...(result.verdict.reset_at_ms !== undefined ? { reset_at: iso(result.verdict.reset_at_ms) } : {}),
       }, { round: result.round });
-    } else if (cls === 'ok' && firstTransientAtMs !== undefined) {
-      events.emit('transient_error_recovered', { class: transientClass, downtime_s: Math.round((now() - firstTransientAtMs) / 1000), failed_rounds: transientRounds }, { round: result.round });
-      firstTransientAtMs = undefined;
-      transientRounds = 0;
+    } else if (cls === 'ok' && this.transient) {
+      this.events.emit('transient_error_recovered', { class: this.transient.class, downtime_s: Math.round((this.now() - this.transient.sinceMs) / 1000), failed_rounds: this.transient.rounds }, { round: result.round });
+      this.transient = undefined;
     }
+  }
 
-    const authSince = policy.authSinceMs;
-    const decision = decide(cfg.runtime, policy, result.verdict, result.outcome.durationMs, now(), deps.random);
-    if (cls === 'ok') {
-      // Recoveries: each open episode this round ends is told once, to whoever got its alarm.
-      const breaker = episodes.get('crash_loop');
-      const auth = episodes.get('auth_paused');
-      // The outage began when the episode was raised, maybe by a serve before this one.
-      const pausedS = Math.round((now() - (auth?.raisedAtMs ?? authSince ?? now())) / 1000);
-      const told = await disk.write('clear alarms', () => {
-        if (breaker) episodes.clear('crash_loop', { round: result.round });
-        if (auth) episodes.clear('auth_paused', { paused_s: pausedS });
-      });
-      if (!told) continue;
-      if (breaker) {
-        events.emit('crash_loop_recovered', { open_s: Math.round((now() - breaker.raisedAtMs) / 1000), failed_tries: failedTries }, { round: result.round });
-        deps.log('notice', `round ${result.round} succeeded: the crash-loop breaker is closed, rounds run again`);
-        failedTries = 0;
-      }
-      if (auth || authProbes > 0) {
-        events.emit('auth_recovered', { paused_s: pausedS, probes: Math.max(0, authProbes - 1) }, { round: result.round });
-        authProbes = 0;
-      }
+  /**
+   * An ok round's recoveries: each open episode it ends is told once, to whoever got its alarm.
+   * @returns false when the alarms could not be cleared (a full disk; the next turn retries).
+   */
+  private async recover(result: RoundResult, authSinceMs: number | undefined): Promise<boolean> {
+    const { episodes, events, now } = this;
+    const breaker = episodes.get('crash_loop');
+    const auth = episodes.get('auth_paused');
+    // The outage began when the episode was raised, maybe by a serve before this one.
+    const pausedS = Math.round((now() - (auth?.raisedAtMs ?? authSinceMs ?? now())) / 1000);
+    const told = await this.disk.write('clear alarms', () => {
+      if (breaker) episodes.clear('crash_loop', { round: result.round });
+      if (auth) episodes.clear('auth_paused', { paused_s: pausedS });
+    });
+    if (!told) return false;
+    if (breaker) {
+      events.emit('crash_loop_recovered', { open_s: Math.round((now() - breaker.raisedAtMs) / 1000), failed_tries: this.failedTries }, { round: result.round });
+      this.deps.log('notice', `round ${result.round} succeeded: the crash-loop breaker is closed, rounds run again`);
+      this.failedTries = 0;
     }
+    if (auth || this.authProbes > 0) {
+      events.emit('auth_recovered', { paused_s: pausedS, probes: Math.max(0, this.authProbes - 1) }, { round: result.round });
+      this.authProbes = 0;
+    }
+    return true;
+  }
+
+  /** The policy's decision on the round: recoveries, the crash-loop breaker, a stop, or the wait. */
+  private async afterRound(result: RoundResult): Promise<Step> {
+    const { cfg, deps, events, maxRounds } = this;
+    const cls = result.verdict.class;
+    const lastRound = maxRounds > 0 && this.roundsRun >= maxRounds;
+    this.trackTransient(result);
+    const authSince = this.policy.authSinceMs;
+    const decision = decide(cfg.runtime, this.policy, result.verdict, result.outcome.durationMs, this.now(), deps.random);
+    if (cls === 'ok' && !(await this.recover(result, authSince))) return 'next';
 
     // Stopping: the round was the last one; its verdict needs no back-off or alarm.
-    if (deps.stopSignal.aborted) continue;
-    if (decision.reason === 'crash_loop') {
-      const tail = redactText(tailLines(result.logFile, 40).join('\n')).slice(-4000);
-      const cooling = decision.action === 'cool_down' && !lastRound;
-      if (cooling && episodes.get('crash_loop')) failedTries += 1;
-      const facts = {
-        consecutive: decision.consecutive, last_exit_code: result.outcome.exitCode, last_signal: result.outcome.signal, tail,
-        ...(cooling ? { retry_at: iso(decision.untilMs), cooldown_s: decision.cooldownS } : {}),
-      };
-      events.emit('crash_loop', { consecutive: decision.consecutive, threshold: cfg.runtime.crash_loop.threshold, last_exit_code: result.outcome.exitCode, tail, ...(cooling ? { retry_at: iso(decision.untilMs), cooldown_s: decision.cooldownS } : {}) }, { round: result.round });
-      if (!(await disk.write('raise crash-loop alarm', () => episodes.raise('crash_loop', facts)))) continue;
-      if (!cooling) {
-        deps.log('err', `crash loop: ${decision.consecutive} consecutive short failures of the agent; stopping (exit 69, not restarted): fix the cause, then agent-runner start`);
-        return finish('crash_loop', EXIT.UNAVAILABLE);
-      }
-      deps.log('err', `crash loop: the agent failed ${decision.consecutive} round(s) quickly; no round until ${iso(decision.untilMs)} (cool-down ${decision.cooldownS} s), then one round tries again`);
-      show('paused', pausedUntil('crash_loop', decision.untilMs));
-      await sleep(decision.delayMs, deps.stopSignal);
-      continue;
-    }
+    if (deps.stopSignal.aborted) return 'next';
+    if (decision.reason === 'crash_loop') return this.crashLoop(decision, result, lastRound);
     if (decision.action === 'stop') {
       events.emit('agent_self_terminated', { reason: `transient_error: ${result.verdict.summary}`.slice(0, 200) });
-      await disk.write('raise transient-stop alarm', () => episodes.raise('transient_stop', { class: cls, summary: redactText(result.verdict.summary).slice(0, 500) }));
-      return finish('transient_error', EXIT.OK);
+      await this.disk.write('raise transient-stop alarm', () => this.episodes.raise('transient_stop', { class: cls, summary: redactText(result.verdict.summary).slice(0, 500) }));
+      return { exit: this.finish('transient_error', EXIT.OK) };
     }
     // The last round of a one-shot run: no pause, back-off or alarm; the exit code tells.
     if (lastRound) {
-      if (cls === 'auth') deps.log('err', `authentication failed: ${redactText(result.verdict.summary).slice(0, 300)}. ${adapter.authHint}`);
-      continue;
+      if (cls === 'auth') deps.log('err', `authentication failed: ${redactText(result.verdict.summary).slice(0, 300)}. ${this.adapter.authHint}`);
+      return 'next';
     }
-    if (!(await afterRound(decision, result))) continue;
+    await this.wait(decision, result);
+    return 'next';
   }
 
-  /** The decision's wait (with its event and alarm). @returns false when SIGTERM ended it. */
-  async function afterRound(decision: Extract<Decision, { action: 'continue' }>, result: RoundResult): Promise<boolean> {
+  /** The crash-loop breaker opened (or stays open): its alarm, then the cool-down — or exit 69 without one. */
+  private async crashLoop(decision: Extract<Decision, { action: 'cool_down' | 'stop' }>, result: RoundResult, lastRound: boolean): Promise<Step> {
+    const { cfg, deps } = this;
+    const tail = redactText(tailLines(result.logFile, 40).join('\n')).slice(-4000);
+    const cooling = decision.action === 'cool_down' && !lastRound;
+    if (cooling && this.episodes.get('crash_loop')) this.failedTries += 1;
+    const retry = cooling ? { retry_at: iso(decision.untilMs), cooldown_s: decision.cooldownS } : {};
+    const facts = { consecutive: decision.consecutive, last_exit_code: result.outcome.exitCode, last_signal: result.outcome.signal, tail, ...retry };
+    this.events.emit('crash_loop', { consecutive: decision.consecutive, threshold: cfg.runtime.crash_loop.threshold, last_exit_code: result.outcome.exitCode, tail, ...retry }, { round: result.round });
+    if (!(await this.disk.write('raise crash-loop alarm', () => this.episodes.raise('crash_loop', facts)))) return 'next';
+    if (!cooling) {
+      deps.log('err', `crash loop: ${decision.consecutive} consecutive short failures of the agent; stopping (exit 69, not restarted): fix the cause, then agent-runner start`);
+      return { exit: this.finish('crash_loop', EXIT.UNAVAILABLE) };
+    }
+    deps.log('err', `crash loop: the agent failed ${decision.consecutive} round(s) quickly; no round until ${iso(decision.untilMs)} (cool-down ${decision.cooldownS} s), then one round tries again`);
+    this.show('paused', pausedUntil('crash_loop', decision.untilMs));
+    await sleep(decision.delayMs, deps.stopSignal);
+    return 'next';
+  }
+
+  /** The decision's wait (with its event and alarm); SIGTERM ends it. */
+  private async wait(decision: Decision, result: RoundResult): Promise<void> {
+    if (decision.action !== 'continue') return;
+    const { cfg, deps, events, adapter } = this;
     const cls = result.verdict.class;
-    const untilMs = decision.untilMs ?? now() + decision.delayMs;
+    const untilMs = decision.untilMs ?? this.now() + decision.delayMs;
     if (decision.reason === 'auth') {
-      authProbes += 1;
-      if (authProbes === 1) {
+      this.authProbes += 1;
+      if (this.authProbes === 1) {
         const evidence = redactText(result.verdict.summary).slice(0, 500);
         events.emit('auth_paused', { hint: adapter.authHint.slice(0, 500), evidence, probe_interval_s: cfg.runtime.auth.probe_interval_s }, { round: result.round });
         deps.log('err', `authentication failed; pausing and probing every ${cfg.runtime.auth.probe_interval_s}s. ${adapter.authHint}`);
         const facts = { agent: adapter.name, evidence, hint: adapter.authHint.slice(0, 500), probe_interval_s: cfg.runtime.auth.probe_interval_s };
-        if (!(await disk.write('raise auth alarm', () => episodes.raise('auth_paused', facts)))) return false;
+        if (!(await this.disk.write('raise auth alarm', () => this.episodes.raise('auth_paused', facts)))) return;
       }
-      show('paused', pausedUntil('auth', untilMs));
+      this.show('paused', pausedUntil('auth', untilMs));
     } else if (decision.reason === 'transient' || decision.reason === 'failure') {
-      events.emit('backoff_started', { class: cls, delay_s: Math.round(decision.delayMs / 100) / 10, until: iso(untilMs), attempt: decision.reason === 'transient' ? policy.transient : policy.shortFailures }, { round: result.round });
+      events.emit('backoff_started', { class: cls, delay_s: Math.round(decision.delayMs / 100) / 10, until: iso(untilMs), attempt: decision.reason === 'transient' ? this.policy.transient : this.policy.shortFailures }, { round: result.round });
       deps.log('warning', `backing off ${Math.round(decision.delayMs / 1000)}s after ${cls} (until ${iso(untilMs)})`);
       if (cls === 'rate_limit' && decision.untilMs !== undefined) {
         const throttle = { account: adapter.name, class: cls, untilMs: decision.untilMs, ...(result.verdict.reset_at_ms !== undefined ? { resetAtMs: result.verdict.reset_at_ms } : {}), detail: { round: result.round, summary: result.verdict.summary } };
-        if (!(await disk.write('record throttle', () => ledger.runner.recordThrottle(throttle)))) return false;
-        show('paused', pausedUntil('throttle', untilMs));
+        if (!(await this.disk.write('record throttle', () => this.ledger.runner.recordThrottle(throttle)))) return;
+        this.show('paused', pausedUntil('throttle', untilMs));
       } else {
-        show('waiting', { until: iso(untilMs) });
+        this.show('waiting', { until: iso(untilMs) });
       }
     } else {
-      show('waiting', { until: iso(untilMs) });
+      this.show('waiting', { until: iso(untilMs) });
     }
-    return sleep(decision.delayMs, deps.stopSignal);
+    await sleep(decision.delayMs, deps.stopSignal);
   }
 }
