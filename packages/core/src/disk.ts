@@ -5,7 +5,7 @@
  * system (systeminformation's `fsSize()` lists only `/dev/*` mounts, and would report `/` for a
  * state directory on tmpfs, NFS or ZFS).
  */
-import { existsSync, statfsSync } from 'node:fs';
+import { existsSync, statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** Usage of the file system a path lives on. Bytes are what an unprivileged writer can use. */
@@ -43,16 +43,34 @@ export function diskUsage(path: string): DiskUsage | undefined {
 
 /**
  * The fuller of the file systems of `paths` (state and log directories may be on different
- * ones): the one with the fewest free bytes.
+ * ones): the one with the fewest free bytes. Each file system is measured once, at the first
+ * of `paths` on it (by `st_dev`): two readings of one file system moments apart differ while
+ * something writes, and must not make a log directory next to the state look fuller.
  * @returns undefined when none could be measured.
  */
 export function tightestDisk(paths: readonly string[]): DiskUsage | undefined {
   let worst: DiskUsage | undefined;
+  const seen = new Set<number>();
   for (const p of new Set(paths)) {
     const u = diskUsage(p);
-    if (u !== undefined && (worst === undefined || u.free_bytes < worst.free_bytes)) worst = u;
+    if (u === undefined) continue;
+    const dev = deviceOf(u.path);
+    if (dev !== undefined) {
+      if (seen.has(dev)) continue;
+      seen.add(dev);
+    }
+    if (worst === undefined || u.free_bytes < worst.free_bytes) worst = u;
   }
   return worst;
+}
+
+/** `st_dev` of a path; undefined when it cannot be read (it vanished since it was measured). */
+function deviceOf(path: string): number | undefined {
+  try {
+    return statSync(path).dev;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
