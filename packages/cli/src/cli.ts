@@ -8,6 +8,21 @@ import {
   EVENTS_OPTIONS, GLOBAL_OPTIONS, INTERVAL_OPTION, JSON_OPTION, LOGS_LINES_OPTION, MONITOR_OPTIONS, PEEK_OPTIONS, ROUND_OPTIONS, SERVE_OPTIONS, TIMEOUT_OPTION, verbRunner, type Handler,
 } from './options.js';
 
+/** The wrapper of every verb's handler ({@link verbRunner}). */
+type VerbRun = ReturnType<typeof verbRunner>;
+
+/** The parser before its verbs: name, usage, version and the options every verb takes. */
+function baseParser() {
+  return yargs()
+    .scriptName('agent-runner')
+    .usage('$0 <command> [options]\n\nKeeps a coding-agent CLI working round after round, unattended, under systemd.')
+    .version(VERSION)
+    .options(GLOBAL_OPTIONS);
+}
+
+/** A parser that every verb's args extend (the global options typed). */
+type Parser = ReturnType<typeof baseParser>;
+
 /**
  * Builds the yargs parser of every verb. Verbs are lazy: a handler imports its module only
  * when it runs.
@@ -15,11 +30,31 @@ import {
  */
 export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv {
   const run = verbRunner(ctx, exit);
-  return yargs()
-    .scriptName('agent-runner')
-    .usage('$0 <command> [options]\n\nKeeps a coding-agent CLI working round after round, unattended, under systemd.')
-    .version(VERSION)
-    .options(GLOBAL_OPTIONS)
+  let y = baseParser();
+  // In --help order.
+  for (const add of [setupVerbs, runnerVerbs, healVerbs, unitVerbs, notifyVerbs, observeVerbs]) y = add(y, run);
+  return y
+    .demandCommand(1, 'Give a command; see --help')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .wrap(100)
+    .fail((msg, err) => {
+      // Verbs never throw into yargs (`verbRunner` reports their errors), so an error here is
+      // either yargs' own parse error — a YError, or yargs-parser's "Not enough arguments
+      // following: X" of an option that needs a value (`requiresArg`) — which is a usage
+      // error like `msg` alone, or a bug, reported as one by the bin.
+      if (err && err.name !== 'YError' && !/^Not enough arguments following: /.test(err.message)) throw err;
+      ctx.stderr.write(`agent-runner: ${msg}\nRun 'agent-runner --help' for usage.\n`);
+      exit(EXIT.USAGE);
+      throw new Error(msg);
+    });
+}
+
+/** Setting a project up: `init`, `config`. */
+function setupVerbs(y: Parser, run: VerbRun): Parser {
+  return y
     .command(
       'init',
       'Create agent-runner.toml and a starter prompt in this git work tree',
@@ -41,7 +76,12 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
           run(async () => (await import('./commands/config-check.js')).configCheck),
         )
         .demandCommand(1, 'config: give a subcommand (check)'),
-    )
+    );
+}
+
+/** The round runner and what it does now: `serve`, `round`, `stop`, `kill`, `peek`, `watch`. */
+function runnerVerbs(y: Parser, run: VerbRun): Parser {
+  return y
     .command(
       'serve',
       'Run rounds until a stop trigger (the main job; what the systemd unit runs)',
@@ -92,7 +132,12 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'peek, refreshed in place',
       (y) => y.options(INTERVAL_OPTION),
       run(async () => (await import('./commands/watch.js')).watch),
-    )
+    );
+}
+
+/** The watchdog and its heal state: `watchdog`, `heal`. */
+function healVerbs(y: Parser, run: VerbRun): Parser {
+  return y
     .command(
       'watchdog',
       'Judge the runner, bridge and local monitor and heal them through tiers (what the watchdog unit runs)',
@@ -119,7 +164,12 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
           run(async () => (await import('./commands/heal.js')).healResetCmd as Handler<GlobalArgs>),
         )
         .demandCommand(1, 'heal: give a subcommand (status, reset)'),
-    )
+    );
+}
+
+/** The systemd units: `install`, `uninstall`, `start`, `restart`, `status`, `logs`, `upgrade`. */
+function unitVerbs(y: Parser, run: VerbRun): Parser {
+  return y
     .command(
       'install',
       'Install the project\'s systemd units (user mode, or --system as root) and enable them',
@@ -181,7 +231,12 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
           .option('target', { type: 'string', describe: 'Version, dist-tag or npm spec (default: latest)' })
           .option('restart', { type: 'boolean', default: true, describe: 'Stop and restart the installed units (--no-restart: package only)' }),
       run(async () => (await import('./commands/upgrade.js')).upgrade),
-    )
+    );
+}
+
+/** Notifications and hooks: `bridge`, `notify`, `hooks`. */
+function notifyVerbs(y: Parser, run: VerbRun): Parser {
+  return y
     .command(
       'bridge',
       'Deliver the outbox to chat/webhook/email transports and take operator commands (what the bridge unit runs)',
@@ -220,7 +275,12 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
           )
           .epilogue('See docs/hooks.md for what each event reads and may answer. Exit 78: configuration broken.'),
       run(async () => (await import('./commands/hooks.js')).hooksList),
-    )
+    );
+}
+
+/** Watching from outside: `monitor`, `events`, `doctor`. */
+function observeVerbs(y: Parser, run: VerbRun): Parser {
+  return y
     .command(
       'monitor',
       'Watch the runner (here, or on --host ALIAS over SSH): anomaly detectors, event stream, HTTP page and /metrics',
@@ -246,21 +306,5 @@ export function buildParser(ctx: CliContext, exit: (code: number) => void): Argv
       'Check node, native modules, state dir, ledger, config and disk; exit 1 on any failure',
       (y) => y.options(JSON_OPTION),
       run(async () => (await import('./commands/doctor.js')).doctor),
-    )
-    .demandCommand(1, 'Give a command; see --help')
-    .recommendCommands()
-    .strict()
-    .help()
-    .alias('help', 'h')
-    .wrap(100)
-    .fail((msg, err) => {
-      // Verbs never throw into yargs (`runner` reports their errors), so an error here is
-      // either yargs' own parse error — a YError, or yargs-parser's "Not enough arguments
-      // following: X" of an option that needs a value (`requiresArg`) — which is a usage
-      // error like `msg` alone, or a bug, reported as one by the bin.
-      if (err && err.name !== 'YError' && !/^Not enough arguments following: /.test(err.message)) throw err;
-      ctx.stderr.write(`agent-runner: ${msg}\nRun 'agent-runner --help' for usage.\n`);
-      exit(EXIT.USAGE);
-      throw new Error(msg);
-    });
+    );
 }
