@@ -21,11 +21,13 @@ import { decide, initialPolicyState, TRANSIENT, type Decision } from './policy.j
 import { roundOutcome } from '@agent-runner/core/hook-input';
 import type { HookRoundOutcome } from '@agent-runner/core/hooks';
 import { assemblePromptFiles, type LastOutcome } from './prompt.js';
+import { clearStaleIndexLock, type IndexLockCheck } from './git-lock.js';
 import { endOrphanGroup } from './process-group.js';
 import { tailLines } from '@agent-runner/core/tail';
 import { promptSpec, roundPhase, runRound, type RoundResult } from './round.js';
 import type { ServeDeps } from './serve.js';
 import { outcomeOf, ServeHooks, type HookStop } from './serve-hooks.js';
+import { gitPath } from './vcs.js';
 
 /** What the loop needs from the start-up (serve.ts). */
 export interface ServeSession {
@@ -132,6 +134,10 @@ class ServeLoop {
   private failedTries = 0;
   /** The transient episode in progress: when it began, its latest class, its rounds. */
   private transient: { sinceMs: number; class: string; rounds: number } | undefined;
+  /** The work tree's `index.lock` path (null: not a git work tree); resolved at the first round. */
+  private indexLock: string | null | undefined;
+  /** The git last seen holding it, so a long `git commit` is logged once. */
+  private lockHolder: number | undefined;
 
   constructor(private readonly s: ServeSession) {
     ({ cfg: this.cfg, deps: this.deps, paths: this.paths, events: this.events, ledger: this.ledger, unit: this.unit, now: this.now } = s);
@@ -282,6 +288,7 @@ class ServeLoop {
     const pre = await this.preRound(number);
     if (pre.kind === 'exit') return { exit: pre.code };
     if (pre.kind === 'skip') return 'next';
+    await this.clearIndexLock(number);
     const result = await this.runOne(number, pre.prompt);
     if (typeof result === 'number') return { exit: result };
     if (!result) return 'next';
@@ -322,6 +329,38 @@ class ServeLoop {
       return { kind: 'skip' };
     }
     return { kind: 'run', prompt: pre.prompt ?? base };
+  }
+
+  /**
+   * A git killed mid-command left the work tree's index locked: removed before the round,
+   * since no git of the runner's runs between rounds (see git-lock.ts).
+   */
+  private async clearIndexLock(round: number): Promise<void> {
+    const { cfg, deps } = this;
+    const workDir = cfg.runtime.work_dir;
+    if (this.indexLock === undefined) {
+      try {
+        this.indexLock = (await gitPath(workDir, 'index.lock', { env: deps.env })) ?? null;
+      } catch (e) {
+        deps.log('warning', `round ${round}: where git keeps its index lock is unknown (${(e as Error).message}); asked again next round`);
+        return;
+      }
+    }
+    if (this.indexLock === null) return;
+    let check: IndexLockCheck;
+    try {
+      check = clearStaleIndexLock(this.indexLock, workDir, { nowMs: this.now(), selfPid: deps.pid, ...(deps.procRoot ? { procRoot: deps.procRoot } : {}) });
+    } catch (e) {
+      deps.log('warning', `round ${round}: the stale git lock ${this.indexLock} cannot be removed: ${(e as Error).message}`);
+      return;
+    }
+    if (check.state === 'removed') {
+      this.events.emit('git_index_lock_removed', { path: this.indexLock, age_s: Math.round(check.ageMs / 100) / 10 });
+      deps.log('warning', `round ${round}: removed ${this.indexLock}, left ${Math.round(check.ageMs / 1000)} s ago by a git that no longer runs`);
+    } else if (check.state === 'held' && check.pid !== this.lockHolder) {
+      deps.log('notice', `round ${round}: ${this.indexLock} is held by ${check.comm} (pid ${check.pid}) working in the tree; left alone`);
+    }
+    this.lockHolder = check.state === 'held' ? check.pid : undefined;
   }
 
   /**

@@ -80,6 +80,16 @@ async function gitOk(dir: string, args: string[], opts: GitOptions): Promise<str
 }
 
 /**
+ * The absolute path git uses for `name` in the git directory of the work tree at `dir`
+ * (`git rev-parse --git-path`: right for linked worktrees and `$GIT_DIR` too).
+ * @returns undefined when `dir` is not in a git repository.
+ */
+export async function gitPath(dir: string, name: string, opts: GitOptions = {}): Promise<string | undefined> {
+  const r = await git(dir, ['rev-parse', '--git-path', name], opts);
+  return r.code === 0 ? resolve(dir, r.stdout.trim()) : undefined;
+}
+
+/**
  * True when `dir` exists and is inside a git work tree (not a bare repository).
  * @throws AgentRunnerError ERR_AR_CONFIG_SEMANTIC when git is not installed.
  */

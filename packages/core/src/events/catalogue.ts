@@ -122,6 +122,17 @@ export const EVENT_CATALOGUE = {
       started_at: opt('string|null', 'ISO-8601 UTC start time of the interrupted round.'),
     },
   },
+  git_index_lock_removed: {
+    version: 1,
+    units: RUNNER,
+    severity: 'warning',
+    description:
+      'Before a round, the work tree\'s git `index.lock` was left by a git that no longer runs (killed mid-command: a round ended by a limit, serve killed with its cgroup, an OOM kill, a power cut): at least 2 s old and no live git process in the work tree, so it was removed. Left in place, every git command of the agent and of the runner\'s hygiene would fail until a human removed it.',
+    fields: {
+      path: req('string', 'The lock file removed (absolute).'),
+      age_s: req('number', 'Its age when removed, seconds (from its mtime).'),
+    },
+  },
   orphan_group_ended: {
     version: 1,
     units: RUNNER,
