@@ -104,6 +104,15 @@ export type PresetName = (typeof AGENT_PRESETS)[number];
 /** Event severities, lowest first; used by notification routing. */
 export const SEVERITIES = ['debug', 'info', 'notice', 'warning', 'error', 'critical'] as const;
 
+/** One of {@link SEVERITIES}. */
+export type SeverityName = (typeof SEVERITIES)[number];
+
+/** The transports a `[notify.NAME]` table can be (`type`); the one list of them. */
+export const NOTIFY_TYPES = ['telegram', 'slack', 'discord', 'matrix', 'ntfy', 'webhook', 'email'] as const;
+
+/** One of {@link NOTIFY_TYPES}. */
+export type NotifyType = (typeof NOTIFY_TYPES)[number];
+
 const secretRef = (what: string, envDefault?: string): Record<string, Schema> => ({
   [`${what}_env`]: {
     type: 'string',
@@ -132,7 +141,7 @@ const notifyCommon: Record<string, Schema> = {
   max_per_minute: int('Rate limit of this transport (messages per minute).', 20, 1),
 };
 
-const transport = (type: string, description: string, props: Record<string, Schema>, required: string[] = []): Schema => ({
+const transport = (type: NotifyType, description: string, props: Record<string, Schema>, required: string[] = []): Schema => ({
   type: 'object',
   additionalProperties: false,
   description,
@@ -150,6 +159,17 @@ const allowList = {
 };
 
 /** The JSON Schema of agent-runner.toml. */
+/** The schema of each transport's table (its own keys, then the common ones). */
+const TRANSPORTS: Record<NotifyType, Schema> = {
+  telegram: transport('telegram', 'Telegram Bot API.', { ...secretRef('bot_token', 'TELEGRAM_BOT_TOKEN'), chat_id: { type: ['string', 'integer'], description: 'Chat to send to and accept commands from.' }, api_url: { type: 'string', format: 'uri', default: 'https://api.telegram.org', description: 'Bot API base URL.' }, ...allowList }, ['chat_id']),
+  slack: transport('slack', 'Slack: an incoming webhook, or `chat.postMessage` with a bot token and channel.', { ...secretRef('webhook_url', 'SLACK_WEBHOOK_URL'), ...secretRef('bot_token'), channel: { type: 'string', description: 'Channel id for `chat.postMessage` and command polling.' }, api_url: { type: 'string', format: 'uri', default: 'https://slack.com/api', description: 'Web API base URL.' }, ...allowList }),
+  discord: transport('discord', 'Discord webhook.', { ...secretRef('webhook_url', 'DISCORD_WEBHOOK_URL') }),
+  matrix: transport('matrix', 'Matrix client-server API.', { homeserver: { type: 'string', format: 'uri', description: 'Homeserver base URL.' }, ...secretRef('access_token', 'MATRIX_ACCESS_TOKEN'), room_id: { type: 'string', pattern: '^!', description: 'Room id (`!...:server`).' }, ...allowList }, ['homeserver', 'room_id']),
+  ntfy: transport('ntfy', 'ntfy topic.', { server: { type: 'string', format: 'uri', default: 'https://ntfy.sh', description: 'ntfy server.' }, topic: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Topic name.' }, ...secretRef('token'), ...allowList }, ['topic']),
+  webhook: transport('webhook', 'Generic JSON webhook, signed with HMAC-SHA256 (`X-Agent-Runner-Signature`).', { url: { type: 'string', format: 'uri', description: 'Endpoint (POST, JSON).' }, ...secretRef('secret') }, ['url']),
+  email: transport('email', 'Email over SMTP.', { smtp_host: { type: 'string', minLength: 1, description: 'SMTP server.' }, smtp_port: int('SMTP port.', 587, 1, { maximum: 65535 }), starttls: { type: 'boolean', default: true, description: 'Require STARTTLS.' }, username: { type: 'string', description: 'SMTP user.' }, ...secretRef('password'), from: { type: 'string', format: 'email', description: 'Sender address.' }, to: { type: 'array', minItems: 1, items: { type: 'string', format: 'email' }, description: 'Recipients.' } }, ['smtp_host', 'from', 'to']),
+};
+
 export const CONFIG_SCHEMA: Schema = {
   $id: 'https://agent-runner.dev/schema/agent-runner.toml.json',
   type: 'object',
@@ -480,15 +500,7 @@ export const CONFIG_SCHEMA: Schema = {
         required: ['type'],
         properties: { type: { type: 'string' } },
         discriminator: { propertyName: 'type' },
-        oneOf: [
-          transport('telegram', 'Telegram Bot API.', { ...secretRef('bot_token', 'TELEGRAM_BOT_TOKEN'), chat_id: { type: ['string', 'integer'], description: 'Chat to send to and accept commands from.' }, api_url: { type: 'string', format: 'uri', default: 'https://api.telegram.org', description: 'Bot API base URL.' }, ...allowList }, ['chat_id']),
-          transport('slack', 'Slack: an incoming webhook, or `chat.postMessage` with a bot token and channel.', { ...secretRef('webhook_url', 'SLACK_WEBHOOK_URL'), ...secretRef('bot_token'), channel: { type: 'string', description: 'Channel id for `chat.postMessage` and command polling.' }, api_url: { type: 'string', format: 'uri', default: 'https://slack.com/api', description: 'Web API base URL.' }, ...allowList }),
-          transport('discord', 'Discord webhook.', { ...secretRef('webhook_url', 'DISCORD_WEBHOOK_URL') }),
-          transport('matrix', 'Matrix client-server API.', { homeserver: { type: 'string', format: 'uri', description: 'Homeserver base URL.' }, ...secretRef('access_token', 'MATRIX_ACCESS_TOKEN'), room_id: { type: 'string', pattern: '^!', description: 'Room id (`!...:server`).' }, ...allowList }, ['homeserver', 'room_id']),
-          transport('ntfy', 'ntfy topic.', { server: { type: 'string', format: 'uri', default: 'https://ntfy.sh', description: 'ntfy server.' }, topic: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Topic name.' }, ...secretRef('token'), ...allowList }, ['topic']),
-          transport('webhook', 'Generic JSON webhook, signed with HMAC-SHA256 (`X-Agent-Runner-Signature`).', { url: { type: 'string', format: 'uri', description: 'Endpoint (POST, JSON).' }, ...secretRef('secret') }, ['url']),
-          transport('email', 'Email over SMTP.', { smtp_host: { type: 'string', minLength: 1, description: 'SMTP server.' }, smtp_port: int('SMTP port.', 587, 1, { maximum: 65535 }), starttls: { type: 'boolean', default: true, description: 'Require STARTTLS.' }, username: { type: 'string', description: 'SMTP user.' }, ...secretRef('password'), from: { type: 'string', format: 'email', description: 'Sender address.' }, to: { type: 'array', minItems: 1, items: { type: 'string', format: 'email' }, description: 'Recipients.' } }, ['smtp_host', 'from', 'to']),
-        ],
+        oneOf: NOTIFY_TYPES.map((t) => TRANSPORTS[t]),
       },
     },
     watchdog: {

@@ -3,7 +3,7 @@
  * `{project}` expanded. Field names match the TOML keys (see docs/configuration.md), so the
  * key path in an error is the property path here. Durations are seconds, sizes bytes.
  */
-import type { HOOK_EVENTS, PresetName } from './schema.js';
+import type { HOOK_EVENTS, NotifyType, PresetName, SeverityName } from './schema.js';
 
 /** One prompt source, as given in `[prompt]` or `[phases.NAME.prompt]`. */
 export interface PromptConfig {
@@ -144,9 +144,9 @@ export interface BridgeConfig {
 export interface NotifyCommon {
   /** The table name. */
   name: string;
-  type: 'telegram' | 'slack' | 'discord' | 'matrix' | 'ntfy' | 'webhook' | 'email';
+  type: NotifyType;
   enabled: boolean;
-  min_severity: 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical';
+  min_severity: SeverityName;
   kinds?: string[];
   max_per_minute: number;
 }
