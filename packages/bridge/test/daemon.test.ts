@@ -6,6 +6,7 @@ import { openLedger } from '@agent-runner/core/ledger';
 import { readExitRecord } from '@agent-runner/core/unit';
 import { requestRestart } from '@agent-runner/core/markers';
 import { readPause } from '@agent-runner/core/requests';
+import { until } from '@agent-runner/testkit/until';
 import { start } from '../src/daemon.js';
 import { diskFullLedger, tmp } from './helpers.js';
 import { matrixStub, telegramStub } from './stubs.js';
@@ -55,6 +56,7 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
   const paths = configPaths(cfg);
   const logs: string[] = [];
   const stop = new AbortController();
+  t.teardown(() => stop.abort());
   const notes: Array<{ msg: string[]; heartbeat: boolean }> = [];
   const heartbeatFile = join(paths.runDir, 'heartbeat-bridge.json');
   const notify = (msg: string[]): void => void notes.push({ msg, heartbeat: existsSync(heartbeatFile) });
@@ -80,7 +82,7 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
     const before = mx.events.length;
     const t0 = Date.now();
     producer.outbox.enqueue({ idempotencyKey: `lat:${i}`, kind: 'round_end', severity: 'warning', title: `latency ${i}`, body: '' });
-    while (mx.events.length === before && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 2));
+    await until(`the delivery of latency ${i}`, () => mx.events.length > before, 3000, 2);
     delays.push(Date.now() - t0);
   }
   t.ok(Math.max(...delays) < 1000, `idle enqueue→delivery under 1 s (${delays.join(', ')} ms)`);
@@ -89,8 +91,7 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
   tg.push({ from: 7, chat: 5, text: '/pause 2h' });
   tg.push({ from: 7, chat: 999, text: '/stop' });
   tg.push({ from: 13, chat: 5, text: '/stop' });
-  const t1 = Date.now();
-  while (!tg.sent.some((s) => s.text.includes('Paused until')) && Date.now() - t1 < 5000) await new Promise((r) => setTimeout(r, 20));
+  await until('the /pause acknowledgement', () => tg.sent.some((s) => s.text.includes('Paused until')));
   t.ok(readPause(paths, Date.now()), 'pause marker written');
   t.ok(tg.sent.some((s) => /\/pause\n\nPaused until/.test(s.text)), 'acknowledged in the chat');
   t.notOk(existsSync(paths.stopFile), 'the /stop commands from a foreign chat and a foreign user were not executed');
@@ -137,6 +138,7 @@ t.test('chat commands addressed to another bot, and edited messages, are neither
   const cfg = config(d.dir, tg.url, mx.url);
   const paths = configPaths(cfg);
   const stop = new AbortController();
+  t.teardown(() => stop.abort());
   const logs: string[] = [];
   const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`) });
   // All from the allowed user in the configured chat (a group with several bots).
@@ -145,10 +147,8 @@ t.test('chat commands addressed to another bot, and edited messages, are neither
   tg.pushUpdate('edited_message', { from: 7, chat: 5, text: '/stop' });
   tg.push({ from: 7, chat: 5, text: '/help@Agent_Runner_Bot' });
   tg.push({ from: 7, chat: 5, text: '/status' });
-  const t1 = Date.now();
   const replied = (): boolean => tg.sent.some((s) => s.text.includes('/help —')) && tg.sent.some((s) => /\/status\n/.test(s.text));
-  while (!replied() && Date.now() - t1 < 10_000) await new Promise((r) => setTimeout(r, 20));
-  t.ok(replied(), `our /help@Agent_Runner_Bot and the bare /status are answered (${logs.join('; ')})`);
+  await until(() => `the answers to our /help@Agent_Runner_Bot and the bare /status (${logs.join('; ')})`, replied);
   await new Promise((r) => setTimeout(r, 300));
   stop.abort();
   t.equal(await done, 0);
@@ -173,17 +173,14 @@ t.test('a full disk never stops the bridge: it logs once, keeps running and deli
   const full = { on: false };
   const logs: string[] = [];
   const stop = new AbortController();
+  t.teardown(() => stop.abort());
   const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`), openLedger: (p, o) => diskFullLedger(openLedger(p, o), full) });
   let ended = false;
   void done.then(() => (ended = true));
   const producer = openLedger(paths.ledgerPath);
   t.teardown(() => producer.close());
-  const until = async (cond: () => boolean, ms = 5000): Promise<boolean> => {
-    for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
-    return cond();
-  };
   producer.outbox.enqueue({ idempotencyKey: 'before', kind: 'round_end', severity: 'warning', title: 'before', body: '' });
-  t.ok(await until(() => mx.events.length === 1), 'delivered');
+  await until('the first delivery', () => mx.events.length === 1);
   full.on = true;
   producer.outbox.enqueue({ idempotencyKey: 'during', kind: 'round_end', severity: 'warning', title: 'during', body: '' });
   tg.push({ from: 7, chat: 5, text: '/pause 1h' });
@@ -192,7 +189,7 @@ t.test('a full disk never stops the bridge: it logs once, keeps running and deli
   t.equal(mx.events.length, 1, 'nothing claimed while the ledger cannot be written');
   t.equal(logs.filter((l) => /the disk is full/.test(l)).length, 1, `logged once: ${logs.join(' | ')}`);
   full.on = false;
-  t.ok(await until(() => mx.events.length === 2 && tg.sent.some((s) => /Paused until/.test(s.text))), 'delivery and commands resume by themselves');
+  await until('delivery and commands to resume by themselves', () => mx.events.length === 2 && tg.sent.some((s) => /Paused until/.test(s.text)));
   t.same(mx.events.map((e) => e.txn), ['before:mx', 'during:mx']);
   stop.abort();
   t.equal(await done, 0);
@@ -218,10 +215,10 @@ t.test('daily digest is enqueued at digest_time and sent once', async (t) => {
   let t0: number | undefined;
   const now = (): number => day - 30_000 + (Date.now() - (t0 ??= Date.now())) * 1000;
   const stop = new AbortController();
+  t.teardown(() => stop.abort());
   const logs: string[] = [];
   const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: "mxtok" }, stop: stop.signal, log: (p, line) => void logs.push(`${p} ${line}`), now, offsetMin: () => 0 });
-  const t1 = Date.now();
-  while (tg.sent.length === 0 && Date.now() - t1 < 5000) await new Promise((r) => setTimeout(r, 20));
+  await until(() => `the digest (${logs.join('; ')})`, () => tg.sent.length > 0);
   stop.abort();
   await done;
   t.equal(tg.sent.length, 1, logs.join('\n'));

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until } from '@agent-runner/testkit/until';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 const SANDBOX = join(ROOT, 'scripts/systemd-sandbox.sh');
@@ -43,15 +44,6 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Polls `check` every 250 ms until it returns true or `ms` pass. */
-function waitFor(check: () => boolean, ms: number): boolean {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    sleepMs(250);
-  }
-  return check();
-}
 
 type Scope = 'system' | 'user';
 const sctl = (scope: Scope, args: string): Run => (scope === 'system' ? root(`systemctl ${args}`) : op(`systemctl --user ${args}`));
@@ -171,7 +163,7 @@ function lifecycle(scope: Scope): void {
     ctl('sleep_s', '0.5');
     const s = cli(scope, 'start');
     t.equal(s.code, 0, s.stderr);
-    t.ok(waitFor(() => roundsEnded(scope) >= 2, 20_000), 'two rounds ended');
+    await until('two rounds ended', () => roundsEnded(scope) >= 2, 20_000, 250);
     const j = journal(scope);
     const serving = j.find((e) => /^serving demo/.test(e.MESSAGE));
     const ended = j.find((e) => / ended: ok/.test(e.MESSAGE));
@@ -205,7 +197,7 @@ function lifecycle(scope: Scope): void {
   t.test(`${scope}: stop waits for the round and the unit ends inactive`, async (t) => {
     ctl('sleep_s', '3');
     const set = Date.now();
-    t.ok(waitFor(() => roundRunningSince(scope, set + 100), 15_000), 'a 3 s round is running');
+    await until('a 3 s round is running', () => roundRunningSince(scope, set + 100), 15_000, 250);
     const t0 = Date.now();
     const r = cli(scope, 'stop');
     const took = Date.now() - t0;
@@ -224,23 +216,20 @@ function lifecycle(scope: Scope): void {
   t.test(`${scope}: restart gives a new main process`, async (t) => {
     ctl('sleep_s', '0.5');
     t.equal(cli(scope, 'start').code, 0);
-    t.ok(waitFor(() => show(scope).ActiveState === 'active', 10_000));
+    await until('the unit active', () => show(scope).ActiveState === 'active', 10_000, 250);
     const pid1 = show(scope).MainPID;
     const r = cli(scope, 'restart');
     t.equal(r.code, 0, r.stderr);
-    t.ok(waitFor(() => show(scope).ActiveState === 'active', 10_000));
+    await until('the unit active', () => show(scope).ActiveState === 'active', 10_000, 250);
     t.not(show(scope).MainPID, pid1);
   });
 
   t.test(`${scope}: kill interrupts the round and serve is not restarted`, async (t) => {
-    t.ok(waitFor(() => show(scope).ActiveState === 'active', 10_000), 'running (after restart)');
+    await until('running (after restart)', () => show(scope).ActiveState === 'active', 10_000, 250);
     ctl('sleep_s', '30');
     // A round that began while the file was being written may already have read 30: instead
     // of "started after the write", wait for a round running longer than a 0.5 s round can.
-    if (!t.ok(waitFor(() => roundRunningFor(scope, 1500), 15_000), 'a 30 s round is running')) {
-      t.comment(JSON.stringify(status(scope)));
-      t.comment(journal(scope).slice(-15).map((e) => e.MESSAGE).join('\n'));
-    }
+    await until(() => `a 30 s round running; status ${JSON.stringify(status(scope))}; journal:\n${journal(scope).slice(-15).map((e) => e.MESSAGE).join('\n')}`, () => roundRunningFor(scope, 1500), 15_000, 250);
     const t0 = Date.now();
     const r = cli(scope, 'kill');
     t.equal(r.code, 0, r.stderr);
@@ -255,11 +244,11 @@ function lifecycle(scope: Scope): void {
   t.test(`${scope}: a crash of serve (SIGKILL) is restarted by systemd`, async (t) => {
     ctl('sleep_s', '0.5');
     t.equal(cli(scope, 'start').code, 0);
-    t.ok(waitFor(() => show(scope).ActiveState === 'active', 10_000));
+    await until('the unit active', () => show(scope).ActiveState === 'active', 10_000, 250);
     const pid = show(scope).MainPID;
     t.equal(root(`kill -9 ${pid}`).code, 0);
-    t.ok(waitFor(() => show(scope).SubState === 'auto-restart', 5000), 'a restart is scheduled');
-    t.ok(waitFor(() => show(scope).ActiveState === 'active' && show(scope).MainPID !== pid, 20_000), 'running again with a new pid');
+    await until('a restart is scheduled', () => show(scope).SubState === 'auto-restart', 5000, 250);
+    await until('running again with a new pid', () => show(scope).ActiveState === 'active' && show(scope).MainPID !== pid, 20_000, 250);
     t.ok(Number(show(scope).NRestarts) >= 1);
   });
 
@@ -267,7 +256,7 @@ function lifecycle(scope: Scope): void {
     t.equal(writeConfig('MISSING.md').code, 0);
     const r = cli(scope, 'restart');
     t.not(r.code, null);
-    t.ok(waitFor(() => show(scope).ActiveState === 'failed' || show(scope).SubState === 'auto-restart', 15_000));
+    await until('failed or a restart scheduled', () => show(scope).ActiveState === 'failed' || show(scope).SubState === 'auto-restart', 15_000, 250);
     const st = show(scope);
     t.equal(st.ActiveState, 'failed', 'failed, not auto-restarting');
     t.equal(st.ExecMainStatus, '78');
@@ -279,7 +268,7 @@ function lifecycle(scope: Scope): void {
     ctl('sleep_s', '0.5');
     const before = roundsEnded(scope);
     t.equal(cli(scope, 'start').code, 0);
-    t.ok(waitFor(() => roundsEnded(scope) > before, 15_000), 'running rounds (the config was loaded)');
+    await until('running rounds (the config was loaded)', () => roundsEnded(scope) > before, 15_000, 250);
     const pid = show(scope).MainPID;
     const brokenAt = Date.now();
     t.equal(op(`printf 'project = "demo"\n[agent\n' > agent-runner.toml`).code, 0, 'TOML syntax error written');
@@ -295,7 +284,7 @@ function lifecycle(scope: Scope): void {
     t.equal(rep.units[0]?.active_state, 'active');
     // The operator restarts the unit anyway: it fails 78 with the reason in one journal entry at err.
     sctl(scope, 'restart agent-runner@demo.service');
-    t.ok(waitFor(() => show(scope).ActiveState === 'failed', 15_000), 'failed (78)');
+    await until('failed (78)', () => show(scope).ActiveState === 'failed', 15_000, 250);
     t.equal(show(scope).ExecMainStatus, '78');
     const errs = jctl(scope, '-u agent-runner@demo.service -p err --no-pager -o cat').stdout.split('\n').filter((l) => /agent-runner: error:/.test(l));
     t.ok(errs.some((l) => /agent-runner\.toml:\d+.*\[ERR_AR_CONFIG_SYNTAX\].*hint:/.test(l)), `journalctl -p err shows the whole reason in one line: ${errs.join(' // ')}`);
@@ -310,21 +299,21 @@ function lifecycle(scope: Scope): void {
     t.equal(writeConfig().code, 0);
     t.equal(cli(scope, 'start').code, 0, 'fixed: start works again');
     const recovered = (): number => ledgerRows(scope, `SELECT id FROM outbox WHERE kind = 'config_broken' AND transport IS NULL AND json_extract(payload, '$.phase') = 'recovery' AND created_at_ms >= ${brokenAt}`).length;
-    t.ok(waitFor(() => recovered() === 1, 15_000), 'the good start queues exactly one recovery');
+    await until('the good start queues exactly one recovery', () => recovered() === 1, 15_000, 250);
     t.equal(cli(scope, 'stop').code, 0);
   });
 
   if (scope === 'system') {
     t.test('system: the service user finds the system state without --system; root-only verbs say sudo', async (t) => {
       t.equal(cli(scope, 'start').code, 0);
-      t.ok(waitFor(() => show(scope).ActiveState === 'active', 15_000), 'running');
-      t.ok(waitFor(() => roundsEnded(scope) >= 1, 20_000));
+      await until('running', () => show(scope).ActiveState === 'active', 15_000, 250);
+      await until('a round ended', () => roundsEnded(scope) >= 1, 20_000, 250);
       type Snap = { rounds: unknown[]; service: { state: string } };
       const peek = (): Snap | undefined => {
         const pk = op(`${CLI} peek --json`);
         return pk.code === 0 ? (JSON.parse(pk.stdout) as Snap) : undefined;
       };
-      t.ok(waitFor(() => peek()?.service.state === 'running', 15_000), 'peek as the service user sees the system unit\'s serve running');
+      await until('peek as the service user sees the system unit\'s serve running', () => peek()?.service.state === 'running', 15_000, 250);
       t.ok((peek()?.rounds.length ?? 0) >= 1, 'and reads the rounds in /var/lib/agent-runner/demo');
       const sp = op(`${CLI} stop`);
       t.equal(sp.code, 77, 'a non-root stop of system units is refused by systemd');
@@ -338,7 +327,7 @@ function lifecycle(scope: Scope): void {
     t.equal(writeConfig('PROMPT.md', 2).code, 0);
     ctl('sleep_s', '0.2');
     t.equal(cli(scope, 'start').code, 0);
-    t.ok(waitFor(() => ['inactive', 'failed'].includes(show(scope).ActiveState), 20_000), 'serve ended');
+    await until('serve ended', () => ['inactive', 'failed'].includes(show(scope).ActiveState), 20_000, 250);
     const st = show(scope);
     t.equal(st.ActiveState, 'inactive');
     t.equal(st.Result, 'success');
@@ -351,7 +340,7 @@ function lifecycle(scope: Scope): void {
   t.test(`${scope}: .agent-done ends the unit without a restart`, async (t) => {
     ctl('done-next', '1');
     t.equal(cli(scope, 'start').code, 0);
-    t.ok(waitFor(() => show(scope).ActiveState === 'inactive', 20_000), 'serve ended');
+    await until('serve ended', () => show(scope).ActiveState === 'inactive', 20_000, 250);
     t.equal(show(scope).Result, 'success');
     t.ok(journal(scope).some((e) => /stopped: agent_done \(exit 0/.test(e.MESSAGE)));
     staysStopped(t, scope);
@@ -399,7 +388,7 @@ t.test('system: the four units together: 10 restarts of the target and an operat
   const maxOutbox = Number(ledgerRows('system', 'SELECT COALESCE(MAX(id), 0) AS m FROM outbox')[0]?.['m'] ?? 0);
   for (let i = 0; i < 10; i++) {
     t.equal(root('systemctl restart agent-runner@demo.target').code, 0, `restart ${i + 1}`);
-    if (!t.ok(waitFor(allActive, 30_000), `all four units active after restart ${i + 1}`)) break;
+    await until(`all four units active after restart ${i + 1}`, allActive, 30_000, 250);
   }
   sleepMs(5000); // five more probes after the last start
   t.same(healActions('system').slice(before), [], '0 heal actions');
@@ -437,6 +426,6 @@ t.test('user: uninstall leaves nothing and turns linger off again', async (t) =>
   t.equal(r.code, 0, r.stderr);
   t.equal(op('find ~/.config/systemd/user -name "agent-runner*"').stdout.trim(), '', 'no unit file left');
   t.match(r.stdout, /disabled lingering/);
-  t.ok(waitFor(() => root(`pgrep -u ${USER} -f packages/cli/dist/bin.js`).stdout.trim() === '', 10_000), 'no process left');
+  await until('no process left', () => root(`pgrep -u ${USER} -f packages/cli/dist/bin.js`).stdout.trim() === '', 10_000, 250);
   t.not(root(`loginctl show-user ${USER} -p Linger --value 2>/dev/null`).stdout.trim(), 'yes');
 });

@@ -4,7 +4,8 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alarmsOf, agentProject, readEvents, readRounds, runFile, startServe, until } from './serve-helpers.js';
+import { until } from '@agent-runner/testkit/until';
+import { alarmsOf, agentProject, readEvents, readRounds, runFile, startServe } from './serve-helpers.js';
 
 const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
 const loops = (stateDir: string): Array<Record<string, unknown>> => readEvents(stateDir).filter((e) => e['kind'] === 'crash_loop');
@@ -21,13 +22,13 @@ t.test('open, try, re-open with the cool-down doubled, try again, close: one ala
   const p = crashingProject('cooldown_s = 2\ncooldown_max_s = 3\n');
   t.teardown(p.cleanup);
   const s = startServe(p);
-  await until(() => loops(p.stateDir).length === 1, 20_000, 'the breaker opens');
+  await until('the breaker opens', () => loops(p.stateDir).length === 1, 20_000);
   t.match(loops(p.stateDir)[0], { consecutive: 2, threshold: 2, last_exit_code: 4, cooldown_s: 2, retry_at: /^\d{4}-\d\d-\d\dT/, tail: /cannot open database/ });
-  await until(() => runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 5000, 'paused heartbeat');
+  await until('paused heartbeat', () => runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 5000);
   t.match(runFile(p.stateDir, 'heartbeat-runner.json'), { state: 'paused', detail: { pause: 'crash_loop', until: loops(p.stateDir)[0]?.['retry_at'] } }, 'the heartbeat says why and until when');
   t.equal(s.child.exitCode, null, 'serve stays up (no exit 69)');
 
-  await until(() => loops(p.stateDir).length === 2, 20_000, 'the try crashes: re-opened');
+  await until('the try crashes: re-opened', () => loops(p.stateDir).length === 2, 20_000);
   t.equal(readRounds(p.stateDir).length, 3, 'exactly one round was tried after the cool-down');
   t.match(loops(p.stateDir)[1], { cooldown_s: 3 }, 'doubled (4 s), capped at cooldown_max_s');
   const { alarms } = alarmsOf(p.stateDir, 'crash_loop');
@@ -38,9 +39,9 @@ t.test('open, try, re-open with the cool-down doubled, try again, close: one ala
   t.match(alarms[0]?.body, /to try at once: agent-runner restart$/);
 
   writeFileSync(join(p.home, 'fixed'), '');
-  await until(() => kinds(readEvents(p.stateDir)).includes('crash_loop_recovered'), 20_000, 'the next try succeeds');
+  await until('the next try succeeds', () => kinds(readEvents(p.stateDir)).includes('crash_loop_recovered'), 20_000);
   t.match(readEvents(p.stateDir).find((e) => e['kind'] === 'crash_loop_recovered'), { round: 4, failed_tries: 1 });
-  await until(() => readRounds(p.stateDir).length >= 6, 20_000, 'rounds run again');
+  await until('rounds run again', () => readRounds(p.stateDir).length >= 6, 20_000);
   s.child.kill('SIGTERM');
   t.equal((await s.exited).code, 0, s.stderr());
   const done = alarmsOf(p.stateDir, 'crash_loop');
@@ -54,7 +55,7 @@ t.test('SIGTERM ends a cool-down at once; the next serve starts half-open (one c
   const p = crashingProject('cooldown_s = 300\ncooldown_max_s = 1000\n');
   t.teardown(p.cleanup);
   const s = startServe(p);
-  await until(() => loops(p.stateDir).length === 1, 20_000, 'the breaker opens');
+  await until('the breaker opens', () => loops(p.stateDir).length === 1, 20_000);
   const sent = Date.now();
   s.child.kill('SIGTERM');
   const ex = await s.exited;
@@ -63,7 +64,7 @@ t.test('SIGTERM ends a cool-down at once; the next serve starts half-open (one c
   t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 0, reason: 'signal' });
 
   const s2 = startServe(p);
-  await until(() => loops(p.stateDir).length === 2, 20_000, 're-opened by the first round');
+  await until('re-opened by the first round', () => loops(p.stateDir).length === 2, 20_000);
   t.equal(readRounds(p.stateDir).length, 3, 'one round, not another threshold of crashes');
   t.match(loops(p.stateDir)[1], { consecutive: 1, cooldown_s: 600 }, 'the episode\'s cool-down, doubled');
   s2.child.kill('SIGTERM');

@@ -5,7 +5,8 @@
 import t from 'tap';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { alarmsOf, agentProject, readEvents, readRounds, runFile, smallDisk, startServe, until, type Query } from './serve-helpers.js';
+import { until } from '@agent-runner/testkit/until';
+import { alarmsOf, agentProject, readEvents, readRounds, runFile, smallDisk, startServe, type Query } from './serve-helpers.js';
 
 const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
 const freeBytes = (path: string): number => {
@@ -41,13 +42,13 @@ t.test('low space: no round starts, one alarm; rounds resume by themselves when 
   const st = disk.view(p.stateDir);
   const s = startServe(p, [], disk.command(p.dir));
   t.teardown(() => s.child.kill('SIGKILL'));
-  await until(() => readRounds(st, disk.query).length >= 2, 20_000, 'rounds on the small disk');
+  await until('rounds on the small disk', () => readRounds(st, disk.query).length >= 2, 20_000);
   fill(st, 'filler', 4 << 20);
-  await until(() => kinds(readEvents(st)).includes('disk_paused'), 20_000, 'disk_paused');
+  await until('disk_paused', () => kinds(readEvents(st)).includes('disk_paused'), 20_000);
   t.match(readEvents(st).find((e) => e['kind'] === 'disk_paused'), { cause: 'low_space', min_free_bytes: 8 << 20, path: p.stateDir });
-  await until(() => runFile(st, 'heartbeat-runner.json')?.['state'] === 'paused', 5000, 'paused heartbeat');
+  await until('paused heartbeat', () => runFile(st, 'heartbeat-runner.json')?.['state'] === 'paused', 5000);
   t.match(runFile(st, 'heartbeat-runner.json'), { state: 'paused', detail: { pause: 'disk' } });
-  await until(() => alarmsOf(st, 'disk_full', disk.query).alarms.length === 1, 5000, 'the alarm');
+  await until('the alarm', () => alarmsOf(st, 'disk_full', disk.query).alarms.length === 1, 5000);
   const { alarms } = alarmsOf(st, 'disk_full', disk.query);
   t.match(alarms[0], { severity: 'critical', title: /: disk full, rounds paused$/, body: new RegExp(`Rounds are paused: ${p.stateDir} has [0-7] MiB free .* rounds resume by themselves once 8 MiB are free`) }, 'the reading it paused on: below the 8 MiB floor (the filler may still be writing)');
   const held = readRounds(st, disk.query).length;
@@ -56,7 +57,7 @@ t.test('low space: no round starts, one alarm; rounds resume by themselves when 
   t.equal(s.child.exitCode, null, 'serve is alive');
 
   rmSync(join(st, 'filler'));
-  await until(() => kinds(readEvents(st)).includes('disk_resumed') && readRounds(st, disk.query).length >= held + 2, 20_000, 'rounds resume');
+  await until('rounds resume', () => kinds(readEvents(st)).includes('disk_resumed') && readRounds(st, disk.query).length >= held + 2, 20_000);
   s.child.kill('SIGTERM');
   t.equal((await s.exited).code, 0, s.stderr());
   const after = alarmsOf(st, 'disk_full', disk.query);
@@ -75,16 +76,16 @@ t.test('a disk full to the last block when a round ends: serve waits, records th
   const st = disk.view(p.stateDir);
   const s = startServe(p, [], disk.command(p.dir));
   t.teardown(() => s.child.kill('SIGKILL'));
-  await until(() => readRounds(st, disk.query).length === 1, 20_000, 'round 1 runs');
+  await until('round 1 runs', () => readRounds(st, disk.query).length === 1, 20_000);
   fill(st, 'filler', 0);
   writeFileSync(join(p.home, 'go'), '');
-  await until(() => /finish round failed: the file system is full/.test(s.stderr()), 20_000, 'the failed finish');
+  await until('the failed finish', () => /finish round failed: the file system is full/.test(s.stderr()), 20_000);
   await new Promise((r) => setTimeout(r, 3000));
   t.equal(s.child.exitCode, null, 'serve is alive on a full disk');
   t.match(readRounds(st, disk.query), [{ round: 1, status: 'running' }], 'not recorded yet');
 
   rmSync(join(st, 'filler'));
-  await until(() => readRounds(st, disk.query).length >= 3, 20_000, 'rounds resume');
+  await until('rounds resume', () => readRounds(st, disk.query).length >= 3, 20_000);
   t.match(readRounds(st, disk.query)[0], { round: 1, status: 'finished', classification: 'ok', exit_code: 0 }, 'the round as it ended');
   s.child.kill('SIGTERM');
   t.equal((await s.exited).code, 0, s.stderr());
@@ -115,13 +116,13 @@ t.test('disk_min_free_mb = 0 (no gate): a round that cannot start for a full dis
   const st = disk.view(p.stateDir);
   const s = startServe(p, [], disk.command(p.dir));
   t.teardown(() => s.child.kill('SIGKILL'));
-  await until(() => kinds(readEvents(st)).includes('backoff_started'), 20_000, 'the back-off after round 1');
+  await until('the back-off after round 1', () => kinds(readEvents(st)).includes('backoff_started'), 20_000);
   fill(st, 'filler', 0);
-  await until(() => /round 2 could not start: the file system is full/.test(s.stderr()), 20_000, 'the failed start');
+  await until('the failed start', () => /round 2 could not start: the file system is full/.test(s.stderr()), 20_000);
   await new Promise((r) => setTimeout(r, 3000));
   t.equal(s.child.exitCode, null, 'serve is alive');
   rmSync(join(st, 'filler'));
-  await until(() => readRounds(st, disk.query).some((r) => r['classification'] === 'ok'), 20_000, 'the round runs');
+  await until('the round runs', () => readRounds(st, disk.query).some((r) => r['classification'] === 'ok'), 20_000);
   s.child.kill('SIGTERM');
   t.equal((await s.exited).code, 0, s.stderr());
   const rounds = readRounds(st, disk.query);

@@ -2,7 +2,8 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, tempProject } from '@agent-runner/testkit/project';
-import { alarmsOf, agentProject, readEvents, readOutbox, readRounds, runFile, startServe, until } from './serve-helpers.js';
+import { until } from '@agent-runner/testkit/until';
+import { alarmsOf, agentProject, readEvents, readOutbox, readRounds, runFile, startServe } from './serve-helpers.js';
 
 const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
 
@@ -15,11 +16,11 @@ t.test('auth: the round ends at the first failure, the runner pauses and probes;
   t.teardown(p.cleanup);
   const authRounds = (): number => readRounds(p.stateDir).filter((r) => r['classification'] === 'auth').length;
   const s = startServe(p);
-  await until(() => kinds(readEvents(p.stateDir)).includes('auth_paused'), 20_000, 'auth_paused');
+  await until('auth_paused', () => kinds(readEvents(p.stateDir)).includes('auth_paused'), 20_000);
   const rounds = readRounds(p.stateDir);
   t.match(rounds[0], { classification: 'auth', status: 'finished' });
   t.ok(Number(rounds[0]?.['duration_ms']) < 5000, `the round ended at the failure (${String(rounds[0]?.['duration_ms'])} ms), not after the agent's 30 s`);
-  await until(() => runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 5000, 'paused heartbeat');
+  await until('paused heartbeat', () => runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 5000);
   t.match(runFile(p.stateDir, 'heartbeat-runner.json'), { state: 'paused', detail: { pause: 'auth', until: /^\d{4}-/ } });
   const first = alarmsOf(p.stateDir, 'auth_paused');
   t.equal(first.alarms.length, 1, 'one alarm queued for the bridge');
@@ -28,20 +29,20 @@ t.test('auth: the round ends at the first failure, the runner pauses and probes;
   t.notMatch(first.alarms[0]?.body, /agent-runner start/, 'nothing to run: it resumes by itself');
 
   // The outage goes on through many probes and two restarts of serve (a stop and a kill).
-  await until(() => authRounds() >= 5, 30_000, 'five probes');
+  await until('five probes', () => authRounds() >= 5, 30_000);
   s.child.kill('SIGTERM');
   t.equal((await s.exited).code, 0);
   const s2 = startServe(p);
-  await until(() => authRounds() >= 8 && runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 30_000, 'probes of the second serve');
+  await until('probes of the second serve', () => authRounds() >= 8 && runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 30_000);
   s2.child.kill('SIGKILL');
   await s2.exited;
   const s3 = startServe(p);
-  await until(() => authRounds() >= 11, 30_000, 'probes of the third serve');
+  await until('probes of the third serve', () => authRounds() >= 11, 30_000);
   t.equal(alarmsOf(p.stateDir, 'auth_paused').alarms.length, 1, `${authRounds()} failed probes, three serves: still one alarm`);
 
   writeFileSync(join(p.home, '.fixed'), ''); // outside the work tree: git hygiene would stash it
-  await until(() => kinds(readEvents(p.stateDir)).includes('auth_recovered'), 25_000, 'auth_recovered');
-  await until(() => readRounds(p.stateDir).filter((r) => r['classification'] === 'ok').length >= 3, 20_000, 'rounds run again');
+  await until('auth_recovered', () => kinds(readEvents(p.stateDir)).includes('auth_recovered'), 25_000);
+  await until('rounds run again', () => readRounds(p.stateDir).filter((r) => r['classification'] === 'ok').length >= 3, 20_000);
   s3.child.kill('SIGTERM');
   t.equal((await s3.exited).code, 0);
   const { alarms, recoveries } = alarmsOf(p.stateDir, 'auth_paused');
@@ -63,7 +64,7 @@ t.test('pause marker: no round starts until resumed', async (t) => {
   const paths = projectPaths('proj', p.stateDir, join(p.stateDir, 'logs'));
   requestPause(paths, { by: 'test', reason: 'maintenance', nowMs: Date.now() });
   const s = startServe(p, ['--max-rounds', '1']);
-  await until(() => kinds(readEvents(p.stateDir)).includes('runner_paused'), 20_000, 'runner_paused');
+  await until('runner_paused', () => kinds(readEvents(p.stateDir)).includes('runner_paused'), 20_000);
   await new Promise((r) => setTimeout(r, 1500));
   t.notOk(kinds(readEvents(p.stateDir)).includes('round_start'), 'no round while paused');
   clearPause(paths);
@@ -78,7 +79,7 @@ t.test('daily cost budget stops starting rounds', async (t) => {
   p.write('agent-runner.toml', readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('[agent]\n', '[agent]\npreset = "claude"\n'));
   p.git('commit', '-qam', 'claude preset');
   const s = startServe(p);
-  await until(() => kinds(readEvents(p.stateDir)).includes('budget_exhausted') && runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 20_000, 'budget_exhausted');
+  await until('budget_exhausted', () => kinds(readEvents(p.stateDir)).includes('budget_exhausted') && runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 20_000);
   const midnight = new Date();
   midnight.setUTCHours(24, 0, 0, 0);
   t.match(runFile(p.stateDir, 'heartbeat-runner.json'), { state: 'paused', detail: { pause: 'budget', until: midnight.toISOString() } });
@@ -111,11 +112,11 @@ t.test('a rate limit one runner records is honoured by another runner of the sam
   const stateA = join(a.home, '.local/state/agent-runner/a');
   const stateB = join(a.home, '.local/state/agent-runner/b');
   const sa = startServe(a);
-  await until(() => kinds(readEvents(stateA)).includes('backoff_started'), 20_000, 'a backs off');
+  await until('a backs off', () => kinds(readEvents(stateA)).includes('backoff_started'), 20_000);
   sa.child.kill('SIGTERM');
   await sa.exited;
   const sb = startServe({ ...b, env: a.env });
-  await until(() => kinds(readEvents(stateB)).includes('backoff_started'), 20_000, 'b honours a\'s throttle');
+  await until('b honours a\'s throttle', () => kinds(readEvents(stateB)).includes('backoff_started'), 20_000);
   sb.child.kill('SIGTERM');
   t.equal((await sb.exited).code, 0);
   t.notOk(kinds(readEvents(stateB)).includes('round_start'), 'b started no round while the account was throttled');

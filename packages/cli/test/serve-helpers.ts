@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CLI_BIN, tempProject, type TempProject } from '@agent-runner/testkit/project';
+import { until } from '@agent-runner/testkit/until';
 
 /** A project whose agent is `agent.sh` (a real shell script), generic preset with test patterns. */
 export function agentProject(agentScript: string, runtime = '', extra = ''): TempProject & { stateDir: string } {
@@ -93,15 +94,6 @@ export function readRounds(stateDir: string, query: Query = localQuery): Array<R
   }
 }
 
-/** Waits until `pred` holds (polling), or fails after `timeoutMs`. */
-export async function until(pred: () => boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Rows of the ledger's `outbox` table (kind, severity, title, body, payload parsed), oldest first. */
 export function readOutbox(stateDir: string, query: Query = localQuery): Array<{ kind: string; severity: string; title: string; body: string; idempotency_key: string; payload: Record<string, unknown> }> {
   const rows = query(join(stateDir, 'ledger.sqlite3'), 'SELECT kind, severity, title, body, idempotency_key, payload FROM outbox ORDER BY id');
@@ -152,7 +144,7 @@ export async function smallDisk(dir: string, sizeMiB: number): Promise<SmallDisk
   holder.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   holder.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
-  await Promise.race([until(() => out.includes('ready'), 10_000, 'the tmpfs mount'), exited.then(() => Promise.reject(new Error(`unshare failed: ${out}`)))]);
+  await Promise.race([until('the tmpfs mount', () => out.includes('ready'), 10_000), exited.then(() => Promise.reject(new Error(`unshare failed: ${out}`)))]);
   const pid = holder.pid as number;
   const enter = ['-t', String(pid), '-m', ...(root ? [] : ['-U', '--preserve-credentials'])];
   const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');

@@ -8,7 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { runCli, tempProject, type TempProject } from '@agent-runner/testkit/project';
-import { alarmsOf, readEvents, readRounds, startServe, until } from './serve-helpers.js';
+import { until } from '@agent-runner/testkit/until';
+import { alarmsOf, readEvents, readRounds, startServe } from './serve-helpers.js';
 
 type Ev = Record<string, unknown>;
 const sha = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
@@ -214,7 +215,7 @@ t.test('on_failure = "continue": a failing, a hanging (killed with its group) an
   t.equal(of(evs, 'prompt_overwritten').length, 0);
   t.match(readRounds(p.stateDir), [{ round: 1, status: 'finished', classification: 'ok' }], 'serve went on');
   const child = Number(p.read('hang-child.pid'));
-  await until(() => gone(child), 5000, 'the hanging hook\'s background child to be gone');
+  await until('the hanging hook\'s background child to be gone', () => gone(child), 5000);
   t.pass('the hanging hook\'s whole process group was killed');
 });
 
@@ -249,7 +250,7 @@ echo '{"context": {"ready": true}}'`,
   const q = hookProject({ g: { on: 'pre_round', script: 'exit 1' } }, { restartDelayS: 30 });
   t.teardown(q.cleanup);
   const s = startServe(q);
-  await until(() => of(readEvents(q.stateDir), 'hook_failed').length > 0, 20_000, 'hook_failed');
+  await until('hook_failed', () => of(readEvents(q.stateDir), 'hook_failed').length > 0, 20_000);
   await new Promise((res) => setTimeout(res, 200));
   const sent = Date.now();
   s.child.kill('SIGTERM');

@@ -5,7 +5,8 @@ import t from 'tap';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '@agent-runner/testkit/project';
-import { alarmsOf, agentProject, readEvents, runFile, startServe, until } from './serve-helpers.js';
+import { until } from '@agent-runner/testkit/until';
+import { alarmsOf, agentProject, readEvents, runFile, startServe } from './serve-helpers.js';
 
 const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
 
@@ -20,22 +21,22 @@ t.test('lifecycle: READY=1 only after the enrollment and the first heartbeat; ex
   writeFileSync(join(p.home, 'bin', 'systemd-notify'), `#!/bin/sh\nrun="${p.stateDir}/run"\nhb=no; en=no\n[ -f "$run/heartbeat-runner.json" ] && hb=yes\n[ -f "$run/enroll-runner.json" ] && en=yes\necho "$* enrolled=$en heartbeat=$hb" >> "${calls}"\n`, { mode: 0o755 });
   const env = { ...p.env, PATH: `${join(p.home, 'bin')}:${p.env.PATH}`, NOTIFY_SOCKET: '/run/fake-notify', WATCHDOG_USEC: '2000000' };
   const s = startServe({ ...p, env });
-  await until(() => kinds(readEvents(p.stateDir)).includes('backoff_started'), 20_000, 'backoff_started');
+  await until('backoff_started', () => kinds(readEvents(p.stateDir)).includes('backoff_started'), 20_000);
   const ready = readFileSync(calls, 'utf8').split('\n')[0];
   t.match(ready, /^READY=1 STATUS=serving proj enrolled=yes heartbeat=yes$/, 'READY=1 came after the enrollment and the first heartbeat');
-  await until(() => /^WATCHDOG=1 /m.test(readFileSync(calls, 'utf8')), 5000, 'WATCHDOG=1 from the loop while it waits (WatchdogSec=2)');
+  await until('WATCHDOG=1 from the loop while it waits (WatchdogSec=2)', () => /^WATCHDOG=1 /m.test(readFileSync(calls, 'utf8')), 5000);
   t.match(runFile(p.stateDir, 'heartbeat-runner.json'), { state: 'paused', detail: { pause: 'throttle', until: /^\d{4}-/ } }, 'a rate-limit back-off is a throttle pause');
   t.match(runFile(p.stateDir, 'enroll-runner.json'), { argv: [process.execPath, /bin\.js$/, 'serve'], cwd: p.dir }, 'enrolled with its command line');
   s.child.kill('SIGTERM');
   t.equal((await s.exited).code, 0, s.stderr());
   t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 0, reason: 'signal', argv: [process.execPath, /bin\.js$/, 'serve'] }, 'an operator stop');
-  await until(() => /STOPPING=1 STATUS=exiting 0: signal/.test(readFileSync(calls, 'utf8')), 5000, 'STOPPING=1 (sent as the process exits)');
+  await until('STOPPING=1 (sent as the process exits)', () => /STOPPING=1 STATUS=exiting 0: signal/.test(readFileSync(calls, 'utf8')), 5000);
 
   // The watchdog's T2: its restart marker first, then SIGTERM. Exit 75 so systemd restarts it.
   const { requestRestart } = await import('@agent-runner/core/markers');
   const { projectPaths } = await import('@agent-runner/core/paths');
   const s2 = startServe({ ...p, env });
-  await until(() => readEvents(p.stateDir).filter((e) => e['kind'] === 'serve_started').length === 2 && runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 20_000, 'second serve paused');
+  await until('second serve paused', () => readEvents(p.stateDir).filter((e) => e['kind'] === 'serve_started').length === 2 && runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 20_000);
   requestRestart(projectPaths('proj', p.stateDir, join(p.stateDir, 'logs')), 'runner', { by: 'watchdog', reason: 'T1 did not help', nowMs: Date.now() });
   s2.child.kill('SIGTERM');
   const ex = await s2.exited;

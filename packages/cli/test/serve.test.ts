@@ -2,7 +2,8 @@ import t from 'tap';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '@agent-runner/testkit/project';
-import { alarmsOf, agentProject, readEvents, readRounds, runFile, startServe, until } from './serve-helpers.js';
+import { until } from '@agent-runner/testkit/until';
+import { alarmsOf, agentProject, readEvents, readRounds, runFile, startServe } from './serve-helpers.js';
 
 const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
 
@@ -39,7 +40,7 @@ t.test('SIGTERM ends a back-off at once (the Python anchor took 16.9 s)', async 
   const p = agentProject('cat > /dev/null\necho "RATE LIMITED try later"\nexit 1');
   t.teardown(p.cleanup);
   const s = startServe(p);
-  await until(() => kinds(readEvents(p.stateDir)).includes('backoff_started'), 20_000, 'backoff_started');
+  await until('backoff_started', () => kinds(readEvents(p.stateDir)).includes('backoff_started'), 20_000);
   const ev = readEvents(p.stateDir).find((e) => e['kind'] === 'backoff_started');
   t.match(ev, { class: 'rate_limit', delay_s: 30 });
   const sent = Date.now();
@@ -54,7 +55,7 @@ t.test('first SIGTERM lets the round finish; a second one kills its process grou
   const p = agentProject('cat > /dev/null\necho started\nsleep 2\necho RESULT finished');
   t.teardown(p.cleanup);
   const s = startServe(p);
-  await until(() => kinds(readEvents(p.stateDir)).includes('round_start'), 20_000, 'round_start');
+  await until('round_start', () => kinds(readEvents(p.stateDir)).includes('round_start'), 20_000);
   s.child.kill('SIGTERM');
   const ex = await s.exited;
   t.equal(ex.code, 0);
@@ -63,7 +64,7 @@ t.test('first SIGTERM lets the round finish; a second one kills its process grou
   const q = agentProject('cat > /dev/null\necho started\nsleep 300 & sleep 300\necho RESULT never');
   t.teardown(q.cleanup);
   const s2 = startServe(q);
-  await until(() => kinds(readEvents(q.stateDir)).includes('round_start'), 20_000, 'round_start');
+  await until('round_start', () => kinds(readEvents(q.stateDir)).includes('round_start'), 20_000);
   await new Promise((r) => setTimeout(r, 300));
   s2.child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 200));
@@ -161,7 +162,7 @@ t.test('stop: `agent-runner stop` returns only when serve is gone; touch works t
   const p = agentProject('cat > /dev/null\nsleep 1.5\necho RESULT');
   t.teardown(p.cleanup);
   const s = startServe(p);
-  await until(() => kinds(readEvents(p.stateDir)).includes('round_start'), 20_000, 'round_start');
+  await until('round_start', () => kinds(readEvents(p.stateDir)).includes('round_start'), 20_000);
   const r = await runCli(['stop'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
   t.equal(r.code, 0, r.stderr);
   t.match(r.stderr, /agent-runner: stopping service\.\.\.\nagent-runner: stopped \(\d+\.\ds\)/);
@@ -170,7 +171,7 @@ t.test('stop: `agent-runner stop` returns only when serve is gone; touch works t
   t.notOk(existsSync(join(p.stateDir, 'run', 'stop-requested')), 'the honoured request is consumed');
 
   const s2 = startServe(p);
-  await until(() => readRounds(p.stateDir).length >= 2, 20_000, 'second round');
+  await until('second round', () => readRounds(p.stateDir).length >= 2, 20_000);
   writeFileSync(join(p.stateDir, 'run', 'stop-requested'), '');
   const ex = await s2.exited;
   t.equal(ex.code, 0);
@@ -181,7 +182,7 @@ t.test('crash recovery: a round left running by a killed serve is closed as inte
   const p = agentProject('cat > /dev/null\nsleep 30\necho RESULT');
   t.teardown(p.cleanup);
   const s = startServe(p);
-  await until(() => kinds(readEvents(p.stateDir)).includes('round_start'), 20_000, 'round_start');
+  await until('round_start', () => kinds(readEvents(p.stateDir)).includes('round_start'), 20_000);
   s.child.kill('SIGKILL');
   await s.exited;
   t.match(readRounds(p.stateDir), [{ round: 1, status: 'running' }]);
@@ -198,7 +199,7 @@ t.test('no orphaned round: the agent group a SIGKILLed serve left behind is ende
   t.teardown(p.cleanup);
   const s = startServe(p);
   t.teardown(() => s.child.kill('SIGKILL'));
-  await until(() => typeof readRounds(p.stateDir)[0]?.['agent_pgid'] === 'number', 20_000, 'round 1 records its agent group');
+  await until('round 1 records its agent group', () => typeof readRounds(p.stateDir)[0]?.['agent_pgid'] === 'number', 20_000);
   const pgid = Number(readRounds(p.stateDir)[0]?.['agent_pgid']);
   s.child.kill('SIGKILL');
   await s.exited;

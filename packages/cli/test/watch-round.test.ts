@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import * as pty from 'node-pty';
 import { CLI_BIN, runCli } from '@agent-runner/testkit/project';
 import { fileURLToPath } from 'node:url';
-import { alarmsOf, agentProject, readEvents, readRounds, runFile, until } from './serve-helpers.js';
+import { until } from '@agent-runner/testkit/until';
+import { alarmsOf, agentProject, readEvents, readRounds, runFile } from './serve-helpers.js';
 
 const PHASES = '[phases]\nlist = ["explore", "tidy"]\n[phases.tidy]\nprompt.file = "TIDY.md"\n';
 
@@ -38,7 +39,7 @@ t.test('watch: plain snapshots when stdout is not a terminal', async (t) => {
   const child = spawn(process.execPath, [CLI_BIN, 'watch', '--interval', '0.3'], { cwd: p.dir, env: p.env });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  await until(() => (out.match(/project proj {2}STOPPED/g) ?? []).length >= 2, 20_000, 'two snapshots');
+  await until('two snapshots', () => (out.match(/project proj {2}STOPPED/g) ?? []).length >= 2, 20_000);
   child.kill('SIGTERM');
   t.equal(await new Promise((r) => child.on('close', r)), 0);
   t.ok((out.match(/project proj {2}STOPPED/g) ?? []).length >= 2, 'several snapshots');
@@ -51,7 +52,7 @@ t.test('watch: redraws in place on a real terminal, without clearing the screen'
   const term = pty.spawn(process.execPath, [CLI_BIN, 'watch', '--interval', '0.3'], { cwd: p.dir, env: p.env, cols: 120, rows: 40 });
   let out = '';
   term.onData((d) => (out += d));
-  await until(() => (out.match(/\x1b\[H/g) ?? []).length >= 2, 20_000, 'two frames');
+  await until('two frames', () => (out.match(/\x1b\[H/g) ?? []).length >= 2, 20_000);
   const exited = new Promise<number>((r) => term.onExit(({ exitCode }) => r(exitCode)));
   term.kill('SIGTERM');
   t.equal(await exited, 0);

@@ -1,6 +1,7 @@
 // Identity contract against real processes and real /proc (plus fake proc trees for parsing
 // and fail-closed cases). Children that need the library run dist/ (build first).
 import t from 'tap';
+import { until } from '@agent-runner/testkit/until';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,16 +39,6 @@ interface Teardown {
 
 const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleepMs(10);
-  }
-}
-
 /** Spawns a command and kills it (or its group) at the end of the test. */
 function spawnTracked(t: Teardown, cmd: string, args: string[], detached = false): ChildProcess & { pid: number } {
   const child = spawn(cmd, args, { stdio: 'ignore', detached });
@@ -79,7 +70,7 @@ function findProcs(pred: (s: NonNullable<ReturnType<typeof readProcStat>>) => bo
 
 async function liveSleep(t: Teardown): Promise<{ child: ChildProcess & { pid: number }; rec: EnrollmentRecord }> {
   const child = spawnTracked(t, 'sleep', ['30']);
-  await waitFor('sleep to exec', () => readProcStat(child.pid)?.comm === 'sleep');
+  await until('sleep to exec', () => readProcStat(child.pid)?.comm === 'sleep');
   return { child, rec: createEnrollment('runner', child.pid, OPTS) };
 }
 
@@ -168,7 +159,7 @@ t.test('stat parsing of a real process whose comm has spaces and parentheses', a
   const child = spawnTracked(t, link, ['30']);
   // Right after exec the state may still be R; once asleep it must read S, which proves the
   // fields after the comm were found.
-  await waitFor('exec and sleep', () => {
+  await until('exec and sleep', () => {
     const st = readProcStat(child.pid);
     return (st?.state === 'S' && st.comm === 'a) b (c') || undefined;
   });
@@ -225,10 +216,10 @@ t.test('a zombie is not the unit', async (t) => {
   // The outer sh forks `sleep 1` and execs `sleep 30`, which never reaps: the inner sleep
   // becomes a zombie of the outer process when it exits.
   const outer = spawnTracked(t, 'sh', ['-c', 'sleep 1 & exec sleep 30']);
-  const inner = await waitFor('inner sleep', () => findProcs((s) => s.ppid === outer.pid && s.comm === 'sleep')[0]);
+  const inner = await until('inner sleep', () => findProcs((s) => s.ppid === outer.pid && s.comm === 'sleep')[0]);
   const rec = createEnrollment('runner', inner, OPTS);
   t.not(readProcStat(inner)?.state, 'Z', 'enrolled while alive');
-  await waitFor('zombie state', () => readProcStat(inner)?.state === 'Z', 5000);
+  await until('zombie state', () => readProcStat(inner)?.state === 'Z', 5000);
   t.equal(readProcStat(inner)?.state, 'Z', '/proc says Z');
   const v = verifyIdentity(rec);
   t.equal(v.verdict, 'zombie', v.reason);
@@ -312,7 +303,7 @@ t.test('signalIfSame never signals a process whose identity does not match', asy
 
 t.test('signalGroupIfSame signals the whole group only for its verified leader', async (t) => {
   const leader = spawnTracked(t, 'sh', ['-c', 'sleep 30 & sleep 30 & wait'], true);
-  const members = await waitFor('two sleeps in the group', () => {
+  const members = await until('two sleeps in the group', () => {
     const m = findProcs((s) => s.pgid === leader.pid && s.comm === 'sleep');
     return m.length === 2 ? m : undefined;
   });
@@ -329,7 +320,7 @@ t.test('signalGroupIfSame signals the whole group only for its verified leader',
 
   const ok = signalGroupIfSame(rec, 'SIGKILL', realKill);
   t.same({ verdict: ok.verdict, sent: ok.sent }, { verdict: 'same', sent: true });
-  await waitFor('group gone', () => ![leader.pid, ...members].some(isAlive));
+  await until('group gone', () => ![leader.pid, ...members].some(isAlive));
   t.pass('leader and both members are gone');
 });
 

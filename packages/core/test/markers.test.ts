@@ -3,6 +3,7 @@
 // loop also stopping after AR_TEST_BUDGET_MS (default 5000) on a loaded machine, once it has
 // done a tenth of its size.
 import t from 'tap';
+import { until } from '@agent-runner/testkit/until';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,14 +60,6 @@ async function startFixture(
   return { child, result };
 }
 
-/** Polls every ms or so, leaving the CPU to the racing children. */
-async function waitUntil(what: string, pred: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
 
 t.test('unit and target names are validated (no path traversal)', async (t) => {
   const dir = t.testdir();
@@ -153,7 +146,8 @@ t.test('a restart marker is consumed exactly once by two racing incarnations', a
   const deadline = Date.now() + BUDGET_MS;
   for (let k = 0; k < ROUNDS && (k < ROUNDS / 10 || Date.now() < deadline); k++) {
     written.push(requestRestart(paths, 'runner', { by: 'test', reason: `round ${k}`, nowMs: Date.now() }).nonce);
-    await waitUntil(`marker ${k} to be consumed`, () => !existsSync(file));
+    // Polled every ms: many rounds fit in the time, and the CPU is still left to the racing children.
+    await until(`marker ${k} to be consumed`, () => !existsSync(file), 5000, 1);
   }
   writeFileSync(stopFlag, '');
   const results = (await Promise.all(consumers.map((c) => c.result))).map(

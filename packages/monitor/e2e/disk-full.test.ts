@@ -13,7 +13,8 @@ import Database from 'better-sqlite3';
 import { configPaths } from '@agent-runner/core/config';
 import { readHeartbeat } from '@agent-runner/core/markers';
 import { CLI_BIN } from '@agent-runner/testkit/project';
-import { readOutbox, scenario, until } from '../test/fixtures/scenario.js';
+import { until } from '@agent-runner/testkit/until';
+import { readOutbox, scenario } from '../test/fixtures/scenario.js';
 
 /** Writes zeros into `file` until the file system refuses (ENOSPC). */
 function fill(file: string): void {
@@ -50,13 +51,13 @@ t.test('a full state file system: the monitor keeps polling, disk_critical fires
   m.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise<number | null>((r) => m.on('close', (c) => r(c)));
   const paths = configPaths(p.config());
-  await until(() => readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined);
+  await until('the monitor to beat', () => readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined, 20_000);
   await new Promise((r) => setTimeout(r, 2500));
   t.notMatch(out, /disk_critical/, 'quiet before the disk fills');
 
   const filler = join(p.stateDir, 'filler');
   fill(filler);
-  await until(() => out.includes('"detector":"disk_critical"'), 20_000);
+  await until('disk_critical', () => out.includes('"detector":"disk_critical"'), 20_000);
   await new Promise((r) => setTimeout(r, 5000));
   t.equal(m.exitCode, null, 'alive after polls on a full disk');
   t.match(out, /"type":"alert","state":"raised","host":"local","project":"proj","detector":"disk_critical"/);
@@ -64,7 +65,7 @@ t.test('a full state file system: the monitor keeps polling, disk_critical fires
   t.ok(err.split('\n').filter((l) => /monitor: heartbeat not written/.test(l)).length <= 1, 'the heartbeat failure is logged once');
 
   rmSync(filler);
-  await until(() => readOutbox(ledgerPath).some((o) => o.kind === 'disk_critical' && o.payload['phase'] === 'recovery'), 20_000);
+  await until('the disk_critical recovery', () => readOutbox(ledgerPath).some((o) => o.kind === 'disk_critical' && o.payload['phase'] === 'recovery'), 20_000);
   await new Promise((r) => setTimeout(r, 2500));
   const rows = readOutbox(ledgerPath).filter((o) => o.kind === 'disk_critical');
   t.same(rows.map((o) => o.payload['phase']), ['alarm', 'recovery'], 'one alarm, one recovery: none lost while the disk was full');

@@ -10,7 +10,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_BIN } from '@agent-runner/testkit/project';
-import { scenario, until } from '../test/fixtures/scenario.js';
+import { until } from '@agent-runner/testkit/until';
+import { scenario } from '../test/fixtures/scenario.js';
 
 t.test('http mode against the real tools', async (t) => {
   const p = scenario('echo "agent says: step <b>done</b>"\necho RESULT ok', 'narrative_file = ".state/NARRATIVE.md"');
@@ -24,12 +25,9 @@ t.test('http mode against the real tools', async (t) => {
   mon.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
   mon.on('close', (code, sig) => (err += `\n[monitor exited ${code} ${sig}]`));
   t.teardown(() => mon.kill('SIGKILL'));
-  await until(() => /127\.0\.0\.1:(\d+)\//.test(err), 40_000).catch(() => {
-    throw new Error(`monitor did not serve: ${err}`);
-  });
+  await until(() => `the monitor to serve (stderr: ${err})`, () => /127\.0\.0\.1:(\d+)\//.test(err), 40_000);
   const port = Number(/127\.0\.0\.1:(\d+)\//.exec(err)?.[1]);
   const base = `http://127.0.0.1:${port}`;
-  await until(() => true);
   for (let i = 0; i < 100; i++) {
     const s = (await (await fetch(`${base}/api/state`)).json()) as { hosts: Array<{ snapshot: unknown }> };
     if (s.hosts[0]?.snapshot) break;

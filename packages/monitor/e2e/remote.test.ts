@@ -14,7 +14,8 @@ import { lastEvents } from '@agent-runner/core/events';
 import { openLedger } from '@agent-runner/core/ledger';
 import { CLI_BIN } from '@agent-runner/testkit/project';
 import { RemoteSource } from '../src/remote-source.js';
-import { readOutbox, scenario, until, type ScenarioProject } from '../test/fixtures/scenario.js';
+import { until } from '@agent-runner/testkit/until';
+import { readOutbox, scenario, type ScenarioProject } from '../test/fixtures/scenario.js';
 import { testSshd, type TestSshd } from './sshd.js';
 
 const sshd: TestSshd = await testSshd();
@@ -111,10 +112,10 @@ t.test('sshd dies mid-run: blips, then a give-up after the window; exit 75', asy
   const dir = monitorDir(p, 4);
   const m = runMonitor(dir, ['--json', '--port', '0']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until(() => /127\.0\.0\.1:(\d+)/.test(m.err()), 20_000);
+  await until(() => `the monitor to serve (stderr: ${m.err()})`, () => /127\.0\.0\.1:(\d+)/.test(m.err()), 20_000);
   const port = Number(/127\.0\.0\.1:(\d+)/.exec(m.err())?.[1]);
   let polls = 0;
-  await until(() => {
+  await until('agent_runner_up 1 for testhost', () => {
     void fetch(`http://127.0.0.1:${port}/metrics`).then(async (r) => {
       const text = await r.text();
       if (/agent_runner_up\{host="testhost",project="proj"\} 1/.test(text)) polls++;
@@ -146,14 +147,14 @@ t.test('auto-stop over SSH: disk_critical on a remote runner that runs rounds ru
   const ev = join(p.stateDir, 'logs', 'events');
   const s = p.start();
   t.teardown(() => s.child.kill('SIGKILL'));
-  await until(() => lastEvents(ev, { n: 1, kinds: ['round_end'] }).events.length > 0, 20_000);
+  await until('round_end', () => lastEvents(ev, { n: 1, kinds: ['round_end'] }).events.length > 0, 20_000);
   // Threshold below any real reading: the remote disk is "critical" at once.
   const dir = monitorDir(p, 60, 'disk_critical_pct = 0');
   const m = runMonitor(dir, ['--json']);
   t.teardown(() => m.child.kill('SIGKILL'));
   const code = await Promise.race([s.exited, new Promise((r) => setTimeout(() => r('still running'), 40_000))]);
   t.equal(code, 0, 'the remote serve was stopped cleanly');
-  await until(() => m.out().includes('auto_stop'), 10_000);
+  await until('auto_stop', () => m.out().includes('auto_stop'));
   const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.match(lines.find((l) => l['detector'] === 'disk_critical'), { type: 'alert', state: 'raised', host: 'testhost', severity: 'critical', policy: 'auto-stop' });
   t.match(lines.find((l) => l['type'] === 'auto_stop'), { host: 'testhost', detector: 'disk_critical', result: 'stopped' });
@@ -176,16 +177,16 @@ t.test('a remote runner paused on its auth is not stopped, and its own alarm (in
   const ev = join(p.stateDir, 'logs', 'events');
   const s = p.start();
   t.teardown(() => s.child.kill('SIGKILL'));
-  await until(() => lastEvents(ev, { n: 1, kinds: ['auth_paused'] }).events.length > 0, 20_000);
+  await until('auth_paused', () => lastEvents(ev, { n: 1, kinds: ['auth_paused'] }).events.length > 0, 20_000);
   // What serve raises when it pauses on auth, through the same core API, in the host's ledger.
   const ledger = openLedger(join(p.stateDir, 'ledger.sqlite3'));
   raiseAlarm(ledger, 'auth_paused', { agent: 'claude', evidence: '401', hint: 'claude /login', probe_interval_s: 10 }, { project: 'proj' });
   ledger.close();
-  await until(() => lastEvents(ev, { n: 2, kinds: ['round_end'] }).events.length > 1, 30_000);
+  await until('a second round_end', () => lastEvents(ev, { n: 2, kinds: ['round_end'] }).events.length > 1, 30_000);
   const dir = monitorDir(p, 60);
   const m = runMonitor(dir, ['--json', '--port', '0']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until(() => m.out().includes('auto_stop_skipped'), 20_000);
+  await until('auto_stop_skipped', () => m.out().includes('auto_stop_skipped'), 20_000);
   await new Promise((r) => setTimeout(r, 3000));
   const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.match(lines.find((l) => l['detector'] === 'oauth_fail'), { type: 'alert', state: 'raised', host: 'testhost', notified: false });

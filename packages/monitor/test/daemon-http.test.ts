@@ -9,7 +9,8 @@ import { networkInterfaces } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_BIN, runCli } from '@agent-runner/testkit/project';
-import { scenario, until, type ScenarioProject } from './fixtures/scenario.js';
+import { until } from '@agent-runner/testkit/until';
+import { scenario, type ScenarioProject } from './fixtures/scenario.js';
 
 interface Mon {
   child: ChildProcess;
@@ -35,10 +36,9 @@ t.test('--mode http: page, /api/state and /metrics on 127.0.0.1; a busy port is 
   t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
   const m = monitor(p, ['--mode', 'http', '--port', '0']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until(() => /serving http:\/\/127\.0\.0\.1:(\d+)\//.test(m.err()), 15_000);
+  await until(() => `the monitor to serve on 127.0.0.1 (stderr: ${m.err()})`, () => /serving http:\/\/127\.0\.0\.1:(\d+)\//.test(m.err()), 15_000);
   const port = Number(/127\.0\.0\.1:(\d+)\//.exec(m.err())?.[1]);
   const base = `http://127.0.0.1:${port}`;
-  await until(() => true);
   let state: { hosts: Array<Record<string, unknown>> } = { hosts: [] };
   for (let i = 0; i < 50 && !state.hosts[0]?.['snapshot']; i++) {
     state = (await (await fetch(`${base}/api/state`)).json()) as typeof state;
@@ -84,7 +84,7 @@ t.test('http_bind off loopback: refused without a token; with one, every request
   t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
   const m = monitor(p, ['--mode', 'http', '--port', '0']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until(() => /serving http:\/\/0\.0\.0\.0:(\d+)\/.*\(token required\)/.test(m.err()), 15_000).catch((e: Error) => { throw new Error(`${e.message}: ${m.err()}`); });
+  await until(() => `the monitor to serve on 0.0.0.0 with a token (stderr: ${m.err()})`, () => /serving http:\/\/0\.0\.0\.0:(\d+)\/.*\(token required\)/.test(m.err()), 15_000);
   const base = `http://127.0.0.1:${Number(/0\.0\.0\.0:(\d+)\//.exec(m.err())?.[1])}`;
   t.equal((await fetch(`${base}/api/state`)).status, 401);
   const auth = { authorization: 'Bearer tok-3f9a7c' };

@@ -12,7 +12,8 @@ import { EventWriter, lastEvents } from '@agent-runner/core/events';
 import { readEnrollment } from '@agent-runner/core/identity';
 import { readHeartbeat, requestRestart } from '@agent-runner/core/markers';
 import { CLI_BIN } from '@agent-runner/testkit/project';
-import { scenario, until, type ScenarioProject } from './fixtures/scenario.js';
+import { until } from '@agent-runner/testkit/until';
+import { scenario, type ScenarioProject } from './fixtures/scenario.js';
 
 interface Mon {
   child: ChildProcess;
@@ -38,7 +39,7 @@ t.test('--mode events: every new event as a JSON line, across the daily rotation
   const paths = configPaths(p.config());
   const m = monitor(p, ['--mode', 'events']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until(() => readEnrollment(paths, 'monitor') !== undefined && readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined);
+  await until('the monitor to enrol and beat', () => readEnrollment(paths, 'monitor') !== undefined && readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined);
   t.equal(readEnrollment(paths, 'monitor')?.pid, m.child.pid, 'enrolled as unit monitor');
   await new Promise((r) => setTimeout(r, 300));
   t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
@@ -46,7 +47,7 @@ t.test('--mode events: every new event as a JSON line, across the daily rotation
   const tomorrow = new EventWriter({ dir: paths.eventsDir, project: 'proj', unit: 'runner', now: () => Date.now() + 86_400_000 });
   tomorrow.emit('stop_file_detected', { path: '/x', requested_at: null });
   tomorrow.close();
-  await until(() => m.out().includes('stop_file_detected'), 10_000);
+  await until('stop_file_detected', () => m.out().includes('stop_file_detected'));
   const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const kinds = lines.map((l) => l['kind']);
   t.equal(kinds.filter((k) => k === 'serve_started').length, 1, 'history is not replayed, only new events');
@@ -64,7 +65,7 @@ t.test('anomaly mode: --json alerts, heartbeat, its own restart marker exits 75'
   const paths = configPaths(p.config());
   const m = monitor(p, ['--json']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until(() => m.out().includes('anomaly_repetitive'), 15_000);
+  await until('anomaly_repetitive', () => m.out().includes('anomaly_repetitive'), 15_000);
   const alert = JSON.parse(m.out().trim().split('\n')[0] as string) as Record<string, unknown>;
   t.match(alert, { type: 'alert', state: 'raised', host: 'local', project: 'proj', detector: 'anomaly_repetitive', severity: 'warning' });
   t.ok(readHeartbeat(paths, 'monitor', { nowMs: Date.now() }), 'heartbeat written');

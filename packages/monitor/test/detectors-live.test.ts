@@ -14,7 +14,8 @@ import { createEnrollment, readBootId, writeEnrollment } from '@agent-runner/cor
 import { writeHeartbeat } from '@agent-runner/core/markers';
 import { runCli } from '@agent-runner/testkit/project';
 import { renderMetrics } from '../src/metrics.js';
-import { scenario, until, watch } from './fixtures/scenario.js';
+import { until } from '@agent-runner/testkit/until';
+import { scenario, watch } from './fixtures/scenario.js';
 
 const eventsOf = (stateDir: string, kind: string): number => lastEvents(join(stateDir, 'logs', 'events'), { n: 5, kinds: [kind] }).events.length;
 
@@ -23,7 +24,7 @@ t.test('rate_limit_active: while the runner backs off a rate limit; cleared once
   t.teardown(p.cleanup);
   const s = p.start();
   t.teardown(() => s.child.kill('SIGKILL'));
-  await until(() => eventsOf(p.stateDir, 'backoff_started') > 0);
+  await until('backoff_started', () => eventsOf(p.stateDir, 'backoff_started') > 0, 20_000);
   const w = watch(p);
   t.teardown(w.close);
   const fired = await w.poll();
@@ -92,7 +93,7 @@ t.test('disk_critical: stops a runner that runs rounds; leaves alone one that ho
   t.teardown(p.cleanup);
   const s = p.start();
   t.teardown(() => s.child.kill('SIGKILL'));
-  await until(() => eventsOf(p.stateDir, 'round_start') > 0);
+  await until('round_start', () => eventsOf(p.stateDir, 'round_start') > 0, 20_000);
   const w = watch(p);
   t.teardown(w.close);
   await w.poll();
@@ -133,7 +134,7 @@ t.test('disk_critical: a runner with its own disk gate is never stopped (on a fu
   t.teardown(p.cleanup);
   const s = p.start();
   t.teardown(() => s.child.kill('SIGKILL'));
-  await until(() => eventsOf(p.stateDir, 'round_start') > 0);
+  await until('round_start', () => eventsOf(p.stateDir, 'round_start') > 0, 20_000);
   const w = watch(p);
   t.teardown(w.close);
   await w.poll();

@@ -6,7 +6,8 @@ import t from 'tap';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lastEvents } from '@agent-runner/core/events';
-import { scenario, until, watch } from './fixtures/scenario.js';
+import { until } from '@agent-runner/testkit/until';
+import { scenario, watch } from './fixtures/scenario.js';
 
 const eventsOf = (stateDir: string, kind: string): number => lastEvents(join(stateDir, 'logs', 'events'), { n: 5, kinds: [kind] }).events.length;
 
@@ -15,7 +16,7 @@ t.test('supervisor_stale: serve SIGKILLed mid-round (no serve_stopped) goes stal
   t.teardown(p.cleanup);
   writeFileSync(join(p.home, 'slow'), '');
   const s = p.start();
-  await until(() => eventsOf(p.stateDir, 'round_start') > 0);
+  await until('round_start', () => eventsOf(p.stateDir, 'round_start') > 0, 20_000);
   s.child.kill('SIGKILL');
   await s.exited;
   const w = watch(p, { supervisor_stale_threshold_s: 1 });
@@ -39,7 +40,7 @@ t.test('hung: a frozen serve cannot enforce round_timeout_s', async (t) => {
     s.child.kill('SIGCONT');
     s.child.kill('SIGKILL');
   });
-  await until(() => eventsOf(p.stateDir, 'round_start') > 0);
+  await until('round_start', () => eventsOf(p.stateDir, 'round_start') > 0, 20_000);
   s.child.kill('SIGSTOP');
   const w = watch(p, { hung_grace_s: 1 });
   t.teardown(w.close);
@@ -49,7 +50,7 @@ t.test('hung: a frozen serve cannot enforce round_timeout_s', async (t) => {
   t.ok(fired.includes('hung'), `fired: ${fired.join(',')}`);
   t.match(w.poller.findings.find((f) => f.detector === 'hung'), { severity: 'critical', policy: 'notify', evidence: { round: 1, round_timeout_s: 2 } });
   s.child.kill('SIGCONT');
-  await until(() => eventsOf(p.stateDir, 'round_end') > 0, 15_000);
+  await until('round_end', () => eventsOf(p.stateDir, 'round_end') > 0, 15_000);
   t.notOk((await w.poll()).includes('hung'), 'the runner resumed and killed the round: cleared');
   s.child.kill('SIGTERM');
   await s.exited;

@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { lastEvents } from '@agent-runner/core/events';
-import { scenario, until, watch } from './fixtures/scenario.js';
+import { until } from '@agent-runner/testkit/until';
+import { scenario, watch } from './fixtures/scenario.js';
 
 const ROUND_DETECTORS = ['timeout_rate', 'hung', 'orphan_chain', 'network_fail', 'rate_limit_active', 'anomaly_repetitive', 'supervisor_stale', 'oauth_fail', 'silence', 'cost_budget', 'heal_circuit_broken'];
 
@@ -51,7 +52,7 @@ t.test('silence alarm: an agent that exits 0 doing nothing gives exactly one ala
   const s = p.start();
   t.teardown(() => s.child.kill('SIGKILL'));
   const ev = join(p.stateDir, 'logs', 'events');
-  await until(() => lastEvents(ev, { n: 1, kinds: ['round_end'] }).events.length > 0);
+  await until('round_end', () => lastEvents(ev, { n: 1, kinds: ['round_end'] }).events.length > 0, 20_000);
   const w = watch(p, { silence_after_s: 2 });
   t.teardown(w.close);
   const silence = (): Array<Record<string, unknown>> => w.outbox().filter((r) => r.kind === 'silence').map((r) => ({ ...r.payload, severity: r.severity, title: r.title, key: r.idempotency_key }));

@@ -13,7 +13,8 @@ import { readHeartbeat, requestRestart } from '@agent-runner/core/markers';
 import { readExitRecord } from '@agent-runner/core/unit';
 import { CLI_BIN } from '@agent-runner/testkit/project';
 import { start } from '../src/index.js';
-import { scenario, until, type ScenarioProject } from './fixtures/scenario.js';
+import { until } from '@agent-runner/testkit/until';
+import { scenario, type ScenarioProject } from './fixtures/scenario.js';
 
 function monitor(p: ScenarioProject, args: string[]): { child: ChildProcess; err: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [CLI_BIN, 'monitor', ...args], { cwd: p.dir, env: p.env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -43,7 +44,7 @@ t.test('start(): READY after the first heartbeat, WATCHDOG pings, exit record wi
       },
     },
   );
-  await until(() => sent.filter((a) => a.includes('WATCHDOG=1')).length >= 3, 10_000);
+  await until('three WATCHDOG=1', () => sent.filter((a) => a.includes('WATCHDOG=1')).length >= 3);
   t.equal(heartbeatAtReady, true, 'the heartbeat was written before READY=1');
   t.match(sent[0], ['READY=1', /^STATUS=anomaly: local$/], 'READY first');
   t.match(readEnrollment(paths, 'monitor'), { pid: process.pid, argv, cwd: p.dir }, 'enrolled with its command line');
@@ -62,7 +63,7 @@ t.test('a SIGTERM after a restart request (T2 of a frozen monitor) exits 75; a p
   const paths = configPaths(p.config());
   const m = monitor(p, ['--mode', 'events']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until(() => readEnrollment(paths, 'monitor')?.pid === m.child.pid && readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined);
+  await until('the monitor to enrol and beat', () => readEnrollment(paths, 'monitor')?.pid === m.child.pid && readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined, 20_000);
   // Frozen, it cannot take its marker; the SIGTERM that follows is then a heal, not a stop.
   m.child.kill('SIGSTOP');
   requestRestart(paths, 'monitor', { by: 'watchdog', reason: 'heartbeat stale', nowMs: Date.now() });
@@ -73,7 +74,7 @@ t.test('a SIGTERM after a restart request (T2 of a frozen monitor) exits 75; a p
 
   const again = monitor(p, ['--mode', 'events']);
   t.teardown(() => again.child.kill('SIGKILL'));
-  await until(() => readEnrollment(paths, 'monitor')?.pid === again.child.pid);
+  await until('the second monitor to enrol', () => readEnrollment(paths, 'monitor')?.pid === again.child.pid, 20_000);
   again.child.kill('SIGTERM');
   t.equal(await again.exited, 0);
   t.match(readExitRecord(paths, 'monitor'), { pid: again.child.pid, exit_code: 0, reason: 'signal' }, 'an operator stop');
@@ -91,10 +92,10 @@ t.test('guests: a second monitor next to the enrolled one, and --once, run unenr
 
   const service = monitor(p, []);
   t.teardown(() => service.child.kill('SIGKILL'));
-  await until(() => readEnrollment(paths, 'monitor')?.pid === service.child.pid);
+  await until('the service monitor to enrol', () => readEnrollment(paths, 'monitor')?.pid === service.child.pid, 20_000);
   const page = monitor(p, ['--mode', 'http', '--port', '0']);
   t.teardown(() => page.child.kill('SIGKILL'));
-  await until(() => /serving http/.test(page.err()), 15_000);
+  await until('the page monitor to serve', () => /serving http/.test(page.err()), 15_000);
   t.match(page.err(), new RegExp(`another monitor \\(pid ${service.child.pid}\\) is enrolled; running unenrolled`));
   page.child.kill('SIGTERM');
   t.equal(await page.exited, 0);

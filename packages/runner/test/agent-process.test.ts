@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentEnv, resolveExecutable, spawnAgent, type SpawnAgentOptions } from '../src/agent-process.js';
 import { readArgv, readProcStat } from '@agent-runner/core/identity';
-import { collect, fixture, reap, waitFor } from './fixtures/util.js';
+import { until } from '@agent-runner/testkit/until';
+import { collect, fixture, reap } from './fixtures/util.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ar-agent-'));
 
@@ -50,7 +51,7 @@ for (const terminal of ['pipe', 'pty'] as const) {
 
   t.test(`${terminal}: own session and process group (pgid = sid = pid in /proc)`, async (t) => {
     const { h, out, release } = await run({ argv: [fixture('report.sh')], terminal });
-    t.ok(await waitFor(() => out.text().includes('READY')));
+    await until('READY', () => out.text().includes('READY'));
     const st = readProcStat(h.pid);
     t.equal(h.pgid, h.pid);
     t.equal(st?.pgid, h.pid, 'pgrp == pid');
@@ -75,7 +76,7 @@ for (const terminal of ['pipe', 'pty'] as const) {
       delivery: { mode: 'argv', template: ['-p', '{prompt}', '--tag=x{prompt}y'] },
       prompt,
     });
-    t.ok(await waitFor(() => out.text().includes('READY')));
+    await until('READY', () => out.text().includes('READY'));
     const argv = readArgv(h.pid);
     t.same(argv.slice(-4), ['--print', '-p', prompt, `--tag=x${prompt}y`], 'exact argv, no shell interpretation');
     t.match(out.text(), 'ARGC=4');
@@ -90,7 +91,7 @@ for (const terminal of ['pipe', 'pty'] as const) {
       { argv: [fixture('report.sh')], terminal, delivery: { mode: 'stdin' }, prompt },
       { READ_STDIN: '1' },
     );
-    t.ok(await waitFor(() => out.text().includes('READY'), 10000));
+    await until('READY', () => out.text().includes('READY'));
     t.notMatch(readArgv(h.pid).join(' '), 'first line');
     t.notMatch(readFileSync(`/proc/${h.pid}/cmdline`, 'utf8'), 'ünïcode');
     t.match(out.text(), `STDIN_BYTES=${Buffer.byteLength(prompt)}`);
@@ -106,7 +107,7 @@ for (const terminal of ['pipe', 'pty'] as const) {
     a.release();
     t.same(await a.h.exited, { exitCode: 3, signal: null });
     const b = await run({ argv: [fixture('silent.sh')], terminal });
-    await waitFor(() => b.out.text().includes('hello'));
+    await until('hello', () => b.out.text().includes('hello'));
     process.kill(b.h.pid, 'SIGTERM');
     t.same(await b.h.exited, { exitCode: null, signal: 'SIGTERM' });
   });

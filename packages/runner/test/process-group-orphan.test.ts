@@ -4,7 +4,8 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { readProcStat } from '@agent-runner/core/identity';
 import { endOrphanGroup, listGroup, liveMembers } from '../src/process-group.js';
-import { fixture, kill, reap, waitFor } from './fixtures/util.js';
+import { until } from '@agent-runner/testkit/until';
+import { fixture, kill, reap } from './fixtures/util.js';
 
 const alive = (pid: number): boolean => {
   const st = readProcStat(pid);
@@ -17,7 +18,7 @@ async function orphan(t: Test, script: string, env: Record<string, string> = {})
   let out = '';
   standin.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const gone = new Promise((res) => standin.on('exit', res));
-  t.ok(await waitFor(() => /agent \d+/.test(out) && out.includes('started')), `agent started (${out})`);
+  await until(() => `the agent to start (${out})`, () => /agent \d+/.test(out) && out.includes('started'));
   const pgid = Number(/agent (\d+)/.exec(out)?.[1]);
   const pids = listGroup(pgid).map((m) => m.pid);
   t.teardown(() => {
@@ -32,10 +33,10 @@ async function orphan(t: Test, script: string, env: Record<string, string> = {})
 
 t.test('a group that outlived its serve, with a setsid tool command, is proven by its leader and ended', async (t) => {
   const g = await orphan(t, 'setsid-tool.sh');
-  t.ok(await waitFor(() => readProcStat(g.pgid)?.ppid !== g.standinPid), 'the leader was re-parented');
+  await until('the leader to be re-parented', () => readProcStat(g.pgid)?.ppid !== g.standinPid);
   // "started" may be printed before the background child has called setsid and exec'd.
   const escapedOne = () => listGroup(g.pgid).find((m) => m.session !== g.pgid && m.cmdline === 'sleep 300');
-  t.ok(await waitFor(() => escapedOne() !== undefined), 'the tool command left the session');
+  await until('the tool command to leave the session', () => escapedOne() !== undefined);
   const escaped = escapedOne();
   const r = await endOrphanGroup({ pgid: g.pgid, starttimeTicks: g.starttimeTicks }, { kill, graceMs: 2000 });
   t.equal(r.found, true);
@@ -43,7 +44,7 @@ t.test('a group that outlived its serve, with a setsid tool command, is proven b
   t.equal(r.killSent, false, 'SIGTERM was enough');
   t.ok(r.members.some((m) => m.pid === escaped?.pid), 'the setsid child was among the members');
   t.same(r.remaining, []);
-  t.ok(await waitFor(() => g.pids.every((p) => !alive(p))), 'every process of the round is gone');
+  await until('every process of the round to be gone', () => g.pids.every((p) => !alive(p)));
 });
 
 t.test('a leader pid with another start time is not the round: nothing is signalled', async (t) => {
@@ -57,7 +58,7 @@ t.test('a leader pid with another start time is not the round: nothing is signal
 
 t.test('the leader gone, a member started after it proves the group; one started before does not', async (t) => {
   const g = await orphan(t, 'orphan.sh');
-  t.ok(await waitFor(() => !alive(g.pgid)), 'the leader exited');
+  await until('the leader to exit', () => !alive(g.pgid));
   const [member] = liveMembers(g.pgid);
   t.ok(member && member.pgrp === g.pgid, 'a member of its group lives on');
   const early = await endOrphanGroup({ pgid: g.pgid, starttimeTicks: (member?.starttimeTicks ?? 0) + 1 }, { kill, graceMs: 200 });
@@ -65,22 +66,22 @@ t.test('the leader gone, a member started after it proves the group; one started
   t.ok(alive(member?.pid ?? 0));
   const r = await endOrphanGroup({ pgid: g.pgid, starttimeTicks: g.starttimeTicks }, { kill, graceMs: 2000 });
   t.match(r, { found: true, signalled: true, killSent: false, remaining: [] });
-  t.ok(await waitFor(() => !alive(member?.pid ?? 0)), 'the member is gone');
+  await until('the member to be gone', () => !alive(member?.pid ?? 0));
 });
 
 t.test('members that ignore SIGTERM get SIGKILL after graceMs', async (t) => {
   const g = await orphan(t, 'stubborn.sh');
-  t.ok(await waitFor(() => liveMembers(g.pgid).length >= 3), 'leader, child and its sleep');
+  await until('leader, child and its sleep', () => liveMembers(g.pgid).length >= 3);
   const t0 = performance.now();
   const r = await endOrphanGroup({ pgid: g.pgid, starttimeTicks: g.starttimeTicks }, { kill, graceMs: 300 });
   t.match(r, { found: true, signalled: true, killSent: true, remaining: [] });
   t.ok(performance.now() - t0 >= 300, 'waited the grace first');
-  t.ok(await waitFor(() => g.pids.every((p) => !alive(p))));
+  await until('every process of the group to be gone', () => g.pids.every((p) => !alive(p)));
 });
 
 t.test('a group that is gone is not found; pgid <= 1 is refused', async (t) => {
   const g = await orphan(t, 'orphan.sh', { ORPHAN_SLEEP: '0.2' });
-  t.ok(await waitFor(() => liveMembers(g.pgid).length === 0), 'the round ended by itself');
+  await until('the round to end by itself', () => liveMembers(g.pgid).length === 0);
   t.same(await endOrphanGroup({ pgid: g.pgid, starttimeTicks: g.starttimeTicks }, { kill, graceMs: 100 }), { found: false, signalled: false, killSent: false, members: [], remaining: [] });
   await t.rejects(endOrphanGroup({ pgid: 1, starttimeTicks: 0 }, { kill, graceMs: 1 }), { code: 'ERR_AR_INTERNAL' });
   await t.rejects(endOrphanGroup({ pgid: 0, starttimeTicks: 0 }, { kill, graceMs: 1 }), { code: 'ERR_AR_INTERNAL' });

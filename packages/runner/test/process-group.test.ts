@@ -1,7 +1,8 @@
 import t from 'tap';
 import { spawnAgent, type AgentHandle } from '../src/agent-process.js';
 import { killGroup, listGroup, liveMembers, liveWorkers } from '../src/process-group.js';
-import { collect, fixture, kill, psGroup, reap, waitFor } from './fixtures/util.js';
+import { until } from '@agent-runner/testkit/until';
+import { collect, fixture, kill, psGroup, reap } from './fixtures/util.js';
 
 const env = { ...process.env } as Record<string, string>;
 
@@ -21,7 +22,7 @@ async function start(script: string, extraEnv: Record<string, string> = {}, term
 
 t.test('listGroup sees children and grandchildren, as ps does', async (t) => {
   const { h, out } = await start('tree.sh');
-  t.ok(await waitFor(() => out.text().includes('started') && psGroup(h.pgid).length >= 5), 'tree started');
+  await until('the tree to start', () => out.text().includes('started') && psGroup(h.pgid).length >= 5);
   const members = liveMembers(h.pgid);
   const viaPs = psGroup(h.pgid).map((p) => p.pid).sort((a, b) => a - b);
   t.same(members.map((m) => m.pid), viaPs, 'same pids as ps');
@@ -33,7 +34,7 @@ t.test('listGroup sees children and grandchildren, as ps does', async (t) => {
 
 t.test('zombies are listed but flagged, and never count as live', async (t) => {
   const { h } = await start('zombie.sh');
-  t.ok(await waitFor(() => listGroup(h.pgid).some((m) => m.zombie)), 'a zombie appears');
+  await until('a zombie', () => listGroup(h.pgid).some((m) => m.zombie));
   const all = listGroup(h.pgid);
   const z = all.find((m) => m.zombie);
   t.equal(z?.state, 'Z');
@@ -46,7 +47,7 @@ t.test('zombies are listed but flagged, and never count as live', async (t) => {
 
 t.test('killGroup: SIGTERM ends a tree of children and grandchildren', async (t) => {
   const { h, out } = await start('tree.sh');
-  t.ok(await waitFor(() => out.text().includes('started') && psGroup(h.pgid).length >= 5));
+  await until('the tree to start', () => out.text().includes('started') && psGroup(h.pgid).length >= 5);
   const r = await killGroup(h.pgid, { graceMs: 3000, kill });
   t.equal(r.termSent, true);
   t.equal(r.killSent, false, 'no SIGKILL needed');
@@ -60,7 +61,7 @@ t.test('killGroup: SIGTERM ends a tree of children and grandchildren', async (t)
 
 t.test('killGroup: SIGKILL after the grace for members that ignore SIGTERM', async (t) => {
   const { h, out } = await start('stubborn.sh');
-  t.ok(await waitFor(() => out.text().includes('started') && psGroup(h.pgid).length >= 3));
+  await until('the group to start', () => out.text().includes('started') && psGroup(h.pgid).length >= 3);
   const grace = 400;
   const r = await killGroup(h.pgid, { graceMs: grace, kill });
   t.equal(r.termSent, true);
@@ -77,7 +78,7 @@ t.test('killGroup: the leader is gone but a member lives on', async (t) => {
   const { h, out } = await start('orphan.sh');
   await h.exited;
   // Output can arrive after the exit is reported: wait for it rather than race it.
-  t.ok(await waitFor(() => out.text().includes('started')));
+  await until('started', () => out.text().includes('started'));
   const left = liveMembers(h.pgid);
   t.equal(left.length, 1, 'one member outlived the leader');
   t.notOk(left.some((m) => m.pid === h.pid));
@@ -89,7 +90,7 @@ t.test('killGroup: the leader is gone but a member lives on', async (t) => {
 t.test('killGroup on an empty group sends nothing; pgid <= 1 is refused', async (t) => {
   const { h } = await start('order.sh', { ORDER_LINES: '1' });
   await h.exited;
-  await waitFor(() => liveMembers(h.pgid).length === 0);
+  await until('the group to empty', () => liveMembers(h.pgid).length === 0);
   const r = await killGroup(h.pgid, { graceMs: 100, kill });
   t.same(r, { termSent: false, killSent: false, survivors: [], initial: [], durationMs: 0 });
   await t.rejects(killGroup(1, { graceMs: 1, kill }), { code: 'ERR_AR_INTERNAL' });
@@ -98,7 +99,7 @@ t.test('killGroup on an empty group sends nothing; pgid <= 1 is refused', async 
 
 t.test('killGroup in a PTY session', async (t) => {
   const { h, out } = await start('tree.sh', {}, 'pty');
-  t.ok(await waitFor(() => out.text().includes('started') && psGroup(h.pgid).length >= 5));
+  await until('the tree to start', () => out.text().includes('started') && psGroup(h.pgid).length >= 5);
   const r = await killGroup(h.pgid, { graceMs: 2000, kill });
   t.same(r.survivors, []);
   t.same(psGroup(h.pgid), []);
@@ -106,7 +107,7 @@ t.test('killGroup in a PTY session', async (t) => {
 
 t.test('liveWorkers splits workers from ignored helpers and excludes the leader', async (t) => {
   const { h, out } = await start('result-helper.sh');
-  t.ok(await waitFor(() => out.text().includes('result') && liveMembers(h.pgid).some((m) => /shell-snapshot/.test(m.cmdline))));
+  await until('the result and the shell-snapshot tool', () => out.text().includes('result') && liveMembers(h.pgid).some((m) => /shell-snapshot/.test(m.cmdline)));
   const none = liveWorkers(h.pgid, { ignorePatterns: [] });
   t.equal(none.live.length, 1, 'helper counts as live without a pattern');
   t.equal(none.ignored.length, 0);
@@ -124,10 +125,10 @@ t.test('liveWorkers splits workers from ignored helpers and excludes the leader'
 
 t.test('a tool command in a session of its own (setsid) still belongs to the round and is killed', async (t) => {
   const { h, out } = await start('setsid-tool.sh');
-  t.ok(await waitFor(() => out.text().includes('started') && listGroup(h.pgid).length >= 3), 'started');
+  await until('the group to start', () => out.text().includes('started') && listGroup(h.pgid).length >= 3);
   const escaped = listGroup(h.pgid).find((m) => m.session !== h.pgid);
   t.ok(escaped, 'the setsid child is found through its parent');
   t.equal(escaped?.cmdline, 'sleep 300');
   await killGroup(h.pgid, { graceMs: 1000, kill });
-  t.ok(await waitFor(() => { try { process.kill(escaped?.pid ?? 0, 0); return false; } catch { return true; } }), 'the escaped child is gone too');
+  await until('the escaped child to be gone too', () => { try { process.kill(escaped?.pid ?? 0, 0); return false; } catch { return true; } });
 });

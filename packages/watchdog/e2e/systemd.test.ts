@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { until } from '@agent-runner/testkit/until';
 
 const SANDBOX = fileURLToPath(new URL('../../../scripts/systemd-sandbox.sh', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
@@ -94,15 +95,6 @@ const evDir = join(stateDir, 'logs', 'events');
 const events = (kinds: string[], target?: string): Array<Record<string, unknown>> =>
   !existsSync(evDir) ? [] : readdirSync(evDir).sort().flatMap((f) => readFileSync(join(evDir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>))
     .filter((e) => kinds.includes(String(e['kind'])) && (target === undefined || e['target'] === target));
-const waitFor = async <T>(what: string, fn: () => T | undefined | false, ms = 40_000, everyMs = 200): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-};
 const json = (file: string): Record<string, unknown> | undefined => {
   try {
     return JSON.parse(readFileSync(join(stateDir, 'run', file), 'utf8')) as Record<string, unknown>;
@@ -130,12 +122,12 @@ t.test('the service user can read the units but not restart any', async (t) => {
 });
 
 t.test('defaults: a SIGSTOPped unit is healthy again within 90 s; a stopped unit is left stopped', async (t) => {
-  await waitFor('all three judged healthy', () => (['runner', 'bridge', 'monitor'] as const).every((u) => events(['heal_verdict_changed'], u).at(-1)?.['to'] === 'healthy'), 40_000);
+  await until('all three judged healthy', () => (['runner', 'bridge', 'monitor'] as const).every((u) => events(['heal_verdict_changed'], u).at(-1)?.['to'] === 'healthy'), 40_000, 200);
   sx('systemctl', 'stop', UNITS.monitor); // the operator's stop, during the freeze
   const frozen = mainPid(UNITS.bridge);
   const frozenAt = Date.now();
   sx('kill', '-STOP', String(frozen));
-  await waitFor('bridge healthy again', () => mainPid(UNITS.bridge) !== frozen && healthy('bridge'), 100_000, 250);
+  await until('bridge healthy again', () => mainPid(UNITS.bridge) !== frozen && healthy('bridge'), 100_000, 250);
   const healedS = (Date.now() - frozenAt) / 1000;
   t.ok(healedS <= 90, `frozen bridge healthy again after ${healedS.toFixed(1)} s (default settings, RestartSec=10)`);
   const acts = events(['heal_action'], 'bridge').map((e) => `T${e['tier']} ${e['action']} ${e['reason']}`);
@@ -156,7 +148,7 @@ t.test('short settings: restarts, SIGKILLs restarted by systemd and stops get no
   const from = events(['heal_action']).length;
   const seenFrom = events(['heal_verdict_changed']).length;
   const settle = async (): Promise<void> => {
-    await waitFor('all active and enrolled', () => (['runner', 'bridge', 'monitor'] as const).every((u) => healthy(u)), 30_000);
+    await until('all active and enrolled', () => (['runner', 'bridge', 'monitor'] as const).every((u) => healthy(u)), 30_000, 200);
   };
   await settle();
   const three = [UNITS.runner, UNITS.bridge, UNITS.monitor];
@@ -171,7 +163,7 @@ t.test('short settings: restarts, SIGKILLs restarted by systemd and stops get no
   for (let i = 0; i < 5; i++) {
     const pid = mainPid(UNITS.runner);
     sx('kill', '-KILL', String(pid));
-    await waitFor('restarted by systemd', () => mainPid(UNITS.runner) !== pid && healthy('runner'), 20_000);
+    await until('restarted by systemd', () => mainPid(UNITS.runner) !== pid && healthy('runner'), 20_000, 200);
   }
   sx('systemctl', 'stop', UNITS.runner);
   await new Promise((r) => setTimeout(r, 5000)); // ten probes
@@ -196,7 +188,7 @@ t.test('a hung unit that ignores its marker: T2 SIGTERM, it exits 75 and systemd
   const restarts = Number(sx('systemctl', 'show', '-p', 'NRestarts', '--value', UNITS.monitor).trim());
   const from = events(['heal_action', 'heal_verified'], 'monitor').length;
   sx('kill', '-USR1', String(pid)); // wedged: no heartbeat, no marker read, event loop running
-  await waitFor('restarted by systemd and healthy', () => mainPid(UNITS.monitor) !== pid && healthy('monitor'), 40_000);
+  await until('restarted by systemd and healthy', () => mainPid(UNITS.monitor) !== pid && healthy('monitor'), 40_000, 200);
   const steps = events(['heal_action', 'heal_verified'], 'monitor').slice(from)
     .map((e) => (e['kind'] === 'heal_action' ? `T${e['tier']} ${e['action']}` : `T${e['tier']} ${e['result']}`));
   t.same(steps.slice(0, 4), ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 succeeded'], 'the SIGTERM ended it');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { runCli } from '../../testkit/src/project.js';
 import { sandbox, SHORT, sleep, steps } from './fixtures/harness.js';
+import { until } from '@agent-runner/testkit/until';
 
 /** A bridge whose every restart dies before enrolling (the fixture's die-bridge switch), SIGKILLed. */
 async function brokenBridge(t: Test) {
@@ -10,11 +11,11 @@ async function brokenBridge(t: Test) {
   t.teardown(() => sb.cleanup());
   const target = await sb.target('bridge');
   sb.watchdog();
-  await sb.waitFor('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'));
+  await until('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'), 20_000);
   const die = join(sb.stateDir, 'die-bridge');
   writeFileSync(die, '');
   process.kill(target.pid!, 'SIGKILL'); // enrollment left behind, identity gone: straight to T3
-  await sb.waitFor('breaker open', () => sb.events(['heal_action']).find((e) => e['tier'] === 4), 25_000);
+  await until('breaker open', () => sb.events(['heal_action']).find((e) => e['tier'] === 4), 25_000);
   return { sb, die };
 }
 
@@ -33,13 +34,13 @@ t.test('failed respawns: T4, one alarm, nothing more; heal reset closes it with 
   rmSync(die);
   const r = await runCli(['heal', 'reset', 'bridge', '--reason', 'fixed the respawn', '--config', sb.config], { cwd: sb.dir, env: sb.env });
   t.equal(r.code, 0, r.stderr);
-  const reset = await sb.waitFor('reset recorded', () => sb.healActions().find((a) => a.action === 'breaker-reset'));
+  const reset = await until('reset recorded', () => sb.healActions().find((a) => a.action === 'breaker-reset'), 20_000);
   t.equal(reset.actor, 'cli:tester', 'who');
   t.equal(reset.reason, 'fixed the respawn', 'why');
   t.ok(sb.events(['heal_breaker_reset']).some((e) => e['by'] === 'cli:tester' && e['was_open'] === true), 'event');
   const keys = alarms(sb).map((o) => o.idempotency_key);
   t.match(keys, [/^alarm:\d+:raised$/, /^alarm:\d+:cleared$/], 'the recovery replies to the alarm');
-  await sb.waitFor('healed after the reset', () => sb.events(['heal_verified']).some((e) => e['tier'] === 3 && e['result'] === 'succeeded'), 20_000);
+  await until('healed after the reset', () => sb.events(['heal_verified']).some((e) => e['tier'] === 3 && e['result'] === 'succeeded'), 20_000);
   t.equal(alarms(sb).length, 2, 'nothing more');
 });
 
@@ -47,7 +48,7 @@ t.test('an open breaker closes by itself once the unit is healthy again, with th
   const { sb, die } = await brokenBridge(t);
   rmSync(die);
   await sb.target('bridge'); // the operator started it by hand
-  await sb.waitFor('breaker closed', () => sb.healActions().find((a) => a.action === 'breaker-close'), 15_000);
+  await until('breaker closed', () => sb.healActions().find((a) => a.action === 'breaker-close'), 15_000);
   t.match(sb.healActions().find((a) => a.action === 'breaker-close')?.reason, /^healthy for \d+ s$/);
   t.same(alarms(sb).map((o) => o.idempotency_key.split(':')[2]), ['raised', 'cleared'], 'one alarm, one recovery');
   t.equal(sb.events(['heal_verdict_changed']).at(-1)?.['to'], 'healthy');
@@ -61,15 +62,15 @@ t.test('the same failure coming back after heals that worked: counted per episod
   const target = await sb.target('bridge');
   sb.watchdog();
   const healthy = (): boolean => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy';
-  await sb.waitFor('healthy', healthy);
+  await until('healthy', healthy, 20_000);
   process.kill(target.pid!, 'SIGUSR1');
-  await sb.waitFor('healed', () => steps(sb).includes('T0 respawn') && healthy(), 25_000);
+  await until('healed', () => steps(sb).includes('T0 respawn') && healthy(), 25_000);
   t.same(steps(sb), ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 succeeded', 'T0 respawn'], 'the whole ladder of one episode, no breaker');
   t.same(sb.events(['heal_action']).filter((e) => e['tier'] !== 0).map((e) => e['attempt']), [1, 1], 'both tiers are episode 1');
   const again = sb.enrollment('bridge')!.pid;
   t.not(again, target.pid, 'a new incarnation');
   process.kill(again, 'SIGUSR1');
-  const t4 = await sb.waitFor('breaker open', () => sb.events(['heal_action']).find((e) => e['tier'] === 4), 25_000);
+  const t4 = await until('breaker open', () => sb.events(['heal_action']).find((e) => e['tier'] === 4), 25_000);
   t.match(t4['reason'], /the same failure \(heartbeat_stale\) came back after 1 heal\(s\) that worked/);
   t.same(steps(sb).slice(5), ['T4 circuit_break'], 'no tier tried on the recurrence');
   t.same(alarms(sb).map((o) => o.severity), ['critical'], 'one alarm');

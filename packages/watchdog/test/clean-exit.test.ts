@@ -4,6 +4,7 @@ import t from 'tap';
 import { projectPaths } from '../../core/src/paths.js';
 import { runCli } from '../../testkit/src/project.js';
 import { respawnLine, sandbox, sleep, steps, TARGET, targetPids } from './fixtures/harness.js';
+import { until } from '@agent-runner/testkit/until';
 
 const FAST = ['interval_s = 0.2', 'tier_cooldown_s = 4', 'verify_window_s = 0.5', 'startup_grace_s = 1', 'stale_after_s.runner = 3', 'stale_after_s.bridge = 3', 'stale_after_s.monitor = 3'];
 const respawnRunner = (s: { stateDir: string }): string => respawnLine(s, 'bridge').replace('.bridge', '.runner').replace('"bridge"', '"runner"');
@@ -19,7 +20,7 @@ t.test('a runner that exited on purpose (stop requested, no exit record) is not 
   const { requestStop, clearStopRequest } = await import('../../core/src/markers.js');
   requestStop(paths, { by: 'operator', reason: 'test', nowMs: Date.now() });
   sb.watchdog();
-  await sb.waitFor('enrolled', () => sb.enrollment('watchdog'));
+  await until('enrolled', () => sb.enrollment('watchdog'), 20_000);
   await sleep(1500);
   t.same(sb.events(['heal_action']), [], 'no action while the stop request stands');
   t.same(sb.events(['heal_verdict_changed']), [], 'never judged unhealthy');
@@ -27,7 +28,7 @@ t.test('a runner that exited on purpose (stop requested, no exit record) is not 
   t.same([runner.verdict, runner.stance], ['unknown', 'stopped']);
   t.match(runner.evidence.join(' '), /stop requested/, 'heal status says why');
   clearStopRequest(paths);
-  await sb.waitFor('respawned and verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3 && e['result'] === 'succeeded'));
+  await until('respawned and verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3 && e['result'] === 'succeeded'), 20_000);
   t.same(sb.events(['heal_action']).map((e) => [e['tier'], e['reason']]), [[3, 'enrollment_missing']], 'then an expected, missing runner is respawned');
 });
 
@@ -37,9 +38,9 @@ t.test('exit 0 (max_rounds), 69 (crash loop) and 78 (config broken) stay stopped
   t.teardown(() => sb.cleanup());
   const exits = { runner: 'exit:0:max_rounds', bridge: 'exit:69:crash_loop', monitor: 'exit:78:config_broken' } as const;
   sb.watchdog();
-  await sb.waitFor('watchdog enrolled', () => sb.enrollment('watchdog'));
+  await until('watchdog enrolled', () => sb.enrollment('watchdog'), 20_000);
   const children = await Promise.all(Object.entries(exits).map(([u, mode]) => sb.target(u, `${mode}:3000`)));
-  await sb.waitFor('all three healthy first', () => ['runner', 'bridge', 'monitor'].every((u) => sb.events(['heal_verdict_changed']).some((e) => e['target'] === u && e['to'] === 'healthy')));
+  await until('all three healthy first', () => ['runner', 'bridge', 'monitor'].every((u) => sb.events(['heal_verdict_changed']).some((e) => e['target'] === u && e['to'] === 'healthy')), 20_000);
   const codes = await Promise.all(children.map((c) => (c.exitCode !== null ? c.exitCode : new Promise((r) => c.once('exit', (code) => r(code))))));
   t.same(codes, [0, 69, 78], 'each exited as told');
   await sleep(30_000);
@@ -61,10 +62,10 @@ t.test('a SIGKILLed unit, and one that crashed with an error record, come back w
   const original = { runner: sb.enrollment('runner')!, bridge: sb.enrollment('bridge')! };
   t.same(original.runner.argv, [process.execPath, TARGET, sb.stateDir, 'runner', original.runner.version, 'normal', 'serve', '--max-rounds', '2'], 'the unit enrolled its whole command line');
   sb.watchdog();
-  await sb.waitFor('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['target'] === 'runner' && e['to'] === 'healthy'));
+  await until('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['target'] === 'runner' && e['to'] === 'healthy'), 20_000);
   process.kill(runner.pid!, 'SIGKILL');
   for (const [u, old] of [['runner', runner.pid], ['bridge', bridge.pid]] as const) {
-    const now = await sb.waitFor(`${u} respawned`, () => {
+    const now = await until(`${u} respawned`, () => {
       const e = sb.enrollment(u);
       return e !== undefined && e.pid !== old && e;
     }, 20_000);

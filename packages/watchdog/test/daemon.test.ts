@@ -5,6 +5,7 @@ import { requestRestart } from '../../core/src/markers.js';
 import { projectPaths } from '../../core/src/paths.js';
 import { runCli } from '../../testkit/src/project.js';
 import { sandbox, sleep } from './fixtures/harness.js';
+import { until } from '@agent-runner/testkit/until';
 
 const exitOf = (c: import('node:child_process').ChildProcess): Promise<number | null> =>
   c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code)));
@@ -23,11 +24,11 @@ t.test('own lifecycle: enrollment, READY after the heartbeat, systemd pings, res
   sb.env['NOTIFY_SOCKET'] = join(sb.dir, 'notify.sock');
   sb.env['WATCHDOG_USEC'] = '400000';
   const wd = sb.watchdog();
-  const e = await sb.waitFor('enrolled', () => sb.enrollment('watchdog'));
+  const e = await until('enrolled', () => sb.enrollment('watchdog'), 20_000);
   t.equal(e.pid, wd.pid, 'the watchdog enrolls as unit watchdog');
   t.same(e.argv?.slice(-3), ['watchdog', '--config', sb.config], 'with its command line');
-  await sb.waitFor('heartbeat', () => existsSync(join(sb.stateDir, 'run', 'heartbeat-watchdog.json')));
-  await sb.waitFor('pings', () => existsSync(log) && readFileSync(log, 'utf8').split('\n').filter((l) => l === 'WATCHDOG=1').length >= 3);
+  await until('heartbeat', () => existsSync(join(sb.stateDir, 'run', 'heartbeat-watchdog.json')), 20_000);
+  await until('pings', () => existsSync(log) && readFileSync(log, 'utf8').split('\n').filter((l) => l === 'WATCHDOG=1').length >= 3, 20_000);
   t.match(readFileSync(log, 'utf8').split('\n')[0], /^READY=1 STATUS=watching bridge$/, 'READY first (sent after the first heartbeat), with its status');
 
   const second = sb.watchdog();
@@ -58,12 +59,12 @@ t.test('SIGTERM while a restart of the watchdog is pending exits 75, else 0', as
   t.teardown(() => sb.cleanup());
   const paths = projectPaths('wdt', sb.stateDir, join(sb.stateDir, 'logs'));
   const a = sb.watchdog();
-  await sb.waitFor('enrolled', () => sb.enrollment('watchdog'));
+  await until('enrolled', () => sb.enrollment('watchdog'), 20_000);
   a.kill('SIGTERM');
   t.equal(await exitOf(a), 0, 'an operator stop');
   t.equal(sb.exitRecord('watchdog')?.reason, 'signal');
   const b = sb.watchdog();
-  const e = await sb.waitFor('enrolled again', () => sb.enrollment('watchdog')?.pid === b.pid && sb.enrollment('watchdog'));
+  const e = await until('enrolled again', () => sb.enrollment('watchdog')?.pid === b.pid && sb.enrollment('watchdog'), 20_000);
   // The marker lands just before the signal: the loop has not consumed it yet.
   requestRestart(paths, 'watchdog', { by: 'runner', reason: 'test', nowMs: Math.max(Date.now(), e.started_at_ms) });
   b.kill('SIGTERM');

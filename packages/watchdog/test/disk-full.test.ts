@@ -7,6 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from
 import { join } from 'node:path';
 import t from 'tap';
 import { CLI_BIN, INSTALLED, sandbox, sleep, steps, TARGET, targetPids } from './fixtures/harness.js';
+import { until } from '@agent-runner/testkit/until';
 
 t.test('full disks: no action, the watchdog lives, and acts again after space is freed', async (t) => {
   const sb = sandbox(['interval_s = 0.2', 'tier_cooldown_s = 3', 'term_grace_s = 0.5', 'startup_grace_s = 5', 'stale_after_s.bridge = 1.5'].join('\n'), ['bridge'], { logsOutsideState: true });
@@ -35,7 +36,7 @@ t.test('full disks: no action, the watchdog lives, and acts again after space is
       closeSync(fd);
     }
   };
-  await sb.waitFor('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'), 20_000);
+  await until('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'), 20_000);
   const [target] = targetPids(sb, 'bridge');
   t.ok(target, 'the bridge fixture runs');
 
@@ -51,14 +52,14 @@ t.test('full disks: no action, the watchdog lives, and acts again after space is
   t.notOk(existsSync(inside('run', 'restart-bridge.json')), 'no marker written');
   t.equal(err.match(/probe failed/g)?.length, 1, 'told once');
   rmSync(inside('fill'));
-  await sb.waitFor('probes work again', () => /probes work again/.test(err), 10_000);
-  await sb.waitFor('healed once the heal can be recorded', () => steps(sb).includes('T1 succeeded') && sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy', 20_000);
+  await until('probes work again', () => /probes work again/.test(err), 10_000);
+  await until('healed once the heal can be recorded', () => steps(sb).includes('T1 succeeded') && sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy', 20_000);
   t.same(steps(sb), ['T1 restart_marker', 'T0 respawn', 'T1 succeeded'], 'T1, consumed (exit 75), respawned');
 
   // The markers' file system full, the ledger fine: a stale heartbeat is not the unit's fault.
   const before = sb.events(['heal_action']).length;
   fill(inside('run', 'fill'));
-  const unknown = await sb.waitFor('judged unknown', () => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'unknown' && sb.events(['heal_verdict_changed']).at(-1), 10_000);
+  const unknown = await until('judged unknown', () => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'unknown' && sb.events(['heal_verdict_changed']).at(-1), 10_000);
   t.match(String(unknown['reason']), /heartbeat .* old .*run is full \(\d+ MiB free\): the heartbeat could not be written/, 'said why');
   await sleep(4000);
   t.equal(sb.events(['heal_action']).length, before, 'no heal action');
@@ -71,7 +72,7 @@ t.test('full disks: no action, the watchdog lives, and acts again after space is
       return 0;
     }
   };
-  await sb.waitFor('heartbeats written again', () => Date.now() - beat('watchdog') < 1000 && Date.now() - beat('bridge') < 1000, 10_000);
-  await sb.waitFor('healthy again', () => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy', 10_000);
+  await until('heartbeats written again', () => Date.now() - beat('watchdog') < 1000 && Date.now() - beat('bridge') < 1000, 10_000);
+  await until('healthy again', () => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy', 10_000);
   t.equal(sb.events(['heal_action']).length, before, 'still no heal action');
 });

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { sandbox, SHORT, steps } from './fixtures/harness.js';
+import { until } from '@agent-runner/testkit/until';
 
 t.test('hung but alive: T1 unread, then T2 SIGTERM with the marker pending: exit 75, respawned at once', async (t) => {
   const sb = sandbox(SHORT);
@@ -7,9 +8,9 @@ t.test('hung but alive: T1 unread, then T2 SIGTERM with the marker pending: exit
   const target = await sb.target('bridge');
   const exited = new Promise<number | null>((r) => target.once('exit', (c) => r(c)));
   const wd = sb.watchdog();
-  await sb.waitFor('healthy verdict', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'));
+  await until('healthy verdict', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'), 20_000);
   process.kill(target.pid!, 'SIGUSR1'); // wedged: no heartbeat, no marker read, event loop running
-  await sb.waitFor('respawned and healthy', () => steps(sb).includes('T0 respawn') && sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy', 25_000);
+  await until('respawned and healthy', () => steps(sb).includes('T0 respawn') && sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy', 25_000);
   t.same(steps(sb), ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 succeeded', 'T0 respawn'], 'SIGTERM ends the ladder: no T3');
   t.equal(await exited, 75, 'the unit exited 75 for the SIGTERM (a restart, never an operator stop)');
   t.equal(sb.exitRecord('bridge')?.reason, 'restart_marker');
@@ -27,14 +28,14 @@ t.test('frozen target (SIGSTOP): straight to T3, healed', async (t) => {
   t.teardown(() => sb.cleanup());
   const target = await sb.target('bridge');
   sb.watchdog();
-  await sb.waitFor('healthy verdict', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'));
+  await until('healthy verdict', () => sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'healthy'), 20_000);
   const frozenAt = Date.now();
   process.kill(target.pid!, 'SIGSTOP');
-  const healthy = await sb.waitFor('healthy again', () => {
+  const healthy = await until('healthy again', () => {
     const e = sb.enrollment('bridge');
     return e !== undefined && e.pid !== target.pid && Date.now();
   }, 25_000);
-  await sb.waitFor('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 25_000);
+  await until('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 25_000);
   t.same(steps(sb), ['T3 sigkill_respawn', 'T3 succeeded'], 'a stopped process can consume neither a marker nor SIGTERM');
   t.match(String(sb.events(['heal_action'])[0]?.['reason']), /process_stopped/);
   t.equal(target.signalCode ?? (await new Promise((r) => target.once('exit', (_c, s) => r(s)))), 'SIGKILL', 'the frozen process died of SIGKILL');

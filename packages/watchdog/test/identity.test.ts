@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createEnrollment } from '../../core/src/identity.js';
 import { respawnLine, sandbox } from './fixtures/harness.js';
+import { until } from '@agent-runner/testkit/until';
 
 // An enrollment naming a live process that is NOT the unit (pid reused by an unrelated
 // process): the watchdog must never signal it, only respawn.
@@ -19,7 +20,7 @@ for (const variant of ['another starttime', 'another comm'] as const) {
     mkdirSync(join(sb.stateDir, 'run'), { recursive: true, mode: 0o700 });
     writeFileSync(join(sb.stateDir, 'run', 'enroll-bridge.json'), JSON.stringify(rec));
     sb.watchdog();
-    await sb.waitFor('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 20_000);
+    await until('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 20_000);
     t.equal(bystander.exitCode, null, 'bystander still running');
     t.equal(bystander.signalCode, null, 'bystander never signalled');
     const actions = sb.events(['heal_action']);

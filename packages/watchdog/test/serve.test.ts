@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { lastEvents } from '@agent-runner/core/events';
 import { CLI_BIN, tempProject } from '../../testkit/src/project.js';
+import { until } from '@agent-runner/testkit/until';
 import { sleep } from './fixtures/harness.js';
 
 function project(t: Test, agent: string) {
@@ -67,15 +68,6 @@ function project(t: Test, agent: string) {
 }
 
 const exitOf = (c: ChildProcess): Promise<number | null> => (c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code))));
-const until = async <T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-};
 
 t.test('serve --max-rounds 2 that ended, and serve exiting 78, stay stopped; a SIGKILLed serve comes back as it ran', async (t) => {
   const { p, cli, db, enrollment, state } = project(t, 'echo RESULT done');
@@ -98,12 +90,12 @@ t.test('serve --max-rounds 2 that ended, and serve exiting 78, stay stopped; a S
   // A long run this time; killed in its first round.
   p.write('agent.sh', '#!/bin/sh\nsleep 2\necho RESULT done\n', 0o755);
   const s3 = cli('serve', '--max-rounds', '40');
-  const before = await until('serve enrolled', () => enrollment()?.pid === s3.pid && enrollment());
+  const before = await until('serve enrolled', () => enrollment()?.pid === s3.pid && enrollment(), 30_000);
   s3.kill('SIGKILL');
   const after = await until('respawned', () => {
     const e = enrollment();
     return e !== undefined && e.pid !== s3.pid && e;
-  });
+  }, 30_000);
   t.same(after.argv, before.argv, 'the same command line');
   t.same(after.argv.slice(-3), ['serve', '--max-rounds', '40'], '--max-rounds kept');
   t.equal(after.cwd, p.dir, 'the same working directory');
@@ -117,7 +109,7 @@ t.test('a respawned serve whose config broke meanwhile exits 78 before enrolling
   const { p, cli, db, enrollment, state } = project(t, 'sleep 2\necho RESULT done');
   const wd = cli('watchdog');
   const s = cli('serve');
-  await until('serve enrolled', () => enrollment()?.pid === s.pid);
+  await until('serve enrolled', () => enrollment()?.pid === s.pid, 30_000);
   // The watchdog reads the same file: it must be up before the config breaks.
   // Two cold node starts on a loaded 2-core machine: more than the default 30 s.
   await until('the watchdog judged serve healthy', () => lastEvents(join(state, 'logs', 'events'), { n: 50, kinds: ['heal_verdict_changed'] }).events.some((e) => e['to'] === 'healthy'), 90_000);
@@ -130,7 +122,7 @@ t.test('a respawned serve whose config broke meanwhile exits 78 before enrolling
     } catch {
       return undefined;
     }
-  });
+  }, 30_000);
   t.equal(rec.reason, 'config_broken');
   t.match(rec.detail, /agent-runner\.toml:\d+/, 'the reason, from the respawn log');
   await sleep(5000); // 25 probes, well past the grace of the respawn
