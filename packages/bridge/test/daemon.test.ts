@@ -62,7 +62,7 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
   const notify = (msg: string[]): void => void notes.push({ msg, heartbeat: existsSync(heartbeatFile) });
   const argv = ['/usr/bin/node', '/opt/agent-runner/bin.js', 'bridge', '--config', join(d.dir, 'agent-runner.toml')];
   const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`), heartbeatIntervalMs: 200, argv, cwd: d.dir, notify });
-  await new Promise((r) => setTimeout(r, 300));
+  await until('the first sd_notify', () => notes.length > 0);
   t.match(JSON.parse(readFileSync(join(paths.runDir, 'enroll-bridge.json'), 'utf8')), { unit: 'bridge', pid: process.pid, argv, cwd: d.dir }, 'enrolled with its command line');
   t.ok(existsSync(heartbeatFile), 'heartbeat written');
   t.match(notes[0], { msg: ['READY=1', /^STATUS=delivering to tg, mx/], heartbeat: true }, 'READY=1 only after the first heartbeat');
@@ -112,7 +112,7 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
   // SIGTERM while a restart of this incarnation is pending (the watchdog's T2): 75, so systemd restarts it.
   const stop2 = new AbortController();
   const healed = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop2.signal, log: () => undefined });
-  await new Promise((r) => setTimeout(r, 700));
+  await until('the second bridge enrolled', () => existsSync(join(paths.runDir, 'enroll-bridge.json')));
   requestRestart(paths, 'bridge', { by: 'watchdog', reason: 'T1', nowMs: Date.now() });
   stop2.abort();
   t.equal(await healed, 75);
@@ -120,7 +120,7 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
 
   // An operator's stop: exit 0.
   const again = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: () => undefined });
-  await new Promise((r) => setTimeout(r, 700));
+  await until('the third bridge enrolled', () => existsSync(join(paths.runDir, 'enroll-bridge.json')));
   stop.abort();
   t.equal(await again, 0);
   t.match(readExitRecord(paths, 'bridge'), { exit_code: 0, reason: 'signal' });
@@ -170,7 +170,7 @@ t.test('a full disk never stops the bridge: it logs once, keeps running and deli
   });
   const cfg = config(d.dir, tg.url, mx.url);
   const paths = configPaths(cfg);
-  const full = { on: false };
+  const full = { on: false, refused: [] as string[] };
   const logs: string[] = [];
   const stop = new AbortController();
   t.teardown(() => stop.abort());
@@ -184,7 +184,8 @@ t.test('a full disk never stops the bridge: it logs once, keeps running and deli
   full.on = true;
   producer.outbox.enqueue({ idempotencyKey: 'during', kind: 'round_end', severity: 'warning', title: 'during', body: '' });
   tg.push({ from: 7, chat: 5, text: '/pause 1h' });
-  await new Promise((r) => setTimeout(r, 2500));
+  // Every turn of the delivery loop tries to claim notifications.
+  await until('three loop turns on the full disk', () => full.refused.filter((w) => w === 'claimDue').length >= 3);
   t.notOk(ended, 'still running after several loop turns on a full disk');
   t.equal(mx.events.length, 1, 'nothing claimed while the ledger cannot be written');
   t.equal(logs.filter((l) => /the disk is full/.test(l)).length, 1, `logged once: ${logs.join(' | ')}`);

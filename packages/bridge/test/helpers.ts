@@ -42,16 +42,20 @@ export function sqliteFull(path: string, op: string): AgentRunnerError {
 
 /**
  * `ledger` with every write the bridge makes failing as on a full disk while `full.on`
- * (a full file system needs root to make; this is the failure SQLite reports there).
+ * (a full file system needs root to make; this is the failure SQLite reports there); the
+ * names of the refused writes are appended to `full.refused` when it is given.
  */
-export function diskFullLedger(ledger: Ledger, full: { on: boolean }): Ledger {
+export function diskFullLedger(ledger: Ledger, full: { on: boolean; refused?: string[] }): Ledger {
   const guard = <T extends object>(access: T, writes: readonly string[]): T =>
     new Proxy(access, {
       get(target, p) {
         const v = Reflect.get(target, p) as unknown;
         if (typeof v !== 'function' || !writes.includes(String(p))) return v;
         return (...args: unknown[]) => {
-          if (full.on) throw sqliteFull(ledger.path, String(p));
+          if (full.on) {
+            full.refused?.push(String(p));
+            throw sqliteFull(ledger.path, String(p));
+          }
           return (v as (...a: unknown[]) => unknown).apply(target, args);
         };
       },
