@@ -30,7 +30,6 @@ export function chunkText(text: string, limit: number, maxChunks: number, pointe
   while (rest.length > 0 && out.length < maxChunks) {
     if (rest.length <= limit) {
       out.push(rest);
-      rest = '';
       break;
     }
     const last = out.length === maxChunks - 1;

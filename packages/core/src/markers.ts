@@ -149,7 +149,7 @@ export function removeMarkerIfNonce(path: string, nonce: string): boolean {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
   }
-  let ours = false;
+  let ours: boolean;
   try {
     const v: unknown = JSON.parse(readFileSync(claimed, 'utf8'));
     ours = typeof v === 'object' && v !== null && (v as { nonce?: unknown }).nonce === nonce;

@@ -25,7 +25,6 @@ const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 // Terminal escape sequences from agent output are stripped before display.
-// eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
 
 /** Renders the self-refreshing progress page (no script: a meta refresh every `refreshS`). */

@@ -188,11 +188,11 @@ export class HealEngine {
     if (j.verdict === 'healthy') {
       this.loops.delete(target);
       if (st.tier !== 0 || st.consecutiveFailures !== 0 || st.pendingVerification) {
-        st = this.save({ ...st, tier: 0, consecutiveFailures: 0, pendingVerification: null, nonceInFlight: null, lastHealthyAtMs: now.atMs });
+        this.save({ ...st, tier: 0, consecutiveFailures: 0, pendingVerification: null, nonceInFlight: null, lastHealthyAtMs: now.atMs });
       } else if (st.lastHealthyAtMs == null || now.atMs - st.lastHealthyAtMs >= this.d.settings.intervalMs * 20) {
         // Refreshed now and then, not at every probe: one ledger write per ~20 probes.
         const decay = st.failureSignature != null && st.lastActionAtMs != null && now.atMs - st.lastActionAtMs >= this.d.settings.signatureWindowMs;
-        st = this.save({ ...st, lastHealthyAtMs: now.atMs, ...(decay ? { failureSignature: null, signatureRepeats: 0 } : {}) });
+        this.save({ ...st, lastHealthyAtMs: now.atMs, ...(decay ? { failureSignature: null, signatureRepeats: 0 } : {}) });
       }
       return j;
     }

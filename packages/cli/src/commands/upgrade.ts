@@ -136,11 +136,11 @@ function restoreGlobal(prefix: string, pkgDir: string, backup: string): void {
   rmSync(pkgDir, { recursive: true, force: true });
   renameSync(backup, pkgDir);
   const link = join(prefix, 'bin', 'agent-runner');
-  let present = false;
+  let present: boolean;
   try {
     present = lstatSync(link).isSymbolicLink() || existsSync(link);
   } catch {
-    present = false;
+    present = false; // ENOENT: no link at all
   }
   if (!present) {
     mkdirSync(dirname(link), { recursive: true });

@@ -96,7 +96,7 @@ async function* follow(
   let cur = start;
   // Only the file before the current one can still get late lines (written around midnight).
   let late: LateFile | undefined;
-  let dirty = true;
+  let dirty: boolean;
   let wakeUp: (() => void) | undefined;
   const wake = (): void => {
     dirty = true;
