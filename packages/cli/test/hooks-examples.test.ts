@@ -67,7 +67,7 @@ t.test('the example hooks in a real serve of the demo project, and the monitor',
   t.notMatch(prompt(1), /tests/, 'no test result before the first round ran');
   t.match(prompt(2), /tests[^]*"?passed"?: ?1\b[^]*"?exit_code"?: ?1\b/, 'round 2 sees round 1\'s test result in its context');
   t.match(prompt(3), /"?passed"?: ?2\b/, 'round 3 sees round 2\'s');
-  const context = JSON.parse(readFileSync(join(p.dir, '.state', 'hooks-context.json'), 'utf8')) as Record<string, any>;
+  const context = JSON.parse(readFileSync(join(p.dir, '.state', 'hooks-context.json'), 'utf8')) as { tests: Record<string, unknown> } & Record<string, unknown>;
   t.match(context, { next_task: 'Write the "parser" for NOTES.md', tests: { passed: 3, failed: 1, exit_code: 1, tail: /round 3 tests\n# pass 3\n# fail 1/ } });
   t.notOk('timed_out' in context['tests']);
 

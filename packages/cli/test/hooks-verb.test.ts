@@ -67,7 +67,7 @@ t.test('hooks and hooks test through the built CLI', async (t) => {
 
   const okJson = await cli(['hooks', 'test', 'echo', '--json']);
   t.equal(okJson.code, 0);
-  const r = JSON.parse(okJson.stdout) as Record<string, any>;
+  const r = JSON.parse(okJson.stdout) as { result: { duration_s: unknown } } & Record<string, unknown>;
   t.match(r, {
     ok: true,
     hook: { name: 'echo', on: 'detector' },
@@ -92,7 +92,7 @@ t.test('hooks and hooks test through the built CLI', async (t) => {
 
   const pre = await cli(['hooks', 'test', 'prompt', '--json']);
   t.equal(pre.code, 0, 'a disabled hook is tested anyway');
-  const preDoc = JSON.parse(pre.stdout) as Record<string, any>;
+  const preDoc = JSON.parse(pre.stdout) as { input: { prompt: string }; result: { answer: { prompt: string } } } & Record<string, unknown>;
   t.match(preDoc, { input: { event: 'pre_round', round: 2 }, notes: [/disabled/, /prompt: round 2's prompt files/] });
   t.match(preDoc['input']['prompt'], /Do the next step\.\n$/, 'the assembled prompt');
   t.notMatch(preDoc['input']['prompt'], /note: stripped/, 'front matter stripped as serve does');

@@ -59,7 +59,7 @@ t.test('config check: exit 78 with file:line:col, key, expected, found, hint; no
   t.equal(r.code, 78);
   t.match(r.stderr, /agent-runner\.toml:6:1: unknown key `runtime\.restart_dealy_s` \[ERR_AR_CONFIG_UNKNOWN_KEY\]/);
   t.match(r.stderr, /hint: did you mean `runtime\.restart_delay_s`\?/);
-  t.notMatch(r.stderr, /    at /, 'no stack trace');
+  t.notMatch(r.stderr, / {4}at /, 'no stack trace');
   const j = await runCli(['config', 'check', '--json'], { cwd: p.dir, env: p.env });
   t.equal(j.code, 78);
   const err = (JSON.parse(j.stdout) as { error: Record<string, unknown> }).error;

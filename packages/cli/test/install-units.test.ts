@@ -62,7 +62,7 @@ t.test('every rendered unit passes systemd-analyze verify with no warning', asyn
     const files = renderProject(opts(mode), { version: '0.1.0' });
     writeUnitFiles(dir, files);
     const units = ['agent-runner@demo.service', 'agent-runner-bridge@demo.service', 'agent-runner-watchdog@demo.service', 'agent-runner-monitor@pi.service', 'agent-runner@demo.target'];
-    let out = '';
+    let out: string;
     try {
       out = execFileSync('systemd-analyze', ['verify', ...units.map((u) => join(dir, u))], {
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:`, SYSTEMD_LOG_LEVEL: 'warning' },

@@ -29,8 +29,8 @@ t.test('install --print renders the units for the user mode, changing nothing', 
   t.match(r.stdout, /ExecStart=\S+node --optimize-for-size --expose-gc \S+\/packages\/cli\/dist\/bin\.js serve/, 'absolute node and CLI paths');
   t.match(r.stdout, /TimeoutStopSec=80\n/, 'round_timeout_s 45 + kill_grace_s 5 + 30');
   t.match(r.stdout, /^Wants=agent-runner@demo.service agent-runner-bridge@demo.service$/m);
-  t.match(r.stdout, /#   loginctl enable-linger /);
-  t.match(r.stdout, /#   systemctl --user enable agent-runner@demo.target/);
+  t.match(r.stdout, /# {3}loginctl enable-linger /);
+  t.match(r.stdout, /# {3}systemctl --user enable agent-runner@demo.target/);
   t.notMatch(r.stdout, /^User=/m, 'user units have no User=');
 });
 

@@ -60,7 +60,7 @@ export function startServe(p: TempProject, args: string[] = [], wrap: (argv: str
 /** All events of the project, oldest first. */
 export function readEvents(stateDir: string): Array<Record<string, unknown>> {
   const dir = join(stateDir, 'logs', 'events');
-  let files: string[] = [];
+  let files: string[];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort();
   } catch {

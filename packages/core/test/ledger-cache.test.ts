@@ -12,6 +12,8 @@ function connectionOf(open: () => { close(): void }): { db: Database.Database; c
   const original = proto.prepare;
   let db: Database.Database | undefined;
   proto.prepare = function (this: Database.Database, ...a: unknown[]) {
+    // The connection the ledger opened is the `this` of its first prepare: kept to read its pragmas.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     db ??= this;
     return original.apply(this, a);
   };
