@@ -8,12 +8,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { claudeAdapter } from '../../runner/src/adapters/claude.js';
-import { spawnAgent } from '../../runner/src/agent-process.js';
-import { superviseRound, type SuperviseResult } from '../../runner/src/supervise.js';
-import { FAKE_SCENARIOS, SCENARIO_CLASS, fakeClaudeDir, type FakePlan, type JournalEntry, type PlanEntry } from '../src/fake-claude.js';
+import { FAKE_SCENARIOS, SCENARIO_CLASS, fakeClaudeDir, type FakePlan, type JournalEntry, type PlanEntry } from '@agent-runner/testkit/fake-claude';
+import { claudeAdapter } from '../src/adapters/claude.js';
+import { spawnAgent } from '../src/agent-process.js';
+import { superviseRound, type SuperviseResult } from '../src/supervise.js';
 
-const BIN = fileURLToPath(new URL('../dist/fake-claude-bin.js', import.meta.url));
+const BIN = fileURLToPath(import.meta.resolve('@agent-runner/testkit/fake-claude-bin'));
 const root = mkdtempSync(join(tmpdir(), 'ar-fake-claude-'));
 const home = join(root, 'home');
 const wt = join(root, 'wt');
