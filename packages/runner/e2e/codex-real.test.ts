@@ -15,7 +15,7 @@ import {
   startResponsesStub,
   type ResponsesReply,
   type ResponsesStub,
-} from '../../testkit/src/openai-responses-stub.js';
+} from '@agent-runner/testkit/openai-responses-stub';
 import { agentCliBin, groupAlive, killMarked, OFFLINE_PROXY_ENV, runPool, runRealRound, type RealRound } from './real-cli-harness.js';
 
 const { bin, why } = agentCliBin('codex');

@@ -18,7 +18,7 @@ import {
   startGeminiStub,
   type GeminiReply,
   type GeminiStub,
-} from '../../testkit/src/gemini-stub.js';
+} from '@agent-runner/testkit/gemini-stub';
 import { agentCliBin, groupAlive, killMarked, OFFLINE_PROXY_ENV, runPool, runRealRound, type RealRound } from './real-cli-harness.js';
 
 const { bin, why } = agentCliBin('gemini');

@@ -1,7 +1,7 @@
 // The Anthropic Messages API stub's wire format, checked with plain HTTP (the real CLI's use
 // of it is in claude-real.test.ts).
 import t from 'tap';
-import { closedPort, startAnthropicStub, unifiedRateLimitHeaders } from '../../testkit/src/anthropic-stub.js';
+import { closedPort, startAnthropicStub, unifiedRateLimitHeaders } from '@agent-runner/testkit/anthropic-stub';
 
 interface Sse {
   event: string;

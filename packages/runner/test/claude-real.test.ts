@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { claudeAdapter } from '../src/adapters/claude.js';
 import type { LiveSignal, ProcessOutcome, Verdict } from '../src/adapters/types.js';
-import { closedPort, startAnthropicStub, unifiedRateLimitHeaders, type AnthropicStub, type StubReply } from '../../testkit/src/anthropic-stub.js';
-import { claudeBin, runClaude, type ClaudeRun } from '../../testkit/src/claude-cli.js';
+import { closedPort, startAnthropicStub, unifiedRateLimitHeaders, type AnthropicStub, type StubReply } from '@agent-runner/testkit/anthropic-stub';
+import { claudeBin, runClaude, type ClaudeRun } from '@agent-runner/testkit/claude-cli';
 
 const bin = claudeBin();
 const CONCURRENCY = Number(process.env['CLAUDE_REAL_CONCURRENCY'] ?? 3);

@@ -13,7 +13,7 @@ import { adapterFor } from '../src/adapters/index.js';
 import type { AgentAdapter } from '../src/adapters/types.js';
 import { runRound, type RoundDeps } from '../src/round.js';
 import { roundLogName } from '../src/round-log.js';
-import { tempProject } from '../../testkit/src/project.js';
+import { tempProject } from '@agent-runner/testkit/project';
 import { kill } from './fixtures/util.js';
 
 const hasDevFull = statSync('/dev/full', { throwIfNoEntry: false }) !== undefined;

@@ -1,8 +1,8 @@
 // The rules of "is it the watchdog's to heal", on the facts systemd and the unit leave behind.
 import t from 'tap';
-import type { UnitJudgement } from '../../core/src/health.js';
-import type { EnrollmentRecord } from '../../core/src/identity.js';
-import type { ExitRecord } from '../../core/src/unit.js';
+import type { UnitJudgement } from '@agent-runner/core/health';
+import type { EnrollmentRecord } from '@agent-runner/core/identity';
+import type { ExitRecord } from '@agent-runner/core/unit';
 import { assess, type AssessInput } from '../src/assess.js';
 import { parseSystemdShow, systemdStance, type SystemdView } from '../src/systemd.js';
 

@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { runCli } from '../../testkit/src/project.js';
+import { runCli } from '@agent-runner/testkit/project';
 import { sandbox, SHORT, sleep, steps } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { projectPaths } from '../../core/src/paths.js';
-import { runCli } from '../../testkit/src/project.js';
+import { projectPaths } from '@agent-runner/core/paths';
+import { runCli } from '@agent-runner/testkit/project';
 import { respawnLine, sandbox, sleep, steps, TARGET, targetPids } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 

@@ -1,9 +1,9 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { requestRestart } from '../../core/src/markers.js';
-import { projectPaths } from '../../core/src/paths.js';
-import { runCli } from '../../testkit/src/project.js';
+import { requestRestart } from '@agent-runner/core/markers';
+import { projectPaths } from '@agent-runner/core/paths';
+import { runCli } from '@agent-runner/testkit/project';
 import { sandbox, sleep } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 

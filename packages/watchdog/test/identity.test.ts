@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { createEnrollment } from '../../core/src/identity.js';
+import { createEnrollment } from '@agent-runner/core/identity';
 import { respawnLine, sandbox } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 

@@ -1,9 +1,9 @@
 import t from 'tap';
-import { judgeUnit, type UnitEvidence } from '../../core/src/health.js';
-import type { EnrollmentRecord } from '../../core/src/identity.js';
+import { judgeUnit, type UnitEvidence } from '@agent-runner/core/health';
+import type { EnrollmentRecord } from '@agent-runner/core/identity';
 import { parseCgroupUnit, planRespawn } from '../src/respawn.js';
 import { cooldownLeftMs, elapsedMs, nextTier } from '../src/tiers.js';
-import type { HealState } from '../../core/src/ledger/heal.js';
+import type { HealState } from '@agent-runner/core/ledger';
 
 const NOW = 1_800_000_000_000;
 const rec: EnrollmentRecord = {

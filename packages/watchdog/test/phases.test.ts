@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { EventWriter } from '../../core/src/events/index.js';
-import { readBootId } from '../../core/src/identity.js';
-import { openLedger } from '../../core/src/ledger/index.js';
-import { projectPaths } from '../../core/src/paths.js';
+import { EventWriter } from '@agent-runner/core/events';
+import { readBootId } from '@agent-runner/core/identity';
+import { openLedger } from '@agent-runner/core/ledger';
+import { projectPaths } from '@agent-runner/core/paths';
 import { HealEngine } from '../src/heal.js';
 import { healSettings, type Pending } from '../src/tiers.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { lastEvents } from '@agent-runner/core/events';
-import { CLI_BIN, tempProject } from '../../testkit/src/project.js';
+import { CLI_BIN, tempProject } from '@agent-runner/testkit/project';
 import { until } from '@agent-runner/testkit/until';
 import { sleep } from './fixtures/harness.js';
 

@@ -1,14 +1,12 @@
 // The engine under systemd, driven probe by probe on real target processes, with systemd's view
 // scripted as `systemctl show` reports it (the real thing runs in e2e/systemd.test.ts): what
 // systemd is handling is never a heal, and a breaker counts only failures that outlast it.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { EventWriter } from '../../core/src/events/index.js';
-import { readBootId } from '../../core/src/identity.js';
-import { openLedger } from '../../core/src/ledger/index.js';
-import { projectPaths } from '../../core/src/paths.js';
+import { EventWriter } from '@agent-runner/core/events';
+import { readBootId } from '@agent-runner/core/identity';
+import { openLedger } from '@agent-runner/core/ledger';
+import { projectPaths } from '@agent-runner/core/paths';
 import { HealEngine } from '../src/heal.js';
 import type { SystemdView } from '../src/systemd.js';
 import { healSettings } from '../src/tiers.js';
