@@ -18,7 +18,7 @@ export type IndexLockCheck =
   | { state: 'removed'; ageMs: number }
   /** Too young to judge: left for the next check. */
   | { state: 'young'; ageMs: number }
-  /** A live git has its working directory in the work tree (`git commit` with its editor open, say): left alone. */
+  /** A live git has its working directory in the work tree (a long `git add` through a clean filter, say): left alone. */
   | { state: 'held'; pid: number; comm: string };
 
 /** Options of {@link clearStaleIndexLock}. */
@@ -55,8 +55,8 @@ export function clearStaleIndexLock(lockPath: string, workDir: string, o: IndexL
 
 /**
  * A live git process whose working directory is `dir` or below it, if any: only git holds the
- * lock (`git commit` holds it while its editor is open), and the other daemons of the project
- * may well run in the work tree.
+ * lock (a `git add` for as long as its clean filters run, say), and the other daemons of the
+ * project may well run in the work tree.
  */
 function gitIn(dir: string, selfPid: number, procRoot: string): { pid: number; comm: string } | undefined {
   let root: string;

@@ -136,7 +136,7 @@ class ServeLoop {
   private transient: { sinceMs: number; class: string; rounds: number } | undefined;
   /** The work tree's `index.lock` path (null: not a git work tree); resolved at the first round. */
   private indexLock: string | null | undefined;
-  /** The git last seen holding it, so a long `git commit` is logged once. */
+  /** The git last seen holding it, so a long-running git is logged once, not every round. */
   private lockHolder: number | undefined;
 
   constructor(private readonly s: ServeSession) {
