@@ -37,7 +37,7 @@ t.test('parsing', async (t) => {
 });
 
 function fakeTransport(cfg: NotifyConfig): Transport {
-  return { name: cfg.name, type: cfg.type, config: cfg, send: async () => undefined };
+  return { name: cfg.name, type: cfg.type, config: cfg, send: async () => ({}) };
 }
 
 t.test('allow-list: sender AND configured chat; stale; disabled', async (t) => {

@@ -327,7 +327,7 @@ function lifecycle(scope: Scope): void {
     t.equal(writeConfig('PROMPT.md', 2).code, 0);
     ctl('sleep_s', '0.2');
     t.equal(cli(scope, 'start').code, 0);
-    await until('serve ended', () => ['inactive', 'failed'].includes(show(scope).ActiveState), 20_000, 250);
+    await until('serve ended', () => ['inactive', 'failed'].includes(show(scope).ActiveState ?? ''), 20_000, 250);
     const st = show(scope);
     t.equal(st.ActiveState, 'inactive');
     t.equal(st.Result, 'success');

@@ -55,6 +55,8 @@ export interface PathEnv {
   STATE_DIRECTORY?: string | undefined;
   /** Set by systemd for units with `LogsDirectory=`. */
   LOGS_DIRECTORY?: string | undefined;
+  /** Where the config's hook commands are looked up when it is loaded. */
+  PATH?: string | undefined;
 }
 
 const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

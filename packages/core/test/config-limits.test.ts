@@ -1,7 +1,7 @@
 // Config reading that never gives an internal error (issue 18): every TOML key form is located,
 // only small regular files are read, every duration and count has an upper bound, [agent.env]
 // fits execve, and every reason is one short line naming where a derived value came from.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ function fails(f: () => unknown): AgentRunnerError {
 }
 
 /** Every message, expected and found of `e` (and its `more`) is one line of sane length. */
-function oneLineReasons(t: Tap.Test, e: AgentRunnerError, what: string): void {
+function oneLineReasons(t: Test, e: AgentRunnerError, what: string): void {
   for (const x of [e, ...e.more]) {
     for (const [field, v] of [['message', x.message], ['expected', x.expected], ['found', x.found]] as const) {
       if (v === undefined) continue;

@@ -3,7 +3,7 @@
  * plus its round events (summary, stash and commit SHAs), the round each event is about, the
  * persisted hook context (missing or corrupt: {}), and the document a real hook reads.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configPaths, parseConfig } from '../src/config/index.js';
@@ -16,7 +16,7 @@ import { openLedger, type RunnerIdentity } from '../src/ledger/index.js';
 const RUNNER: RunnerIdentity = { pid: 4242, bootId: 'boot-a', starttimeTicks: 123456, nonce: 'nonce-1' };
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 
-function project(t: Tap.Test, extra = '') {
+function project(t: Test, extra = '') {
   const dir = t.testdir();
   const cfg = parseConfig(
     `project = "p"\n[agent]\ncommand = ["true"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nwork_dir = "${dir}"\nstate_dir = "${dir}/state"\n${extra}`,

@@ -4,7 +4,7 @@
  * `Host` (DNS rebinding) is refused, a token-protected page asks for the token, every answer
  * carries the security headers, and what it serves is redacted.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -33,7 +33,7 @@ function state(): PageState {
 
 const provider: HttpProvider = { states: () => [state()], metrics: () => 'agent_runner_up{host="local",project="p"} 1\n' };
 
-async function listen(t: Tap.Test, opts: { token?: string } = {}): Promise<{ server: Server; base: string; port: number }> {
+async function listen(t: Test, opts: { token?: string } = {}): Promise<{ server: Server; base: string; port: number }> {
   const server = await serveHttp({ port: 0, ...opts }, provider);
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   const port = (server.address() as AddressInfo).port;

@@ -91,9 +91,9 @@ t.test('appendKnownHost writes a hashed line that OpenSSH itself finds', async (
 t.test('failure tolerance: a hung server (accepts, never answers) and a refused port give blips, then a give-up', async (t) => {
   const { createServer } = await import('node:net');
   const { EventWriter, lastEvents } = await import('@agent-runner/core/events');
-  const { openLedger } = await import('@agent-runner/core/ledger');
   const { RemoteSource } = await import('../src/remote-source.js');
   const { HostPoller } = await import('../src/poller.js');
+  const { MonitorEvents } = await import('../src/writes.js');
   const { DEFAULT_SETTINGS } = await import('../src/settings.js');
   const held: import('node:net').Socket[] = [];
   const hung = createServer((s) => held.push(s));
@@ -107,12 +107,10 @@ t.test('failure tolerance: a hung server (accepts, never answers) and a refused 
   const cfgFile = join(dir, 'fail_config');
   writeFileSync(cfgFile, `Host hung\n  HostName 127.0.0.1\n  Port ${hungPort}\n  IdentityFile ${join(dir, 'client_fail')}\nHost refused\n  HostName 127.0.0.1\n  Port 1\n  IdentityFile ${join(dir, 'client_fail')}\n`);
   const ssh = { configFile: cfgFile, env, acceptNewHostKey: false, readyTimeoutMs: 800 };
-  const ledger = openLedger(join(dir, 'state', 'ledger.sqlite3'));
-  t.teardown(() => ledger.close());
   const evDir = join(dir, 'state', 'events');
   const events = new EventWriter({ dir: evDir, project: 'mon', unit: 'monitor' });
   const settings = { ...DEFAULT_SETTINGS, remote_failure_tolerance_s: 1.5 };
-  const mk = (alias: string) => new HostPoller(new RemoteSource({ alias, ssh, remoteCommand: 'agent-runner', timeoutMs: 800 }), { settings, ledger, events, now: Date.now, log: () => {} });
+  const mk = (alias: string) => new HostPoller(new RemoteSource({ alias, ssh, remoteCommand: 'agent-runner', timeoutMs: 800 }), { settings, events: new MonitorEvents(events, () => {}), now: Date.now, log: () => {} });
   for (const alias of ['hung', 'refused']) {
     const p = mk(alias);
     const t0 = Date.now();

@@ -15,7 +15,7 @@ const SETTINGS: PolicySettings = {
   restart_delay_s: 2,
   transient_error_action: 'back_off',
   backoff: { base_s: 30, max_s: 600, factor: 2, jitter_s: 0 },
-  crash_loop: { threshold: 5, short_round_s: 60 },
+  crash_loop: { threshold: 5, short_round_s: 60, cooldown_s: 1800, cooldown_max_s: 14400 },
   auth: { probe_interval_s: 300 },
 };
 

@@ -320,7 +320,7 @@ function checkFiles(cfg: AgentRunnerConfig, problems: Problem[], env: PathEnv): 
     problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['agent', 'env_file'], message: `env file does not exist: ${cfg.agent.env_file}`, expected: 'a readable file', found: 'nothing there' });
   } else if (cfg.agent.env_file) notRegular('env file', cfg.agent.env_file, MAX_CONFIG_BYTES, ['agent', 'env_file']);
   for (const h of cfg.hooks) {
-    const why = h.enabled && h.command[0] !== undefined ? commandProblem(h.command[0], (env as Record<string, string | undefined>)['PATH']) : undefined;
+    const why = h.enabled && h.command[0] !== undefined ? commandProblem(h.command[0], env.PATH) : undefined;
     if (why) problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['hooks', h.name, 'command'], message: `hook ${h.name}: ${why}`, expected: 'an executable file', found: 'command not found' });
   }
 }
