@@ -60,7 +60,8 @@ export function parseFast(argv: readonly string[]): FastInvocation | undefined {
     parsed = parseArgs({ args: argv.slice(1), options, strict: true, allowPositionals: false, tokens: true });
   } catch (e) {
     // parseArgs' own usage errors (ERR_PARSE_ARGS_*): yargs reports them in its words.
-    if ((e as { code?: unknown }).code === undefined || !String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS_')) throw e;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) throw e;
     return undefined;
   }
   const names = parsed.tokens.flatMap((t) => (t.kind === 'option' && !spec[t.name]?.array ? [t.name] : []));

@@ -104,7 +104,7 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
     const ledger = openLedger(paths.ledgerPath, { readonly: true });
     ledgerInfo = { path: paths.ledgerPath, schema_version: ledger.schemaVersion };
     try {
-      part = peekLedger(ledger, cfg, now, { running, ...(opts.rounds !== undefined ? { rounds: opts.rounds } : {}) });
+      part = peekLedger(ledger, cfg, now, { running, rounds: opts.rounds });
     } finally {
       ledger.close();
     }

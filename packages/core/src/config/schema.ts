@@ -158,7 +158,6 @@ const allowList = {
   },
 };
 
-/** The JSON Schema of agent-runner.toml. */
 /** The schema of each transport's table (its own keys, then the common ones). */
 const TRANSPORTS: Record<NotifyType, Schema> = {
   telegram: transport('telegram', 'Telegram Bot API.', { ...secretRef('bot_token', 'TELEGRAM_BOT_TOKEN'), chat_id: { type: ['string', 'integer'], description: 'Chat to send to and accept commands from.' }, api_url: { type: 'string', format: 'uri', default: 'https://api.telegram.org', description: 'Bot API base URL.' }, ...allowList }, ['chat_id']),
@@ -170,6 +169,7 @@ const TRANSPORTS: Record<NotifyType, Schema> = {
   email: transport('email', 'Email over SMTP.', { smtp_host: { type: 'string', minLength: 1, description: 'SMTP server.' }, smtp_port: int('SMTP port.', 587, 1, { maximum: 65535 }), starttls: { type: 'boolean', default: true, description: 'Require STARTTLS.' }, username: { type: 'string', description: 'SMTP user.' }, ...secretRef('password'), from: { type: 'string', format: 'email', description: 'Sender address.' }, to: { type: 'array', minItems: 1, items: { type: 'string', format: 'email' }, description: 'Recipients.' } }, ['smtp_host', 'from', 'to']),
 };
 
+/** The JSON Schema of agent-runner.toml. */
 export const CONFIG_SCHEMA: Schema = {
   $id: 'https://agent-runner.dev/schema/agent-runner.toml.json',
   type: 'object',
