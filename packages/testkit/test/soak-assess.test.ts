@@ -2,7 +2,7 @@
 // windows, alarm phases, systemd time spans, and the rows of a small synthetic run.
 import t from 'tap';
 import type { Delivery } from '../src/receivers.js';
-import { alarmOf, assess, attribute, rssGrowth, unionMs, type Facts } from '../src/soak/assess.js';
+import { alarmOf, allowanceWindows, assess, attribute, okWork, rssGrowth, unionMs, type Facts } from '../src/soak/assess.js';
 import { SOAK_SETTINGS } from '../src/soak/config.js';
 import type { EpisodeRecord, SoakRun } from '../src/soak/driver.js';
 import { parseSystemdSeconds, reactions } from '../src/soak/probe.js';
@@ -15,6 +15,26 @@ t.test('unionMs merges overlapping windows and clips to the span', async (t) => 
   t.equal(unionMs([[0, 10], [5, 20], [30, 40]], 0, 100), 30);
   t.equal(unionMs([[0, 10], [5, 20], [30, 40]], 8, 35), 17);
   t.equal(unionMs([], 0, 100), 0);
+});
+
+t.test('throughput counts shares of round cycles; a fault window opens at the cycle it hits', async (t) => {
+  // Rounds of 600 ms after a 400 ms restart delay: cycle i ends at i s.
+  const cycles = (n: number, cls = (_i: number): string => 'ok'): SoakEvent[] => Array.from({ length: n }, (_, k) => k + 1).flatMap((i) => [
+    { kind: 'round_start', ts: '', unit: 'runner', round: i, atMs: i * 1000 - 600 },
+    { kind: 'round_end', ts: '', unit: 'runner', round: i, atMs: i * 1000, classification: cls(i) },
+  ]);
+  const steady = cycles(20);
+  t.equal(okWork(steady, [], 2000, 12_000), 10, 'ten whole cycles');
+  t.ok(Math.abs(okWork(steady, [], 2500, 12_300) - 9.8) < 1e-9, 'edges inside cycles: their shares (counting ends would say 10)');
+  t.equal(okWork(steady, [[4000, 6000]], 2000, 12_000), 8, 'time in a window is left out');
+
+  // A fault hits round 5 at its start (4.4 s) with a 1.6 s allowance; its restart delay (4.0-4.4 s) is part of its cost.
+  const faulted = cycles(20, (i) => (i === 5 || i === 6 ? 'crash' : 'ok'));
+  const windows = allowanceWindows([ep(0, 'crash', 4400, 1.6, 6000)], faulted);
+  t.same(windows, [[4000, 6000]]);
+  t.equal(okWork(faulted, windows, 2000, 12_000), okWork(steady, windows, 2000, 12_000), 'the faulted project matches the control outside the window');
+  t.same(allowanceWindows([ep(1, 'sigkill_bridge', 4400, 0, 4400)], faulted), [], 'no allowance, no window');
+  t.same(allowanceWindows([ep(2, 'crash', 30_000, 2, null)], faulted), [[30_000, 32_000]], 'after a pause the window opens at the fault');
 });
 
 t.test('a notification belongs to the latest fault whose span holds it', async (t) => {

@@ -7,12 +7,12 @@
  * fault that caused it): to the latest-started fault whose span — its start to the later of
  * its allowance's end and the work's recovery, plus 30 s — contains it.
  *
- * Throughput: ok rounds per second of the faulted project outside the faults' allowance
- * windows (each from the fault's start for its allowance: its declared legitimate cost, from
- * the settings and its own parameters), against ok rounds per second of the control project
- * over the whole span. Rounds and time inside the windows are left out on both sides of the
- * faulted rate, so a product that recovers faster than the allowance gains nothing, and one
- * that takes longer loses the rounds it did not run.
+ * Throughput: ok rounds of the faulted project outside the faults' allowance windows (each from
+ * the fault's start for its allowance: its declared legitimate cost, from the settings and its
+ * own parameters), against ok rounds of the control project in the same stretches of time —
+ * paired, so load on the machine (the faults' own restarts, other jobs) weighs on both sides
+ * alike. Rounds and time inside the windows are left out, so a product that recovers faster
+ * than the allowance gains nothing, and one that takes longer loses the rounds it did not run.
  */
 import { ALARMS } from '@agent-runner/core/alarms';
 import type { Delivery } from '../receivers.js';
@@ -20,7 +20,8 @@ import type { GitFacts, ProjectFacts } from './collect.js';
 import type { EpisodeRecord, SoakRun } from './driver.js';
 import type { UnitRss } from './watcher.js';
 import { FAULTS } from './faults.js';
-import { okRounds, upOrComing } from './probe.js';
+import type { SoakEvent } from './feed.js';
+import { upOrComing } from './probe.js';
 
 /** One assertion. */
 export interface Row {
@@ -41,7 +42,9 @@ export interface Figures {
   discountedS: number;
   faults: number;
   receiverWindows: number;
+  /** Ok rounds of the faulted project outside the fault allowances (shares of cycles, see {@link okWork}). */
   okSoak: number;
+  /** Ok rounds of the control project in the same time. */
   okCalm: number;
   roundsSoak: number;
   roundsCalm: number;
@@ -113,6 +116,56 @@ export function unionMs(intervals: Array<[number, number]>, lo: number, hi: numb
   }
   return total + (cur ? cur[1] - cur[0] : 0);
 }
+
+/**
+ * Ok rounds done in `[lo, hi]` outside `windows` (ms), each counted by the share of its cycle
+ * that lies there: a cycle runs from the project's previous round end (the restart delay is
+ * part of the work's pace) or, after a pause, from the round's own start, to its end. Counting
+ * shares instead of ends keeps a measured stretch of a few seconds from gaining or losing a whole
+ * round by where its edges fall.
+ */
+export function okWork(events: readonly SoakEvent[], windows: Array<[number, number]>, lo: number, hi: number): number {
+  const starts = new Map<unknown, number>();
+  let lastEnd = -Infinity;
+  let work = 0;
+  for (const e of events) {
+    if (e.kind === 'round_start') starts.set(e['round'], e.atMs);
+    if (e.kind !== 'round_end') continue;
+    const start = starts.get(e['round']) ?? e.atMs;
+    const from = start - lastEnd <= CYCLE_GAP_MS ? lastEnd : start;
+    lastEnd = e.atMs;
+    if (e['classification'] !== 'ok') continue;
+    const a = Math.max(from, lo);
+    const b = Math.min(e.atMs, hi);
+    if (b <= a) continue;
+    work += (b - a - unionMs(windows, a, b)) / Math.max(1, e.atMs - from);
+  }
+  return work;
+}
+
+/**
+ * Each fault's allowance window, ms: from the start of the cycle of the round it hits (the
+ * faulted project's last round end before the fault, when it is pace, not a pause: the restart
+ * delay before a faulted round is part of that round's cost) to its start plus its allowance.
+ * A fault with no allowance hits no round and has no window.
+ */
+export function allowanceWindows(episodes: readonly EpisodeRecord[], events: readonly SoakEvent[]): Array<[number, number]> {
+  const ends = events.filter((e) => e.kind === 'round_end').map((e) => e.atMs).sort((a, b) => a - b);
+  return episodes.filter((e) => e.allowanceS > 0).map((e) => {
+    let lo = 0;
+    let hi = ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((ends[mid] as number) <= e.startMs) lo = mid + 1;
+      else hi = mid;
+    }
+    const before = lo > 0 ? (ends[lo - 1] as number) : -Infinity;
+    return [e.startMs - before <= CYCLE_GAP_MS ? before : e.startMs, e.startMs + e.allowanceS * 1000];
+  });
+}
+
+/** The longest wait between a round's end and the next round's start that is still pace, ms. */
+const CYCLE_GAP_MS = 5000;
 
 const label = (e: EpisodeRecord | undefined): string => (e ? `${e.kind}#${e.index}` : 'no fault');
 
@@ -289,17 +342,15 @@ export function assess(run: SoakRun, f: Facts): Assessment {
 
   // 11. Throughput.
   const spanMs = run.t1Ms - run.t0Ms;
-  const windows: Array<[number, number]> = run.episodes.map((e) => [e.startMs, e.startMs + e.allowanceS * 1000]);
+  const windows = allowanceWindows(run.episodes, soakEvents);
   const discounted = unionMs(windows, run.t0Ms, run.t1Ms);
-  const inWindow = (t: number): boolean => windows.some(([a, b]) => t >= a && t <= b);
-  const okSoak = okRounds(soakEvents, run.t0Ms, run.t1Ms).filter((e) => !inWindow(e.atMs)).length;
-  const okCalm = okRounds(calmEvents, run.t0Ms, run.t1Ms).length;
-  const rateSoak = okSoak / Math.max(1, spanMs - discounted);
-  const rateCalm = okCalm / Math.max(1, spanMs);
-  const ratio = rateCalm > 0 ? rateSoak / rateCalm : 0;
+  const okSoak = okWork(soakEvents, windows, run.t0Ms, run.t1Ms);
+  const okCalm = okWork(calmEvents, windows, run.t0Ms, run.t1Ms);
+  const ratio = okCalm > 0 ? okSoak / okCalm : 0;
+  const measuredS = secs(spanMs - discounted);
   row(`throughput >= ${MIN_THROUGHPUT * 100} % of the fault-free run`, `>= ${MIN_THROUGHPUT * 100} %`, `${(ratio * 100).toFixed(1)} %`, ratio >= MIN_THROUGHPUT,
-    [`faulted: ${okSoak} ok rounds outside the allowance windows, in ${secs(spanMs - discounted)} (span ${secs(spanMs)} minus ${secs(discounted)} of allowances of ${run.episodes.length} faults) = ${(rateSoak * 60_000).toFixed(1)}/min`,
-      `control: ${okCalm} ok rounds in ${secs(spanMs)} = ${(rateCalm * 60_000).toFixed(1)}/min`]);
+    [`faulted: ${okSoak.toFixed(1)} ok rounds in the ${measuredS} outside the allowance windows (span ${secs(spanMs)} minus ${secs(discounted)} of allowances of ${run.episodes.length} faults)`,
+      `control: ${okCalm.toFixed(1)} ok rounds in the same ${measuredS}`]);
 
   // 12. Memory: each unit from its settled start to the end of the span.
   const rss = run.rss.map((u) => ({ u, g: rssGrowth(u) }));

@@ -40,8 +40,8 @@ export function renderFigures(a: Assessment, interventions: number): string {
   const per = (n: number): string => (f.roundsSoak ? ((n * 1000) / f.roundsSoak).toFixed(1) : '-');
   return [
     `wall time ${f.wallS} s (measured span ${f.spanS} s, ${f.discountedS} s of it discounted as fault allowances)`,
-    `faulted project: ${f.roundsSoak} rounds (${f.okSoak} ok in the span), ${f.faults} faults + ${f.receiverWindows} receiver windows, ${f.notifications} notifications, ${interventions} interventions`,
-    `control project: ${f.roundsCalm} rounds (${f.okCalm} ok in the span); throughput ratio ${(f.throughputRatio * 100).toFixed(1)} %`,
+    `faulted project: ${f.roundsSoak} rounds (${f.okSoak.toFixed(1)} ok outside the fault allowances), ${f.faults} faults + ${f.receiverWindows} receiver windows, ${f.notifications} notifications, ${interventions} interventions`,
+    `control project: ${f.roundsCalm} rounds (${f.okCalm.toFixed(1)} ok in the same time); throughput ratio ${(f.throughputRatio * 100).toFixed(1)} %`,
     `per 1,000 rounds: ${per(f.faults + f.receiverWindows)} faults, ${per(f.notifications)} notifications, ${per(interventions)} interventions, ${per(f.wallS)} s of wall time`,
   ].join('\n');
 }
