@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
+import { AgentRunnerError } from '@agent-runner/core/errors';
 import type { ServiceMode } from '@agent-runner/core/paths';
 import { DROP_IN, parseMeta, targetDropInPath, unitDir, unitNames, type InstallMeta } from './systemd-render.js';
 
@@ -195,10 +196,13 @@ export function parseShow(text: string): UnitState[] {
   });
 }
 
-/** Asks systemd for the state of `units`, in order. */
+/**
+ * Asks systemd for the state of `units`, in order.
+ * @throws AgentRunnerError ERR_AR_SYSTEMD when `systemctl show` fails (its stderr quoted).
+ */
 export async function showUnits(scope: ServiceMode, units: string[], env: Record<string, string | undefined>): Promise<UnitState[]> {
   const r = await systemctl(scope, ['show', '--timestamp=unix', ...SHOW_PROPS.map((p) => `--property=${p}`), ...units], { env });
-  if (r.code !== 0) throw new Error(`systemctl show failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+  if (r.code !== 0) throw new AgentRunnerError('ERR_AR_SYSTEMD', `systemctl${scope === 'user' ? ' --user' : ''} show failed: ${r.stderr.trim() || `exit ${r.code}`}`);
   return parseShow(r.stdout);
 }
 

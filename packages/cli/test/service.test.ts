@@ -1,9 +1,19 @@
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tempProject, runCli } from '@agent-runner/testkit/project';
-import { parseShow } from '../src/systemd.js';
+import { parseShow, showUnits } from '../src/systemd.js';
 import { journalctlArgs } from '../src/commands/logs.js';
+
+t.test('a failing systemctl show is ERR_AR_SYSTEMD (exit 69) quoting systemd, not an internal error', async (t) => {
+  // What systemctl prints with no manager to talk to (a container, a user without lingering).
+  const bin = mkdtempSync(join(tmpdir(), 'ar-systemctl-'));
+  writeFileSync(join(bin, 'systemctl'), '#!/bin/sh\necho "Failed to connect to bus: No medium found" >&2\nexit 1\n');
+  chmodSync(join(bin, 'systemctl'), 0o755);
+  const env = { PATH: `${bin}:/usr/bin:/bin`, XDG_RUNTIME_DIR: bin };
+  await t.rejects(showUnits('user', ['agent-runner@x.service'], env), { name: 'AgentRunnerError', code: 'ERR_AR_SYSTEMD', exitCode: 69, message: 'systemctl --user show failed: Failed to connect to bus: No medium found' });
+});
 
 t.test('parseShow reads systemctl show blocks', async (t) => {
   const text = [

@@ -1,4 +1,5 @@
 import { configPaths } from '@agent-runner/core/config';
+import { EXIT } from '@agent-runner/core/errors';
 import { readEnrollment, signalIfSame, verifyIdentity, type EnrollmentRecord } from '@agent-runner/core/identity';
 import { requestStop } from '@agent-runner/core/markers';
 import { sleep } from '@agent-runner/core/sleep';
@@ -52,14 +53,14 @@ async function systemdStop(ctx: CliContext, args: LifecycleArgs, m: Extract<Mana
       if (!s || !ACTIVE.has(s.active_state)) break;
       if (Date.now() >= deadline || !(await sleep(200, ctx.signal))) {
         warn(ctx, `still running after ${args.timeout ?? '?'}s; \`systemctl${sc} kill --signal=SIGKILL ${serve}\` ends it hard`);
-        return 75;
+        return EXIT.TEMPFAIL;
       }
     }
   } else {
     const r = await systemctl(m.scope, ['stop', target, ...services], { env: ctx.env, ...(timeoutMs !== undefined ? { timeoutMs } : {}), signal: ctx.signal });
     if (r.signal) {
       warn(ctx, `still stopping after ${args.timeout ?? '?'}s (the stop job goes on; \`agent-runner kill\` interrupts the round)`);
-      return 75;
+      return EXIT.TEMPFAIL;
     }
     mustSucceed(r, `systemctl${sc} stop ${target}`);
   }
@@ -91,7 +92,7 @@ async function signalServe(ctx: CliContext, args: LifecycleArgs, how: 'stop' | '
   }
   if (!(await waitGone(ctx, rec, args.timeout))) {
     warn(ctx, `still running after ${args.timeout ?? '?'}s (pid ${rec.pid}); \`agent-runner kill\` interrupts the round`);
-    return 75;
+    return EXIT.TEMPFAIL;
   }
   warn(ctx, `stopped (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   return 0;

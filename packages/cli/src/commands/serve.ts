@@ -1,4 +1,4 @@
-import { isAgentRunnerError } from '@agent-runner/core/errors';
+import { EXIT, isAgentRunnerError } from '@agent-runner/core/errors';
 import { serve as runServe } from '@agent-runner/runner/serve';
 import { recordBrokenConfig } from '../config-broken.js';
 import type { CliContext, GlobalArgs } from '../context.js';
@@ -26,7 +26,7 @@ export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
   try {
     cfg = loadProjectConfig(ctx, args);
   } catch (e) {
-    if (isAgentRunnerError(e) && e.exitCode === 78) recordBrokenConfig(ctx, e);
+    if (isAgentRunnerError(e) && e.exitCode === EXIT.CONFIG) recordBrokenConfig(ctx, e);
     throw e;
   }
   return runServe(cfg, {

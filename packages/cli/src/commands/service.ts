@@ -105,7 +105,7 @@ export async function start(ctx: CliContext, args: GlobalArgs): Promise<number> 
     return exited ?? 1;
   }
   warn(ctx, `serve (pid ${child.pid}) did not enroll within 10s; see ${logFile}`);
-  return 75;
+  return EXIT.TEMPFAIL;
 }
 
 /**

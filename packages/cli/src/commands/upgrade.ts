@@ -1,7 +1,7 @@
 import { chownSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, lstatSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { configPaths, loadConfig, findConfig } from '@agent-runner/core/config';
-import { AgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError, EXIT } from '@agent-runner/core/errors';
 import { EventWriter, type EventKind, type EventPayload } from '@agent-runner/core/events';
 import type { ServiceMode } from '@agent-runner/core/paths';
 import { VERSION } from '@agent-runner/core/version';
@@ -263,7 +263,7 @@ export async function upgrade(ctx: CliContext, args: UpgradeArgs): Promise<numbe
     alarmAll(ctx, sinks, { from, to, rolled_back: false, detail: `${failure}\nrollback: ${rollbackError}`.slice(0, 2000) }, to);
     warn(ctx, `ROLLBACK FAILED: ${rollbackError}`);
     warn(ctx, `the services are stopped. Reinstall a known-good version: npm install -g agent-runner@${from}, then agent-runner start`);
-    return 70;
+    return EXIT.SOFTWARE;
   }
   if (manage) {
     const r = await systemctl(scope, ['start', ...targets], { env: ctx.env });
@@ -272,5 +272,5 @@ export async function upgrade(ctx: CliContext, args: UpgradeArgs): Promise<numbe
   emitAll(ctx, sinks, 'service_upgrade_rolled_back', { from_version: from, to_version: to, reason: failure.slice(0, 2000) });
   alarmAll(ctx, sinks, { from, to, rolled_back: true, detail: failure.slice(0, 2000) }, to);
   warn(ctx, `rolled back to ${from}${manage ? `; restarted ${targets.join(', ')}` : ''}`);
-  return 75;
+  return EXIT.TEMPFAIL;
 }
