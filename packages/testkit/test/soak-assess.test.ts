@@ -111,7 +111,7 @@ t.test('a clean synthetic run passes every row; a lost alarm, a stray notificati
 });
 
 t.test('RSS growth: floor to floor from the settled start of the process at the end; too short a life is not judged', async (t) => {
-  const s = (pid: number, at: number, pts: Array<[number, number]>): { pid: number; firstSeenMs: number; samples: Array<[number, number]> } => ({ pid, firstSeenMs: at, samples: pts });
+  const s = (pid: number, at: number, pts: Array<[number, number, number?]>): { pid: number; firstSeenMs: number; samples: Array<[number, number, number?]> } => ({ pid, firstSeenMs: at, samples: pts });
   const g = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [120_000, 100], [290_000, 130]])] });
   t.equal(g.growth?.toFixed(2), '0.30');
   // A spike mid-allocation at either end is not growth; a raised floor is.
@@ -119,6 +119,9 @@ t.test('RSS growth: floor to floor from the settled start of the process at the 
   t.equal(spiky.growth?.toFixed(2), '0.01');
   const leak = rssGrowth({ project: 'p', role: 'monitor', processes: [s(1, 0, [[120_000, 100], [130_000, 100], [390_000, 120], [450_000, 125]])] });
   t.equal(leak.growth?.toFixed(2), '0.20');
+  t.notMatch(leak.text, /RssAnon/, 'no RssAnon in the samples: none reported');
+  const own = rssGrowth({ project: 'p', role: 'monitor', processes: [s(1, 0, [[120_000, 100 * 2 ** 20, 20 * 2 ** 20], [390_000, 110 * 2 ** 20, 21 * 2 ** 20], [450_000, 120 * 2 ** 20, 22 * 2 ** 20]])] });
+  t.match(own.text, /its own \(RssAnon\) 20\.0 MiB -> 21\.0 MiB/, 'the process\'s own share beside VmRSS');
   const restarted = rssGrowth({ project: 'p', role: 'bridge', processes: [s(1, 0, [[0, 50], [40_000, 100]]), s(2, 100_000, [[100_000, 60], [220_000, 90], [260_000, 95]])] });
   t.equal(restarted.growth?.toFixed(3), (95 / 90 - 1).toFixed(3));
   t.match(restarted.text, /1 restart\(s\); pid 2 judged/);

@@ -18,7 +18,7 @@ import { ALARMS } from '@agent-runner/core/alarms';
 import type { Delivery } from '../receivers.js';
 import type { GitFacts, ProjectFacts } from './collect.js';
 import type { EpisodeRecord, SoakRun } from './driver.js';
-import type { UnitRss } from './watcher.js';
+import type { ProcessRss, UnitRss } from './watcher.js';
 import { FAULTS } from './faults.js';
 import type { SoakEvent } from './feed.js';
 import { upOrComing } from './probe.js';
@@ -188,8 +188,8 @@ export const RSS_FLOOR_WINDOW_MS = 60_000;
 
 const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
 
-const floor = (samples: Array<[number, number]>, fromMs: number, toMs: number): number =>
-  Math.min(...samples.filter(([t]) => t >= fromMs && t <= toMs).map(([, b]) => b));
+const floor = (samples: ProcessRss['samples'], fromMs: number, toMs: number, pick = (s: ProcessRss['samples'][number]): number | undefined => s[1]): number =>
+  Math.min(...samples.filter(([t]) => t >= fromMs && t <= toMs).map((s) => pick(s) ?? NaN));
 
 /**
  * RSS growth of a unit: the floor of its main process's first {@link RSS_FLOOR_WINDOW_MS}
@@ -212,7 +212,10 @@ export function rssGrowth(u: UnitRss): { growth?: number; text: string } {
   const from = floor(last.samples, settled[0], settled[0] + w);
   const to = floor(last.samples, end[0] - w, end[0]);
   const growth = to / from - 1;
-  return { growth, text: `floor ${mib(from)} -> ${mib(to)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % over ${((end[0] - settled[0]) / 1000).toFixed(0)} s${restarts})` };
+  const anonFrom = floor(last.samples, settled[0], settled[0] + w, (s) => s[2]);
+  const anonTo = floor(last.samples, end[0] - w, end[0], (s) => s[2]);
+  const anon = Number.isFinite(anonFrom) && Number.isFinite(anonTo) ? `; its own (RssAnon) ${mib(anonFrom)} -> ${mib(anonTo)}` : '';
+  return { growth, text: `floor ${mib(from)} -> ${mib(to)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % over ${((end[0] - settled[0]) / 1000).toFixed(0)} s${restarts})${anon}` };
 }
 
 /** Computes every row. */

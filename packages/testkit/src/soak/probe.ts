@@ -37,15 +37,25 @@ export function upOrComing(s: UnitState): boolean {
   return s.active === 'active' || s.active === 'activating' || s.active === 'reloading' || s.sub === 'auto-restart';
 }
 
-/** VmRSS of pid `pid` inside the sandbox, bytes; undefined when it is gone. */
-export function rssBytes(sb: Sandbox, pid: number): number | undefined {
+/**
+ * VmRSS of pid `pid` inside the sandbox and the part of it that is the process's own (RssAnon:
+ * heaps, malloc arenas, stacks — not the pages of node's binary and libraries it maps), bytes
+ * (proc(5) /proc/PID/status); undefined when it is gone.
+ */
+export function rssBytes(sb: Sandbox, pid: number): { rss: number; anon: number } | undefined {
   if (pid <= 0) return undefined;
+  let status: string;
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(sb.path(`/proc/${pid}/status`), 'utf8'));
-    return m ? Number(m[1]) * 1024 : undefined;
+    status = readFileSync(sb.path(`/proc/${pid}/status`), 'utf8');
   } catch {
-    return undefined;
+    return undefined; // gone (ENOENT, ESRCH): nothing to sample
   }
+  const kib = (key: string): number | undefined => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+    return m ? Number(m[1]) * 1024 : undefined;
+  };
+  const rss = kib('VmRSS');
+  return rss === undefined ? undefined : { rss, anon: kib('RssAnon') ?? rss };
 }
 
 /** The round in progress: the latest `round_start` not yet ended or interrupted. */

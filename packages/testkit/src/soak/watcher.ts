@@ -26,8 +26,8 @@ export interface ProcessRss {
   pid: number;
   /** When the watcher first saw it, ms. */
   firstSeenMs: number;
-  /** [ms, bytes]. */
-  samples: Array<[number, number]>;
+  /** [ms, VmRSS bytes, RssAnon bytes] (records of before 2026-12-04 have no RssAnon). */
+  samples: Array<[number, number, number?]>;
 }
 
 /** A unit's main processes in the order they ran, with their RSS. */
@@ -93,7 +93,7 @@ export class Watcher {
       for (const role of ROLES) {
         const pid = st[role].mainPid;
         const bytes = rssBytes(this.d.sandbox, pid);
-        if (bytes === undefined) continue;
+        if (!bytes) continue;
         const k = `${p.name}/${role}`;
         const u = this.rss.get(k) ?? { project: p.name, role, processes: [] };
         this.rss.set(k, u);
@@ -102,7 +102,7 @@ export class Watcher {
           proc = { pid, firstSeenMs: now, samples: [] };
           u.processes.push(proc);
         }
-        proc.samples.push([now, bytes]);
+        proc.samples.push([now, bytes.rss, bytes.anon]);
       }
     }
   }
