@@ -1,6 +1,7 @@
 import { chownSync, closeSync, fchownSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isErrno } from './errors.js';
 
 /** File mode for anything holding state or secrets. */
 export const PRIVATE_FILE_MODE = 0o600;
@@ -22,7 +23,7 @@ export function ensurePrivateDir(dir: string): void {
     try {
       chownSync(d, owner.uid, owner.gid);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+      if (!isErrno(e, 'EPERM')) throw e;
     }
   }
 }
@@ -48,7 +49,7 @@ export function giveToDirOwner(fd: number, dir: string): void {
   try {
     fchownSync(fd, owner.uid, owner.gid);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+    if (!isErrno(e, 'EPERM')) throw e;
   }
 }
 

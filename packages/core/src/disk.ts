@@ -37,7 +37,7 @@ export function diskUsage(path: string): DiskUsage | undefined {
     const pct = used + free > 0 ? Math.round((1000 * used) / (used + free)) / 10 : 0;
     return { path: probe, free_bytes: free, total_bytes: s.blocks * s.bsize, used_pct: pct };
   } catch {
-    return undefined;
+    return undefined; // a vanished mount, EACCES, as documented: tightestDisk measures the others
   }
 }
 
@@ -69,7 +69,7 @@ function deviceOf(path: string): number | undefined {
   try {
     return statSync(path).dev;
   } catch {
-    return undefined;
+    return undefined; // ENOENT: vanished since it was measured
   }
 }
 

@@ -251,6 +251,28 @@ export function isAgentRunnerError(e: unknown): e is AgentRunnerError {
   return e instanceof AgentRunnerError || (e instanceof Error && e.name === 'AgentRunnerError' && 'code' in e);
 }
 
+/**
+ * The Node system error code of `e`, such as `'ENOENT'` or `'ESRCH'`.
+ *
+ * @returns `(e as NodeJS.ErrnoException).code` when it is a string; undefined for anything
+ *   else (no code, a numeric code, a non-object thrown value). Any string `code` counts, an
+ *   {@link AgentRunnerError}'s or a SqliteError's too: compare it with the errno expected.
+ */
+export function errnoCode(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  const code = (e as NodeJS.ErrnoException).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Whether `e` is a Node system error with one of `codes`, for catches that expect one
+ * failure and rethrow the rest: `catch (e) { if (!isErrno(e, 'ENOENT')) throw e; ... }`.
+ */
+export function isErrno(e: unknown, ...codes: string[]): boolean {
+  const code = errnoCode(e);
+  return code !== undefined && codes.includes(code);
+}
+
 /** Renders `docs/errors.md` from {@link ERROR_CODES}. */
 export function renderErrorsDoc(): string {
   const rows = Object.entries(ERROR_CODES).map(

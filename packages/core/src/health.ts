@@ -192,7 +192,7 @@ export function readInstalledVersion(packageJsonPath: string): string | undefine
     const v = (JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { version?: unknown }).version;
     return typeof v === 'string' && v !== '' ? v : undefined;
   } catch {
-    return undefined;
+    return undefined; // missing, unreadable or not JSON (mid-upgrade): no version to compare
   }
 }
 

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AgentRunnerConfig, HookConfig } from './config/types.js';
+import { isErrno } from './errors.js';
 import { eventsSince } from './events/reader.js';
 import type { HookInput, HookRoundOutcome } from './hooks.js';
 import { HOOK_INPUT_VERSION } from './hooks.js';
@@ -38,7 +39,7 @@ export function readHooksContext(file: string, warn?: (line: string) => void): R
   try {
     buf = readFileSync(file);
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? {} : empty(`cannot be read (${(e as Error).message})`);
+    return isErrno(e, 'ENOENT') ? {} : empty(`cannot be read (${(e as Error).message})`);
   }
   if (buf.length > MAX_CONTEXT_BYTES) return empty(`is larger than ${MAX_CONTEXT_BYTES} bytes`);
   let doc: unknown;

@@ -15,7 +15,7 @@
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, writeFileAtomic } from './atomic.js';
-import { AgentRunnerError } from './errors.js';
+import { AgentRunnerError, errnoCode, isErrno } from './errors.js';
 import {
   assertUnitName,
   type FieldType,
@@ -130,7 +130,7 @@ export function readProcStat(pid: number, procRoot: string = PROC_ROOT): ProcSta
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoCode(e);
     if (code === 'ENOENT' || code === 'ESRCH') return undefined;
     throw new AgentRunnerError('ERR_AR_IO', `cannot read ${path}`, { cause: e });
   }
@@ -151,7 +151,7 @@ export function readExe(pid: number, procRoot: string = PROC_ROOT): string | und
   try {
     return readlinkSync(join(procRoot, String(pid), 'exe'));
   } catch {
-    return undefined;
+    return undefined; // EACCES, ENOENT, as documented: identity checks then skip the exe comparison
   }
 }
 
@@ -454,7 +454,7 @@ function deliver(target: number, signal: NodeJS.Signals, kill: KillFn, check: Id
   try {
     kill(target, signal);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') {
+    if (isErrno(e, 'ESRCH')) {
       return { verdict: 'gone', reason: `exited before ${signal} could be sent`, sent: false };
     }
     throw e;
@@ -520,7 +520,7 @@ export function readCmdline(pid: number, procRoot: string = PROC_ROOT): string {
     const raw = readFileSync(`${procRoot}/${pid}/cmdline`, 'utf8');
     return raw.replace(/\0+$/, '').replace(/\0/g, ' ');
   } catch {
-    return '';
+    return ''; // ENOENT, ESRCH: gone, as documented; a listing has no better answer
   }
 }
 
@@ -534,6 +534,6 @@ export function readArgv(pid: number, procRoot: string = PROC_ROOT): string[] {
     if (raw === '') return [];
     return raw.replace(/\0$/, '').split('\0');
   } catch {
-    return [];
+    return []; // ENOENT, ESRCH: gone, as documented
   }
 }

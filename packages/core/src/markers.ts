@@ -21,7 +21,7 @@ import { linkSync, lstatSync, readFileSync, renameSync, unlinkSync, writeFileSyn
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { ensurePrivateDir, PRIVATE_FILE_MODE, writeFileAtomic } from './atomic.js';
-import { AgentRunnerError } from './errors.js';
+import { AgentRunnerError, errnoCode, isErrno } from './errors.js';
 import type { ProjectPaths } from './paths.js';
 
 /** Unit and target names: they become file names, so no `/`, `.` or upper case. */
@@ -101,7 +101,7 @@ export function readJsonMarker<T>(path: string, check: (v: unknown) => string | 
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoCode(e);
     if (code === 'ENOENT') return { value: undefined, problem: 'missing', detail: `${path} does not exist` };
     return { value: undefined, problem: 'unreadable', detail: `${path}: ${code ?? String(e)}` };
   }
@@ -126,7 +126,7 @@ function unlinkQuiet(path: string): boolean {
     unlinkSync(path);
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if (isErrno(e, 'ENOENT')) return false;
     throw e;
   }
 }
@@ -146,7 +146,7 @@ export function removeMarkerIfNonce(path: string, nonce: string): boolean {
   try {
     renameSync(path, claimed);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if (isErrno(e, 'ENOENT')) return false;
     throw e;
   }
   let ours: boolean;
@@ -160,7 +160,7 @@ export function removeMarkerIfNonce(path: string, nonce: string): boolean {
     try {
       linkSync(claimed, path);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = errnoCode(e);
       // EEXIST: a newer marker took the place; it wins. Without hard links, rename back.
       if (code !== 'EEXIST') renameSync(claimed, path);
     }
@@ -248,7 +248,7 @@ export function claimUnitRequest(paths: ProjectPaths, file: string, tag: string)
   try {
     renameSync(file, claimed);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isErrno(e, 'ENOENT')) return undefined;
     throw e;
   }
   try {
@@ -400,7 +400,7 @@ export function readStopRequest(paths: ProjectPaths): StopRequest | undefined {
   try {
     mtimeMs = lstatSync(paths.stopFile).mtimeMs;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isErrno(e, 'ENOENT')) return undefined;
     throw new AgentRunnerError('ERR_AR_IO', `cannot check the stop request ${paths.stopFile}`, { cause: e });
   }
   const r = readJsonMarker<Omit<StopRequest, 'source'>>(paths.stopFile, (v) => shapeProblem(v, STOP_SHAPE));

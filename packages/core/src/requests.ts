@@ -1,6 +1,7 @@
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, writeFileAtomic } from './atomic.js';
+import { isErrno } from './errors.js';
 import { assertUnitName, claimUnitRequest, newNonce, readJsonMarker, shapeProblem, writeUnitRequest, type RequestOptions, type UnitRequest } from './markers.js';
 import type { ProjectPaths } from './paths.js';
 
@@ -59,7 +60,7 @@ export function clearPause(paths: ProjectPaths): boolean {
     unlinkSync(pausePath(paths));
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if (isErrno(e, 'ENOENT')) return false;
     throw e;
   }
 }

@@ -12,7 +12,7 @@ export function tailLines(path: string, n: number, maxBytes = 64 * 1024): string
   try {
     fd = openSync(path, 'r');
   } catch {
-    return [];
+    return []; // ENOENT, EACCES: no lines, as documented (never throws)
   }
   try {
     const size = fstatSync(fd).size;
@@ -24,7 +24,7 @@ export function tailLines(path: string, n: number, maxBytes = 64 * 1024): string
     if (len < size) lines.shift();
     return lines.slice(-n).map(redactText);
   } catch {
-    return [];
+    return []; // EIO and the like mid-read: no lines, as documented
   } finally {
     closeSync(fd);
   }

@@ -295,7 +295,7 @@ export class Unit {
       const req = peekRestartRequest(this.o.paths, this.o.unit);
       return req !== undefined && req.requested_at_ms >= this.startedAtMs ? 75 : 0;
     } catch {
-      return 0;
+      return 0; // an unreadable marker at shutdown: exiting as a plain stop beats crashing the exit path
     }
   }
 

@@ -9,7 +9,7 @@ export const CONFIG_FORMATS = {
       new RegExp(s);
       return true;
     } catch {
-      return false;
+      return false; // SyntaxError: not a valid pattern
     }
   },
   /** An absolute URL with a scheme and `//`. */

@@ -21,13 +21,14 @@ export function commandProblem(command: string, path: string | undefined): strin
       accessSync(p, constants.X_OK);
       return statSync(p).isFile();
     } catch {
-      return false;
+      return false; // EACCES, ENOENT, ENOTDIR, ELOOP: each means it cannot be run
     }
   };
   if (command.includes('/')) {
     try {
       statSync(command);
     } catch {
+      // ENOENT; EACCES or ENOTDIR on the way leave nothing to run too: a check reports, never throws.
       return `${command} does not exist`;
     }
     return runnable(command) ? undefined : `${command} is not an executable file (chmod +x?)`;

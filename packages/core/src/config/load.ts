@@ -70,7 +70,7 @@ function validProjectName(name: string): boolean {
     assertProjectName(name);
     return true;
   } catch {
-    return false;
+    return false; // ERR_AR_USAGE: not a valid project name
   }
 }
 

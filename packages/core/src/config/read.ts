@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
-import { AgentRunnerError } from '../errors.js';
+import { AgentRunnerError, errnoCode } from '../errors.js';
 import { clampLine } from './show.js';
 
 /**
@@ -46,7 +46,7 @@ export function irregularFileReason(path: string, maxBytes: number): string | un
 }
 
 function describeStatError(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
+  const code = errnoCode(e);
   if (code === 'ENOENT') return 'does not exist';
   if (code === 'ELOOP') return 'is a symlink loop (too many levels of symbolic links)';
   if (code === 'ENOTDIR') return 'does not exist (a component of the path is not a directory)';
@@ -102,6 +102,7 @@ export function readConfigSource(path: string): string {
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
+      // TypeError: not UTF-8.
       // A lenient decode would turn the bad bytes into U+FFFD inside a key or a value unseen.
       throw new AgentRunnerError('ERR_AR_CONFIG_SYNTAX', `config file ${shown} is not valid UTF-8 (TOML must be)`, {
         location: { file: path, line: invalidUtf8Line(bytes) },
@@ -127,7 +128,7 @@ function invalidUtf8Line(bytes: Buffer): number {
     try {
       decoder.decode(bytes.subarray(start, end));
     } catch {
-      return line;
+      return line; // TypeError: this line holds the bad bytes
     }
     if (nl === -1) return line;
     start = nl + 1;
@@ -139,6 +140,7 @@ export function isSymlink(path: string): boolean {
   try {
     return lstatSync(path).isSymbolicLink();
   } catch {
+    // ENOENT, ENOTDIR; EACCES too: the caller then reports "not found", not an internal error.
     return false;
   }
 }

@@ -27,7 +27,7 @@ export function rememberConfigSecrets(cfg: AgentRunnerConfig, pathEnv: PathEnv):
     try {
       rememberSecretsIn(readEnvFile(cfg.agent.env_file), true);
     } catch {
-      // Reported by the runner, which reads it every round.
+      // Unreadable or malformed: reported by the runner, which reads it every round.
     }
   }
   // Each key on its own: a table naming both a file and a variable has two values to know.

@@ -54,7 +54,7 @@ export function loadPrecompiled(file = PRECOMPILED_FILE): { validate: ValidateFu
   try {
     cachedData = readFileSync(codeCacheOf(file));
   } catch {
-    // No cache (not generated yet): compile.
+    // ENOENT: no cache (not generated yet). Any unreadable cache only costs the compile, as a stale one does.
   }
   const script = new Script(`(function (exports, require, module) {${source}\n})`, { filename: file, ...(cachedData ? { cachedData } : {}) });
   const mod = { exports: {} as ValidateFunction };

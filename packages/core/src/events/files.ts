@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { AgentRunnerError } from '../errors.js';
+import { AgentRunnerError, isErrno } from '../errors.js';
 
 /**
  * Longest line (JSON + `\n`, in bytes) the writer accepts. Keeps every event one modest
@@ -48,7 +48,7 @@ export function listEventFiles(dir: string): string[] {
   try {
     names = readdirSync(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (isErrno(e, 'ENOENT')) return [];
     throw new AgentRunnerError('ERR_AR_IO', `cannot list the events directory ${dir}`, { cause: e });
   }
   return names.filter((n) => EVENT_FILE_RE.test(n)).sort();

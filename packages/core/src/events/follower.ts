@@ -113,7 +113,7 @@ async function* follow(
         watcher = undefined;
       });
     } catch {
-      watcher = undefined;
+      watcher = undefined; // ENOENT (no directory yet) or ENOSPC (inotify limits): polling carries on
     }
   };
   signal?.addEventListener('abort', wake);

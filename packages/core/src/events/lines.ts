@@ -33,7 +33,7 @@ export function parseEventLine(text: string): EventRecord | undefined {
   try {
     value = JSON.parse(text);
   } catch {
-    return undefined;
+    return undefined; // SyntaxError: a torn or corrupt line, counted as malformed
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const r = value as Record<string, unknown>;

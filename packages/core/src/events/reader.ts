@@ -5,7 +5,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentRunnerError } from '../errors.js';
+import { AgentRunnerError, isErrno } from '../errors.js';
 import type { EventCursor } from './files.js';
 import { dayOfFile, listEventFiles, utcDay } from './files.js';
 import type { ForwardState, ScanStats } from './lines.js';
@@ -45,7 +45,7 @@ export function openIfExists(path: string): number | undefined {
   try {
     return openSync(path, 'r');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isErrno(e, 'ENOENT')) return undefined;
     throw new AgentRunnerError('ERR_AR_IO', `cannot open the event file ${path}`, { cause: e });
   }
 }

@@ -1,6 +1,6 @@
 import { statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentRunnerError } from '../errors.js';
+import { AgentRunnerError, isErrno } from '../errors.js';
 import { dayOfFile, dayStartMs, listEventFiles, utcDay } from './files.js';
 
 /** Options of {@link pruneEvents}. */
@@ -46,7 +46,7 @@ export function pruneEvents(dir: string, options: PruneOptions): PruneResult {
     try {
       files.push({ file, day: dayOfFile(file) as string, bytes: statSync(join(dir, file)).size });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(dir, file, e);
+      if (!isErrno(e, 'ENOENT')) throw ioError(dir, file, e);
     }
   }
   const deleted: PrunedFile[] = [];
@@ -55,7 +55,7 @@ export function pruneEvents(dir: string, options: PruneOptions): PruneResult {
       unlinkSync(join(dir, f.file));
       deleted.push({ file: f.file, bytes: f.bytes, reason });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(dir, f.file, e);
+      if (!isErrno(e, 'ENOENT')) throw ioError(dir, f.file, e);
     }
   };
   let kept = files;

@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../atomic.js';
 import { isNoSpace } from '../disk.js';
-import { AgentRunnerError } from '../errors.js';
+import { AgentRunnerError, isErrno } from '../errors.js';
 import { redactStrings } from '../redact.js';
 import { assertProjectName } from '../paths.js';
 import type { EventKind, EventPayload } from './catalogue.js';
@@ -223,7 +223,7 @@ export class EventWriter {
         return;
       } catch (e) {
         // The directory may have been removed since we created it: recreate once.
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && attempt === 0) {
+        if (isErrno(e, 'ENOENT') && attempt === 0) {
           this.dirReady = false;
           continue;
         }
