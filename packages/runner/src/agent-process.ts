@@ -153,7 +153,7 @@ function isExecutableFile(p: string): boolean {
     accessSync(p, fsConstants.X_OK);
     return true;
   } catch {
-    return false;
+    return false; // ENOENT, EACCES, ENOTDIR: not runnable, the PATH search goes on
   }
 }
 
@@ -207,7 +207,7 @@ function starttimeOf(pid: number): number | undefined {
   try {
     return readProcStat(pid)?.starttimeTicks;
   } catch {
-    return undefined;
+    return undefined; // ERR_AR_IO, procfs unreadable: no start time beats a throw in a spawn callback
   }
 }
 
@@ -251,6 +251,7 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentHandle> 
   try {
     if (!statSync(opts.cwd).isDirectory()) throw new Error('not a directory');
   } catch {
+    // ENOENT, ENOTDIR, EACCES or not a directory: each a config problem the operator fixes.
     throw semantic(`agent work dir does not exist or is not a directory: ${opts.cwd}`);
   }
   const exe = resolveExecutable(argv0, opts.env.PATH, opts.cwd);

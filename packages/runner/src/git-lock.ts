@@ -8,6 +8,7 @@
  * removed.
  */
 import { readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { isErrno } from '@agent-runner/core/errors';
 
 /** A lock younger than this may belong to a git that is starting right now, ms. */
 export const INDEX_LOCK_MIN_AGE_MS = 2000;
@@ -42,7 +43,7 @@ export function clearStaleIndexLock(lockPath: string, workDir: string, o: IndexL
   try {
     mtimeMs = statSync(lockPath).mtimeMs;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'none' };
+    if (isErrno(e, 'ENOENT')) return { state: 'none' };
     throw e;
   }
   const ageMs = Math.max(0, o.nowMs - mtimeMs);
@@ -63,7 +64,7 @@ function gitIn(dir: string, selfPid: number, procRoot: string): { pid: number; c
   try {
     root = realpathSync(dir);
   } catch {
-    root = dir; // gone: no process can be in it, and the comparison below finds none
+    root = dir; // ENOENT, gone: no process can be in it, and the comparison below finds none
   }
   for (const entry of readdirSync(procRoot)) {
     if (!/^\d+$/.test(entry) || Number(entry) === selfPid) continue;

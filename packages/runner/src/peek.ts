@@ -13,7 +13,7 @@ function memory(): PeekSnapshot['system']['memory'] {
     const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) * 1024;
     return { total_bytes: kb('MemTotal'), available_bytes: kb('MemAvailable') };
   } catch {
-    return null;
+    return null; // no readable /proc/meminfo (not Linux, procfs hidden): the snapshot says unknown
   }
 }
 

@@ -17,7 +17,7 @@
 import { readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import { AgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError, errnoCode } from '@agent-runner/core/errors';
 import { readCmdline, readProcStat } from '@agent-runner/core/identity';
 
 /** One process of the round's group, from `/proc/<pid>/stat` and `/proc/<pid>/cmdline`. */
@@ -44,7 +44,7 @@ function statOrUndefined(pid: number, procRoot: string): ReturnType<typeof readP
   try {
     return readProcStat(pid, procRoot);
   } catch {
-    return undefined;
+    return undefined; // gone or unreadable mid-scan, as documented
   }
 }
 
@@ -159,7 +159,7 @@ function signalGroups(members: GroupMember[], signal: NodeJS.Signals, kill: Kill
     } catch (e) {
       // ESRCH: gone meanwhile. EPERM: a member changed credentials (setuid); it stays in
       // the survivors list rather than aborting the kill of everything else.
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = errnoCode(e);
       if (code !== 'ESRCH' && code !== 'EPERM') throw e;
     }
   }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { isAbsolute, resolve } from 'node:path';
 import { writeFileAtomic } from '@agent-runner/core/atomic';
-import { AgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError, errnoCode } from '@agent-runner/core/errors';
 
 /** The previous round, as far as the agent needs to know it. */
 export interface LastOutcome {
@@ -177,7 +177,7 @@ export function assemblePromptFiles(opts: Omit<AssemblePromptOptions, 'context'>
     try {
       buf = readFileSync(path);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = errnoCode(e);
       const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (e as Error).message;
       throw semantic(`prompt file ${path} ${why}`, path, e);
     }
@@ -274,7 +274,7 @@ export function checkPromptFile(path: string): PromptFileProblem | undefined {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoCode(e);
     if (code === 'ENOENT') return { path, problem: 'missing', detail: `prompt file ${path} does not exist` };
     return { path, problem: 'unreadable', detail: `prompt file ${path} cannot be read: ${(e as Error).message}` };
   }

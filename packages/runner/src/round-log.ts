@@ -20,7 +20,7 @@ import {
 import { basename, dirname, join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '@agent-runner/core/atomic';
-import { AgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError, isErrno } from '@agent-runner/core/errors';
 
 const NAME_RE = /^R(\d+)-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z\.log$/;
 
@@ -52,7 +52,7 @@ export function repointSymlink(link: string, target: string): void {
     try {
       unlinkSync(tmp);
     } catch {
-      // already gone
+      // ENOENT: already gone; anything else must not hide the rename's error, thrown below
     }
     throw e;
   }
@@ -178,7 +178,7 @@ export function pruneRoundLogs(roundsDir: string, opts: PruneOptions): PruneResu
   try {
     names = readdirSync(roundsDir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { removed: [], keptCount: 0, keptBytes: 0 };
+    if (isErrno(e, 'ENOENT')) return { removed: [], keptCount: 0, keptBytes: 0 };
     throw new AgentRunnerError('ERR_AR_IO', `cannot list ${roundsDir}: ${(e as Error).message}`, { cause: e });
   }
   const protect = new Set((opts.protect ?? []).map((p) => basename(p)));
@@ -188,7 +188,8 @@ export function pruneRoundLogs(roundsDir: string, opts: PruneOptions): PruneResu
     if (!parsed) continue;
     try {
       logs.push({ name, ...parsed, size: statSync(join(roundsDir, name)).size });
-    } catch {
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw new AgentRunnerError('ERR_AR_IO', `cannot stat ${join(roundsDir, name)}: ${(e as Error).message}`, { cause: e });
       // removed meanwhile
     }
   }
@@ -205,7 +206,7 @@ export function pruneRoundLogs(roundsDir: string, opts: PruneOptions): PruneResu
       unlinkSync(p);
       removed.push(p);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      if (!isErrno(e, 'ENOENT')) {
         throw new AgentRunnerError('ERR_AR_IO', `cannot remove ${p}: ${(e as Error).message}`, { cause: e });
       }
     }

@@ -24,7 +24,7 @@ export function hostThrottle(paths: ProjectPaths, own: Ledger, account: string, 
   try {
     dirs = readdirSync(root).map((d) => join(root, d));
   } catch {
-    dirs = [];
+    dirs = []; // EACCES, ENOENT on the shared root: this project's own ledger still counts
   }
   const mine = own.runner.activeThrottle(account, nowMs);
   let best: HostThrottle | undefined = mine && { untilMs: mine.untilMs, resetAtMs: mine.resetAtMs, source: paths.stateDir };

@@ -97,7 +97,7 @@ export async function isWorkTree(dir: string, opts: GitOptions = {}): Promise<bo
   try {
     if (!statSync(dir).isDirectory()) return false;
   } catch {
-    return false;
+    return false; // ENOENT, EACCES: no work tree here, and the startup check says so
   }
   const r = await git(dir, ['rev-parse', '--is-inside-work-tree'], opts);
   return r.code === 0 && r.stdout.trim() === 'true';
@@ -107,7 +107,7 @@ function real(p: string): string {
   try {
     return realpathSync(p);
   } catch {
-    return resolve(p);
+    return resolve(p); // ENOENT and the like: compare the path as written
   }
 }
 
@@ -253,7 +253,7 @@ function readStashReflog(dir: string, env: Record<string, string | undefined> | 
     }
     return out.reverse();
   } catch {
-    return undefined;
+    return undefined; // an unreadable layout, as documented: git is asked instead
   }
 }
 

@@ -19,7 +19,7 @@ export function parseJsonObjectLine(text: string): JsonObject | undefined {
     const v: unknown = JSON.parse(t);
     return isObject(v) ? v : undefined;
   } catch {
-    return undefined;
+    return undefined; // SyntaxError: agent output that only looks like an object
   }
 }
 
