@@ -79,7 +79,7 @@ export const MONITOR_OPTIONS = {
   'accept-new-host-key': { type: 'boolean', default: false, describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' },
   'remote-command': { type: 'string', describe: 'agent-runner command on the hosts (default monitor.remote_command)' },
   'ssh-config': { type: 'string', describe: 'ssh client config file (default ~/.ssh/config)' },
-  once: { type: 'boolean', default: false, describe: 'Poll once, print alerts, exit (1 when any is active)' },
+  once: { type: 'boolean', default: false, describe: 'Poll once, print a status line per host, exit 0 healthy, 1 alerts, 69 unreachable, 77 key refused' },
 } as const satisfies Record<string, Options>;
 
 /**

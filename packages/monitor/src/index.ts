@@ -34,6 +34,7 @@ import { LocalSource } from './local-source.js';
 import { renderMetrics } from './metrics.js';
 import { tailLines } from '@agent-runner/core/tail';
 import type { PageState } from './page.js';
+import { onceExit, onceLine, onceStatus } from './once.js';
 import { HostPoller } from './poller.js';
 import { DEFAULT_SETTINGS, settingsFromConfig, type MonitorSettings } from './settings.js';
 import type { HostSource } from './source.js';
@@ -58,7 +59,7 @@ export interface MonitorStartConfig {
   acceptNewHostKey: boolean;
   /** Overrides `monitor.remote_command`. */
   remoteCommand?: string | undefined;
-  /** Poll once and exit (exit 0, or 1 when any alert is active). */
+  /** Poll once, print a status line per host and exit: 0 healthy, 1 alerts, 69 unreachable, 77 key refused. */
   once: boolean;
   /** ssh client config (default `~/.ssh/config`). */
   sshConfigFile?: string | undefined;
@@ -169,7 +170,7 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     sources = built.sources;
     server = await startPage(config, deps, built.pollers, recent);
     ready('idle', `${config.mode}: ${config.hosts.length ? config.hosts.join(', ') : 'local'}`);
-    await pollLoop(config, settings, built.pollers, { unit, signal: halt.signal, end, log: deps.log });
+    await pollLoop(config, settings, built.pollers, { unit, signal: halt.signal, end, log: deps.log, out: deps.out, now: deps.now });
     return end.code;
   } catch (e) {
     end.code = isAgentRunnerError(e) ? e.exitCode : EXIT.SOFTWARE;
@@ -291,15 +292,15 @@ async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers:
 }
 
 /**
- * Polls every source each interval until `signal` aborts; with `once`, one cycle (exit 1 when
- * any alert is active or a host is down). Every remote host given up ends the monitor: 77 when
- * all refused their keys, else 75.
+ * Polls every source each interval until `signal` aborts; with `once`, one cycle, a status
+ * line per host and its exit code (./once.ts). Every remote host given up ends the monitor: 77
+ * when all refused their keys, else 75.
  */
 async function pollLoop(
   config: MonitorStartConfig,
   settings: MonitorSettings,
   pollers: HostPoller[],
-  ctx: { unit: Unit | undefined; signal: AbortSignal; end: Ending; log: MonitorDeps['log'] },
+  ctx: { unit: Unit | undefined; signal: AbortSignal; end: Ending; log: MonitorDeps['log']; out: MonitorDeps['out']; now: MonitorDeps['now'] },
 ): Promise<void> {
   const { unit, end } = ctx;
   const intervalMs = (config.mode === 'http' ? Math.min(settings.poll_interval_s, 5) : settings.poll_interval_s) * 1000;
@@ -308,7 +309,10 @@ async function pollLoop(
     await Promise.all(pollers.map((p) => p.cycle()));
     unit?.setState('idle');
     if (config.once) {
-      end.code = pollers.some((p) => p.findings.length > 0 || !p.active) ? EXIT.FAILURE : EXIT.OK;
+      const statuses = pollers.map(onceStatus);
+      const nowMs = ctx.now();
+      for (const s of statuses) ctx.out(config.json ? JSON.stringify({ ts: new Date(nowMs).toISOString(), ...s }) : onceLine(s, nowMs));
+      end.code = onceExit(statuses);
       return;
     }
     if (config.hosts.length && pollers.every((p) => !p.active)) {

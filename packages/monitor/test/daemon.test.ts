@@ -4,8 +4,9 @@
  * and its refusal of a port in use.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { configPaths } from '@agent-runner/core/config';
 import { EventWriter, lastEvents } from '@agent-runner/core/events';
@@ -76,5 +77,28 @@ t.test('anomaly mode: --json alerts, heartbeat, its own restart marker exits 75'
   // A second monitor adopts the active alert instead of raising it again.
   const again = monitor(p, ['--json', '--once']);
   t.equal(await again.exited, 1, '--once exits 1 while an alert is active');
-  t.equal(again.out(), '', 'no duplicate alert line');
+  const status = again.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.equal(status.length, 1, 'no duplicate alert line, only the status');
+  t.match(status[0], { type: 'status', host: 'local', project: 'proj', state: 'alerts', alerts: [{ detector: 'anomaly_repetitive', severity: 'warning' }], error: null });
+});
+
+t.test('--once against a host that does not answer: a DOWN status line with the reason, exit 69', async (t) => {
+  const p = scenario('echo RESULT ok');
+  t.teardown(p.cleanup);
+  // A port nobody listens on: bound, then closed.
+  const port = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const a = srv.address() as AddressInfo;
+      srv.close(() => resolve(a.port));
+    });
+  });
+  const sshConfig = join(p.dir, 'ssh_config');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(p.dir, 'id_test')]);
+  writeFileSync(sshConfig, `Host down\n  HostName 127.0.0.1\n  Port ${port}\n  IdentityFile ${join(p.dir, 'id_test')}\n`);
+  const m = monitor(p, ['--once', '--host', 'down', '--ssh-config', sshConfig]);
+  t.equal(await m.exited, 69, 'EX_UNAVAILABLE');
+  t.match(m.out(), /\[DOWN\] status host=down: unreachable: .*ECONNREFUSED/);
+  const j = monitor(p, ['--once', '--json', '--host', 'down', '--ssh-config', sshConfig]);
+  t.equal(await j.exited, 69);
+  t.match(JSON.parse(j.out().trim().split('\n').at(-1) as string), { type: 'status', host: 'down', state: 'unreachable', alerts: [], error: /ECONNREFUSED/ });
 });

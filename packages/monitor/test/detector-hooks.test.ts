@@ -179,7 +179,8 @@ t.test('the built CLI: monitor --once runs the hooks; a hanging hook beside a go
   t.match(fails.find((e) => e['hook'] === 'stuck'), { unit: 'monitor', reason: 'timeout' });
   t.match(fails.find((e) => e['hook'] === 'broken'), { unit: 'monitor', reason: 'spawn' });
   const r2 = await once();
-  t.equal(r2.stdout.includes('hook:checks:backlog'), false, 'a second --once adopts it (no second raise)');
+  t.equal(r2.stdout.includes('"state":"raised"'), false, 'a second --once adopts it (no second raise)');
+  t.match(r2.stdout, /"type":"status".*"state":"alerts".*"detector":"hook:checks:backlog"/, 'and reports it still active');
   answer(p, '');
   const r3 = await once();
   t.match(r3.stdout, /"state":"cleared".*"detector":"hook:checks:backlog"|"detector":"hook:checks:backlog".*"state":"cleared"/);

@@ -16,11 +16,13 @@ import { start } from '../src/index.js';
 import { until } from '@agent-runner/testkit/until';
 import { scenario, type ScenarioProject } from './fixtures/scenario.js';
 
-function monitor(p: ScenarioProject, args: string[]): { child: ChildProcess; err: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [CLI_BIN, 'monitor', ...args], { cwd: p.dir, env: p.env, stdio: ['ignore', 'ignore', 'pipe'] });
+function monitor(p: ScenarioProject, args: string[]): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI_BIN, 'monitor', ...args], { cwd: p.dir, env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
   let err = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
-  return { child, err: () => err, exited: new Promise((r) => child.on('close', (c) => r(c))) };
+  return { child, out: () => out, err: () => err, exited: new Promise((r) => child.on('close', (c) => r(c))) };
 }
 
 t.test('start(): READY after the first heartbeat, WATCHDOG pings, exit record with argv and cwd', async (t) => {
@@ -87,6 +89,7 @@ t.test('guests: a second monitor next to the enrolled one, and --once, run unenr
   const paths = configPaths(p.config());
   const once = monitor(p, ['--once']);
   t.equal(await once.exited, 0, 'a healthy project: exit 0');
+  t.match(once.out(), /\[OK\] status host=local: healthy \(project \w+\)/, 'and says so');
   t.equal(readEnrollment(paths, 'monitor'), undefined, '--once never enrolled');
   t.equal(readExitRecord(paths, 'monitor'), undefined, 'and left no exit record to be read as the unit\'s');
 

@@ -23,7 +23,8 @@ export interface MonitorArgs extends GlobalArgs {
  * watches the local project (its config) or remote hosts over SSH (then the local config is
  * optional: without one, the monitor keeps its alerts and events under the state directory of
  * a project named `monitor`). Exits 0 on SIGTERM, 75 on a restart request or when every host
- * gave up, 77 when every host's key was refused; with --once, 1 when an alert is active.
+ * gave up, 77 when every host's key was refused; with --once, after a status line per host: 0
+ * healthy, 1 an alert active, 69 a host unreachable, 77 a host key refused.
  */
 export async function monitor(ctx: CliContext, args: MonitorArgs): Promise<number> {
   const hosts = (args.host ?? []).flatMap((h) => String(h).split(',')).map((h) => h.trim()).filter(Boolean);
