@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Ledger, InboxRecord } from '@agent-runner/core/ledger';
 import { readHeartbeat, readStopRequest, requestRestart, requestStop, assertUnitName } from '@agent-runner/core/markers';
+import { isErrno } from '@agent-runner/core/errors';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { redactText } from '@agent-runner/core/redact';
 import { clearPause, readPause, requestHealReset, requestPause } from '@agent-runner/core/requests';
@@ -128,6 +129,7 @@ export function executeCommand(ctx: CommandContext, cmd: InboxRecord): CommandOu
       try {
         assertUnitName(unit);
       } catch {
+        // ERR_AR_USAGE: chat input, answered rather than thrown.
         return { status: 'rejected', reply: `"${unit}" is not a unit name.` };
       }
       requestHealReset(ctx.paths, unit, { by, reason, nowMs });
@@ -169,12 +171,16 @@ function tailText(ctx: CommandContext, n: number): string {
   return `Round ${latest?.round ?? '?'}, last ${lines.length} line(s):\n${redactText(lines.join('\n'))}`;
 }
 
-/** The last `n` lines of a file, reading at most 256 KiB from its end; undefined when unreadable. */
+/**
+ * The last `n` lines of a file, reading at most 256 KiB from its end; undefined when it does not
+ * exist. @throws NodeJS.ErrnoException for other errors (the command's reply quotes it).
+ */
 export function readLastLines(path: string, n: number): string[] | undefined {
   let fd: number;
   try {
     fd = openSync(path, 'r');
-  } catch {
+  } catch (e) {
+    if (!isErrno(e, 'ENOENT')) throw e;
     return undefined;
   }
   try {

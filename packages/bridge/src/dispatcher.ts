@@ -361,7 +361,7 @@ class Lane {
       try {
         this.release(row, why);
       } catch {
-        // the lease hands it out again
+        // a ledger error (SQLITE_BUSY, say): the lease hands it out again
       }
     }
   }

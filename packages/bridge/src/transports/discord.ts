@@ -27,7 +27,7 @@ export function discordTransport(cfg: NotifyConfig, ctx: TransportContext): Tran
         const j = JSON.parse(a.text) as { retry_after?: unknown };
         if (typeof j.retry_after === 'number') wait = Math.ceil(j.retry_after * 1000);
       } catch {
-        // no JSON body: the Retry-After header decides
+        // SyntaxError, no JSON body: the Retry-After header decides
       }
       throw new SendError(`${label}: HTTP 429 rate limited`, { retryable: true, status: 429, retryAfterMs: wait ?? parseRetryAfter(a.headers['retry-after'], ctx.now()) });
     }

@@ -35,7 +35,7 @@ export function matrixTransport(cfg: NotifyConfig, ctx: TransportContext): Trans
     try {
       body = JSON.parse(a.text) as typeof body;
     } catch {
-      // non-JSON error page
+      // SyntaxError: a non-JSON error page, quoted as text below
     }
     const retryAfterMs = typeof body.retry_after_ms === 'number' ? body.retry_after_ms : parseRetryAfter(a.headers['retry-after'], ctx.now());
     throw new SendError(`${label}: HTTP ${a.status} ${body.errcode ?? ''} ${oneLine(body.error ?? a.text, 150)}`.trim(), { retryable: retryableStatus(a.status), status: a.status, retryAfterMs });

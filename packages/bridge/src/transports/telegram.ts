@@ -39,6 +39,7 @@ export function telegramTransport(cfg: NotifyConfig, ctx: TransportContext): Tra
     try {
       reply = JSON.parse(a.text) as TgReply;
     } catch {
+      // SyntaxError: a proxy page or a truncated reply, a retryable send error.
       ctx.http.expectOk(label, a);
       throw new SendError(`${label}: malformed JSON in HTTP ${a.status} reply: ${oneLine(a.text, 120)}`, { retryable: true, status: a.status });
     }
