@@ -29,6 +29,7 @@ function cleanExitReason(paths: ProjectPaths, target: Target): string | undefine
   try {
     if (readStopRequest(paths) !== undefined) return 'stop requested: the runner exited on purpose';
   } catch {
+    // An unreadable stop marker: the heal loop must go on, and the evidence says we cannot tell.
     return 'cannot tell whether a stop was requested';
   }
   if (existsSync(paths.agentDoneFile)) return 'the agent wrote .agent-done: the runner exited on purpose';
@@ -45,7 +46,7 @@ export function lastRespawn(ledger: Ledger, target: string): RespawnStamp | unde
   try {
     return JSON.parse(v) as RespawnStamp;
   } catch {
-    return undefined;
+    return undefined; // SyntaxError: a corrupt stamp counts as no respawn recorded
   }
 }
 

@@ -46,7 +46,7 @@ export function readCgroupUnit(pid: number, procRoot = '/proc'): CgroupUnit | un
   try {
     return parseCgroupUnit(readFileSync(join(procRoot, String(pid), 'cgroup'), 'utf8'));
   } catch {
-    return undefined;
+    return undefined; // ENOENT, ESRCH: the process is gone; there is no unit to read off it
   }
 }
 

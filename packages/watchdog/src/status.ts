@@ -67,7 +67,7 @@ export async function healStatus(
   try {
     bootId = readBootId(opts.procRoot);
   } catch {
-    bootId = '';
+    bootId = ''; // procfs unreadable: verifyIdentity then reports `unknown` itself
   }
   const procOpt = opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {};
   const now: Stamp = { atMs: opts.nowMs, monoMs: opts.monoMs, bootId };
