@@ -30,7 +30,7 @@ export function removeDropIn(dir: string, unit: string): boolean {
   try {
     if (existsSync(d) && readdirSync(d).length === 0) rmdirSync(d);
   } catch {
-    /* someone else's drop-in is there: keep the directory */
+    /* ENOTEMPTY: someone else's drop-in is there, keep the directory; ENOENT: gone already */
   }
   return had;
 }

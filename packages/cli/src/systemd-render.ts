@@ -190,7 +190,7 @@ export function parseMeta(dropIn: string): InstallMeta | undefined {
   try {
     return JSON.parse(line.slice(META_PREFIX.length)) as InstallMeta;
   } catch {
-    return undefined;
+    return undefined; // SyntaxError: a hand-edited drop-in reads as not ours
   }
 }
 

@@ -112,7 +112,7 @@ export function findInstallByConfig(configFile: string, env: Record<string, stri
     try {
       entries = readdirSync(dir);
     } catch {
-      continue;
+      continue; // ENOENT mostly: no units of this scope. Every verb finds its mode here, so never throw
     }
     for (const e of entries) {
       if (!/^agent-runner@.+\.target\.d$/.test(e)) continue;
@@ -120,7 +120,7 @@ export function findInstallByConfig(configFile: string, env: Record<string, stri
       try {
         text = readFileSync(join(dir, e, DROP_IN), 'utf8');
       } catch {
-        continue;
+        continue; // ENOENT: a target's drop-in directory without ours
       }
       const meta = parseMeta(text);
       if (meta && resolve(meta.config) === want) return { kind: 'systemd', scope, meta, unitDir: dir };

@@ -25,7 +25,7 @@ export function detectInstall(binPath: string): InstallKind {
       const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces?: unknown };
       if (Array.isArray(pkg.workspaces)) return { kind: 'checkout', root, pkgDir };
     } catch {
-      /* not ours */
+      /* unreadable or not JSON: not our workspace */
     }
   }
   return { kind: 'unknown', pkgDir };
@@ -36,7 +36,7 @@ export function installedVersion(pkgDir: string): string | undefined {
   try {
     return (JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version?: string }).version;
   } catch {
-    return undefined;
+    return undefined; // missing or not JSON: the caller names the version it asked for instead
   }
 }
 

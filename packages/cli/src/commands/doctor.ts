@@ -46,7 +46,7 @@ function onPath(exe: string, env: CliContext['env']): string | undefined {
       accessSync(p, constants.X_OK);
       return p;
     } catch {
-      /* not here */
+      /* ENOENT, EACCES: not here, try the next PATH entry */
     }
   }
   return undefined;
@@ -59,6 +59,7 @@ function dirCheck(name: string, dir: string): Check {
   try {
     accessSync(dir, constants.W_OK);
   } catch {
+    // EACCES, EROFS: the check's finding, not doctor's failure.
     return { name, status: 'fail', detail: `${dir} is not writable by this user`, fix: `chown the directory to the service user, or run as its owner (uid ${st.uid}).` };
   }
   if (mode & 0o077) return { name, status: 'warn', detail: `${dir} has mode ${mode.toString(8)}; state must not be readable by others`, fix: `chmod 700 ${dir}` };

@@ -67,7 +67,7 @@ export function healResetCmd(ctx: CliContext, args: HealResetArgs): number {
     try {
       user = userInfo().username;
     } catch {
-      user = 'unknown';
+      user = 'unknown'; // SystemError: a uid without a passwd entry (a container); the request still counts
     }
   }
   const req = requestHealReset(configPaths(cfg), args.unit, { by: `cli:${user}`, reason: args.reason, nowMs: Date.now() });

@@ -36,6 +36,7 @@ function gitTopLevel(cwd: string): string {
   try {
     return execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch {
+    // Exit 128 outside a work tree; a missing git (ENOENT) needs the same first step.
     throw new AgentRunnerError('ERR_AR_NOT_GIT_REPO', `not inside a git work tree: ${cwd}`, {
       hint: 'agent-runner keeps the agent\'s work in git (stash or commit after each round). Run `git init` first, or cd into the project checkout.',
     });

@@ -1,7 +1,7 @@
 import { chownSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, lstatSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { configPaths, loadConfig, findConfig } from '@agent-runner/core/config';
-import { AgentRunnerError, EXIT } from '@agent-runner/core/errors';
+import { AgentRunnerError, EXIT, isErrno } from '@agent-runner/core/errors';
 import { EventWriter, type EventKind, type EventPayload } from '@agent-runner/core/events';
 import type { ServiceMode } from '@agent-runner/core/paths';
 import { VERSION } from '@agent-runner/core/version';
@@ -126,6 +126,7 @@ export async function smokeCheck(node: string, pkgDir: string, expect: string | 
     const bad = report.checks.filter((c) => (c.name === 'node' || c.name.startsWith('native:')) && c.status === 'fail');
     if (bad.length) return `doctor: ${bad.map((c) => `${c.name}: ${c.detail}`).join('; ')}`;
   } catch {
+    // SyntaxError or TypeError: no report on stdout, so the new install is not healthy.
     return `\`agent-runner doctor --json\` did not run: ${tail(d)}`;
   }
   return undefined;
@@ -139,8 +140,9 @@ function restoreGlobal(prefix: string, pkgDir: string, backup: string): void {
   let present: boolean;
   try {
     present = lstatSync(link).isSymbolicLink() || existsSync(link);
-  } catch {
-    present = false; // ENOENT: no link at all
+  } catch (e) {
+    if (!isErrno(e, 'ENOENT')) throw e; // the rollback reports it
+    present = false; // no link at all
   }
   if (!present) {
     mkdirSync(dirname(link), { recursive: true });
