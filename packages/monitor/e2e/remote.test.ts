@@ -217,5 +217,23 @@ t.test('a host with an older peek (no service.pause, no alarms) is still polled'
   t.notOk('alarms' in r.snapshot || 'pause' in r.snapshot.service, 'the older shape');
   const m = runMonitor(monitorDir(p, 60, '', old), ['--json', '--once']);
   t.equal(await m.exited, 0, 'polled and judged healthy');
-  t.equal(m.out(), '', 'nothing raised');
+  t.match(JSON.parse(m.out()), { type: 'status', host: 'testhost', project: 'proj', state: 'healthy', alerts: [] }, 'nothing raised, the status only');
+});
+
+t.test('a remote agent-runner not on PATH (127) and a broken remote config (78) are named, not network blips', async (t) => {
+  const p = scenario('echo RESULT ok');
+  t.teardown(p.cleanup);
+  const missing = runMonitor(monitorDir(p, 60, '', 'agent-runner-not-installed'), ['--once']);
+  t.equal(await missing.exited, 69, 'unreachable: EX_UNAVAILABLE');
+  t.match(missing.out(), /\[DOWN\] status host=testhost: unreachable: ssh testhost: `agent-runner-not-installed` not found on testhost \(PATH of a non-interactive shell: [^)]*\/bin[^)]*\); set monitor.remote_command/);
+  const broken = join(sshd.dir, 'broken.toml');
+  writeFileSync(broken, 'project = "x"\n[agent]\ncommand = ["true"]\n[prompt]\nfile = "P.md"\n[runtime]\nrestart_dely_s = 1\n');
+  const bad = runMonitor(monitorDir(p, 60, '', `${process.execPath} ${CLI_BIN} --config ${broken}`), ['--once', '--json']);
+  t.equal(await bad.exited, 69);
+  const status = JSON.parse(bad.out().trim().split('\n').at(-1) as string) as { error: string };
+  t.match(status, { type: 'status', state: 'unreachable', error: /remote config broken: unknown key `runtime\.restart_dely_s` \(\S+broken\.toml:7\); did you mean `runtime\.restart_delay_s`\?/ });
+  t.notMatch(status.error, /has no --config|"ok":false/, 'the reason as words, and no hint about finding a config the command names');
+  const none = runMonitor(monitorDir(p, 60, '', `${process.execPath} ${CLI_BIN}`), ['--once']);
+  t.equal(await none.exited, 69);
+  t.match(none.out(), /remote config broken: no agent-runner\.toml in \S+ or any parent directory; the remote command has no --config, so agent-runner looked from the ssh session's directory \(the home directory\): set monitor\.remote_command/);
 });

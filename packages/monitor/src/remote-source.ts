@@ -1,4 +1,4 @@
-import { AgentRunnerError } from '@agent-runner/core/errors';
+import { AgentRunnerError, EXIT } from '@agent-runner/core/errors';
 import { parseEventLine, type EventRecord } from '@agent-runner/core/events';
 import { redactText } from '@agent-runner/core/redact';
 import { BOOTSTRAP_EVENTS, type HostSource, type PollResult, type StopResult } from './source.js';
@@ -19,6 +19,27 @@ export interface RemoteSourceOptions {
   timeoutMs: number;
   /** Events fetched per poll at most; the rest follow on the next polls. */
   maxEventsPerPoll?: number;
+}
+
+/** What POSIX shells exit with for a command they cannot find (sh(1) "Exit Status"). */
+const EXIT_NOT_FOUND = 127;
+
+/**
+ * The words of a failed command's output: a `--json` failure (`{"ok":false,"error":{…}}`,
+ * docs/errors.md) as `message (file:line)` and its hint, else its last three lines.
+ */
+function errorMessage(output: string): { text: string; hint?: string } {
+  const lines = output.trim().split('\n').filter(Boolean);
+  try {
+    const e = (JSON.parse(lines.at(-1) ?? '') as { error?: { message?: unknown; file?: unknown; line?: unknown; hint?: unknown } }).error;
+    if (typeof e?.message === 'string') {
+      const at = typeof e.file === 'string' ? ` (${e.file}${typeof e.line === 'number' ? `:${e.line}` : ''})` : '';
+      return { text: `${e.message}${at}`, hint: typeof e.hint === 'string' ? e.hint : undefined };
+    }
+  } catch {
+    // not JSON: plain text, quoted as it is
+  }
+  return { text: lines.slice(-3).join(' | ') };
 }
 
 /** Separates `peek` output from `events` output in one remote command (ASCII record separator). */
@@ -77,9 +98,7 @@ export class RemoteSource implements HostSource {
     }
     const bytes = conn.bytes() - before;
     const cut = r.stdout.indexOf(`\n${SEP}\n`);
-    if (r.code !== 0 || cut < 0) {
-      throw new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: remote agent-runner exited ${r.code ?? 'by a signal'}: ${redactText((r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')).slice(0, 400)}`, { found: String(r.code) });
-    }
+    if (r.code !== 0 || cut < 0) throw await this.remoteFailure(conn, r.code, r.stderr || r.stdout);
     let snapshot: unknown;
     try {
       snapshot = JSON.parse(r.stdout.slice(0, cut));
@@ -90,6 +109,30 @@ export class RemoteSource implements HostSource {
     if (problem) throw new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: unusable peek --json output: ${problem}`);
     const events = this.fresh(r.stdout.slice(cut + 3));
     return { snapshot: snapshot as HostSnapshot, events, bytes };
+  }
+
+  /**
+   * What a failed remote command means, in the operator's terms: 127 is the shell not finding
+   * the command (a non-interactive ssh shell does not read the login files that put
+   * `~/.npm-global/bin` and the like on PATH: its PATH is asked and quoted), 78 the remote
+   * project's config (missing or invalid: its own first line says which), anything else quoted.
+   */
+  private async remoteFailure(conn: SshConnection, code: number | null, output: string): Promise<AgentRunnerError> {
+    const said = errorMessage(output);
+    const text = redactText(said.text).slice(0, 400);
+    const cmd = this.opts.remoteCommand;
+    if (code === EXIT_NOT_FOUND) {
+      const path = await conn.exec('printf %s "$PATH"', this.opts.timeoutMs).then((p) => p.stdout.trim(), () => '?');
+      return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: \`${cmd.split(' ')[0]}\` not found on ${this.host} (PATH of a non-interactive shell: ${path}); set monitor.remote_command (or --remote-command) to its full path`, { found: String(code) });
+    }
+    if (code === EXIT.CONFIG) {
+      // The remote's own hint speaks to someone at its shell; without --config the fix is here.
+      const hint = /--config/.test(cmd)
+        ? (said.hint ? `; ${redactText(said.hint)}` : '')
+        : "; the remote command has no --config, so agent-runner looked from the ssh session's directory (the home directory): set monitor.remote_command (or --remote-command) to `agent-runner --config PATH`";
+      return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: remote config broken: ${text}${hint}`, { found: String(code) });
+    }
+    return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: remote agent-runner exited ${code ?? 'by a signal'}: ${text}`, { found: String(code) });
   }
 
   /** Parses event lines and drops those already seen at the cursor's time stamp. */
