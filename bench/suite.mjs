@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'packages/cli/dist/bin.js');
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
-const UNIT_NODE_OPTIONS = /ExecStart=@NODE@ (.*?) @CLI@/.exec(readFileSync(join(REPO, 'units/agent-runner@.service'), 'utf8'))[1].split(' ');
+/** The node options in the ExecStart= of a verb's unit file (`units/`). */
+const unitNodeOptions = (verb) => /ExecStart=@NODE@ (.*?) @CLI@/.exec(readFileSync(join(REPO, `units/agent-runner${verb === 'serve' ? '' : `-${verb}`}@.service`), 'utf8'))[1].split(' ');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const kib = (text, key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
 
@@ -53,7 +54,7 @@ execFileSync('git', ['init', '-q', dir]);
 execFileSync('git', ['-C', dir, '-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-q', '--allow-empty', '-m', 'init']);
 
 const verbs = ['serve', 'bridge', 'watchdog', 'monitor'];
-const kids = verbs.map((verb) => spawn(process.execPath, [...UNIT_NODE_OPTIONS, CLI, verb], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] }));
+const kids = verbs.map((verb) => spawn(process.execPath, [...unitNodeOptions(verb), CLI, verb], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] }));
 const errs = kids.map((c) => {
   let s = '';
   c.stderr.setEncoding('utf8').on('data', (d) => (s = (s + d).slice(-2000)));
@@ -74,7 +75,7 @@ try {
     });
   }
   const f = (x) => x.toFixed(1).padStart(7);
-  console.log(`idle ${IDLE_S} s, node ${process.versions.node}, ${UNIT_NODE_OPTIONS.join(' ')}; MiB`);
+  console.log(`idle ${IDLE_S} s, node ${process.versions.node}, ${verbs.map((v) => `${v}: ${unitNodeOptions(v).join(' ')}`).join(', ')}; MiB`);
   console.log('process    VmRSS  RssAnon      Pss  VmHWM');
   verbs.forEach((v, i) => console.log(`${v.padEnd(9)}${f(lows[i].rss)}  ${f(lows[i].anon)}  ${f(lows[i].pss)}${f(lows[i].hwm)}`));
   const sum = (k) => lows.reduce((a, m) => a + m[k], 0);

@@ -91,6 +91,17 @@ const HARDENING = `# Hardening agents tolerate (system units only; user units wo
 export const DAEMON_NODE_OPTIONS = ['--optimize-for-size', '--expose-gc'] as const;
 const NODE = `@NODE@ ${DAEMON_NODE_OPTIONS.join(' ')}`;
 
+/**
+ * node options of the light daemons (bridge, watchdog, monitor), which wake every few seconds
+ * for milliseconds of work: V8's interpreter only (`--max-opt=0`). With its optimising tiers
+ * such a daemon grew by 11–13 % in its first 20 minutes (the long soak's monitors, 60 → 67 MiB,
+ * all of it malloc memory, RssAnon, while the JS heap stayed flat: the optimising compilers'
+ * work); interpreted, it is flat from the start and a few MiB smaller, for a CPU cost that a poll
+ * every few seconds does not notice (bench/README.md "Suite memory").
+ */
+export const LIGHT_DAEMON_NODE_OPTIONS = [...DAEMON_NODE_OPTIONS, '--max-opt=0'] as const;
+const LIGHT_NODE = `@NODE@ ${LIGHT_DAEMON_NODE_OPTIONS.join(' ')}`;
+
 /** `agent-runner@.service`: the round runner. */
 export const SERVE_TEMPLATE = `${HEADER}
 # agent-runner@.service: the round runner (\`agent-runner serve\`) of project %i.
@@ -146,7 +157,7 @@ ${COMMON_UNIT}
 
 [Service]
 ${COMMON_SERVICE}
-ExecStart=${NODE} @CLI@ bridge
+ExecStart=${LIGHT_NODE} @CLI@ bridge
 ${DAEMON_LIFECYCLE}
 ${HARDENING}
 
@@ -163,7 +174,7 @@ ${COMMON_UNIT}
 
 [Service]
 ${COMMON_SERVICE}
-ExecStart=${NODE} @CLI@ watchdog
+ExecStart=${LIGHT_NODE} @CLI@ watchdog
 ${DAEMON_LIFECYCLE}
 ${HARDENING}
 
@@ -183,7 +194,7 @@ ${COMMON_UNIT}
 ${COMMON_SERVICE}
 # $AGENT_RUNNER_MONITOR_ARGS (unbraced) splits into words, e.g. "--host pi"; empty by default.
 Environment=AGENT_RUNNER_MONITOR_ARGS=
-ExecStart=${NODE} @CLI@ monitor $AGENT_RUNNER_MONITOR_ARGS
+ExecStart=${LIGHT_NODE} @CLI@ monitor $AGENT_RUNNER_MONITOR_ARGS
 ${DAEMON_LIFECYCLE}
 ${HARDENING}
 
