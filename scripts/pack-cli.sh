@@ -5,9 +5,10 @@
 # as part of the bundle (it never fetches them at install time). So this copies the CLI, the
 # internal @agent-runner/* packages (package.json + dist/) and the closure of their runtime
 # dependencies from the workspace's node_modules into a staging directory, lists them all in
-# bundleDependencies and packs that. `npm install -g` of the tarball runs the install scripts
-# of better-sqlite3 and node-pty, which compile for the installing host (python3, make, g++);
-# with --ignore-scripts the binaries built in this workspace are used as they are.
+# bundleDependencies and packs that. The tarball carries no compiled code: `npm install -g`
+# runs the install scripts of better-sqlite3 and node-pty (and of ssh2's optional crypto
+# binding), which compile for the installing host (python3, make, g++). It is for Linux hosts
+# only (x64, arm64, armv7), so the deps' files for other OSes are left out too.
 #
 #   scripts/pack-cli.sh [DEST_DIR]      prints the tarball path; run `npx tsc -b` first
 set -euo pipefail
@@ -24,15 +25,29 @@ const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
 const internal = new Set(pkg.bundleDependencies || []);
 const wsDir = { '@agent-runner/core': 'core', '@agent-runner/runner': 'runner', '@agent-runner/bridge': 'bridge', '@agent-runner/monitor': 'monitor', '@agent-runner/watchdog': 'watchdog' };
 const copied = new Set();
-function copyDir(src, dst, filter) {
+function copyDir(src, dst, keep) {
   fs.mkdirSync(dst, { recursive: true });
   for (const e of fs.readdirSync(src, { withFileTypes: true })) {
-    if (filter && !filter(e.name)) continue;
     const s = path.join(src, e.name), d = path.join(dst, e.name);
     const st = fs.statSync(s);
-    if (st.isDirectory()) copyDir(s, d);
-    else if (!/\.test\./.test(e.name)) fs.copyFileSync(s, d), fs.chmodSync(d, st.mode);
+    if (!keep(src, e.name, st.isDirectory()) || /\.test\./.test(e.name)) continue;
+    if (st.isDirectory()) copyDir(s, d, keep);
+    else fs.copyFileSync(s, d), fs.chmodSync(d, st.mode);
   }
+}
+// Whether a dep's file is needed to build and run it on Linux; npm then applies the dep's own
+// "files". Without this the tarball was 20.9 MB, most of it node-pty's win32 .pdb files.
+function forLinux(dir, name, isDir) {
+  // Windows executables, DLLs and debug symbols (node-pty's conpty, ssh2's pagent.exe)
+  if (!isDir) return !/\.(exe|dll|pdb)$/i.test(name);
+  // prebuildify's <platform>-<arch>/ binaries: node-pty has none for Linux, it compiles there
+  if (path.basename(dir) === 'prebuilds') return name.startsWith('linux-');
+  // node-gyp's output on this host (its arch, its paths): the install script rebuilds it
+  if (name === 'build') return !fs.existsSync(path.join(dir, 'binding.gyp'));
+  // node-pty's binding.gyp builds these sources only if OS=="win"
+  if (name === 'winpty') return false;
+  // the deps' own tests and CI, never loaded at run time
+  return !['test', 'tests', '.github'].includes(name);
 }
 function add(name) {
   if (copied.has(name)) return;
@@ -41,10 +56,10 @@ function add(name) {
   let src;
   if (internal.has(name)) {
     src = path.join(root, 'packages', wsDir[name]);
-    copyDir(src, dst, (n) => n === 'package.json' || n === 'dist');
+    copyDir(src, dst, (dir, n) => dir !== src || n === 'package.json' || n === 'dist');
   } else {
     src = fs.realpathSync(path.join(root, 'node_modules', name));
-    copyDir(src, dst, (n) => n !== 'node_modules');
+    copyDir(src, dst, (dir, n, isDir) => !(dir === src && n === 'node_modules') && forLinux(dir, n, isDir));
   }
   const dep = JSON.parse(fs.readFileSync(path.join(src, 'package.json'), 'utf8'));
   for (const n of Object.keys({ ...dep.dependencies, ...dep.optionalDependencies })) {

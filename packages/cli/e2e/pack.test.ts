@@ -5,7 +5,7 @@
 import t from 'tap';
 import { openLedger } from '@agent-runner/core/ledger';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -51,6 +51,16 @@ t.test('npm pack bundles the internal packages; npm install -g gives a working C
   const list = run('tar', ['tzf', tarball]).stdout;
   for (const p of ['core', 'runner', 'bridge', 'monitor', 'watchdog']) t.match(list, `package/node_modules/@agent-runner/${p}/dist/`, `@agent-runner/${p} is bundled`);
   t.match(list, 'package/node_modules/better-sqlite3/binding.gyp', 'native sources are bundled (compiled at install)');
+  t.match(list, 'package/node_modules/node-pty/binding.gyp', 'node-pty is bundled as sources too');
+  t.notMatch(list, /\.(pdb|dll|exe)$/im, 'no Windows binaries or debug symbols');
+  t.notMatch(list, /\/prebuilds\/(?!linux-)/, 'no prebuilt binaries for other platforms');
+  t.notMatch(list, /\/build\/(Release|Debug|Makefile)/, 'no node-gyp output of the packing host');
+  t.notMatch(list, /\/deps\/winpty\//, 'no node-pty sources built only on Windows');
+  t.notMatch(list, /^package\/node_modules\/.+\/(test|tests|\.github)\//m, "no deps' tests or CI files");
+  const size = statSync(tarball).size;
+  t.comment(`tarball: ${size} bytes, ${list.split('\n').filter(Boolean).length} files`);
+  // 5.4 MB without the debris, 21 MB with node-pty's win32 .pdb files.
+  t.ok(size < 7_000_000, `tarball under 7 MB (${size} bytes)`);
   const t0 = Date.now();
   const inst = run('npm', ['install', '--global', '--prefix', prefix, tarball], { env, timeoutMs: 1_200_000 });
   t.equal(inst.code, 0, inst.stderr.slice(-3000));
