@@ -34,6 +34,7 @@ const ctx: CliContext = {
   stdout: process.stdout,
   stderr: process.stderr,
   stdoutIsTTY: Boolean(process.stdout.isTTY),
+  columns: process.stdout.columns,
   pid: process.pid,
   signal: stop.signal,
   killSignal: kill.signal,

@@ -12,6 +12,8 @@ export interface CliContext {
   stderr: Writable;
   /** True when stdout is a terminal (human output may use colour and redraws). */
   stdoutIsTTY: boolean;
+  /** The terminal's width, when stdout is one: tables fit in it. Undefined for a pipe or a file. */
+  columns?: number | undefined;
   pid: number;
   /** Aborted on the first SIGINT/SIGTERM: stop gracefully. */
   signal: AbortSignal;
