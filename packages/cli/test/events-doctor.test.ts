@@ -1,8 +1,11 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { EventWriter } from '@agent-runner/core/events';
 import { CLI_BIN, runCli, tempProject } from '@agent-runner/testkit/project';
+import { docContext } from '../src/commands-doc.js';
+import { doctor, renderChecks } from '../src/commands/doctor.js';
 
 const CONFIG = '[agent]\ncommand = ["sh"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nstate_dir = ".state"\n';
 
@@ -76,6 +79,47 @@ t.test('doctor: checks with fixes, --json, exit 1 on failure', async (t) => {
   t.teardown(broken.cleanup);
   const fail = await runCli(['doctor'], { cwd: broken.dir, env: broken.env });
   t.equal(fail.code, 1);
-  t.match(fail.stdout, /fail {2}agent {16}agent executable not found on PATH: no-such-agent-xyz/);
-  t.match(fail.stdout, /fix: Install no-such-agent-xyz/);
+  t.match(fail.stdout, /\nfail {2}agent +agent executable not found on PATH: no-such-agent-xyz\n +fix: Install no-such-agent-xyz/);
+  const rows = fail.stdout.split('\n').filter((l) => /^(ok|warn|fail) /.test(l));
+  t.same(new Set(rows.map((l) => (/^\S+ +\S+ +/.exec(l) as RegExpExecArray)[0].length)).size, 1, 'every detail starts in one column, native:better-sqlite3\'s included');
+  const agent = fail.stdout.split('\n').findIndex((l) => l.startsWith('fail  agent'));
+  const lines = fail.stdout.split('\n');
+  t.equal(lines[agent + 1]?.indexOf('fix:'), lines[agent]?.indexOf('agent executable'), 'the fix under its detail');
+});
+
+/** No cell crosses into the two spaces before each of these offsets. */
+function columnsKept(t: Test, lines: string[], offsets: number[], width: number): void {
+  for (const l of lines) {
+    t.ok(l.length <= width, `fits in ${width}: ${JSON.stringify(l)}`);
+    for (const o of offsets) t.equal(l.slice(o - 2, o).trim(), '', `nothing spills into the gap before ${o}: ${JSON.stringify(l)}`);
+  }
+}
+
+t.test('doctor: a long check name and detail wrap inside their own columns at the given width', async (t) => {
+  const name = 'a-check-with-a-very-long-name-of-its-own';
+  const detail = '/var/lib/agent-runner/some-project/ledger.sqlite3: database disk image is malformed (page 7 of 12)';
+  const fix = 'Stop the units, move the ledger aside and restart.';
+  const lines = renderChecks([{ name: 'node', status: 'ok', detail: 'node 20.20.2' }, { name, status: 'fail', detail, fix }], 60);
+  t.ok(lines.length > 3, 'wrapped');
+  const nameAt = 6;
+  const detailAt = (lines[0] as string).indexOf('node 20');
+  t.ok(detailAt > nameAt + 'node'.length, 'three columns');
+  columnsKept(t, lines, [nameAt, detailAt], 60);
+  const rest = lines.slice(1);
+  t.equal(rest.map((l) => l.slice(nameAt, detailAt).trim()).join(''), name, 'the name whole, in its column');
+  t.equal(rest.map((l) => l.slice(detailAt)).join('').replace(/\s/g, ''), `${detail}fix: ${fix}`.replace(/\s/g, ''), 'the detail and fix whole, in theirs');
+  t.ok(rest.some((l) => l.slice(detailAt).startsWith('fix: ')), 'the fix on a line of its own');
+});
+
+t.test('doctor fits its table in the terminal width the context gives', async (t) => {
+  const broken = tempProject('bad', { 'PROMPT.md': 'x', 'agent-runner.toml': CONFIG.replace('["sh"]', '["no-such-agent-xyz"]') });
+  t.teardown(broken.cleanup);
+  let stdout = '';
+  const ctx = { ...docContext(), cwd: broken.dir, env: broken.env, nodeVersion: process.versions.node, columns: 50, stdout: new Writable({ write: (c, _e, cb) => void ((stdout += String(c)), cb()) }) };
+  t.equal(doctor(ctx, {}), 1);
+  const lines = stdout.trimEnd().split('\n').slice(0, -1);
+  const detailAt = (lines[0] as string).indexOf('node ');
+  columnsKept(t, lines, [6, detailAt], 50);
+  t.match(stdout, /\n(ok|warn) +disk +/, 'every check listed');
+  t.match(stdout, /1 check\(s\) failed\n$/);
 });

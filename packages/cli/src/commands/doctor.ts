@@ -8,6 +8,7 @@ import type { AgentRunnerConfig } from '@agent-runner/core/config';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out, outJson } from '../output.js';
+import { table } from '../table.js';
 
 /** One doctor finding. */
 export interface Check {
@@ -96,6 +97,17 @@ function configChecks(cfg: AgentRunnerConfig, env: CliContext['env']): Check[] {
 }
 
 /**
+ * The checks as doctor prints them: status, name, then the detail with the fix (of a warn or
+ * fail) on its own line below it, all fitted to `width` columns when given (see `table`).
+ */
+export function renderChecks(checks: readonly Check[], width?: number): string[] {
+  return table(
+    checks.map((c) => [c.status, c.name, c.fix && c.status !== 'ok' ? `${c.detail}\nfix: ${c.fix}` : c.detail]),
+    { width },
+  );
+}
+
+/**
  * `agent-runner doctor [--json]`: checks this host for running agent-runner — node version,
  * native modules, config, agent executable, state dir permissions, ledger integrity, free
  * disk. Each check is ok / warn / fail with a fix; exits 1 when any check fails.
@@ -117,10 +129,7 @@ export function doctor(ctx: CliContext, args: GlobalArgs): number {
   const failed = checks.filter((c) => c.status === 'fail').length;
   if (args.json) outJson(ctx, { ok: failed === 0, checks });
   else {
-    for (const c of checks) {
-      out(ctx, `${c.status.padEnd(4)}  ${c.name.padEnd(20)} ${c.detail}`);
-      if (c.fix && c.status !== 'ok') out(ctx, `${' '.repeat(27)}fix: ${c.fix}`);
-    }
+    renderChecks(checks, ctx.columns).forEach((l) => out(ctx, l));
     out(ctx, failed ? `${failed} check(s) failed` : 'all checks passed');
   }
   return failed ? 1 : 0;
