@@ -1,9 +1,13 @@
 import type { PeekSnapshot } from '@agent-runner/core/peek';
+import { table } from './table.js';
 
 const n = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '-' : `${v}${unit}`);
 
-/** Renders a peek snapshot for humans, one line per fact; used by `peek` and `watch`. */
-export function renderPeek(p: PeekSnapshot): string[] {
+/**
+ * Renders a peek snapshot for humans as lines, its tables (rounds, hooks) fitted to `width`
+ * columns when given (the terminal's); used by `peek` and `watch`.
+ */
+export function renderPeek(p: PeekSnapshot, width?: number): string[] {
   const s = p.service;
   const lines = [
     `project ${p.project}  ${s.state.toUpperCase()}${s.pid ? ` pid ${s.pid}` : ''}${s.activity ? ` (${s.activity})` : ''}${s.version ? `  v${s.version}` : ''}  at ${p.generated_at}`,
@@ -19,24 +23,20 @@ export function renderPeek(p: PeekSnapshot): string[] {
   const counts = Object.entries(p.counts_24h).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   lines.push(`last 24h: ${counts}`);
   lines.push(`today: ${p.today.rounds} round(s), ${p.today.input_tokens} in / ${p.today.output_tokens} out tokens, $${p.today.cost_usd.toFixed(4)}`);
-  lines.push('', 'round  phase       status       class         exit  duration  cost      started');
-  for (const r of p.rounds) {
-    lines.push(
-      `${String(r.round).padStart(5)}  ${(r.phase ?? '-').padEnd(10)}  ${r.status.padEnd(11)}  ${(r.classification ?? '-').padEnd(12)}  ${(r.signal ?? n(r.exit_code)).padStart(4)}  ${n(r.duration_s, 's').padStart(8)}  ${r.cost_usd === null ? '-'.padEnd(8) : `$${r.cost_usd.toFixed(4)}`.padEnd(8)}  ${r.started_at}`,
-    );
-  }
+  const rounds = p.rounds.map((r) => [String(r.round), r.phase ?? '-', r.status, r.classification ?? '-', r.signal ?? n(r.exit_code), n(r.duration_s, 's'), r.cost_usd === null ? '-' : `$${r.cost_usd.toFixed(4)}`, r.started_at]);
+  lines.push('', ...table(rounds, { head: ['round', 'phase', 'status', 'class', 'exit', 'duration', 'cost', 'started'], right: [0, 4, 5], width }));
   if (p.rounds.length === 0) lines.push('  (no rounds yet)');
   if (p.orphan_stashes.length) {
     lines.push('', 'orphan stashes (salvage with `git stash show -p SHA`, `git stash pop SHA`):');
     for (const st of p.orphan_stashes) lines.push(`  ${st.sha}  round ${st.round}  ${st.created_at}`);
   }
   if (p.hooks?.length) {
-    lines.push('', 'hooks:');
-    for (const h of p.hooks) {
+    const hooks = p.hooks.map((h) => {
       const l = h.last;
       const how = !l ? 'never ran' : l.outcome === 'ok' ? `ok in ${l.duration_s}s at ${l.at}` : `FAILED (${l.reason ?? '?'}) in ${l.duration_s}s at ${l.at}${l.message ? `: ${l.message}` : ''}`;
-      lines.push(`  ${h.name.padEnd(20)} ${h.on.padEnd(11)} ${h.enabled ? '' : '(disabled) '}${how}`);
-    }
+      return [h.name, h.on, `${h.enabled ? '' : '(disabled) '}${how}`];
+    });
+    lines.push('', 'hooks:', ...table(hooks, { indent: 2, width }));
   }
   const d = p.system.disk;
   const m = p.system.memory;

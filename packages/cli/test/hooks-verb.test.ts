@@ -48,7 +48,9 @@ t.test('hooks and hooks test through the built CLI', async (t) => {
   t.match(list.stdout, /^NAME +ON +ENABLED +TIMEOUT +ON_FAILURE +COMMAND\n/);
   t.match(list.stdout, /\necho +detector +yes +10 s +continue +\S*\/echo\.sh\n/);
   t.match(list.stdout, /\nprompt +pre_round +no +30 s +skip_round /);
-  t.match(list.stdout, /\ngone .*\n {2}! \S*no-such-hook\.sh does not exist/, 'a command that cannot run is pointed out');
+  t.match(list.stdout, /\ngone .*\n +! \S*no-such-hook\.sh does not exist\n/, 'a command that cannot run is pointed out');
+  const listLines = list.stdout.split('\n');
+  t.equal(listLines.find((l) => l.includes('! '))?.indexOf('!'), listLines[0]?.indexOf('COMMAND'), 'under its command');
   const listJson = await cli(['hooks', '--json']);
   t.equal(listJson.code, 0);
   const doc = JSON.parse(listJson.stdout) as { config_file: string; hooks: Array<Record<string, unknown>> };

@@ -9,6 +9,7 @@ import { redactStrings, redactText } from '@agent-runner/core/redact';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out, outJson } from '../output.js';
+import { table } from '../table.js';
 
 /** A hook as `hooks` lists it. */
 function hookView(h: HookConfig, env: CliContext['env']): Record<string, unknown> {
@@ -44,16 +45,13 @@ export function hooksList(ctx: CliContext, args: GlobalArgs): number {
     out(ctx, `no hooks in ${cfg.source} (a [hooks.NAME] table each; see docs/hooks.md)`);
     return 0;
   }
-  const rows = cfg.hooks.map((h) => [h.name, h.on, h.enabled ? 'yes' : 'no', `${h.timeout_s} s`, h.on_failure, commandLine(h.command)]);
-  const head = ['NAME', 'ON', 'ENABLED', 'TIMEOUT', 'ON_FAILURE', 'COMMAND'];
-  const widths = head.map((t, i) => Math.max(t.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
-  out(ctx, line(head));
-  rows.forEach((r, i) => {
-    out(ctx, redactText(line(r)));
+  const rows = cfg.hooks.map((h, i) => {
     const problem = hooks[i]?.['problem'];
-    if (typeof problem === 'string' && cfg.hooks[i]?.enabled) out(ctx, `  ! ${redactText(problem)}`);
+    const command = commandLine(h.command) + (typeof problem === 'string' && h.enabled ? `\n! ${problem}` : '');
+    // Redacted before the layout: a wrapped line could split a secret past the patterns' reach.
+    return [h.name, h.on, h.enabled ? 'yes' : 'no', `${h.timeout_s} s`, h.on_failure, command].map(redactText);
   });
+  table(rows, { head: ['NAME', 'ON', 'ENABLED', 'TIMEOUT', 'ON_FAILURE', 'COMMAND'], width: ctx.columns }).forEach((l) => out(ctx, l));
   return 0;
 }
 

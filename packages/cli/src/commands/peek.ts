@@ -9,6 +9,7 @@ import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out, outJson } from '../output.js';
 import { renderPeek } from '../render-peek.js';
+import { table } from '../table.js';
 
 /** Arguments of `agent-runner peek`. */
 export interface PeekArgs extends GlobalArgs {
@@ -54,7 +55,10 @@ function roundDetail(ctx: CliContext, args: PeekArgs): number {
     return 0;
   }
   if (args.json) outJson(ctx, record);
-  else for (const [k, v] of Object.entries(record)) out(ctx, `${k.padEnd(22)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
+  else {
+    const rows = Object.entries(record).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)]);
+    table(rows, { width: ctx.columns }).forEach((l) => out(ctx, l));
+  }
   return 0;
 }
 
@@ -78,6 +82,6 @@ export async function peek(ctx: CliContext, args: PeekArgs): Promise<number> {
     return 0;
   }
   if (args.json) outJson(ctx, snap);
-  else renderPeek(snap).forEach((l) => out(ctx, l));
+  else renderPeek(snap, ctx.columns).forEach((l) => out(ctx, l));
   return 0;
 }

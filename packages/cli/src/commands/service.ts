@@ -13,6 +13,7 @@ import { effectiveMode, loadProjectConfig, projectConfigFile } from '../load.js'
 import { oneLine, out, outJson, warn } from '../output.js';
 import { detectManager, findInstallByConfig, projectUnits, showUnits, systemctl, type Manager, type UnitState } from '../systemd.js';
 import { DAEMON_NODE_OPTIONS } from '../systemd-templates.js';
+import { table } from '../table.js';
 import { mustSucceed } from './install.js';
 
 /** A project as the lifecycle verbs see it. */
@@ -214,12 +215,13 @@ export async function status(ctx: CliContext, args: GlobalArgs): Promise<number>
   }
   out(ctx, `project ${report.project} (${report.manager})`);
   if (report.config_error) out(ctx, `  config BROKEN (a start or restart would fail): ${report.config_error}`);
-  for (const u of units) {
+  const rows = units.map((u) => {
     const extra = [u.main_pid ? `pid ${u.main_pid}` : '', u.since ? `since ${u.since}` : '', u.result && u.result !== 'success' ? `last result ${u.result} (status ${u.exec_main_status})` : '', u.n_restarts ? `${u.n_restarts} restart(s)` : '']
       .filter(Boolean)
       .join(', ');
-    out(ctx, `  ${u.unit.padEnd(40)} ${`${u.active_state}/${u.sub_state}`.padEnd(20)} ${extra}`);
-  }
+    return [u.unit, `${u.active_state}/${u.sub_state}`, extra];
+  });
+  table(rows, { indent: 2, width: ctx.columns }).forEach((l) => out(ctx, l));
   if (manager.kind === 'foreground') out(ctx, `  serve ${lp.runner ? `running (pid ${lp.runner.pid}, since ${lp.runner.started_at})` : 'not running'} (no systemd units installed)`);
   if (lp.ledger) {
     const l = lp.ledger.last_round;

@@ -22,7 +22,7 @@ export async function watch(ctx: CliContext, args: WatchArgs): Promise<number> {
   if (tty) ctx.stdout.write('\x1b[?1049h\x1b[?25l');
   try {
     do {
-      const lines = renderPeek(await buildPeek(cfg, { nowMs: Date.now() }));
+      const lines = renderPeek(await buildPeek(cfg, { nowMs: Date.now() }), ctx.columns);
       if (tty) ctx.stdout.write(`\x1b[H${lines.map((l) => `${l}\x1b[K`).join('\n')}\n\x1b[J`);
       else {
         lines.forEach((l) => out(ctx, l));
