@@ -225,7 +225,7 @@ t.test('a remote agent-runner not on PATH (127) and a broken remote config (78) 
   t.teardown(p.cleanup);
   const missing = runMonitor(monitorDir(p, 60, '', 'agent-runner-not-installed'), ['--once']);
   t.equal(await missing.exited, 69, 'unreachable: EX_UNAVAILABLE');
-  t.match(missing.out(), /\[DOWN\] status host=testhost: unreachable: ssh testhost: `agent-runner-not-installed` not found on testhost \(PATH of a non-interactive shell: [^)]*\/bin[^)]*\); set monitor.remote_command/);
+  t.match(missing.out(), /\[DOWN\] status host=testhost: unreachable: ssh testhost: `agent-runner-not-installed` not found on testhost \(PATH of a non-interactive shell: [^)]*\/bin[^)]*\); set its full path as `remote_command` in \[monitor\.hosts\.testhost\]/);
   const broken = join(sshd.dir, 'broken.toml');
   writeFileSync(broken, 'project = "x"\n[agent]\ncommand = ["true"]\n[prompt]\nfile = "P.md"\n[runtime]\nrestart_dely_s = 1\n');
   const bad = runMonitor(monitorDir(p, 60, '', `${process.execPath} ${CLI_BIN} --config ${broken}`), ['--once', '--json']);
@@ -235,5 +235,47 @@ t.test('a remote agent-runner not on PATH (127) and a broken remote config (78) 
   t.notMatch(status.error, /has no --config|"ok":false/, 'the reason as words, and no hint about finding a config the command names');
   const none = runMonitor(monitorDir(p, 60, '', `${process.execPath} ${CLI_BIN}`), ['--once']);
   t.equal(await none.exited, 69);
-  t.match(none.out(), /remote config broken: no agent-runner\.toml in \S+ or any parent directory; the remote command has no --config, so agent-runner looked from the ssh session's directory \(the home directory\): set monitor\.remote_command/);
+  t.match(none.out(), /remote config broken: no agent-runner\.toml in \S+ or any parent directory; the remote command has no --config, so agent-runner looked from the ssh session's directory \(the home directory\): set `config` in \[monitor\.hosts\.testhost\]/);
+});
+
+t.test('a laptop\'s own monitor config: `[monitor.hosts.NAME]` alone finds the host and its project, with no flags', async (t) => {
+  const p = scenario('echo RESULT ok');
+  t.teardown(p.cleanup);
+  t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
+  const xdg = join(sshd.dir, `xdg-${Date.now()}`);
+  mkdirSync(join(xdg, 'agent-runner'), { recursive: true });
+  const write = (text: string): void => writeFileSync(join(xdg, 'agent-runner', 'monitor.toml'), text);
+  // What an operator writes: the name they use, the ssh alias, the project's config path there
+  // and the full path of the command (a non-interactive shell's PATH does not have it).
+  write(`[monitor]\npoll_interval_s = 1\n[monitor.hosts.pi]\nssh = "testhost"\nconfig = "${join(p.dir, 'agent-runner.toml')}"\nremote_command = "${process.execPath} ${CLI_BIN}"\n`);
+  const run = (args: string[]): { out: () => string; exited: Promise<number | null> } => {
+    const child = spawn(process.execPath, [CLI_BIN, 'monitor', '--ssh-config', sshd.sshConfig, ...args], {
+      cwd: sshd.dir,
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: sshd.home, XDG_CONFIG_HOME: xdg, LANG: 'C.UTF-8' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
+    return { out: () => out, exited: new Promise((r) => child.on('close', (c) => r(c))) };
+  };
+  const all = run(['--once', '--json']);
+  t.equal(await all.exited, 0, 'every host of the table polled, healthy');
+  t.match(JSON.parse(all.out().trim().split('\n').at(-1) as string), { type: 'status', host: 'pi', project: 'proj', state: 'healthy' }, 'named as the table names it');
+  const one = run(['--once', '--host', 'pi']);
+  t.equal(await one.exited, 0, '--host NAME takes the table of that name');
+  t.match(one.out(), /\[OK\] status host=pi: healthy \(project proj\)/);
+
+  write('[monitor]\n[monitor.hosts.pi]\nsssh = "testhost"\n');
+  const typo = run(['--once']);
+  t.equal(await typo.exited, 78, 'EX_CONFIG');
+  t.match(typo.out(), /monitor\.toml:3:1: unknown key `monitor\.hosts\.pi\.sssh`.*did you mean `monitor\.hosts\.pi\.ssh`/s);
+  write('[monitor]\n[runtime]\nmax_rounds = 1\n');
+  const project = run(['--once']);
+  t.equal(await project.exited, 78, 'a project\'s table in a monitor\'s config is named');
+  t.match(project.out(), /`runtime` in a monitor's config/);
+  write('[monitor]\npoll_interval_s = 1\n');
+  const none = run(['--once']);
+  t.equal(await none.exited, 64, 'EX_USAGE: nothing to monitor');
+  t.match(none.out(), /names no host.*\[monitor\.hosts\.NAME\]/s);
 });

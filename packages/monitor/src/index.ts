@@ -18,7 +18,7 @@
  */
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { readSecretRef, type AgentRunnerConfig } from '@agent-runner/core/config';
+import { readSecretRef, type AgentRunnerConfig, type MonitorConfig } from '@agent-runner/core/config';
 import { AgentRunnerError, EXIT, isAgentRunnerError } from '@agent-runner/core/errors';
 import { EventWriter, followEvents, type EventRecord } from '@agent-runner/core/events';
 import type { KillFn } from '@agent-runner/core/identity';
@@ -36,7 +36,7 @@ import { tailLines } from '@agent-runner/core/tail';
 import type { PageState } from './page.js';
 import { onceExit, onceLine, onceStatus } from './once.js';
 import { HostPoller } from './poller.js';
-import { DEFAULT_SETTINGS, settingsFromConfig, type MonitorSettings } from './settings.js';
+import { DEFAULT_SETTINGS, remoteCommandOf, settingsFromConfig, settingsFromTable, type MonitorSettings } from './settings.js';
 import type { HostSource } from './source.js';
 import { MonitorEvents } from './writes.js';
 
@@ -47,10 +47,12 @@ export const HEARTBEAT_MS = 5000;
 export interface MonitorStartConfig {
   /** The local project's config; required for local monitoring, optional with `hosts`. */
   cfg: AgentRunnerConfig | undefined;
+  /** Without `cfg`: a monitor's own config (`[monitor]` only), its settings and `[monitor.hosts]`. */
+  monitor?: MonitorConfig | undefined;
   /** Where the monitor keeps its own state: ledger (alerts, outbox), events, enrollment. */
   paths: ProjectPaths;
   mode: 'anomaly' | 'events' | 'http';
-  /** SSH aliases; empty = the local project. */
+  /** Hosts to poll over SSH, by `[monitor.hosts]` name or SSH alias; empty = the local project. */
   hosts: string[];
   /** JSON Lines on stdout instead of human lines. */
   json: boolean;
@@ -163,8 +165,8 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     }
 
     ledger = openLedger(paths.ledgerPath, { now: deps.now });
-    const base = config.cfg ? settingsFromConfig(config.cfg, { remote: config.hosts.length > 0 }) : DEFAULT_SETTINGS;
-    const settings: MonitorSettings = { ...base, ...config.settings, ...(config.remoteCommand ? { remote_command: config.remoteCommand } : {}) };
+    const base = config.cfg ? settingsFromConfig(config.cfg, { remote: config.hosts.length > 0 }) : config.monitor ? settingsFromTable(config.monitor) : DEFAULT_SETTINGS;
+    const settings: MonitorSettings = { ...base, ...config.settings };
     const recent: RecentEvents = new Map();
     const built = await buildPollers(config, deps, { ledger, writer, events, settings, recent, signal: halt.signal });
     sources = built.sources;
@@ -234,10 +236,11 @@ async function buildPollers(
   const home = deps.env['HOME'] ?? '/';
   const timeoutMs = Math.max(10_000, Math.min(60_000, settings.poll_interval_s * 1000));
   const sources = config.hosts.map(
-    (alias) =>
+    (name) =>
       new RemoteSource({
-        alias,
-        remoteCommand: settings.remote_command,
+        name,
+        alias: settings.hosts[name]?.ssh ?? name,
+        remoteCommand: config.remoteCommand ?? remoteCommandOf(settings, name),
         timeoutMs,
         ssh: {
           configFile: config.sshConfigFile ?? join(home, '.ssh', 'config'),
@@ -257,7 +260,7 @@ async function buildPollers(
  * cannot be read; ERR_AR_USAGE when the port is in use.
  */
 async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers: HostPoller[], recent: RecentEvents): Promise<Server | undefined> {
-  const port = config.port ?? (config.mode === 'http' ? (config.cfg?.monitor.http_port ?? 8765) : undefined);
+  const port = config.port ?? (config.mode === 'http' ? ((config.cfg?.monitor ?? config.monitor)?.http_port ?? 8765) : undefined);
   if (port === undefined) return undefined;
   const { paths } = config;
   const narrativeFile = config.cfg ? (config.cfg.runtime.narrative_file ?? join(paths.logDir, 'narrative.md')) : null;
@@ -279,7 +282,7 @@ async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers:
         last_error: p.lastError ?? null,
       };
     });
-  const mon = config.cfg?.monitor;
+  const mon = config.cfg?.monitor ?? config.monitor;
   const bind = mon?.http_bind ?? '127.0.0.1';
   const token = mon ? readSecretRef(mon as unknown as Record<string, unknown>, 'http_token', 'monitor', deps.env) : undefined;
   if (token && 'problem' in token) throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `${token.problem}: the page cannot be protected`, { hint: 'Provide the token, or bind to loopback (monitor.http_bind = "127.0.0.1") and drop the token keys.' });

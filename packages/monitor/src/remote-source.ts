@@ -7,7 +7,9 @@ import { SshConnection, type SshOptions } from './ssh.js';
 
 /** Options of {@link RemoteSource}. */
 export interface RemoteSourceOptions {
-  /** SSH alias (resolved through ~/.ssh/config). */
+  /** The host's name in alerts and status lines (default: `alias`). */
+  name?: string;
+  /** SSH alias or host name (resolved through ~/.ssh/config). */
   alias: string;
   ssh: SshOptions;
   /**
@@ -60,8 +62,8 @@ export class RemoteSource implements HostSource {
   private boundary = new Set<string>();
 
   constructor(private readonly opts: RemoteSourceOptions) {
-    this.host = opts.alias;
-    this.origin = opts.alias;
+    this.host = opts.name ?? opts.alias;
+    this.origin = this.host;
   }
 
   private async connection(): Promise<SshConnection> {
@@ -123,13 +125,13 @@ export class RemoteSource implements HostSource {
     const cmd = this.opts.remoteCommand;
     if (code === EXIT_NOT_FOUND) {
       const path = await conn.exec('printf %s "$PATH"', this.opts.timeoutMs).then((p) => p.stdout.trim(), () => '?');
-      return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: \`${cmd.split(' ')[0]}\` not found on ${this.host} (PATH of a non-interactive shell: ${path}); set monitor.remote_command (or --remote-command) to its full path`, { found: String(code) });
+      return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: \`${cmd.split(' ')[0]}\` not found on ${this.host} (PATH of a non-interactive shell: ${path}); set its full path as \`remote_command\` in [monitor.hosts.${this.host}] (or --remote-command)`, { found: String(code) });
     }
     if (code === EXIT.CONFIG) {
       // The remote's own hint speaks to someone at its shell; without --config the fix is here.
       const hint = /--config/.test(cmd)
         ? (said.hint ? `; ${redactText(said.hint)}` : '')
-        : "; the remote command has no --config, so agent-runner looked from the ssh session's directory (the home directory): set monitor.remote_command (or --remote-command) to `agent-runner --config PATH`";
+        : `; the remote command has no --config, so agent-runner looked from the ssh session's directory (the home directory): set \`config\` in [monitor.hosts.${this.host}] to the project's config path there (or --remote-command 'agent-runner --config PATH')`;
       return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: remote config broken: ${text}${hint}`, { found: String(code) });
     }
     return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: remote agent-runner exited ${code ?? 'by a signal'}: ${text}`, { found: String(code) });

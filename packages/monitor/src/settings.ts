@@ -1,4 +1,4 @@
-import { tableDefaults, type AgentRunnerConfig } from '@agent-runner/core/config';
+import { tableDefaults, type AgentRunnerConfig, type MonitorHostConfig } from '@agent-runner/core/config';
 
 /**
  * The monitor's thresholds and switches, resolved from `[monitor]` (and `[runtime]` for the
@@ -12,6 +12,8 @@ export interface MonitorSettings {
   remote_failure_tolerance_s: number;
   auto_stop: boolean;
   remote_command: string;
+  /** `[monitor.hosts.NAME]` by NAME. */
+  hosts: Record<string, MonitorHostConfig>;
   disk_warning_pct: number;
   disk_critical_pct: number;
   mem_available_min_pct: number;
@@ -61,6 +63,7 @@ function fromTable(m: AgentRunnerConfig['monitor'], supervisorStale: number | un
     remote_failure_tolerance_s: m.remote_failure_tolerance_s,
     auto_stop: m.auto_stop,
     remote_command: m.remote_command,
+    hosts: m.hosts,
     disk_warning_pct: m.disk_warning_pct,
     disk_critical_pct: m.disk_critical_pct,
     mem_available_min_pct: m.mem_available_min_pct,
@@ -86,4 +89,28 @@ export const DEFAULT_SETTINGS: MonitorSettings = fromTable(tableDefaults('monito
  */
 export function settingsFromConfig(cfg: AgentRunnerConfig, opts: { remote?: boolean } = {}): MonitorSettings {
   return fromTable(cfg.monitor, opts.remote ? undefined : cfg.monitor.supervisor_stale_threshold_s);
+}
+
+/**
+ * Settings from a monitor's own config (`[monitor]` only, no project): `supervisor_stale_threshold_s`
+ * from each host's own defenses, as for every remote host.
+ */
+export function settingsFromTable(m: AgentRunnerConfig['monitor']): MonitorSettings {
+  return fromTable(m, undefined);
+}
+
+/** POSIX shell single quotes around `s` (`~/` left outside, so the remote shell expands it). */
+function shellPath(s: string): string {
+  const home = s.startsWith('~/');
+  return `${home ? '~/' : ''}'${(home ? s.slice(2) : s).replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * The remote command prefix for host `name`: its `remote_command` (else `monitor.remote_command`)
+ * and, when its table names one, `--config` with the remote path, quoted for the remote shell.
+ */
+export function remoteCommandOf(settings: MonitorSettings, name: string): string {
+  const h = settings.hosts[name];
+  const cmd = h?.remote_command ?? settings.remote_command;
+  return h?.config ? `${cmd} --config ${shellPath(h.config)}` : cmd;
 }

@@ -31,9 +31,19 @@ function range(n: Node): string {
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
+/** The schema of each `[TABLE.NAME]` when a table holds tables by name, all of one shape (`[hooks.NAME]`). */
+function namedTable(n: Node): Node | undefined {
+  const add = n['additionalProperties'];
+  // A `oneOf` of shapes (`[notify.NAME]`, one per `type`) is rendered per branch instead.
+  return add && typeof add === 'object' && (add as Node)['properties'] && !(add as Node)['oneOf'] ? (add as Node) : undefined;
+}
+
+/** A node rendered as a section of its own, not as a row. */
+const isSection = (n: Node): boolean => n['type'] === 'object' && Boolean(n['properties'] || namedTable(n));
+
 function table(prefix: string, node: Node, required: string[], out: string[]): void {
   const props = (node['properties'] ?? {}) as Record<string, Node>;
-  const leaves = Object.entries(props).filter(([, n]) => !(n['type'] === 'object' && n['properties']));
+  const leaves = Object.entries(props).filter(([, n]) => !isSection(n));
   if (leaves.length) {
     out.push('| key | type | default | constraints | description |', '|---|---|---|---|---|');
     for (const [k, n] of leaves) {
@@ -43,7 +53,7 @@ function table(prefix: string, node: Node, required: string[], out: string[]): v
     out.push('');
   }
   for (const [k, n] of Object.entries(props)) {
-    if (n['type'] === 'object' && n['properties']) section(`${prefix}${prefix ? '.' : ''}${k}`, n, out);
+    if (isSection(n)) section(`${prefix}${prefix ? '.' : ''}${k}`, n, out);
   }
 }
 
@@ -54,6 +64,12 @@ function section(name: string, node: Node, out: string[]): void {
   for (const [re, n] of Object.entries(pattern ?? {})) {
     out.push(`### \`[${name}.NAME]\` (NAME matches \`/${re}/\`)`, '', String(n['description'] ?? ''), '');
     table(`${name}.NAME`, n, [], out);
+  }
+  const named = namedTable(node);
+  if (named) {
+    const re = (node['propertyNames'] as Node | undefined)?.['pattern'];
+    out.push(`### \`[${name}.NAME]\`${typeof re === 'string' ? ` (NAME matches \`/${re}/\`)` : ''}`, '', String(named['description'] ?? ''), '');
+    table(`${name}.NAME`, named, (named['required'] as string[] | undefined) ?? [], out);
   }
   const add = node['additionalProperties'];
   if (add && typeof add === 'object' && Array.isArray((add as Node)['oneOf'])) {

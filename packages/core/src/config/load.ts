@@ -129,9 +129,16 @@ function excerpt(source: string, line: number, column: number): string {
 
 /** {@link loadConfig} on text already read; `path` is used for messages and relative paths. */
 export function parseConfig(source: string, path: string, opts: LoadOptions): AgentRunnerConfig {
-  let data: Raw;
+  return configFromData(parseToml(source, path), new KeyLocator(source), path, opts);
+}
+
+/**
+ * The TOML document of a config file.
+ * @throws AgentRunnerError ERR_AR_CONFIG_SYNTAX with the file, line, column and an excerpt.
+ */
+export function parseToml(source: string, path: string): Record<string, unknown> {
   try {
-    data = parse(source) as Raw;
+    return parse(source) as Raw;
   } catch (e) {
     if (e instanceof TomlError) {
       const first = e.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'invalid TOML';
@@ -144,7 +151,10 @@ export function parseConfig(source: string, path: string, opts: LoadOptions): Ag
     const why = e instanceof RangeError ? 'keys or tables nest too deeply' : clampLine((e as Error).message, 200);
     throw new AgentRunnerError('ERR_AR_CONFIG_SYNTAX', `invalid TOML: ${why}`, { location: { file: path }, cause: e });
   }
-  const locator = new KeyLocator(source);
+}
+
+/** The schema, normalisation and semantic checks of a parsed config (see {@link loadConfig}). */
+export function configFromData(data: Record<string, unknown>, locator: KeyLocator, path: string, opts: LoadOptions): AgentRunnerConfig {
   validateSchema(path, locator, data);
   const problems: Problem[] = [];
   const cfg = normalise(data, path, opts, problems);

@@ -403,6 +403,21 @@ export const CONFIG_SCHEMA: Schema = {
           default: 'agent-runner',
           description: 'The agent-runner command on remote hosts.',
         },
+        hosts: {
+          type: 'object',
+          default: {},
+          description: 'Remote hosts by name, one `[monitor.hosts.NAME]` table each: `monitor --host NAME` polls the host so named with its settings, and `monitor` of a config without a project (no `[agent]`, e.g. on a laptop) polls them all.',
+          propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              ssh: { type: 'string', minLength: 1, pattern: NO_NUL, description: 'SSH alias or host name, resolved through the ssh client config as ssh(1) does (default: the table\'s name).' },
+              config: { type: 'string', minLength: 1, pattern: NO_NUL, description: 'Path of the project\'s agent-runner.toml on the host (`~/` is its home), passed to the remote command as `--config` (default: none, so the remote command looks from the ssh session\'s directory, the home directory).' },
+              remote_command: { type: 'string', minLength: 1, pattern: NO_NUL, description: 'The agent-runner command on this host (default: `monitor.remote_command`), e.g. its full path when a non-interactive shell\'s PATH lacks it.' },
+            },
+          },
+        },
         http_port: int('Port of `--mode http`.', 8765, 1, { maximum: 65535 }),
         http_bind: {
           type: 'string',

@@ -99,6 +99,16 @@ export interface HookConfig {
   pass_env: string[];
 }
 
+/** One `[monitor.hosts.NAME]` table. */
+export interface MonitorHostConfig {
+  /** SSH alias or host name (absent: the table's name). */
+  ssh?: string;
+  /** The project's config path on the host, as written (remote: not resolved here). */
+  config?: string;
+  /** Overrides `monitor.remote_command` for this host. */
+  remote_command?: string;
+}
+
 /** `[monitor]`. */
 export interface MonitorConfig {
   poll_interval_s: number;
@@ -107,6 +117,8 @@ export interface MonitorConfig {
   remote_failure_tolerance_s: number;
   auto_stop: boolean;
   remote_command: string;
+  /** `[monitor.hosts.NAME]` by NAME. */
+  hosts: Record<string, MonitorHostConfig>;
   http_port: number;
   /** IP literal `--mode http` binds. */
   http_bind: string;
