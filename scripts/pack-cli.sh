@@ -59,11 +59,23 @@ function add(name) {
     copyDir(src, dst, (dir, n) => dir !== src || n === 'package.json' || n === 'dist');
   } else {
     src = fs.realpathSync(path.join(root, 'node_modules', name));
-    copyDir(src, dst, (dir, n, isDir) => !(dir === src && n === 'node_modules') && forLinux(dir, n, isDir));
+    // A dep's own node_modules holds the versions npm could not hoist (cli-table3's string-width
+    // 4 beside yargs' 7 at the top): copied with it, so each resolves what it resolves here.
+    copyDir(src, dst, forLinux);
   }
-  const dep = JSON.parse(fs.readFileSync(path.join(src, 'package.json'), 'utf8'));
+  follow(src, src);
+}
+// Adds the top-level packages that `dir` (a package inside `top`) resolves as node does: its
+// own node_modules, then each parent's up to `top`'s (copied with `top`), then the root's.
+function follow(dir, top) {
+  const dep = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
   for (const n of Object.keys({ ...dep.dependencies, ...dep.optionalDependencies })) {
-    if (fs.existsSync(path.join(root, 'node_modules', n)) || internal.has(n)) add(n);
+    let nested;
+    for (let d = dir; !nested && d.startsWith(top); d = path.dirname(d)) {
+      if (fs.existsSync(path.join(d, 'node_modules', n, 'package.json'))) nested = path.join(d, 'node_modules', n);
+    }
+    if (nested) follow(nested, top);
+    else if (fs.existsSync(path.join(root, 'node_modules', n)) || internal.has(n)) add(n);
   }
 }
 for (const n of Object.keys(pkg.dependencies)) add(n);

@@ -59,7 +59,7 @@ t.test('npm pack bundles the internal packages; npm install -g gives a working C
   t.notMatch(list, /^package\/node_modules\/.+\/(test|tests|\.github)\//m, "no deps' tests or CI files");
   const size = statSync(tarball).size;
   t.comment(`tarball: ${size} bytes, ${list.split('\n').filter(Boolean).length} files`);
-  // 5.4 MB without the debris, 21 MB with node-pty's win32 .pdb files.
+  // 5.1 MB without the debris, 21 MB with node-pty's win32 .pdb files.
   t.ok(size < 7_000_000, `tarball under 7 MB (${size} bytes)`);
   const t0 = Date.now();
   const inst = run('npm', ['install', '--global', '--prefix', prefix, tarball], { env, timeoutMs: 1_200_000 });
@@ -72,7 +72,47 @@ t.test('npm pack bundles the internal packages; npm install -g gives a working C
   for (const name of ['node', 'native:better-sqlite3', 'native:node-pty', 'config']) {
     t.equal(report.checks.find((c) => c.name === name)?.status, 'ok', `doctor: ${name} ok`);
   }
+  // The text report is a table (cli-table3 and its own string-width 4, not the hoisted 7).
+  const text = run(bin, ['doctor'], { cwd: proj, env });
+  t.match(text.stdout, /^ok\s+native:node-pty\s+node-pty loads$/m, `doctor's table: ${text.stderr.slice(-500)}`);
+  t.same(mismatchedDeps(join(pkgDir, 'node_modules'), join(ROOT, 'node_modules')), [], 'every bundled package resolves the versions it resolves in the workspace');
 });
+
+/** The version of package `n` that node resolves from directory `dir`, looking no higher than `top`. */
+function resolvedVersion(dir: string, n: string, top: string): string | undefined {
+  for (let d = dir; d.startsWith(top); d = join(d, '..')) {
+    const f = join(d, 'node_modules', n, 'package.json');
+    if (existsSync(f)) return (JSON.parse(readFileSync(f, 'utf8')) as { version: string }).version;
+  }
+  return undefined;
+}
+
+/**
+ * Each dependency edge of the packages under `installed` (a node_modules) whose resolved version
+ * differs from the same edge under `workspace`, as `pkg -> dep: installed != workspace`.
+ */
+function mismatchedDeps(installed: string, workspace: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    const dir = join(installed, rel);
+    const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    for (const n of Object.keys(meta.dependencies ?? {})) {
+      if (n.startsWith('@agent-runner/')) continue;
+      const want = resolvedVersion(join(workspace, rel), n, join(workspace, '..'));
+      const got = resolvedVersion(dir, n, join(installed, '..'));
+      if (want !== undefined && got !== want) out.push(`${rel} -> ${n}: ${got ?? 'missing'} != ${want}`);
+    }
+    const nested = join(dir, 'node_modules');
+    if (existsSync(nested)) for (const n of packagesIn(nested)) walk(join(rel, 'node_modules', n));
+  };
+  for (const n of packagesIn(installed)) if (!n.startsWith('@agent-runner/')) walk(n);
+  return out;
+}
+
+/** Package names in a node_modules directory (scoped ones as `@scope/name`). */
+function packagesIn(nm: string): string[] {
+  return readdirSync(nm).filter((n) => !n.startsWith('.')).flatMap((n) => (n.startsWith('@') ? readdirSync(join(nm, n)).map((m) => `${n}/${m}`) : [n])).filter((n) => existsSync(join(nm, n, 'package.json')));
+}
 
 /** A tarball of the installed package with another version (and optionally a broken CLI). */
 function variant(version: string, broken: boolean): string {
