@@ -4,6 +4,7 @@ import { readHeartbeat, readStopRequest, requestRestart, requestStop, assertUnit
 import { isErrno } from '@agent-runner/core/errors';
 import type { ProjectPaths } from '@agent-runner/core/paths';
 import { redactText } from '@agent-runner/core/redact';
+import { renderTranscript } from '@agent-runner/core/transcript';
 import { clearPause, readPause, requestHealReset, requestPause } from '@agent-runner/core/requests';
 
 /** Commands the bridge accepts, with their help lines. */
@@ -166,9 +167,11 @@ function statusText(ctx: CommandContext, nowMs: number): string {
 function tailText(ctx: CommandContext, n: number): string {
   const latest = ctx.ledger.runner.lastRounds(1)[0];
   const file = latest?.logFile ?? ctx.paths.currentRoundLog;
-  const lines = readLastLines(file, n);
-  if (lines === undefined) return `No round log yet (${file}).`;
-  return `Round ${latest?.round ?? '?'}, last ${lines.length} line(s):\n${redactText(lines.join('\n'))}`;
+  // Rendered from more raw lines than shown: some events (Claude's partial deltas) render to nothing.
+  const raw = readLastLines(file, n * 4);
+  if (raw === undefined) return `No round log yet (${file}).`;
+  const lines = renderTranscript(raw, { redact: redactText, width: 300 }).slice(-n);
+  return `Round ${latest?.round ?? '?'}, last ${lines.length} line(s):\n${lines.join('\n')}`;
 }
 
 /**
@@ -191,7 +194,7 @@ export function readLastLines(path: string, n: number): string[] | undefined {
     const lines = buf.toString('utf8').split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     if (len < size) lines.shift();
-    return lines.slice(-n).map((l) => (l.length > 500 ? `${l.slice(0, 500)}…` : l));
+    return lines.slice(-n);
   } finally {
     closeSync(fd);
   }

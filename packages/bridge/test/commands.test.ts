@@ -158,6 +158,18 @@ t.test('commands act through markers and are acknowledged through the outbox', a
   const tail = ledger.bridge.getCommand(n)?.result ?? '';
   t.match(tail, /line 48\nline 49\nkey \[redacted\]/);
   t.notMatch(tail, /sk-ant/);
+  // A Claude Code round reads as what happened, not as its stream-json.
+  const events = [
+    { type: 'assistant', message: { content: [{ type: 'tool_use', name: 'Bash', input: { command: 'npm test' } }] } },
+    { type: 'user', message: { content: [{ type: 'tool_result', content: `${'x'.repeat(2000)}\nok` }] } },
+    { type: 'result', subtype: 'success', is_error: false, duration_ms: 4200, num_turns: 3, total_cost_usd: 0.0421, usage: { input_tokens: 10, output_tokens: 20 } },
+  ];
+  writeFileSync(log, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+  say('/tail 5');
+  run();
+  const transcript = ledger.bridge.getCommand(n)?.result ?? '';
+  t.match(transcript, /^tool: Bash npm test\n {2}⎿ x{10,}…\nresult: success, 4\.2 s, 3 turns, \$0\.0421, tokens in 10, out 20$/m);
+  t.ok(transcript.split('\n').every((l) => l.length <= 300), 'each line cut for a phone');
   say('/status');
   clock += 1000;
   run();

@@ -22,6 +22,7 @@ export const PEEK_OPTIONS = {
   round: numberOption('round', { integer: true, min: 1, max: MAX_ROUNDS, what: 'a round number', words: ['latest'] }, { describe: 'One round\'s record' }),
   log: { type: 'boolean', describe: 'Tail of the round\'s log (with --round; default latest)' },
   lines: numberOption('lines', { integer: true, min: 1, max: MAX_COUNT, what: 'a whole number' }, { default: 50, describe: 'Lines of --log' }),
+  raw: { type: 'boolean', describe: 'With --log: the output as the agent wrote it (default: its events as readable lines)' },
 } as const satisfies Record<string, Options>;
 
 /** Options of `agent-runner events`. */

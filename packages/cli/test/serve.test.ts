@@ -1,6 +1,7 @@
 import t from 'tap';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runCli } from '@agent-runner/testkit/project';
 import { until } from '@agent-runner/testkit/until';
 import { alarmsOf, agentProject, readEvents, readRounds, runFile, startServe } from './serve-helpers.js';
@@ -221,6 +222,22 @@ t.test('no orphaned round: the agent group a SIGKILLed serve left behind is ende
   t.match(ev[ended], { round: 1, pgid, kill_sent: false, remaining: 0 });
   t.ok(ended >= 0 && ended < ev.findIndex((e) => e['kind'] === 'round_start' && e['round'] === 2), 'ended before round 2 started');
   t.match(readRounds(p.stateDir), [{ round: 1, status: 'interrupted' }, { round: 2, status: 'finished' }]);
+});
+
+t.test('peek --log shows a stream-json round as a transcript; --raw as the agent wrote it', async (t) => {
+  const capture = fileURLToPath(new URL('../../runner/test/fixtures/claude/claude-2.1.330-success-write-tool.jsonl', import.meta.url));
+  const p = agentProject(`cat > /dev/null\ncat '${capture}'`);
+  t.teardown(p.cleanup);
+  await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
+  const log = await runCli(['peek', '--log'], { cwd: p.dir, env: p.env });
+  t.equal(log.code, 0, log.stderr);
+  t.match(log.stdout, /^assistant: Creating the file\.\ntool: Write \S+hello\.txt\n {2}⎿ File created successfully/m);
+  t.match(log.stdout, /^result: success, 0\.3 s, 2 turns, \$0\.0159/m);
+  t.notMatch(log.stdout, /"type":/, 'no raw JSON');
+  const raw = await runCli(['peek', '--log', '--raw', '--lines', '2'], { cwd: p.dir, env: p.env });
+  t.same(raw.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type?: string }).type), ['assistant', 'result'], 'the last two lines as written');
+  const json = JSON.parse((await runCli(['peek', '--log', '--json', '--lines', '1'], { cwd: p.dir, env: p.env })).stdout) as { lines: string[] };
+  t.match(json.lines, [/^result: success/]);
 });
 
 t.test('peek --json answers from the ledger and recent events', async (t) => {

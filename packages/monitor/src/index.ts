@@ -33,6 +33,7 @@ import { hostPort, serveHttp } from './http.js';
 import { LocalSource } from './local-source.js';
 import { renderMetrics } from './metrics.js';
 import { tailLines } from '@agent-runner/core/tail';
+import { renderTranscript } from '@agent-runner/core/transcript';
 import type { PageState } from './page.js';
 import { onceExit, onceLine, onceStatus } from './once.js';
 import { HostPoller } from './poller.js';
@@ -275,7 +276,8 @@ async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers:
         narrative: local && narrativeFile ? tailLines(narrativeFile, 50) : [],
         narrative_file: local ? narrativeFile : null,
         recent_events: recent.get(p.host) ?? [],
-        log_tail: logFile ? tailLines(logFile, 50) : [],
+        // Rendered from more raw lines than shown: some events (Claude's partial deltas) render to nothing.
+        log_tail: logFile ? renderTranscript(tailLines(logFile, 200)).slice(-50) : [],
         log_file: logFile,
         findings: p.findings,
         link: p.link,

@@ -84,7 +84,7 @@ ${alerts}
 <table id="events-table"><tr><th>time</th><th>kind</th><th>round</th><th>details</th></tr>
 ${events}
 </table>
-<h2 id="round-log">Round log tail${st.log_file ? ` <small>${esc(st.log_file)}</small>` : ''}</h2>
+<h2 id="round-log">Round transcript${st.log_file ? ` <small>${esc(st.log_file)}</small>` : ''}</h2>
 <pre id="log-tail">${esc(st.log_tail.join('\n').replace(ANSI, '')) || '(no round log)'}</pre>
 <h2 id="flags">Stop / done flags</h2>
 ${flags}

@@ -30,7 +30,8 @@ function monitor(p: ScenarioProject, args: string[]): Mon {
 }
 
 t.test('--mode http: page, /api/state and /metrics on 127.0.0.1; a busy port is refused', async (t) => {
-  const p = scenario('echo "progress line from the agent"\necho RESULT ok', 'narrative_file = ".state/NARRATIVE.md"');
+  const toolCall = JSON.stringify({ type: 'assistant', message: { content: [{ type: 'tool_use', name: 'Read', input: { file_path: 'src/a.ts' } }] } });
+  const p = scenario(`echo "progress line from the agent"\necho '${toolCall}'\necho RESULT ok`, 'narrative_file = ".state/NARRATIVE.md"');
   t.teardown(p.cleanup);
   p.write('.state/NARRATIVE.md', '# Narrative\nStep one finished.\n');
   t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
@@ -45,7 +46,7 @@ t.test('--mode http: page, /api/state and /metrics on 127.0.0.1; a busy port is 
     await new Promise((r) => setTimeout(r, 100));
   }
   t.match(state.hosts[0], { host: 'local', snapshot: { project: 'proj', rounds: [{ round: 1, classification: 'ok' }] } });
-  t.match((state.hosts[0]?.['log_tail'] as string[]).join('\n'), /progress line from the agent/);
+  t.match((state.hosts[0]?.['log_tail'] as string[]).join('\n'), /progress line from the agent\ntool: Read src\/a\.ts\n/, 'plain lines as they are, events as a transcript');
   t.same(state.hosts[0]?.['narrative'], ['# Narrative', 'Step one finished.']);
   const page = await (await fetch(`${base}/`)).text();
   t.match(page, /<meta http-equiv="refresh" content="5">/);

@@ -5,6 +5,7 @@ import { redactText } from '@agent-runner/core/redact';
 import { existsSync } from 'node:fs';
 import { buildPeek } from '@agent-runner/runner/peek';
 import { tailLines } from '@agent-runner/runner/round-log';
+import { renderTranscript } from '@agent-runner/core/transcript';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out, outJson } from '../output.js';
@@ -18,6 +19,7 @@ export interface PeekArgs extends GlobalArgs {
   round?: number | 'latest' | undefined;
   log?: boolean | undefined;
   lines?: number | undefined;
+  raw?: boolean | undefined;
 }
 
 /**
@@ -32,6 +34,16 @@ export function selectPath(value: unknown, path: string): unknown {
     cur = (cur as Record<string, unknown>)[part];
   }
   return cur;
+}
+
+/**
+ * The last `n` lines of a round log, redacted: as the agent wrote them (`raw`), or rendered as
+ * a transcript from up to 4n raw lines (events such as Claude's partial deltas render to
+ * nothing), each cut to `width` columns when given.
+ */
+function logTail(file: string, n: number, opts: { raw: boolean; width: number | undefined }): string[] {
+  if (opts.raw) return tailLines(file, n).map(redactText);
+  return renderTranscript(tailLines(file, Math.min(n * 4, n + 10_000)), { width: opts.width, redact: redactText }).slice(-n);
 }
 
 function roundDetail(ctx: CliContext, args: PeekArgs): number {
@@ -49,7 +61,7 @@ function roundDetail(ctx: CliContext, args: PeekArgs): number {
     ledger.close();
   }
   if (args.log) {
-    const lines = record.logFile && existsSync(record.logFile) ? tailLines(record.logFile, args.lines ?? 50).map(redactText) : [];
+    const lines = record.logFile && existsSync(record.logFile) ? logTail(record.logFile, args.lines ?? 50, { raw: Boolean(args.raw), width: args.json ? undefined : ctx.columns }) : [];
     if (args.json) outJson(ctx, { round: record.round, log_file: record.logFile, lines });
     else lines.forEach((l) => out(ctx, l));
     return 0;
