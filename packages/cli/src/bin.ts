@@ -46,6 +46,26 @@ const ctx: CliContext = {
   binPath: realpathSync(fileURLToPath(import.meta.url)),
   commandLine: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
   ...(typeof globalThis.gc === 'function' ? { collectGarbage: globalThis.gc } : {}),
+  ...(process.stdout.isTTY && process.stdin.isTTY
+    ? {
+        terminal: {
+          size: () => ({ columns: process.stdout.columns, rows: process.stdout.rows }),
+          onResize: (cb: () => void) => {
+            process.stdout.on('resize', cb);
+            return () => void process.stdout.off('resize', cb);
+          },
+          onKey: (cb: (key: string) => void) => {
+            const data = (d: Buffer): void => cb(d.toString('utf8'));
+            process.stdin.setRawMode(true);
+            process.stdin.on('data', data).resume();
+            return () => {
+              process.stdin.off('data', data).pause();
+              process.stdin.setRawMode(false);
+            };
+          },
+        },
+      }
+    : {}),
 };
 
 const argv = process.argv.slice(2);

@@ -129,7 +129,7 @@ function runnerVerbs(y: Parser, run: VerbRun): Parser {
     )
     .command(
       'watch',
-      'peek, refreshed in place',
+      'Full-screen view of the runner: state, newest rounds, the live transcript (q quits, l transcript, e events); plain peek snapshots when not a terminal',
       (y) => y.options(INTERVAL_OPTION),
       run(async () => (await import('./commands/watch.js')).watch),
     );

@@ -38,6 +38,21 @@ export interface CliContext {
   commandLine: string[];
   /** A full garbage collection; present only when node runs with `--expose-gc` (see DAEMON_NODE_OPTIONS). */
   collectGarbage?: () => void;
+  /** Present when stdin and stdout are both a terminal: what a full-screen view (`watch`) needs. */
+  terminal?: Terminal | undefined;
+}
+
+/** The controlling terminal, for full-screen views. */
+export interface Terminal {
+  /** Its size now, in character cells. */
+  size(): { columns: number; rows: number };
+  /** Calls `cb` after each resize (SIGWINCH); returns the unsubscribe. */
+  onResize(cb: () => void): () => void;
+  /**
+   * Puts the terminal in raw mode and calls `cb` with each key press (a chunk of input: `q`,
+   * `\x03` for Ctrl-C, escape sequences for arrows); returns what restores the mode.
+   */
+  onKey(cb: (key: string) => void): () => void;
 }
 
 /** Options every verb accepts. */

@@ -8,6 +8,15 @@ const n = (v: number | null | undefined, unit = ''): string => (v === null || v 
  * columns when given (the terminal's); used by `peek` and `watch`.
  */
 export function renderPeek(p: PeekSnapshot, width?: number): string[] {
+  const lines = peekStatus(p);
+  const rounds = p.rounds.map((r) => [String(r.round), r.phase ?? '-', r.status, r.classification ?? '-', r.signal ?? n(r.exit_code), n(r.duration_s, 's'), r.cost_usd === null ? '-' : `$${r.cost_usd.toFixed(4)}`, r.started_at]);
+  lines.push('', ...table(rounds, { head: ['round', 'phase', 'status', 'class', 'exit', 'duration', 'cost', 'started'], right: [0, 4, 5], width }));
+  if (p.rounds.length === 0) lines.push('  (no rounds yet)');
+  return [...lines, ...peekDetails(p, width)];
+}
+
+/** The state lines of a snapshot (service, pause, alarms, the running round, today), the head of `peek` and `watch`. */
+export function peekStatus(p: PeekSnapshot): string[] {
   const s = p.service;
   const lines = [
     `project ${p.project}  ${s.state.toUpperCase()}${s.pid ? ` pid ${s.pid}` : ''}${s.activity ? ` (${s.activity})` : ''}${s.version ? `  v${s.version}` : ''}  at ${p.generated_at}`,
@@ -23,9 +32,12 @@ export function renderPeek(p: PeekSnapshot, width?: number): string[] {
   const counts = Object.entries(p.counts_24h).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   lines.push(`last 24h: ${counts}`);
   lines.push(`today: ${p.today.rounds} round(s), ${p.today.input_tokens} in / ${p.today.output_tokens} out tokens, $${p.today.cost_usd.toFixed(4)}`);
-  const rounds = p.rounds.map((r) => [String(r.round), r.phase ?? '-', r.status, r.classification ?? '-', r.signal ?? n(r.exit_code), n(r.duration_s, 's'), r.cost_usd === null ? '-' : `$${r.cost_usd.toFixed(4)}`, r.started_at]);
-  lines.push('', ...table(rounds, { head: ['round', 'phase', 'status', 'class', 'exit', 'duration', 'cost', 'started'], right: [0, 4, 5], width }));
-  if (p.rounds.length === 0) lines.push('  (no rounds yet)');
+  return lines;
+}
+
+/** What `peek` shows below its rounds: orphan stashes, hooks, system, recent events. */
+function peekDetails(p: PeekSnapshot, width: number | undefined): string[] {
+  const lines: string[] = [];
   if (p.orphan_stashes.length) {
     lines.push('', 'orphan stashes (salvage with `git stash show -p SHA`, `git stash pop SHA`):');
     for (const st of p.orphan_stashes) lines.push(`  ${st.sha}  round ${st.round}  ${st.created_at}`);

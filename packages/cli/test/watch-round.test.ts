@@ -52,11 +52,11 @@ t.test('watch: redraws in place on a real terminal, without clearing the screen'
   const term = pty.spawn(process.execPath, [CLI_BIN, 'watch', '--interval', '0.3'], { cwd: p.dir, env: p.env, cols: 120, rows: 40 });
   let out = '';
   term.onData((d) => (out += d));
-  await until('two frames', () => (out.match(/\x1b\[H/g) ?? []).length >= 2, 20_000);
+  await until('two frames', () => (out.match(/\x1b\[\?2026h/g) ?? []).length >= 2, 20_000);
   const exited = new Promise<number>((r) => term.onExit(({ exitCode }) => r(exitCode)));
   term.kill('SIGTERM');
   t.equal(await exited, 0);
-  t.ok((out.match(/\x1b\[H/g) ?? []).length >= 2, 'cursor home per frame');
+  t.ok((out.match(/\x1b\[\?2026h\x1b\[1;1H/g) ?? []).length >= 2, 'each frame a synchronized update from the first row');
   t.notMatch(out, /\x1b\[2J/, 'never a full clear (no flicker)');
   t.match(out, /\x1b\[K/, 'each line cleared to its end');
   t.match(out, /\x1b\[\?1049l/, 'the alternate screen is left on exit');

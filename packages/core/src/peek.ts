@@ -1,7 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { AgentRunnerConfig } from './config/index.js';
+import { basename, dirname, resolve } from 'node:path';
+import { configPaths, type AgentRunnerConfig } from './config/index.js';
 import type { EventRecord } from './events/index.js';
+import { isErrno } from './errors.js';
 import { readEnrollment, verifyIdentity } from './identity.js';
 import type { AlertRecord, Ledger, RoundRecord, Severity } from './ledger/index.js';
 import { readHeartbeat, readStopRequest } from './markers.js';
@@ -221,6 +223,22 @@ export function peekService(paths: ProjectPaths, nowMs: number): { service: Peek
 export type PeekLedgerPart = Pick<PeekSnapshot, 'current_round' | 'rounds' | 'counts_24h' | 'today' | 'rate_limit' | 'alarms'>;
 
 /**
+ * The running round's log: the ledger has its path only once the round ended, so the
+ * `round-current.log` link, when it already points at this round's `R<N>-….log`.
+ */
+function liveLogFile(cfg: AgentRunnerConfig, round: number): string | null {
+  const link = configPaths(cfg).currentRoundLog;
+  try {
+    const target = readlinkSync(link);
+    return basename(target).startsWith(`R${round}-`) ? resolve(dirname(link), target) : null;
+  } catch (e) {
+    // no link yet (no round ever logged), or a file where the link should be
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'EINVAL')) return null;
+    throw e;
+  }
+}
+
+/**
  * The ledger's part of a peek document, by indexed queries: the last `rounds` rounds, the one
  * in progress (only while the runner runs: a `running` row of a dead runner is not current),
  * the classes of the last 24 h, the totals since 00:00 UTC, the active throttle of the
@@ -235,7 +253,7 @@ export function peekLedger(ledger: Ledger, cfg: AgentRunnerConfig, nowMs: number
   const th = ledger.runner.activeThrottle(cfg.agent.preset, nowMs);
   const live = opts.running ? rounds.find((r) => r.status === 'running') : undefined;
   return {
-    current_round: live ? { ...toPeekRound(live), elapsed_s: Math.round((nowMs - live.startedAtMs) / 100) / 10 } : null,
+    current_round: live ? { ...toPeekRound(live), log_file: live.logFile ?? liveLogFile(cfg, live.round), elapsed_s: Math.round((nowMs - live.startedAtMs) / 100) / 10 } : null,
     rounds: rounds.map(toPeekRound),
     counts_24h: ledger.runner.classificationCounts(nowMs - 86_400_000),
     today: { rounds: t.rounds, input_tokens: t.inputTokens, output_tokens: t.outputTokens, cache_read_tokens: t.cacheReadTokens, cache_creation_tokens: t.cacheCreationTokens, cost_usd: Math.round(t.costUsd * 1e6) / 1e6 },
