@@ -490,7 +490,7 @@ export const EVENT_CATALOGUE = {
     },
   },
   service_upgraded: {
-    version: 1,
+    version: 2,
     units: ['cli'],
     severity: 'notice',
     description: 'An orchestrated upgrade finished: the services run the new version.',
@@ -498,6 +498,7 @@ export const EVENT_CATALOGUE = {
       from_version: req('string', 'Version before the upgrade.'),
       to_version: req('string', 'Version now running.'),
       units: req('array', 'systemd units restarted (strings).'),
+      downtime_s: opt('number', 'Seconds from the stop (its graceful wait for the current round included) until every unit was up on the new version (v2).'),
     },
   },
   package_upgraded: {
@@ -512,14 +513,16 @@ export const EVENT_CATALOGUE = {
     },
   },
   service_upgrade_rolled_back: {
-    version: 1,
+    version: 2,
     units: ['cli'],
     severity: 'error',
-    description: 'An upgrade failed its smoke check and the previous version was restored and restarted.',
+    description:
+      'An upgrade failed and the previous version runs: its staging install or smoke check failed (nothing was stopped), or the new version failed after the stop and the previous one was restored and restarted.',
     fields: {
       from_version: req('string', 'Version restored (the one running now).'),
       to_version: req('string', 'Version that failed.'),
       reason: req('string', 'What failed.', 2000),
+      downtime_s: opt('number', 'Seconds the units were down, from the stop until the previous version was up again; 0 when staging failed; absent when no units were managed (v2).'),
     },
   },
   service_upgrade_rollback_failed: {
