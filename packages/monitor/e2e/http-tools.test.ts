@@ -5,13 +5,16 @@
  */
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CLI_BIN } from '@agent-runner/testkit/project';
 import { until } from '@agent-runner/testkit/until';
 import { scenario } from '../test/fixtures/scenario.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 t.test('http mode against the real tools', async (t) => {
   const p = scenario('echo "agent says: step <b>done</b>"\necho RESULT ok', 'narrative_file = ".state/NARRATIVE.md"');
@@ -84,5 +87,16 @@ t.test('http mode against the real tools', async (t) => {
     t.match(dom, /<b id="flag-done">yes — research wrapped up<\/b>/, '.agent-done flag');
     t.match(dom, /<b id="flag-stop">no<\/b>/, 'stop flag');
     t.notMatch(dom, /<b>done<\/b>/, 'agent output is never interpreted as HTML');
+    t.equal((dom.match(/<rect class="round ok"/g) ?? []).length, 2, 'the timeline: both rounds, coloured as ok');
+    t.match(dom, /<svg id="daily"[^]*\$0\.00 · 2 r/, 'per day: today\'s two rounds');
+    t.match(dom, /<input type="radio" name="evf-local" id="evf-local-round" class="evf-round">/, 'event filters');
+    // A screenshot for a human to look at, kept with the CI run's files.
+    const dir = process.env['AR_ARTIFACTS_DIR'] ?? join(ROOT, '.cache', 'artifacts');
+    mkdirSync(dir, { recursive: true });
+    const png = join(dir, 'monitor-page.png');
+    execFileSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--hide-scrollbars', '--window-size=1280,1800', `--screenshot=${png}`, `${base}/`], { timeout: 60_000, stdio: 'ignore' });
+    const head = readFileSync(png).subarray(0, 8);
+    t.ok(head.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) && statSync(png).size > 20_000, `a PNG of the page: ${png}`);
+    t.comment(`screenshot: ${png} (${statSync(png).size} bytes)`);
   });
 });

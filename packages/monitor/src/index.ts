@@ -36,6 +36,7 @@ import { tailLines } from '@agent-runner/core/tail';
 import { renderTranscript } from '@agent-runner/core/transcript';
 import type { PageState } from './page.js';
 import { onceExit, onceLine, onceStatus } from './once.js';
+import { ledgerHistory, snapshotHistory } from './history.js';
 import { HostPoller } from './poller.js';
 import { DEFAULT_SETTINGS, remoteCommandOf, settingsFromConfig, settingsFromTable, type MonitorSettings } from './settings.js';
 import type { HostSource } from './source.js';
@@ -171,7 +172,7 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     const recent: RecentEvents = new Map();
     const built = await buildPollers(config, deps, { ledger, writer, events, settings, recent, signal: halt.signal });
     sources = built.sources;
-    server = await startPage(config, deps, built.pollers, recent);
+    server = await startPage(config, deps, built.pollers, recent, ledger);
     ready('idle', `${config.mode}: ${config.hosts.length ? config.hosts.join(', ') : 'local'}`);
     await pollLoop(config, settings, built.pollers, { unit, signal: halt.signal, end, log: deps.log, out: deps.out, now: deps.now });
     return end.code;
@@ -260,7 +261,7 @@ async function buildPollers(
  * @throws AgentRunnerError ERR_AR_CONFIG_SEMANTIC when the page's token is configured but
  * cannot be read; ERR_AR_USAGE when the port is in use.
  */
-async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers: HostPoller[], recent: RecentEvents): Promise<Server | undefined> {
+async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers: HostPoller[], recent: RecentEvents, ledger: Ledger): Promise<Server | undefined> {
   const port = config.port ?? (config.mode === 'http' ? ((config.cfg?.monitor ?? config.monitor)?.http_port ?? 8765) : undefined);
   if (port === undefined) return undefined;
   const { paths } = config;
@@ -282,6 +283,8 @@ async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers:
         findings: p.findings,
         link: p.link,
         last_error: p.lastError ?? null,
+        // A local project's ledger is the monitor's own; a remote host has only its snapshot.
+        history: local ? ledgerHistory(ledger, deps.now()) : p.snapshot ? snapshotHistory(p.snapshot, deps.now()) : null,
       };
     });
   const mon = config.cfg?.monitor ?? config.monitor;

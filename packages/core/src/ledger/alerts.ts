@@ -57,6 +57,8 @@ export interface AlertsAccess {
   clearAlert(idOrKey: number | AlertKey, atMs?: number): number;
   /** Active alerts, oldest first; optionally only those of a host, project and/or raising unit. */
   activeAlerts(filter?: { host?: string; project?: string; raisedBy?: string }): AlertRecord[];
+  /** Alerts raised at or after `sinceMs` (epoch ms) or still active, oldest first, at most 500. */
+  alertsSince(sinceMs: number): AlertRecord[];
 }
 
 function toAlert(r: Row): AlertRecord {
@@ -89,6 +91,7 @@ export function alertsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
   const active = db.prepare(`SELECT * FROM alerts WHERE cleared_at_ms IS NULL
     AND (@host IS NULL OR host = @host) AND (@project IS NULL OR project = @project)
     AND (@raisedBy IS NULL OR raised_by = @raisedBy) ORDER BY id`);
+  const since = db.prepare(`SELECT * FROM alerts WHERE raised_at_ms >= ? OR cleared_at_ms IS NULL ORDER BY id LIMIT 500`);
 
   return {
     raiseAlert(input) {
@@ -123,6 +126,9 @@ export function alertsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
     activeAlerts(filter = {}) {
       const params = { host: filter.host ?? null, project: filter.project ?? null, raisedBy: filter.raisedBy ?? null };
       return exec.read('list active alerts', () => (active.all(params) as Row[]).map(toAlert));
+    },
+    alertsSince(sinceMs) {
+      return exec.read('list recent alerts', () => (since.all(int(sinceMs)) as Row[]).map(toAlert));
     },
   };
 }
