@@ -68,6 +68,7 @@ export function checkHostKey(files: readonly string[], host: string, port: numbe
     try {
       text = readFileSync(file, 'utf8');
     } catch {
+      // a known_hosts file that does not exist or cannot be read: the others still count
       continue;
     }
     const lines = text.split('\n');

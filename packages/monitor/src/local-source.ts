@@ -75,6 +75,7 @@ export class LocalSource implements HostSource {
     try {
       head = execFileSync('git', ['rev-parse', '-q', 'HEAD'], { cwd: this.cfg.runtime.work_dir, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     } catch {
+      // not a git work tree, no commit yet, or git missing or slow: "did not move"
       return false;
     }
     const moved = this.head !== undefined && head !== this.head;
@@ -88,6 +89,7 @@ export class LocalSource implements HostSource {
     try {
       text = execFileSync('git', ['stash', 'list', '--format=%H%x00%gs'], { cwd: this.cfg.runtime.work_dir, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
     } catch {
+      // not a git work tree, or git missing or slow: no stashes to count
       return [];
     }
     const out: Array<{ sha: string; round: number }> = [];

@@ -73,6 +73,7 @@ function readLines(file: string, home: string, depth: number): Line[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch {
+    // no such config file (ENOENT) or unreadable: ssh(1) skips it as well
     return [];
   }
   const out: Line[] = [];
@@ -101,6 +102,7 @@ function expandGlob(p: string): string[] {
   try {
     return readdirSync(dirname(p)).filter((f) => glob(name, f)).sort().map((f) => join(dirname(p), f));
   } catch {
+    // the Include glob's directory does not exist: nothing included, as ssh(1) does
     return [];
   }
 }

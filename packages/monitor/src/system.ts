@@ -11,6 +11,7 @@ export async function memory(): Promise<HostSnapshot['system']['memory']> {
     const m = await si.mem();
     return { total_bytes: m.total, available_bytes: m.available };
   } catch {
+    // systeminformation could not read /proc/meminfo: memory unknown, detectors skip it
     return null;
   }
 }

@@ -128,6 +128,7 @@ export function entryFor(dir: string, round: number): PlanEntry {
     const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as FakePlan;
     return plan.rounds[String(round)] ?? plan.default;
   } catch {
+    // no plan file (ENOENT) or one being rewritten: the default scenario
     return { scenario: 'success' };
   }
 }

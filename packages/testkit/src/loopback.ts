@@ -38,6 +38,7 @@ export async function startLoopback(handle: (req: LoopbackRequest, res: http.Ser
       try {
         body = raw ? JSON.parse(raw) : undefined;
       } catch {
+        // a body that is not JSON: the handler sees `undefined` and the raw text
         body = undefined;
       }
       const url = req.url ?? '/';

@@ -82,6 +82,7 @@ export async function dumpLedger(sb: Sandbox, p: SoakProject, node: string, dump
   try {
     return JSON.parse(r.stdout) as LedgerFacts;
   } catch {
+    // the dump printed no JSON (it failed): its stderr is the finding
     return { integrity: [`ledger dump failed (exit ${r.code}): ${r.stderr.trim().slice(-300)}`], rounds: [], outbox: [] };
   }
 }
@@ -103,6 +104,7 @@ export async function projectFacts(sb: Sandbox, p: SoakProject, node: string, du
         const o = JSON.parse(l) as unknown;
         if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('not an object');
       } catch {
+        // not JSON, or not an object: a torn line
         tornLines.push({ file: f, line: i + 1, text: l.slice(0, 200) });
       }
     });

@@ -24,6 +24,7 @@ function readNew(file: string, offset: number, out: string[]): number {
   try {
     fd = openSync(file, 'r');
   } catch {
+    // not written yet (ENOENT) or unreadable this instant: read again on the next pass
     return offset;
   }
   try {
@@ -97,6 +98,7 @@ export class LinesFeed<T> {
       try {
         return [JSON.parse(l) as T];
       } catch {
+        // a torn or partial line: the final assessment reads the whole files
         return [];
       }
     });
