@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 
 /** How this agent-runner was installed, found from the path of the running CLI. */
 export type InstallKind =
@@ -41,11 +41,15 @@ export function installedVersion(pkgDir: string): string | undefined {
 }
 
 /**
- * The npm package spec for `--target`: a bare version or dist-tag becomes `agent-runner@X`;
- * a path (tarball, directory) or a full spec is passed as given.
+ * The npm package spec for `--target`: a bare version or dist-tag becomes `agent-runner@X`; a
+ * relative path to a tarball or directory (`./x.tgz`, `../dir`, `x.tgz`) is made absolute
+ * against `cwd`, as npm runs elsewhere (in the prefix); an absolute path or any other spec
+ * (`agent-runner@X`, `user/repo`, a URL) is passed as given.
  */
-export function npmSpec(target: string | undefined): string {
+export function npmSpec(target: string | undefined, cwd: string): string {
   if (!target) return 'agent-runner@latest';
+  const local = /^\.\.?\//.test(target) || (/\.(tgz|tar\.gz)$/.test(target) && !target.includes(':'));
+  if (local && !isAbsolute(target)) return resolve(cwd, target);
   if (target.includes('/') || target.endsWith('.tgz') || target.startsWith('agent-runner@')) return target;
   return `agent-runner@${target}`;
 }

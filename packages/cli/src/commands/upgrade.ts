@@ -1,18 +1,14 @@
-import { chownSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, lstatSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { configPaths, loadConfig, findConfig } from '@agent-runner/core/config';
-import { AgentRunnerError, EXIT, isErrno } from '@agent-runner/core/errors';
-import { EventWriter, type EventKind, type EventPayload } from '@agent-runner/core/events';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { AgentRunnerError, EXIT } from '@agent-runner/core/errors';
 import type { ServiceMode } from '@agent-runner/core/paths';
 import { VERSION } from '@agent-runner/core/version';
-import { clearAlarm, raiseAlarm, type AlarmFacts } from '@agent-runner/core/alarms';
-import { openLedger } from '@agent-runner/core/ledger';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { out, warn } from '../output.js';
 import { currentUser, execCommand, systemctl, type ExecResult } from '../systemd.js';
 import { installedProjects } from '../systemd-files.js';
 import { parseMeta, targetDropInPath, unitDir, unitNames, type InstallMeta } from '../systemd-render.js';
 import { detectInstall, exactVersion, installedVersion, npmSpec, type InstallKind } from '../upgrade-install.js';
+import { alarmAll, emitAll, eventSinks, globalLayout, npmBin, restoreGlobal, runWithProgress, smokeCheck, switchGlobal, tail, waitUnitsUp, type Sink } from '../upgrade-steps.js';
 
 /** Arguments of `agent-runner upgrade`. */
 export interface UpgradeArgs extends GlobalArgs {
@@ -21,147 +17,235 @@ export interface UpgradeArgs extends GlobalArgs {
   restart?: boolean | undefined;
 }
 
-type UpgradeEvent = 'service_upgraded' | 'package_upgraded' | 'service_upgrade_rolled_back' | 'service_upgrade_rollback_failed';
-
-/** Where a project hears of an upgrade: its event stream and its ledger. */
-interface Sink {
-  dir: string;
-  project: string;
-  ledgerPath: string;
+/** One upgrade: what it acts on and whom it tells. */
+interface Run {
+  ctx: CliContext;
+  scope: ServiceMode;
+  /** The live package directory (what the units' ExecStart and the bin link lead to). */
+  pkgDir: string;
+  from: string;
+  expect: string | undefined;
+  spec: string;
+  target: string | undefined;
+  /** True when this upgrade stops and starts the units. */
+  manage: boolean;
+  targets: string[];
+  units: string[];
+  metas: InstallMeta[];
+  sinks: Sink[];
 }
 
-/** Event streams to report to: every installed project of the scope, else the cwd's project. */
-function eventSinks(ctx: CliContext, args: UpgradeArgs, metas: InstallMeta[], scope: ServiceMode): Sink[] {
-  const sinks: Sink[] = [];
-  const add = (file: string): void => {
-    try {
-      const cfg = loadConfig(file, { env: { ...ctx.env, STATE_DIRECTORY: undefined, LOGS_DIRECTORY: undefined }, mode: scope, skipFileChecks: true });
-      const paths = configPaths(cfg);
-      if (!sinks.some((s) => s.dir === paths.eventsDir)) sinks.push({ dir: paths.eventsDir, project: cfg.project, ledgerPath: paths.ledgerPath });
-    } catch {
-      /* a project whose config is gone or unreadable gets no event */
-    }
-  };
-  for (const m of metas) add(m.config);
-  if (sinks.length === 0) {
-    try {
-      add(findConfig({ explicit: args.config, envPath: ctx.env['AGENT_RUNNER_CONFIG'], cwd: ctx.cwd }));
-    } catch {
-      /* upgrade runs fine outside any project */
-    }
-  }
-  return sinks;
+const sc = (r: Run): string => (r.scope === 'user' ? ' --user' : '');
+const secondsSince = (r: Run, t0: number): number => Math.round((r.ctx.monoMs() - t0) / 100) / 10;
+
+/** @throws AgentRunnerError ERR_AR_SYSTEMD when `systemctl stop` fails. */
+async function stopUnits(r: Run): Promise<void> {
+  out(r.ctx, 'stopping service...');
+  const t0 = r.ctx.monoMs();
+  const res = await systemctl(r.scope, ['stop', ...r.targets, ...r.units], { env: r.ctx.env });
+  if (res.code !== 0) throw new AgentRunnerError('ERR_AR_SYSTEMD', `systemctl${sc(r)} stop failed: ${tail(res)}`);
+  out(r.ctx, `stopped (${secondsSince(r, t0).toFixed(1)}s)`);
 }
 
-/** Appends one event to every sink; as root, hands a new day file to the state owner. */
-function emitAll<K extends UpgradeEvent>(ctx: CliContext, sinks: Sink[], kind: K, payload: EventPayload<K & EventKind>): void {
-  for (const s of sinks) {
-    try {
-      const w = new EventWriter({ dir: s.dir, project: s.project, unit: 'cli' });
-      w.emit(kind, payload as never);
-      w.close();
-      if (currentUser().uid === 0) {
-        const owner = statSync(dirname(s.dir));
-        for (const f of readdirSync(s.dir)) {
-          const p = join(s.dir, f);
-          if (statSync(p).uid !== owner.uid) chownSync(p, owner.uid, owner.gid);
-        }
-        if (statSync(s.dir).uid !== owner.uid) chownSync(s.dir, owner.uid, owner.gid);
-      }
-    } catch (e) {
-      warn(ctx, `event ${kind} not written to ${s.dir}: ${(e as Error).message}`);
-    }
+/** Starts the units; returns undefined once all are up, else what did not come up. */
+async function startUnits(r: Run): Promise<string | undefined> {
+  // The services by name too: systemctl then waits for each one's READY=1 or failure, where a
+  // target's start job is done before the services it wants are.
+  const res = await systemctl(r.scope, ['start', ...r.targets, ...r.units], { env: r.ctx.env });
+  if (res.code !== 0) return `systemctl${sc(r)} start failed: ${tail(res)}`;
+  return waitUnitsUp(r.ctx, r.scope, r.units);
+}
+
+/** Reports a finished upgrade (event, alarm cleared, the operator's lines); returns 0. */
+function reportUpgraded(r: Run, to: string, method: 'npm' | 'checkout', downtimeS: number): number {
+  const { ctx } = r;
+  if (r.manage) {
+    emitAll(ctx, r.sinks, 'service_upgraded', { from_version: r.from, to_version: to, units: r.units, downtime_s: downtimeS });
+    alarmAll(ctx, r.sinks, null, to);
+    out(ctx, `upgraded ${r.from} -> ${to}; restarted ${r.targets.join(', ')}; downtime ${downtimeS.toFixed(1)} s`);
+    return 0;
   }
+  emitAll(ctx, r.sinks, 'package_upgraded', { from_version: r.from, to_version: to, method });
+  alarmAll(ctx, r.sinks, null, to);
+  out(ctx, `upgraded the package ${r.from} -> ${to}; running services keep the old code until restarted:`);
+  const all = installedProjects(unitDir('system', ctx.env));
+  for (const p of all) out(ctx, `  sudo systemctl restart ${unitNames(p).target}`);
+  for (const m of r.metas) if (r.scope === 'user') out(ctx, `  systemctl --user restart ${unitNames(m.project).target}`);
+  if (all.length + r.metas.length === 0) out(ctx, '  agent-runner restart   (in each project)');
+  return 0;
 }
 
 /**
- * Raises (`facts` given) or clears (null) the `upgrade_failed` alarm in every sink's existing
- * ledger, so the bridge tells the human. As root, SQLite files this process created (-wal,
- * -shm) are handed to the ledger's owner, or the service could not open its ledger again.
+ * After a failure past the point of no return (units stopped, or the package replaced): stops
+ * what may run the new version, `restore`s the previous one, smoke-checks it and starts it.
+ * `t0` is when the units were stopped. Returns 75 when rolled back, 70 when that failed too.
  */
-function alarmAll(ctx: CliContext, sinks: Sink[], facts: AlarmFacts | null, to: string): void {
-  for (const s of sinks) {
-    if (!existsSync(s.ledgerPath)) continue;
-    try {
-      const ledger = openLedger(s.ledgerPath);
-      try {
-        if (facts) raiseAlarm(ledger, 'upgrade_failed', facts, { project: s.project });
-        else clearAlarm(ledger, 'upgrade_failed', { to }, { project: s.project });
-      } finally {
-        ledger.close();
-      }
-      if (currentUser().uid === 0) {
-        const owner = statSync(s.ledgerPath);
-        for (const f of [`${s.ledgerPath}-wal`, `${s.ledgerPath}-shm`]) if (existsSync(f) && statSync(f).uid !== owner.uid) chownSync(f, owner.uid, owner.gid);
-      }
-    } catch (e) {
-      warn(ctx, `upgrade alarm not recorded in ${s.ledgerPath}: ${(e as Error).message}`);
+async function rollBack(r: Run, to: string, failure: string, t0: number, restore: () => Promise<void>): Promise<number> {
+  const { ctx } = r;
+  warn(ctx, `upgrade to ${to} failed: ${failure}; rolling back to ${r.from}`);
+  let rollbackError: string | undefined;
+  try {
+    if (r.manage) {
+      // A new version that failed to start may be waiting to be restarted on the files about to go.
+      const s = await systemctl(r.scope, ['stop', ...r.targets, ...r.units], { env: ctx.env });
+      if (s.code !== 0) throw new Error(`systemctl${sc(r)} stop failed: ${tail(s)}`);
     }
-  }
-}
-
-function npmBin(execPath: string): string {
-  const beside = join(dirname(execPath), 'npm');
-  return existsSync(beside) ? beside : 'npm';
-}
-
-function tail(r: ExecResult): string {
-  return (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join(' / ') || `exit ${r.code ?? r.signal}`;
-}
-
-/**
- * Smoke check of an installed CLI: `--version` runs (and equals `expect` when given) and the
- * install-level checks of `doctor --json` (node, native modules) pass.
- * @returns undefined when healthy, else what failed.
- */
-export async function smokeCheck(node: string, pkgDir: string, expect: string | undefined, env: CliContext['env']): Promise<string | undefined> {
-  const bin = join(pkgDir, 'bin', 'agent-runner.js');
-  const v = await execCommand(node, [bin, '--version'], { env, timeoutMs: 60_000, cwd: pkgDir });
-  if (v.code !== 0) return `\`agent-runner --version\` failed: ${tail(v)}`;
-  const got = v.stdout.trim();
-  if (expect && got !== expect) return `\`agent-runner --version\` says ${got}, expected ${expect}`;
-  const d = await execCommand(node, [bin, 'doctor', '--json'], { env, timeoutMs: 60_000, cwd: pkgDir });
-  try {
-    const report = JSON.parse(d.stdout) as { checks: Array<{ name: string; status: string; detail: string }> };
-    const bad = report.checks.filter((c) => (c.name === 'node' || c.name.startsWith('native:')) && c.status === 'fail');
-    if (bad.length) return `doctor: ${bad.map((c) => `${c.name}: ${c.detail}`).join('; ')}`;
-  } catch {
-    // SyntaxError or TypeError: no report on stdout, so the new install is not healthy.
-    return `\`agent-runner doctor --json\` did not run: ${tail(d)}`;
-  }
-  return undefined;
-}
-
-/** Reinstates the backup of a global install; makes sure the bin link points at it. */
-function restoreGlobal(prefix: string, pkgDir: string, backup: string): void {
-  rmSync(pkgDir, { recursive: true, force: true });
-  renameSync(backup, pkgDir);
-  const link = join(prefix, 'bin', 'agent-runner');
-  let present: boolean;
-  try {
-    present = lstatSync(link).isSymbolicLink() || existsSync(link);
+    await restore();
+    const again = await smokeCheck(ctx.execPath, r.pkgDir, r.from, ctx.env);
+    if (again) throw new Error(`the restored version fails its smoke check: ${again}`);
+    if (r.manage) {
+      const up = await startUnits(r);
+      if (up) throw new Error(`the restored ${r.from} did not come up: ${up}`);
+    }
   } catch (e) {
-    if (!isErrno(e, 'ENOENT')) throw e; // the rollback reports it
-    present = false; // no link at all
+    rollbackError = (e as Error).message;
   }
-  if (!present) {
-    mkdirSync(dirname(link), { recursive: true });
-    symlinkSync('../lib/node_modules/agent-runner/bin/agent-runner.js', link);
+  if (rollbackError) {
+    emitAll(ctx, r.sinks, 'service_upgrade_rollback_failed', { from_version: r.from, to_version: to, reason: failure.slice(0, 2000), rollback_error: rollbackError.slice(0, 2000) });
+    alarmAll(ctx, r.sinks, { from: r.from, to, rolled_back: false, detail: `${failure}\nrollback: ${rollbackError}`.slice(0, 2000) }, to);
+    warn(ctx, `ROLLBACK FAILED: ${rollbackError}`);
+    warn(ctx, `the services are stopped. Reinstall a known-good version: npm install -g agent-runner@${r.from}, then agent-runner start`);
+    return EXIT.SOFTWARE;
   }
+  const downtimeS = secondsSince(r, t0);
+  emitAll(ctx, r.sinks, 'service_upgrade_rolled_back', { from_version: r.from, to_version: to, reason: failure.slice(0, 2000), ...(r.manage ? { downtime_s: downtimeS } : {}) });
+  alarmAll(ctx, r.sinks, { from: r.from, to, rolled_back: true, detail: failure.slice(0, 2000) }, to);
+  warn(ctx, `rolled back to ${r.from}${r.manage ? `; restarted ${r.targets.join(', ')}; downtime ${downtimeS.toFixed(1)} s` : ''}`);
+  return EXIT.TEMPFAIL;
+}
+
+/**
+ * A global npm install: the new version is installed and smoke-checked in a staging prefix
+ * beside the live package while the old one runs; only then stop, switch (rename(2)), start.
+ */
+async function upgradeStaged(r: Run, prefix: string): Promise<number> {
+  const { ctx } = r;
+  const lay = globalLayout(r.pkgDir);
+  rmSync(lay.stagePrefix, { recursive: true, force: true });
+  out(ctx, `staging ${r.spec} in ${lay.stagePrefix} (npm; ${r.from} keeps running)...`);
+  const npm = await runWithProgress(ctx, npmBin(ctx.execPath), ['install', '--global', '--prefix', lay.stagePrefix, '--no-audit', '--no-fund', r.spec], {
+    cwd: prefix,
+    label: `installing ${r.spec} into staging`,
+  });
+  let failure = npm.code === 0 ? undefined : `npm install ${r.spec} failed: ${npm.shown ? `exit ${npm.code ?? npm.signal} (npm's output is above)` : tail(npm)}`;
+  const to = installedVersion(lay.staged) ?? r.expect ?? r.target ?? 'latest';
+  if (!failure) {
+    out(ctx, `smoke check of ${to} in staging...`);
+    failure = await smokeCheck(ctx.execPath, lay.staged, r.expect, ctx.env);
+  }
+  if (failure) {
+    rmSync(lay.stagePrefix, { recursive: true, force: true });
+    emitAll(ctx, r.sinks, 'service_upgrade_rolled_back', { from_version: r.from, to_version: to, reason: failure.slice(0, 2000), ...(r.manage ? { downtime_s: 0 } : {}) });
+    alarmAll(ctx, r.sinks, { from: r.from, to, rolled_back: true, detail: failure.slice(0, 2000) }, to);
+    throw new AgentRunnerError('ERR_AR_UPGRADE', `upgrade to ${to} failed in staging, before anything was stopped: ${failure}`, {
+      hint: `agent-runner ${r.from} was not touched and keeps running. Fix the cause, then run \`agent-runner upgrade\` again.`,
+    });
+  }
+  out(ctx, `staged ${to}: smoke check passed`);
+  const t0 = ctx.monoMs();
+  if (r.manage) {
+    try {
+      await stopUnits(r);
+    } catch (e) {
+      rmSync(lay.stagePrefix, { recursive: true, force: true });
+      await systemctl(r.scope, ['start', ...r.targets], { env: ctx.env }); // whatever did stop runs the old version again
+      throw e;
+    }
+  }
+  // Stopped before the switch, not restarted after it: a running old process that loads a
+  // module lazily would get the new version's file at the same path.
+  let failed: string | undefined;
+  try {
+    switchGlobal(prefix, r.pkgDir, lay);
+    out(ctx, `switched ${r.pkgDir} to ${to}`);
+  } catch (e) {
+    failed = `switch to the staged ${to} failed: ${(e as Error).message}`;
+  }
+  if (!failed && r.manage) {
+    failed = await startUnits(r);
+    if (!failed) out(ctx, `started ${r.targets.join(', ')}`);
+  }
+  const downtimeS = secondsSince(r, t0);
+  if (!failed) {
+    rmSync(lay.backup, { recursive: true, force: true });
+    rmSync(lay.stagePrefix, { recursive: true, force: true });
+    return reportUpgraded(r, to, 'npm', downtimeS);
+  }
+  try {
+    return await rollBack(r, to, failed, t0, async () => {
+      if (!existsSync(lay.backup)) return; // the switch failed before it moved the live package
+      try {
+        restoreGlobal(prefix, r.pkgDir, lay.backup);
+      } catch (e) {
+        throw new Error(`${(e as Error).message} (the previous version is kept in ${lay.backup})`, { cause: e });
+      }
+    });
+  } finally {
+    // Not the backup: after a failed restore it is the only copy of the previous version.
+    rmSync(lay.stagePrefix, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A git checkout cannot be staged (its packages build in place, where the units run them):
+ * stop, check out, `npm ci`, smoke-check, start.
+ */
+async function upgradeInPlace(r: Run, root: string): Promise<number> {
+  const { ctx } = r;
+  const git = (...a: string[]): Promise<ExecResult> => execCommand('git', ['-C', root, ...a], { env: ctx.env });
+  const npmCi = (): ReturnType<typeof runWithProgress> => runWithProgress(ctx, npmBin(ctx.execPath), ['ci', '--no-audit', '--no-fund'], { cwd: root, label: 'npm ci' });
+  if (r.manage) out(ctx, 'a checkout cannot be staged (it builds in place): the services stay stopped until npm ci and the smoke check are done');
+  const t0 = ctx.monoMs();
+  if (r.manage) await stopUnits(r);
+  let failure: string | undefined;
+  const head = await git('rev-parse', 'HEAD');
+  const oldHead = head.code === 0 ? head.stdout.trim() : '';
+  const dirty = await git('status', '--porcelain', '--untracked-files=no');
+  if (head.code !== 0 || dirty.stdout.trim()) {
+    failure = head.code !== 0 ? `not a usable git checkout: ${tail(head)}` : 'the checkout has local changes; commit or stash them first';
+  } else {
+    await git('fetch', '--tags', '--quiet');
+    const co = r.target ? await git('checkout', '--quiet', '--detach', r.target.startsWith('v') || !r.expect ? r.target : `v${r.target}`) : await git('pull', '--ff-only', '--quiet');
+    if (co.code !== 0) failure = `git ${r.target ? 'checkout' : 'pull'} failed: ${tail(co)}`;
+    else {
+      out(ctx, 'npm ci (builds every package)...');
+      const ci = await npmCi();
+      if (ci.code !== 0) failure = `npm ci failed: ${ci.shown ? `exit ${ci.code ?? ci.signal} (its output is above)` : tail(ci)}`;
+    }
+  }
+  const to = installedVersion(r.pkgDir) ?? r.expect ?? r.target ?? 'latest';
+  failure ??= await smokeCheck(ctx.execPath, r.pkgDir, r.expect, ctx.env);
+  if (!failure && r.manage) failure = await startUnits(r);
+  if (!failure) return reportUpgraded(r, to, 'checkout', secondsSince(r, t0));
+  return rollBack(r, to, failure, t0, async () => {
+    if (!oldHead) return;
+    const co = await git('checkout', '--quiet', '--detach', oldHead);
+    if (co.code !== 0) throw new Error(`git checkout ${oldHead} failed: ${tail(co)}`);
+    const ci = await npmCi();
+    if (ci.code !== 0) throw new Error(`npm ci failed: ${tail(ci)}`);
+  });
 }
 
 /**
  * `agent-runner upgrade [--target VERSION|SPEC] [--no-restart]`: upgrades agent-runner where it
- * is installed — a global npm install (`npm install -g --prefix <its prefix>`) or a git checkout
- * (`git checkout` + `npm ci`) — and smoke-checks the new version. With units installed in this
- * mode (user units; system units when run as root with --system) it stops them gracefully first
- * and starts them on the new version (`service_upgraded`); `--no-restart` or no units upgrades the
- * package only and prints the restart command (`package_upgraded`). A failed install or smoke
- * check restores the previous version, from a backup of the package directory (no registry
- * needed), and restarts it (`service_upgrade_rolled_back`, exit 75); a failed rollback leaves the
- * units stopped (`service_upgrade_rollback_failed`, exit 70). npm honours the operator's npm
- * config (registry, proxy): `npm config get registry` shows which index is used.
- * @throws AgentRunnerError ERR_AR_UPGRADE when the install kind is unknown.
+ * is installed and smoke-checks the new version (`--version`, doctor's node and native-module
+ * checks). With units installed in this mode (user units; system units when run as root with
+ * --system) it restarts them on the new version (`service_upgraded`, with `downtime_s`: from
+ * the stop until every unit is up again); `--no-restart` or no units upgrades the package only
+ * and prints the restart command (`package_upgraded`).
+ *
+ * A global npm install (`<prefix>/lib/node_modules/agent-runner`) is installed into a staging
+ * prefix beside it (`npm install -g --prefix`) and smoke-checked there while the old version
+ * keeps running; a failure there stops nothing (`service_upgrade_rolled_back` with
+ * `downtime_s` 0, ERR_AR_UPGRADE). Then the units are stopped gracefully, the directories are
+ * swapped by rename(2) and the units started. A git checkout cannot be staged: its units stay
+ * stopped during `git checkout` + `npm ci`. A failure after the stop or the swap restores the
+ * previous version (no registry needed) and starts it (`service_upgrade_rolled_back`, exit 75);
+ * a failed rollback leaves the units stopped (`service_upgrade_rollback_failed`, exit 70).
+ * Long npm runs show npm's progress on a terminal and a line every 30 s elsewhere. npm honours
+ * the operator's npm config (registry, proxy): `npm config get registry` shows which index.
+ * @throws AgentRunnerError ERR_AR_UPGRADE when the install kind is unknown or staging failed
+ *   (exit 75); ERR_AR_SYSTEMD when the units cannot be stopped (exit 69).
  */
 export async function upgrade(ctx: CliContext, args: UpgradeArgs): Promise<number> {
   const inst: InstallKind = detectInstall(ctx.binPath);
@@ -170,109 +254,25 @@ export async function upgrade(ctx: CliContext, args: UpgradeArgs): Promise<numbe
       hint: 'Upgrade it the way it was installed (e.g. `npm install agent-runner@X` in that project), then `agent-runner restart`.',
     });
   }
-  const from = VERSION;
   const scope = ctx.mode;
-  const me = currentUser();
   const dir = unitDir(scope, ctx.env);
   const metas = installedProjects(dir)
     .map((p) => parseMeta(readFileSync(targetDropInPath(dir, p), 'utf8')))
     .filter((m): m is InstallMeta => m !== undefined);
-  const manage = args.restart !== false && metas.length > 0 && (scope === 'user' || me.uid === 0);
-  const targets = manage ? metas.map((m) => unitNames(m.project).target) : [];
-  const units = manage ? metas.flatMap((m) => m.units) : [];
-  const sinks = eventSinks(ctx, args, metas, scope);
-  const sc = scope === 'user' ? ' --user' : '';
-  const expect = exactVersion(args.target);
-  const spec = npmSpec(args.target);
-
-  if (manage) {
-    warn(ctx, 'stopping service...');
-    const t0 = Date.now();
-    const r = await systemctl(scope, ['stop', ...targets, ...units], { env: ctx.env });
-    if (r.code !== 0) throw new AgentRunnerError('ERR_AR_SYSTEMD', `systemctl${sc} stop failed: ${tail(r)}`);
-    warn(ctx, `stopped (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
-  }
-
-  // Install the new version, keeping a way back that needs no registry.
-  let failure: string | undefined;
-  let backup = '';
-  let oldHead = '';
-  if (inst.kind === 'npm-global') {
-    backup = join(dirname(inst.pkgDir), `.agent-runner-upgrade-backup`);
-    rmSync(backup, { recursive: true, force: true });
-    renameSync(inst.pkgDir, backup);
-    out(ctx, `installing ${spec} (npm, prefix ${inst.prefix})...`);
-    const r = await execCommand(npmBin(ctx.execPath), ['install', '--global', '--prefix', inst.prefix, '--no-audit', '--no-fund', spec], { env: ctx.env, cwd: inst.prefix });
-    if (r.code !== 0) failure = `npm install ${spec} failed: ${tail(r)}`;
-  } else {
-    const git = (...a: string[]): Promise<ExecResult> => execCommand('git', ['-C', inst.root, ...a], { env: ctx.env });
-    const head = await git('rev-parse', 'HEAD');
-    oldHead = head.stdout.trim();
-    const dirty = await git('status', '--porcelain', '--untracked-files=no');
-    if (head.code !== 0 || dirty.stdout.trim()) {
-      failure = head.code !== 0 ? `not a usable git checkout: ${tail(head)}` : 'the checkout has local changes; commit or stash them first';
-    } else {
-      await git('fetch', '--tags', '--quiet');
-      const co = args.target ? await git('checkout', '--quiet', '--detach', args.target.startsWith('v') || !expect ? args.target : `v${args.target}`) : await git('pull', '--ff-only', '--quiet');
-      if (co.code !== 0) failure = `git ${args.target ? 'checkout' : 'pull'} failed: ${tail(co)}`;
-      else {
-        out(ctx, 'npm ci (builds every package)...');
-        const ci = await execCommand(npmBin(ctx.execPath), ['ci', '--no-audit', '--no-fund'], { env: ctx.env, cwd: inst.root });
-        if (ci.code !== 0) failure = `npm ci failed: ${tail(ci)}`;
-      }
-    }
-  }
-  const to = installedVersion(inst.pkgDir) ?? expect ?? args.target ?? 'latest';
-  failure ??= await smokeCheck(ctx.execPath, inst.pkgDir, expect, ctx.env);
-
-  if (!failure) {
-    if (backup) rmSync(backup, { recursive: true, force: true });
-    if (manage) {
-      const r = await systemctl(scope, ['start', ...targets], { env: ctx.env });
-      if (r.code !== 0) warn(ctx, `systemctl${sc} start failed: ${tail(r)}`);
-      emitAll(ctx, sinks, 'service_upgraded', { from_version: from, to_version: to, units });
-      alarmAll(ctx, sinks, null, to);
-      out(ctx, `upgraded ${from} -> ${to}; restarted ${targets.join(', ')}`);
-    } else {
-      emitAll(ctx, sinks, 'package_upgraded', { from_version: from, to_version: to, method: inst.kind === 'npm-global' ? 'npm' : 'checkout' });
-      alarmAll(ctx, sinks, null, to);
-      out(ctx, `upgraded the package ${from} -> ${to}; running services keep the old code until restarted:`);
-      const all = installedProjects(unitDir('system', ctx.env));
-      for (const p of all) out(ctx, `  sudo systemctl restart ${unitNames(p).target}`);
-      for (const m of metas) if (scope === 'user') out(ctx, `  systemctl --user restart ${unitNames(m.project).target}`);
-      if (all.length + metas.length === 0) out(ctx, '  agent-runner restart   (in each project)');
-    }
-    return 0;
-  }
-
-  warn(ctx, `upgrade to ${to} failed: ${failure}; rolling back to ${from}`);
-  let rollbackError: string | undefined;
-  try {
-    if (inst.kind === 'npm-global') restoreGlobal(inst.prefix, inst.pkgDir, backup);
-    else if (oldHead) {
-      const co = await execCommand('git', ['-C', inst.root, 'checkout', '--quiet', '--detach', oldHead], { env: ctx.env });
-      if (co.code !== 0) throw new Error(`git checkout ${oldHead} failed: ${tail(co)}`);
-      const ci = await execCommand(npmBin(ctx.execPath), ['ci', '--no-audit', '--no-fund'], { env: ctx.env, cwd: inst.root });
-      if (ci.code !== 0) throw new Error(`npm ci failed: ${tail(ci)}`);
-    }
-    const again = await smokeCheck(ctx.execPath, inst.pkgDir, from, ctx.env);
-    if (again) throw new Error(`the restored version fails its smoke check: ${again}`);
-  } catch (e) {
-    rollbackError = (e as Error).message;
-  }
-  if (rollbackError) {
-    emitAll(ctx, sinks, 'service_upgrade_rollback_failed', { from_version: from, to_version: to, reason: failure.slice(0, 2000), rollback_error: rollbackError.slice(0, 2000) });
-    alarmAll(ctx, sinks, { from, to, rolled_back: false, detail: `${failure}\nrollback: ${rollbackError}`.slice(0, 2000) }, to);
-    warn(ctx, `ROLLBACK FAILED: ${rollbackError}`);
-    warn(ctx, `the services are stopped. Reinstall a known-good version: npm install -g agent-runner@${from}, then agent-runner start`);
-    return EXIT.SOFTWARE;
-  }
-  if (manage) {
-    const r = await systemctl(scope, ['start', ...targets], { env: ctx.env });
-    if (r.code !== 0) warn(ctx, `systemctl${sc} start failed: ${tail(r)}`);
-  }
-  emitAll(ctx, sinks, 'service_upgrade_rolled_back', { from_version: from, to_version: to, reason: failure.slice(0, 2000) });
-  alarmAll(ctx, sinks, { from, to, rolled_back: true, detail: failure.slice(0, 2000) }, to);
-  warn(ctx, `rolled back to ${from}${manage ? `; restarted ${targets.join(', ')}` : ''}`);
-  return EXIT.TEMPFAIL;
+  const manage = args.restart !== false && metas.length > 0 && (scope === 'user' || currentUser().uid === 0);
+  const r: Run = {
+    ctx,
+    scope,
+    pkgDir: inst.pkgDir,
+    from: VERSION,
+    expect: exactVersion(args.target),
+    spec: npmSpec(args.target, ctx.cwd),
+    target: args.target,
+    manage,
+    targets: manage ? metas.map((m) => unitNames(m.project).target) : [],
+    units: manage ? metas.flatMap((m) => m.units) : [],
+    metas,
+    sinks: eventSinks(ctx, args.config, metas, scope),
+  };
+  return inst.kind === 'npm-global' ? upgradeStaged(r, inst.prefix) : upgradeInPlace(r, inst.root);
 }
