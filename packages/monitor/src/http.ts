@@ -3,13 +3,14 @@ import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Serv
 import { AgentRunnerError } from '@agent-runner/core/errors';
 import { isLoopbackHostname } from '@agent-runner/core/loopback';
 import { redactStrings } from '@agent-runner/core/redact';
-import { METRICS_CONTENT_TYPE } from './metrics.js';
+import { METRICS_CONTENT_TYPES, negotiateMetricsFormat, type MetricsFormat } from './metrics.js';
 import { renderPage, type PageState } from './page.js';
 
 /** What the HTTP server serves; called per request (cheap: in-memory state and a few tail reads). */
 export interface HttpProvider {
   states(): PageState[];
-  metrics(): string;
+  /** The `/metrics` exposition in each format (metrics.ts `renderMetrics`). */
+  metrics(): Record<MetricsFormat, string>;
 }
 
 /** Where and how to listen. */
@@ -36,11 +37,12 @@ const SECURITY_HEADERS: OutgoingHttpHeaders = {
 
 /**
  * Serves the progress page (`/`), `/api/state` (JSON: `{hosts: PageState[]}`) and `/metrics`
- * (Prometheus text). Everything served is redacted (core/redact). On a loopback address the
- * `Host` header must name loopback too (`localhost`, `127.x`, `[::1]`; any port, so `ssh -L`
- * works), which defeats DNS rebinding; with a `token`, every request needs
- * `Authorization: Bearer TOKEN` (or Basic with the token as password, for browsers) instead.
- * A bad request is answered 4xx and never ends the server.
+ * (the Prometheus text format 0.0.4, or OpenMetrics 1.0.0 when the request's `Accept` prefers
+ * it: metrics.ts `negotiateMetricsFormat`; answered with `Vary: Accept`). Everything served
+ * is redacted (core/redact). On a loopback address the `Host` header must name loopback too
+ * (`localhost`, `127.x`, `[::1]`; any port, so `ssh -L` works), which defeats DNS rebinding;
+ * with a `token`, every request needs `Authorization: Bearer TOKEN` (or Basic with the token as
+ * password, for browsers) instead. A bad request is answered 4xx and never ends the server.
  * @returns the listening server (its port is `address().port`).
  * @throws AgentRunnerError ERR_AR_USAGE when the address cannot be bound (port in use, no such
  *   local address).
@@ -67,7 +69,11 @@ export async function serveHttp(listen: HttpListen, provider: HttpProvider): Pro
       if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
       if (path === '/') return reply(200, 'text/html; charset=utf-8', renderPage(redactStrings(provider.states()), listen.refreshS ?? 5));
       if (path === '/api/state') return reply(200, 'application/json', `${JSON.stringify({ hosts: redactStrings(provider.states()) })}\n`);
-      if (path === '/metrics') return reply(200, METRICS_CONTENT_TYPE, provider.metrics());
+      if (path === '/metrics') {
+        const format = negotiateMetricsFormat(req.headers.accept);
+        // Vary: a cache between scraper and monitor must not answer one format's request with the other.
+        return reply(200, METRICS_CONTENT_TYPES[format], provider.metrics()[format], { vary: 'Accept' });
+      }
       return reply(404, 'text/plain; charset=utf-8', 'not found\n');
     } catch (e) {
       if (!res.headersSent) reply(500, 'text/plain; charset=utf-8', `error: ${redactStrings((e as Error).message)}\n`);

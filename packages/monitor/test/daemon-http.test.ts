@@ -1,6 +1,6 @@
 /**
  * `agent-runner monitor --mode http` as a real process (built CLI): the page, `/api/state`
- * and `/metrics` on 127.0.0.1 by default, the refusal of a port in use, and a page bound to
+ * and `/metrics` (both formats) on 127.0.0.1 by default, the refusal of a port in use, and a page bound to
  * every interface that asks for its token and shows no secret the agent printed.
  */
 import t from 'tap';
@@ -54,6 +54,9 @@ t.test('--mode http: page, /api/state and /metrics on 127.0.0.1; a busy port is 
   const metrics = await fetch(`${base}/metrics`);
   t.match(metrics.headers.get('content-type'), /text\/plain; version=0\.0\.4/);
   t.match(await metrics.text(), /agent_runner_up\{host="local",project="proj"\} 1/);
+  const om = await fetch(`${base}/metrics`, { headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' } });
+  t.equal(om.headers.get('content-type'), 'application/openmetrics-text; version=1.0.0; charset=utf-8', 'OpenMetrics when asked for');
+  t.match(await om.text(), /^agent_runner_up\{host="local",project="proj"\} 1\n[^]*\n# EOF\n$/m);
   // Another monitor on the same port: refused with a clear error (exit 64).
   const busy = monitor(p, ['--mode', 'http', '--port', String(port)]);
   t.equal(await busy.exited, 64);

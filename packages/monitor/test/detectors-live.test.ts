@@ -84,7 +84,7 @@ t.test('disk: one statfs figure for peek, doctor, the detectors and /metrics', a
   const m = /\(([\d.]+)% used\) at (.+)$/.exec(doctor.checks.find((c) => c.name === 'disk')?.detail ?? '');
   t.equal(m?.[2], disk?.path, 'doctor measures the same directory');
   t.ok(near(Number(m?.[1])), `doctor ${m?.[1]}%, monitor ${disk?.used_pct}%`);
-  t.match(renderMetrics([w.poller], Date.now()), `agent_runner_disk_used_ratio{host="local",project="proj"} ${(disk?.used_pct ?? 0) / 100}\n`, '/metrics renders the snapshot\'s figure');
+  t.match(renderMetrics([w.poller], Date.now()).prometheus, `agent_runner_disk_used_ratio{host="local",project="proj"} ${(disk?.used_pct ?? 0) / 100}\n`, '/metrics renders the snapshot\'s figure');
 });
 
 t.test('disk_critical: stops a runner that runs rounds; leaves alone one that holds rounds for the disk', async (t) => {

@@ -31,7 +31,7 @@ function state(): PageState {
   } as unknown as PageState;
 }
 
-const provider: HttpProvider = { states: () => [state()], metrics: () => 'agent_runner_up{host="local",project="p"} 1\n' };
+const provider: HttpProvider = { states: () => [state()], metrics: () => ({ prometheus: 'agent_runner_up{host="local",project="p"} 1\n', openmetrics: 'agent_runner_up{host="local",project="p"} 1\n# EOF\n' }) };
 
 async function listen(t: Test, opts: { token?: string } = {}): Promise<{ server: Server; base: string; port: number }> {
   const server = await serveHttp({ port: 0, ...opts }, provider);
