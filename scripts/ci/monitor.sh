@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # e2e: the monitor against real peers — an OpenSSH server on 127.0.0.1 (remote polling,
 # host key refusal, blips/give-up when sshd dies, remote auto-stop), promtool and a real
-# Prometheus on /metrics, headless Chromium on the progress page, a full tmpfs as the state
-# directory. Needs root for sshd's privilege separation directory and the tmpfs mount.
+# Prometheus on /metrics and on examples/prometheus/ (rules, config, dashboard), headless
+# Chromium on the progress page, a full tmpfs as the state directory. Needs root for sshd's
+# privilege separation directory and the tmpfs mount.
 # Expects the tree built (`npx tsc -b`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,4 +21,4 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 mkdir -p /run/sshd
 [ -f packages/cli/dist/bin.js ] || npx tsc -b
-npx tap --disable-coverage --timeout 240 packages/monitor/e2e/remote.test.ts packages/monitor/e2e/http-tools.test.ts packages/monitor/e2e/disk-full.test.ts
+npx tap --disable-coverage --timeout 240 packages/monitor/e2e/remote.test.ts packages/monitor/e2e/http-tools.test.ts packages/monitor/e2e/prometheus.test.ts packages/monitor/e2e/disk-full.test.ts
