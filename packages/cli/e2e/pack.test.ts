@@ -202,7 +202,8 @@ t.test('upgrade to a broken tarball: the smoke check in staging fails, the insta
   t.teardown(() => ledger.close());
   const alarm = ledger.outbox.getOutbox(1);
   t.equal(alarm?.kind, 'upgrade_failed', 'the upgrade_failed alarm is queued for the bridge');
-  t.match(alarm?.title, new RegExp(`^packdemo@.+: upgrade to ${VERSION}-up\\.2 failed, rolled back$`));
+  t.match(alarm?.title, new RegExp(`^packdemo@.+: upgrade to ${VERSION}-up\\.2 failed before the switch$`));
+  t.match(alarm?.body, /was never stopped and still runs/, 'the alarm says the old version kept running');
 });
 
 /** Runs a command without blocking this process (so serve can be sampled meanwhile). */

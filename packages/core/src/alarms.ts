@@ -145,12 +145,14 @@ export const ALARMS = {
   upgrade_failed: {
     owner: 'cli',
     severity: 'critical',
-    when: '`agent-runner upgrade` failed its smoke check: rolled back, or the rollback failed too; clears on the next successful upgrade',
-    what: (f) => (f['rolled_back'] ? `upgrade to ${s(f['to'])} failed, rolled back` : `upgrade to ${s(f['to'])} and its rollback failed`),
+    when: '`agent-runner upgrade` failed: its staged install or smoke check (nothing was stopped), the new version\'s start (rolled back), or the rollback too; clears on the next successful upgrade',
+    what: (f) => (f['kept_running'] ? `upgrade to ${s(f['to'])} failed before the switch` : f['rolled_back'] ? `upgrade to ${s(f['to'])} failed, rolled back` : `upgrade to ${s(f['to'])} and its rollback failed`),
     body: (f) =>
-      (f['rolled_back']
-        ? `The upgrade from ${s(f['from'])} to ${s(f['to'])} failed its check and ${s(f['from'])} runs again.`
-        : `The upgrade from ${s(f['from'])} to ${s(f['to'])} failed and so did the rollback: the units may not be running.`) +
+      (f['kept_running']
+        ? `The upgrade from ${s(f['from'])} to ${s(f['to'])} failed while it was staged; ${s(f['from'])} was never stopped and still runs.`
+        : f['rolled_back']
+          ? `The upgrade from ${s(f['from'])} to ${s(f['to'])} failed its check and ${s(f['from'])} runs again.`
+          : `The upgrade from ${s(f['from'])} to ${s(f['to'])} failed and so did the rollback: the units may not be running.`) +
       `${fence(f['detail'])}\n\nSee: agent-runner status && journalctl -u 'agent-runner*' -n 50`,
     recovered: (f) => `upgraded to ${s(f['to'])}`,
     example: { from: '0.1.0', to: '0.2.0', rolled_back: true, detail: 'smoke check: agent-runner --version exited 1' },

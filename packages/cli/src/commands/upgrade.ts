@@ -136,7 +136,7 @@ async function upgradeStaged(r: Run, prefix: string): Promise<number> {
   if (failure) {
     rmSync(lay.stagePrefix, { recursive: true, force: true });
     emitAll(ctx, r.sinks, 'service_upgrade_rolled_back', { from_version: r.from, to_version: to, reason: failure.slice(0, 2000), ...(r.manage ? { downtime_s: 0 } : {}) });
-    alarmAll(ctx, r.sinks, { from: r.from, to, rolled_back: true, detail: failure.slice(0, 2000) }, to);
+    alarmAll(ctx, r.sinks, { from: r.from, to, rolled_back: true, kept_running: true, detail: failure.slice(0, 2000) }, to);
     throw new AgentRunnerError('ERR_AR_UPGRADE', `upgrade to ${to} failed in staging, before anything was stopped: ${failure}`, {
       hint: `agent-runner ${r.from} was not touched and keeps running. Fix the cause, then run \`agent-runner upgrade\` again.`,
     });
