@@ -134,7 +134,8 @@ function collect(pollers: readonly HostPoller[], nowMs: number): Map<FamilyName,
 }
 
 // Label values escape alike in both formats. HELP texts do not (0.0.4 leaves `"` as is,
-// OpenMetrics escapes it): they are constants free of `\`, `"` and newlines instead (tested).
+// OpenMetrics escapes it): they are constants free of `\`, `"` and newlines instead, which
+// metrics-format.test.ts holds them to.
 const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 // OpenMetrics requires a declared unit to be the name's suffix; the name is its one source.
 const unitOf = (name: string): string | undefined => /_(seconds|bytes|ratio|dollars)$/.exec(name)?.[1];

@@ -5,6 +5,7 @@
  * no header) with the matching `Content-Type` and `Vary: Accept`.
  */
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { serveHttp } from '../src/http.js';
 import { METRIC_FAMILIES, METRICS_CONTENT_TYPES, negotiateMetricsFormat, renderMetrics } from '../src/metrics.js';
@@ -98,6 +99,17 @@ t.test('every family is described in every scrape, samples or not; HELP needs no
     t.notMatch(f.help, /["\\\n]/, `${name}: HELP is the same text in both formats`);
     t.match(name, /^agent_runner_[a-z0-9_]+$/);
     if (f.type === 'gauge') t.notMatch(name, /_(total|count|sum|bucket|created|info)$/, `${name}: no suffix OpenMetrics reserves`);
+  }
+});
+
+t.test('RUNBOOK.md, "HTTP page and metrics", names every family as Prometheus stores it', async (t) => {
+  const runbook = readFileSync(new URL('../../../RUNBOOK.md', import.meta.url), 'utf8');
+  const section = /\n### HTTP page and metrics\n([^]*?)\n### /.exec(runbook)?.[1] ?? '';
+  t.match(section, /OpenMetrics 1\.0\.0[^]*0\.0\.4/, 'both formats');
+  for (const [name, f] of Object.entries(METRIC_FAMILIES)) {
+    const series = f.type === 'counter' ? `${name}_total` : name;
+    // The list writes `agent_runner_` once, then `_rest`.
+    t.ok(section.includes(`\`${series}`) || section.includes(`\`${series.slice('agent_runner'.length)}`), series);
   }
 });
 
