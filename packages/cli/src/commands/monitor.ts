@@ -47,9 +47,10 @@ function monitorConfigFile(ctx: CliContext, args: GlobalArgs, hostsNamed: boolea
 
 /**
  * `agent-runner monitor [--mode anomaly|events|http] [--host ALIAS ...] [--port N] [--json]`:
- * watches the local project (its config) or remote hosts over SSH (then the local config is
- * optional: without one, the monitor keeps its alerts and events under the state directory of
- * a project named `monitor`). Exits 0 on SIGTERM, 75 on a restart request or when every host
+ * watches the local project (its config) or remote hosts over SSH: those named, else every
+ * `[monitor.hosts.NAME]` of a monitor's own config (then a project config is optional: without
+ * one, the monitor keeps its alerts and events under the state directory of a project named
+ * `monitor`). Exits 0 on SIGTERM, 75 on a restart request or when every host
  * gave up, 77 when every host's key was refused; with --once, after a status line per host: 0
  * healthy, 1 an alert active, 69 a host unreachable, 77 a host key refused.
  */
