@@ -6,13 +6,12 @@
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLI_BIN } from '@agent-runner/testkit/project';
-import { until } from '@agent-runner/testkit/until';
+import { freePort } from '@agent-runner/testkit/loopback';
 import { scenario } from '../test/fixtures/scenario.js';
+import { startHttpMonitor } from './http-monitor.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -23,14 +22,7 @@ t.test('http mode against the real tools', async (t) => {
   t.equal((await p.serve(['--max-rounds', '2'])).code, 0);
   p.write('.state/logs/.agent-done', 'research wrapped up\n');
 
-  const mon = spawn(process.execPath, [CLI_BIN, 'monitor', '--mode', 'http', '--port', '0'], { cwd: p.dir, env: p.env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  mon.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
-  mon.on('close', (code, sig) => (err += `\n[monitor exited ${code} ${sig}]`));
-  t.teardown(() => mon.kill('SIGKILL'));
-  await until(() => `the monitor to serve (stderr: ${err})`, () => /127\.0\.0\.1:(\d+)\//.test(err), 40_000);
-  const port = Number(/127\.0\.0\.1:(\d+)\//.exec(err)?.[1]);
-  const base = `http://127.0.0.1:${port}`;
+  const { port, base } = await startHttpMonitor(t, p);
   for (let i = 0; i < 100; i++) {
     const s = (await (await fetch(`${base}/api/state`)).json()) as { hosts: Array<{ snapshot: unknown }> };
     if (s.hosts[0]?.snapshot) break;
@@ -48,10 +40,7 @@ t.test('http mode against the real tools', async (t) => {
   t.test('a real Prometheus scrapes it', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'ar-prom-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-    const promPort = (s.address() as { port: number }).port;
-    await new Promise<void>((r) => s.close(() => r()));
+    const promPort = await freePort();
     writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: agent-runner\n    static_configs:\n      - targets: ['127.0.0.1:${port}']\n`);
     const prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
     t.teardown(() => prom.kill('SIGKILL'));

@@ -9,13 +9,13 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLI_BIN } from '@agent-runner/testkit/project';
+import { freePort } from '@agent-runner/testkit/loopback';
 import { until } from '@agent-runner/testkit/until';
 import { scenario } from '../test/fixtures/scenario.js';
+import { startHttpMonitor } from './http-monitor.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/prometheus/', import.meta.url));
 const RULES = join(EXAMPLES, 'agent-runner.rules.yml');
@@ -28,14 +28,6 @@ const promtool = (args: string[], opts: { cwd?: string; input?: string } = {}): 
 
 /** The metric names in a PromQL expression that the monitor would have to serve. */
 const namesIn = (expr: string): string[] => [...new Set(expr.match(/\bagent_runner_[a-z0-9_]+/g) ?? [])];
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 t.test('promtool: the rules, their unit tests and the example config', async (t) => {
   const rules = promtool(['check', 'rules', RULES]);
@@ -54,14 +46,7 @@ t.test('a real Prometheus with the example config, rules and dashboard against a
   t.teardown(p.cleanup);
   t.equal((await p.serve([])).code, 69, 'serve stopped on its crash loop');
 
-  const mon = spawn(process.execPath, [CLI_BIN, 'monitor', '--mode', 'http', '--port', '0'], { cwd: p.dir, env: p.env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  mon.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
-  mon.on('close', (code, sig) => (err += `\n[monitor exited ${code} ${sig}]`));
-  t.teardown(() => mon.kill('SIGKILL'));
-  await until(() => `the monitor to serve (stderr: ${err})`, () => /127\.0\.0\.1:(\d+)\//.test(err), 40_000);
-  const port = Number(/127\.0\.0\.1:(\d+)\//.exec(err)?.[1]);
-  const base = `http://127.0.0.1:${port}`;
+  const { port, base } = await startHttpMonitor(t, p);
   const scrape = async (accept: string): Promise<{ type: string | null; body: string }> => {
     const r = await fetch(`${base}/metrics`, { headers: { accept } });
     return { type: r.headers.get('content-type'), body: await r.text() };

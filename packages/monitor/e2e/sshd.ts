@@ -6,6 +6,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { freePort } from '@agent-runner/testkit/loopback';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,14 +28,6 @@ export interface TestSshd {
   /** A fresh key (base64 blob) that is not the server's. */
   otherKey(): string;
   cleanup(): void;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function keygen(path: string): string {
