@@ -15,11 +15,11 @@ export function renderPeek(p: PeekSnapshot, width?: number): string[] {
   return [...lines, ...peekDetails(p, width)];
 }
 
-/** The state lines of a snapshot (service, pause, alarms, the running round, today), the head of `peek` and `watch`. */
-export function peekStatus(p: PeekSnapshot): string[] {
+/** The state lines of a snapshot (service, pause, alarms, the running round, today), the head of `peek` and `watch`; `stamped: false` leaves the snapshot's time out of the first. */
+export function peekStatus(p: PeekSnapshot, opts: { stamped?: boolean } = {}): string[] {
   const s = p.service;
   const lines = [
-    `project ${p.project}  ${s.state.toUpperCase()}${s.pid ? ` pid ${s.pid}` : ''}${s.activity ? ` (${s.activity})` : ''}${s.version ? `  v${s.version}` : ''}  at ${p.generated_at}`,
+    `project ${p.project}  ${s.state.toUpperCase()}${s.pid ? ` pid ${s.pid}` : ''}${s.activity ? ` (${s.activity})` : ''}${s.version ? `  v${s.version}` : ''}${opts.stamped === false ? '' : `  at ${p.generated_at}`}`,
   ];
   if (s.heartbeat_age_s !== null) lines.push(`heartbeat ${s.heartbeat_age_s}s ago${s.started_at ? `, up since ${s.started_at}` : ''}`);
   if (s.pause) lines.push(`PAUSED (${s.pause}): no round starts until it clears${s.pause === 'operator' ? ' (`/resume` or the pause ends)' : ' by itself'}`);

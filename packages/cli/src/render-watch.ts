@@ -41,7 +41,8 @@ function shortTime(iso: string, nowMs: number): string {
  */
 export function renderWatch(f: WatchFrame): string[] {
   const { snapshot: p, columns, rows } = f;
-  const head = peekStatus(p).map((l, i) => (i === 0 ? l.replace(/ {2}at \S+$/, '') : l));
+  // The time is in the key hints' line instead.
+  const head = peekStatus(p, { stamped: false });
   const foot = `${KEYS[f.view]}  (every ${f.intervalS}s, ${new Date(f.nowMs).toISOString().slice(11, 19)}Z)`;
   const room = Math.max(0, rows - head.length - 1);
   const body: string[] = [];

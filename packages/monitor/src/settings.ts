@@ -80,7 +80,7 @@ function fromTable(m: AgentRunnerConfig['monitor'], supervisorStale: number | un
  * Settings without a config file (a monitor of remote hosts run from a laptop): the schema's
  * `[monitor]` defaults, `supervisor_stale_threshold_s` from each host's own defenses.
  */
-export const DEFAULT_SETTINGS: MonitorSettings = fromTable(tableDefaults('monitor') as unknown as AgentRunnerConfig['monitor'], undefined);
+export const DEFAULT_SETTINGS: MonitorSettings = settingsFromTable(tableDefaults('monitor') as unknown as AgentRunnerConfig['monitor']);
 
 /**
  * Settings from a loaded config. `supervisor_stale_threshold_s` keeps the config's resolved
