@@ -9,7 +9,7 @@ import type { AgentAdapter, Evidence, ProcessOutcome, Verdict } from './adapters
 import { agentEnv, spawnAgent } from './agent-process.js';
 import type { HookRoundOutcome } from '@agent-runner/core/hooks';
 import { applyContext, assemblePromptFiles, type LastOutcome } from './prompt.js';
-import { openRoundLog, pruneRoundLogs } from './round-log.js';
+import { openRoundLog, pruneRoundLogs, type RoundLog } from './round-log.js';
 import { outcomeOf, type DirtyTreeDecision, type HookStop } from './serve-hooks.js';
 import { superviseRound, type SuperviseEventKind } from './supervise.js';
 import { applyDirtyAction, dirtyState, type DirtyActionResult } from './vcs.js';
@@ -68,6 +68,21 @@ function failedVerdict(cls: Verdict['class'], detail: string): Verdict {
   return { class: cls, evidence: [evidence], summary: `${cls}: ${evidence.detail ?? ''}` };
 }
 
+/** One round as its steps share it: its number, phase, log, clock start and event writer. */
+interface OpenRound {
+  round: number;
+  phase: PhaseConfig | undefined;
+  log: RoundLog;
+  startedAtMs: number;
+  emit: Emit;
+}
+
+/** How the agent's run ended: the verdict and what the process did. */
+interface AgentRun {
+  verdict: Verdict;
+  outcome: ProcessOutcome;
+}
+
 /**
  * Runs one round end to end: ledger row (running) → prompt → agent in its own process group
  * under the limits → verdict → git hygiene → ledger row (finished) → `round_start` /
@@ -78,7 +93,22 @@ function failedVerdict(cls: Verdict['class'], detail: string): Verdict {
  * become journal warnings. Only ledger failures throw.
  */
 export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undefined): Promise<RoundResult> {
-  const { cfg, paths, ledger, events, adapter } = deps;
+  const r = openRound(deps);
+  const run = await runAgent(deps, r, lastOutcome);
+  r.log.close();
+  const { vcs, hookStop } = await tidyWorkTree(deps, r, run);
+  recordRound(deps, r, run);
+  try {
+    pruneRoundLogs(deps.paths.roundsDir, { keep: deps.cfg.runtime.round_log_retention, maxTotalBytes: deps.cfg.runtime.round_log_max_bytes, protect: [r.log.path] });
+  } catch (e) {
+    deps.log('warning', `round ${r.round}: round log retention failed: ${(e as Error).message}`);
+  }
+  return { round: r.round, phase: r.phase?.name, ...run, ...(vcs ? { vcs } : {}), logFile: r.log.path, ...(hookStop ? { hookStop } : {}) };
+}
+
+/** Allocates the round (its ledger row, running), opens its log and its event writer. */
+function openRound(deps: RoundDeps): OpenRound {
+  const { cfg, ledger, adapter, paths } = deps;
   const startedAtMs = deps.now();
   // One serve per project writes rounds, so the next number is max + 1 and the phase can be
   // recorded with the row; startRound allocates the same number inside its transaction.
@@ -87,9 +117,9 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
   const round = ledger.runner.startRound({ runner: deps.runner, agent: adapter.name, startedAtMs, ...(phase ? { phase: phase.name } : {}) });
   const log = openRoundLog({ roundsDir: paths.roundsDir, currentLink: paths.currentRoundLog, round, startedAtMs });
   let eventsFailed = false;
-  const emit = <K extends EventKind>(kind: K, payload: EventPayload<K>): void => {
+  const emit: Emit = (kind, payload) => {
     try {
-      events.emit(kind, payload, { round });
+      deps.events.emit(kind, payload, { round });
     } catch (e) {
       // The narrative must not cost the round: a full disk fails the event store too.
       if (!isAgentRunnerError(e) || e.code !== 'ERR_AR_IO') throw e;
@@ -97,16 +127,28 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
       eventsFailed = true;
     }
   };
-  const limits = {
+  return { round, phase, log, startedAtMs, emit };
+}
+
+/** The supervision limits of a round in its phase (ms; the config's are seconds). */
+function roundLimits(cfg: AgentRunnerConfig, adapter: AgentAdapter, phase: PhaseConfig | undefined) {
+  return {
     roundTimeoutMs: (phase?.round_timeout_s ?? cfg.runtime.round_timeout_s) * 1000,
     inactivityTimeoutMs: (phase?.inactivity_timeout_s ?? cfg.runtime.inactivity_timeout_s) * 1000,
     graceAfterResultMs: (phase?.max_grace_after_result_s ?? cfg.runtime.max_grace_after_result_s) * 1000,
     killGraceMs: cfg.runtime.kill_grace_s * 1000,
     ignorePatterns: [...adapter.preset.grace_kill_ignore_patterns, ...cfg.runtime.grace_kill_ignore_patterns].map((p) => new RegExp(p)),
   };
+}
 
-  let verdict: Verdict;
-  let outcome: ProcessOutcome;
+/**
+ * Prompt → agent in its own process group → supervision → verdict. A round that cannot start
+ * (a prompt file vanished, the agent is not installed, the env file is malformed) is a
+ * `config` verdict of this round, counted by the policy; any other error throws.
+ */
+async function runAgent(deps: RoundDeps, r: OpenRound, lastOutcome: LastOutcome | undefined): Promise<AgentRun> {
+  const { cfg, paths, adapter } = deps;
+  const { round, phase, log, emit, startedAtMs } = r;
   let promptBytes = 0;
   try {
     const files = deps.prompt !== undefined ? { text: deps.prompt, sources: [] } : assemblePromptFiles(promptSpec(cfg, phase));
@@ -135,11 +177,11 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
       terminal: cfg.agent.terminal,
     });
     recordAgentGroup(deps, round, handle);
-    const result = await superviseRound({
+    const supervised = await superviseRound({
       handle,
       classifier: adapter.createClassifier(),
       log,
-      limits,
+      limits: roundLimits(cfg, adapter, phase),
       now: deps.now,
       startedAtMs,
       signal: deps.killSignal,
@@ -153,32 +195,38 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
         }
       },
     });
-    verdict = result.verdict;
-    outcome = result.outcome;
+    return { verdict: supervised.verdict, outcome: supervised.outcome };
   } catch (e) {
     if (!isAgentRunnerError(e) || !['ERR_AR_CONFIG_SEMANTIC', 'ERR_AR_IO', 'ERR_AR_CONFIG_INVALID'].includes(e.code)) throw e;
-    // The round could not start (a prompt file vanished, the agent is not installed, the
-    // env file is malformed): a configuration failure of this round, counted by the policy.
     if (promptBytes === 0) emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: 0, log_file: log.path, agent: adapter.name });
     log.write(`agent-runner: round could not start: ${e.message}\n`);
     if (log.error) emit('round_log_error', { message: redactText(log.error.message).slice(0, 500), code: log.error.code ?? null, dropped_bytes: log.droppedBytes });
-    verdict = failedVerdict('config', `${e.where() ? `${e.where()}: ` : ''}${e.message}`);
-    outcome = { exitCode: null, signal: null, durationMs: deps.now() - startedAtMs, outputBytes: 0 };
+    return {
+      verdict: failedVerdict('config', `${e.where() ? `${e.where()}: ` : ''}${e.message}`),
+      outcome: { exitCode: null, signal: null, durationMs: deps.now() - startedAtMs, outputBytes: 0 },
+    };
   }
-  log.close();
+}
 
-  let vcs: DirtyActionResult | undefined;
-  let hookStop: HookStop | undefined;
+/**
+ * Git hygiene after the round: the `dirty_tree` hooks may decide what happens to a dirty tree
+ * (or stop serve), else `vcs.dirty_action`; the result becomes a `vcs_*` event. A failure is
+ * a journal warning, never the round's end.
+ */
+async function tidyWorkTree(deps: RoundDeps, r: OpenRound, run: AgentRun): Promise<{ vcs?: DirtyActionResult; hookStop?: HookStop }> {
+  const { cfg, paths } = deps;
+  const { round, phase, emit } = r;
   // The runner's own inputs are the operator's, not the agent's work: an uncommitted edit of
   // the config or a prompt must not vanish into a stash.
   const exclude = [paths.stateDir, paths.logDir, cfg.source, ...cfg.prompt.files, ...cfg.phases.flatMap((p) => p.prompt.files), ...cfg.vcs.exclude];
   let action: 'stash' | 'commit' | 'ignore' | 'handled' = cfg.vcs.dirty_action;
   let decidedBy: string | undefined;
+  let hookStop: HookStop | undefined;
   try {
     if (deps.dirtyTree) {
       const state = await dirtyState(cfg.runtime.work_dir, { exclude });
       if (state.dirty) {
-        const d = await deps.dirtyTree(outcomeOf({ round, phase: phase?.name, verdict, outcome, logFile: log.path }), phase?.name, state.files.map((f) => f.path));
+        const d = await deps.dirtyTree(outcomeOf({ round, phase: phase?.name, ...run, logFile: r.log.path }), phase?.name, state.files.map((f) => f.path));
         hookStop = d.stop;
         if (d.action) {
           action = d.action;
@@ -190,7 +238,9 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
   } catch (e) {
     deps.log('warning', `round ${round}: dirty_tree hooks not run: ${redactText((e as Error).message)}`);
   }
+  const stop = hookStop ? { hookStop } : {};
   try {
+    let vcs: DirtyActionResult;
     if (action === 'handled') {
       // The hook dealt with the tree: record what it looks like now.
       const after = await dirtyState(cfg.runtime.work_dir, { exclude });
@@ -206,17 +256,22 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
     if (vcs.action === 'stash' && vcs.sha) emit('vcs_stashed', { sha: vcs.sha, files: vcs.files.length });
     else if (vcs.action === 'commit' && vcs.sha) emit('vcs_committed', { sha: vcs.sha, files: vcs.files.length });
     else if (vcs.action === 'ignore' && vcs.files.length) emit('vcs_dirty_ignored', { files: vcs.files.length, ...(decidedBy ? { policy: `hook ${decidedBy}: ${action}` } : {}) });
+    return { vcs, ...stop };
   } catch (e) {
     deps.log('warning', `round ${round}: git hygiene (${action}${decidedBy ? ` from hook ${decidedBy}` : ''}) failed: ${redactText((e as Error).message)}`);
+    return stop;
   }
+}
 
+/** Finishes the round's ledger row and writes its `round_end` (seconds, redacted evidence). */
+function recordRound(deps: RoundDeps, r: OpenRound, { verdict, outcome }: AgentRun): void {
   const u = verdict.usage ?? {};
-  ledger.runner.finishRound(round, {
+  deps.ledger.runner.finishRound(r.round, {
     classification: verdict.class,
     exitCode: outcome.exitCode,
     signal: outcome.signal,
     outputBytes: outcome.outputBytes,
-    logFile: log.path,
+    logFile: r.log.path,
     durationMs: outcome.durationMs,
     ...(u.input_tokens !== undefined ? { inputTokens: u.input_tokens } : {}),
     ...(u.output_tokens !== undefined ? { outputTokens: u.output_tokens } : {}),
@@ -227,26 +282,20 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
     evidence: verdict.evidence,
     endedAtMs: deps.now(),
   });
-  emit('round_end', {
-      phase: phase?.name ?? 'default',
-      exit_code: outcome.exitCode,
-      signal: outcome.signal,
-      duration_s: Math.round(outcome.durationMs) / 1000,
-      classification: verdict.class,
-      output_bytes: outcome.outputBytes,
-      usage: (verdict.usage as Record<string, unknown> | undefined) ?? null,
-      cost_usd: verdict.cost_usd ?? null,
-      evidence: verdict.evidence.map((ev): Record<string, unknown> => ({ ...ev, ...(ev.detail ? { detail: redactText(ev.detail) } : {}) })),
-      ...(outcome.killedBy ? { killed_by: outcome.killedBy } : {}),
-      ...(verdict.reset_at_ms !== undefined ? { reset_at: new Date(verdict.reset_at_ms).toISOString() } : {}),
-      summary: redactText(verdict.summary).slice(0, 500),
+  r.emit('round_end', {
+    phase: r.phase?.name ?? 'default',
+    exit_code: outcome.exitCode,
+    signal: outcome.signal,
+    duration_s: Math.round(outcome.durationMs) / 1000,
+    classification: verdict.class,
+    output_bytes: outcome.outputBytes,
+    usage: (verdict.usage as Record<string, unknown> | undefined) ?? null,
+    cost_usd: verdict.cost_usd ?? null,
+    evidence: verdict.evidence.map((ev): Record<string, unknown> => ({ ...ev, ...(ev.detail ? { detail: redactText(ev.detail) } : {}) })),
+    ...(outcome.killedBy ? { killed_by: outcome.killedBy } : {}),
+    ...(verdict.reset_at_ms !== undefined ? { reset_at: new Date(verdict.reset_at_ms).toISOString() } : {}),
+    summary: redactText(verdict.summary).slice(0, 500),
   });
-  try {
-    pruneRoundLogs(paths.roundsDir, { keep: cfg.runtime.round_log_retention, maxTotalBytes: cfg.runtime.round_log_max_bytes, protect: [log.path] });
-  } catch (e) {
-    deps.log('warning', `round ${round}: round log retention failed: ${(e as Error).message}`);
-  }
-  return { round, phase: phase?.name, verdict, outcome, ...(vcs ? { vcs } : {}), logFile: log.path, ...(hookStop ? { hookStop } : {}) };
 }
 
 /** The prompt files of a round's phase, as {@link assemblePromptFiles} takes them. */
