@@ -13,7 +13,7 @@ import { readBootId, type KillFn } from '@agent-runner/core/identity';
 import { openLedger } from '@agent-runner/core/ledger';
 import { readInstalledVersion } from '@agent-runner/core/health';
 import { sleep } from '@agent-runner/core/sleep';
-import { enrolUnit, type ExitReason, type SdNotify } from '@agent-runner/core/unit';
+import { enrolUnit, type ExitReason, type SdNotify, type Unit } from '@agent-runner/core/unit';
 import { VERSION } from '@agent-runner/core/version';
 import { HealEngine } from './heal.js';
 import { readCgroupUnit } from './respawn.js';
@@ -89,24 +89,7 @@ export async function start(cfg: AgentRunnerConfig, deps: WatchdogDeps): Promise
     const settings = healSettings(w);
     const underSystemd = Boolean(deps.env['INVOCATION_ID']);
     const targets = consideredTargets(w.targets, underSystemd);
-    const pkg = deps.installedPackageJson ?? DEFAULT_INSTALLED_PACKAGE_JSON;
-    const engine = new HealEngine({
-      paths, project: cfg.project, ledger, events, settings, targets: w.targets, now, mono, bootId, kill: deps.kill,
-      installedVersion: () => readInstalledVersion(pkg),
-      systemdUnit: (t) => w.systemd_units[t].replaceAll('{project}', cfg.project),
-      fallbackRespawn: (t) => {
-        const configured = w.respawn_command[t];
-        if (configured !== undefined) return { argv: configured, from: 'respawn_command' };
-        const argv = deps.defaultRespawn?.(t);
-        return argv !== undefined ? { argv, from: 'default' } : undefined;
-      },
-      env: deps.env,
-      // The units are the user manager's when the watchdog itself runs under one.
-      ...(underSystemd ? { systemd: { show: deps.systemdShow ?? systemctlShow(deps.env), user: readCgroupUnit(deps.pid, deps.procRoot)?.user ?? false } } : {}),
-      ...procOpt,
-      log: deps.log,
-      sleep: async (ms) => void (await sleep(ms)),
-    });
+    const engine = healEngine(cfg, deps, { paths, ledger, events, settings, bootId, underSystemd });
 
     const watching = `watching ${targets.join(', ') || 'nothing'}`;
     unit.start({ heartbeatMs: Math.min(settings.intervalMs, 10_000), state: 'watching', status: watching, ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}) });
@@ -115,34 +98,15 @@ export async function start(cfg: AgentRunnerConfig, deps: WatchdogDeps): Promise
     let failing: string | undefined;
     let nextProbe = 0;
     while (!deps.stop.aborted) {
-      const restart = unit.takeRestart();
-      if (restart !== undefined) {
-        try {
-          events.emit('restart_marker_consumed', {
-            nonce: restart.nonce, requested_at: restart.requested_at, requested_by: restart.requested_by,
-            latency_s: Math.max(0, (now() - restart.requested_at_ms) / 1000),
-          });
-        } catch (e) {
-          deps.log('warning', `event restart_marker_consumed not written: ${(e as Error).message}`);
-        }
-        deps.log('notice', `restart requested by ${restart.requested_by}: ${restart.reason}; exiting 75`);
+      if (consumeRestart(unit, events, deps, now)) {
         code = WATCHDOG_EXIT.TEMPFAIL;
         reason = 'restart_marker';
         break;
       }
       if (mono() >= nextProbe) {
         nextProbe = mono() + settings.intervalMs;
-        const problems: string[] = [];
-        for (const t of targets) {
-          if (deps.stop.aborted) break;
-          try {
-            await engine.probe(t);
-          } catch (e) {
-            problems.push(`${t}: ${isNoSpace(e) ? 'the state file system is full' : (e as Error).message}`);
-          }
-        }
+        const problem = await probeAll(engine, targets, deps.stop);
         // Told once per episode: a full disk fails every probe until space is freed.
-        const problem = problems.join('; ') || undefined;
         if (problem !== undefined && problem !== failing) deps.log('err', `probe failed: ${problem}; probing on`);
         if (problem === undefined && failing !== undefined) deps.log('notice', 'probes work again');
         failing = problem;
@@ -165,4 +129,71 @@ export async function start(cfg: AgentRunnerConfig, deps: WatchdogDeps): Promise
     events?.close();
   }
   return code;
+}
+
+/** What the engine shares with the loop: the state it writes and the clocks' settings. */
+interface EngineParts {
+  paths: ReturnType<typeof configPaths>;
+  ledger: ReturnType<typeof openLedger>;
+  events: EventWriter;
+  settings: ReturnType<typeof healSettings>;
+  bootId: string;
+  underSystemd: boolean;
+}
+
+/** The heal engine of `cfg.watchdog`: systemd's units when under systemd, else respawn argv. */
+function healEngine(cfg: AgentRunnerConfig, deps: WatchdogDeps, p: EngineParts): HealEngine {
+  const w = cfg.watchdog;
+  const now = deps.now ?? Date.now;
+  const pkg = deps.installedPackageJson ?? DEFAULT_INSTALLED_PACKAGE_JSON;
+  return new HealEngine({
+    paths: p.paths, project: cfg.project, ledger: p.ledger, events: p.events, settings: p.settings, targets: w.targets, now, mono: deps.mono, bootId: p.bootId, kill: deps.kill,
+    installedVersion: () => readInstalledVersion(pkg),
+    systemdUnit: (t) => w.systemd_units[t].replaceAll('{project}', cfg.project),
+    fallbackRespawn: (t) => {
+      const configured = w.respawn_command[t];
+      if (configured !== undefined) return { argv: configured, from: 'respawn_command' };
+      const argv = deps.defaultRespawn?.(t);
+      return argv !== undefined ? { argv, from: 'default' } : undefined;
+    },
+    env: deps.env,
+    // The units are the user manager's when the watchdog itself runs under one.
+    ...(p.underSystemd ? { systemd: { show: deps.systemdShow ?? systemctlShow(deps.env), user: readCgroupUnit(deps.pid, deps.procRoot)?.user ?? false } } : {}),
+    ...(deps.procRoot !== undefined ? { procRoot: deps.procRoot } : {}),
+    log: deps.log,
+    sleep: async (ms) => void (await sleep(ms)),
+  });
+}
+
+/** Takes the watchdog's own restart marker, if any (recorded as `restart_marker_consumed`). */
+function consumeRestart(unit: Unit, events: EventWriter, deps: WatchdogDeps, now: () => number): boolean {
+  const restart = unit.takeRestart();
+  if (restart === undefined) return false;
+  try {
+    events.emit('restart_marker_consumed', {
+      nonce: restart.nonce, requested_at: restart.requested_at, requested_by: restart.requested_by,
+      latency_s: Math.max(0, (now() - restart.requested_at_ms) / 1000),
+    });
+  } catch (e) {
+    deps.log('warning', `event restart_marker_consumed not written: ${(e as Error).message}`);
+  }
+  deps.log('notice', `restart requested by ${restart.requested_by}: ${restart.reason}; exiting 75`);
+  return true;
+}
+
+/**
+ * Probes every target once; a probe that throws does not stop the others.
+ * @returns what failed (`target: why; …`), or undefined when every probe ran.
+ */
+async function probeAll(engine: HealEngine, targets: readonly Target[], stop: AbortSignal): Promise<string | undefined> {
+  const problems: string[] = [];
+  for (const t of targets) {
+    if (stop.aborted) break;
+    try {
+      await engine.probe(t);
+    } catch (e) {
+      problems.push(`${t}: ${isNoSpace(e) ? 'the state file system is full' : (e as Error).message}`);
+    }
+  }
+  return problems.join('; ') || undefined;
 }
