@@ -8,6 +8,7 @@ import { readEnrollment, verifyIdentity } from './identity.js';
 import type { AlertRecord, Ledger, RoundRecord, Severity } from './ledger/index.js';
 import { readHeartbeat, readStopRequest } from './markers.js';
 import type { ProjectPaths } from './paths.js';
+import { readExitRecord, STOPPED_ON_PURPOSE, type ExitReason } from './unit.js';
 
 /**
  * The `agent-runner peek --json` document: a contract between processes (the remote monitor
@@ -44,6 +45,17 @@ export interface PeekAlarm {
   raised_by: string;
   /** ISO-8601 UTC. */
   raised_at: string;
+}
+
+/** How a unit last exited (its clean-exit record, core/unit `ExitRecord`). */
+export interface PeekExit {
+  reason: ExitReason;
+  /** Its exit status (sysexits). */
+  exit_code: number;
+  /** ISO-8601 UTC. */
+  exited_at: string;
+  /** `reason` is one of core/unit `STOPPED_ON_PURPOSE`: nobody needs telling that it stopped. */
+  on_purpose: boolean;
 }
 
 /** One round as `peek` shows it (times ISO-8601 UTC, durations seconds, cost USD). */
@@ -102,6 +114,12 @@ export interface PeekSnapshot {
     agent_done: string | null;
     /** Why a running runner holds rounds (its heartbeat's `detail.pause`), or null. */
     pause: PeekPause | null;
+    /**
+     * How the last runner exited, from its clean-exit record (`run/exit-runner.json`); null
+     * while it runs, and when its last incarnation left none (killed, crashed, never ran).
+     * Absent from older hosts' documents.
+     */
+    last_exit?: PeekExit | null;
   };
   current_round: (PeekRound & { elapsed_s: number }) | null;
   rounds: PeekRound[];
@@ -215,8 +233,19 @@ export function peekService(paths: ProjectPaths, nowMs: number): { service: Peek
       stop_requested: readStopRequest(paths) !== undefined,
       agent_done: existsSync(paths.agentDoneFile) ? readFileSync(paths.agentDoneFile, 'utf8').trim().slice(0, 200) : null,
       pause: pauseOf(heartbeat?.detail),
+      last_exit: running ? null : lastExit(paths, enrollment?.nonce),
     },
   };
+}
+
+/**
+ * The runner's clean-exit record, when it is its last incarnation's: the enrolled one's (a
+ * unit that exits cleanly removes its enrollment, so with none the record is the newest).
+ */
+function lastExit(paths: ProjectPaths, enrolledNonce: string | undefined): PeekExit | null {
+  const r = readExitRecord(paths, 'runner');
+  if (r === undefined || (enrolledNonce !== undefined && r.nonce !== enrolledNonce)) return null;
+  return { reason: r.reason, exit_code: r.exit_code, exited_at: r.exited_at, on_purpose: STOPPED_ON_PURPOSE.has(r.reason) };
 }
 
 /** What a peek document reads from the ledger. */

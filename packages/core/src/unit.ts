@@ -80,6 +80,17 @@ export type ExitReason =
   | 'duplicate'
   | 'error';
 
+/**
+ * Exit reasons of a unit that stopped on purpose: an operator's stop (`stop_requested`, or
+ * `signal`: SIGTERM from `systemctl stop`), the end of a bounded run or the agent's
+ * `.agent-done`, or a stop that raised its own alarm and waits for a human (`crash_loop`,
+ * `config_broken`, `transient_error`). The watchdog does not respawn such a unit, and the
+ * monitor does not report the runner as stopped unexpectedly.
+ */
+export const STOPPED_ON_PURPOSE: ReadonlySet<ExitReason> = new Set<ExitReason>([
+  'stop_requested', 'agent_done', 'max_rounds', 'signal', 'crash_loop', 'config_broken', 'transient_error',
+]);
+
 /** Content of `run/exit-<unit>.json`, written by {@link Unit.close}. */
 export interface ExitRecord {
   unit: string;

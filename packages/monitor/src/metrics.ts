@@ -51,6 +51,7 @@ export const METRIC_FAMILIES = {
   agent_runner_stop_requested: { type: 'gauge', help: 'Whether a stop request is pending (1).' },
   agent_runner_paused: { type: 'gauge', help: 'Whether the runner holds rounds by itself (1; the reason is `pause` of peek), or not (0).' },
   agent_runner_agent_done: { type: 'gauge', help: 'Whether the agent wrote .agent-done (1).' },
+  agent_runner_stopped_on_purpose: { type: 'gauge', help: 'Whether the stopped runner exited on purpose (1: an operator\'s stop or SIGTERM, the end of a bounded run, .agent-done, or a stop that raised its own alarm) or not (0: it died, or left no exit record); absent while it runs.' },
   agent_runner_round_running: { type: 'gauge', help: 'Whether a round is in progress (1).' },
   agent_runner_round_elapsed_seconds: { type: 'gauge', help: 'Elapsed time of the round in progress.' },
   agent_runner_round_number: { type: 'gauge', help: 'Number of the newest round.' },
@@ -112,6 +113,8 @@ function collect(pollers: readonly HostPoller[], nowMs: number): Map<FamilyName,
     put('agent_runner_stop_requested', base, s.service.stop_requested ? 1 : 0);
     put('agent_runner_paused', base, s.service.pause ? 1 : 0);
     put('agent_runner_agent_done', base, s.service.agent_done !== null ? 1 : 0);
+    // An older host's document has no last_exit: unknown, so no sample.
+    if (s.service.state === 'stopped' && s.service.last_exit !== undefined) put('agent_runner_stopped_on_purpose', base, s.service.last_exit?.on_purpose ? 1 : 0);
     put('agent_runner_round_running', base, s.current_round ? 1 : 0);
     put('agent_runner_round_elapsed_seconds', base, s.current_round?.elapsed_s);
     put('agent_runner_round_number', base, s.rounds[0]?.round ?? s.current_round?.round);

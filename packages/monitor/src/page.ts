@@ -82,7 +82,7 @@ function hostSection(st: PageState): string {
   const group = `evf-${esc(st.host)}`;
   const filters = ['all', ...EVENT_GROUPS].map((g, i) => `<input type="radio" name="${group}" id="${group}-${g}" class="evf-${g}"${i === 0 ? ' checked' : ''}><label for="${group}-${g}">${g}</label>`).join('');
   const flags = s
-    ? `<ul><li>stop requested: <b id="flag-stop">${s.service.stop_requested ? 'yes' : 'no'}</b></li><li>agent done (.agent-done): <b id="flag-done">${s.service.agent_done !== null ? `yes — ${esc(s.service.agent_done)}` : 'no'}</b></li></ul>`
+    ? `<ul><li>stop requested: <b id="flag-stop">${s.service.stop_requested ? 'yes' : 'no'}</b></li><li>agent done (.agent-done): <b id="flag-done">${s.service.agent_done !== null ? `yes — ${esc(s.service.agent_done)}` : 'no'}</b></li>${lastExitItem(s.service)}</ul>`
     : '<p>unknown</p>';
   return `<section class="host" id="host-${esc(st.host)}" data-host="${esc(st.host)}">
 <h2 id="round-state">Round state — ${esc(st.host)}</h2>
@@ -139,4 +139,12 @@ function summary(e: EventRecord): string {
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ')
     .slice(0, 300);
+}
+
+/** How a stopped runner last exited, as a list item; nothing while it runs or when unknown. */
+function lastExitItem(service: HostSnapshot['service']): string {
+  if (service.state !== 'stopped' || service.last_exit === undefined) return '';
+  const x = service.last_exit;
+  const text = x ? `${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}` : 'no record: it died or was killed';
+  return `<li>last exit: <b id="flag-exit">${esc(text)}</b></li>`;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { openLedger } from '@agent-runner/core/ledger';
 import { ledgerHistory } from '../src/history.js';
 import { renderPage, type PageState } from '../src/page.js';
+import type { HostSnapshot } from '../src/snapshot.js';
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-12-07T12:00:00.000Z');
@@ -71,4 +72,27 @@ t.test('the page: a fleet table for several hosts, the timeline coloured by clas
   t.match(html, /<tr class="ev ev-heal">.*heal_action/);
   t.match(html, /<input type="radio" name="evf-pi" id="evf-pi-all" class="evf-all" checked>/);
   t.notMatch(renderPage([host('pi', { history })]), /fleet-table/, 'one host: no fleet table');
+});
+
+t.test('the page says how a stopped runner last exited', async (t) => {
+  const stopped = (last_exit?: HostSnapshot['service']['last_exit']): HostSnapshot => ({
+    schema_version: 1,
+    project: 'p',
+    generated_at: '2026-12-07T12:00:00.000Z',
+    service: { state: 'stopped', pid: null, version: null, activity: null, heartbeat_age_s: null, stop_requested: false, agent_done: null, ...(last_exit !== undefined ? { last_exit } : {}) },
+    current_round: null,
+    rounds: [],
+    counts_24h: {},
+    today: { rounds: 0, cost_usd: 0 },
+    backoff: null,
+    rate_limit: null,
+    orphan_stashes: [],
+    system: { disk: null, memory: null, agent_process_count: 0 },
+    defenses: {},
+    recent_events: [],
+  });
+  const exitText = (s: HostSnapshot): string | undefined => /<b id="flag-exit">([^<]*)<\/b>/.exec(renderPage([host('pi', { snapshot: s })]))?.[1];
+  t.equal(exitText(stopped({ reason: 'stop_requested', exit_code: 0, exited_at: '2026-12-07T11:00:00.000Z', on_purpose: true })), 'stop_requested (exit 0) at 2026-12-07T11:00:00.000Z, on purpose');
+  t.equal(exitText(stopped(null)), 'no record: it died or was killed');
+  t.equal(exitText(stopped()), undefined, 'an older host says nothing of it');
 });

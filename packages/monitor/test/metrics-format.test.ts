@@ -88,6 +88,19 @@ t.test('one state, both formats: the same samples; counters, units and # EOF per
   }
 });
 
+t.test('agent_runner_stopped_on_purpose: a stopped runner\'s exit record says whether anybody needs telling', async (t) => {
+  const stopped = (last_exit: HostSnapshot['service']['last_exit']): HostSnapshot =>
+    snapshot({ service: { ...snapshot().service, state: 'stopped', pid: null, ...(last_exit !== undefined ? { last_exit } : {}) }, current_round: null });
+  const gauge = (s: HostSnapshot): string | undefined =>
+    samples(renderMetrics([poller('pi', s, 0)], NOW).prometheus).find((l) => l.startsWith('agent_runner_stopped_on_purpose{'));
+  const exit = (reason: 'stop_requested' | 'error', on_purpose: boolean) => ({ reason, exit_code: on_purpose ? 0 : 70, exited_at: '2026-12-07T11:00:00.000Z', on_purpose });
+  t.equal(gauge(stopped(exit('stop_requested', true))), 'agent_runner_stopped_on_purpose{host="pi",project="proj"} 1', 'agent-runner stop');
+  t.equal(gauge(stopped(exit('error', false))), 'agent_runner_stopped_on_purpose{host="pi",project="proj"} 0', 'a failure');
+  t.equal(gauge(stopped(null)), 'agent_runner_stopped_on_purpose{host="pi",project="proj"} 0', 'no exit record: it died');
+  t.equal(gauge(stopped(undefined)), undefined, 'an older host: unknown, no sample');
+  t.equal(gauge(snapshot()), undefined, 'a running runner: no sample');
+});
+
 t.test('every family is described in every scrape, samples or not; HELP needs no escaping', async (t) => {
   const { prometheus: text, openmetrics: om } = renderMetrics([], NOW);
   const names = Object.keys(METRIC_FAMILIES);

@@ -7,7 +7,7 @@
  */
 import type { HealthReason, UnitJudgement } from '@agent-runner/core/health';
 import type { EnrollmentRecord } from '@agent-runner/core/identity';
-import type { ExitReason, ExitRecord } from '@agent-runner/core/unit';
+import { STOPPED_ON_PURPOSE, type ExitRecord } from '@agent-runner/core/unit';
 import type { RespawnCommand } from './respawn.js';
 import { systemdStance, type SystemdView } from './systemd.js';
 
@@ -33,11 +33,6 @@ export interface Assessment {
   /** The unit's own command line to respawn it with outside systemd, when one is recorded. */
   respawn?: RespawnCommand;
 }
-
-/** Exit reasons of a unit that stopped on purpose (core/unit ExitReason). */
-export const STOPPED_ON_PURPOSE: ReadonlySet<ExitReason> = new Set<ExitReason>([
-  'stop_requested', 'agent_done', 'max_rounds', 'signal', 'crash_loop', 'config_broken', 'transient_error',
-]);
 
 /** What {@link assess} weighs. */
 export interface AssessInput {
