@@ -31,10 +31,10 @@ export function rememberConfigSecrets(cfg: AgentRunnerConfig, pathEnv: PathEnv):
     }
   }
   // Each key on its own: a table naming both a file and a variable has two values to know.
-  for (const table of [...cfg.notify, cfg.monitor as unknown as Record<string, unknown>]) {
-    for (const key of Object.keys(table)) {
+  for (const table of [...cfg.notify, cfg.monitor]) {
+    for (const [key, value] of Object.entries(table)) {
       const what = /^(.+)_(?:env|file)$/.exec(key)?.[1];
-      if (what) readSecretRef({ [key]: table[key] }, what, '', env);
+      if (what) readSecretRef({ [key]: value }, what, '', env);
     }
   }
 }
@@ -48,12 +48,15 @@ export type SecretRead = { value: string } | { problem: string; unset: boolean }
  * `env`; at most 64 KiB, a regular file), else the environment variable named by
  * `<what>_env`. The value is trimmed and remembered for redaction. Never cached: a rotated
  * token is read on the next call.
+ * @param table a config table (a `NotifyConfig`, the `MonitorConfig`, or any record of its keys).
  * @param label how messages name the table, e.g. `notify.phone` or `monitor`.
  * @returns undefined when the table names neither key; otherwise the value or a problem whose
  *   text names the file or variable, never a value (`unset` when only the variable is unset).
  */
-export function readSecretRef(table: Readonly<Record<string, unknown>>, what: string, label: string, env: Readonly<Record<string, string | undefined>>): SecretRead | undefined {
-  const file = table[`${what}_file`];
+export function readSecretRef(table: object, what: string, label: string, env: Readonly<Record<string, string | undefined>>): SecretRead | undefined {
+  // `object`, not a record: the config's tables are interfaces, which have no index signature.
+  const keys = table as Readonly<Record<string, unknown>>;
+  const file = keys[`${what}_file`];
   if (typeof file === 'string') {
     const m = /\$\{?CREDENTIALS_DIRECTORY\}?(.*)$/.exec(file);
     // The loader resolved a relative path against the config dir; the variable part starts at the placeholder.
@@ -70,7 +73,7 @@ export function readSecretRef(table: Readonly<Record<string, unknown>>, what: st
     rememberSecret(v);
     return v ? { value: v } : { problem: `${label}: ${what}_file ${path} is empty`, unset: false };
   }
-  const name = table[`${what}_env`];
+  const name = keys[`${what}_env`];
   if (typeof name !== 'string') return undefined;
   const v = env[name]?.trim();
   rememberSecret(v);
