@@ -1,4 +1,4 @@
-import type { NotifyConfig } from '@agent-runner/core/config';
+import type { DiscordNotifyConfig } from '@agent-runner/core/config';
 import { HttpClient } from '../http.js';
 import { chunkText, logPointer, renderText } from '../format.js';
 import { readSecret } from '../secrets.js';
@@ -15,7 +15,7 @@ export const DISCORD_MAX_CHARS = 2000;
  * proxies redirect it. 429 replies carry `retry_after` (seconds, float) in the JSON body and
  * a `Retry-After` header.
  */
-export function discordTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
+export function discordTransport(cfg: DiscordNotifyConfig, ctx: TransportContext): Transport {
   const postOne = async (content: string): Promise<string | undefined> => {
     const label = 'discord webhook';
     const raw = readSecret(cfg, 'webhook_url', ctx.env) as string;

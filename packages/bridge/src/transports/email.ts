@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { NotifyConfig } from '@agent-runner/core/config';
+import type { EmailNotifyConfig } from '@agent-runner/core/config';
 import { truncate } from '../format.js';
 import { readSecret } from '../secrets.js';
 import { SendError } from '../send-error.js';
@@ -17,23 +17,23 @@ export const EMAIL_MAX_CHARS = 100_000;
  * (`In-Reply-To`/`References` = the alarm's Message-ID). SMTP 4xx replies and connection failures are retried; 5xx are
  * permanent.
  */
-export function emailTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
-  const to = (cfg['to'] as string[]).join(', ');
-  const from = String(cfg['from']);
+export function emailTransport(cfg: EmailNotifyConfig, ctx: TransportContext): Transport {
+  const to = cfg.to.join(', ');
+  const from = cfg.from;
   return {
     name: cfg.name,
     type: 'email',
     config: cfg,
     async send(msg: OutMessage): Promise<SendResult> {
-      const user = typeof cfg['username'] === 'string' ? cfg['username'] : undefined;
+      const user = cfg.username;
       const pass = user ? readSecret(cfg, 'password', ctx.env) : undefined;
-      const starttls = cfg['starttls'] !== false;
+      const starttls = cfg.starttls;
       // Loaded on first use: most bridges never mail, and the module costs startup time.
       const { default: nodemailer } = await import('nodemailer');
       const transporter = nodemailer.createTransport({
-        host: String(cfg['smtp_host']),
-        port: Number(cfg['smtp_port'] ?? 587),
-        secure: Number(cfg['smtp_port']) === 465,
+        host: cfg.smtp_host,
+        port: cfg.smtp_port,
+        secure: cfg.smtp_port === 465,
         requireTLS: starttls,
         ignoreTLS: !starttls,
         connectionTimeout: 15_000,

@@ -1,4 +1,4 @@
-import type { NotifyConfig } from '@agent-runner/core/config';
+import type { NotifyConfig, NotifyConfigOf, NotifyType } from '@agent-runner/core/config';
 import type { Transport, TransportContext } from '../transport.js';
 import { discordTransport } from './discord.js';
 import { emailTransport } from './email.js';
@@ -8,7 +8,8 @@ import { slackTransport } from './slack.js';
 import { telegramTransport } from './telegram.js';
 import { webhookTransport } from './webhook.js';
 
-const FACTORIES: Record<NotifyConfig['type'], (cfg: NotifyConfig, ctx: TransportContext) => Transport> = {
+/** The factory of each `type`, taking that type's own config. */
+const FACTORIES: { [T in NotifyType]: (cfg: NotifyConfigOf<T>, ctx: TransportContext) => Transport } = {
   telegram: telegramTransport,
   slack: slackTransport,
   discord: discordTransport,
@@ -20,5 +21,10 @@ const FACTORIES: Record<NotifyConfig['type'], (cfg: NotifyConfig, ctx: Transport
 
 /** Builds the transport of one `[notify.NAME]` table. */
 export function createTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
-  return FACTORIES[cfg.type](cfg, ctx);
+  return build(cfg.type, cfg, ctx);
+}
+
+/** `FACTORIES[type]` on a config of that type: the type parameter pairs the two for the compiler. */
+function build<T extends NotifyType>(type: T, cfg: NotifyConfigOf<T>, ctx: TransportContext): Transport {
+  return FACTORIES[type](cfg, ctx);
 }

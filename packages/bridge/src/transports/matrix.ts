@@ -1,4 +1,4 @@
-import type { NotifyConfig } from '@agent-runner/core/config';
+import type { MatrixNotifyConfig } from '@agent-runner/core/config';
 import { HttpClient, oneLine } from '../http.js';
 import { chunkText, logPointer, renderText } from '../format.js';
 import { readSecret } from '../secrets.js';
@@ -25,9 +25,9 @@ export const MATRIX_SYNC_TIMEOUT_MS = 30_000;
  * configured room. The first sync (no stored token) only establishes the cursor: history is
  * not replayed as commands.
  */
-export function matrixTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
-  const hs = String(cfg['homeserver']).replace(/\/+$/, '');
-  const room = String(cfg['room_id']);
+export function matrixTransport(cfg: MatrixNotifyConfig, ctx: TransportContext): Transport {
+  const hs = cfg.homeserver.replace(/\/+$/, '');
+  const room = cfg.room_id;
   const auth = (): Record<string, string> => ({ authorization: `Bearer ${readSecret(cfg, 'access_token', ctx.env) as string}` });
 
   const fail = (label: string, a: { status: number; text: string; headers: Record<string, string | string[] | undefined> }): never => {

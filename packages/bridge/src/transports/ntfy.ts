@@ -1,4 +1,4 @@
-import type { NotifyConfig } from '@agent-runner/core/config';
+import type { NtfyNotifyConfig } from '@agent-runner/core/config';
 import { logPointer } from '../format.js';
 import { readSecret } from '../secrets.js';
 import type { OutMessage, SendResult, Transport, TransportContext } from '../transport.js';
@@ -18,9 +18,9 @@ const EMOJI: Record<string, string> = { info: 'information_source', warning: 'wa
  * `Authorization: Bearer` when `token_env` / `token_file` is set. The body is cut to 4,096
  * bytes with a pointer to the full text.
  */
-export function ntfyTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
-  const server = String(cfg['server'] ?? 'https://ntfy.sh').replace(/\/+$/, '');
-  const topic = String(cfg['topic']);
+export function ntfyTransport(cfg: NtfyNotifyConfig, ctx: TransportContext): Transport {
+  const server = cfg.server.replace(/\/+$/, '');
+  const topic = cfg.topic;
   return {
     name: cfg.name,
     type: 'ntfy',

@@ -1,4 +1,4 @@
-import type { NotifyConfig } from '@agent-runner/core/config';
+import type { SlackNotifyConfig } from '@agent-runner/core/config';
 import { sleep } from '@agent-runner/core/sleep';
 import { HttpClient, oneLine } from '../http.js';
 import { chunkText, logPointer, renderText } from '../format.js';
@@ -28,9 +28,9 @@ export const SLACK_POLL_INTERVAL_MS = 5_000;
  * of `channel` polled every 5 s with `oldest` = the newest `ts` seen (Slack has no long poll
  * without a public endpoint). The first poll only records the position.
  */
-export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
-  const useApi = typeof cfg['bot_token_env'] === 'string' || typeof cfg['bot_token_file'] === 'string';
-  const apiBase = String(cfg['api_url'] ?? 'https://slack.com/api').replace(/\/+$/, '');
+export function slackTransport(cfg: SlackNotifyConfig, ctx: TransportContext): Transport {
+  const useApi = cfg.bot_token_env !== undefined || cfg.bot_token_file !== undefined;
+  const apiBase = cfg.api_url.replace(/\/+$/, '');
 
   const postOne = async (text: string, threadTs: string | undefined): Promise<string | undefined> => {
     if (!useApi) {
@@ -46,7 +46,7 @@ export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
       url: `${apiBase}/chat.postMessage`,
       label,
       headers: { 'content-type': 'application/json; charset=utf-8', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ channel: cfg['channel'], text, unfurl_links: false, ...(threadTs ? { thread_ts: threadTs } : {}) }),
+      body: JSON.stringify({ channel: cfg.channel, text, unfurl_links: false, ...(threadTs ? { thread_ts: threadTs } : {}) }),
     });
     ctx.http.expectOk(label, a);
     const reply = HttpClient.json(label, a) as { ok?: boolean; error?: string; ts?: unknown };
@@ -57,11 +57,12 @@ export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
     throw new SendError(`${label}: ${oneLine(err, 100)}`, { retryable, status: a.status });
   };
 
-  const poll = async (cursor: string | undefined, signal: AbortSignal): Promise<PollResult> => {
+  // Commands come from `channel`: only a table that has one polls.
+  const pollOf = (channel: string) => async (cursor: string | undefined, signal: AbortSignal): Promise<PollResult> => {
     if (cursor !== undefined) await sleep(SLACK_POLL_INTERVAL_MS, signal);
     const label = 'slack conversations.history';
     const token = readSecret(cfg, 'bot_token', ctx.env) as string;
-    const q = new URLSearchParams({ channel: String(cfg['channel']), limit: cursor === undefined ? '1' : '100', ...(cursor ? { oldest: cursor } : {}) });
+    const q = new URLSearchParams({ channel, limit: cursor === undefined ? '1' : '100', ...(cursor ? { oldest: cursor } : {}) });
     const a = await ctx.http.call({ method: 'GET', url: `${apiBase}/conversations.history?${q.toString()}`, label, headers: { authorization: `Bearer ${token}` }, signal });
     ctx.http.expectOk(label, a);
     const reply = HttpClient.json(label, a) as { ok?: boolean; error?: string; messages?: Array<{ ts?: unknown; user?: unknown; text?: unknown; bot_id?: unknown }> };
@@ -73,7 +74,7 @@ export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
       if (typeof m.ts !== 'string') continue;
       if (tsAfter(m.ts, newest)) newest = m.ts;
       if (cursor === undefined || m.ts === cursor || typeof m.text !== 'string' || m.bot_id !== undefined) continue;
-      messages.push({ platformMessageId: m.ts, sender: String(m.user ?? ''), chat: String(cfg['channel']), text: m.text, sentAtMs: Math.round(Number(m.ts) * 1000) });
+      messages.push({ platformMessageId: m.ts, sender: String(m.user ?? ''), chat: channel, text: m.text, sentAtMs: Math.round(Number(m.ts) * 1000) });
     }
     if (newest === '0') newest = (ctx.now() / 1000).toFixed(6); // empty channel: start from now
     return { messages, cursor: newest, ...(cursor === undefined ? { initial: true } : {}) };
@@ -93,7 +94,7 @@ export function slackTransport(cfg: NotifyConfig, ctx: TransportContext): Transp
       }
       return first !== undefined ? { platformMessageId: first } : {};
     },
-    ...(useApi && typeof cfg['channel'] === 'string' ? { poll } : {}),
+    ...(useApi && cfg.channel !== undefined ? { poll: pollOf(cfg.channel) } : {}),
   };
 }
 

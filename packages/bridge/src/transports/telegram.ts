@@ -1,4 +1,4 @@
-import type { NotifyConfig } from '@agent-runner/core/config';
+import type { TelegramNotifyConfig } from '@agent-runner/core/config';
 import { oneLine } from '../http.js';
 import { chunkText, logPointer, renderText } from '../format.js';
 import { readSecret } from '../secrets.js';
@@ -27,9 +27,9 @@ interface TgReply {
  * addressed `/cmd@otherbot` are not ours). Token from `bot_token_file` / `bot_token_env`; it
  * sits in the URL path, which is never logged.
  */
-export function telegramTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
-  const base = String(cfg['api_url'] ?? 'https://api.telegram.org').replace(/\/+$/, '');
-  const chatId = String(cfg['chat_id']);
+export function telegramTransport(cfg: TelegramNotifyConfig, ctx: TransportContext): Transport {
+  const base = cfg.api_url.replace(/\/+$/, '');
+  const chatId = String(cfg.chat_id);
   const url = (method: string): string => `${base}/bot${readSecret(cfg, 'bot_token', ctx.env)}/${method}`;
 
   const call = async (method: string, body: unknown, timeoutMs?: number, signal?: AbortSignal): Promise<unknown> => {

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { NotifyConfig } from '@agent-runner/core/config';
+import type { WebhookNotifyConfig } from '@agent-runner/core/config';
 import { readSecret } from '../secrets.js';
 import type { OutMessage, SendResult, Transport, TransportContext } from '../transport.js';
 
@@ -17,8 +17,8 @@ export const SIGNATURE_HEADER = 'x-agent-runner-signature';
  * `X-Agent-Runner-Signature: sha256=<hex>` (HMAC-SHA256, GitHub-style); `sent_at` inside the
  * signed body lets receivers reject replays. Any 2xx is success.
  */
-export function webhookTransport(cfg: NotifyConfig, ctx: TransportContext): Transport {
-  const url = String(cfg['url']);
+export function webhookTransport(cfg: WebhookNotifyConfig, ctx: TransportContext): Transport {
+  const url = cfg.url;
   return {
     name: cfg.name,
     type: 'webhook',

@@ -152,22 +152,142 @@ export interface BridgeConfig {
   dedupe_window_s: number;
 }
 
-/** Keys every `[notify.NAME]` table has. */
+/**
+ * Keys every `[notify.NAME]` table has, whatever its `type`. The `*_env` / `*_file` pairs of
+ * the transports below name a secret (an environment variable, or a file resolved against the
+ * config dir; the file takes precedence), never hold it: read them with `readSecretRef`.
+ */
 export interface NotifyCommon {
-  /** The table name. */
+  /** The table's name (`NAME` of `[notify.NAME]`), the transport's name in the ledger; not a key of the table. */
   name: string;
+  /** Which transport; narrows {@link NotifyConfig} to its interface. */
   type: NotifyType;
+  /** Send through this transport (false keeps the table but builds no transport). */
   enabled: boolean;
+  /** Lowest severity sent (the bridge's own digests and replies are sent whatever it is). */
   min_severity: SeverityName;
+  /** Only these notification kinds are sent; absent: all kinds. */
   kinds?: string[];
+  /** Rate limit of this transport, messages per minute. */
   max_per_minute: number;
 }
 
+/** `[notify.NAME]` with `type = "telegram"`: the Telegram Bot API. */
+export interface TelegramNotifyConfig extends NotifyCommon {
+  type: 'telegram';
+  /** Environment variable holding the bot token (default `TELEGRAM_BOT_TOKEN`). */
+  bot_token_env: string;
+  /** Absolute path of a file holding the bot token; takes precedence over `bot_token_env`. */
+  bot_token_file?: string;
+  /** Chat to send to and accept commands from, as written (a number or a `@channel` name). */
+  chat_id: string | number;
+  /** Bot API base URL. */
+  api_url: string;
+  /** Senders (Telegram user ids) whose commands are obeyed; empty: commands disabled. */
+  allowed_user_ids: Array<string | number>;
+}
+
 /**
- * A `[notify.NAME]` table. Type-specific keys are kept as given (secrets only by reference:
- * `*_env` names an environment variable, `*_file` a file), see docs/configuration.md.
+ * `[notify.NAME]` with `type = "slack"`: an incoming webhook, or `chat.postMessage` with a bot
+ * token and `channel` when `bot_token_env` or `bot_token_file` is set.
  */
-export type NotifyConfig = NotifyCommon & Record<string, unknown>;
+export interface SlackNotifyConfig extends NotifyCommon {
+  type: 'slack';
+  /** Environment variable holding the incoming-webhook URL (default `SLACK_WEBHOOK_URL`). */
+  webhook_url_env: string;
+  /** Absolute path of a file holding the incoming-webhook URL; takes precedence over `webhook_url_env`. */
+  webhook_url_file?: string;
+  /** Environment variable holding the bot token (set: the Web API is used instead of the webhook). */
+  bot_token_env?: string;
+  /** Absolute path of a file holding the bot token; takes precedence over `bot_token_env`. */
+  bot_token_file?: string;
+  /** Channel id for `chat.postMessage` and command polling (the loader requires it with a bot token). */
+  channel?: string;
+  /** Web API base URL. */
+  api_url: string;
+  /** Senders (Slack user ids) whose commands are obeyed; empty: commands disabled. */
+  allowed_user_ids: Array<string | number>;
+}
+
+/** `[notify.NAME]` with `type = "discord"`: a Discord webhook. */
+export interface DiscordNotifyConfig extends NotifyCommon {
+  type: 'discord';
+  /** Environment variable holding the webhook URL (default `DISCORD_WEBHOOK_URL`). */
+  webhook_url_env: string;
+  /** Absolute path of a file holding the webhook URL; takes precedence over `webhook_url_env`. */
+  webhook_url_file?: string;
+}
+
+/** `[notify.NAME]` with `type = "matrix"`: the Matrix client-server API. */
+export interface MatrixNotifyConfig extends NotifyCommon {
+  type: 'matrix';
+  /** Homeserver base URL. */
+  homeserver: string;
+  /** Environment variable holding the access token (default `MATRIX_ACCESS_TOKEN`). */
+  access_token_env: string;
+  /** Absolute path of a file holding the access token; takes precedence over `access_token_env`. */
+  access_token_file?: string;
+  /** Room to send to and accept commands from (`!id:server`). */
+  room_id: string;
+  /** Senders (Matrix user ids) whose commands are obeyed; empty: commands disabled. */
+  allowed_user_ids: Array<string | number>;
+}
+
+/** `[notify.NAME]` with `type = "ntfy"`: an ntfy topic. */
+export interface NtfyNotifyConfig extends NotifyCommon {
+  type: 'ntfy';
+  /** ntfy server base URL. */
+  server: string;
+  /** Topic name (1-64 of `A-Za-z0-9_-`). */
+  topic: string;
+  /** Environment variable holding the access token (absent, with no `token_file`: no `Authorization`). */
+  token_env?: string;
+  /** Absolute path of a file holding the access token; takes precedence over `token_env`. */
+  token_file?: string;
+  /** Senders whose commands are obeyed (ntfy takes no commands: unused). */
+  allowed_user_ids: Array<string | number>;
+}
+
+/** `[notify.NAME]` with `type = "webhook"`: a generic JSON webhook. */
+export interface WebhookNotifyConfig extends NotifyCommon {
+  type: 'webhook';
+  /** Endpoint the JSON is POSTed to. */
+  url: string;
+  /** Environment variable holding the HMAC-SHA256 signing secret (absent, with no `secret_file`: unsigned). */
+  secret_env?: string;
+  /** Absolute path of a file holding the signing secret; takes precedence over `secret_env`. */
+  secret_file?: string;
+}
+
+/** `[notify.NAME]` with `type = "email"`: email over SMTP. */
+export interface EmailNotifyConfig extends NotifyCommon {
+  type: 'email';
+  /** SMTP server host name or address. */
+  smtp_host: string;
+  /** SMTP port (465: TLS from the start; otherwise plain, upgraded by STARTTLS). */
+  smtp_port: number;
+  /** Require STARTTLS (false: never attempt it). */
+  starttls: boolean;
+  /** SMTP user (absent: no AUTH). */
+  username?: string;
+  /** Environment variable holding the SMTP password. */
+  password_env?: string;
+  /** Absolute path of a file holding the SMTP password; takes precedence over `password_env`. */
+  password_file?: string;
+  /** Sender address. */
+  from: string;
+  /** Recipient addresses (at least one). */
+  to: string[];
+}
+
+/**
+ * A `[notify.NAME]` table, normalised: the schema's defaults applied, `*_file` paths absolute,
+ * `name` added. Narrow on `type` for the transport's own keys.
+ */
+export type NotifyConfig = TelegramNotifyConfig | SlackNotifyConfig | DiscordNotifyConfig | MatrixNotifyConfig | NtfyNotifyConfig | WebhookNotifyConfig | EmailNotifyConfig;
+
+/** The {@link NotifyConfig} of transport `T`, e.g. `NotifyConfigOf<'ntfy'>` = {@link NtfyNotifyConfig}. */
+export type NotifyConfigOf<T extends NotifyType> = Extract<NotifyConfig, { type: T }>;
 
 /** `[watchdog]`. */
 export interface WatchdogConfig {
