@@ -16,7 +16,7 @@ import { HttpClient } from './http.js';
 import { runInbound } from './inbound.js';
 import { NoSpaceGuard } from './no-space.js';
 import { localDate, localOffset, nextDigestAt, type OffsetFn } from './schedule.js';
-import type { Transport } from './transport.js';
+import { allowedUserIds, type Transport } from './transport.js';
 import { createTransport } from './transports/index.js';
 import { Waker } from './waker.js';
 
@@ -118,7 +118,7 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
   if (deps.stop.aborted) inner.abort();
   // Commands: one long-poll loop per transport that can take them and allows someone to.
   const pollers = [...transports.values()]
-    .filter((t) => t.poll && ((t.config['allowed_user_ids'] as unknown[] | undefined) ?? []).length > 0)
+    .filter((t) => t.poll && allowedUserIds(t.config).length > 0)
     .map((t) => runInbound({ ledger, transport: t, now, log, signal: inner.signal, wake, emit: (p) => emit('command_received', p) }));
 
   const names = [...transports.keys()];

@@ -3,7 +3,7 @@ import { redactText } from '@agent-runner/core/redact';
 import { sleep } from '@agent-runner/core/sleep';
 import type { LogPriority } from '@agent-runner/core/unit';
 import { addressedToUs, parseCommand } from './commands.js';
-import type { InboundMessage, Transport } from './transport.js';
+import { allowedUserIds, type InboundMessage, type Transport } from './transport.js';
 
 /** Commands older than this (platform time) are not run: a bridge down for a day must not replay a stale /stop. */
 export const STALE_COMMAND_MS = 15 * 60_000;
@@ -14,9 +14,9 @@ export type RejectReason = 'sender_not_allowed' | 'chat_not_allowed' | 'commands
 /** The chat a transport takes commands from (Telegram `chat_id`, Matrix `room_id`, Slack `channel`). */
 function configuredChat(t: Transport): string | undefined {
   const c = t.config;
-  if (t.type === 'telegram') return String(c['chat_id']);
-  if (t.type === 'matrix') return String(c['room_id']);
-  if (t.type === 'slack') return String(c['channel']);
+  if (c.type === 'telegram') return String(c.chat_id);
+  if (c.type === 'matrix') return c.room_id;
+  if (c.type === 'slack') return c.channel;
   return undefined;
 }
 
@@ -27,7 +27,7 @@ function configuredChat(t: Transport): string | undefined {
  * @returns undefined when allowed, else the reason.
  */
 export function rejectReason(t: Transport, m: InboundMessage, nowMs: number): RejectReason | undefined {
-  const allowed = ((t.config['allowed_user_ids'] as Array<string | number> | undefined) ?? []).map(String);
+  const allowed = allowedUserIds(t.config);
   if (allowed.length === 0) return 'commands_disabled';
   if (!allowed.includes(m.sender)) return 'sender_not_allowed';
   const chat = configuredChat(t);

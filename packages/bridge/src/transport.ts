@@ -1,4 +1,4 @@
-import type { MatrixNotifyConfig, NotifyConfig, NotifyType, SlackNotifyConfig, TelegramNotifyConfig } from '@agent-runner/core/config';
+import type { NotifyConfig, NotifyType } from '@agent-runner/core/config';
 import type { Severity } from '@agent-runner/core/ledger';
 import type { HttpClient } from './http.js';
 
@@ -62,20 +62,19 @@ export interface TransportContext {
 }
 
 /**
- * The table a transport was built from, as code for every transport reads it: its
- * {@link NotifyConfig}, plus the command keys of the transports that take commands (`chat_id`,
- * `room_id`, `channel`, `allowed_user_ids`) as optional keys of every type (absent on the
- * others). Narrow on `config.type` to read a type's own keys; the optional ones are for the
- * inbound allow-list and the poller choice in the daemon, which read them by name.
+ * Who may send commands through a transport (`allowed_user_ids`, as strings: platforms give
+ * sender ids as text); empty for a type that takes none, or when the list is empty.
  */
-export type TransportConfig = NotifyConfig & Partial<Pick<TelegramNotifyConfig, 'chat_id' | 'allowed_user_ids'> & Pick<MatrixNotifyConfig, 'room_id'> & Pick<SlackNotifyConfig, 'channel'>>;
+export function allowedUserIds(cfg: NotifyConfig): string[] {
+  return 'allowed_user_ids' in cfg ? cfg.allowed_user_ids.map(String) : [];
+}
 
 /** A configured `[notify.NAME]` transport. */
 export interface Transport {
   /** The table name (`[notify.NAME]`), used as transport name in the ledger. */
   readonly name: string;
   readonly type: NotifyType;
-  readonly config: TransportConfig;
+  readonly config: NotifyConfig;
   /**
    * Delivers one message, chunked or truncated to the platform's size limit, as a reply to
    * `msg.replyTo` where the platform threads.

@@ -289,7 +289,7 @@ async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers:
     });
   const mon = config.cfg?.monitor ?? config.monitor;
   const bind = mon?.http_bind ?? '127.0.0.1';
-  const token = mon ? readSecretRef(mon as unknown as Record<string, unknown>, 'http_token', 'monitor', deps.env) : undefined;
+  const token = mon ? readSecretRef(mon, 'http_token', 'monitor', deps.env) : undefined;
   if (token && 'problem' in token) throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `${token.problem}: the page cannot be protected`, { hint: 'Provide the token, or bind to loopback (monitor.http_bind = "127.0.0.1") and drop the token keys.' });
   const server = await serveHttp({ port, host: bind, token: token?.value }, { states, metrics: () => renderMetrics(pollers, deps.now()) });
   const addr = server.address();
