@@ -146,10 +146,17 @@ t.test('chat commands addressed to another bot, and edited messages, are neither
   tg.push({ from: 7, chat: 5, text: '/stop@OtherBot' });
   tg.pushUpdate('edited_message', { from: 7, chat: 5, text: '/stop' });
   tg.push({ from: 7, chat: 5, text: '/help@Agent_Runner_Bot' });
-  tg.push({ from: 7, chat: 5, text: '/status' });
+  const last = tg.push({ from: 7, chat: 5, text: '/status' });
   const replied = (): boolean => tg.sent.some((s) => s.text.includes('/help —')) && tg.sent.some((s) => /\/status\n/.test(s.text));
   await until(() => `the answers to our /help@Agent_Runner_Bot and the bare /status (${logs.join('; ')})`, replied);
-  await new Promise((r) => setTimeout(r, 300));
+  // All the bridge will do with these updates is done once it has ingested every one (its
+  // cursor past the last), run every stored command and delivered every reply.
+  const observer = openLedger(paths.ledgerPath);
+  t.teardown(() => observer.close());
+  await until('every update ingested, every command run, every reply delivered', () => {
+    const o = observer.outbox.countByStatus();
+    return Number(observer.bridge.getCursor('inbound.tg') ?? 0) > last && observer.bridge.pendingCommands().length === 0 && o.pending + o.sending === 0;
+  });
   stop.abort();
   t.equal(await done, 0);
   t.equal(readPause(paths, Date.now()), undefined, '/pause@otherbot did not pause');
