@@ -20,7 +20,7 @@ const RESULT = 'sleep 1\n' + claude('{"type":"result","subtype":"success","is_er
 t.test('oauth_fail: 401s the runner paused on and recovered from never stop it (19 #4); the runner\'s alarm is the one notification', async (t) => {
   // Rounds 1, 2 and 4 are refused; 3 and the rest succeed. Round 2 is the probe after the pause.
   const agent = `n=$(cat "$HOME/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$HOME/n"\ncase $n in\n1|2|4)\n${AUTH_401}\n;;\n*)\n${RESULT}\n;;\nesac`;
-  const p = scenario(agent, '', '[runtime.auth]\nprobe_interval_s = 10\n', 'claude');
+  const p = scenario(agent, '', '[runtime.auth]\nprobe_interval_s = 2\n', 'claude');
   t.teardown(p.cleanup);
   const ev = join(p.stateDir, 'logs', 'events');
   const count = (kind: string): number => lastEvents(ev, { n: 10, kinds: [kind] }).events.length;
