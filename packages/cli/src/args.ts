@@ -77,7 +77,9 @@ export function parseNumberArg<W extends string = never>(name: string, raw: unkn
 /**
  * The yargs definition of a numeric option `--name`: a string (so the message quotes exactly
  * what was typed, and `-5` is a value, not a flag) that must have a value, and whose `coerce`
- * is {@link parseNumberArg}. The help text ends with what the option accepts.
+ * is {@link parseNumberArg}. The help text ends with what the option accepts. `W` and `D` are
+ * inferred from the arguments only (`NoInfer`): an option table's contextual type (`satisfies
+ * Record<string, Options>`) would make them `any`, and the verb's args type with them.
  */
 export function numberOption<const W extends string = never, D extends number | undefined = undefined>(
   name: string,
@@ -87,9 +89,9 @@ export function numberOption<const W extends string = never, D extends number | 
   type: 'string';
   requiresArg: true;
   describe: string;
-  default: D;
+  default: NoInfer<D>;
   alias?: string;
-  coerce: (v: unknown) => number | W;
+  coerce: (v: unknown) => number | NoInfer<W>;
 } {
   return {
     type: 'string',

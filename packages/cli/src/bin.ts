@@ -70,7 +70,7 @@ const ctx: CliContext = {
 
 const argv = process.argv.slice(2);
 const setExit = (c: number): void => void (process.exitCode = c);
-const fast = parseFast(argv);
+const fast = await parseFast(argv);
 // The async wrapper turns a synchronous throw inside yargs (a usage error) into a rejection.
 // A usage error has already been reported and set the exit code; anything else (the parser
 // failing to load, say) is reported here.

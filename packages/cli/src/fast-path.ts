@@ -1,8 +1,22 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Options } from 'yargs';
-import type { CliContext, GlobalArgs } from './context.js';
-import type { ServeArgs } from './commands/serve.js';
-import { EVENTS_OPTIONS, GLOBAL_OPTIONS, MONITOR_OPTIONS, PEEK_OPTIONS, ROUND_OPTIONS, SERVE_OPTIONS, type Handler } from './options.js';
+import type { GlobalArgs } from './context.js';
+import { GLOBAL_OPTIONS, type Handler } from './options.js';
+import type { AnyVerb } from './verb.js';
+
+/** A verb the fast path runs: one that has a handler. */
+type FastVerb = AnyVerb & Required<Pick<AnyVerb, 'load'>>;
+
+/** Each fast verb's definition, imported (see {@link FAST_VERBS}). */
+const FAST = {
+  peek: async () => (await import('./verbs/peek.js')).PEEK_VERB,
+  events: async () => (await import('./verbs/events.js')).EVENTS_VERB,
+  serve: async () => (await import('./verbs/serve.js')).SERVE_VERB,
+  round: async () => (await import('./verbs/round.js')).ROUND_VERB,
+  bridge: async () => (await import('./verbs/bridge.js')).BRIDGE_VERB,
+  watchdog: async () => (await import('./verbs/watchdog.js')).WATCHDOG_VERB,
+  monitor: async () => (await import('./verbs/monitor.js')).MONITOR_VERB,
+} satisfies Record<string, () => Promise<FastVerb>>;
 
 /**
  * The verbs a remote monitor runs on every poll (`peek --json && events --json --since T`
@@ -10,23 +24,10 @@ import { EVENTS_OPTIONS, GLOBAL_OPTIONS, MONITOR_OPTIONS, PEEK_OPTIONS, ROUND_OP
  * costs ~90 ms of a cold start (far more on a Raspberry Pi), more than the polled verbs' own
  * work, and ~6.5 MiB of a daemon's private memory for its whole life (12 MiB of RSS), so
  * plain invocations of these verbs are parsed with node's `util.parseArgs` from the same
- * option definitions yargs gets.
+ * definitions yargs gets (`verbs/VERB.ts`: options and handler; they import no yargs). Each
+ * entry imports the verb's definition, so a run loads only its own.
  */
-export const FAST_VERBS = {
-  peek: { options: PEEK_OPTIONS, load: async () => (await import('./commands/peek.js')).peek },
-  events: { options: EVENTS_OPTIONS, load: async () => (await import('./commands/events.js')).events },
-  serve: { options: SERVE_OPTIONS, load: async () => (await import('./commands/serve.js')).serve },
-  round: {
-    options: ROUND_OPTIONS,
-    load: async () => {
-      const { serve } = await import('./commands/serve.js');
-      return (c: CliContext, args: ServeArgs) => serve(c, { ...args, 'max-rounds': 1 });
-    },
-  },
-  bridge: { options: {}, load: async () => (await import('./commands/bridge.js')).bridge },
-  watchdog: { options: {}, load: async () => (await import('./commands/watchdog.js')).watchdog },
-  monitor: { options: MONITOR_OPTIONS, load: async () => (await import('./commands/monitor.js')).monitor },
-} satisfies Record<string, { options: Record<string, Options>; load: () => Promise<Handler<never>> }>;
+export const FAST_VERBS: Readonly<Record<keyof typeof FAST, () => Promise<FastVerb>>> = FAST;
 
 /** A fast-path invocation: the verb's loader and its arguments as yargs would give them. */
 export interface FastInvocation {
@@ -43,9 +44,11 @@ export interface FastInvocation {
  * yargs does (a numeric option's bad value becomes the usage error the runner reports, see
  * `args.ts`).
  */
-export function parseFast(argv: readonly string[]): FastInvocation | undefined {
-  const verb = FAST_VERBS[argv[0] as keyof typeof FAST_VERBS] as (typeof FAST_VERBS)[keyof typeof FAST_VERBS] | undefined;
-  if (!verb) return undefined;
+export async function parseFast(argv: readonly string[]): Promise<FastInvocation | undefined> {
+  const name = argv[0];
+  // Own names only: `toString` or `__proto__` is no fast verb but yargs' unknown command.
+  if (name === undefined || !Object.hasOwn(FAST_VERBS, name)) return undefined;
+  const verb: FastVerb = await FAST_VERBS[name as keyof typeof FAST_VERBS]();
   const spec: Record<string, Options> = { ...GLOBAL_OPTIONS, ...verb.options };
   const options: NonNullable<ParseArgsConfig['options']> = {};
   for (const [name, o] of Object.entries(spec)) {

@@ -5,7 +5,9 @@ import { openLedger } from '@agent-runner/core/ledger';
 import { CLI_BIN, runCli, tempProject, type CliResult } from '@agent-runner/testkit/project';
 import { parseNumberArg } from '../src/args.js';
 import { selectPath } from '../src/commands/peek.js';
-import { LOGS_LINES_OPTION, MAX_ROUNDS_OPTION, PORT_OPTION } from '../src/options.js';
+import { LOGS_LINES_OPTION } from '../src/verbs/logs.js';
+import { PORT_OPTION } from '../src/verbs/monitor.js';
+import { MAX_ROUNDS_OPTION } from '../src/verbs/serve.js';
 
 // Every numeric option of every verb: a bad value is exit 64 with one line naming the option,
 // the value and what it takes — never exit 70, never accepted, never a busy loop.

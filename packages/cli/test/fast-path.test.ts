@@ -36,10 +36,10 @@ t.test('the fast path gives each verb what yargs gives it', async (t) => {
     ['monitor', '--host=pi,nas', '--mode=events'],
   ];
   for (const argv of cases) {
-    const fast = parseFast(argv);
+    const fast = await parseFast(argv);
     if (!t.ok(fast, argv.join(' '))) continue;
     const yargs = await yargsArgs(argv);
-    const keys = Object.keys({ ...GLOBAL_OPTIONS, ...FAST_VERBS[argv[0] as keyof typeof FAST_VERBS].options });
+    const keys = Object.keys({ ...GLOBAL_OPTIONS, ...(await FAST_VERBS[argv[0] as keyof typeof FAST_VERBS]()).options });
     const pick = (a: Record<string, unknown>) => Object.fromEntries(keys.filter((k) => a[k] !== undefined).map((k) => [k, Number.isNaN(a[k]) ? 'NaN' : a[k]]));
     t.same(pick(fast!.args), pick(yargs), argv.join(' '));
   }
@@ -49,6 +49,8 @@ t.test('anything but a plain invocation of a fast verb goes to yargs', async (t)
   const declined = [
     [],
     ['peeks'],
+    ['toString'],
+    ['__proto__'],
     ['serve', '--help'],
     ['serve', '--once', '--once'],
     ['serve', '--bogus'],
@@ -68,7 +70,7 @@ t.test('anything but a plain invocation of a fast verb goes to yargs', async (t)
     ['peek', '--json=false'],
     ['events', '--since', '-1h'],
   ];
-  for (const argv of declined) t.equal(parseFast(argv), undefined, JSON.stringify(argv));
+  for (const argv of declined) t.equal(await parseFast(argv), undefined, JSON.stringify(argv));
 });
 
 /** Runs the built CLI in a node that refuses to load yargs, and the `refused` packages too. */

@@ -1,19 +1,11 @@
 import { configPaths } from '@agent-runner/core/config';
 import { AgentRunnerError } from '@agent-runner/core/errors';
 import { endCursor, eventsSince, followEvents, lastEvents, EVENT_KINDS, type EventRecord } from '@agent-runner/core/events';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out } from '../output.js';
 import { parseSince } from '../time.js';
-
-/** Arguments of `agent-runner events`. */
-export interface EventsArgs extends GlobalArgs {
-  kind?: string | undefined;
-  since?: string | undefined;
-  round?: number | undefined;
-  limit?: number | undefined;
-  follow: boolean;
-}
+import type { EventsArgs } from '../verbs/events.js';
 
 const ENVELOPE = new Set(['v', 'ts', 'kind', 'unit', 'project', 'round']);
 
@@ -46,7 +38,7 @@ function parseKinds(text: string | undefined): string[] | undefined {
  * files and byte ranges it needs: the cost follows the answer, not the history.
  */
 export async function events(ctx: CliContext, args: EventsArgs): Promise<number> {
-  // --since, --round and --limit were checked by the parser (options.ts, args.ts).
+  // --since, --round and --limit were checked by the parser (verbs/events.ts, args.ts).
   const kinds = parseKinds(args.kind);
   const dir = configPaths(loadProjectConfig(ctx, args, { skipFileChecks: true })).eventsDir;
   const print = (e: EventRecord): void => out(ctx, args.json ? JSON.stringify(e) : formatEvent(e));

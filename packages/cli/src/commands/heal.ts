@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out, outJson } from '../output.js';
+import type { HealResetArgs } from '../verbs/heal.js';
 
 /**
  * `agent-runner heal status [--json]`: each target's verdict and evidence, where it stands
@@ -43,12 +44,6 @@ export async function healStatusCmd(ctx: CliContext, args: GlobalArgs): Promise<
     ledger?.close();
   }
   return 0;
-}
-
-/** Arguments of `agent-runner heal reset`. */
-export interface HealResetArgs extends GlobalArgs {
-  unit: string;
-  reason: string;
 }
 
 /**

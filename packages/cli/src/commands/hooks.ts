@@ -10,6 +10,7 @@ import type { CliContext, GlobalArgs } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out, outJson } from '../output.js';
 import { table } from '../table.js';
+import type { HooksTestArgs } from '../verbs/hooks.js';
 
 /** A hook as `hooks` lists it. */
 function hookView(h: HookConfig, env: CliContext['env']): Record<string, unknown> {
@@ -53,11 +54,6 @@ export function hooksList(ctx: CliContext, args: GlobalArgs): number {
   });
   table(rows, { head: ['NAME', 'ON', 'ENABLED', 'TIMEOUT', 'ON_FAILURE', 'COMMAND'], width: ctx.columns }).forEach((l) => out(ctx, l));
   return 0;
-}
-
-/** Arguments of `agent-runner hooks test`. */
-export interface HooksTestArgs extends GlobalArgs {
-  name: string;
 }
 
 /** The hook named, or the usage error (exit 64) naming the configured ones. */

@@ -5,15 +5,9 @@ import { AgentRunnerError } from '@agent-runner/core/errors';
 import { CONFIG_FILE_NAME, parseConfig } from '@agent-runner/core/config';
 import { getAdapter } from '@agent-runner/runner/adapters/index';
 import type { AgentAdapter } from '@agent-runner/runner/adapters/types';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { out, outJson } from '../output.js';
-
-/** Arguments of `agent-runner init`. */
-export interface InitArgs extends GlobalArgs {
-  preset: AgentAdapter['name'];
-  force: boolean;
-  'state-dir'?: string | undefined;
-}
+import type { InitArgs } from '../verbs/init.js';
 
 const PROMPT_FILE = 'PROMPT.md';
 

@@ -4,24 +4,12 @@ import { loadConfig, findConfig, type AgentRunnerConfig } from '@agent-runner/co
 import { AgentRunnerError } from '@agent-runner/core/errors';
 import type { ServiceMode } from '@agent-runner/core/paths';
 import { VERSION } from '@agent-runner/core/version';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { out, warn } from '../output.js';
 import { execCommand, currentUser, systemctl, type ExecResult } from '../systemd.js';
 import { removeDropIn, writeUnitFiles } from '../systemd-files.js';
 import { parseMeta, renderProject, selectedUnits, targetDropInPath, unitDir, unitNames, unitPathEnv, type RenderOptions } from '../systemd-render.js';
-
-/** Arguments of `agent-runner install`. */
-export interface InstallArgs extends GlobalArgs {
-  system?: boolean | undefined;
-  monitor?: boolean | undefined;
-  'monitor-host'?: string | undefined;
-  bridge?: boolean | undefined;
-  watchdog?: boolean | undefined;
-  print?: boolean | undefined;
-  now?: boolean | undefined;
-  'run-as'?: string | undefined;
-  'allow-root'?: boolean | undefined;
-}
+import type { InstallArgs } from '../verbs/install.js';
 
 /** A passwd entry (getent passwd). */
 export interface PasswdEntry {

@@ -3,16 +3,16 @@ import { EXIT } from '@agent-runner/core/errors';
 import { readEnrollment, signalIfSame, verifyIdentity, type EnrollmentRecord } from '@agent-runner/core/identity';
 import { requestStop } from '@agent-runner/core/markers';
 import { sleep } from '@agent-runner/core/sleep';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { warn } from '../output.js';
 import { projectUnits, showUnits, systemctl, type Manager } from '../systemd.js';
 import { mustSucceed } from './install.js';
 import { requireConfig, resolveService } from './service.js';
+import type { KillArgs } from '../verbs/kill.js';
+import type { StopArgs } from '../verbs/stop.js';
 
-/** Arguments of `stop` and `kill`. */
-export interface LifecycleArgs extends GlobalArgs {
-  timeout?: number | undefined;
-}
+/** Arguments of `stop` or `kill` (the same `--timeout`). */
+type LifecycleArgs = StopArgs | KillArgs;
 
 async function waitGone(ctx: CliContext, rec: EnrollmentRecord, timeoutS: number | undefined): Promise<boolean> {
   const deadline = timeoutS === undefined ? Infinity : Date.now() + timeoutS * 1000;
@@ -106,11 +106,11 @@ async function signalServe(ctx: CliContext, args: LifecycleArgs, how: 'stop' | '
  * once. Returns only when serve is gone (the Python anchor returned while the round still
  * ran). Prints `agent-runner: stopping service...` then `agent-runner: stopped (Xs)`.
  */
-export function stop(ctx: CliContext, args: LifecycleArgs): Promise<number> {
+export function stop(ctx: CliContext, args: StopArgs): Promise<number> {
   return signalServe(ctx, args, 'stop');
 }
 
 /** `agent-runner kill`: interrupts the current round (its process group is ended) and stops serve. */
-export function killServe(ctx: CliContext, args: LifecycleArgs): Promise<number> {
+export function killServe(ctx: CliContext, args: KillArgs): Promise<number> {
   return signalServe(ctx, args, 'kill');
 }

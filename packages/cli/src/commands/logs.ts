@@ -1,20 +1,12 @@
 import { AgentRunnerError } from '@agent-runner/core/errors';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { execCommand, managerEnv } from '../systemd.js';
 import { projectUnits } from '../systemd.js';
 import { resolveService } from './service.js';
+import type { LogsArgs } from '../verbs/logs.js';
 
-/** Arguments of `agent-runner logs`. */
-export interface LogsArgs extends GlobalArgs {
-  follow?: boolean | undefined;
-  lines?: number | undefined;
-  since?: string | undefined;
-  priority?: string | undefined;
-  output?: string | undefined;
-}
-
-/** The journalctl command line for a project's units (exported for tests and `--print`). */
-export function journalctlArgs(scope: 'user' | 'system', units: string[], args: LogsArgs): string[] {
+/** The journalctl command line for a project's units, from those of `logs`' options given (exported for tests and `--print`). */
+export function journalctlArgs(scope: 'user' | 'system', units: string[], args: Partial<LogsArgs>): string[] {
   const a: string[] = [];
   if (scope === 'user') a.push('--user');
   for (const u of units) a.push('-u', u);

@@ -8,17 +8,7 @@ import type { CliContext, GlobalArgs } from '../context.js';
 import { daemonLogger } from '../journal.js';
 import { effectiveMode, projectConfigFile } from '../load.js';
 import { out } from '../output.js';
-
-/** Arguments of `agent-runner monitor`. */
-export interface MonitorArgs extends GlobalArgs {
-  mode: 'anomaly' | 'events' | 'http';
-  host?: string[] | undefined;
-  port?: number | undefined;
-  'accept-new-host-key': boolean;
-  'remote-command'?: string | undefined;
-  'ssh-config'?: string | undefined;
-  once: boolean;
-}
+import type { MonitorArgs } from '../verbs/monitor.js';
 
 /**
  * The monitor's config file: the project's (`--config`, `$AGENT_RUNNER_CONFIG`, cwd upwards),

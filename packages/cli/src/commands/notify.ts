@@ -2,13 +2,9 @@ import { alarmOrigin } from '@agent-runner/core/alarms';
 import { configPaths } from '@agent-runner/core/config';
 import { AgentRunnerError, EXIT } from '@agent-runner/core/errors';
 import { openLedger } from '@agent-runner/core/ledger';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { loadProjectConfig } from '../load.js';
-
-/** Arguments of `agent-runner notify test`. */
-export interface NotifyTestArgs extends GlobalArgs {
-  transport?: string | undefined;
-}
+import type { NotifyTestArgs } from '../verbs/notify.js';
 
 /**
  * `agent-runner notify test [--transport NAME]`: enqueues a test notification (to one

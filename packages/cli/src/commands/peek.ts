@@ -6,21 +6,12 @@ import { existsSync } from 'node:fs';
 import { buildPeek } from '@agent-runner/runner/peek';
 import { tailLines } from '@agent-runner/runner/round-log';
 import { renderTranscript } from '@agent-runner/core/transcript';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out, outJson } from '../output.js';
 import { renderPeek } from '../render-peek.js';
 import { table } from '../table.js';
-
-/** Arguments of `agent-runner peek`. */
-export interface PeekArgs extends GlobalArgs {
-  select?: string | undefined;
-  /** Checked by the parser (`PEEK_OPTIONS`): a round number or `latest`. */
-  round?: number | 'latest' | undefined;
-  log?: boolean | undefined;
-  lines?: number | undefined;
-  raw?: boolean | undefined;
-}
+import type { PeekArgs } from '../verbs/peek.js';
 
 /**
  * Picks `a.b.0.c` out of a JSON value; undefined when the path does not exist. Only the

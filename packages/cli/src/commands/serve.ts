@@ -1,17 +1,14 @@
 import { EXIT, isAgentRunnerError } from '@agent-runner/core/errors';
 import { serve as runServe } from '@agent-runner/runner/serve';
 import { recordBrokenConfig } from '../config-broken.js';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { daemonLogger } from '../journal.js';
 import { loadProjectConfig } from '../load.js';
+import type { RoundArgs } from '../verbs/round.js';
+import type { ServeArgs } from '../verbs/serve.js';
 
-/** Arguments of `agent-runner serve` and `agent-runner round`. */
-export interface ServeArgs extends GlobalArgs {
-  /** Checked by the parser (`MAX_ROUNDS_OPTION`: 0 = no limit), or the 1 `round` sets. */
-  'max-rounds'?: number | undefined;
-  once?: boolean | undefined;
-  phase?: string | undefined;
-}
+/** What the loop takes: `serve`'s arguments, or `round`'s with `'max-rounds': 1` (so each is optional). */
+type LoopArgs = Partial<ServeArgs & RoundArgs>;
 
 /**
  * `agent-runner serve [--max-rounds N] [--once]` and `agent-runner round`: the round loop in
@@ -20,7 +17,7 @@ export interface ServeArgs extends GlobalArgs {
  * requested / another serve running, 77 the last round of a bounded run failed authentication,
  * 78 configuration broken.
  */
-export function serve(ctx: CliContext, args: ServeArgs): Promise<number> {
+export function serve(ctx: CliContext, args: LoopArgs): Promise<number> {
   const maxRounds = args.once ? 1 : args['max-rounds'];
   let cfg;
   try {

@@ -2,17 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { findConfig, loadConfig } from '@agent-runner/core/config';
 import { AgentRunnerError, isAgentRunnerError } from '@agent-runner/core/errors';
 import { assertProjectName, type ServiceMode } from '@agent-runner/core/paths';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { out, warn } from '../output.js';
 import { currentUser, execCommand, systemctl } from '../systemd.js';
 import { installedProjects, removeDropIn, removeTemplates } from '../systemd-files.js';
 import { parseMeta, targetDropInPath, unitDir, unitNames } from '../systemd-render.js';
 import { mustSucceed } from './install.js';
-
-/** Arguments of `agent-runner uninstall`. */
-export interface UninstallArgs extends GlobalArgs {
-  project?: string | undefined;
-}
+import type { UninstallArgs } from '../verbs/uninstall.js';
 
 /** The project name: `--project`, else the config's (found the usual way). */
 export function projectOf(ctx: CliContext, args: UninstallArgs): string {

@@ -2,20 +2,14 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { AgentRunnerError, EXIT } from '@agent-runner/core/errors';
 import type { ServiceMode } from '@agent-runner/core/paths';
 import { VERSION } from '@agent-runner/core/version';
-import type { CliContext, GlobalArgs } from '../context.js';
+import type { CliContext } from '../context.js';
 import { out, warn } from '../output.js';
 import { currentUser, execCommand, systemctl, type ExecResult } from '../systemd.js';
 import { installedProjects } from '../systemd-files.js';
 import { parseMeta, targetDropInPath, unitDir, unitNames, type InstallMeta } from '../systemd-render.js';
 import { detectInstall, exactVersion, installedVersion, npmSpec, type InstallKind } from '../upgrade-install.js';
 import { alarmAll, emitAll, eventSinks, globalLayout, npmBin, restoreGlobal, runWithProgress, smokeCheck, switchGlobal, tail, waitUnitsUp, type Sink } from '../upgrade-steps.js';
-
-/** Arguments of `agent-runner upgrade`. */
-export interface UpgradeArgs extends GlobalArgs {
-  target?: string | undefined;
-  /** false with `--no-restart`: upgrade the package only, leave the services alone. */
-  restart?: boolean | undefined;
-}
+import type { UpgradeArgs } from '../verbs/upgrade.js';
 
 /** One upgrade: what it acts on and whom it tells. */
 interface Run {

@@ -6,16 +6,12 @@ import { sleep } from '@agent-runner/core/sleep';
 import { renderTranscript } from '@agent-runner/core/transcript';
 import { buildPeek } from '@agent-runner/runner/peek';
 import { tailLines } from '@agent-runner/runner/round-log';
-import type { CliContext, GlobalArgs, Terminal } from '../context.js';
+import type { CliContext, Terminal } from '../context.js';
 import { loadProjectConfig } from '../load.js';
 import { out } from '../output.js';
 import { renderPeek } from '../render-peek.js';
 import { renderWatch, type WatchView } from '../render-watch.js';
-
-/** Arguments of `agent-runner watch`. */
-export interface WatchArgs extends GlobalArgs {
-  interval: number;
-}
+import type { WatchArgs } from '../verbs/watch.js';
 
 /**
  * `agent-runner watch [--interval S]`: on a terminal, a full-screen view refreshed every S
