@@ -21,6 +21,7 @@ export function peekStatus(p: PeekSnapshot, opts: { stamped?: boolean } = {}): s
   const lines = [
     `project ${p.project}  ${s.state.toUpperCase()}${s.pid ? ` pid ${s.pid}` : ''}${s.activity ? ` (${s.activity})` : ''}${s.version ? `  v${s.version}` : ''}${opts.stamped === false ? '' : `  at ${p.generated_at}`}`,
   ];
+  if (s.state === 'stopped' && s.last_exit !== undefined) lines.push(lastExitLine(s.last_exit));
   if (s.heartbeat_age_s !== null) lines.push(`heartbeat ${s.heartbeat_age_s}s ago${s.started_at ? `, up since ${s.started_at}` : ''}`);
   if (s.pause) lines.push(`PAUSED (${s.pause}): no round starts until it clears${s.pause === 'operator' ? ' (`/resume` or the pause ends)' : ' by itself'}`);
   for (const a of p.alarms) lines.push(`ALARM ${a.cause}${a.subject ? ` (${a.subject})` : ''} [${a.severity}] since ${a.raised_at}, raised by the ${a.raised_by}`);
@@ -33,6 +34,12 @@ export function peekStatus(p: PeekSnapshot, opts: { stamped?: boolean } = {}): s
   lines.push(`last 24h: ${counts}`);
   lines.push(`today: ${p.today.rounds} round(s), ${p.today.input_tokens} in / ${p.today.output_tokens} out tokens, $${p.today.cost_usd.toFixed(4)}`);
   return lines;
+}
+
+/** How a stopped runner last exited: its clean-exit record, or none (it died or was killed). */
+function lastExitLine(x: PeekSnapshot['service']['last_exit']): string {
+  if (!x) return 'last exit: no record: serve died or was killed (see agent-runner logs)';
+  return `last exit: ${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}`;
 }
 
 /** What `peek` shows below its rounds: orphan stashes, hooks, system, recent events. */

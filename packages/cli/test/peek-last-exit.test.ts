@@ -38,6 +38,7 @@ t.test('a bounded run: stopped on purpose; a SIGKILLed serve: no record of its e
   const dead = await peekService(p);
   t.equal(dead['state'], 'stopped');
   t.equal(dead['last_exit'], null, 'the older record is not the killed incarnation\'s');
+  t.match((await runCli(['peek'], { cwd: p.dir, env: p.env })).stdout, /^last exit: no record: serve died or was killed/m);
 
   const stopped = startServe(p);
   await until('the third round ended', () => readRounds(p.stateDir).some((r) => r['round'] === 3 && r['status'] === 'finished'), 30_000);
@@ -45,4 +46,6 @@ t.test('a bounded run: stopped on purpose; a SIGKILLed serve: no record of its e
   t.equal(stop.code, 0, stop.stderr);
   await stopped.exited;
   t.match((await peekService(p))['last_exit'], { reason: 'stop_requested', on_purpose: true }, 'agent-runner stop');
+  const human = await runCli(['peek'], { cwd: p.dir, env: p.env });
+  t.match(human.stdout, /^last exit: stop_requested \(exit 0\) at \S+Z, on purpose$/m, 'peek says it to a human');
 });
