@@ -32,7 +32,7 @@ import { WATCHDOG_VERB } from './verbs/watchdog.js';
  * Every verb, in `--help` order. Each is defined with its options, help and lazy handler in
  * `verbs/VERB.ts`; a new verb goes there and into its group here.
  */
-const VERBS: readonly AnyVerb[] = [
+export const VERBS: readonly AnyVerb[] = [
   // Setting a project up.
   INIT_VERB, CONFIG_VERB,
   // The round runner and what it does now.

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import type { CliContext } from './context.js';
-import { buildParser } from './cli.js';
+import { buildParser, VERBS } from './cli.js';
+import type { AnyVerb } from './verb.js';
 
 /** `agent-runner ARGS --help` as text, from the parser itself (a parse callback captures it). */
 async function helpOf(ctx: CliContext, args: string[]): Promise<string> {
@@ -11,12 +12,19 @@ async function helpOf(ctx: CliContext, args: string[]): Promise<string> {
   return text.trimEnd();
 }
 
-/** The verbs `--help` lists, including `config check`-style subcommands. */
-const VERBS = [
-  'init', 'config check', 'serve', 'round', 'stop', 'kill', 'peek', 'watch', 'events', 'doctor',
-  'install', 'uninstall', 'start', 'restart', 'status', 'logs', 'upgrade',
-  'bridge', 'notify test', 'monitor', 'watchdog', 'heal status', 'heal reset', 'hooks', 'hooks test',
-];
+/** The name of a verb's command without its positionals: `heal reset <unit>` → `heal reset`. */
+const nameOf = (command: string): string => command.split(' ')[0] as string;
+
+/**
+ * Every verb and subcommand that runs something, in `--help` order (`config check`, not the
+ * bare `config`, which only groups).
+ */
+function documented(verbs: readonly AnyVerb[], prefix = ''): string[] {
+  return verbs.flatMap((v) => {
+    const name = `${prefix}${nameOf(v.command)}`;
+    return [...(v.load ? [name] : []), ...documented(v.subcommands ?? [], `${name} `)];
+  });
+}
 
 /**
  * Renders docs/commands.md from the yargs definitions (`--help` of every verb), so the
@@ -26,7 +34,7 @@ export async function renderCommandsDoc(ctx: CliContext): Promise<string> {
   const out = [
     '# Command reference',
     '',
-    '<!-- Generated from packages/cli/src/cli.ts by `npm run docs`; do not edit. -->',
+    '<!-- Generated from the verb definitions (packages/cli/src/verbs/, in the order of cli.ts) by `npm run docs`; do not edit. -->',
     '',
     'Exit codes follow sysexits(3): see [errors.md](errors.md). Observation verbs take `--json`.',
     '',
@@ -34,7 +42,7 @@ export async function renderCommandsDoc(ctx: CliContext): Promise<string> {
     await helpOf(ctx, []),
     '```',
   ];
-  for (const verb of VERBS) {
+  for (const verb of documented(VERBS)) {
     out.push('', `## agent-runner ${verb}`, '', '```text', await helpOf(ctx, verb.split(' ')), '```');
   }
   return `${out.join('\n')}\n`;
