@@ -56,11 +56,14 @@ t.test('silence alarm: an agent that exits 0 doing nothing gives exactly one ala
   const w = watch(p, { silence_after_s: 2 });
   t.teardown(w.close);
   const silence = (): Array<Record<string, unknown>> => w.outbox().filter((r) => r.kind === 'silence').map((r) => ({ ...r.payload, severity: r.severity, title: r.title, key: r.idempotency_key }));
-  const end = Date.now() + 8000;
-  while (Date.now() < end) {
+  // Polled every 250 ms until 4 rounds ran and 8 polls saw the silence (it holds from
+  // silence_after_s on): the alarm must be raised once whatever the number of polls.
+  let saw = 0;
+  await until('4 rounds and 8 polls that saw the silence', async () => {
     await w.poll();
-    await new Promise((r) => setTimeout(r, 250));
-  }
+    if (w.poller.findings.some((f) => f.detector === 'silence')) saw += 1;
+    return w.poller.window.rounds.length >= 4 && saw >= 8;
+  }, 30_000, 250);
   t.ok(w.poller.window.rounds.length >= 4, `${w.poller.window.rounds.length} rounds ran, none productive`);
   t.ok(w.poller.findings.some((f) => f.detector === 'silence'), 'shown among the findings (page, /metrics)');
   const alarms = silence();
