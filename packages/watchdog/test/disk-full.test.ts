@@ -10,7 +10,8 @@ import { CLI_BIN, INSTALLED, sandbox, sleep, steps, TARGET, targetPids } from '.
 import { until } from '@agent-runner/testkit/until';
 
 t.test('full disks: no action, the watchdog lives, and acts again after space is freed', async (t) => {
-  const sb = sandbox(['interval_s = 0.2', 'tier_cooldown_s = 3', 'term_grace_s = 0.5', 'startup_grace_s = 5', 'stale_after_s.bridge = 1.5'].join('\n'), ['bridge'], { logsOutsideState: true });
+  const COOLDOWN_S = 3;
+  const sb = sandbox(['interval_s = 0.2', `tier_cooldown_s = ${COOLDOWN_S}`, 'term_grace_s = 0.5', 'startup_grace_s = 5', 'stale_after_s.bridge = 1.5'].join('\n'), ['bridge'], { logsOutsideState: true });
   t.teardown(() => sb.cleanup());
   // Both processes run inside the namespace that sees the mounts; the test looks in through
   // /proc/<watchdog>/root. As root a mount namespace is enough, else a user namespace maps us.
@@ -42,8 +43,9 @@ t.test('full disks: no action, the watchdog lives, and acts again after space is
 
   // The ledger's file system full: no heal can be recorded, so none is taken.
   fill(inside('fill'));
-  await sleep(5000); // past the periodic ledger refresh of a healthy unit
-  t.match(err, /probe failed: bridge: the state file system is full; probing on/, 'told');
+  // At the periodic ledger refresh of a healthy unit (every 20 probes, 4 s).
+  await until('told', () => /probe failed: bridge: the state file system is full; probing on/.test(err), 10_000);
+  t.pass('told');
   process.kill(target!, 'SIGUSR2'); // heartbeats stop: stale, unhealthy
   await sleep(4000);
   t.equal(wd.exitCode, null, 'the watchdog is alive');
@@ -61,7 +63,10 @@ t.test('full disks: no action, the watchdog lives, and acts again after space is
   fill(inside('run', 'fill'));
   const unknown = await until('judged unknown', () => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'unknown' && sb.events(['heal_verdict_changed']).at(-1), 10_000);
   t.match(String(unknown['reason']), /heartbeat .* old .*run is full \(\d+ MiB free\): the heartbeat could not be written/, 'said why');
-  await sleep(4000);
+  // A heal, were it taken, would come at the probe that judged it, or at the first one once the
+  // cooldown since the last action (the T0 respawn above) is over: 5 probes (1 s) past both.
+  const cooled = Date.parse(String(sb.events(['heal_action']).at(-1)?.['ts'])) + COOLDOWN_S * 1000;
+  await sleep(Math.max(cooled, Date.now()) + 1000 - Date.now());
   t.equal(sb.events(['heal_action']).length, before, 'no heal action');
   rmSync(inside('run', 'fill'));
   // A heartbeat not written yet since the disk filled reads as never (0).
