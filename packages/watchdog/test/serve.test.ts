@@ -12,7 +12,8 @@ import { CLI_BIN, tempProject } from '@agent-runner/testkit/project';
 import { until } from '@agent-runner/testkit/until';
 import { sleep } from './fixtures/harness.js';
 
-function project(t: Test, agent: string) {
+/** @param graceS `[watchdog] startup_grace_s`: from the watchdog's start and from each respawn. */
+function project(t: Test, agent: string, graceS = 10) {
   const p = tempProject('proj', {
     'agent.sh': `#!/bin/sh\n${agent}\n`,
     'PROMPT.md': 'Do the next step.\n',
@@ -21,7 +22,7 @@ function project(t: Test, agent: string) {
       '[agent]', 'command = ["./agent.sh"]', 'prompt_delivery = "stdin"', '[agent.patterns]', 'result = ["^RESULT"]',
       '[prompt]', 'file = "PROMPT.md"',
       '[runtime]', 'state_dir = ".state"', 'restart_delay_s = 0', 'heartbeat_interval_s = 1', 'kill_grace_s = 1',
-      '[watchdog]', 'targets = ["runner"]', 'interval_s = 0.2', 'startup_grace_s = 10', 'stale_after_s.runner = 5', 'tier_cooldown_s = 3', 'verify_window_s = 1',
+      '[watchdog]', 'targets = ["runner"]', 'interval_s = 0.2', `startup_grace_s = ${graceS}`, 'stale_after_s.runner = 5', 'tier_cooldown_s = 3', 'verify_window_s = 1',
       '',
     ].join('\n'),
   });
@@ -45,9 +46,9 @@ function project(t: Test, agent: string) {
       return [];
     }
   };
-  const enrollment = (): { pid: number; argv: string[]; cwd: string } | undefined => {
+  const enrollment = (unit = 'runner'): { pid: number; argv: string[]; cwd: string; started_at_ms: number } | undefined => {
     try {
-      return JSON.parse(readFileSync(join(state, 'run', 'enroll-runner.json'), 'utf8'));
+      return JSON.parse(readFileSync(join(state, 'run', `enroll-${unit}.json`), 'utf8'));
     } catch {
       return undefined;
     }
@@ -70,13 +71,18 @@ function project(t: Test, agent: string) {
 const exitOf = (c: ChildProcess): Promise<number | null> => (c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code))));
 
 t.test('serve --max-rounds 2 that ended, and serve exiting 78, stay stopped; a SIGKILLed serve comes back as it ran', async (t) => {
-  const { p, cli, db, enrollment, state } = project(t, 'echo RESULT done');
+  // The grace covers the first serve, started with the watchdog. Within it a unit gone without
+  // an enrollment is 'starting' whatever its exit record says: only the probes after it show that
+  // the record is heeded, so the first check waits until it has run out, and 10 probes more.
+  const GRACE_S = 5;
+  const { p, cli, db, enrollment, state } = project(t, 'echo RESULT done', GRACE_S);
   const exitRecord = (): { exit_code: number; reason: string } => JSON.parse(readFileSync(join(state, 'run', 'exit-runner.json'), 'utf8'));
   const wd = cli('watchdog');
   const s1 = cli('serve', '--max-rounds', '2');
   t.equal(await exitOf(s1), 0, 'serve ran its 2 rounds and exited 0');
   t.same(exitRecord(), { ...exitRecord(), exit_code: 0, reason: 'max_rounds' }, 'and said so in its exit record');
-  await sleep(5000); // 25 probes
+  const started = (await until('watchdog enrolled', () => enrollment('watchdog'), 30_000)).started_at_ms;
+  await sleep(Math.max(started + GRACE_S * 1000 + 2000 - Date.now(), 2000));
   t.same(db('SELECT count(*) AS n FROM rounds'), [{ n: 2 }], 'no extra round: not respawned');
   t.same(db('SELECT action FROM heal_actions'), [], 'no heal action');
 
@@ -84,7 +90,7 @@ t.test('serve --max-rounds 2 that ended, and serve exiting 78, stay stopped; a S
   const s2 = cli('serve');
   t.equal(await exitOf(s2), 78, 'serve refused to start: its agent is gone');
   t.same(exitRecord(), { ...exitRecord(), exit_code: 78, reason: 'config_broken' }, 'exit record config_broken');
-  await sleep(5000);
+  await sleep(2000); // 10 probes, past the grace
   t.same(db('SELECT action FROM heal_actions'), [], 'config broken: left stopped');
 
   // A long run this time; killed in its first round.
