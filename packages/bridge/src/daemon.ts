@@ -142,7 +142,8 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
     inner.abort();
     deps.stop.removeEventListener('abort', onStop);
     watcher?.close();
-    await dispatcher.stop().catch(() => undefined);
+    // Releasing the claimed rows writes the ledger: a full disk fails it, and the leases expire by themselves.
+    await dispatcher.stop().catch((e: unknown) => log('warning', `claimed notifications not released: ${redactText((e as Error).message)}`));
     await Promise.allSettled(pollers);
     await Promise.allSettled([...transports.values()].map((t) => t.close?.()));
     await http.close();

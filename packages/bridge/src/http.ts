@@ -105,6 +105,7 @@ export class HttpClient {
 
   /** Closes the connection pools. */
   async close(): Promise<void> {
+    // undici rejects a second close (ClientDestroyedError); the pools are closed either way.
     await this.agent.close().catch(() => undefined);
   }
 }
