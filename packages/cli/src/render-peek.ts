@@ -36,9 +36,9 @@ export function peekStatus(p: PeekSnapshot, opts: { stamped?: boolean } = {}): s
   return lines;
 }
 
-/** How a stopped runner last exited: its clean-exit record, or none (it died or was killed). */
+/** How a stopped runner last exited: its clean-exit record, or none (killed, crashed, never started). */
 function lastExitLine(x: PeekSnapshot['service']['last_exit']): string {
-  if (!x) return 'last exit: no record: serve died or was killed (see agent-runner logs)';
+  if (!x) return 'last exit: not recorded (serve was killed, crashed or never started here; see agent-runner logs)';
   return `last exit: ${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}`;
 }
 

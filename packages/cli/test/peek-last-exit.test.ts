@@ -4,7 +4,7 @@
  * from a runner that died. Real serves of a real project; the death is a real SIGKILL.
  */
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '@agent-runner/testkit/project';
 import { until } from '@agent-runner/testkit/until';
@@ -33,12 +33,13 @@ t.test('a bounded run: stopped on purpose; a SIGKILLed serve: no record of its e
   const s = startServe(p);
   await until('the second round ended', () => readRounds(p.stateDir).some((r) => r['round'] === 2 && r['status'] === 'finished'), 30_000);
   t.equal((await peekService(p))['last_exit'], null, 'while it runs');
+  t.notOk(existsSync(join(p.stateDir, 'run', 'exit-runner.json')), 'the new incarnation removed the old record');
   s.child.kill('SIGKILL');
   await s.exited;
   const dead = await peekService(p);
   t.equal(dead['state'], 'stopped');
   t.equal(dead['last_exit'], null, 'the older record is not the killed incarnation\'s');
-  t.match((await runCli(['peek'], { cwd: p.dir, env: p.env })).stdout, /^last exit: no record: serve died or was killed/m);
+  t.match((await runCli(['peek'], { cwd: p.dir, env: p.env })).stdout, /^last exit: not recorded \(serve was killed, crashed or never started here; /m);
 
   const stopped = startServe(p);
   await until('the third round ended', () => readRounds(p.stateDir).some((r) => r['round'] === 3 && r['status'] === 'finished'), 30_000);

@@ -4,11 +4,11 @@ import { basename, dirname, resolve } from 'node:path';
 import { configPaths, type AgentRunnerConfig } from './config/index.js';
 import type { EventRecord } from './events/index.js';
 import { isErrno } from './errors.js';
-import { readEnrollment, verifyIdentity } from './identity.js';
+import { readEnrollment, verifyIdentity, type EnrollmentRecord } from './identity.js';
 import type { AlertRecord, Ledger, RoundRecord, Severity } from './ledger/index.js';
 import { readHeartbeat, readStopRequest } from './markers.js';
 import type { ProjectPaths } from './paths.js';
-import { readExitRecord, STOPPED_ON_PURPOSE, type ExitReason } from './unit.js';
+import { isLastExit, readExitRecord, STOPPED_ON_PURPOSE, type ExitReason } from './unit.js';
 
 /**
  * The `agent-runner peek --json` document: a contract between processes (the remote monitor
@@ -115,9 +115,9 @@ export interface PeekSnapshot {
     /** Why a running runner holds rounds (its heartbeat's `detail.pause`), or null. */
     pause: PeekPause | null;
     /**
-     * How the last runner exited, from its clean-exit record (`run/exit-runner.json`); null
-     * while it runs, and when its last incarnation left none (killed, crashed, never ran).
-     * Absent from older hosts' documents.
+     * How the runner's newest process exited, from its clean-exit record
+     * (`run/exit-runner.json`); null while it runs, and when that process left none (killed,
+     * crashed, never started here). Absent from older hosts' documents.
      */
     last_exit?: PeekExit | null;
   };
@@ -211,7 +211,7 @@ export function peekDefenses(cfg: AgentRunnerConfig, stopFile: string): Record<s
 
 /**
  * `service` of a peek document, from the runner's enrollment (proven live by its identity),
- * its heartbeat, the stop request and `.agent-done`. One reader for `peek --json` and the
+ * its heartbeat, the stop request, `.agent-done` and, when stopped, its exit record. One reader for `peek --json` and the
  * monitor's local source.
  * @param nowMs epoch ms the heartbeat's age is measured at.
  * @returns the block, and whether the enrolled runner is the live process (`state` running).
@@ -233,18 +233,15 @@ export function peekService(paths: ProjectPaths, nowMs: number): { service: Peek
       stop_requested: readStopRequest(paths) !== undefined,
       agent_done: existsSync(paths.agentDoneFile) ? readFileSync(paths.agentDoneFile, 'utf8').trim().slice(0, 200) : null,
       pause: pauseOf(heartbeat?.detail),
-      last_exit: running ? null : lastExit(paths, enrollment?.nonce),
+      last_exit: running ? null : lastExit(paths, enrollment),
     },
   };
 }
 
-/**
- * The runner's clean-exit record, when it is its last incarnation's: the enrolled one's (a
- * unit that exits cleanly removes its enrollment, so with none the record is the newest).
- */
-function lastExit(paths: ProjectPaths, enrolledNonce: string | undefined): PeekExit | null {
+/** The runner's clean-exit record when it is of its newest process (core/unit `isLastExit`). */
+function lastExit(paths: ProjectPaths, enrolled: EnrollmentRecord | undefined): PeekExit | null {
   const r = readExitRecord(paths, 'runner');
-  if (r === undefined || (enrolledNonce !== undefined && r.nonce !== enrolledNonce)) return null;
+  if (r === undefined || !isLastExit(r, enrolled)) return null;
   return { reason: r.reason, exit_code: r.exit_code, exited_at: r.exited_at, on_purpose: STOPPED_ON_PURPOSE.has(r.reason) };
 }
 

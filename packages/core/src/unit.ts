@@ -23,7 +23,7 @@
  * costs one short process every WatchdogSec/2.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { isNoSpace } from './disk.js';
@@ -120,6 +120,17 @@ export function exitRecordPath(paths: ProjectPaths, unit: string): string {
   return join(paths.runDir, `exit-${assertUnitName(unit)}.json`);
 }
 
+/**
+ * Whether exit record `rec` is of `unit`'s newest process, given the enrollment left (if any):
+ * with none it is (a clean exit removes its enrollment); else when it is the enrolled
+ * incarnation's, or was written after that one started (a later process that exited before it
+ * could enrol: the watchdog's record of a respawn that exited 78). A record older than a
+ * process left enrolled (killed, crashed) says nothing of that process.
+ */
+export function isLastExit(rec: ExitRecord, enrolled: EnrollmentRecord | undefined): boolean {
+  return enrolled === undefined || rec.nonce === enrolled.nonce || rec.exited_at_ms >= enrolled.started_at_ms;
+}
+
 /** Reads the clean-exit record of `unit`; undefined when there is none or it is malformed. */
 export function readExitRecord(paths: ProjectPaths, unit: string): ExitRecord | undefined {
   return readJsonMarker<ExitRecord>(exitRecordPath(paths, unit), (v) => shapeProblem(v, EXIT_SHAPE)).value;
@@ -179,6 +190,13 @@ export function enrolUnit(opts: UnitOptions): EnrolResult {
     ...(opts.argv !== undefined ? { argv: opts.argv } : {}), ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
   });
   writeEnrollment(opts.paths, record);
+  // The exit record is the last process's: an older one would outlive this incarnation if its
+  // own could not be written (a full disk at exit).
+  try {
+    rmSync(exitRecordPath(opts.paths, opts.unit), { force: true });
+  } catch (e) {
+    opts.log('warning', `${opts.unit}: the previous exit record not removed: ${(e as Error).message}`);
+  }
   return { unit: new Unit(opts, record) };
 }
 

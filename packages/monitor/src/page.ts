@@ -145,6 +145,6 @@ function summary(e: EventRecord): string {
 function lastExitItem(service: HostSnapshot['service']): string {
   if (service.state !== 'stopped' || service.last_exit === undefined) return '';
   const x = service.last_exit;
-  const text = x ? `${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}` : 'no record: it died or was killed';
+  const text = x ? `${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}` : 'not recorded (killed, crashed or never started)';
   return `<li>last exit: <b id="flag-exit">${esc(text)}</b></li>`;
 }

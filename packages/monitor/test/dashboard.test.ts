@@ -93,6 +93,6 @@ t.test('the page says how a stopped runner last exited', async (t) => {
   });
   const exitText = (s: HostSnapshot): string | undefined => /<b id="flag-exit">([^<]*)<\/b>/.exec(renderPage([host('pi', { snapshot: s })]))?.[1];
   t.equal(exitText(stopped({ reason: 'stop_requested', exit_code: 0, exited_at: '2026-12-07T11:00:00.000Z', on_purpose: true })), 'stop_requested (exit 0) at 2026-12-07T11:00:00.000Z, on purpose');
-  t.equal(exitText(stopped(null)), 'no record: it died or was killed');
+  t.equal(exitText(stopped(null)), 'not recorded (killed, crashed or never started)');
   t.equal(exitText(stopped()), undefined, 'an older host says nothing of it');
 });

@@ -7,7 +7,7 @@
  */
 import type { HealthReason, UnitJudgement } from '@agent-runner/core/health';
 import type { EnrollmentRecord } from '@agent-runner/core/identity';
-import { STOPPED_ON_PURPOSE, type ExitRecord } from '@agent-runner/core/unit';
+import { isLastExit, STOPPED_ON_PURPOSE, type ExitRecord } from '@agent-runner/core/unit';
 import type { RespawnCommand } from './respawn.js';
 import { systemdStance, type SystemdView } from './systemd.js';
 
@@ -79,7 +79,7 @@ function recorded(rec: { argv?: string[] | undefined; cwd?: string | undefined }
  *    judgement, except that an enrolled process outside the unit is not the unit's, and a
  *    unit active for less than the start-up grace without enrolling is `starting`.
  * 3. Outside systemd, for a unit without a live enrolled process: its exit record (newer than
- *    the last respawn, and of the enrolled incarnation when a stale record is left): a
+ *    the last respawn, and of its newest process: core/unit `isLastExit`): a
  *    deliberate reason → `stopped`; `restart_marker` (75) → `restart`; `error` → crashed
  *    (unhealthy). Without a record: a stop request or `.agent-done` → `stopped`; within the
  *    start-up grace → `starting`; else unhealthy.
@@ -122,9 +122,7 @@ export function assess(x: AssessInput): Assessment {
 
   if (!exited) return { j, stance: 'judged', ...cmd };
   const stale = j.record;
-  const exit = x.exit !== undefined
-    && (stale === undefined || x.exit.nonce === stale.nonce)
-    && x.exit.exited_at_ms >= (x.lastRespawnAtMs ?? Number.NEGATIVE_INFINITY) ? x.exit : undefined;
+  const exit = x.exit !== undefined && isLastExit(x.exit, stale) && x.exit.exited_at_ms >= (x.lastRespawnAtMs ?? Number.NEGATIVE_INFINITY) ? x.exit : undefined;
   if (exit !== undefined) {
     const what = `pid ${exit.pid} exited ${exit.exit_code} (${exit.reason}) at ${exit.exited_at}${exit.detail ? `: ${exit.detail}` : ''}`;
     if (STOPPED_ON_PURPOSE.has(exit.reason)) return not('stopped', `${what}: stopped on purpose, not respawning it`);

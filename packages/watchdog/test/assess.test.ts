@@ -83,7 +83,8 @@ t.test('without systemd: the exit record decides', async (t) => {
   const crashed = assess(base(missing, { exit: exit({ reason: 'error', exit_code: 70 }) }));
   t.same([crashed.stance, crashed.j.verdict, crashed.respawn?.argv], ['judged', 'unhealthy', rec.argv], 'error: crashed, respawned as it ran');
   t.same(of(base(missing, { exit: exit({}), lastRespawnAtMs: 700_000, inGrace: false })), ['judged', 'unhealthy'], 'a record older than the last respawn tells nothing about the respawned one');
-  t.same(of(base(gone, { exit: exit({ nonce: 'older' }) })), ['judged', 'unhealthy'], 'a stale enrollment (SIGKILL) of another incarnation: crashed');
+  t.same(of(base(gone, { exit: exit({ nonce: 'older', exited_at_ms: 500 }) })), ['judged', 'unhealthy'], 'a stale enrollment (SIGKILL) and an older incarnation\'s record: crashed');
+  t.same(of(base(gone, { exit: exit({ nonce: 'respawn-99', reason: 'config_broken', exit_code: 78 }) })), ['stopped', 'unknown'], 'a record written after the stale enrollment\'s start (a respawn that exited 78 before enrolling): on purpose');
   t.same(of(base(gone, { exit: exit({}) })), ['stopped', 'unknown'], '... of the same incarnation: its record counts');
   const killed = assess(base(gone, {}));
   t.same(killed.respawn, { argv: rec.argv, cwd: '/srv/p', from: 'enrollment' }, 'a SIGKILLed one comes back with its enrollment\'s argv');

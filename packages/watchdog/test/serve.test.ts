@@ -112,7 +112,8 @@ t.test('serve --max-rounds 2 that ended, and serve exiting 78, stay stopped; a S
 });
 
 t.test('a respawned serve whose config broke meanwhile exits 78 before enrolling: left stopped, one config_broken alarm, no breaker', async (t) => {
-  const { p, cli, db, enrollment, state } = project(t, 'sleep 2\necho RESULT done');
+  const graceS = 5;
+  const { p, cli, db, enrollment, state } = project(t, 'sleep 2\necho RESULT done', graceS);
   const wd = cli('watchdog');
   const s = cli('serve');
   await until('serve enrolled', () => enrollment()?.pid === s.pid, 30_000);
@@ -131,7 +132,9 @@ t.test('a respawned serve whose config broke meanwhile exits 78 before enrolling
   }, 30_000);
   t.equal(rec.reason, 'config_broken');
   t.match(rec.detail, /agent-runner\.toml:\d+/, 'the reason, from the respawn log');
-  await sleep(5000); // 25 probes, well past the grace of the respawn
+  // Past the grace of the respawn and 10 probes more: the killed serve's enrollment is still
+  // there, and the record (written after it started) must count as its newest process's.
+  await sleep((graceS + 2) * 1000);
   const actions = db<{ action: string }>('SELECT action FROM heal_actions').map((r) => r.action);
   t.equal(actions.filter((a) => a === 'sigkill-respawn').length, 1, `one T3 (the SIGKILL), no respawn after the 78: ${actions.join(', ')}`);
   t.notOk(actions.includes('breaker-open'), 'no breaker');
