@@ -70,11 +70,13 @@ const ctx: CliContext = {
 
 const argv = process.argv.slice(2);
 const setExit = (c: number): void => void (process.exitCode = c);
-const fast = await parseFast(argv);
 // The async wrapper turns a synchronous throw inside yargs (a usage error) into a rejection.
-// A usage error has already been reported and set the exit code; anything else (the parser
-// failing to load, say) is reported here.
-const code = await (async () => (fast ? verbRunner(ctx, setExit)(fast.load)(fast.args) : (await import('./cli.js')).buildParser(ctx, setExit).parseAsync(argv)))().then(
+// A usage error has already been reported and set the exit code; anything else (a verb's
+// definition or the parser failing to load, say) is reported here.
+const code = await (async () => {
+  const fast = await parseFast(argv);
+  return fast ? verbRunner(ctx, setExit)(fast.load)(fast.args) : (await import('./cli.js')).buildParser(ctx, setExit).parseAsync(argv);
+})().then(
   () => (process.exitCode as number | undefined) ?? 0,
   (e: unknown) => (process.exitCode as number | undefined) ?? reportError(ctx, e, false),
 );

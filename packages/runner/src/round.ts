@@ -149,6 +149,7 @@ function roundLimits(cfg: AgentRunnerConfig, adapter: AgentAdapter, phase: Phase
 async function runAgent(deps: RoundDeps, r: OpenRound, lastOutcome: LastOutcome | undefined): Promise<AgentRun> {
   const { cfg, paths, adapter } = deps;
   const { round, phase, log, emit, startedAtMs } = r;
+  const limits = roundLimits(cfg, adapter, phase);
   let promptBytes = 0;
   try {
     const files = deps.prompt !== undefined ? { text: deps.prompt, sources: [] } : assemblePromptFiles(promptSpec(cfg, phase));
@@ -181,7 +182,7 @@ async function runAgent(deps: RoundDeps, r: OpenRound, lastOutcome: LastOutcome 
       handle,
       classifier: adapter.createClassifier(),
       log,
-      limits: roundLimits(cfg, adapter, phase),
+      limits,
       now: deps.now,
       startedAtMs,
       signal: deps.killSignal,
@@ -239,8 +240,8 @@ async function tidyWorkTree(deps: RoundDeps, r: OpenRound, run: AgentRun): Promi
     deps.log('warning', `round ${round}: dirty_tree hooks not run: ${redactText((e as Error).message)}`);
   }
   const stop = hookStop ? { hookStop } : {};
+  let vcs: DirtyActionResult | undefined;
   try {
-    let vcs: DirtyActionResult;
     if (action === 'handled') {
       // The hook dealt with the tree: record what it looks like now.
       const after = await dirtyState(cfg.runtime.work_dir, { exclude });
@@ -256,11 +257,12 @@ async function tidyWorkTree(deps: RoundDeps, r: OpenRound, run: AgentRun): Promi
     if (vcs.action === 'stash' && vcs.sha) emit('vcs_stashed', { sha: vcs.sha, files: vcs.files.length });
     else if (vcs.action === 'commit' && vcs.sha) emit('vcs_committed', { sha: vcs.sha, files: vcs.files.length });
     else if (vcs.action === 'ignore' && vcs.files.length) emit('vcs_dirty_ignored', { files: vcs.files.length, ...(decidedBy ? { policy: `hook ${decidedBy}: ${action}` } : {}) });
-    return { vcs, ...stop };
   } catch (e) {
     deps.log('warning', `round ${round}: git hygiene (${action}${decidedBy ? ` from hook ${decidedBy}` : ''}) failed: ${redactText((e as Error).message)}`);
-    return stop;
   }
+  // What was done stays in the result even when its event failed: the next prompt's context
+  // and the hooks name the stash.
+  return { ...(vcs ? { vcs } : {}), ...stop };
 }
 
 /** Finishes the round's ledger row and writes its `round_end` (seconds, redacted evidence). */
