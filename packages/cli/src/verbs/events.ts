@@ -3,7 +3,7 @@ import { JSON_OPTION } from '../options.js';
 import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** Options of `agent-runner events`. */
-export const EVENTS_OPTIONS = {
+const EVENTS_OPTIONS = {
   ...JSON_OPTION,
   kind: { type: 'string', describe: 'Only these kinds (comma-separated)' },
   since: sinceOption({ describe: 'Only events since a duration ago (30s, 15m, 1h, 2d; at most 3650d) or an ISO time' }),

@@ -10,12 +10,12 @@ const HEAL_STATUS_VERB = {
 } satisfies VerbDefinition<typeof JSON_OPTION>;
 
 /** Positionals of `agent-runner heal reset <unit>`. */
-export const HEAL_RESET_POSITIONALS = {
+const HEAL_RESET_POSITIONALS = {
   unit: { type: 'string', demandOption: true, describe: 'runner, bridge or monitor' },
 } as const satisfies PositionalTable;
 
 /** Options of `agent-runner heal reset`. */
-export const HEAL_RESET_OPTIONS = {
+const HEAL_RESET_OPTIONS = {
   ...JSON_OPTION,
   reason: { type: 'string', demandOption: true, describe: 'Why (recorded in heal_actions)' },
 } as const satisfies OptionTable;

@@ -2,7 +2,7 @@ import { JSON_OPTION } from '../options.js';
 import type { PositionalTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** Positionals of `agent-runner hooks test <name>`. */
-export const HOOKS_TEST_POSITIONALS = {
+const HOOKS_TEST_POSITIONALS = {
   name: { type: 'string', demandOption: true, describe: 'The hook ([hooks.NAME])' },
 } as const satisfies PositionalTable;
 

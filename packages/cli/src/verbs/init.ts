@@ -3,7 +3,7 @@ import { JSON_OPTION } from '../options.js';
 import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** Options of `agent-runner init`. */
-export const INIT_OPTIONS = {
+const INIT_OPTIONS = {
   preset: { choices: AGENT_PRESETS, default: 'claude' as const, describe: 'Agent CLI preset' },
   force: { type: 'boolean', default: false, describe: 'Overwrite existing files' },
   'state-dir': { type: 'string', describe: 'Keep state in this directory (relative: inside the work tree, and git-ignored)' },

@@ -1,7 +1,7 @@
 import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** Options of `agent-runner install`. */
-export const INSTALL_OPTIONS = {
+const INSTALL_OPTIONS = {
   bridge: { type: 'boolean', default: false, describe: 'Also install agent-runner-bridge@<project>' },
   watchdog: { type: 'boolean', default: false, describe: 'Also install agent-runner-watchdog@<project>' },
   monitor: { type: 'boolean', default: false, describe: 'Also install agent-runner-monitor@<project> (local)' },

@@ -7,7 +7,7 @@ export const LOGS_LINES_OPTION = {
 } as const satisfies OptionTable;
 
 /** Options of `agent-runner logs`: journalctl's, passed on. */
-export const LOGS_OPTIONS = {
+const LOGS_OPTIONS = {
   follow: { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new lines' },
   ...LOGS_LINES_OPTION,
   since: { type: 'string', describe: 'journalctl --since (e.g. "1 hour ago")' },

@@ -8,7 +8,7 @@ export const PORT_OPTION = {
 } as const satisfies OptionTable;
 
 /** Options of `agent-runner monitor`. */
-export const MONITOR_OPTIONS = {
+const MONITOR_OPTIONS = {
   ...JSON_OPTION,
   mode: { choices: ['anomaly', 'events', 'http'], default: 'anomaly', describe: 'anomaly: detectors and alerts; events: every new event as a JSON line; http: progress page on 127.0.0.1' },
   host: { type: 'string', array: true, describe: 'Host to poll: a [monitor.hosts] name or an SSH alias (repeatable: a fleet; default: every [monitor.hosts] table of a monitor config)' },

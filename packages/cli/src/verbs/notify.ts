@@ -2,7 +2,7 @@ import { JSON_OPTION } from '../options.js';
 import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** Options of `agent-runner notify test`. */
-export const NOTIFY_TEST_OPTIONS = {
+const NOTIFY_TEST_OPTIONS = {
   ...JSON_OPTION,
   transport: { type: 'string', describe: 'Only this [notify.NAME] (default: every enabled transport)' },
 } as const satisfies OptionTable;

@@ -3,7 +3,7 @@ import { JSON_OPTION } from '../options.js';
 import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** Options of `agent-runner peek`. */
-export const PEEK_OPTIONS = {
+const PEEK_OPTIONS = {
   ...JSON_OPTION,
   select: { type: 'string', describe: 'Print only this field (dot path, e.g. system.agent_process_count)' },
   round: numberOption('round', { integer: true, min: 1, max: MAX_ROUNDS, what: 'a round number', words: ['latest'] }, { describe: 'One round\'s record' }),

@@ -2,7 +2,7 @@ import type { CliContext } from '../context.js';
 import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** Options of `agent-runner round`. */
-export const ROUND_OPTIONS = {
+const ROUND_OPTIONS = {
   phase: { type: 'string', describe: 'Run this phase instead of the next in rotation' },
 } as const satisfies OptionTable;
 

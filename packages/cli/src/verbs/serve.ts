@@ -7,7 +7,7 @@ export const MAX_ROUNDS_OPTION = {
 } as const satisfies OptionTable;
 
 /** Options of `agent-runner serve`. */
-export const SERVE_OPTIONS = {
+const SERVE_OPTIONS = {
   ...MAX_ROUNDS_OPTION,
   once: { type: 'boolean', default: false, describe: 'Run one round, then exit' },
 } as const satisfies OptionTable;

@@ -1,7 +1,7 @@
 import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** Options of `agent-runner uninstall`. */
-export const UNINSTALL_OPTIONS = {
+const UNINSTALL_OPTIONS = {
   project: { type: 'string', describe: 'Project name, when its config is gone' },
 } as const satisfies OptionTable;
 

@@ -1,7 +1,7 @@
 import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** Options of `agent-runner upgrade`. */
-export const UPGRADE_OPTIONS = {
+const UPGRADE_OPTIONS = {
   target: { type: 'string', describe: 'Version, dist-tag or npm spec (default: latest)' },
   restart: { type: 'boolean', default: true, describe: 'Stop and restart the installed units (--no-restart: package only)' },
 } as const satisfies OptionTable;

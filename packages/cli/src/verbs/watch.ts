@@ -2,7 +2,7 @@ import { numberOption } from '../args.js';
 import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 
 /** `--interval` of `watch`, in seconds: at least 0.2 (each frame reads the ledger), at most an hour. */
-export const INTERVAL_OPTION = {
+const INTERVAL_OPTION = {
   interval: numberOption('interval', { integer: false, min: 0.2, max: 3600, what: 'a number of seconds' }, { default: 2, describe: 'Pause between refreshes' }),
 } as const satisfies OptionTable;
 
