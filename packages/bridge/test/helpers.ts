@@ -1,22 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_SCHEMA, type NotifyConfigOf, type NotifyType } from '@agent-runner/core/config';
+import type { NotifyConfigOf, NotifyType } from '@agent-runner/core/config';
+import { transportDefaults } from '@agent-runner/core/config/schema';
 import { AgentRunnerError } from '@agent-runner/core/errors';
 import type { Ledger } from '@agent-runner/core/ledger';
 import { HttpClient } from '../src/http.js';
 import type { OutMessage, TransportContext } from '../src/transport.js';
-
-type Schema = Record<string, unknown>;
-
-/** The schema's default of every key of a `[notify.NAME]` table of `type` (what the loader fills in). */
-function transportDefaults(type: NotifyType): Schema {
-  const notify = (CONFIG_SCHEMA['properties'] as Record<string, Schema>)['notify'] as Schema;
-  const tables = (notify['additionalProperties'] as Schema)['oneOf'] as Schema[];
-  const table = tables.find((s) => ((s['properties'] as Record<string, Schema>)['type'] as Schema)['const'] === type);
-  if (!table) throw new Error(`the config schema has no notify type ${type}`);
-  return Object.fromEntries(Object.entries(table['properties'] as Record<string, Schema>).flatMap(([k, v]) => (v['default'] === undefined ? [] : [[k, v['default']]])));
-}
 
 /** A `[notify.NAME]` table of `type` as the loader gives it: the schema's defaults, then `extra`. */
 export function notifyCfg<T extends NotifyType>(name: string, type: T, extra: Record<string, unknown>): NotifyConfigOf<T> {

@@ -586,5 +586,13 @@ export const CONFIG_SCHEMA: Schema = {
 export function tableDefaults(table: string): Record<string, unknown> {
   const t = (CONFIG_SCHEMA['properties'] as Record<string, Schema>)[table];
   if (!t || t['type'] !== 'object') throw new Error(`the config schema has no table [${table}]`);
-  return Object.fromEntries(Object.entries(t['properties'] as Record<string, Schema>).flatMap(([k, v]) => (v['default'] === undefined ? [] : [[k, v['default']]])));
+  return defaultsOf(t);
 }
+
+/** The schema's default of every key of a `[notify.NAME]` table of `type` that has one (what the loader fills in). */
+export function transportDefaults(type: NotifyType): Record<string, unknown> {
+  return defaultsOf(TRANSPORTS[type]);
+}
+
+const defaultsOf = (t: Schema): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(t['properties'] as Record<string, Schema>).flatMap(([k, v]) => (v['default'] === undefined ? [] : [[k, v['default']]])));
