@@ -2,8 +2,9 @@ import t from 'tap';
 import { respawnLine, sandbox, sleep } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 
+// The cooldown as in the harness's SHORT: above the worst-case start of a respawned fixture.
 const SETTINGS = (s: { stateDir: string }): string =>
-  ['interval_s = 0.2', 'tier_cooldown_s = 4', 'term_grace_s = 0.5', 'verify_window_s = 1', 'startup_grace_s = 1', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n');
+  ['interval_s = 0.2', 'tier_cooldown_s = 3', 'term_grace_s = 0.5', 'verify_window_s = 1', 'startup_grace_s = 1', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n');
 
 t.test('watchdog SIGKILLed between T2 and T3 resumes at T3, not T1, and not twice', async (t) => {
   const sb = sandbox(SETTINGS);
