@@ -24,6 +24,17 @@ class ResultClassifier implements Classifier {
 const LIMITS: SuperviseLimits = { roundTimeoutMs: 30_000, inactivityTimeoutMs: 500, graceAfterResultMs: 2000, killGraceMs: 1000, ignorePatterns: [] };
 
 /**
+ * The freezes (a blocked loop or a SIGSTOP, 100 ms into the round) and the agents they meet
+ * (writer.sh: a line every 50 ms, then its result): a freeze well past the inactivity limit,
+ * with an agent that is done well within it (FINISH_TICKS, about 0.2 s) or still writes well
+ * after it (KEEP_TICKS: 1.5 s of sleeps at the least).
+ */
+const FREEZE_MS = 1200;
+const FINISH_TICKS = 3;
+const KEEP_FREEZE_MS = 1000;
+const KEEP_TICKS = 30;
+
+/**
  * Blocks this process's event loop for `ms` from `atMs` on, as a long synchronous stretch of
  * serve would. The block runs in the check phase (setImmediate), so the next loop turn starts
  * with the timers, before the pipe is polled — as after a SIGSTOP.
@@ -48,26 +59,27 @@ async function supervise(t: Test, ticks: number, terminal: 'pipe' | 'pty', limit
 
 for (const terminal of ['pipe', 'pty'] as const) {
   t.test(`${terminal}: the loop blocked longer than the inactivity limit while the agent finished: ok`, async (t) => {
-    // 10 ticks take about 0.6 s: the agent writes, reports and exits inside the block.
-    const r = await supervise(t, 10, terminal, {}, () => blockLoop(100, 2000));
+    // The agent writes, reports and exits inside the block.
+    const r = await supervise(t, FINISH_TICKS, terminal, {}, () => blockLoop(100, FREEZE_MS));
     t.same(r.kinds, [], 'no kill');
     t.equal(r.res.killedBy, undefined);
     t.equal(r.res.outcome.exitCode, 0);
     t.equal(r.res.verdict.class, 'ok');
-    t.equal(r.lines, 11, 'every line reached the classifier');
+    t.equal(r.lines, FINISH_TICKS + 1, 'every line reached the classifier');
     t.same(r.left, []);
   });
 
   t.test(`${terminal}: the loop blocked longer than the inactivity limit while the agent kept writing: not killed`, async (t) => {
-    const r = await supervise(t, 40, terminal, {}, () => blockLoop(100, 1500));
+    const r = await supervise(t, KEEP_TICKS, terminal, {}, () => blockLoop(100, KEEP_FREEZE_MS));
     t.same(r.kinds, []);
     t.equal(r.res.killedBy, undefined);
     t.equal(r.res.outcome.exitCode, 0);
-    t.equal(r.lines, 41);
+    t.equal(r.lines, KEEP_TICKS + 1);
   });
 
   t.test(`${terminal}: the loop blocked past the wall clock while the agent finished: ok, not timeout`, async (t) => {
-    const r = await supervise(t, 10, terminal, { roundTimeoutMs: 1200, inactivityTimeoutMs: 0 }, () => blockLoop(100, 2000));
+    // The wall clock runs out inside the block, after the agent finished.
+    const r = await supervise(t, FINISH_TICKS, terminal, { roundTimeoutMs: 800, inactivityTimeoutMs: 0 }, () => blockLoop(100, FREEZE_MS));
     t.same(r.kinds, []);
     t.equal(r.res.killedBy, undefined);
     t.equal(r.res.verdict.class, 'ok');
@@ -114,18 +126,18 @@ async function frozenChild(t: Test, ticks: number, terminal: 'pipe' | 'pty', atM
 
 for (const terminal of ['pipe', 'pty'] as const) {
   t.test(`${terminal}: serve-like supervisor SIGSTOPped while the agent finished, then SIGCONT: ok`, async (t) => {
-    const r = await frozenChild(t, 10, terminal, 100, 2000);
+    const r = await frozenChild(t, FINISH_TICKS, terminal, 100, FREEZE_MS);
     t.same(r.events, [], 'no kill');
     t.equal(r.outcome.killedBy, undefined);
     t.equal(r.outcome.exitCode, 0);
     t.equal(r.verdict, 'ok');
-    t.equal(r.lines, 11);
+    t.equal(r.lines, FINISH_TICKS + 1);
   });
 
   t.test(`${terminal}: serve-like supervisor SIGSTOPped while the agent kept writing, then SIGCONT: not killed`, async (t) => {
-    const r = await frozenChild(t, 40, terminal, 100, 1500);
+    const r = await frozenChild(t, KEEP_TICKS, terminal, 100, KEEP_FREEZE_MS);
     t.same(r.events, []);
     t.equal(r.outcome.exitCode, 0);
-    t.equal(r.lines, 41);
+    t.equal(r.lines, KEEP_TICKS + 1);
   });
 }
