@@ -48,7 +48,9 @@ const hs = `http://127.0.0.1:${server.address().port}`;
 const root = mkdtempSync(join(tmpdir(), 'ar-bench-bridge-'));
 writeFileSync(join(root, 'PROMPT.md'), 'x');
 const cfgPath = join(root, 'agent-runner.toml');
-writeFileSync(cfgPath, `project = "bench"
+writeFileSync(
+  cfgPath,
+  `project = "bench"
 [agent]
 command = ["true"]
 [prompt]
@@ -64,7 +66,8 @@ room_id = "${ROOM}"
 access_token_env = "MX"
 min_severity = "info"
 max_per_minute = 100000000
-`);
+`,
+);
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: root, MX: 'tok' };
 const cfg = loadConfig(cfgPath, { env, mode: 'user' });
 const paths = configPaths(cfg);
@@ -73,21 +76,38 @@ const ledger = openLedger(paths.ledgerPath);
 // 1. Throughput, in process.
 {
   ledger.atomically(() => {
-    for (let i = 0; i < N; i++) ledger.outbox.enqueue({ idempotencyKey: `tp:${i}`, kind: 'round_end', severity: 'warning', title: `n ${i}`, body: 'b' });
+    for (let i = 0; i < N; i++)
+      ledger.outbox.enqueue({ idempotencyKey: `tp:${i}`, kind: 'round_end', severity: 'warning', title: `n ${i}`, body: 'b' });
   });
   const http = new HttpClient();
   const ctx = { http, env, now: Date.now };
   const transports = new Map(cfg.notify.map((n) => [n.name, createTransport(n, ctx)]));
   let wake;
-  const d = new Dispatcher({ ledger, transports, config: cfg.bridge, claimant: 'bench', now: Date.now, startedAtMs: Date.now(), log: () => {}, onDeadLetter: () => {}, wake: () => wake?.() });
+  const d = new Dispatcher({
+    ledger,
+    transports,
+    config: cfg.bridge,
+    claimant: 'bench',
+    now: Date.now,
+    startedAtMs: Date.now(),
+    log: () => {},
+    onDeadLetter: () => {},
+    wake: () => wake?.(),
+  });
   const t0 = performance.now();
   while (arrivals.size < N) {
-    if (d.pump() === 0) await new Promise((r) => { wake = r; setTimeout(r, 20); });
+    if (d.pump() === 0)
+      await new Promise((r) => {
+        wake = r;
+        setTimeout(r, 20);
+      });
   }
   const s = (performance.now() - t0) / 1000;
   await d.stop();
   await http.close();
-  console.log(`throughput: ${N} notifications (routed + sent to a loopback Matrix stub) in ${s.toFixed(2)} s = ${Math.round(N / s)} notifications/s`);
+  console.log(
+    `throughput: ${N} notifications (routed + sent to a loopback Matrix stub) in ${s.toFixed(2)} s = ${Math.round(N / s)} notifications/s`,
+  );
 }
 
 // 2 + 3. A real bridge process.
@@ -105,7 +125,9 @@ for (let i = 0; i < LAT; i++) {
 }
 delays.sort((a, b) => a - b);
 const q = (p) => delays[Math.min(delays.length - 1, Math.floor(p * delays.length))].toFixed(1);
-console.log(`idle enqueue→delivery (${LAT} samples, real bridge process): p50 ${q(0.5)} ms, p95 ${q(0.95)} ms, max ${delays.at(-1).toFixed(1)} ms`);
+console.log(
+  `idle enqueue→delivery (${LAT} samples, real bridge process): p50 ${q(0.5)} ms, p95 ${q(0.95)} ms, max ${delays.at(-1).toFixed(1)} ms`,
+);
 await new Promise((r) => setTimeout(r, IDLE_S * 1000));
 const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
 const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;

@@ -78,7 +78,14 @@ async function claudeRound(script, maxRetries, wrap = (c) => c) {
     handle,
     classifier,
     startedAtMs,
-    limits: { roundTimeoutMs: 120_000, inactivityTimeoutMs: 60_000, graceAfterResultMs: 2_000, killGraceMs: 500, ignorePatterns: preset.grace_kill_ignore_patterns.map((p) => new RegExp(p)), groupPollMs: 10 },
+    limits: {
+      roundTimeoutMs: 120_000,
+      inactivityTimeoutMs: 60_000,
+      graceAfterResultMs: 2_000,
+      killGraceMs: 500,
+      ignorePatterns: preset.grace_kill_ignore_patterns.map((p) => new RegExp(p)),
+      groupPollMs: 10,
+    },
     kill: (pid, sig) => process.kill(pid, sig),
   });
   const goneAtMs = performance.timeOrigin + performance.now();
@@ -106,7 +113,9 @@ async function benchAuth() {
       `  run ${i + 1}: line ${r.seen.fatalLine} fatal ${r.result.verdict.class}; first 401 -> fatal line ${fmt(r.seen.fatalAtMs - (r.first401?.answeredAtMs ?? NaN))} ms; fatal line -> group gone ${fmt(r.goneAtMs - r.seen.fatalAtMs, 1)} ms; API calls ${r.apiCalls}; killedBy ${r.result.killedBy}`,
     );
   }
-  console.log(`auth: first auth-failure line -> process group gone: median ${fmt(median(toGone), 1)} ms, max ${fmt(Math.max(...toGone), 1)} ms (${toGone.length} runs; target < 2000 ms)`);
+  console.log(
+    `auth: first auth-failure line -> process group gone: median ${fmt(median(toGone), 1)} ms, max ${fmt(Math.max(...toGone), 1)} ms (${toGone.length} runs; target < 2000 ms)`,
+  );
   console.log(`auth: first 401 sent by the stub -> fatal line read by the runner: median ${fmt(median(fromApi))} ms`);
 }
 
@@ -133,7 +142,9 @@ async function benchThroughput() {
   const text = readFileSync(path, 'utf8');
   const lines = text.split('\n');
   lines.pop();
-  console.log(`throughput: ${path.replace(root, '')}: ${fmt(bytes / 1e6, 1)} MB, ${fmt(lines.length)} lines (avg ${fmt(bytes / lines.length)} B)`);
+  console.log(
+    `throughput: ${path.replace(root, '')}: ${fmt(bytes / 1e6, 1)} MB, ${fmt(lines.length)} lines (avg ${fmt(bytes / lines.length)} B)`,
+  );
   const runs = Number(process.env.BENCH_RUNS ?? 3);
   const clsOnly = [];
   const withSplit = [];
@@ -160,8 +171,12 @@ async function benchThroughput() {
   }
   const a = median(clsOnly);
   const b = median(withSplit);
-  console.log(`throughput: classifier alone: ${fmt(lines.length / a)} lines/s, ${fmt(bytes / 1e6 / a, 1)} MB/s (CPU ${fmt(a, 2)} s, median of ${runs})`);
-  console.log(`throughput: read + LineSplitter + classifier: ${fmt(lines.length / b)} lines/s, ${fmt(bytes / 1e6 / b, 1)} MB/s (CPU ${fmt(b, 2)} s)`);
+  console.log(
+    `throughput: classifier alone: ${fmt(lines.length / a)} lines/s, ${fmt(bytes / 1e6 / a, 1)} MB/s (CPU ${fmt(a, 2)} s, median of ${runs})`,
+  );
+  console.log(
+    `throughput: read + LineSplitter + classifier: ${fmt(lines.length / b)} lines/s, ${fmt(bytes / 1e6 / b, 1)} MB/s (CPU ${fmt(b, 2)} s)`,
+  );
   return { linesPerS: lines.length / a, mbPerS: bytes / 1e6 / a };
 }
 
@@ -186,7 +201,12 @@ async function benchShare() {
     });
     const r = await claudeRound(
       (wt) => [
-        { kind: 'tool_use', name: 'Write', text: 'Creating the file.', input: { file_path: join(wt, 'a.txt'), content: 'x\n'.repeat(2000) } },
+        {
+          kind: 'tool_use',
+          name: 'Write',
+          text: 'Creating the file.',
+          input: { file_path: join(wt, 'a.txt'), content: 'x\n'.repeat(2000) },
+        },
         { kind: 'tool_use', name: 'Bash', input: { command: 'seq 1 3000', description: 'count' } },
         { kind: 'text', text: 'Done.' },
       ],
@@ -195,7 +215,9 @@ async function benchShare() {
     );
     const share = cpuUs / 1000 / r.wallMs;
     shares.push(share);
-    console.log(`  run ${i + 1}: ${r.result.verdict.class}, ${lines} lines, ${fmt(bytes / 1024, 1)} KiB, classifier CPU ${fmt(cpuUs / 1000, 2)} ms, round wall ${fmt(r.wallMs)} ms -> ${fmt(share * 100, 3)} %`);
+    console.log(
+      `  run ${i + 1}: ${r.result.verdict.class}, ${lines} lines, ${fmt(bytes / 1024, 1)} KiB, classifier CPU ${fmt(cpuUs / 1000, 2)} ms, round wall ${fmt(r.wallMs)} ms -> ${fmt(share * 100, 3)} %`,
+    );
   }
   console.log(`share: classifier CPU / round wall time: median ${fmt(median(shares) * 100, 3)} % (${runs} real rounds)`);
 }

@@ -48,32 +48,92 @@ const MIX = [
 ];
 
 function payload(kind, r, i, ms) {
-  const sha = (i * 2654435761 >>> 0).toString(16).padStart(8, '0').repeat(5);
+  const sha = ((i * 2654435761) >>> 0).toString(16).padStart(8, '0').repeat(5);
   switch (kind) {
     case 'round_start':
-      return { phase: r() < 0.8 ? 'implement' : 'review', prompt_bytes: 4000 + Math.floor(r() * 9000), log_file: `/var/log/agent-runner/demo/rounds/R${i}-${new Date(ms).toISOString().replace(/[-:.]/g, '')}.log`, agent: 'claude', attempt: 1 };
+      return {
+        phase: r() < 0.8 ? 'implement' : 'review',
+        prompt_bytes: 4000 + Math.floor(r() * 9000),
+        log_file: `/var/log/agent-runner/demo/rounds/R${i}-${new Date(ms).toISOString().replace(/[-:.]/g, '')}.log`,
+        agent: 'claude',
+        attempt: 1,
+      };
     case 'round_end':
-      return { phase: 'implement', exit_code: 0, signal: null, duration_s: Math.round(r() * 90000) / 100, classification: r() < 0.9 ? 'ok' : 'rate_limit', output_bytes: Math.floor(r() * 400000), usage: { input_tokens: Math.floor(r() * 90000), output_tokens: Math.floor(r() * 9000), cache_read_tokens: Math.floor(r() * 900000) }, cost_usd: Math.round(r() * 300) / 100, evidence: [{ source: 'stream', line: 812, event_type: 'result', detail: 'success' }] };
+      return {
+        phase: 'implement',
+        exit_code: 0,
+        signal: null,
+        duration_s: Math.round(r() * 90000) / 100,
+        classification: r() < 0.9 ? 'ok' : 'rate_limit',
+        output_bytes: Math.floor(r() * 400000),
+        usage: {
+          input_tokens: Math.floor(r() * 90000),
+          output_tokens: Math.floor(r() * 9000),
+          cache_read_tokens: Math.floor(r() * 900000),
+        },
+        cost_usd: Math.round(r() * 300) / 100,
+        evidence: [{ source: 'stream', line: 812, event_type: 'result', detail: 'success' }],
+      };
     case 'vcs_committed':
-      return { sha, files: 1 + Math.floor(r() * 12), message: 'agent-runner: round work — refactor the config loader and add tests for the edge cases' };
+      return {
+        sha,
+        files: 1 + Math.floor(r() * 12),
+        message: 'agent-runner: round work — refactor the config loader and add tests for the edge cases',
+      };
     case 'transient_error_detected':
-      return { class: 'rate_limit', evidence: '{"type":"system","subtype":"api_retry","error_status":429,"error":"rate_limit_error: This request would exceed your account rate limit"}', http_status: 429, reset_at: new Date(ms + 3600e3).toISOString() };
+      return {
+        class: 'rate_limit',
+        evidence:
+          '{"type":"system","subtype":"api_retry","error_status":429,"error":"rate_limit_error: This request would exceed your account rate limit"}',
+        http_status: 429,
+        reset_at: new Date(ms + 3600e3).toISOString(),
+      };
     case 'backoff_started':
-      return { class: 'overloaded', delay_s: 60 + Math.floor(r() * 30), until: new Date(ms + 90e3).toISOString(), attempt: 1 + Math.floor(r() * 3) };
+      return {
+        class: 'overloaded',
+        delay_s: 60 + Math.floor(r() * 30),
+        until: new Date(ms + 90e3).toISOString(),
+        attempt: 1 + Math.floor(r() * 3),
+      };
     case 'round_grace_extended':
-      return { live_children: [{ pid: 1000 + Math.floor(r() * 30000), cmdline: 'node /usr/lib/node_modules/@anthropic-ai/claude-code/cli.js --mcp-server' }], ignored_children: [], grace_s: 30, extensions: 1 };
+      return {
+        live_children: [
+          { pid: 1000 + Math.floor(r() * 30000), cmdline: 'node /usr/lib/node_modules/@anthropic-ai/claude-code/cli.js --mcp-server' },
+        ],
+        ignored_children: [],
+        grace_s: 30,
+        extensions: 1,
+      };
     case 'transient_error_recovered':
       return { class: 'rate_limit', downtime_s: Math.round(r() * 360000) / 100, failed_rounds: 1 + Math.floor(r() * 4) };
     case 'heal_verdict_changed':
-      return { target: 'bridge', from: 'healthy', to: 'unhealthy', reason: 'heartbeat older than 180 s (last 2026-06-30T10:00:00Z); identity verified' };
+      return {
+        target: 'bridge',
+        from: 'healthy',
+        to: 'unhealthy',
+        reason: 'heartbeat older than 180 s (last 2026-06-30T10:00:00Z); identity verified',
+      };
     case 'command_received':
       return { command: 'status', args: [], platform: 'telegram', sender: '123456789', message_id: String(100000 + i), inbox_id: i };
     case 'restart_marker_consumed':
       return { nonce: sha.slice(0, 32), requested_at: new Date(ms - 2000).toISOString(), requested_by: 'watchdog', latency_s: 2.1 };
     case 'heal_action':
-      return { target: 'bridge', tier: 1 + Math.floor(r() * 3), action: 'restart_marker', reason: 'heartbeat_stale: last beat 412 s ago, threshold 180 s', pid: 4242, nonce: sha.slice(0, 32), attempt: 1 };
+      return {
+        target: 'bridge',
+        tier: 1 + Math.floor(r() * 3),
+        action: 'restart_marker',
+        reason: 'heartbeat_stale: last beat 412 s ago, threshold 180 s',
+        pid: 4242,
+        nonce: sha.slice(0, 32),
+        attempt: 1,
+      };
     case 'crash_loop':
-      return { consecutive: 5, threshold: 5, last_exit_code: 1, tail: 'Error: Cannot find module ./dist/index.js\n    at Module._resolveFilename (node:internal/modules/cjs/loader:1145:15)' };
+      return {
+        consecutive: 5,
+        threshold: 5,
+        last_exit_code: 1,
+        tail: 'Error: Cannot find module ./dist/index.js\n    at Module._resolveFilename (node:internal/modules/cjs/loader:1145:15)',
+      };
     default:
       throw new Error(kind);
   }
@@ -122,7 +182,9 @@ async function generate() {
   for (const w of Object.values(writers)) w.close();
   const bytes = readdirSync(STREAM).reduce((s, f) => s + statSync(join(STREAM, f)).size, 0);
   writeFileSync(marker, JSON.stringify(GEN));
-  console.log(`generated ${i} events, ${(bytes / 1e6).toFixed(0)} MB in ${GEN.days} files, ${(bytes / i).toFixed(0)} B/line avg, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `generated ${i} events, ${(bytes / 1e6).toFixed(0)} MB in ${GEN.days} files, ${(bytes / i).toFixed(0)} B/line avg, in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }
 
 // ---- child modes ----------------------------------------------------------------------
@@ -202,7 +264,9 @@ async function benchAppend() {
   const slowest = Math.max(...kids.map((k) => k.ms));
   console.log('\nAppend (round_start, ~330-byte lines, validation included, no fsync)');
   console.log(`  1 process : ${N} events in ${single.toFixed(0)} ms = ${Math.round(N / (single / 1000)).toLocaleString('en')} events/s`);
-  console.log(`  4 processes: ${N} events (${N / P} each, ${lines} lines) in ${slowest.toFixed(0)} ms of writing = ${Math.round(N / (slowest / 1000)).toLocaleString('en')} events/s aggregate (${multi.toFixed(0)} ms with process start)`);
+  console.log(
+    `  4 processes: ${N} events (${N / P} each, ${lines} lines) in ${slowest.toFixed(0)} ms of writing = ${Math.round(N / (slowest / 1000)).toLocaleString('en')} events/s aggregate (${multi.toFixed(0)} ms with process start)`,
+  );
 }
 
 async function benchQueries() {
@@ -215,8 +279,12 @@ async function benchQueries() {
     ['since-1h', 'events since 1 h (all kinds)'],
     ['last-absent', 'last 50 of a kind never written (worst case: scans all)'],
   ];
-  console.log(`\nQueries over ${GEN.events.toLocaleString('en')} events in ${GEN.days} daily files, each in a fresh node process (median of ${RUNS})`);
-  console.log(`  ${pad('query', 56)} ${lpad('wall ms', 8)} ${lpad('startup', 8)} ${lpad('query ms', 9)} ${lpad('peak RSS MB', 12)} ${lpad('events', 7)} ${lpad('files', 6)}`);
+  console.log(
+    `\nQueries over ${GEN.events.toLocaleString('en')} events in ${GEN.days} daily files, each in a fresh node process (median of ${RUNS})`,
+  );
+  console.log(
+    `  ${pad('query', 56)} ${lpad('wall ms', 8)} ${lpad('startup', 8)} ${lpad('query ms', 9)} ${lpad('peak RSS MB', 12)} ${lpad('events', 7)} ${lpad('files', 6)}`,
+  );
   for (const [name, label] of queries) {
     const runs = [];
     for (let i = 0; i < RUNS; i++) runs.push(await runChild(['--child-query', name, String(endMs)]));

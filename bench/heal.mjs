@@ -26,10 +26,34 @@ try {
   const p = await setupProject({ sandbox: sb, name: 'heal', notify, node: process.execPath, cli: CLI });
   // Production defaults everywhere: only what the project itself needs, and rounds that follow
   // each other closely (restart_delay_s) so there is always work whose stop is visible.
-  writeInside(sb, p.configFile, ['project = "heal"', '[agent]', 'preset = "claude"', 'command = ["claude", "-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"]', '[prompt]', 'file = "PROMPT.md"', '[runtime]', 'restart_delay_s = 1', '[vcs]', 'dirty_action = "stash"', ''].join('\n'));
+  writeInside(
+    sb,
+    p.configFile,
+    [
+      'project = "heal"',
+      '[agent]',
+      'preset = "claude"',
+      'command = ["claude", "-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"]',
+      '[prompt]',
+      'file = "PROMPT.md"',
+      '[runtime]',
+      'restart_delay_s = 1',
+      '[vcs]',
+      'dirty_action = "stash"',
+      '',
+    ].join('\n'),
+  );
   must(await sb.sh(`systemctl restart ${p.units.target}`), 'restart with defaults');
   const units = [p.units.serve, p.units.bridge, p.units.watchdog, p.units.monitor];
-  const props = ['ActiveState', 'SubState', 'MainPID', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'NRestarts', 'Result'];
+  const props = [
+    'ActiveState',
+    'SubState',
+    'MainPID',
+    'ExecMainStartTimestampMonotonic',
+    'ActiveEnterTimestampMonotonic',
+    'NRestarts',
+    'Result',
+  ];
   const state = async (u) => (await sb.show([u], props)).get(u) ?? {};
   const enrolledPid = (role) => {
     try {
@@ -83,11 +107,18 @@ try {
     }
     const ok = Number(s.MainPID) !== pid && s.ActiveState === 'active';
     const heals = (await healActions()).slice(healsBefore.length);
-    const by = [heals.length ? `the watchdog (${heals.map((h) => h.action).join(', ')})` : '', result === 'watchdog' ? 'systemd WatchdogSec=, then Restart=' : `systemd Restart= (Result=${result})`].filter(Boolean).join(' + ');
+    const by = [
+      heals.length ? `the watchdog (${heals.map((h) => h.action).join(', ')})` : '',
+      result === 'watchdog' ? 'systemd WatchdogSec=, then Restart=' : `systemd Restart= (Result=${result})`,
+    ]
+      .filter(Boolean)
+      .join(' + ');
     console.log(`| ${what} | ${by} | ${ok ? ((Date.now() - t0) / 1000).toFixed(1) : 'not healed in 300 s'} |`);
     await sleep(15_000);
   }
-  console.log(`\nwatchdog heal actions during the run: ${JSON.stringify((await healActions()).map((h) => ({ target: h.target, tier: h.tier, action: h.action })))}`);
+  console.log(
+    `\nwatchdog heal actions during the run: ${JSON.stringify((await healActions()).map((h) => ({ target: h.target, tier: h.tier, action: h.action })))}`,
+  );
 } finally {
   sb.stop();
 }

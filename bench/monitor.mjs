@@ -45,7 +45,10 @@ function projectFiles(dir, agent = 'echo RESULT ok') {
   chmodSync(join(dir, 'agent.sh'), 0o755);
   writeFileSync(join(dir, 'PROMPT.md'), 'Do the next step.\n');
   writeFileSync(join(dir, '.gitignore'), '/.state/\n');
-  writeFileSync(join(dir, 'agent-runner.toml'), `project = "bench"\n[agent]\npreset = "generic"\ncommand = ["./agent.sh"]\nprompt_delivery = "stdin"\n[agent.patterns]\nresult = ["^RESULT"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nstate_dir = ".state"\nrestart_delay_s = 0\n`);
+  writeFileSync(
+    join(dir, 'agent-runner.toml'),
+    `project = "bench"\n[agent]\npreset = "generic"\ncommand = ["./agent.sh"]\nprompt_delivery = "stdin"\n[agent.patterns]\nresult = ["^RESULT"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nstate_dir = ".state"\nrestart_delay_s = 0\n`,
+  );
   const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' };
   execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir });
   execFileSync('git', ['add', '-A'], { cwd: dir, env });
@@ -63,7 +66,22 @@ function generate() {
     t += 100;
     w.emit('round_start', { phase: 'default', prompt_bytes: 1200, log_file: `/x/R${round}.log`, agent: 'generic' }, { round });
     t += 100;
-    w.emit('round_end', { phase: 'default', exit_code: 0, signal: null, duration_s: 30.5, classification: 'ok', output_bytes: 40_000, usage: { input_tokens: 1000, output_tokens: 300 }, cost_usd: 0.02, evidence: [{ source: 'stream', line: 12, detail: 'final result' }], summary: 'ok: done' }, { round });
+    w.emit(
+      'round_end',
+      {
+        phase: 'default',
+        exit_code: 0,
+        signal: null,
+        duration_s: 30.5,
+        classification: 'ok',
+        output_bytes: 40_000,
+        usage: { input_tokens: 1000, output_tokens: 300 },
+        cost_usd: 0.02,
+        evidence: [{ source: 'stream', line: 12, detail: 'final result' }],
+        summary: 'ok: done',
+      },
+      { round },
+    );
     t += 100;
     w.emit('vcs_committed', { sha: 'a'.repeat(40), files: 3, message: `agent-runner: work of round ${round}` }, { round });
     i += 3;
@@ -97,7 +115,9 @@ for (const system of [false, true]) {
     walls.push(performance.now() - t0);
   }
   w.close();
-  console.log(`- ${system ? 'with' : 'without'} systeminformation memory: first poll ${first.toFixed(1)} ms (${poller.window.ingested} events read), steady poll (10 new events) median ${median(walls).toFixed(2)} ms, max ${Math.max(...walls).toFixed(2)} ms; RSS ${mb(process.memoryUsage().rss)} MB (${mb(process.memoryUsage().rss - rss0)} MB over the process baseline)`);
+  console.log(
+    `- ${system ? 'with' : 'without'} systeminformation memory: first poll ${first.toFixed(1)} ms (${poller.window.ingested} events read), steady poll (10 new events) median ${median(walls).toFixed(2)} ms, max ${Math.max(...walls).toFixed(2)} ms; RSS ${mb(process.memoryUsage().rss)} MB (${mb(process.memoryUsage().rss - rss0)} MB over the process baseline)`,
+  );
 }
 ledger.close();
 {
@@ -110,7 +130,9 @@ ledger.close();
     c = r.cursor;
     if (r.done) break;
   }
-  console.log(`- contrast, one poll re-reading the whole stream (what a cursor avoids): ${(performance.now() - t0).toFixed(0)} ms for ${n.toLocaleString()} events`);
+  console.log(
+    `- contrast, one poll re-reading the whole stream (what a cursor avoids): ${(performance.now() - t0).toFixed(0)} ms for ${n.toLocaleString()} events`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -152,10 +174,16 @@ if (!existsSync('/usr/sbin/sshd')) {
     const hostKey = kg(join(dir, 'host'));
     kg(join(dir, 'client'));
     writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client.pub')));
-    writeFileSync(join(dir, 'sshd_config'), `Port ${port}\nListenAddress 127.0.0.1\nHostKey ${join(dir, 'host')}\nPidFile ${join(dir, 'pid')}\nAuthorizedKeysFile ${join(dir, 'authorized_keys')}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\nLogLevel ERROR\n`);
+    writeFileSync(
+      join(dir, 'sshd_config'),
+      `Port ${port}\nListenAddress 127.0.0.1\nHostKey ${join(dir, 'host')}\nPidFile ${join(dir, 'pid')}\nAuthorizedKeysFile ${join(dir, 'authorized_keys')}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\nLogLevel ERROR\n`,
+    );
     writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ssh-ed25519 ${hostKey}\n`);
     mkdirSync(join(dir, '.ssh'), { recursive: true });
-    writeFileSync(join(dir, '.ssh', 'config'), `Host benchhost\n  HostName 127.0.0.1\n  Port ${port}\n  User ${userInfo().username}\n  IdentityFile ${join(dir, 'client')}\n  UserKnownHostsFile ${join(dir, 'known_hosts')}\n`);
+    writeFileSync(
+      join(dir, '.ssh', 'config'),
+      `Host benchhost\n  HostName 127.0.0.1\n  Port ${port}\n  User ${userInfo().username}\n  IdentityFile ${join(dir, 'client')}\n  UserKnownHostsFile ${join(dir, 'known_hosts')}\n`,
+    );
     mkdirSync('/run/sshd', { recursive: true });
     const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 500));
@@ -163,17 +191,29 @@ if (!existsSync('/usr/sbin/sshd')) {
     projectFiles(proj);
     spawnSync(process.execPath, [CLI, 'serve', '--max-rounds', '3'], { cwd: proj, stdio: 'ignore' });
     const remoteCommand = `${process.execPath} ${CLI} --config ${join(proj, 'agent-runner.toml')}`;
-    const src = new RemoteSource({ alias: 'benchhost', remoteCommand, timeoutMs: 30_000, ssh: { configFile: join(dir, '.ssh', 'config'), env: { home: dir, user: 'x' }, acceptNewHostKey: false } });
+    const src = new RemoteSource({
+      alias: 'benchhost',
+      remoteCommand,
+      timeoutMs: 30_000,
+      ssh: { configFile: join(dir, '.ssh', 'config'), env: { home: dir, user: 'x' }, acceptNewHostKey: false },
+    });
     const first = await src.poll();
     const idle = [];
     for (let i = 0; i < 5; i++) idle.push((await src.poll()).bytes);
     spawnSync(process.execPath, [CLI, 'serve', '--max-rounds', '1'], { cwd: proj, stdio: 'ignore' });
     const after = await src.poll();
-    console.log(`- first poll (handshake not counted; peek + newest 500 events): ${first.bytes.toLocaleString()} B, ${first.events.length} events`);
+    console.log(
+      `- first poll (handshake not counted; peek + newest 500 events): ${first.bytes.toLocaleString()} B, ${first.events.length} events`,
+    );
     console.log(`- idle poll (no new event; peek --json only): median ${median(idle).toLocaleString()} B`);
     console.log(`- poll after one more round (${after.events.length} new events): ${after.bytes.toLocaleString()} B`);
     src.close();
-    const r = await rssOf(['--host', 'benchhost', '--ssh-config', join(dir, '.ssh', 'config'), '--remote-command', remoteCommand], dir, { ...process.env, HOME: dir }, 8000);
+    const r = await rssOf(
+      ['--host', 'benchhost', '--ssh-config', join(dir, '.ssh', 'config'), '--remote-command', remoteCommand],
+      dir,
+      { ...process.env, HOME: dir },
+      8000,
+    );
     console.log(`- idle RSS of \`monitor --host\` after 8 s: ${mb(r.rss)} MB (peak ${mb(r.hwm)} MB)`);
     sshd.kill('SIGKILL');
   } finally {

@@ -22,7 +22,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({ options: { seed: { type: 'string' }, profile: { type: 'string', default: 'long' }, 'max-wall-s': { type: 'string' } } });
+const { values } = parseArgs({
+  options: { seed: { type: 'string' }, profile: { type: 'string', default: 'long' }, 'max-wall-s': { type: 'string' } },
+});
 const seed = values.seed ?? String(Math.floor(Math.random() * 2 ** 31));
 const profile = values.profile === 'ci' ? 'ci' : 'long';
 mkdirSync(join(root, 'bench', '.data'), { recursive: true });
@@ -34,7 +36,12 @@ process.on('SIGHUP', () => {});
 const started = Date.now();
 const child = spawn('npx', ['tap', '--disable-coverage', '--timeout=0', 'packages/cli/e2e/soak.test.ts'], {
   cwd: root,
-  env: { ...process.env, SOAK_PROFILE: profile, SOAK_SEED: seed, ...(values['max-wall-s'] ? { SOAK_MAX_WALL_S: values['max-wall-s'] } : {}) },
+  env: {
+    ...process.env,
+    SOAK_PROFILE: profile,
+    SOAK_SEED: seed,
+    ...(values['max-wall-s'] ? { SOAK_MAX_WALL_S: values['max-wall-s'] } : {}),
+  },
   stdio: ['ignore', 'pipe', 'pipe'],
   detached: true,
 });

@@ -22,7 +22,10 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'packages/cli/dist/bin.js');
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
 /** The node options in the ExecStart= of a verb's unit file (`units/`). */
-const unitNodeOptions = (verb) => /ExecStart=@NODE@ (.*?) @CLI@/.exec(readFileSync(join(REPO, `units/agent-runner${verb === 'serve' ? '' : `-${verb}`}@.service`), 'utf8'))[1].split(' ');
+const unitNodeOptions = (verb) =>
+  /ExecStart=@NODE@ (.*?) @CLI@/
+    .exec(readFileSync(join(REPO, `units/agent-runner${verb === 'serve' ? '' : `-${verb}`}@.service`), 'utf8'))[1]
+    .split(' ');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const kib = (text, key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
 
@@ -30,7 +33,12 @@ const kib = (text, key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(
 function memory(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  return { rss: kib(status, 'VmRSS') / 1024, anon: kib(status, 'RssAnon') / 1024, pss: kib(rollup, 'Pss') / 1024, hwm: kib(status, 'VmHWM') / 1024 };
+  return {
+    rss: kib(status, 'VmRSS') / 1024,
+    anon: kib(status, 'RssAnon') / 1024,
+    pss: kib(rollup, 'Pss') / 1024,
+    hwm: kib(status, 'VmHWM') / 1024,
+  };
 }
 
 const hook = createServer((req, res) => req.resume().on('end', () => res.end('ok')));
@@ -39,22 +47,35 @@ const dir = mkdtempSync(join(tmpdir(), 'ar-suite-bench-'));
 const stateDir = join(dir, '.agent-runner');
 mkdirSync(join(dir, 'home'));
 writeFileSync(join(dir, 'PROMPT.md'), 'x\n');
-writeFileSync(join(dir, 'agent-runner.toml'), [
-  'project = "suite"',
-  '[agent]', 'preset = "generic"', 'command = ["sh", "-c", "echo done"]',
-  '[prompt]', 'file = "PROMPT.md"',
-  // A round every 30 s: serve spends the reading between rounds, as it does most of a day.
-  '[runtime]', `state_dir = ${JSON.stringify(stateDir)}`, 'restart_delay_s = 30',
-  '[watchdog]', 'targets = ["runner", "bridge", "monitor"]',
-  '[notify.hook]', 'type = "webhook"', `url = "http://127.0.0.1:${hook.address().port}/"`,
-  '',
-].join('\n'));
+writeFileSync(
+  join(dir, 'agent-runner.toml'),
+  [
+    'project = "suite"',
+    '[agent]',
+    'preset = "generic"',
+    'command = ["sh", "-c", "echo done"]',
+    '[prompt]',
+    'file = "PROMPT.md"',
+    // A round every 30 s: serve spends the reading between rounds, as it does most of a day.
+    '[runtime]',
+    `state_dir = ${JSON.stringify(stateDir)}`,
+    'restart_delay_s = 30',
+    '[watchdog]',
+    'targets = ["runner", "bridge", "monitor"]',
+    '[notify.hook]',
+    'type = "webhook"',
+    `url = "http://127.0.0.1:${hook.address().port}/"`,
+    '',
+  ].join('\n'),
+);
 const env = { HOME: join(dir, 'home'), PATH: process.env.PATH, LANG: 'C.UTF-8', AGENT_RUNNER_CONFIG: join(dir, 'agent-runner.toml') };
 execFileSync('git', ['init', '-q', dir]);
 execFileSync('git', ['-C', dir, '-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-q', '--allow-empty', '-m', 'init']);
 
 const verbs = ['serve', 'bridge', 'watchdog', 'monitor'];
-const kids = verbs.map((verb) => spawn(process.execPath, [...unitNodeOptions(verb), CLI, verb], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] }));
+const kids = verbs.map((verb) =>
+  spawn(process.execPath, [...unitNodeOptions(verb), CLI, verb], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] }),
+);
 const errs = kids.map((c) => {
   let s = '';
   c.stderr.setEncoding('utf8').on('data', (d) => (s = (s + d).slice(-2000)));
@@ -75,7 +96,9 @@ try {
     });
   }
   const f = (x) => x.toFixed(1).padStart(7);
-  console.log(`idle ${IDLE_S} s, node ${process.versions.node}, ${verbs.map((v) => `${v}: ${unitNodeOptions(v).join(' ')}`).join(', ')}; MiB`);
+  console.log(
+    `idle ${IDLE_S} s, node ${process.versions.node}, ${verbs.map((v) => `${v}: ${unitNodeOptions(v).join(' ')}`).join(', ')}; MiB`,
+  );
   console.log('process    VmRSS  RssAnon      Pss  VmHWM');
   verbs.forEach((v, i) => console.log(`${v.padEnd(9)}${f(lows[i].rss)}  ${f(lows[i].anon)}  ${f(lows[i].pss)}${f(lows[i].hwm)}`));
   const sum = (k) => lows.reduce((a, m) => a + m[k], 0);

@@ -36,7 +36,10 @@ const stats = (xs) => {
 const dir = mkdtempSync(join(tmpdir(), 'ar-bench-ui-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'PROMPT.md'), 'x\n');
-writeFileSync(join(dir, 'agent-runner.toml'), 'project = "ui"\n[agent]\npreset = "claude"\ncommand = ["claude", "-p"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nstate_dir = "state"\n');
+writeFileSync(
+  join(dir, 'agent-runner.toml'),
+  'project = "ui"\n[agent]\npreset = "claude"\ncommand = ["claude", "-p"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nstate_dir = "state"\n',
+);
 const env = { HOME: join(dir, 'home'), PATH: process.env.PATH, LANG: 'C.UTF-8' };
 const cfg = loadConfig(join(dir, 'agent-runner.toml'), { env, mode: 'user', skipFileChecks: true });
 const paths = configPaths(cfg);
@@ -49,16 +52,27 @@ const classes = ['ok', 'ok', 'ok', 'ok', 'rate_limit', 'overloaded', 'crash', 't
 for (let i = 0; i < ROUNDS; i++) {
   const at = now - 7 * 86_400_000 + Math.floor((i * 7 * 86_400_000) / ROUNDS);
   const n = ledger.runner.startRound({ runner, startedAtMs: at });
-  ledger.runner.finishRound(n, { classification: classes[i % classes.length], costUsd: 0.05, inputTokens: 1200, outputTokens: 300, endedAtMs: at + 60_000 });
+  ledger.runner.finishRound(n, {
+    classification: classes[i % classes.length],
+    costUsd: 0.05,
+    inputTokens: 1200,
+    outputTokens: 300,
+    endedAtMs: at + 60_000,
+  });
 }
 ledger.close();
-const capture = readFileSync(join(ROOT, 'packages/runner/test/fixtures/claude/claude-2.1.330-success-write-tool.jsonl'), 'utf8').trim().split('\n');
+const capture = readFileSync(join(ROOT, 'packages/runner/test/fixtures/claude/claude-2.1.330-success-write-tool.jsonl'), 'utf8')
+  .trim()
+  .split('\n');
 const log = join(paths.roundsDir, `R${ROUNDS}-live.log`);
 writeFileSync(log, `${Array.from({ length: 2000 }, (_, i) => capture[i % capture.length]).join('\n')}\n`);
 symlinkSync(log, paths.currentRoundLog);
 
 // 2. watch frames, in-process.
-for (const [columns, rows] of [[80, 24], [200, 50]]) {
+for (const [columns, rows] of [
+  [80, 24],
+  [200, 50],
+]) {
   const times = [];
   for (let i = 0; i <= RUNS; i++) {
     const t0 = performance.now();
@@ -71,7 +85,11 @@ for (const [columns, rows] of [[80, 24], [200, 50]]) {
 }
 
 // 1. the page of a running monitor.
-const mon = spawn(process.execPath, [CLI, 'monitor', '--mode', 'http', '--port', '0'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+const mon = spawn(process.execPath, [CLI, 'monitor', '--mode', 'http', '--port', '0'], {
+  cwd: dir,
+  env,
+  stdio: ['ignore', 'ignore', 'pipe'],
+});
 let err = '';
 mon.stderr.setEncoding('utf8').on('data', (d) => (err += d));
 const port = await new Promise((resolve, reject) => {

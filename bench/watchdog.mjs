@@ -19,7 +19,13 @@ const SCALE = Number(process.env.BENCH_SCALE ?? 30);
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 45);
 // Defaults of [watchdog], seconds, from the schema itself; the bridge's threshold.
 const W = CONFIG_SCHEMA.properties.watchdog.properties;
-const DEF = { interval_s: W.interval_s.default, stale_s: W.stale_after_s.properties.bridge.default, cooldown_s: W.tier_cooldown_s.default, grace_s: W.term_grace_s.default, verify_s: W.verify_window_s.default };
+const DEF = {
+  interval_s: W.interval_s.default,
+  stale_s: W.stale_after_s.properties.bridge.default,
+  cooldown_s: W.tier_cooldown_s.default,
+  grace_s: W.term_grace_s.default,
+  verify_s: W.verify_window_s.default,
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function project(w) {
@@ -27,11 +33,22 @@ function project(w) {
   const stateDir = join(dir, 'state');
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(join(dir, 'prompt.md'), 'x\n');
-  const lines = ['project = "wdt"', '[agent]', 'preset = "generic"', 'command = ["true"]', '[prompt]', 'file = "prompt.md"',
-    '[runtime]', `state_dir = ${JSON.stringify(stateDir)}`, 'heartbeat_interval_s = 1', '[watchdog]',
-    `targets = ${JSON.stringify(w.targets ?? ['bridge'])}`];
+  const lines = [
+    'project = "wdt"',
+    '[agent]',
+    'preset = "generic"',
+    'command = ["true"]',
+    '[prompt]',
+    'file = "prompt.md"',
+    '[runtime]',
+    `state_dir = ${JSON.stringify(stateDir)}`,
+    'heartbeat_interval_s = 1',
+    '[watchdog]',
+    `targets = ${JSON.stringify(w.targets ?? ['bridge'])}`,
+  ];
   for (const [k, v] of Object.entries(w.keys ?? {})) lines.push(`${k} = ${v}`);
-  if (w.respawn) lines.push(`respawn_command.bridge = ${JSON.stringify([process.execPath, TARGET, stateDir, 'bridge', VERSION, 'normal'])}`);
+  if (w.respawn)
+    lines.push(`respawn_command.bridge = ${JSON.stringify([process.execPath, TARGET, stateDir, 'bridge', VERSION, 'normal'])}`);
   writeFileSync(join(dir, 'agent-runner.toml'), `${lines.join('\n')}\n`);
   const env = { HOME: dir, PATH: process.env.PATH, LANG: 'C.UTF-8' };
   const kids = [];
@@ -46,13 +63,25 @@ function project(w) {
     return c;
   };
   const evDir = join(stateDir, 'logs', 'events');
-  const events = () => (existsSync(evDir) ? readdirSync(evDir).sort().flatMap((f) => readFileSync(join(evDir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))) : []);
+  const events = () =>
+    existsSync(evDir)
+      ? readdirSync(evDir)
+          .sort()
+          .flatMap((f) =>
+            readFileSync(join(evDir, f), 'utf8')
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l)),
+          )
+      : [];
   const cleanup = () => {
     for (const c of kids) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     try {
       const e = JSON.parse(readFileSync(join(stateDir, 'run', 'enroll-bridge.json'), 'utf8'));
       if (readFileSync(`/proc/${e.pid}/cmdline`, 'utf8').includes(TARGET)) process.kill(e.pid, 'SIGKILL');
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   return { target, watchdog, events, cleanup };
@@ -70,8 +99,11 @@ async function waitFor(fn, ms = 60_000) {
 
 const short = (x) => x / SCALE;
 const SHORT_KEYS = {
-  interval_s: short(DEF.interval_s), 'stale_after_s.bridge': short(DEF.stale_s), tier_cooldown_s: short(DEF.cooldown_s),
-  term_grace_s: short(DEF.grace_s), verify_window_s: short(DEF.verify_s),
+  interval_s: short(DEF.interval_s),
+  'stale_after_s.bridge': short(DEF.stale_s),
+  tier_cooldown_s: short(DEF.cooldown_s),
+  term_grace_s: short(DEF.grace_s),
+  verify_window_s: short(DEF.verify_s),
 };
 
 // One scenario: how the unit misbehaves decides which tier is needed.
@@ -81,18 +113,30 @@ async function scenario(tier) {
   const p = project({ keys: SHORT_KEYS, respawn: true });
   try {
     let unit = await p.target('bridge');
-    const keep = (c) => c.once('exit', async () => { if (!stopping) { unit = await p.target('bridge'); keep(unit); } });
+    const keep = (c) =>
+      c.once('exit', async () => {
+        if (!stopping) {
+          unit = await p.target('bridge');
+          keep(unit);
+        }
+      });
     let stopping = false;
     keep(unit);
     p.watchdog();
     await waitFor(() => p.events().some((e) => e.kind === 'heal_verdict_changed' && e.to === 'healthy'));
     const t0 = Date.now();
     process.kill(unit.pid, tier === 1 ? 'SIGUSR2' : tier === 2 ? 'SIGUSR1' : 'SIGSTOP');
-    const healthy = await waitFor(() => p.events().find((e) => e.kind === 'heal_verdict_changed' && e.to === 'healthy' && Date.parse(e.ts) > t0));
+    const healthy = await waitFor(() =>
+      p.events().find((e) => e.kind === 'heal_verdict_changed' && e.to === 'healthy' && Date.parse(e.ts) > t0),
+    );
     const tHealthy = Date.parse(healthy.ts) - t0;
     let tVerified = tHealthy;
-    if (tier === 3) tVerified = Date.parse((await waitFor(() => p.events().find((e) => e.kind === 'heal_verified' && e.tier === 3))).ts) - t0;
-    const tiers = p.events().filter((e) => e.kind === 'heal_action').map((e) => e.tier);
+    if (tier === 3)
+      tVerified = Date.parse((await waitFor(() => p.events().find((e) => e.kind === 'heal_verified' && e.tier === 3))).ts) - t0;
+    const tiers = p
+      .events()
+      .filter((e) => e.kind === 'heal_action')
+      .map((e) => e.tier);
     stopping = true;
     return { tier, tHealthy, tVerified, tiers };
   } finally {
@@ -137,13 +181,17 @@ async function idle(intervalS) {
 }
 
 console.log(`# watchdog bench: short settings = defaults / ${SCALE} (${JSON.stringify(SHORT_KEYS)})`);
-console.log('| tier needed | scenario | measured short: healthy / verified s | x scale | model at defaults: healthy / verified s | tiers taken |');
+console.log(
+  '| tier needed | scenario | measured short: healthy / verified s | x scale | model at defaults: healthy / verified s | tiers taken |',
+);
 console.log('|---|---|---:|---:|---:|---|');
 const names = { 1: 'heartbeat stops, marker still read', 2: 'wedged, honours SIGTERM', 3: 'frozen (SIGSTOP)' };
 for (const tier of [1, 2, 3]) {
   const r = await scenario(tier);
   const m = model(tier, DEF);
-  console.log(`| T${tier} | ${names[tier]} | ${(r.tHealthy / 1000).toFixed(2)} / ${(r.tVerified / 1000).toFixed(2)} | ${((r.tHealthy * SCALE) / 1000).toFixed(0)} / ${((r.tVerified * SCALE) / 1000).toFixed(0)} | ${m.healthy.toFixed(0)} / ${m.verified.toFixed(0)} | ${r.tiers.map((x) => `T${x}`).join(' ')} |`);
+  console.log(
+    `| T${tier} | ${names[tier]} | ${(r.tHealthy / 1000).toFixed(2)} / ${(r.tVerified / 1000).toFixed(2)} | ${((r.tHealthy * SCALE) / 1000).toFixed(0)} / ${((r.tVerified * SCALE) / 1000).toFixed(0)} | ${m.healthy.toFixed(0)} / ${m.verified.toFixed(0)} | ${r.tiers.map((x) => `T${x}`).join(' ')} |`,
+  );
 }
 console.log('\n| idle watchdog, 3 healthy targets | interval | CPU % of one core | RSS MB (end / max) |');
 console.log('|---|---:|---:|---:|');

@@ -63,12 +63,16 @@ const [code, signal] = await new Promise((resolve, reject) => {
 clearTimeout(timer);
 group('SIGKILL'); // whatever the tests left running in their group
 
-const exitCode = timedOut ? 124 : code ?? 128 + (constants.signals[signal] ?? 0);
+const exitCode = timedOut ? 124 : (code ?? 128 + (constants.signals[signal] ?? 0));
 const text = output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
 const { passed, failed } = counts(text);
 const tail = text.replace(/\s+$/, '').split('\n').slice(-20).join('\n').slice(-2000);
-console.error(`run-tests: ${command}: exit ${exitCode}${timedOut ? ` (killed after ${limitS} s)` : ''}, passed ${passed ?? '?'}, failed ${failed ?? '?'}`);
-console.log(JSON.stringify({ context: { tests: { passed, failed, exit_code: exitCode, ...(timedOut ? { timed_out: true } : {}), tail } } }));
+console.error(
+  `run-tests: ${command}: exit ${exitCode}${timedOut ? ` (killed after ${limitS} s)` : ''}, passed ${passed ?? '?'}, failed ${failed ?? '?'}`,
+);
+console.log(
+  JSON.stringify({ context: { tests: { passed, failed, exit_code: exitCode, ...(timedOut ? { timed_out: true } : {}), tail } } }),
+);
 
 /** Pass and fail counts from the last summary line a known runner prints, else from TAP lines. */
 function counts(s) {

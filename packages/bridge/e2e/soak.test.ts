@@ -47,7 +47,9 @@ t.test(`SIGKILL soak: ${N} notifications, at least ${MIN_KILLS} kills`, { timeou
   });
   const cfgPath = join(root, 'agent-runner.toml');
   writeFileSync(join(root, 'PROMPT.md'), 'x');
-  writeFileSync(cfgPath, `
+  writeFileSync(
+    cfgPath,
+    `
 project = "soak"
 [agent]
 command = ["true"]
@@ -77,7 +79,8 @@ api_url = "${tg.url}"
 bot_token_env = "TG"
 kinds = ["command_reply"]
 allowed_user_ids = [7]
-`);
+`,
+  );
   const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: root, MX: 'mxtok', TG: TOKEN };
   const cfg = loadConfig(cfgPath, { env, mode: 'user' });
   const paths = configPaths(cfg);
@@ -91,7 +94,8 @@ allowed_user_ids = [7]
     c.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-20_000)));
     return c;
   };
-  const exited = (c: ChildProcess): Promise<void> => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+  const exited = (c: ChildProcess): Promise<void> =>
+    new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
   let produced = 0;
   let pushed = false;
@@ -108,7 +112,13 @@ allowed_user_ids = [7]
       const batch = Math.min(N - produced, 1 + Math.floor(Math.random() * 40));
       producer.atomically(() => {
         for (let i = 0; i < batch; i++, produced++) {
-          producer.outbox.enqueue({ idempotencyKey: `soak:${produced}`, kind: 'round_end', severity: 'warning', title: `notification ${produced}`, body: `body ${produced}` });
+          producer.outbox.enqueue({
+            idempotencyKey: `soak:${produced}`,
+            kind: 'round_end',
+            severity: 'warning',
+            title: `notification ${produced}`,
+            body: `body ${produced}`,
+          });
         }
       });
       if (!pushed && produced >= N / 3) {
@@ -159,7 +169,7 @@ allowed_user_ids = [7]
       return false;
     }
   };
-  for (const end = Date.now() + 30_000; !enrolled() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+  for (const end = Date.now() + 30_000; !enrolled() && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
   child.kill('SIGTERM');
   await exited(child);
   t.equal(child.exitCode, 0, 'clean exit on SIGTERM');
@@ -169,10 +179,18 @@ allowed_user_ids = [7]
   t.equal(keys.size, N, 'every notification reached Matrix');
   t.equal(soak.length, N, `none twice on Matrix (${mx.puts - mx.events.length} resends absorbed by txn ids)`);
   const expected = Array.from({ length: N }, (_, i) => `soak:${i}:hook`);
-  t.same(expected.filter((k) => !hooked.has(k)), [], 'every notification reached the webhook: 0 lost');
+  t.same(
+    expected.filter((k) => !hooked.has(k)),
+    [],
+    'every notification reached the webhook: 0 lost',
+  );
   t.same(accepted, expected, 'the honouring receiver acted on each exactly once (0 duplicated), in creation order');
   t.equal(keyMismatches, 0, 'every redelivery carried the same Idempotency-Key as the first');
-  t.same(soak.map((e) => e.txn), Array.from({ length: N }, (_, i) => `soak:${i}:mx`), 'Matrix got them in creation order');
+  t.same(
+    soak.map((e) => e.txn),
+    Array.from({ length: N }, (_, i) => `soak:${i}:mx`),
+    'Matrix got them in creation order',
+  );
   const posts = [...hooked.values()].reduce((a, b) => a + b, 0);
   const counts = producer.outbox.countByStatus();
   t.same({ pending: counts.pending, sending: counts.sending, dead: counts.dead }, { pending: 0, sending: 0, dead: 0 });
@@ -181,6 +199,8 @@ allowed_user_ids = [7]
   const pauses = producer.bridge.pendingCommands().length;
   t.equal(pauses, 0, 'no command left pending');
   t.notOk(stderr.includes(TOKEN) || stderr.includes('mxtok'), 'no secret in the journal');
-  t.comment(`a webhook receiver ignoring Idempotency-Key would have seen ${posts} deliveries for ${N} notifications (${posts - N} duplicates after ${kills} SIGKILLs); honouring it: ${accepted.length}, 0 duplicated`);
+  t.comment(
+    `a webhook receiver ignoring Idempotency-Key would have seen ${posts} deliveries for ${N} notifications (${posts - N} duplicates after ${kills} SIGKILLs); honouring it: ${accepted.length}, 0 duplicated`,
+  );
   t.comment(`delivered to Matrix before the last bridge=${beforeLast} kills=${kills} matrix PUTs=${mx.puts} events=${mx.events.length}`);
 });

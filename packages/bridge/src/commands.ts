@@ -38,7 +38,11 @@ export function parseCommand(text: string): ParsedCommand | undefined {
   if (!m) return undefined;
   return {
     command: (m[1] as string).toLowerCase(),
-    args: (m[3] ?? '').split(/\s+/).filter(Boolean).slice(0, 8).map((a) => a.slice(0, 64)),
+    args: (m[3] ?? '')
+      .split(/\s+/)
+      .filter(Boolean)
+      .slice(0, 8)
+      .map((a) => a.slice(0, 64)),
     ...(m[2] !== undefined ? { addressee: m[2] } : {}),
   };
 }
@@ -108,7 +112,10 @@ export function executeCommand(ctx: CommandContext, cmd: InboxRecord): CommandOu
         if (durationMs === undefined) return { status: 'rejected', reply: `Cannot read the duration "${args[0]}": use e.g. 30m, 2h, 1d.` };
       }
       const p = requestPause(ctx.paths, { by, reason, nowMs, ...(durationMs !== undefined ? { durationMs } : {}) });
-      return { status: 'done', reply: `Paused${p.until_ms ? ` until ${iso(p.until_ms)}` : ' until /resume'}. A round in progress finishes first.` };
+      return {
+        status: 'done',
+        reply: `Paused${p.until_ms ? ` until ${iso(p.until_ms)}` : ' until /resume'}. A round in progress finishes first.`,
+      };
     }
     case 'resume':
       return { status: 'done', reply: clearPause(ctx.paths) ? 'Resumed: the runner starts rounds again.' : 'Not paused.' };
@@ -121,12 +128,14 @@ export function executeCommand(ctx: CommandContext, cmd: InboxRecord): CommandOu
     }
     case 'tail': {
       const n = args[0] === undefined ? 20 : Number(args[0]);
-      if (!Number.isInteger(n) || n < 1) return { status: 'rejected', reply: `"/tail ${args[0] ?? ''}": give a line count, e.g. /tail 40.` };
+      if (!Number.isInteger(n) || n < 1)
+        return { status: 'rejected', reply: `"/tail ${args[0] ?? ''}": give a line count, e.g. /tail 40.` };
       return { status: 'done', reply: tailText(ctx, Math.min(n, 100)) };
     }
     case 'heal': {
       const unit = args[1];
-      if (args[0] !== 'reset' || unit === undefined) return { status: 'rejected', reply: 'Usage: /heal reset <unit> (runner, bridge or monitor).' };
+      if (args[0] !== 'reset' || unit === undefined)
+        return { status: 'rejected', reply: 'Usage: /heal reset <unit> (runner, bridge or monitor).' };
       try {
         assertUnitName(unit);
       } catch {
@@ -145,13 +154,19 @@ function statusText(ctx: CommandContext, nowMs: number): string {
   const { ledger, paths } = ctx;
   const lines: string[] = [`Project ${paths.project} at ${iso(nowMs)}`];
   const hb = readHeartbeat(paths, 'runner', { nowMs });
-  lines.push(hb ? `Runner: ${hb.state ?? 'alive'} (pid ${hb.pid}, heartbeat ${Math.round(hb.age_ms / 1000)} s ago)` : 'Runner: no heartbeat (not running?)');
+  lines.push(
+    hb
+      ? `Runner: ${hb.state ?? 'alive'} (pid ${hb.pid}, heartbeat ${Math.round(hb.age_ms / 1000)} s ago)`
+      : 'Runner: no heartbeat (not running?)',
+  );
   const running = ledger.runner.runningRounds()[0];
   if (running) lines.push(`Round ${running.round} running since ${iso(running.startedAtMs)}`);
   const last = ledger.runner.lastRounds(3).find((r) => r.status !== 'running');
   if (last) {
     const cost = last.costUsd !== null ? `, $${last.costUsd.toFixed(2)}` : '';
-    lines.push(`Last round ${last.round}: ${last.classification ?? last.status}, ${Math.round((last.durationMs ?? 0) / 1000)} s${cost}, ended ${iso(last.endedAtMs ?? last.startedAtMs)}`);
+    lines.push(
+      `Last round ${last.round}: ${last.classification ?? last.status}, ${Math.round((last.durationMs ?? 0) / 1000)} s${cost}, ended ${iso(last.endedAtMs ?? last.startedAtMs)}`,
+    );
   }
   const dayTotals = ledger.runner.totalsSince(nowMs - 86_400_000);
   lines.push(`Last 24 h: ${dayTotals.rounds} round(s), $${dayTotals.costUsd.toFixed(2)}`);

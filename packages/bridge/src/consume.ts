@@ -9,7 +9,13 @@ import { executeCommand, type CommandOutcome } from './commands.js';
  * `command_reply`) to the transport it came from.
  * @returns commands handled.
  */
-export function consumeCommands(ctx: { ledger: Ledger; paths: ProjectPaths; now: () => number; transports: ReadonlySet<string>; log: (p: LogPriority, line: string) => void }): number {
+export function consumeCommands(ctx: {
+  ledger: Ledger;
+  paths: ProjectPaths;
+  now: () => number;
+  transports: ReadonlySet<string>;
+  log: (p: LogPriority, line: string) => void;
+}): number {
   const { ledger } = ctx;
   const pending = ledger.bridge.pendingCommands(20);
   for (const cmd of pending) {
@@ -22,10 +28,20 @@ export function consumeCommands(ctx: { ledger: Ledger; paths: ProjectPaths; now:
     ledger.atomically(() => {
       ledger.bridge.markHandled(cmd.id, out.status, out.reply.slice(0, 2000), 'bridge');
       if (ctx.transports.has(cmd.transport)) {
-        ledger.outbox.enqueue({ idempotencyKey: `reply:${cmd.id}`, kind: 'command_reply', severity: 'info', title: `/${cmd.command}`, body: out.reply, transport: cmd.transport });
+        ledger.outbox.enqueue({
+          idempotencyKey: `reply:${cmd.id}`,
+          kind: 'command_reply',
+          severity: 'info',
+          title: `/${cmd.command}`,
+          body: out.reply,
+          transport: cmd.transport,
+        });
       }
     });
-    ctx.log(out.status === 'done' ? 'notice' : 'warning', `command /${cmd.command} (inbox ${cmd.id}) from ${cmd.transport}:${cmd.sender}: ${out.status}`);
+    ctx.log(
+      out.status === 'done' ? 'notice' : 'warning',
+      `command /${cmd.command} (inbox ${cmd.id}) from ${cmd.transport}:${cmd.sender}: ${out.status}`,
+    );
   }
   return pending.length;
 }

@@ -108,7 +108,13 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
     log,
     wake,
     onDeadLetter: (row, error) =>
-      emit('notification_dead_lettered', { notification_id: row.id, transport: row.transport ?? '', attempts: row.attempts, last_error: error.slice(0, 500), idempotency_key: row.idempotencyKey }),
+      emit('notification_dead_lettered', {
+        notification_id: row.id,
+        transport: row.transport ?? '',
+        attempts: row.attempts,
+        last_error: error.slice(0, 500),
+        idempotency_key: row.idempotencyKey,
+      }),
   });
   const watcher = watchLedger(paths.ledgerPath, wake, log, cfg.bridge.poll_interval_s);
 
@@ -129,12 +135,28 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
     status: `delivering to ${names.join(', ') || '(no transport)'}`,
     ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}),
   });
-  log('notice', `bridge for ${cfg.project} started: transports ${names.join(', ') || '(none)'}; commands via ${pollers.length} transport(s)`);
+  log(
+    'notice',
+    `bridge for ${cfg.project} started: transports ${names.join(', ') || '(none)'}; commands via ${pollers.length} transport(s)`,
+  );
   deps.onReady?.({ transports: names, dispatcher });
 
   let end: Ending;
   try {
-    end = await deliveryLoop({ cfg, ledger, unit, dispatcher, guard, waker, paths, now, log, offset: deps.offsetMin ?? localOffset, replyTargets: new Set(names), signal: inner.signal });
+    end = await deliveryLoop({
+      cfg,
+      ledger,
+      unit,
+      dispatcher,
+      guard,
+      waker,
+      paths,
+      now,
+      log,
+      offset: deps.offsetMin ?? localOffset,
+      replyTargets: new Set(names),
+      signal: inner.signal,
+    });
   } catch (e) {
     log('err', `bridge loop failed: ${redactText((e as Error).message)}`);
     end = { code: isAgentRunnerError(e) ? e.exitCode : EXIT.SOFTWARE, reason: 'error', detail: redactText((e as Error).message) };
@@ -143,7 +165,9 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
     deps.stop.removeEventListener('abort', onStop);
     watcher?.close();
     // Releasing the claimed rows writes the ledger: a full disk fails it, and the leases expire by themselves.
-    await dispatcher.stop().catch((e: unknown) => log('warning', `claimed notifications not released: ${redactText((e as Error).message)}`));
+    await dispatcher
+      .stop()
+      .catch((e: unknown) => log('warning', `claimed notifications not released: ${redactText((e as Error).message)}`));
     await Promise.allSettled(pollers);
     await Promise.allSettled([...transports.values()].map((t) => t.close?.()));
     await http.close();
@@ -151,7 +175,10 @@ export async function start(cfg: AgentRunnerConfig, deps: BridgeDeps): Promise<n
   unit.close(end.code, end.reason, end.detail);
   ledger.close();
   events.close();
-  log('notice', `bridge stopped (exit ${end.code}): ${dispatcher.stats.sent} sent, ${dispatcher.stats.failed} failed attempts, ${dispatcher.stats.dead} dead-lettered`);
+  log(
+    'notice',
+    `bridge stopped (exit ${end.code}): ${dispatcher.stats.sent} sent, ${dispatcher.stats.failed} failed attempts, ${dispatcher.stats.dead} dead-lettered`,
+  );
   return end.code;
 }
 
@@ -167,7 +194,12 @@ interface Ending {
  * ledger unavailable, the state file system full, another bridge of the project running.
  * @throws what enrolment throws for anything but a full disk.
  */
-function openAndEnrol(cfg: AgentRunnerConfig, deps: BridgeDeps, paths: ProjectPaths, now: () => number): { ledger: Ledger; unit: Unit } | number {
+function openAndEnrol(
+  cfg: AgentRunnerConfig,
+  deps: BridgeDeps,
+  paths: ProjectPaths,
+  now: () => number,
+): { ledger: Ledger; unit: Unit } | number {
   const log = deps.log;
   let ledger: Ledger;
   try {
@@ -180,9 +212,18 @@ function openAndEnrol(cfg: AgentRunnerConfig, deps: BridgeDeps, paths: ProjectPa
   let enrolled: ReturnType<typeof enrolUnit>;
   try {
     enrolled = enrolUnit({
-      paths, unit: 'bridge', project: cfg.project, version: VERSION, pid: deps.pid, now, env: deps.env, log,
-      ...(deps.argv ? { argv: deps.argv } : {}), ...(deps.cwd ? { cwd: deps.cwd } : {}),
-      ...(deps.procRoot ? { procRoot: deps.procRoot } : {}), ...(deps.notify ? { notify: deps.notify } : {}),
+      paths,
+      unit: 'bridge',
+      project: cfg.project,
+      version: VERSION,
+      pid: deps.pid,
+      now,
+      env: deps.env,
+      log,
+      ...(deps.argv ? { argv: deps.argv } : {}),
+      ...(deps.cwd ? { cwd: deps.cwd } : {}),
+      ...(deps.procRoot ? { procRoot: deps.procRoot } : {}),
+      ...(deps.notify ? { notify: deps.notify } : {}),
     });
   } catch (e) {
     ledger.close();
@@ -253,13 +294,23 @@ async function deliveryLoop(s: {
     }
     if (t >= nextDigest && digestTime) {
       const d = buildDigest(ledger, nextDigest - 86_400_000, t, cfg.project);
-      const queued = guard.run('enqueue the digest', () => ledger.outbox.enqueue({ idempotencyKey: `digest:${localDate(nextDigest, offset)}`, kind: 'digest', severity: 'info', title: d.title, body: d.body, payload: d.payload }));
+      const queued = guard.run('enqueue the digest', () =>
+        ledger.outbox.enqueue({
+          idempotencyKey: `digest:${localDate(nextDigest, offset)}`,
+          kind: 'digest',
+          severity: 'info',
+          title: d.title,
+          body: d.body,
+          payload: d.payload,
+        }),
+      );
       if (queued) {
         guard.ok();
         nextDigest = nextDigestAt(digestTime, t, offset);
       }
     }
-    if ((guard.run('handle commands', () => consumeCommands({ ledger, paths: s.paths, now, transports: s.replyTargets, log })) ?? 0) > 0) guard.ok();
+    if ((guard.run('handle commands', () => consumeCommands({ ledger, paths: s.paths, now, transports: s.replyTargets, log })) ?? 0) > 0)
+      guard.ok();
     const claimed = dispatcher.pump();
     unit.setState(dispatcher.pending > 0 ? 'sending' : 'idle');
     if (claimed === 0) await s.waker.wait(Math.min(pollMs, Math.max(1, nextDigest - now())), s.signal);

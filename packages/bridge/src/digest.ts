@@ -80,7 +80,9 @@ export function buildDigest(ledger: Ledger, sinceMs: number, nowMs: number, proj
   const outbox = ledger.outbox.countByStatus();
   const sum = (c: Record<string, number>): number => Object.values(c).reduce((a, b) => a + b, 0);
   const list = (c: Record<string, number>): string => {
-    const parts = Object.entries(c).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, n]) => `${k} ×${n}`);
+    const parts = Object.entries(c)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([k, n]) => `${k} ×${n}`);
     return parts.length ? ` (${parts.join(', ')})` : '';
   };
   const outcomeText = Object.entries(outcomes)
@@ -99,8 +101,16 @@ export function buildDigest(ledger: Ledger, sinceMs: number, nowMs: number, proj
     title: `${alarmOrigin(project, host)}: daily digest`,
     body: lines.join('\n'),
     payload: {
-      since: new Date(sinceMs).toISOString(), until: new Date(nowMs).toISOString(), rounds: totals.rounds, outcomes, cost_usd: totals.costUsd,
-      self_healed: healed.rounds, unresolved: healed.unresolved, heals: healed.heals, alarms_cleared: healed.alarmsCleared, alarms_open: healed.alarmsOpen,
+      since: new Date(sinceMs).toISOString(),
+      until: new Date(nowMs).toISOString(),
+      rounds: totals.rounds,
+      outcomes,
+      cost_usd: totals.costUsd,
+      self_healed: healed.rounds,
+      unresolved: healed.unresolved,
+      heals: healed.heals,
+      alarms_cleared: healed.alarmsCleared,
+      alarms_open: healed.alarmsOpen,
     },
   };
 }

@@ -201,7 +201,8 @@ export class Dispatcher {
     );
     this.stats.routed += rows.length;
     for (const { row, targets } of routed) {
-      if (targets.length === 0) this.d.log('info', `notification ${row.idempotencyKey} (${row.kind}, ${row.severity}) matches no transport`);
+      if (targets.length === 0)
+        this.d.log('info', `notification ${row.idempotencyKey} (${row.kind}, ${row.severity}) matches no transport`);
     }
   }
 
@@ -232,13 +233,19 @@ export class Dispatcher {
 
   /** Back to `pending` without counting a failure, due at `untilMs`. */
   private release(row: OutboxRecord, why: string, untilMs: number): void {
-    this.save(`defer notification ${row.idempotencyKey}`, () => void this.d.ledger.bridge.markFailed(row.id, tagError(failuresBefore(row), row.attempts, `deferred: ${why}`), untilMs));
+    this.save(
+      `defer notification ${row.idempotencyKey}`,
+      () => void this.d.ledger.bridge.markFailed(row.id, tagError(failuresBefore(row), row.attempts, `deferred: ${why}`), untilMs),
+    );
     this.stats.deferred += 1;
   }
 
   private dead(row: OutboxRecord, error: string): void {
     const text = redactText(error);
-    this.save(`dead-letter notification ${row.idempotencyKey}`, () => void this.d.ledger.bridge.markDead(row.id, tagError(failuresBefore(row) + 1, row.attempts, text)));
+    this.save(
+      `dead-letter notification ${row.idempotencyKey}`,
+      () => void this.d.ledger.bridge.markDead(row.id, tagError(failuresBefore(row) + 1, row.attempts, text)),
+    );
     this.stats.dead += 1;
     this.d.log('err', `notification ${row.idempotencyKey} dead-lettered after ${row.attempts} attempt(s): ${text}`);
     this.d.onDeadLetter(row, text);
@@ -290,7 +297,15 @@ export class Dispatcher {
     let result: SendResult;
     try {
       limiter.record(now);
-      result = await t.send({ key: row.idempotencyKey, kind: row.kind, severity: row.severity, title: row.title, body: row.body, payload: row.payload, ...(replyTo ? { replyTo } : {}) });
+      result = await t.send({
+        key: row.idempotencyKey,
+        kind: row.kind,
+        severity: row.severity,
+        title: row.title,
+        body: row.body,
+        payload: row.payload,
+        ...(replyTo ? { replyTo } : {}),
+      });
     } catch (e) {
       const se = e instanceof SendError ? e : new SendError(`${name}: ${(e as Error).message}`, { retryable: true });
       now = this.d.now();
@@ -305,9 +320,15 @@ export class Dispatcher {
         return true;
       }
       const delay = retryDelayMs(failures, se.retryAfterMs, this.random);
-      this.save(`retry notification ${row.idempotencyKey}`, () => void ledger.bridge.markFailed(row.id, tagError(failures, row.attempts, redactText(se.message)), now + delay));
+      this.save(
+        `retry notification ${row.idempotencyKey}`,
+        () => void ledger.bridge.markFailed(row.id, tagError(failures, row.attempts, redactText(se.message)), now + delay),
+      );
       this.stats.failed += 1;
-      this.d.log('warning', `notification ${row.idempotencyKey} via ${name} failed (${failures}/${this.d.config.max_attempts}), retry in ${Math.round(delay / 1000)} s: ${redactText(se.message)}`);
+      this.d.log(
+        'warning',
+        `notification ${row.idempotencyKey} via ${name} failed (${failures}/${this.d.config.max_attempts}), retry in ${Math.round(delay / 1000)} s: ${redactText(se.message)}`,
+      );
       return false;
     }
     now = this.d.now();

@@ -99,7 +99,10 @@ export class HttpClient {
       return JSON.parse(a.text) as unknown;
     } catch {
       // SyntaxError: not JSON, as documented.
-      throw new SendError(`${label}: malformed JSON in HTTP ${a.status} reply: ${oneLine(a.text, 120)}`, { retryable: true, status: a.status });
+      throw new SendError(`${label}: malformed JSON in HTTP ${a.status} reply: ${oneLine(a.text, 120)}`, {
+        retryable: true,
+        status: a.status,
+      });
     }
   }
 

@@ -43,7 +43,16 @@ export interface InboundDeps {
   now: () => number;
   log: (priority: LogPriority, line: string) => void;
   /** Emits `command_received` (accepted or rejected). */
-  emit: (payload: { command: string; args: string[]; platform: string; sender: string; message_id: string | null; inbox_id?: number; status: 'accepted' | 'rejected'; reason?: string }) => void;
+  emit: (payload: {
+    command: string;
+    args: string[];
+    platform: string;
+    sender: string;
+    message_id: string | null;
+    inbox_id?: number;
+    status: 'accepted' | 'rejected';
+    reason?: string;
+  }) => void;
   /** Aborted when the bridge stops (ends the long poll at once). */
   signal: AbortSignal;
   /** Called after new commands were stored (the main loop consumes them). */
@@ -69,26 +78,59 @@ export function ingest(deps: Omit<InboundDeps, 'signal' | 'wake'>, messages: rea
     const parsed = parseCommand(m.text);
     if (!parsed) continue;
     if (!addressedToUs(parsed, t.botUsername?.())) {
-      deps.log('info', `${t.name}: /${parsed.command}@${parsed.addressee ?? ''} from ${m.sender} in ${m.chat} is addressed to another bot: ignored`);
+      deps.log(
+        'info',
+        `${t.name}: /${parsed.command}@${parsed.addressee ?? ''} from ${m.sender} in ${m.chat} is addressed to another bot: ignored`,
+      );
       continue;
     }
     const args = parsed.args.map(redactText);
     const why = rejectReason(t, m, nowMs);
     if (why) {
       deps.log('warning', `${t.name}: ignored /${parsed.command} from ${m.sender} in ${m.chat}: ${why}`);
-      deps.emit({ command: parsed.command, args, platform: t.name, sender: m.sender, message_id: m.platformMessageId, status: 'rejected', reason: why });
+      deps.emit({
+        command: parsed.command,
+        args,
+        platform: t.name,
+        sender: m.sender,
+        message_id: m.platformMessageId,
+        status: 'rejected',
+        reason: why,
+      });
       continue;
     }
-    accepted.push({ input: { transport: t.name, platformMessageId: m.platformMessageId, sender: m.sender, chat: m.chat, command: parsed.command, args: parsed.args, receivedAtMs: nowMs }, args });
+    accepted.push({
+      input: {
+        transport: t.name,
+        platformMessageId: m.platformMessageId,
+        sender: m.sender,
+        chat: m.chat,
+        command: parsed.command,
+        args: parsed.args,
+        receivedAtMs: nowMs,
+      },
+      args,
+    });
   }
-  const res = deps.ledger.bridge.insertCommands(accepted.map((a) => a.input), { name: cursorName(t), value: cursor });
+  const res = deps.ledger.bridge.insertCommands(
+    accepted.map((a) => a.input),
+    { name: cursorName(t), value: cursor },
+  );
   const ids: number[] = [];
   res.forEach((r, i) => {
     const a = accepted[i];
     if (!r.inserted || !a) return;
     ids.push(r.id);
     deps.log('notice', `${t.name}: /${a.input.command} from ${a.input.sender} (inbox ${r.id})`);
-    deps.emit({ command: a.input.command, args: a.args, platform: t.name, sender: a.input.sender, message_id: a.input.platformMessageId, inbox_id: r.id, status: 'accepted' });
+    deps.emit({
+      command: a.input.command,
+      args: a.args,
+      platform: t.name,
+      sender: a.input.sender,
+      message_id: a.input.platformMessageId,
+      inbox_id: r.id,
+      status: 'accepted',
+    });
   });
   return ids;
 }
@@ -115,7 +157,10 @@ export async function runInbound(deps: InboundDeps): Promise<void> {
       failures += 1;
       const retryAfter = (e as { retryAfterMs?: number }).retryAfterMs ?? 0;
       const delay = Math.max(retryAfter, Math.min(60_000, 1000 * 2 ** (failures - 1)));
-      deps.log(failures === 1 ? 'warning' : 'info', `${t.name}: command poll failed (${redactText((e as Error).message)}); retry in ${Math.round(delay / 1000)} s`);
+      deps.log(
+        failures === 1 ? 'warning' : 'info',
+        `${t.name}: command poll failed (${redactText((e as Error).message)}); retry in ${Math.round(delay / 1000)} s`,
+      );
       await sleep(delay, deps.signal);
     }
   }

@@ -36,7 +36,12 @@ export function isAlarmRow(row: Pick<OutboxRecord, 'payload'>): boolean {
  * severity, title and body. Undefined for rows that are never suppressed as repeats:
  * operator kinds (asked for) and alarms/recoveries (their keys make them once per episode).
  */
-export function repeatFingerprint(row: Pick<OutboxRecord, 'kind' | 'severity' | 'title' | 'body' | 'payload'>, transport: string): string | undefined {
+export function repeatFingerprint(
+  row: Pick<OutboxRecord, 'kind' | 'severity' | 'title' | 'body' | 'payload'>,
+  transport: string,
+): string | undefined {
   if (OPERATOR_KINDS.has(row.kind) || isAlarmRow(row)) return undefined;
-  return createHash('sha256').update(JSON.stringify([transport, row.kind, row.severity, row.title, row.body])).digest('base64');
+  return createHash('sha256')
+    .update(JSON.stringify([transport, row.kind, row.severity, row.title, row.body]))
+    .digest('base64');
 }

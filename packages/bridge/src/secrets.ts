@@ -15,7 +15,12 @@ export type SecretOf<C extends NotifyConfig> = { [K in keyof C]-?: K extends `${
  * @throws SendError (retryable: the operator may still provide it) when it is required and
  *   missing or unreadable; the message names the variable or file, not the value.
  */
-export function readSecret<C extends NotifyConfig>(cfg: C, what: SecretOf<C>, env: Record<string, string | undefined>, required = true): string | undefined {
+export function readSecret<C extends NotifyConfig>(
+  cfg: C,
+  what: SecretOf<C>,
+  env: Record<string, string | undefined>,
+  required = true,
+): string | undefined {
   const r = readSecretRef(cfg, what, `notify.${cfg.name}`, env);
   if (r === undefined) {
     if (required) throw new SendError(`notify.${cfg.name}: no ${what}_env or ${what}_file configured`, { retryable: false });

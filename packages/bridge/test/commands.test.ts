@@ -68,8 +68,17 @@ t.test('ingest stores allowed commands once with the cursor; refused ones are on
   ];
   t.same(ingest(deps, msgs, '104').length, 1);
   t.equal(ledger.bridge.getCursor('inbound.tg'), '104');
-  t.same(ledger.bridge.pendingCommands().map((c) => [c.command, c.args, c.platformMessageId]), [['pause', ['1h'], '101']]);
-  t.same(events.map((e) => [e['command'], e['status'], e['reason']]), [['stop', 'rejected', 'sender_not_allowed'], ['pause', 'accepted', undefined]]);
+  t.same(
+    ledger.bridge.pendingCommands().map((c) => [c.command, c.args, c.platformMessageId]),
+    [['pause', ['1h'], '101']],
+  );
+  t.same(
+    events.map((e) => [e['command'], e['status'], e['reason']]),
+    [
+      ['stop', 'rejected', 'sender_not_allowed'],
+      ['pause', 'accepted', undefined],
+    ],
+  );
   // The platform delivers the same update again (cursor lost, redelivery): nothing new.
   t.same(ingest(deps, msgs, '104'), []);
   t.equal(ledger.bridge.pendingCommands().length, 1);
@@ -84,19 +93,55 @@ t.test('ingest: a command addressed to another bot is ignored (not stored, not e
   const logs: string[] = [];
   const cfg = notifyCfg('tg', 'telegram', { chat_id: 5, allowed_user_ids: [7] });
   const named = { ...fakeTransport(cfg), botUsername: () => 'Agent_Runner_Bot' };
-  const deps = (transport: Transport) => ({ ledger, transport, now: Date.now, log: (_p: string, l: string) => void logs.push(l), emit: (p: Record<string, unknown>) => void events.push(p) });
+  const deps = (transport: Transport) => ({
+    ledger,
+    transport,
+    now: Date.now,
+    log: (_p: string, l: string) => void logs.push(l),
+    emit: (p: Record<string, unknown>) => void events.push(p),
+  });
   const from7 = (id: string, text: string) => ({ platformMessageId: id, sender: '7', chat: '5', text });
   const from666 = (id: string, text: string) => ({ platformMessageId: id, sender: '666', chat: '5', text });
-  ingest(deps(named), [from7('1', '/pause@otherbot 2h'), from7('2', '/stop@OtherBot'), from666('3', '/stop@otherbot'), from7('4', '/status@agent_runner_bot'), from7('5', '/help')], '6');
-  t.same(ledger.bridge.pendingCommands().map((c) => [c.command, c.platformMessageId]), [['status', '4'], ['help', '5']], 'ours (any case) and the bare one');
-  t.same(events.map((e) => [e['command'], e['status']]), [['status', 'accepted'], ['help', 'accepted']], 'another bot\'s commands are no command_received, not even rejected ones');
+  ingest(
+    deps(named),
+    [
+      from7('1', '/pause@otherbot 2h'),
+      from7('2', '/stop@OtherBot'),
+      from666('3', '/stop@otherbot'),
+      from7('4', '/status@agent_runner_bot'),
+      from7('5', '/help'),
+    ],
+    '6',
+  );
+  t.same(
+    ledger.bridge.pendingCommands().map((c) => [c.command, c.platformMessageId]),
+    [
+      ['status', '4'],
+      ['help', '5'],
+    ],
+    'ours (any case) and the bare one',
+  );
+  t.same(
+    events.map((e) => [e['command'], e['status']]),
+    [
+      ['status', 'accepted'],
+      ['help', 'accepted'],
+    ],
+    "another bot's commands are no command_received, not even rejected ones",
+  );
   t.match(logs.join('\n'), /\/pause@otherbot from 7 in 5 is addressed to another bot: ignored/);
   t.equal(ledger.bridge.getCursor('inbound.tg'), '6', 'the cursor moves past them');
   // Without a known username (a transport without one, or getMe gave none), no addressed command runs.
   events.length = 0;
   ingest(deps(fakeTransport(cfg)), [from7('7', '/stop@agent_runner_bot'), from7('8', '/resume')], '9');
-  t.same(ledger.bridge.pendingCommands().map((c) => c.command), ['status', 'help', 'resume']);
-  t.same(events.map((e) => e['command']), ['resume']);
+  t.same(
+    ledger.bridge.pendingCommands().map((c) => c.command),
+    ['status', 'help', 'resume'],
+  );
+  t.same(
+    events.map((e) => e['command']),
+    ['resume'],
+  );
 });
 
 t.test('commands act through markers and are acknowledged through the outbox', async (t) => {
@@ -162,14 +207,25 @@ t.test('commands act through markers and are acknowledged through the outbox', a
   const events = [
     { type: 'assistant', message: { content: [{ type: 'tool_use', name: 'Bash', input: { command: 'npm test' } }] } },
     { type: 'user', message: { content: [{ type: 'tool_result', content: `${'x'.repeat(2000)}\nok` }] } },
-    { type: 'result', subtype: 'success', is_error: false, duration_ms: 4200, num_turns: 3, total_cost_usd: 0.0421, usage: { input_tokens: 10, output_tokens: 20 } },
+    {
+      type: 'result',
+      subtype: 'success',
+      is_error: false,
+      duration_ms: 4200,
+      num_turns: 3,
+      total_cost_usd: 0.0421,
+      usage: { input_tokens: 10, output_tokens: 20 },
+    },
   ];
   writeFileSync(log, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
   say('/tail 5');
   run();
   const transcript = ledger.bridge.getCommand(n)?.result ?? '';
   t.match(transcript, /^tool: Bash npm test\n {2}⎿ x{10,}…\nresult: success, 4\.2 s, 3 turns, \$0\.0421, tokens in 10, out 20$/m);
-  t.ok(transcript.split('\n').every((l) => l.length <= 300), 'each line cut for a phone');
+  t.ok(
+    transcript.split('\n').every((l) => l.length <= 300),
+    'each line cut for a phone',
+  );
   say('/status');
   clock += 1000;
   run();

@@ -61,15 +61,32 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
   const heartbeatFile = join(paths.runDir, 'heartbeat-bridge.json');
   const notify = (msg: string[]): void => void notes.push({ msg, heartbeat: existsSync(heartbeatFile) });
   const argv = ['/usr/bin/node', '/opt/agent-runner/bin.js', 'bridge', '--config', join(d.dir, 'agent-runner.toml')];
-  const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`), heartbeatIntervalMs: 200, argv, cwd: d.dir, notify });
+  const done = start(cfg, {
+    pid: process.pid,
+    env: { TG: TOKEN, MX: 'mxtok' },
+    stop: stop.signal,
+    log: (p, l) => void logs.push(`${p} ${l}`),
+    heartbeatIntervalMs: 200,
+    argv,
+    cwd: d.dir,
+    notify,
+  });
   await until('the first sd_notify', () => notes.length > 0);
-  t.match(JSON.parse(readFileSync(join(paths.runDir, 'enroll-bridge.json'), 'utf8')), { unit: 'bridge', pid: process.pid, argv, cwd: d.dir }, 'enrolled with its command line');
+  t.match(
+    JSON.parse(readFileSync(join(paths.runDir, 'enroll-bridge.json'), 'utf8')),
+    { unit: 'bridge', pid: process.pid, argv, cwd: d.dir },
+    'enrolled with its command line',
+  );
   t.ok(existsSync(heartbeatFile), 'heartbeat written');
   t.match(notes[0], { msg: ['READY=1', /^STATUS=delivering to tg, mx/], heartbeat: true }, 'READY=1 only after the first heartbeat');
 
   // A second bridge of the project is refused while this one lives.
   const dupLogs: string[] = [];
-  t.equal(await start(cfg, { pid: process.pid + 100_000, env: {}, stop: stop.signal, log: (_p, l) => void dupLogs.push(l) }), 75, 'duplicate: exit 75');
+  t.equal(
+    await start(cfg, { pid: process.pid + 100_000, env: {}, stop: stop.signal, log: (_p, l) => void dupLogs.push(l) }),
+    75,
+    'duplicate: exit 75',
+  );
   t.match(dupLogs.join('\n'), /another bridge of project demo is running/);
   t.match(JSON.parse(readFileSync(join(paths.runDir, 'enroll-bridge.json'), 'utf8')), { pid: process.pid }, 'the live one stays enrolled');
 
@@ -93,11 +110,20 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
   tg.push({ from: 13, chat: 5, text: '/stop' });
   await until('the /pause acknowledgement', () => tg.sent.some((s) => s.text.includes('Paused until')));
   t.ok(readPause(paths, Date.now()), 'pause marker written');
-  t.ok(tg.sent.some((s) => /\/pause\n\nPaused until/.test(s.text)), 'acknowledged in the chat');
+  t.ok(
+    tg.sent.some((s) => /\/pause\n\nPaused until/.test(s.text)),
+    'acknowledged in the chat',
+  );
   t.notOk(existsSync(paths.stopFile), 'the /stop commands from a foreign chat and a foreign user were not executed');
-  const events = readdirSync(paths.eventsDir).flatMap((f) => readFileSync(join(paths.eventsDir, f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const events = readdirSync(paths.eventsDir)
+    .flatMap((f) => readFileSync(join(paths.eventsDir, f), 'utf8').trim().split('\n'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const received = events.filter((e) => e['kind'] === 'command_received');
-  t.same(received.map((e) => [e['command'], e['status'], e['reason'] ?? null]).sort(), [['pause', 'accepted', null], ['stop', 'rejected', 'chat_not_allowed'], ['stop', 'rejected', 'sender_not_allowed']]);
+  t.same(received.map((e) => [e['command'], e['status'], e['reason'] ?? null]).sort(), [
+    ['pause', 'accepted', null],
+    ['stop', 'rejected', 'chat_not_allowed'],
+    ['stop', 'rejected', 'sender_not_allowed'],
+  ]);
 
   // The restart marker ends the daemon with 75 at a safe point.
   requestRestart(paths, 'bridge', { by: 'test', reason: 'restart test', nowMs: Date.now() });
@@ -107,7 +133,10 @@ t.test('the daemon: lifecycle, idle delivery latency, commands, restart marker, 
   t.notOk(existsSync(join(paths.runDir, 'heartbeat-bridge.json')), 'heartbeat removed');
   t.match(readExitRecord(paths, 'bridge'), { exit_code: 75, reason: 'restart_marker', argv, cwd: d.dir }, 'clean-exit record');
   t.match(notes.at(-1)?.msg, ['STOPPING=1']);
-  t.notOk(logs.some((l) => l.includes(TOKEN) || l.includes('mxtok')), 'no secret in the log');
+  t.notOk(
+    logs.some((l) => l.includes(TOKEN) || l.includes('mxtok')),
+    'no secret in the log',
+  );
 
   // SIGTERM while a restart of this incarnation is pending (the watchdog's T2): 75, so systemd restarts it.
   const stop2 = new AbortController();
@@ -140,7 +169,12 @@ t.test('chat commands addressed to another bot, and edited messages, are neither
   const stop = new AbortController();
   t.teardown(() => stop.abort());
   const logs: string[] = [];
-  const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`) });
+  const done = start(cfg, {
+    pid: process.pid,
+    env: { TG: TOKEN, MX: 'mxtok' },
+    stop: stop.signal,
+    log: (p, l) => void logs.push(`${p} ${l}`),
+  });
   // All from the allowed user in the configured chat (a group with several bots).
   tg.push({ from: 7, chat: 5, text: '/pause@otherbot 2h' });
   tg.push({ from: 7, chat: 5, text: '/stop@OtherBot' });
@@ -155,15 +189,27 @@ t.test('chat commands addressed to another bot, and edited messages, are neither
   t.teardown(() => observer.close());
   await until('every update ingested, every command run, every reply delivered', () => {
     const o = observer.outbox.countByStatus();
-    return Number(observer.bridge.getCursor('inbound.tg') ?? 0) > last && observer.bridge.pendingCommands().length === 0 && o.pending + o.sending === 0;
+    return (
+      Number(observer.bridge.getCursor('inbound.tg') ?? 0) > last &&
+      observer.bridge.pendingCommands().length === 0 &&
+      o.pending + o.sending === 0
+    );
   });
   stop.abort();
   t.equal(await done, 0);
   t.equal(readPause(paths, Date.now()), undefined, '/pause@otherbot did not pause');
   t.notOk(existsSync(paths.stopFile), '/stop@OtherBot and the edit to /stop did not stop');
   t.equal(tg.sent.length, 2, `only the two replies: ${JSON.stringify(tg.sent.map((s) => s.text.split('\n')[0]))}`);
-  const events = readdirSync(paths.eventsDir).flatMap((f) => readFileSync(join(paths.eventsDir, f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.same(events.filter((e) => e['kind'] === 'command_received').map((e) => [e['command'], e['status']]), [['help', 'accepted'], ['status', 'accepted']]);
+  const events = readdirSync(paths.eventsDir)
+    .flatMap((f) => readFileSync(join(paths.eventsDir, f), 'utf8').trim().split('\n'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.same(
+    events.filter((e) => e['kind'] === 'command_received').map((e) => [e['command'], e['status']]),
+    [
+      ['help', 'accepted'],
+      ['status', 'accepted'],
+    ],
+  );
 });
 
 t.test('a full disk never stops the bridge: it logs once, keeps running and delivers once space is free', async (t) => {
@@ -181,7 +227,13 @@ t.test('a full disk never stops the bridge: it logs once, keeps running and deli
   const logs: string[] = [];
   const stop = new AbortController();
   t.teardown(() => stop.abort());
-  const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: 'mxtok' }, stop: stop.signal, log: (p, l) => void logs.push(`${p} ${l}`), openLedger: (p, o) => diskFullLedger(openLedger(p, o), full) });
+  const done = start(cfg, {
+    pid: process.pid,
+    env: { TG: TOKEN, MX: 'mxtok' },
+    stop: stop.signal,
+    log: (p, l) => void logs.push(`${p} ${l}`),
+    openLedger: (p, o) => diskFullLedger(openLedger(p, o), full),
+  });
   let ended = false;
   void done.then(() => (ended = true));
   const producer = openLedger(paths.ledgerPath);
@@ -197,8 +249,14 @@ t.test('a full disk never stops the bridge: it logs once, keeps running and deli
   t.equal(mx.events.length, 1, 'nothing claimed while the ledger cannot be written');
   t.equal(logs.filter((l) => /the disk is full/.test(l)).length, 1, `logged once: ${logs.join(' | ')}`);
   full.on = false;
-  await until('delivery and commands to resume by themselves', () => mx.events.length === 2 && tg.sent.some((s) => /Paused until/.test(s.text)));
-  t.same(mx.events.map((e) => e.txn), ['before:mx', 'during:mx']);
+  await until(
+    'delivery and commands to resume by themselves',
+    () => mx.events.length === 2 && tg.sent.some((s) => /Paused until/.test(s.text)),
+  );
+  t.same(
+    mx.events.map((e) => e.txn),
+    ['before:mx', 'during:mx'],
+  );
   stop.abort();
   t.equal(await done, 0);
 });
@@ -225,8 +283,18 @@ t.test('daily digest is enqueued at digest_time and sent once', async (t) => {
   const stop = new AbortController();
   t.teardown(() => stop.abort());
   const logs: string[] = [];
-  const done = start(cfg, { pid: process.pid, env: { TG: TOKEN, MX: "mxtok" }, stop: stop.signal, log: (p, line) => void logs.push(`${p} ${line}`), now, offsetMin: () => 0 });
-  await until(() => `the digest (${logs.join('; ')})`, () => tg.sent.length > 0);
+  const done = start(cfg, {
+    pid: process.pid,
+    env: { TG: TOKEN, MX: 'mxtok' },
+    stop: stop.signal,
+    log: (p, line) => void logs.push(`${p} ${line}`),
+    now,
+    offsetMin: () => 0,
+  });
+  await until(
+    () => `the digest (${logs.join('; ')})`,
+    () => tg.sent.length > 0,
+  );
   stop.abort();
   await done;
   t.equal(tg.sent.length, 1, logs.join('\n'));

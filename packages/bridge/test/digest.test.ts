@@ -44,11 +44,19 @@ t.test('what counts as healed: transient streaks ended by ok; heals; alarms rais
   let at = SINCE - 3_600_000;
   round(l, at, 'overloaded'); // before the window
   at = SINCE;
-  for (const c of ['ok', 'overloaded', 'server_error', 'ok', 'network', 'crash', 'ok', 'timeout', 'network', 'ok', 'rate_limit']) round(l, (at += 600_000), c);
+  for (const c of ['ok', 'overloaded', 'server_error', 'ok', 'network', 'crash', 'ok', 'timeout', 'network', 'ok', 'rate_limit'])
+    round(l, (at += 600_000), c);
   round(l, DAY + 1000, 'ok'); // after the window: the last rate_limit is still unresolved in it
   l.watchdog.recordHealAction({ target: 'bridge', tier: 3, action: 'sigkill', result: 'succeeded', actor: 'watchdog', atMs: SINCE + 1000 });
   l.watchdog.recordHealAction({ target: 'bridge', tier: 3, action: 'sigkill', result: 'succeeded', actor: 'watchdog', atMs: SINCE + 2000 });
-  l.watchdog.recordHealAction({ target: 'runner', tier: 1, action: 'restart-marker', result: 'failed', actor: 'watchdog', atMs: SINCE - 1 });
+  l.watchdog.recordHealAction({
+    target: 'runner',
+    tier: 1,
+    action: 'restart-marker',
+    result: 'failed',
+    actor: 'watchdog',
+    atMs: SINCE - 1,
+  });
   const scope = { project: 'app', host: 'pi' };
   raiseAlarm(l, 'auth_paused', { agent: 'claude' }, { ...scope, atMs: SINCE + 10_000 });
   clearAlarm(l, 'auth_paused', { paused_s: 600 }, { ...scope, atMs: SINCE + 20_000 });
@@ -61,7 +69,10 @@ t.test('what counts as healed: transient streaks ended by ok; heals; alarms rais
   t.same(h.alarmsCleared, { auth_paused: 1 });
   t.same(h.alarmsOpen, { disk_full: 1 });
   const body = buildDigest(l, SINCE, DAY, 'app', 'pi').body;
-  t.match(body, /Healed by themselves: 4 transient rounds \(network ×1, overloaded ×1, server_error ×1, timeout ×1\); 1 not yet followed by an ok round/);
+  t.match(
+    body,
+    /Healed by themselves: 4 transient rounds \(network ×1, overloaded ×1, server_error ×1, timeout ×1\); 1 not yet followed by an ok round/,
+  );
   t.match(body, /Watchdog heals: 2 \(bridge sigkill succeeded ×2\)/);
   t.match(body, /Alarms raised and cleared: 1 \(auth_paused ×1\); still open: 1 \(disk_full ×1\)/);
 });

@@ -25,7 +25,11 @@ t.test('discord webhook', async (t) => {
   t.equal(got.length, 1 + 3);
   t.ok(got.every((g) => g.length <= DISCORD_MAX_CHARS));
 
-  stub.fail('/api/webhooks', { status: 429, headers: { 'content-type': 'application/json', 'retry-after': '2' }, body: JSON.stringify({ message: 'You are being rate limited.', retry_after: 0.35, global: false }) });
+  stub.fail('/api/webhooks', {
+    status: 429,
+    headers: { 'content-type': 'application/json', 'retry-after': '2' },
+    body: JSON.stringify({ message: 'You are being rate limited.', retry_after: 0.35, global: false }),
+  });
   let e = await rejection(d.send(msg()));
   t.equal(e.retryable, true);
   t.equal(e.retryAfterMs, 350, 'JSON retry_after (seconds, float) wins');

@@ -25,7 +25,10 @@ interface Rig {
   run(d?: Dispatcher): Promise<void>;
 }
 
-async function rig(t: Test, opts: { bridge?: Partial<BridgeConfig>; tg?: Record<string, unknown>; mx?: Record<string, unknown>; startMs?: number } = {}): Promise<Rig> {
+async function rig(
+  t: Test,
+  opts: { bridge?: Partial<BridgeConfig>; tg?: Record<string, unknown>; mx?: Record<string, unknown>; startMs?: number } = {},
+): Promise<Rig> {
   const dir = tmp();
   const clock = { ms: opts.startMs ?? Date.parse('2026-03-02T12:00:00Z') };
   const now = (): number => clock.ms;
@@ -41,7 +44,20 @@ async function rig(t: Test, opts: { bridge?: Partial<BridgeConfig>; tg?: Record<
   const bridge: BridgeConfig = { poll_interval_s: 1, max_attempts: 3, dedupe_window_s: 600, ...opts.bridge };
   const connections: Ledger[] = [];
   const dispatcher = (l: Ledger, claimant: string): Dispatcher =>
-    new Dispatcher({ ledger: l, transports, config: bridge, claimant, now, startedAtMs: clock.ms, random: () => 0.5, offsetMin: () => 0, log: () => undefined, onDeadLetter: (row, error) => dead.push({ row, error }), wake: () => undefined, holdMs: 0 });
+    new Dispatcher({
+      ledger: l,
+      transports,
+      config: bridge,
+      claimant,
+      now,
+      startedAtMs: clock.ms,
+      random: () => 0.5,
+      offsetMin: () => 0,
+      log: () => undefined,
+      onDeadLetter: (row, error) => dead.push({ row, error }),
+      wake: () => undefined,
+      holdMs: 0,
+    });
   const d = dispatcher(ledger, 'test');
   const incarnation = (): Dispatcher => {
     const l = openLedger(ledger.path, { now });
@@ -70,14 +86,24 @@ async function rig(t: Test, opts: { bridge?: Partial<BridgeConfig>; tg?: Record<
   return { ledger, d, incarnation, mx, tg, clock, dead, run };
 }
 
-const row = (key: string, over: Record<string, unknown> = {}) => ({ idempotencyKey: key, kind: 'round_end', severity: 'warning' as const, title: `title ${key}`, body: 'body', ...over });
+const row = (key: string, over: Record<string, unknown> = {}) => ({
+  idempotencyKey: key,
+  kind: 'round_end',
+  severity: 'warning' as const,
+  title: `title ${key}`,
+  body: 'body',
+  ...over,
+});
 
 t.test('routing fans a producer row out per transport by severity and kind', async (t) => {
   const r = await rig(t, { tg: { min_severity: 'error' } });
   r.ledger.outbox.enqueue(row('a'));
   r.ledger.outbox.enqueue(row('b', { severity: 'critical' }));
   await r.run();
-  t.same(r.mx.events.map((e) => e.txn), ['a:mx', 'b:mx']);
+  t.same(
+    r.mx.events.map((e) => e.txn),
+    ['a:mx', 'b:mx'],
+  );
   t.equal(r.tg.sent.length, 1, 'telegram only gets >= error');
   t.match(r.tg.sent[0]?.text, /title b/);
   const byStatus = r.ledger.outbox.countByStatus();
@@ -86,7 +112,11 @@ t.test('routing fans a producer row out per transport by severity and kind', asy
 
 t.test('a failure on one transport never resends on the others; Retry-After is honoured', async (t) => {
   const r = await rig(t);
-  r.tg.fail('/sendMessage', { status: 429, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ok: false, error_code: 429, description: 'Too Many Requests', parameters: { retry_after: 30 } }) });
+  r.tg.fail('/sendMessage', {
+    status: 429,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ok: false, error_code: 429, description: 'Too Many Requests', parameters: { retry_after: 30 } }),
+  });
   const { id } = r.ledger.outbox.enqueue(row('x'));
   await r.run();
   t.equal(r.mx.puts, 1);
@@ -121,7 +151,11 @@ t.test('exponential back-off, then dead-letter after max_attempts; permanent err
   t.equal(r.dead[0]?.row.attempts, 3);
   t.match(r.dead[0]?.error, /503/);
 
-  r.tg.fail('/sendMessage', { status: 400, headers: { 'content-type': 'application/json' }, body: '{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}' });
+  r.tg.fail('/sendMessage', {
+    status: 400,
+    headers: { 'content-type': 'application/json' },
+    body: '{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}',
+  });
   r.ledger.outbox.enqueue(row('z', { transport: 'tg' }));
   await r.run();
   t.equal(r.ledger.outbox.getOutbox(2)?.status, 'dead');
@@ -133,9 +167,16 @@ t.test('repeats inside dedupe_window_s are sent once, across bridge incarnations
   r.ledger.outbox.enqueue(row('d1', { title: 'same' }));
   r.ledger.outbox.enqueue(row('d2', { title: 'same' }));
   await r.run();
-  t.same(r.mx.events.map((e) => e.txn), ['d1:mx']);
+  t.same(
+    r.mx.events.map((e) => e.txn),
+    ['d1:mx'],
+  );
   t.equal(r.tg.sent.length, 1);
-  t.match(r.ledger.outbox.findOutbox('d2:mx'), { status: 'sent', lastError: 'not sent: repeat of d1:mx', fingerprint: null }, 'the repeat is closed, not left pending');
+  t.match(
+    r.ledger.outbox.findOutbox('d2:mx'),
+    { status: 'sent', lastError: 'not sent: repeat of d1:mx', fingerprint: null },
+    'the repeat is closed, not left pending',
+  );
   t.equal(r.d.stats.deduplicated, 2);
 
   // A second incarnation (its own connection and dispatcher, nothing in memory) still knows.
@@ -144,7 +185,11 @@ t.test('repeats inside dedupe_window_s are sent once, across bridge incarnations
   r.ledger.outbox.enqueue(row('d3', { title: 'same' }));
   r.ledger.outbox.enqueue(row('d4', { title: 'other' }));
   await r.run(second);
-  t.same(r.mx.events.map((e) => e.txn), ['d1:mx', 'd4:mx'], 'the repeat after a restart is not sent; a different text is');
+  t.same(
+    r.mx.events.map((e) => e.txn),
+    ['d1:mx', 'd4:mx'],
+    'the repeat after a restart is not sent; a different text is',
+  );
   t.equal(second.stats.deduplicated, 2);
 
   // Alarms and recoveries with the same text as an earlier one are new episodes: always sent.
@@ -166,14 +211,21 @@ t.test('quiet hours hold everything but critical until the window ends', async (
   r.ledger.outbox.enqueue(row('q1', { transport: 'mx' }));
   r.ledger.outbox.enqueue(row('q2', { transport: 'mx', severity: 'critical' }));
   await r.run();
-  t.same(r.mx.events.map((e) => e.txn), ['q2'], 'critical goes out; the earlier warning does not hold it back');
+  t.same(
+    r.mx.events.map((e) => e.txn),
+    ['q2'],
+    'critical goes out; the earlier warning does not hold it back',
+  );
   t.match(r.ledger.outbox.getOutbox(1), { status: 'pending', attempts: 0 }, 'left unclaimed');
   r.clock.ms = Date.parse('2026-03-03T06:59:59Z');
   await r.run();
   t.equal(r.mx.events.length, 1, 'still quiet');
   r.clock.ms = Date.parse('2026-03-03T07:00:00Z');
   await r.run();
-  t.same(r.mx.events.map((e) => e.txn), ['q2', 'q1']);
+  t.same(
+    r.mx.events.map((e) => e.txn),
+    ['q2', 'q1'],
+  );
   t.equal(r.dead.length, 0);
 });
 
@@ -199,7 +251,10 @@ t.test('rows a dead bridge claimed are taken over at once, not after the lease',
   t.equal(claimed.length, 1);
   r.clock.ms += 10;
   await r.run();
-  t.same(r.mx.events.map((e) => e.txn), ['c1']);
+  t.same(
+    r.mx.events.map((e) => e.txn),
+    ['c1'],
+  );
   t.equal(r.ledger.outbox.getOutbox(1)?.status, 'sent');
   // A row this incarnation itself holds is not taken again by the next pump.
   r.ledger.outbox.enqueue(row('c2', { transport: 'mx' }));
@@ -229,7 +284,18 @@ t.test('a row re-claimed after its lease while still queued is not sent twice', 
       return {};
     },
   };
-  const d = new Dispatcher({ ledger, transports: new Map([['slow', slow]]), config: { poll_interval_s: 1, max_attempts: 3, dedupe_window_s: 0 }, claimant: 'me', now, startedAtMs: clock.ms - 1, log: () => undefined, onDeadLetter: () => undefined, wake: () => undefined, holdMs: 0 });
+  const d = new Dispatcher({
+    ledger,
+    transports: new Map([['slow', slow]]),
+    config: { poll_interval_s: 1, max_attempts: 3, dedupe_window_s: 0 },
+    claimant: 'me',
+    now,
+    startedAtMs: clock.ms - 1,
+    log: () => undefined,
+    onDeadLetter: () => undefined,
+    wake: () => undefined,
+    holdMs: 0,
+  });
   ledger.outbox.enqueue({ idempotencyKey: 'a', kind: 'k', severity: 'error', title: 'a', transport: 'slow' });
   ledger.outbox.enqueue({ idempotencyKey: 'b', kind: 'k', severity: 'error', title: 'b', transport: 'slow' });
   t.equal(d.pump(), 2);
@@ -252,9 +318,17 @@ t.test('creation order per transport: a receiver refusing for a while gets the a
   r.ledger.outbox.enqueue(row('alert', { title: 'disk nearly full' }));
   r.ledger.outbox.enqueue(row('stop', { title: 'runner stopped by the monitor', severity: 'critical' }));
   await r.run();
-  t.same(r.mx.events.map((e) => e.txn), ['alert:mx', 'stop:mx'], 'the healthy transport is not held up');
+  t.same(
+    r.mx.events.map((e) => e.txn),
+    ['alert:mx', 'stop:mx'],
+    'the healthy transport is not held up',
+  );
   t.equal(r.tg.sent.length, 0);
-  t.match(r.ledger.outbox.findOutbox('stop:tg'), { status: 'pending', lastError: /deferred: behind alert:tg/ }, 'handed back behind the failed row');
+  t.match(
+    r.ledger.outbox.findOutbox('stop:tg'),
+    { status: 'pending', lastError: /deferred: behind alert:tg/ },
+    'handed back behind the failed row',
+  );
   t.equal(failuresBefore(r.ledger.outbox.findOutbox('stop:tg') as OutboxRecord), 0, 'waiting behind is not a failure');
   r.ledger.outbox.enqueue(row('later', { title: 'one more' }));
   for (let i = 0; i < 5 && r.tg.sent.length < 3; i++) {
@@ -262,9 +336,18 @@ t.test('creation order per transport: a receiver refusing for a while gets the a
     r.clock.ms = Math.max(r.clock.ms, head.nextAttemptAtMs);
     await r.run();
   }
-  const sendCalls = r.tg.requests.filter((q) => q.url.endsWith('/sendMessage')).map((q) => String((q.json as { text?: string } | undefined)?.text ?? '').split('\n')[0]);
-  t.same(sendCalls, ['disk nearly full', 'disk nearly full', 'disk nearly full', 'disk nearly full', 'runner stopped by the monitor', 'one more'], 'nothing behind the alert was tried before it went through');
-  t.same(r.tg.sent.map((s) => s.text.split('\n')[0]), ['disk nearly full', 'runner stopped by the monitor', 'one more']);
+  const sendCalls = r.tg.requests
+    .filter((q) => q.url.endsWith('/sendMessage'))
+    .map((q) => String((q.json as { text?: string } | undefined)?.text ?? '').split('\n')[0]);
+  t.same(
+    sendCalls,
+    ['disk nearly full', 'disk nearly full', 'disk nearly full', 'disk nearly full', 'runner stopped by the monitor', 'one more'],
+    'nothing behind the alert was tried before it went through',
+  );
+  t.same(
+    r.tg.sent.map((s) => s.text.split('\n')[0]),
+    ['disk nearly full', 'runner stopped by the monitor', 'one more'],
+  );
   t.same(r.ledger.outbox.countByStatus(), { pending: 0, sending: 0, sent: 9, dead: 0 });
 });
 
@@ -276,11 +359,18 @@ t.test('a recovery replies to its alarm: Telegram reply_parameters, Matrix m.in_
   clearAlarm(r.ledger, 'auth_paused', { paused_s: 600 }, scope);
   await r.run();
   t.equal(r.tg.sent.length, 2);
-  t.match(r.tg.sent[0]?.text, /^app@pi: claude login rejected, rounds paused\n\nRounds are paused/, 'title as the producer wrote it, then the body');
+  t.match(
+    r.tg.sent[0]?.text,
+    /^app@pi: claude login rejected, rounds paused\n\nRounds are paused/,
+    'title as the producer wrote it, then the body',
+  );
   t.equal(r.tg.sent[0]?.reply_to, undefined);
   t.equal(r.tg.sent[1]?.reply_to, 1, 'the recovery replies to the alarm (message_id 1)');
   t.match(r.tg.sent[1]?.text, /^app@pi: resolved: authentication works again/);
-  t.same(r.mx.events.map((e) => e.reply_to ?? null), [null, r.mx.events[0]?.event_id]);
+  t.same(
+    r.mx.events.map((e) => e.reply_to ?? null),
+    [null, r.mx.events[0]?.event_id],
+  );
   t.same(r.mx.events[0]?.mentions, {}, 'nothing pings');
   t.match(r.ledger.outbox.findOutbox('alarm:1:raised:tg'), { platformMessageId: '1' });
   t.match(r.ledger.outbox.findOutbox('alarm:1:raised:mx'), { platformMessageId: r.mx.events[0]?.event_id });
@@ -302,8 +392,21 @@ t.test('a full disk never kills delivery: the write is kept, logged once, and do
   const full = { on: false };
   const faulty = diskFullLedger(ledger, full);
   const logs: string[] = [];
-  const transports = new Map([['mx', createTransport(notifyCfg('mx', 'matrix', { homeserver: mx.url, room_id: ROOM, access_token_env: 'MT' }), c)]]);
-  const d = new Dispatcher({ ledger: faulty, transports, config: { poll_interval_s: 1, max_attempts: 3, dedupe_window_s: 0 }, claimant: 'me', now, startedAtMs: clock.ms, log: (p, l) => void logs.push(`${p} ${l}`), onDeadLetter: () => undefined, wake: () => undefined, holdMs: 0 });
+  const transports = new Map([
+    ['mx', createTransport(notifyCfg('mx', 'matrix', { homeserver: mx.url, room_id: ROOM, access_token_env: 'MT' }), c)],
+  ]);
+  const d = new Dispatcher({
+    ledger: faulty,
+    transports,
+    config: { poll_interval_s: 1, max_attempts: 3, dedupe_window_s: 0 },
+    claimant: 'me',
+    now,
+    startedAtMs: clock.ms,
+    log: (p, l) => void logs.push(`${p} ${l}`),
+    onDeadLetter: () => undefined,
+    wake: () => undefined,
+    holdMs: 0,
+  });
   ledger.outbox.enqueue({ idempotencyKey: 'n1', kind: 'k', severity: 'error', title: 'n1', transport: 'mx' });
   t.equal(d.pump(), 1);
   full.on = true; // the disk fills while n1 is on the wire
@@ -316,7 +419,11 @@ t.test('a full disk never kills delivery: the write is kept, logged once, and do
   full.on = false;
   t.equal(d.pump(), 1, 'n2 claimed once space is free');
   while (d.pending > 0) await new Promise((r) => setTimeout(r, 5));
-  t.same(mx.events.map((e) => e.txn), ['n1', 'n2'], 'n1 not sent twice');
+  t.same(
+    mx.events.map((e) => e.txn),
+    ['n1', 'n2'],
+    'n1 not sent twice',
+  );
   t.same(ledger.outbox.countByStatus(), { pending: 0, sending: 0, sent: 2, dead: 0 });
   t.match(logs.at(-1), /^notice ledger writes work again/);
 });

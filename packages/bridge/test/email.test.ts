@@ -26,7 +26,12 @@ t.test('email over a real SMTP exchange (smtp-server)', async (t) => {
           err.responseCode = code;
           return cb(err);
         }
-        mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), data, user: session.user as string | undefined });
+        mails.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          data,
+          user: session.user as string | undefined,
+        });
         cb();
       });
     },
@@ -38,7 +43,15 @@ t.test('email over a real SMTP exchange (smtp-server)', async (t) => {
     await c.http.close();
     await new Promise<void>((r) => server.close(() => r()));
   });
-  const cfg = notifyCfg('mail', 'email', { smtp_host: '127.0.0.1', smtp_port: port, starttls: false, username: 'bot', password_env: 'SMTP_PW', from: 'runner@example.org', to: ['ops@example.org', 'me@example.org'] });
+  const cfg = notifyCfg('mail', 'email', {
+    smtp_host: '127.0.0.1',
+    smtp_port: port,
+    starttls: false,
+    username: 'bot',
+    password_env: 'SMTP_PW',
+    from: 'runner@example.org',
+    to: ['ops@example.org', 'me@example.org'],
+  });
   const mail = emailTransport(cfg, c);
   await mail.send(msg({ key: 'round-end:7' }));
   t.equal(mails.length, 1);

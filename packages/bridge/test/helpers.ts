@@ -10,7 +10,15 @@ import type { OutMessage, TransportContext } from '../src/transport.js';
 
 /** A `[notify.NAME]` table of `type` as the loader gives it: the schema's defaults, then `extra`. */
 export function notifyCfg<T extends NotifyType>(name: string, type: T, extra: Record<string, unknown>): NotifyConfigOf<T> {
-  return { ...transportDefaults(type), name, type, enabled: true, min_severity: 'info', max_per_minute: 1000, ...extra } as NotifyConfigOf<T>;
+  return {
+    ...transportDefaults(type),
+    name,
+    type,
+    enabled: true,
+    min_severity: 'info',
+    max_per_minute: 1000,
+    ...extra,
+  } as NotifyConfigOf<T>;
 }
 
 export function ctx(env: Record<string, string> = {}, timeoutMs = 2000): TransportContext & { http: HttpClient } {
@@ -18,7 +26,15 @@ export function ctx(env: Record<string, string> = {}, timeoutMs = 2000): Transpo
 }
 
 export function msg(over: Partial<OutMessage> = {}): OutMessage {
-  return { key: 'k1', kind: 'round_end', severity: 'warning', title: 'Round 7 rate limited', body: 'resets at 14:00', payload: { round: 7 }, ...over };
+  return {
+    key: 'k1',
+    kind: 'round_end',
+    severity: 'warning',
+    title: 'Round 7 rate limited',
+    body: 'resets at 14:00',
+    payload: { round: 7 },
+    ...over,
+  };
 }
 
 export function tmp(): { dir: string; cleanup: () => void } {
@@ -39,7 +55,10 @@ export async function rejection(p: Promise<unknown>): Promise<Error & { retryabl
 /** The error the ledger raises when SQLite cannot write for a full disk (as exec.ts wraps it). */
 export function sqliteFull(path: string, op: string): AgentRunnerError {
   const cause = Object.assign(new Error('database or disk is full'), { name: 'SqliteError', code: 'SQLITE_FULL' });
-  return new AgentRunnerError('ERR_AR_LEDGER', `ledger ${path}: ${op} failed (SQLITE_FULL): database or disk is full`, { location: { file: path }, cause });
+  return new AgentRunnerError('ERR_AR_LEDGER', `ledger ${path}: ${op} failed (SQLITE_FULL): database or disk is full`, {
+    location: { file: path },
+    cause,
+  });
 }
 
 /**
@@ -64,7 +83,17 @@ export function diskFullLedger(ledger: Ledger, full: { on: boolean; refused?: st
     });
   return {
     ...ledger,
-    bridge: guard(ledger.bridge, ['claimDue', 'markSent', 'markFailed', 'markDead', 'markRepeat', 'insertCommand', 'insertCommands', 'setCursor', 'markHandled']),
+    bridge: guard(ledger.bridge, [
+      'claimDue',
+      'markSent',
+      'markFailed',
+      'markDead',
+      'markRepeat',
+      'insertCommand',
+      'insertCommands',
+      'setCursor',
+      'markHandled',
+    ]),
     outbox: guard(ledger.outbox, ['enqueue']),
     atomically: (fn) => {
       if (full.on) throw sqliteFull(ledger.path, 'transaction');

@@ -21,13 +21,21 @@ t.test('matrix send is idempotent on the transaction id', async (t) => {
   t.match(stub.requests[0]?.url, `/rooms/${encodeURIComponent(ROOM)}/send/m.room.message/round-end%3A7%3Amx`);
 
   await m.send(msg({ key: 'big', body: 'q'.repeat(40_000) }));
-  t.same(stub.events.slice(1).map((e) => e.txn), ['big', 'big.1', 'big.2'], 'chunks get their own txn ids');
+  t.same(
+    stub.events.slice(1).map((e) => e.txn),
+    ['big', 'big.1', 'big.2'],
+    'chunks get their own txn ids',
+  );
   // Control characters are 6 bytes each as JSON: still under the 65,536-byte event limit (the stub refuses more).
   const before = stub.events.length;
   await m.send(msg({ key: 'ctl', body: '\x1b\x07'.repeat(15_000) }));
   t.ok(stub.events.length - before >= 2, 'chunked by the encoded size, none refused');
 
-  stub.fail('/send/', { status: 429, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errcode: 'M_LIMIT_EXCEEDED', error: 'Too many requests', retry_after_ms: 1500 }) });
+  stub.fail('/send/', {
+    status: 429,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ errcode: 'M_LIMIT_EXCEEDED', error: 'Too many requests', retry_after_ms: 1500 }),
+  });
   let e = await rejection(m.send(msg({ key: 'k429' })));
   t.equal(e.retryable, true);
   t.equal(e.retryAfterMs, 1500);
@@ -37,7 +45,10 @@ t.test('matrix send is idempotent on the transaction id', async (t) => {
   t.match((await rejection(m.send(msg({ key: 'kjson' })))).message, /malformed JSON/);
   stub.fail('/send/', { hang: true });
   t.match((await rejection(m.send(msg({ key: 'khang' })))).message, /timed out/);
-  const bad = matrixTransport(notifyCfg('mx', 'matrix', { homeserver: stub.url, room_id: ROOM, access_token_env: 'T' }), ctx({ T: 'wrong' }));
+  const bad = matrixTransport(
+    notifyCfg('mx', 'matrix', { homeserver: stub.url, room_id: ROOM, access_token_env: 'T' }),
+    ctx({ T: 'wrong' }),
+  );
   e = await rejection(bad.send(msg()));
   t.equal(e.retryable, false);
   t.match(e.message, /M_UNKNOWN_TOKEN/);
@@ -58,12 +69,22 @@ t.test('matrix /sync: first sync sets the cursor, later ones return room message
   t.equal(first.messages.length, 0, 'history is not returned as commands');
   setTimeout(() => stub.push('@alice:example.org', '/pause 1h'), 100);
   const second = await m.poll!(first.cursor, new AbortController().signal);
-  t.same(second.messages.map((x) => [x.sender, x.chat, x.text]), [['@alice:example.org', ROOM, '/pause 1h']]);
+  t.same(
+    second.messages.map((x) => [x.sender, x.chat, x.text]),
+    [['@alice:example.org', ROOM, '/pause 1h']],
+  );
   t.not(second.cursor, first.cursor);
   // An edit is a new m.room.message event (`m.replace`), its body possibly the new text as it
   // is: never a command.
-  stub.push('@alice:example.org', '/stop', { 'm.new_content': { msgtype: 'm.text', body: '/stop' }, 'm.relates_to': { rel_type: 'm.replace', event_id: '$in1' } });
+  stub.push('@alice:example.org', '/stop', {
+    'm.new_content': { msgtype: 'm.text', body: '/stop' },
+    'm.relates_to': { rel_type: 'm.replace', event_id: '$in1' },
+  });
   stub.push('@alice:example.org', '/resume');
   const third = await m.poll!(second.cursor, new AbortController().signal);
-  t.same(third.messages.map((x) => x.text), ['/resume'], 'the edit to "/stop" is skipped');
+  t.same(
+    third.messages.map((x) => x.text),
+    ['/resume'],
+    'the edit to "/stop" is skipped',
+  );
 });

@@ -25,7 +25,11 @@ t.test('ntfy publish: body, Title/Priority/Tags headers, auth, 4 KiB cut', async
   t.equal(r?.headers['tags'], 'rotating_light,round_end', 'severity emoji, then the kind');
   t.equal(r?.headers['authorization'], 'Bearer tk_secret');
   t.match(String(r?.headers['title']), /^=\?UTF-8\?B\?/, 'non-ASCII title as an RFC 2047 word');
-  t.equal(Buffer.from(String(r?.headers['title']).slice(10, -2), 'base64').toString(), 'Runner crash loop — stopped', 'the title as is, no severity tag');
+  t.equal(
+    Buffer.from(String(r?.headers['title']).slice(10, -2), 'base64').toString(),
+    'Runner crash loop — stopped',
+    'the title as is, no severity tag',
+  );
   await n.send(msg({ body: 'é'.repeat(5000) }));
   t.ok(Buffer.byteLength(stub.requests[1]?.body ?? '') <= 4096);
   t.match(stub.requests[1]?.body, /truncated; full text/);
@@ -45,7 +49,10 @@ t.test('webhook: JSON body signed with HMAC-SHA256; secret from a credentials fi
     await stub.close();
     d.cleanup();
   });
-  const w = webhookTransport(notifyCfg('wh', 'webhook', { url: `${stub.url}/hook`, secret_file: '/etc/agent-runner/${CREDENTIALS_DIRECTORY}/hook-secret' }), c);
+  const w = webhookTransport(
+    notifyCfg('wh', 'webhook', { url: `${stub.url}/hook`, secret_file: '/etc/agent-runner/${CREDENTIALS_DIRECTORY}/hook-secret' }),
+    c,
+  );
   await w.send(msg({ key: 'heal:runner:T1:abc' }));
   const r = stub.requests[0];
   const body = JSON.parse(r?.body ?? '{}') as Record<string, unknown>;
@@ -53,12 +60,17 @@ t.test('webhook: JSON body signed with HMAC-SHA256; secret from a credentials fi
   t.equal(body['kind'], 'round_end');
   t.same(body['payload'], { round: 7 });
   t.equal(r?.headers['idempotency-key'], 'heal:runner:T1:abc');
-  const expected = `sha256=${createHmac('sha256', 's3cret-value').update(r?.body ?? '').digest('hex')}`;
+  const expected = `sha256=${createHmac('sha256', 's3cret-value')
+    .update(r?.body ?? '')
+    .digest('hex')}`;
   t.equal(r?.headers[SIGNATURE_HEADER], expected, 'receiver can verify the raw body');
   stub.fail('/hook', { status: 500, body: 'oops' });
   t.equal((await rejection(w.send(msg()))).retryable, true);
   stub.fail('/hook', { status: 410, body: 'gone' });
   t.equal((await rejection(w.send(msg()))).retryable, false);
-  const noCred = webhookTransport(notifyCfg('wh', 'webhook', { url: `${stub.url}/hook`, secret_file: '${CREDENTIALS_DIRECTORY}/hook-secret' }), ctx({}));
+  const noCred = webhookTransport(
+    notifyCfg('wh', 'webhook', { url: `${stub.url}/hook`, secret_file: '${CREDENTIALS_DIRECTORY}/hook-secret' }),
+    ctx({}),
+  );
   t.match((await rejection(noCred.send(msg()))).message, /CREDENTIALS_DIRECTORY is not set/);
 });

@@ -49,12 +49,19 @@ t.test('slack incoming webhook and chat.postMessage', async (t) => {
   const api = slackTransport(notifyCfg('sl2', 'slack', { bot_token_env: 'SLACK_BOT', channel: 'C123', api_url: `${stub.url}/api` }), c);
   posted.length = 0;
   await api.send(msg());
-  t.same(posted.map((p) => [p.path, p.channel]), [['/api/chat.postMessage', 'C123']]);
+  t.same(
+    posted.map((p) => [p.path, p.channel]),
+    [['/api/chat.postMessage', 'C123']],
+  );
   const wrong = slackTransport(notifyCfg('sl3', 'slack', { bot_token_env: 'SLACK_BOT', channel: 'C999', api_url: `${stub.url}/api` }), c);
   e = await rejection(wrong.send(msg()));
   t.equal(e.retryable, false);
   t.match(e.message, /channel_not_found/);
-  stub.fail('/api/chat.postMessage', { status: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":false,"error":"ratelimited"}' });
+  stub.fail('/api/chat.postMessage', {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: '{"ok":false,"error":"ratelimited"}',
+  });
   t.equal((await rejection(api.send(msg()))).retryable, true);
   stub.fail('/api/chat.postMessage', { status: 200, body: 'not json' });
   t.match((await rejection(api.send(msg()))).message, /malformed JSON/);
@@ -64,7 +71,8 @@ t.test('slack commands: conversations.history polling', async (t) => {
   const history = [{ ts: '1700000000.000100', user: 'U1', text: '/status' }];
   const stub = await startStub((req, res) => {
     const q = new URL(req.url, 'http://x').searchParams;
-    if (!req.url.startsWith('/api/conversations.history') || q.get('channel') !== 'C123') return reply(res, 200, { ok: false, error: 'channel_not_found' });
+    if (!req.url.startsWith('/api/conversations.history') || q.get('channel') !== 'C123')
+      return reply(res, 200, { ok: false, error: 'channel_not_found' });
     const oldest = q.get('oldest');
     const msgs = history.filter((m) => oldest === null || tsAfter(m.ts, oldest)).reverse();
     return reply(res, 200, { ok: true, messages: oldest === null ? msgs.slice(0, 1) : msgs });
@@ -74,14 +82,23 @@ t.test('slack commands: conversations.history polling', async (t) => {
     await c.http.close();
     await stub.close();
   });
-  const api = slackTransport(notifyCfg('sl', 'slack', { bot_token_env: 'SLACK_BOT', channel: 'C123', api_url: `${stub.url}/api`, allowed_user_ids: ['U1'] }), c);
+  const api = slackTransport(
+    notifyCfg('sl', 'slack', { bot_token_env: 'SLACK_BOT', channel: 'C123', api_url: `${stub.url}/api`, allowed_user_ids: ['U1'] }),
+    c,
+  );
   const first = await api.poll!(undefined, new AbortController().signal);
   t.equal(first.initial, true);
   t.equal(first.cursor, '1700000000.000100', 'history only sets the position');
   history.push({ ts: '1700000000.000200', user: 'U1', text: '/pause 1h' }, { ts: '1700000001.000000', user: 'U2', text: '/stop' });
   const ac = new AbortController();
   const second = await api.poll!(first.cursor, ac.signal);
-  t.same(second.messages.map((m) => [m.platformMessageId, m.sender, m.chat, m.text]), [['1700000000.000200', 'U1', 'C123', '/pause 1h'], ['1700000001.000000', 'U2', 'C123', '/stop']]);
+  t.same(
+    second.messages.map((m) => [m.platformMessageId, m.sender, m.chat, m.text]),
+    [
+      ['1700000000.000200', 'U1', 'C123', '/pause 1h'],
+      ['1700000001.000000', 'U2', 'C123', '/stop'],
+    ],
+  );
   t.equal(second.cursor, '1700000001.000000');
   t.ok(tsAfter('1700000000.000201', '1700000000.0002'));
   t.notOk(tsAfter('1700000000.000200', '1700000000.000200'));

@@ -12,10 +12,7 @@ export interface Recorded {
   json: unknown;
 }
 
-export type Fault =
-  | { status: number; headers?: Record<string, string>; body?: string }
-  | { hang: true }
-  | { reset: true };
+export type Fault = { status: number; headers?: Record<string, string>; body?: string } | { hang: true } | { reset: true };
 
 export interface Stub {
   url: string;
@@ -115,14 +112,18 @@ export async function telegramStub(token: string, opts: { username?: string | nu
     const body = (req.json ?? {}) as Record<string, unknown>;
     if (m[2] === 'getMe') {
       const username = opts.username === undefined ? TELEGRAM_STUB_BOT : opts.username;
-      return reply(res, 200, { ok: true, result: { id: 1, is_bot: true, first_name: 'agent-runner', ...(username !== null ? { username } : {}) } });
+      return reply(res, 200, {
+        ok: true,
+        result: { id: 1, is_bot: true, first_name: 'agent-runner', ...(username !== null ? { username } : {}) },
+      });
     }
     if (m[2] === 'sendMessage') {
       const text = String(body['text'] ?? '');
       if (text.length > 4096) return reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message is too long' });
       const rp = body['reply_parameters'] as { message_id?: number; allow_sending_without_reply?: boolean } | undefined;
       const known = rp?.message_id !== undefined && rp.message_id >= 1 && rp.message_id <= sent.length;
-      if (rp && !known && rp.allow_sending_without_reply !== true) return reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message to be replied not found' });
+      if (rp && !known && rp.allow_sending_without_reply !== true)
+        return reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message to be replied not found' });
       sent.push({ chat_id: body['chat_id'], text, ...(known ? { reply_to: rp.message_id as number } : {}) });
       return reply(res, 200, { ok: true, result: { message_id: sent.length, chat: { id: body['chat_id'] }, text } });
     }
@@ -152,7 +153,17 @@ export async function telegramStub(token: string, opts: { username?: string | nu
   const pushUpdate = (kind: string, msg: { from: number; chat: number; text: string; date?: number }): number => {
     const id = nextUpdate++;
     const date = msg.date ?? Math.floor(Date.now() / 1000);
-    updates.push({ update_id: id, [kind]: { message_id: id * 10, from: { id: msg.from, is_bot: false }, chat: { id: msg.chat, type: 'private' }, date, text: msg.text, ...(kind.startsWith('edited_') ? { edit_date: date } : {}) } });
+    updates.push({
+      update_id: id,
+      [kind]: {
+        message_id: id * 10,
+        from: { id: msg.from, is_bot: false },
+        chat: { id: msg.chat, type: 'private' },
+        date,
+        text: msg.text,
+        ...(kind.startsWith('edited_') ? { edit_date: date } : {}),
+      },
+    });
     waiter?.();
     return id;
   };
@@ -183,7 +194,8 @@ export async function matrixStub(token: string, room: string, opts: { maxLatency
   let puts = 0;
   let waiter: (() => void) | undefined;
   const stub = await startStub(async (req, res) => {
-    if (req.headers['authorization'] !== `Bearer ${token}`) return reply(res, 401, { errcode: 'M_UNKNOWN_TOKEN', error: 'Invalid access token' });
+    if (req.headers['authorization'] !== `Bearer ${token}`)
+      return reply(res, 401, { errcode: 'M_UNKNOWN_TOKEN', error: 'Invalid access token' });
     const send = /^\/_matrix\/client\/v3\/rooms\/([^/]+)\/send\/m\.room\.message\/([^/?]+)$/.exec(req.url);
     if (send && req.method === 'PUT') {
       puts += 1;
@@ -191,13 +203,23 @@ export async function matrixStub(token: string, room: string, opts: { maxLatency
       const txn = decodeURIComponent(send[2] as string);
       const existing = byTxn.get(txn);
       if (existing) return reply(res, 200, { event_id: existing });
-      const content = (req.json ?? {}) as { body?: string; 'm.relates_to'?: { 'm.in_reply_to'?: { event_id?: string } }; 'm.mentions'?: unknown };
+      const content = (req.json ?? {}) as {
+        body?: string;
+        'm.relates_to'?: { 'm.in_reply_to'?: { event_id?: string } };
+        'm.mentions'?: unknown;
+      };
       const body = content.body ?? '';
       if (Buffer.byteLength(req.body) > 65536) return reply(res, 413, { errcode: 'M_TOO_LARGE', error: 'event too large' });
       const event_id = `$e${events.length + 1}`;
       byTxn.set(txn, event_id);
       const replyTo = content['m.relates_to']?.['m.in_reply_to']?.event_id;
-      events.push({ event_id, txn, body, ...(replyTo ? { reply_to: replyTo } : {}), ...(content['m.mentions'] !== undefined ? { mentions: content['m.mentions'] } : {}) });
+      events.push({
+        event_id,
+        txn,
+        body,
+        ...(replyTo ? { reply_to: replyTo } : {}),
+        ...(content['m.mentions'] !== undefined ? { mentions: content['m.mentions'] } : {}),
+      });
       // The event is committed before the reply goes out, as on a real homeserver: a client
       // killed while waiting resends the same txnId and must get the same event back.
       if (opts.maxLatencyMs) await new Promise((r) => setTimeout(r, Math.random() * (opts.maxLatencyMs ?? 0)));
@@ -223,7 +245,10 @@ export async function matrixStub(token: string, room: string, opts: { maxLatency
       }
       if (res.destroyed) return;
       const evs = since === null ? [] : timeline.slice(from);
-      return reply(res, 200, { next_batch: `s${timeline.length}`, rooms: { join: evs.length ? { [room]: { timeline: { events: evs } } } : {} } });
+      return reply(res, 200, {
+        next_batch: `s${timeline.length}`,
+        rooms: { join: evs.length ? { [room]: { timeline: { events: evs } } } : {} },
+      });
     }
     return reply(res, 404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
   });
@@ -231,7 +256,13 @@ export async function matrixStub(token: string, room: string, opts: { maxLatency
     events,
     puts: 0,
     push(sender: string, body: string, content: Record<string, unknown> = {}) {
-      timeline.push({ type: 'm.room.message', event_id: `$in${timeline.length}`, sender, origin_server_ts: Date.now(), content: { msgtype: 'm.text', body, ...content } });
+      timeline.push({
+        type: 'm.room.message',
+        event_id: `$in${timeline.length}`,
+        sender,
+        origin_server_ts: Date.now(),
+        content: { msgtype: 'm.text', body, ...content },
+      });
       waiter?.();
     },
   });

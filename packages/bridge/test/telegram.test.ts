@@ -12,7 +12,10 @@ t.test('telegram transport against a Bot API stub', async (t) => {
     await c.http.close();
     await stub.close();
   });
-  const tg = telegramTransport(notifyCfg('tg', 'telegram', { chat_id: 42, api_url: stub.url, bot_token_env: 'TG_TOKEN', allowed_user_ids: [7] }), c);
+  const tg = telegramTransport(
+    notifyCfg('tg', 'telegram', { chat_id: 42, api_url: stub.url, bot_token_env: 'TG_TOKEN', allowed_user_ids: [7] }),
+    c,
+  );
 
   await tg.send(msg());
   t.equal(stub.sent.length, 1);
@@ -30,7 +33,11 @@ t.test('telegram transport against a Bot API stub', async (t) => {
   t.match(stub.sent[3]?.text, /truncated; full text: agent-runner peek --round 7 --log\)$/);
 
   // 429 with parameters.retry_after (Telegram's flood control).
-  stub.fail('/sendMessage', { status: 429, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ok: false, error_code: 429, description: 'Too Many Requests: retry after 3', parameters: { retry_after: 3 } }) });
+  stub.fail('/sendMessage', {
+    status: 429,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ok: false, error_code: 429, description: 'Too Many Requests: retry after 3', parameters: { retry_after: 3 } }),
+  });
   let e = await rejection(tg.send(msg()));
   t.equal(e.retryable, true);
   t.equal(e.retryAfterMs, 3000);
@@ -41,7 +48,11 @@ t.test('telegram transport against a Bot API stub', async (t) => {
   t.equal(e.retryable, true, '5xx with an HTML body is retryable');
   t.match(e.message, /502/);
 
-  stub.fail('/sendMessage', { status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ok: false, error_code: 400, description: 'Bad Request: chat not found' }) });
+  stub.fail('/sendMessage', {
+    status: 400,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ok: false, error_code: 400, description: 'Bad Request: chat not found' }),
+  });
   e = await rejection(tg.send(msg()));
   t.equal(e.retryable, false, 'chat not found is permanent');
 
@@ -66,7 +77,10 @@ t.test('telegram transport against a Bot API stub', async (t) => {
   t.match(e.message, /MISSING_TOKEN/);
   t.equal(e.retryable, true);
 
-  const badToken = telegramTransport(notifyCfg('tg', 'telegram', { chat_id: 42, api_url: stub.url, bot_token_env: 'BAD' }), ctx({ BAD: '999:nope' }));
+  const badToken = telegramTransport(
+    notifyCfg('tg', 'telegram', { chat_id: 42, api_url: stub.url, bot_token_env: 'BAD' }),
+    ctx({ BAD: '999:nope' }),
+  );
   e = await rejection(badToken.send(msg()));
   t.equal(e.retryable, false, '401 is permanent');
 });
@@ -90,7 +104,10 @@ t.test('telegram getUpdates long polling', async (t) => {
   const started = Date.now();
   const r2 = await tg.poll!(r1.cursor, new AbortController().signal);
   t.ok(Date.now() - started >= 150, 'long poll waited for the message');
-  t.same(r2.messages.map((m) => m.text), ['/stop']);
+  t.same(
+    r2.messages.map((m) => m.text),
+    ['/stop'],
+  );
   const last = stub.requests.at(-1)?.json as { offset: number; timeout: number };
   t.equal(last.offset, id1 + 1);
   t.equal(last.timeout, 30);
@@ -114,7 +131,11 @@ t.test('telegram: getMe once before the first getUpdates; edited messages and ot
   stub.pushUpdate('channel_post', { from: 7, chat: 42, text: '/stop' });
   const plain = stub.push({ from: 7, chat: 42, text: '/status@agent_runner_bot' });
   const r1 = await tg.poll!(undefined, new AbortController().signal);
-  t.same(r1.messages.map((m) => [m.platformMessageId, m.text]), [[String(plain), '/status@agent_runner_bot']], 'only the message update');
+  t.same(
+    r1.messages.map((m) => [m.platformMessageId, m.text]),
+    [[String(plain), '/status@agent_runner_bot']],
+    'only the message update',
+  );
   t.equal(r1.cursor, String(plain + 1), 'the cursor moves past the skipped updates (they are confirmed, never returned again)');
   t.ok(edited < plain);
   t.equal(tg.botUsername?.(), TELEGRAM_STUB_BOT);
@@ -133,7 +154,11 @@ t.test('telegram: getMe once before the first getUpdates; edited messages and ot
   const e = await rejection(tg2.poll!(undefined, new AbortController().signal));
   t.match(e.message, /telegram getMe: HTTP 502/);
   t.equal(e.retryable, true);
-  t.same(stub.requests.slice(before).map((r) => r.url.replace(/^\/bot[^/]+/, '')), ['/getMe'], 'no getUpdates without the name');
+  t.same(
+    stub.requests.slice(before).map((r) => r.url.replace(/^\/bot[^/]+/, '')),
+    ['/getMe'],
+    'no getUpdates without the name',
+  );
   t.equal(tg2.botUsername?.(), undefined);
 
   // getMe without a username: unknown, so addressed commands are not ours (see addressedToUs).

@@ -46,7 +46,12 @@ t.test(`soak (${profile.name} profile), seed ${seed}`, { timeout: (profile.maxWa
     }
   };
   const outcome = await runSoak({
-    seed, profile, repo: ROOT, node: process.execPath, log, onSandbox,
+    seed,
+    profile,
+    repo: ROOT,
+    node: process.execPath,
+    log,
+    onSandbox,
     chat: { apiUrl: tg.url, token: TOKEN, chatId: CHAT, userId: OPERATOR, say: (text) => tg.push({ from: OPERATOR, chat: CHAT, text }) },
   });
   const a = outcome.assessment;

@@ -44,23 +44,32 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-
 type Scope = 'system' | 'user';
 const sctl = (scope: Scope, args: string): Run => (scope === 'system' ? root(`systemctl ${args}`) : op(`systemctl --user ${args}`));
 const jctl = (scope: Scope, args: string): Run => (scope === 'system' ? root(`journalctl ${args}`) : op(`journalctl --user ${args}`));
-const cli = (scope: Scope, args: string): Run => (scope === 'system' ? root(`cd /home/${USER}/proj && ${CLI} --system ${args}`) : op(`${CLI} ${args}`));
+const cli = (scope: Scope, args: string): Run =>
+  scope === 'system' ? root(`cd /home/${USER}/proj && ${CLI} --system ${args}`) : op(`${CLI} ${args}`);
 
 function show(scope: Scope, unit = 'agent-runner@demo.service'): Record<string, string> {
   const r = sctl(scope, `show ${unit} -p ActiveState,SubState,MainPID,Result,ExecMainStatus,NRestarts`);
-  return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 /** Lines of the serve unit's journal as JSON records. */
 function journal(scope: Scope): Array<{ MESSAGE: string; PRIORITY: string; _PID?: string }> {
   const r = jctl(scope, `-u agent-runner@demo.service -o json --no-pager`);
-  return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { MESSAGE: string; PRIORITY: string });
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { MESSAGE: string; PRIORITY: string });
 }
-const roundsEnded = (scope: Scope): number => journal(scope).filter((e) => typeof e.MESSAGE === 'string' && / ended: /.test(e.MESSAGE)).length;
+const roundsEnded = (scope: Scope): number =>
+  journal(scope).filter((e) => typeof e.MESSAGE === 'string' && / ended: /.test(e.MESSAGE)).length;
 const ctl = (file: string, value: string | null): Run =>
   value === null ? op(`rm -f ~/ctl/${file}`) : op(`printf '%s' '${value}' > ~/ctl/${file}`);
 
@@ -106,13 +115,26 @@ writeFileSync(join(share, 'setup.sh'), SETUP, { mode: 0o755 });
 /** Rewrites the project's config: another prompt file (a missing one breaks it) and a round limit. */
 function writeConfig(prompt = 'PROMPT.md', maxRounds?: number): Run {
   const toml = [
-    'project = "demo"', '[agent]', 'preset = "generic"', 'command = ["node", "agent.mjs"]', 'prompt_delivery = "stdin"', 'terminal = "pipe"',
-    '[agent.patterns]', 'result = ["^RESULT: "]', '[prompt]', `file = "${prompt}"`, '[runtime]', 'restart_delay_s = 0.5', 'round_timeout_s = 30',
+    'project = "demo"',
+    '[agent]',
+    'preset = "generic"',
+    'command = ["node", "agent.mjs"]',
+    'prompt_delivery = "stdin"',
+    'terminal = "pipe"',
+    '[agent.patterns]',
+    'result = ["^RESULT: "]',
+    '[prompt]',
+    `file = "${prompt}"`,
+    '[runtime]',
+    'restart_delay_s = 0.5',
+    'round_timeout_s = 30',
     ...(maxRounds ? [`max_rounds = ${maxRounds}`] : []),
     // The test edits the config in the work tree: the runner's git hygiene must not stash it.
-    '[vcs]', 'dirty_action = "ignore"',
+    '[vcs]',
+    'dirty_action = "ignore"',
     // A probe a second: each stay-stopped check below is 15 probes of the watchdog (system mode).
-    '[watchdog]', 'interval_s = 1',
+    '[watchdog]',
+    'interval_s = 1',
   ].join('\n');
   writeFileSync(join(share, 'agent-runner.toml'), `${toml}\n`, { mode: 0o644 });
   return op(`cp ${share}/agent-runner.toml agent-runner.toml`);
@@ -120,14 +142,16 @@ function writeConfig(prompt = 'PROMPT.md', maxRounds?: number): Run {
 
 /** Rows of a query on the project's ledger (read by root with the checkout's better-sqlite3). */
 function ledgerRows(scope: Scope, sql: string): Array<Record<string, unknown>> {
-  const file = scope === 'system' ? '/var/lib/agent-runner/demo/ledger.sqlite3' : `/home/${USER}/.local/state/agent-runner/demo/ledger.sqlite3`;
+  const file =
+    scope === 'system' ? '/var/lib/agent-runner/demo/ledger.sqlite3' : `/home/${USER}/.local/state/agent-runner/demo/ledger.sqlite3`;
   const js = `const D=require(${JSON.stringify(`${ROOT}/node_modules/better-sqlite3`)});const db=new D(${JSON.stringify(file)},{readonly:true});process.stdout.write(JSON.stringify(db.prepare(${JSON.stringify(sql)}).all()))`;
   const r = host(['exec', PID, 'node', '-e', js]);
   return r.code === 0 ? (JSON.parse(r.stdout) as Array<Record<string, unknown>>) : [];
 }
 
 /** Heal actions the watchdog recorded (system mode installs it), or [] without a ledger. */
-const healActions = (scope: Scope): Array<Record<string, unknown>> => ledgerRows(scope, 'SELECT target, action, reason FROM heal_actions ORDER BY id');
+const healActions = (scope: Scope): Array<Record<string, unknown>> =>
+  ledgerRows(scope, 'SELECT target, action, reason FROM heal_actions ORDER BY id');
 
 /**
  * A unit that stopped on purpose stays stopped: in system mode the watchdog runs next to it
@@ -140,7 +164,10 @@ function staysStopped(t: Test, scope: Scope, state = 'inactive'): void {
   t.same(healActions(scope).slice(before), [], 'no heal action');
 }
 
-interface Status { running: boolean; ledger: { running_round: number | null; last_round: { status: string; started_at: string } | null } | null }
+interface Status {
+  running: boolean;
+  ledger: { running_round: number | null; last_round: { status: string; started_at: string } | null } | null;
+}
 const status = (scope: Scope): Status => JSON.parse(cli(scope, 'status --json').stdout || '{}') as Status;
 /** True once a round started after `sinceMs` is running (it sees the ctl files written before). */
 const roundRunningFor = (scope: Scope, ms: number): boolean => {
@@ -169,7 +196,10 @@ function lifecycle(scope: Scope): void {
     const ended = j.find((e) => / ended: ok/.test(e.MESSAGE));
     t.equal(serving?.PRIORITY, '5', 'serve start is notice (sd-daemon <5>)');
     t.equal(ended?.PRIORITY, '6', 'a round end is info (<6>)');
-    t.notOk(j.some((e) => /^<\d>/.test(e.MESSAGE)), 'the prefix is parsed, not printed');
+    t.notOk(
+      j.some((e) => /^<\d>/.test(e.MESSAGE)),
+      'the prefix is parsed, not printed',
+    );
     const notice = jctl(scope, '-u agent-runner@demo.service -p notice --no-pager -o cat').stdout;
     t.match(notice, /serving demo/);
     t.notMatch(notice, / ended: ok/, '-p notice filters out info lines');
@@ -178,14 +208,20 @@ function lifecycle(scope: Scope): void {
     t.match(logs.stdout, /round \d+ ended: ok/, 'agent-runner logs wraps journalctl');
     const warnings = cli(scope, 'logs -p warning -o cat');
     t.notMatch(warnings.stdout, /ended: ok/, 'logs -p warning leaves info lines out');
-    const follow = scope === 'system'
-      ? root(`cd /home/${USER}/proj && timeout --preserve-status -s INT 12 ${CLI} --system logs -f -n 3 -o cat`)
-      : op(`timeout --preserve-status -s INT 12 ${CLI} logs -f -n 3 -o cat`);
+    const follow =
+      scope === 'system'
+        ? root(`cd /home/${USER}/proj && timeout --preserve-status -s INT 12 ${CLI} --system logs -f -n 3 -o cat`)
+        : op(`timeout --preserve-status -s INT 12 ${CLI} logs -f -n 3 -o cat`);
     t.equal(follow.code, 0, `logs -f ends cleanly on SIGINT ${follow.stderr}`);
     t.match(follow.stdout, /ended: ok|serving demo/, 'logs -f prints the journal');
     const st = cli(scope, 'status --json');
     t.equal(st.code, 0, st.stderr);
-    const rep = JSON.parse(st.stdout) as { manager: string; running: boolean; units: Array<{ unit: string; active_state: string; main_pid: number; since: string | null }>; ledger: { last_round: { round: number } | null } };
+    const rep = JSON.parse(st.stdout) as {
+      manager: string;
+      running: boolean;
+      units: Array<{ unit: string; active_state: string; main_pid: number; since: string | null }>;
+      ledger: { last_round: { round: number } | null };
+    };
     t.equal(rep.manager, `systemd-${scope}`);
     t.equal(rep.running, true);
     t.equal(rep.units[0]?.active_state, 'active');
@@ -207,7 +243,9 @@ function lifecycle(scope: Scope): void {
     const st = show(scope);
     t.equal(st.ActiveState, 'inactive');
     t.equal(st.Result, 'success');
-    const last = journal(scope).filter((e) => / ended: /.test(e.MESSAGE)).pop();
+    const last = journal(scope)
+      .filter((e) => / ended: /.test(e.MESSAGE))
+      .pop();
     t.match(last?.MESSAGE ?? '', /ended: ok/, 'the round finished normally, not killed');
     const st2 = cli(scope, 'status');
     t.equal(st2.code, 3, 'status exits 3 when serve is not running');
@@ -229,7 +267,16 @@ function lifecycle(scope: Scope): void {
     ctl('sleep_s', '30');
     // A round that began while the file was being written may already have read 30: instead
     // of "started after the write", wait for a round running longer than a 0.5 s round can.
-    await until(() => `a 30 s round running; status ${JSON.stringify(status(scope))}; journal:\n${journal(scope).slice(-15).map((e) => e.MESSAGE).join('\n')}`, () => roundRunningFor(scope, 1500), 15_000, 250);
+    await until(
+      () =>
+        `a 30 s round running; status ${JSON.stringify(status(scope))}; journal:\n${journal(scope)
+          .slice(-15)
+          .map((e) => e.MESSAGE)
+          .join('\n')}`,
+      () => roundRunningFor(scope, 1500),
+      15_000,
+      250,
+    );
     const t0 = Date.now();
     const r = cli(scope, 'kill');
     t.equal(r.code, 0, r.stderr);
@@ -237,7 +284,12 @@ function lifecycle(scope: Scope): void {
     const st = show(scope);
     t.equal(st.ActiveState, 'inactive');
     t.equal(st.Result, 'success');
-    t.match(journal(scope).filter((e) => / ended: /.test(e.MESSAGE)).pop()?.MESSAGE ?? '', /killed \(operator\)/);
+    t.match(
+      journal(scope)
+        .filter((e) => / ended: /.test(e.MESSAGE))
+        .pop()?.MESSAGE ?? '',
+      /killed \(operator\)/,
+    );
     staysStopped(t, scope);
   });
 
@@ -256,7 +308,12 @@ function lifecycle(scope: Scope): void {
     t.equal(writeConfig('MISSING.md').code, 0);
     const r = cli(scope, 'restart');
     t.not(r.code, null);
-    await until('failed or a restart scheduled', () => show(scope).ActiveState === 'failed' || show(scope).SubState === 'auto-restart', 15_000, 250);
+    await until(
+      'failed or a restart scheduled',
+      () => show(scope).ActiveState === 'failed' || show(scope).SubState === 'auto-restart',
+      15_000,
+      250,
+    );
     const st = show(scope);
     t.equal(st.ActiveState, 'failed', 'failed, not auto-restarting');
     t.equal(st.ExecMainStatus, '78');
@@ -286,9 +343,17 @@ function lifecycle(scope: Scope): void {
     sctl(scope, 'restart agent-runner@demo.service');
     await until('failed (78)', () => show(scope).ActiveState === 'failed', 15_000, 250);
     t.equal(show(scope).ExecMainStatus, '78');
-    const errs = jctl(scope, '-u agent-runner@demo.service -p err --no-pager -o cat').stdout.split('\n').filter((l) => /agent-runner: error:/.test(l));
-    t.ok(errs.some((l) => /agent-runner\.toml:\d+.*\[ERR_AR_CONFIG_SYNTAX\].*hint:/.test(l)), `journalctl -p err shows the whole reason in one line: ${errs.join(' // ')}`);
-    const alarms = ledgerRows(scope, `SELECT kind, title FROM outbox WHERE kind = 'config_broken' AND transport IS NULL AND json_extract(payload, '$.phase') = 'alarm' AND created_at_ms >= ${brokenAt}`);
+    const errs = jctl(scope, '-u agent-runner@demo.service -p err --no-pager -o cat')
+      .stdout.split('\n')
+      .filter((l) => /agent-runner: error:/.test(l));
+    t.ok(
+      errs.some((l) => /agent-runner\.toml:\d+.*\[ERR_AR_CONFIG_SYNTAX\].*hint:/.test(l)),
+      `journalctl -p err shows the whole reason in one line: ${errs.join(' // ')}`,
+    );
+    const alarms = ledgerRows(
+      scope,
+      `SELECT kind, title FROM outbox WHERE kind = 'config_broken' AND transport IS NULL AND json_extract(payload, '$.phase') = 'alarm' AND created_at_ms >= ${brokenAt}`,
+    );
     t.equal(alarms.length, 1, 'one config_broken alarm queued for the bridge');
     t.match(String(alarms[0]?.['title'] ?? ''), /^demo@.+: not started: config(uration)? broken/);
     const lg = cli(scope, 'logs -n 20 -o cat');
@@ -298,7 +363,11 @@ function lifecycle(scope: Scope): void {
     t.match(sp.stderr, /config does not load/);
     t.equal(writeConfig().code, 0);
     t.equal(cli(scope, 'start').code, 0, 'fixed: start works again');
-    const recovered = (): number => ledgerRows(scope, `SELECT id FROM outbox WHERE kind = 'config_broken' AND transport IS NULL AND json_extract(payload, '$.phase') = 'recovery' AND created_at_ms >= ${brokenAt}`).length;
+    const recovered = (): number =>
+      ledgerRows(
+        scope,
+        `SELECT id FROM outbox WHERE kind = 'config_broken' AND transport IS NULL AND json_extract(payload, '$.phase') = 'recovery' AND created_at_ms >= ${brokenAt}`,
+      ).length;
     await until('the good start queues exactly one recovery', () => recovered() === 1, 15_000, 250);
     t.equal(cli(scope, 'stop').code, 0);
   });
@@ -313,7 +382,7 @@ function lifecycle(scope: Scope): void {
         const pk = op(`${CLI} peek --json`);
         return pk.code === 0 ? (JSON.parse(pk.stdout) as Snap) : undefined;
       };
-      await until('peek as the service user sees the system unit\'s serve running', () => peek()?.service.state === 'running', 15_000, 250);
+      await until("peek as the service user sees the system unit's serve running", () => peek()?.service.state === 'running', 15_000, 250);
       t.ok((peek()?.rounds.length ?? 0) >= 1, 'and reads the rounds in /var/lib/agent-runner/demo');
       const sp = op(`${CLI} stop`);
       t.equal(sp.code, 77, 'a non-root stop of system units is refused by systemd');
@@ -348,7 +417,13 @@ function lifecycle(scope: Scope): void {
   });
 }
 
-const UNITS = ['agent-runner@demo.service', 'agent-runner-bridge@demo.service', 'agent-runner-watchdog@demo.service', 'agent-runner-monitor@demo.service', 'agent-runner@demo.target'];
+const UNITS = [
+  'agent-runner@demo.service',
+  'agent-runner-bridge@demo.service',
+  'agent-runner-watchdog@demo.service',
+  'agent-runner-monitor@demo.service',
+  'agent-runner@demo.target',
+];
 
 t.test('system: install --system as root for the sudo user', async (t) => {
   const refused = root(`cd /home/${USER}/proj && ${CLI} install --system`);
@@ -362,8 +437,13 @@ t.test('system: install --system as root for the sudo user', async (t) => {
   // The rest of the system tests run next to the watchdog and the monitor, as an operator would.
   const again = root(`cd /home/${USER}/proj && SUDO_USER=${USER} ${CLI} install --system --watchdog --monitor`);
   t.equal(again.code, 0, again.stderr);
-  t.notOk(root('ls -d /etc/systemd/system/agent-runner-bridge@demo.service.d').code === 0, 'a unit dropped from the install loses its drop-in');
-  const u = root('systemctl show agent-runner@demo.service -p User -p WorkingDirectory -p TimeoutStopUSec -p KillMode -p RestartPreventExitStatus');
+  t.notOk(
+    root('ls -d /etc/systemd/system/agent-runner-bridge@demo.service.d').code === 0,
+    'a unit dropped from the install loses its drop-in',
+  );
+  const u = root(
+    'systemctl show agent-runner@demo.service -p User -p WorkingDirectory -p TimeoutStopUSec -p KillMode -p RestartPreventExitStatus',
+  );
   t.match(u.stdout, new RegExp(`User=${USER}`));
   t.match(u.stdout, /WorkingDirectory=\/home\/op\/proj/);
   t.match(u.stdout, /KillMode=mixed/);
@@ -379,26 +459,29 @@ t.test('system: the state is where system mode puts it, owned by the user', asyn
   t.equal(r.stdout.trim(), `${USER} 700\n${USER} 700`);
 });
 
-t.test('system: the four units together: 10 restarts of the target and an operator stop of serve, no heal action, no notification', async (t) => {
-  const all = root(`cd /home/${USER}/proj && SUDO_USER=${USER} ${CLI} install --system --bridge --watchdog --monitor`);
-  t.equal(all.code, 0, all.stderr);
-  const services = UNITS.filter((u) => u.endsWith('.service'));
-  const allActive = (): boolean => services.every((u) => show('system', u).ActiveState === 'active');
-  const before = healActions('system').length;
-  const maxOutbox = Number(ledgerRows('system', 'SELECT COALESCE(MAX(id), 0) AS m FROM outbox')[0]?.['m'] ?? 0);
-  for (let i = 0; i < 10; i++) {
-    t.equal(root('systemctl restart agent-runner@demo.target').code, 0, `restart ${i + 1}`);
-    await until(`all four units active after restart ${i + 1}`, allActive, 30_000, 250);
-  }
-  sleepMs(5000); // five more probes after the last start
-  t.same(healActions('system').slice(before), [], '0 heal actions');
-  t.same(ledgerRows('system', `SELECT kind, title FROM outbox WHERE id > ${maxOutbox}`), [], '0 notifications of any kind');
-  t.same(ledgerRows('system', "SELECT target FROM heal_state WHERE breaker = 'open'"), [], 'every breaker closed');
-  t.equal(root('systemctl stop agent-runner@demo.service').code, 0, 'the operator stops serve alone');
-  staysStopped(t, 'system');
-  t.equal(show('system', 'agent-runner-watchdog@demo.service').ActiveState, 'active', 'with the watchdog running');
-  t.equal(root('systemctl stop agent-runner@demo.target').code, 0);
-});
+t.test(
+  'system: the four units together: 10 restarts of the target and an operator stop of serve, no heal action, no notification',
+  async (t) => {
+    const all = root(`cd /home/${USER}/proj && SUDO_USER=${USER} ${CLI} install --system --bridge --watchdog --monitor`);
+    t.equal(all.code, 0, all.stderr);
+    const services = UNITS.filter((u) => u.endsWith('.service'));
+    const allActive = (): boolean => services.every((u) => show('system', u).ActiveState === 'active');
+    const before = healActions('system').length;
+    const maxOutbox = Number(ledgerRows('system', 'SELECT COALESCE(MAX(id), 0) AS m FROM outbox')[0]?.['m'] ?? 0);
+    for (let i = 0; i < 10; i++) {
+      t.equal(root('systemctl restart agent-runner@demo.target').code, 0, `restart ${i + 1}`);
+      await until(`all four units active after restart ${i + 1}`, allActive, 30_000, 250);
+    }
+    sleepMs(5000); // five more probes after the last start
+    t.same(healActions('system').slice(before), [], '0 heal actions');
+    t.same(ledgerRows('system', `SELECT kind, title FROM outbox WHERE id > ${maxOutbox}`), [], '0 notifications of any kind');
+    t.same(ledgerRows('system', "SELECT target FROM heal_state WHERE breaker = 'open'"), [], 'every breaker closed');
+    t.equal(root('systemctl stop agent-runner@demo.service').code, 0, 'the operator stops serve alone');
+    staysStopped(t, 'system');
+    t.equal(show('system', 'agent-runner-watchdog@demo.service').ActiveState, 'active', 'with the watchdog running');
+    t.equal(root('systemctl stop agent-runner@demo.target').code, 0);
+  },
+);
 
 t.test('system: uninstall leaves nothing', async (t) => {
   const r = root(`cd /home/${USER}/proj && ${CLI} uninstall --system`);

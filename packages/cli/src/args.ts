@@ -110,7 +110,12 @@ export function numberOption<const W extends string = never, D extends number | 
  * checked when parsed, so a bad or out-of-range value is a usage error before the verb runs;
  * the verb gets the text as typed and resolves it against its own clock.
  */
-export function sinceOption(o: { describe: string }): { type: 'string'; requiresArg: true; describe: string; coerce: (v: unknown) => string } {
+export function sinceOption(o: { describe: string }): {
+  type: 'string';
+  requiresArg: true;
+  describe: string;
+  coerce: (v: unknown) => string;
+} {
   return {
     type: 'string',
     requiresArg: true,

@@ -82,6 +82,7 @@ const code = await (async () => {
 );
 // Flush stdout and stderr before exiting: piping into `head` or `jq` must not lose the tail,
 // nor a long error its end (a pipe takes 64 KiB; process.exit drops what is still queued).
-const flushed = (s: NodeJS.WriteStream): Promise<void> => new Promise((done) => (s.destroyed || !s.writable ? done() : s.write('', () => done())));
+const flushed = (s: NodeJS.WriteStream): Promise<void> =>
+  new Promise((done) => (s.destroyed || !s.writable ? done() : s.write('', () => done())));
 await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 process.exit(code);

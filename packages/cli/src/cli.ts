@@ -34,17 +34,34 @@ import { WATCHDOG_VERB } from './verbs/watchdog.js';
  */
 export const VERBS: readonly AnyVerb[] = [
   // Setting a project up.
-  INIT_VERB, CONFIG_VERB,
+  INIT_VERB,
+  CONFIG_VERB,
   // The round runner and what it does now.
-  SERVE_VERB, ROUND_VERB, STOP_VERB, KILL_VERB, PEEK_VERB, WATCH_VERB,
+  SERVE_VERB,
+  ROUND_VERB,
+  STOP_VERB,
+  KILL_VERB,
+  PEEK_VERB,
+  WATCH_VERB,
   // The watchdog and its heal state.
-  WATCHDOG_VERB, HEAL_VERB,
+  WATCHDOG_VERB,
+  HEAL_VERB,
   // The systemd units.
-  INSTALL_VERB, UNINSTALL_VERB, START_VERB, RESTART_VERB, STATUS_VERB, LOGS_VERB, UPGRADE_VERB,
+  INSTALL_VERB,
+  UNINSTALL_VERB,
+  START_VERB,
+  RESTART_VERB,
+  STATUS_VERB,
+  LOGS_VERB,
+  UPGRADE_VERB,
   // Notifications and hooks.
-  BRIDGE_VERB, NOTIFY_VERB, HOOKS_VERB,
+  BRIDGE_VERB,
+  NOTIFY_VERB,
+  HOOKS_VERB,
   // Watching from outside.
-  MONITOR_VERB, EVENTS_VERB, DOCTOR_VERB,
+  MONITOR_VERB,
+  EVENTS_VERB,
+  DOCTOR_VERB,
 ];
 
 /** The wrapper of every verb's handler ({@link verbRunner}). */
@@ -103,5 +120,7 @@ function register(y: Argv<GlobalArgs>, verb: AnyVerb, run: VerbRun): Argv<Global
   };
   // The args the parser gives are those of the verb's options: `VerbDefinition` checks that its
   // handler takes them.
-  return verb.load ? y.command(verb.command, verb.describe, builder, run(verb.load as () => Promise<Handler<GlobalArgs>>)) : y.command(verb.command, verb.describe, builder);
+  return verb.load
+    ? y.command(verb.command, verb.describe, builder, run(verb.load as () => Promise<Handler<GlobalArgs>>))
+    : y.command(verb.command, verb.describe, builder);
 }

@@ -51,5 +51,21 @@ export async function renderCommandsDoc(ctx: CliContext): Promise<string> {
 /** A context for rendering help only: nothing runs, so no process state is needed. */
 export function docContext(): CliContext {
   const idle = new AbortController().signal;
-  return { env: {}, cwd: '/', stdout: new Writable({ write: (_c, _e, cb) => cb() }), stderr: new Writable({ write: (_c, _e, cb) => cb() }), stdoutIsTTY: false, pid: 0, signal: idle, killSignal: idle, mode: 'user', nodeVersion: '', execPath: '', binPath: '', commandLine: [], kill: () => undefined, monoMs: () => 0 };
+  return {
+    env: {},
+    cwd: '/',
+    stdout: new Writable({ write: (_c, _e, cb) => cb() }),
+    stderr: new Writable({ write: (_c, _e, cb) => cb() }),
+    stdoutIsTTY: false,
+    pid: 0,
+    signal: idle,
+    killSignal: idle,
+    mode: 'user',
+    nodeVersion: '',
+    execPath: '',
+    binPath: '',
+    commandLine: [],
+    kill: () => undefined,
+    monoMs: () => 0,
+  };
 }

@@ -10,16 +10,31 @@ export type Handler<A> = (ctx: CliContext, args: A) => number | Promise<number>;
 
 /** Options every verb takes (yargs `global: true`). */
 export const GLOBAL_OPTIONS = {
-  config: { alias: 'c', type: 'string', describe: 'Path of agent-runner.toml (default: $AGENT_RUNNER_CONFIG, else ./agent-runner.toml or a parent\'s)', global: true },
-  system: { type: 'boolean', describe: 'System mode: FHS state dirs and system units (default: user mode; or AGENT_RUNNER_MODE=system)', global: true },
+  config: {
+    alias: 'c',
+    type: 'string',
+    describe: "Path of agent-runner.toml (default: $AGENT_RUNNER_CONFIG, else ./agent-runner.toml or a parent's)",
+    global: true,
+  },
+  system: {
+    type: 'boolean',
+    describe: 'System mode: FHS state dirs and system units (default: user mode; or AGENT_RUNNER_MODE=system)',
+    global: true,
+  },
 } as const satisfies Record<string, Options>;
 
 /** `--json` of the observation verbs. */
-export const JSON_OPTION = { json: { type: 'boolean', default: false, describe: 'Machine-readable JSON output' } } as const satisfies Record<string, Options>;
+export const JSON_OPTION = {
+  json: { type: 'boolean', default: false, describe: 'Machine-readable JSON output' },
+} as const satisfies Record<string, Options>;
 
 /** `--timeout` of `stop` and `kill`. */
 export const TIMEOUT_OPTION = {
-  timeout: numberOption('timeout', { integer: false, min: 0.1, max: MAX_WAIT_S, what: 'a number of seconds' }, { describe: 'Give up waiting after this long (exit 75)' }),
+  timeout: numberOption(
+    'timeout',
+    { integer: false, min: 0.1, max: MAX_WAIT_S, what: 'a number of seconds' },
+    { describe: 'Give up waiting after this long (exit 75)' },
+  ),
 } as const satisfies Record<string, Options>;
 
 /**

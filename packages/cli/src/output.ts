@@ -33,7 +33,11 @@ function renderOne(e: AgentRunnerError, indent: string): string[] {
 export function oneLine(e: AgentRunnerError): string {
   const one = (x: AgentRunnerError): string =>
     `${x.where() ? `${x.where()}: ` : ''}${x.message} [${x.code}]${x.expected !== undefined ? ` (expected ${x.expected}${x.found !== undefined ? `, found ${x.found}` : ''})` : ''}`;
-  return [e, ...e.more].map(one).concat(`hint: ${e.hint}`).join(' | ').replace(/\s*\n\s*/g, ' ');
+  return [e, ...e.more]
+    .map(one)
+    .concat(`hint: ${e.hint}`)
+    .join(' | ')
+    .replace(/\s*\n\s*/g, ' ');
 }
 
 /**
@@ -63,7 +67,10 @@ export function reportError(ctx: CliContext, e: unknown, json: boolean): number 
   }
   const msg = redactText(e instanceof Error ? e.message : String(e));
   if (json) ctx.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'ERR_AR_INTERNAL', message: msg } })}\n`);
-  else if (ctx.env['JOURNAL_STREAM']) ctx.stderr.write(`<3>agent-runner: internal error: ${msg.replace(/\s*\n\s*/g, ' ')} (this is a bug; set AGENT_RUNNER_DEBUG=1 for a stack trace)\n`);
+  else if (ctx.env['JOURNAL_STREAM'])
+    ctx.stderr.write(
+      `<3>agent-runner: internal error: ${msg.replace(/\s*\n\s*/g, ' ')} (this is a bug; set AGENT_RUNNER_DEBUG=1 for a stack trace)\n`,
+    );
   else ctx.stderr.write(`agent-runner: internal error: ${msg}\n  (this is a bug; rerun with AGENT_RUNNER_DEBUG=1 for a stack trace)\n`);
   if (ctx.env['AGENT_RUNNER_DEBUG'] && e instanceof Error) ctx.stderr.write(`${e.stack ?? ''}\n`);
   return EXIT.SOFTWARE;

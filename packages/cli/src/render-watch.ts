@@ -48,16 +48,32 @@ export function renderWatch(f: WatchFrame): string[] {
   const body: string[] = [];
   if (f.view === 'events') {
     body.push('events, newest first:');
-    for (const e of [...p.recent_events].reverse()) body.push(`  ${shortTime(e.ts, f.nowMs)}  ${e.unit.padEnd(8)} ${e.kind}${e.round !== undefined ? ` round=${e.round}` : ''}`);
+    for (const e of [...p.recent_events].reverse())
+      body.push(`  ${shortTime(e.ts, f.nowMs)}  ${e.unit.padEnd(8)} ${e.kind}${e.round !== undefined ? ` round=${e.round}` : ''}`);
   } else {
     if (f.view === 'main') {
       // A third of the room for rounds (newest first), the rest for what the agent is doing.
       const shown = p.rounds.slice(0, Math.max(1, Math.floor(room / 3) - 2));
-      const rounds = shown.map((r) => [String(r.round), r.classification ?? r.status, r.signal ?? (r.exit_code === null ? '-' : String(r.exit_code)), r.duration_s === null ? '-' : `${r.duration_s}s`, r.cost_usd === null ? '-' : `$${r.cost_usd.toFixed(4)}`, shortTime(r.started_at, f.nowMs)]);
-      body.push('', ...(rounds.length ? table(rounds, { head: ['round', 'class', 'exit', 'took', 'cost', 'started'], right: [0, 2, 3, 4] }) : ['(no rounds yet)']));
+      const rounds = shown.map((r) => [
+        String(r.round),
+        r.classification ?? r.status,
+        r.signal ?? (r.exit_code === null ? '-' : String(r.exit_code)),
+        r.duration_s === null ? '-' : `${r.duration_s}s`,
+        r.cost_usd === null ? '-' : `$${r.cost_usd.toFixed(4)}`,
+        shortTime(r.started_at, f.nowMs),
+      ]);
+      body.push(
+        '',
+        ...(rounds.length
+          ? table(rounds, { head: ['round', 'class', 'exit', 'took', 'cost', 'started'], right: [0, 2, 3, 4] })
+          : ['(no rounds yet)']),
+      );
     }
     const round = p.current_round?.round ?? p.rounds[0]?.round;
-    body.push('', round === undefined ? 'transcript: (no round yet)' : `transcript of round ${round}${p.current_round ? ' (running)' : ''}:`);
+    body.push(
+      '',
+      round === undefined ? 'transcript: (no round yet)' : `transcript of round ${round}${p.current_round ? ' (running)' : ''}:`,
+    );
     const left = Math.max(0, room - body.length);
     body.push(...f.transcript.slice(-left));
   }

@@ -107,7 +107,9 @@ export function unitNames(project: string, monitor: boolean | string = true): Re
 }
 
 /** The service units selected by `opts`, serve first. */
-export function selectedUnits(opts: Pick<RenderOptions, 'project' | 'bridge' | 'watchdog' | 'monitor'>): Array<{ kind: UnitKind; name: string }> {
+export function selectedUnits(
+  opts: Pick<RenderOptions, 'project' | 'bridge' | 'watchdog' | 'monitor'>,
+): Array<{ kind: UnitKind; name: string }> {
   const names = unitNames(opts.project, opts.monitor);
   const kinds: UnitKind[] = ['serve'];
   if (opts.bridge) kinds.push('bridge');
@@ -163,13 +165,23 @@ function serviceDropIn(kind: UnitKind, opts: RenderOptions): string {
  * Every file install writes for a project: the five templates and one drop-in per selected
  * unit plus the target's (its Wants= and the install metadata).
  */
-export function renderProject(opts: RenderOptions, meta: Omit<InstallMeta, 'project' | 'mode' | 'units' | 'config' | 'state_dir'>): RenderedFile[] {
+export function renderProject(
+  opts: RenderOptions,
+  meta: Omit<InstallMeta, 'project' | 'mode' | 'units' | 'config' | 'state_dir'>,
+): RenderedFile[] {
   const files: RenderedFile[] = [];
   for (const t of Object.values(TEMPLATES)) files.push({ rel: t.file, text: renderTemplate(t.text, opts.mode, opts) });
   const units = selectedUnits(opts);
   for (const u of units) files.push({ rel: join(`${u.name}.d`, DROP_IN), text: serviceDropIn(u.kind, opts) });
   const target = unitNames(opts.project).target;
-  const fullMeta: InstallMeta = { project: opts.project, mode: opts.mode, units: units.map((u) => u.name), config: opts.configFile, state_dir: opts.stateDir, ...meta };
+  const fullMeta: InstallMeta = {
+    project: opts.project,
+    mode: opts.mode,
+    units: units.map((u) => u.name),
+    config: opts.configFile,
+    state_dir: opts.stateDir,
+    ...meta,
+  };
   files.push({
     rel: join(`${target}.d`, DROP_IN),
     text: [

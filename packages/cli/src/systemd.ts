@@ -76,9 +76,7 @@ export function systemctl(scope: ServiceMode, args: string[], opts: ExecOptions)
 }
 
 /** How a project is run on this host. */
-export type Manager =
-  | { kind: 'systemd'; scope: ServiceMode; meta: InstallMeta; unitDir: string }
-  | { kind: 'foreground' };
+export type Manager = { kind: 'systemd'; scope: ServiceMode; meta: InstallMeta; unitDir: string } | { kind: 'foreground' };
 
 /**
  * Finds how `project` is installed: the install metadata in its target drop-in, in the user
@@ -104,7 +102,10 @@ export function detectManager(project: string, mode: ServiceMode, env: Record<st
  * verb run without `--system` finds a system-mode install.
  * @returns undefined when no install names this config.
  */
-export function findInstallByConfig(configFile: string, env: Record<string, string | undefined>): Extract<Manager, { kind: 'systemd' }> | undefined {
+export function findInstallByConfig(
+  configFile: string,
+  env: Record<string, string | undefined>,
+): Extract<Manager, { kind: 'systemd' }> | undefined {
   const want = resolve(configFile);
   for (const scope of ['user', 'system'] as const) {
     const dir = unitDir(scope, env);
@@ -202,7 +203,11 @@ export function parseShow(text: string): UnitState[] {
  */
 export async function showUnits(scope: ServiceMode, units: string[], env: Record<string, string | undefined>): Promise<UnitState[]> {
   const r = await systemctl(scope, ['show', '--timestamp=unix', ...SHOW_PROPS.map((p) => `--property=${p}`), ...units], { env });
-  if (r.code !== 0) throw new AgentRunnerError('ERR_AR_SYSTEMD', `systemctl${scope === 'user' ? ' --user' : ''} show failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+  if (r.code !== 0)
+    throw new AgentRunnerError(
+      'ERR_AR_SYSTEMD',
+      `systemctl${scope === 'user' ? ' --user' : ''} show failed: ${r.stderr.trim() || `exit ${r.code}`}`,
+    );
   return parseShow(r.stdout);
 }
 

@@ -23,7 +23,23 @@ const MIN_WIDTH = 8;
 // Borderless: the output reads as plain aligned columns, for grep and awk as much as for eyes.
 // No colour either (cli-table3 colours the heading red and the borders grey by default).
 const PLAIN = {
-  chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: ' '.repeat(GAP) },
+  chars: {
+    top: '',
+    'top-mid': '',
+    'top-left': '',
+    'top-right': '',
+    bottom: '',
+    'bottom-mid': '',
+    'bottom-left': '',
+    'bottom-right': '',
+    left: '',
+    'left-mid': '',
+    mid: '',
+    'mid-mid': '',
+    right: '',
+    'right-mid': '',
+    middle: ' '.repeat(GAP),
+  },
   style: { 'padding-left': 0, 'padding-right': 0, head: [], border: [] },
 };
 

@@ -19,11 +19,17 @@ export function parseSince(text: string, nowMs: number): number {
     for (const m of t.matchAll(/(\d+(?:\.\d+)?)([smhd])/g)) ms += Number(m[1]) * (UNITS[m[2] as string] as number);
     // Beyond any event kept, and far enough would be no date at all (`new Date` throws past ±8.64e15 ms).
     if (!(ms <= MAX_SINCE_DAYS * UNITS['d']!)) {
-      throw new AgentRunnerError('ERR_AR_USAGE', `--since ${JSON.stringify(text)} is too large: expected a duration of at most ${MAX_SINCE_DAYS}d (the longest event retention), or an ISO time`, { key: 'since' });
+      throw new AgentRunnerError(
+        'ERR_AR_USAGE',
+        `--since ${JSON.stringify(text)} is too large: expected a duration of at most ${MAX_SINCE_DAYS}d (the longest event retention), or an ISO time`,
+        { key: 'since' },
+      );
     }
     return nowMs - ms;
   }
   const parsed = Date.parse(t);
   if (/^\d{4}-\d{2}-\d{2}/.test(t) && Number.isFinite(parsed)) return parsed;
-  throw new AgentRunnerError('ERR_AR_USAGE', `--since ${JSON.stringify(text)} is neither a duration nor an ISO time: expected ${FORMS}`, { key: 'since' });
+  throw new AgentRunnerError('ERR_AR_USAGE', `--since ${JSON.stringify(text)} is neither a duration nor an ISO time: expected ${FORMS}`, {
+    key: 'since',
+  });
 }

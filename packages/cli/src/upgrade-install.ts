@@ -20,7 +20,12 @@ export function detectInstall(binPath: string): InstallKind {
     return { kind: 'npm-global', prefix: dirname(dirname(nm)), pkgDir };
   }
   const root = dirname(dirname(pkgDir));
-  if (basename(pkgDir) === 'cli' && basename(dirname(pkgDir)) === 'packages' && existsSync(join(root, '.git')) && existsSync(join(root, 'package.json'))) {
+  if (
+    basename(pkgDir) === 'cli' &&
+    basename(dirname(pkgDir)) === 'packages' &&
+    existsSync(join(root, '.git')) &&
+    existsSync(join(root, 'package.json'))
+  ) {
     try {
       const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces?: unknown };
       if (Array.isArray(pkg.workspaces)) return { kind: 'checkout', root, pkgDir };

@@ -44,7 +44,12 @@ export interface ProgressResult extends ExecResult {
  * a line `LABEL: N s...` is printed every `everyMs` ms (default 30 s).
  * Never throws for a failed command; one that cannot be spawned resolves with code 127.
  */
-export async function runWithProgress(ctx: CliContext, cmd: string, args: string[], opts: { cwd: string; label: string; everyMs?: number }): Promise<ProgressResult> {
+export async function runWithProgress(
+  ctx: CliContext,
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; label: string; everyMs?: number },
+): Promise<ProgressResult> {
   const env = Object.fromEntries(Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined));
   if (ctx.stdoutIsTTY) {
     return new Promise((resolve) => {
@@ -68,7 +73,12 @@ export async function runWithProgress(ctx: CliContext, cmd: string, args: string
  * pass. Each command may take 60 s.
  * @returns undefined when healthy, else what failed.
  */
-export async function smokeCheck(node: string, pkgDir: string, expect: string | undefined, env: CliContext['env']): Promise<string | undefined> {
+export async function smokeCheck(
+  node: string,
+  pkgDir: string,
+  expect: string | undefined,
+  env: CliContext['env'],
+): Promise<string | undefined> {
   const bin = join(pkgDir, 'bin', 'agent-runner.js');
   const v = await execCommand(node, [bin, '--version'], { env, timeoutMs: 60_000, cwd: pkgDir });
   if (v.code !== 0) return `\`agent-runner --version\` failed: ${tail(v)}`;
@@ -104,7 +114,11 @@ export interface GlobalLayout {
 export function globalLayout(pkgDir: string): GlobalLayout {
   const nm = dirname(pkgDir);
   const stagePrefix = join(nm, '.agent-runner-staging');
-  return { stagePrefix, staged: join(stagePrefix, 'lib', 'node_modules', 'agent-runner'), backup: join(nm, '.agent-runner-upgrade-backup') };
+  return {
+    stagePrefix,
+    staged: join(stagePrefix, 'lib', 'node_modules', 'agent-runner'),
+    backup: join(nm, '.agent-runner-upgrade-backup'),
+  };
 }
 
 /**
@@ -160,15 +174,31 @@ export function restoreGlobal(prefix: string, pkgDir: string, backup: string): v
  * timeout) did not come up.
  * @returns undefined when all came up, else which did not and how.
  */
-export async function waitUnitsUp(ctx: CliContext, scope: ServiceMode, units: string[], timeoutMs = 90_000, pollMs = 250): Promise<string | undefined> {
+export async function waitUnitsUp(
+  ctx: CliContext,
+  scope: ServiceMode,
+  units: string[],
+  timeoutMs = 90_000,
+  pollMs = 250,
+): Promise<string | undefined> {
   const t0 = ctx.monoMs();
   for (;;) {
     let pending: string[];
     try {
       const states = await showUnits(scope, units, ctx.env);
-      const bad = states.filter((u) => u.active_state === 'failed' || u.sub_state === 'auto-restart' || (u.active_state === 'inactive' && u.result !== 'success' && u.result !== ''));
-      if (bad.length) return bad.map((u) => `${u.unit} ${u.active_state}/${u.sub_state} (result ${u.result}, exit status ${u.exec_main_status})`).join(', ');
-      pending = states.filter((u) => u.active_state !== 'active' && !(u.active_state === 'inactive' && u.result === 'success')).map((u) => `${u.unit} ${u.active_state}/${u.sub_state}`);
+      const bad = states.filter(
+        (u) =>
+          u.active_state === 'failed' ||
+          u.sub_state === 'auto-restart' ||
+          (u.active_state === 'inactive' && u.result !== 'success' && u.result !== ''),
+      );
+      if (bad.length)
+        return bad
+          .map((u) => `${u.unit} ${u.active_state}/${u.sub_state} (result ${u.result}, exit status ${u.exec_main_status})`)
+          .join(', ');
+      pending = states
+        .filter((u) => u.active_state !== 'active' && !(u.active_state === 'inactive' && u.result === 'success'))
+        .map((u) => `${u.unit} ${u.active_state}/${u.sub_state}`);
     } catch (e) {
       return (e as Error).message;
     }
@@ -196,9 +226,14 @@ export function eventSinks(ctx: CliContext, explicitConfig: string | undefined, 
   const sinks: Sink[] = [];
   const add = (file: string): void => {
     try {
-      const cfg = loadConfig(file, { env: { ...ctx.env, STATE_DIRECTORY: undefined, LOGS_DIRECTORY: undefined }, mode: scope, skipFileChecks: true });
+      const cfg = loadConfig(file, {
+        env: { ...ctx.env, STATE_DIRECTORY: undefined, LOGS_DIRECTORY: undefined },
+        mode: scope,
+        skipFileChecks: true,
+      });
       const paths = configPaths(cfg);
-      if (!sinks.some((s) => s.dir === paths.eventsDir)) sinks.push({ dir: paths.eventsDir, project: cfg.project, ledgerPath: paths.ledgerPath });
+      if (!sinks.some((s) => s.dir === paths.eventsDir))
+        sinks.push({ dir: paths.eventsDir, project: cfg.project, ledgerPath: paths.ledgerPath });
     } catch {
       /* a project whose config is gone or unreadable gets no event */
     }
@@ -254,7 +289,8 @@ export function alarmAll(ctx: CliContext, sinks: Sink[], facts: AlarmFacts | nul
       }
       if (currentUser().uid === 0) {
         const owner = statSync(s.ledgerPath);
-        for (const f of [`${s.ledgerPath}-wal`, `${s.ledgerPath}-shm`]) if (existsSync(f) && statSync(f).uid !== owner.uid) chownSync(f, owner.uid, owner.gid);
+        for (const f of [`${s.ledgerPath}-wal`, `${s.ledgerPath}-shm`])
+          if (existsSync(f) && statSync(f).uid !== owner.uid) chownSync(f, owner.uid, owner.gid);
       }
     } catch (e) {
       warn(ctx, `upgrade alarm not recorded in ${s.ledgerPath}: ${(e as Error).message}`);

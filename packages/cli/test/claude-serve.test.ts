@@ -29,11 +29,29 @@ if (!bin) {
       script: (req): StubReply => {
         const n = round(req);
         const hasResult = JSON.stringify(req.body).includes('tool_result');
-        if (hasResult) return { kind: 'text', text: `Done with round ${n}.`, usage: { input_tokens: 1300, output_tokens: 20, cache_read_input_tokens: 4000 } };
+        if (hasResult)
+          return {
+            kind: 'text',
+            text: `Done with round ${n}.`,
+            usage: { input_tokens: 1300, output_tokens: 20, cache_read_input_tokens: 4000 },
+          };
         if (n === 2) {
-          return { kind: 'tool_use', name: 'Bash', input: { command: 'echo two > two.txt && git add two.txt && git -c user.name=agent -c user.email=a@b commit -qm "round 2 notes"', description: 'commit notes' }, usage: { input_tokens: 1200, output_tokens: 80, cache_read_input_tokens: 3000, cache_creation_input_tokens: 500 } };
+          return {
+            kind: 'tool_use',
+            name: 'Bash',
+            input: {
+              command: 'echo two > two.txt && git add two.txt && git -c user.name=agent -c user.email=a@b commit -qm "round 2 notes"',
+              description: 'commit notes',
+            },
+            usage: { input_tokens: 1200, output_tokens: 80, cache_read_input_tokens: 3000, cache_creation_input_tokens: 500 },
+          };
         }
-        return { kind: 'tool_use', name: 'Write', input: { file_path: join(p.dir, `round-${n}.txt`), content: `notes of round ${n}\n` }, usage: { input_tokens: 1200, output_tokens: 80, cache_read_input_tokens: 3000, cache_creation_input_tokens: 500 } };
+        return {
+          kind: 'tool_use',
+          name: 'Write',
+          input: { file_path: join(p.dir, `round-${n}.txt`), content: `notes of round ${n}\n` },
+          usage: { input_tokens: 1200, output_tokens: 80, cache_read_input_tokens: 3000, cache_creation_input_tokens: 500 },
+        };
       },
     });
     t.teardown(() => stub.close());
@@ -63,19 +81,30 @@ dirty_action = "stash"
     t.equal(rows.length, 3);
     for (const row of rows) {
       t.match(row, { status: 'finished', classification: 'ok', exit_code: 0, agent: 'claude' }, `round ${String(row['round'])}`);
-      t.ok(Number(row['cost_usd']) > 0, 'cost from the CLI\'s result event');
-      t.equal(row['input_tokens'], 2500, 'input tokens summed over the round\'s turns, as the CLI reports them');
+      t.ok(Number(row['cost_usd']) > 0, "cost from the CLI's result event");
+      t.equal(row['input_tokens'], 2500, "input tokens summed over the round's turns, as the CLI reports them");
       t.equal(row['output_tokens'], 100);
     }
     const ends = readEvents(stateDir).filter((e) => e['kind'] === 'round_end');
     t.equal(ends.length, 3);
     t.match(ends[0], { classification: 'ok', usage: { input_tokens: 2500, output_tokens: 100 } });
     t.ok(typeof ends[0]?.['cost_usd'] === 'number');
-    const stashes = readEvents(stateDir).filter((e) => e['kind'] === 'vcs_stashed').map((e) => e['round']);
+    const stashes = readEvents(stateDir)
+      .filter((e) => e['kind'] === 'vcs_stashed')
+      .map((e) => e['round']);
     t.same(stashes, [1, 3], 'rounds that left files uncommitted were stashed; the committing round was not');
     t.match(p.git('log', '--format=%s'), /round 2 notes/, 'the CLI committed through its real Bash tool');
     t.equal(p.git('status', '--porcelain').trim(), '');
-    t.match(p.git('stash', 'show', '--include-untracked', '--name-only', String(readEvents(stateDir).find((e) => e['kind'] === 'vcs_stashed')?.['sha'])), /round-1\.txt/);
+    t.match(
+      p.git(
+        'stash',
+        'show',
+        '--include-untracked',
+        '--name-only',
+        String(readEvents(stateDir).find((e) => e['kind'] === 'vcs_stashed')?.['sha']),
+      ),
+      /round-1\.txt/,
+    );
     t.ok(stub.messages().length >= 6, 'two API turns per round (tool use, then the answer after the tool result)');
     t.notOk(existsSync(join(p.dir, 'round-2.txt')));
     t.match(readFileSync(join(stateDir, 'logs', 'round-current.log'), 'utf8'), /"type":"result"/);

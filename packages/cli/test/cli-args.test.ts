@@ -85,17 +85,33 @@ t.test('bad numeric values: exit 64 naming the option, the value and what it tak
   // A few at a time: forty cold node starts at once outlast any timeout on a loaded machine.
   const results: CliResult[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    for (let i = next++; i < cases.length; i = next++) results[i] = await run((cases[i] as [string[], RegExp])[0]);
-  }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let i = next++; i < cases.length; i = next++) results[i] = await run((cases[i] as [string[], RegExp])[0]);
+    }),
+  );
   cases.forEach(([args, message], i) => assertUsage(t, results[i] as CliResult, message, args.join(' ')));
 });
 
-t.test('--select picks only the snapshot\'s own fields, at every level', async (t) => {
+t.test("--select picks only the snapshot's own fields, at every level", async (t) => {
   const p = project();
   t.teardown(p.cleanup);
-  for (const path of ['__proto__', 'toString', 'constructor', 'service.constructor', 'service.__proto__', 'rounds.length', 'hasOwnProperty', 'service.state.length']) {
-    assertUsage(t, await runCli(['peek', '--select', path], { cwd: p.dir, env: p.env }), new RegExp(`--select ${path.replace(/\./g, '\\.')}: no such field`), `--select ${path}`);
+  for (const path of [
+    '__proto__',
+    'toString',
+    'constructor',
+    'service.constructor',
+    'service.__proto__',
+    'rounds.length',
+    'hasOwnProperty',
+    'service.state.length',
+  ]) {
+    assertUsage(
+      t,
+      await runCli(['peek', '--select', path], { cwd: p.dir, env: p.env }),
+      new RegExp(`--select ${path.replace(/\./g, '\\.')}: no such field`),
+      `--select ${path}`,
+    );
   }
   const ok = await runCli(['peek', '--select', 'service.state'], { cwd: p.dir, env: p.env });
   t.equal(ok.code, 0, ok.stderr);
@@ -117,7 +133,10 @@ t.test('a bad value is reported like any usage error: --json, and one line under
   t.match(err, { code: 'ERR_AR_USAGE', key: 'round', message: /^--round "abc" is not a number: expected a round number/ });
   const journal = await runCli(['watch', '--interval', '0'], { cwd: p.dir, env: { ...p.env, JOURNAL_STREAM: '8:1' } });
   t.equal(journal.code, 64);
-  t.match(journal.stderr, /^<3>agent-runner: error: --interval "0" is too small: expected a number of seconds from 0\.2 to 3,600 \[ERR_AR_USAGE\] \| hint: .*\n$/);
+  t.match(
+    journal.stderr,
+    /^<3>agent-runner: error: --interval "0" is too small: expected a number of seconds from 0\.2 to 3,600 \[ERR_AR_USAGE\] \| hint: .*\n$/,
+  );
   t.equal(journal.stderr.split('\n').length, 2, 'one line');
 });
 

@@ -75,10 +75,100 @@ function rand(n: number): number {
 }
 const pick = <T>(a: readonly T[]): T => a[rand(a.length)] as T;
 
-const KEYS = ['"k\\U0001F600"', '"a\\tb"', "'lit'", '"\\u00e9"', '"a.b"', 'runtime . restart_delay_s', 'x\t.\ty', '"\\\\"', '"\\""', '"\\e\\x41"', '""', "''", 'ключ', '"a\\nb"', `"${'k'.repeat(3000)}"`, 'env.X', 'prompt . file'];
-const VALUES = ['-5', '0', '1.5', '"str"', 'true', '[]', '[1, "a"]', '{}', '{ a = 1 }', '1979-05-27T07:32:00Z', '1979-05-27', '07:32:00', 'nan', 'inf', '-inf', '0x7FFFFFFF', '0o777', '0b101', '1e308', '99999999999999999999', '9007199254740993', '"a\\nb"', '"\\u0000"', '"""multi\nline"""', "'''lit\nml'''", '"\\U0001F600"', '-0.0', '604801', '604800', '"~/x"', '"{project}"', '"/dev/zero"', '["a", "a"]'];
-const CHARS = ['=', '"', "'", '[', ']', '{', '}', ',', '.', '\n', '#', '\\', '\t', ' ', '\r', '\u0000', '\u001b', 'é', '😀', '\u2028', '\u200b', '\ufeff', '\uffff', '\ud800', 'x', '0'];
-const HEADERS = ['[runtime]', '[ runtime ]', '["runtime"]', '[runtime."back off"]', '[agent.env]', '[notify."x y"]', '[phases.a]', '[[runtime]]', "['agent']", '[monitor]'];
+const KEYS = [
+  '"k\\U0001F600"',
+  '"a\\tb"',
+  "'lit'",
+  '"\\u00e9"',
+  '"a.b"',
+  'runtime . restart_delay_s',
+  'x\t.\ty',
+  '"\\\\"',
+  '"\\""',
+  '"\\e\\x41"',
+  '""',
+  "''",
+  'ключ',
+  '"a\\nb"',
+  `"${'k'.repeat(3000)}"`,
+  'env.X',
+  'prompt . file',
+];
+const VALUES = [
+  '-5',
+  '0',
+  '1.5',
+  '"str"',
+  'true',
+  '[]',
+  '[1, "a"]',
+  '{}',
+  '{ a = 1 }',
+  '1979-05-27T07:32:00Z',
+  '1979-05-27',
+  '07:32:00',
+  'nan',
+  'inf',
+  '-inf',
+  '0x7FFFFFFF',
+  '0o777',
+  '0b101',
+  '1e308',
+  '99999999999999999999',
+  '9007199254740993',
+  '"a\\nb"',
+  '"\\u0000"',
+  '"""multi\nline"""',
+  "'''lit\nml'''",
+  '"\\U0001F600"',
+  '-0.0',
+  '604801',
+  '604800',
+  '"~/x"',
+  '"{project}"',
+  '"/dev/zero"',
+  '["a", "a"]',
+];
+const CHARS = [
+  '=',
+  '"',
+  "'",
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  '.',
+  '\n',
+  '#',
+  '\\',
+  '\t',
+  ' ',
+  '\r',
+  '\u0000',
+  '\u001b',
+  'é',
+  '😀',
+  '\u2028',
+  '\u200b',
+  '\ufeff',
+  '\uffff',
+  '\ud800',
+  'x',
+  '0',
+];
+const HEADERS = [
+  '[runtime]',
+  '[ runtime ]',
+  '["runtime"]',
+  '[runtime."back off"]',
+  '[agent.env]',
+  '[notify."x y"]',
+  '[phases.a]',
+  '[[runtime]]',
+  "['agent']",
+  '[monitor]',
+];
 
 function kv(line: string): [string, string] | undefined {
   const i = line.indexOf('=');
@@ -106,7 +196,8 @@ function mutate(src: string): string {
       return set(line.replace(/ /g, () => (rand(2) ? '\t' : ' ')).replace(/^/, rand(2) ? '\t' : ''));
     case 5: // unicode and control characters
       return src.slice(0, at) + pick(CHARS) + pick(CHARS) + src.slice(at);
-    case 6: { // huge values, keys, arrays, tables (rarely: they cost time)
+    case 6: {
+      // huge values, keys, arrays, tables (rarely: they cost time)
       if (rand(8)) return pair ? set(`${pair[0]} = "${'x'.repeat(rand(2000))}"`) : src;
       const n = pick([70_000, 200_000, 600_000]);
       return pick([
@@ -117,7 +208,8 @@ function mutate(src: string): string {
         () => `${src}\n[agent.env]\nBIG = "${'b'.repeat(n)}"\n`,
       ])();
     }
-    case 7: { // deep tables and arrays
+    case 7: {
+      // deep tables and arrays
       const d = pick([10, 100, 1200, 5000]);
       return pick([
         () => `${src}\n[${'a.'.repeat(d)}b]\nx = 1\n`,
@@ -129,9 +221,9 @@ function mutate(src: string): string {
     case 8: // type changes and boundary values
       return pair ? set(`${pair[0]} = ${pick(VALUES)}`) : src;
     case 9: // duplicate a line
-      return lines.splice(li, 0, line), lines.join('\n');
+      return (lines.splice(li, 0, line), lines.join('\n'));
     case 10: // delete a line
-      return lines.splice(li, 1), lines.join('\n');
+      return (lines.splice(li, 1), lines.join('\n'));
     case 11: // headers: quoted, spaced, arrays of tables
       return line.startsWith('[') ? set(pick(HEADERS)) : src.slice(0, at) + `\n${pick(HEADERS)}\n` + src.slice(at);
     case 12: // CRLF and stray whitespace
@@ -159,7 +251,13 @@ interface Outcome {
 function check(dir: string, file: string, json: boolean): Outcome {
   let stdout = '';
   let stderr = '';
-  const ctx = { env: { HOME: dir }, cwd: dir, mode: 'user', stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) } as unknown as CliContext;
+  const ctx = {
+    env: { HOME: dir },
+    cwd: dir,
+    mode: 'user',
+    stdout: sink((s) => (stdout += s)),
+    stderr: sink((s) => (stderr += s)),
+  } as unknown as CliContext;
   let code: number;
   try {
     code = configCheck(ctx, { config: file, json });
@@ -167,8 +265,11 @@ function check(dir: string, file: string, json: boolean): Outcome {
     code = reportError(ctx, e, json);
     if (!isAgentRunnerError(e)) return { code, stderr, failure: `not an AgentRunnerError: ${(e as Error).stack ?? String(e)}` };
     for (const x of [e, ...e.more]) {
-      if (/[\n\r]/.test(x.message) || x.message.length > MESSAGE_MAX) return { code, stderr, failure: `message not one short line: ${x.message.slice(0, 300)}` };
-      for (const v of [x.expected, x.found]) if (v !== undefined && (/[\n\r]/.test(v) || v.length > 3 * MESSAGE_MAX)) return { code, stderr, failure: `expected/found not one line: ${v.slice(0, 300)}` };
+      if (/[\n\r]/.test(x.message) || x.message.length > MESSAGE_MAX)
+        return { code, stderr, failure: `message not one short line: ${x.message.slice(0, 300)}` };
+      for (const v of [x.expected, x.found])
+        if (v !== undefined && (/[\n\r]/.test(v) || v.length > 3 * MESSAGE_MAX))
+          return { code, stderr, failure: `expected/found not one line: ${v.slice(0, 300)}` };
     }
     if (e.more.length > 20) return { code, stderr, failure: `${e.more.length} problems reported` };
   }
@@ -180,7 +281,8 @@ function check(dir: string, file: string, json: boolean): Outcome {
 }
 
 /** The example projects (examples/hooks/ holds hook scripts, no project). */
-const exampleDirs = (): string[] => readdirSync(join(root, 'examples')).filter((d) => existsSync(join(root, 'examples', d, 'agent-runner.toml')));
+const exampleDirs = (): string[] =>
+  readdirSync(join(root, 'examples')).filter((d) => existsSync(join(root, 'examples', d, 'agent-runner.toml')));
 
 /** A work dir holding every file the base configs name (the examples' prompts, P.md). */
 function project(): string {
@@ -258,7 +360,11 @@ t.test('the bin refuses a FIFO without blocking on it (no writer, no SIGTERM nee
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const fifo = join(dir, 'agent-runner.toml');
   execFileSync('mkfifo', [fifo]);
-  const r = await runCli(['config', 'check', '-c', fifo], { cwd: dir, env: { HOME: dir, PATH: process.env['PATH'] ?? '' }, timeoutMs: 20_000 });
+  const r = await runCli(['config', 'check', '-c', fifo], {
+    cwd: dir,
+    env: { HOME: dir, PATH: process.env['PATH'] ?? '' },
+    timeoutMs: 20_000,
+  });
   t.equal(r.code, 78, r.stderr);
   t.match(r.stderr, /agent-runner\.toml is a named pipe \(FIFO\), not a regular file \[ERR_AR_CONFIG_NOT_FOUND\]/);
 });

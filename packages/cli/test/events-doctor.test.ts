@@ -23,18 +23,51 @@ t.test('events: --kind, --round, --limit, --since, --json', async (t) => {
   for (let round = 1; round <= 6; round++) {
     now += 30 * 60_000;
     w.emit('round_start', { phase: 'default', prompt_bytes: 10, log_file: `/l/R${round}.log` }, { round });
-    w.emit('round_end', { phase: 'default', exit_code: 0, signal: null, duration_s: 1, classification: round === 4 ? 'crash' : 'ok', output_bytes: 3, usage: null, cost_usd: null, evidence: [] }, { round });
+    w.emit(
+      'round_end',
+      {
+        phase: 'default',
+        exit_code: 0,
+        signal: null,
+        duration_s: 1,
+        classification: round === 4 ? 'crash' : 'ok',
+        output_bytes: 3,
+        usage: null,
+        cost_usd: null,
+        evidence: [],
+      },
+      { round },
+    );
   }
   w.close();
   const run = (...a: string[]) => runCli(['events', ...a], { cwd: p.dir, env: p.env });
   const all = await run('--json');
   t.equal(all.stdout.trim().split('\n').length, 12);
   const ends = await run('--kind', 'round_end', '--json', '--limit', '2');
-  t.same(ends.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { round: number }).round), [5, 6], 'the newest N, oldest first');
+  t.same(
+    ends.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { round: number }).round),
+    [5, 6],
+    'the newest N, oldest first',
+  );
   const r4 = await run('--round', '4', '--json');
-  t.same(r4.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { kind: string }).kind), ['round_start', 'round_end']);
+  t.same(
+    r4.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { kind: string }).kind),
+    ['round_start', 'round_end'],
+  );
   const since = await run('--since', '45m', '--json');
-  t.same(since.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { round: number }).round), [5, 5, 6, 6]);
+  t.same(
+    since.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { round: number }).round),
+    [5, 5, 6, 6],
+  );
   const human = await run('--kind', 'round_end', '--round', '4');
   t.match(human.stdout, /runner +round_end {2}round=4 {2}phase=default {2}exit_code=0 .*classification=crash/);
   const bad = await run('--since', 'yesterday');
@@ -62,9 +95,16 @@ t.test('events --follow prints new events as they are written, then stops on SIG
   child.kill('SIGTERM');
   const code = await new Promise<number | null>((r) => child.on('close', r));
   t.equal(code, 0);
-  const seen = out.trim().split('\n').map((l) => (JSON.parse(l) as { max_rounds: number }).max_rounds);
+  const seen = out
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { max_rounds: number }).max_rounds);
   t.ok(seen.length >= 3, `followed ${seen.length} events`);
-  t.same(seen, seen.map((_, i) => (seen[0] as number) + i), 'each event exactly once, in order');
+  t.same(
+    seen,
+    seen.map((_, i) => (seen[0] as number) + i),
+    'each event exactly once, in order',
+  );
 });
 
 t.test('doctor: checks with fixes, --json, exit 1 on failure', async (t) => {
@@ -73,15 +113,26 @@ t.test('doctor: checks with fixes, --json, exit 1 on failure', async (t) => {
   const ok = await runCli(['doctor', '--json'], { cwd: p.dir, env: p.env });
   const res = JSON.parse(ok.stdout) as { ok: boolean; checks: Array<{ name: string; status: string }> };
   t.equal(ok.code, 0, ok.stdout);
-  t.same(res.checks.map((c) => c.name), ['node', 'native:better-sqlite3', 'native:node-pty', 'config', 'agent', 'state_dir', 'log_dir', 'ledger', 'disk']);
-  t.match(res.checks.find((c) => c.name === 'state_dir'), { status: 'warn' }, 'not created yet: a warning, not a failure');
+  t.same(
+    res.checks.map((c) => c.name),
+    ['node', 'native:better-sqlite3', 'native:node-pty', 'config', 'agent', 'state_dir', 'log_dir', 'ledger', 'disk'],
+  );
+  t.match(
+    res.checks.find((c) => c.name === 'state_dir'),
+    { status: 'warn' },
+    'not created yet: a warning, not a failure',
+  );
   const broken = tempProject('bad', { 'PROMPT.md': 'x', 'agent-runner.toml': CONFIG.replace('["sh"]', '["no-such-agent-xyz"]') });
   t.teardown(broken.cleanup);
   const fail = await runCli(['doctor'], { cwd: broken.dir, env: broken.env });
   t.equal(fail.code, 1);
   t.match(fail.stdout, /\nfail {2}agent +agent executable not found on PATH: no-such-agent-xyz\n +fix: Install no-such-agent-xyz/);
   const rows = fail.stdout.split('\n').filter((l) => /^(ok|warn|fail) /.test(l));
-  t.same(new Set(rows.map((l) => (/^\S+ +\S+ +/.exec(l) as RegExpExecArray)[0].length)).size, 1, 'every detail starts in one column, native:better-sqlite3\'s included');
+  t.same(
+    new Set(rows.map((l) => (/^\S+ +\S+ +/.exec(l) as RegExpExecArray)[0].length)).size,
+    1,
+    "every detail starts in one column, native:better-sqlite3's included",
+  );
   const agent = fail.stdout.split('\n').findIndex((l) => l.startsWith('fail  agent'));
   const lines = fail.stdout.split('\n');
   t.equal(lines[agent + 1]?.indexOf('fix:'), lines[agent]?.indexOf('agent executable'), 'the fix under its detail');
@@ -99,7 +150,13 @@ t.test('doctor: a long check name and detail wrap inside their own columns at th
   const name = 'a-check-with-a-very-long-name-of-its-own';
   const detail = '/var/lib/agent-runner/some-project/ledger.sqlite3: database disk image is malformed (page 7 of 12)';
   const fix = 'Stop the units, move the ledger aside and restart.';
-  const lines = renderChecks([{ name: 'node', status: 'ok', detail: 'node 20.20.2' }, { name, status: 'fail', detail, fix }], 60);
+  const lines = renderChecks(
+    [
+      { name: 'node', status: 'ok', detail: 'node 20.20.2' },
+      { name, status: 'fail', detail, fix },
+    ],
+    60,
+  );
   t.ok(lines.length > 3, 'wrapped');
   const nameAt = 6;
   const detailAt = (lines[0] as string).indexOf('node 20');
@@ -107,15 +164,32 @@ t.test('doctor: a long check name and detail wrap inside their own columns at th
   columnsKept(t, lines, [nameAt, detailAt], 60);
   const rest = lines.slice(1);
   t.equal(rest.map((l) => l.slice(nameAt, detailAt).trim()).join(''), name, 'the name whole, in its column');
-  t.equal(rest.map((l) => l.slice(detailAt)).join('').replace(/\s/g, ''), `${detail}fix: ${fix}`.replace(/\s/g, ''), 'the detail and fix whole, in theirs');
-  t.ok(rest.some((l) => l.slice(detailAt).startsWith('fix: ')), 'the fix on a line of its own');
+  t.equal(
+    rest
+      .map((l) => l.slice(detailAt))
+      .join('')
+      .replace(/\s/g, ''),
+    `${detail}fix: ${fix}`.replace(/\s/g, ''),
+    'the detail and fix whole, in theirs',
+  );
+  t.ok(
+    rest.some((l) => l.slice(detailAt).startsWith('fix: ')),
+    'the fix on a line of its own',
+  );
 });
 
 t.test('doctor fits its table in the terminal width the context gives', async (t) => {
   const broken = tempProject('bad', { 'PROMPT.md': 'x', 'agent-runner.toml': CONFIG.replace('["sh"]', '["no-such-agent-xyz"]') });
   t.teardown(broken.cleanup);
   let stdout = '';
-  const ctx = { ...docContext(), cwd: broken.dir, env: broken.env, nodeVersion: process.versions.node, columns: 50, stdout: new Writable({ write: (c, _e, cb) => void ((stdout += String(c)), cb()) }) };
+  const ctx = {
+    ...docContext(),
+    cwd: broken.dir,
+    env: broken.env,
+    nodeVersion: process.versions.node,
+    columns: 50,
+    stdout: new Writable({ write: (c, _e, cb) => void ((stdout += String(c)), cb()) }),
+  };
   t.equal(doctor(ctx, {}), 1);
   const lines = stdout.trimEnd().split('\n').slice(0, -1);
   const detailAt = (lines[0] as string).indexOf('node ');

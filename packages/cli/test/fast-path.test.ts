@@ -10,7 +10,10 @@ import { GLOBAL_OPTIONS } from '../src/options.js';
 /** What yargs hands the verb for `argv` (the verb runs too, against a directory with no config). */
 async function yargsArgs(argv: string[]): Promise<Record<string, unknown>> {
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  return (await buildParser({ ...docContext(), cwd: '/nonexistent', stdout: sink, stderr: sink }, () => {}).parseAsync(argv)) as Record<string, unknown>;
+  return (await buildParser({ ...docContext(), cwd: '/nonexistent', stdout: sink, stderr: sink }, () => {}).parseAsync(argv)) as Record<
+    string,
+    unknown
+  >;
 }
 
 t.test('the fast path gives each verb what yargs gives it', async (t) => {
@@ -32,7 +35,19 @@ t.test('the fast path gives each verb what yargs gives it', async (t) => {
     ['watchdog', '--config', '/x.toml'],
     ['monitor'],
     ['monitor', '--mode', 'http', '--port', '0', '--json'],
-    ['monitor', '--host', 'pi', '--host', 'nas', '--accept-new-host-key', '--remote-command', 'agent-runner -c /p.toml', '--ssh-config', '/s', '--once'],
+    [
+      'monitor',
+      '--host',
+      'pi',
+      '--host',
+      'nas',
+      '--accept-new-host-key',
+      '--remote-command',
+      'agent-runner -c /p.toml',
+      '--ssh-config',
+      '/s',
+      '--once',
+    ],
     ['monitor', '--host=pi,nas', '--mode=events'],
   ];
   for (const argv of cases) {
@@ -40,7 +55,8 @@ t.test('the fast path gives each verb what yargs gives it', async (t) => {
     if (!t.ok(fast, argv.join(' '))) continue;
     const yargs = await yargsArgs(argv);
     const keys = Object.keys({ ...GLOBAL_OPTIONS, ...(await FAST_VERBS[argv[0] as keyof typeof FAST_VERBS]()).options });
-    const pick = (a: Record<string, unknown>) => Object.fromEntries(keys.filter((k) => a[k] !== undefined).map((k) => [k, Number.isNaN(a[k]) ? 'NaN' : a[k]]));
+    const pick = (a: Record<string, unknown>) =>
+      Object.fromEntries(keys.filter((k) => a[k] !== undefined).map((k) => [k, Number.isNaN(a[k]) ? 'NaN' : a[k]]));
     t.same(pick(fast!.args), pick(yargs), argv.join(' '));
   }
 });
@@ -74,11 +90,20 @@ t.test('anything but a plain invocation of a fast verb goes to yargs', async (t)
 });
 
 /** Runs the built CLI in a node that refuses to load yargs, and the `refused` packages too. */
-function runWithoutYargs(args: string[], cwd: string, env: Record<string, string>, refused: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runWithoutYargs(
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+  refused: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const hooks = `export async function resolve(s, c, n) { if (${JSON.stringify(['yargs', ...refused])}.includes(s)) throw new Error(s + ' was imported'); return n(s, c); }`;
   const preload = `import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}));`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, CLI_BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, CLI_BIN, ...args], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -89,7 +114,10 @@ function runWithoutYargs(args: string[], cwd: string, env: Record<string, string
 }
 
 t.test('peek, events, round and monitor run without importing yargs; help and usage errors still come from it', async (t) => {
-  const p = tempProject('fast', { 'PROMPT.md': 'x', 'agent-runner.toml': '[agent]\ncommand = ["sh", "-c", "echo done"]\n[prompt]\nfile = "PROMPT.md"\n' });
+  const p = tempProject('fast', {
+    'PROMPT.md': 'x',
+    'agent-runner.toml': '[agent]\ncommand = ["sh", "-c", "echo done"]\n[prompt]\nfile = "PROMPT.md"\n',
+  });
   t.teardown(p.cleanup);
   const peek = await runWithoutYargs(['peek', '--json'], p.dir, p.env);
   t.equal(peek.code, 0, peek.stderr);
@@ -103,7 +131,7 @@ t.test('peek, events, round and monitor run without importing yargs; help and us
   t.equal(monitor.code, 0, monitor.stderr);
   const bogus = await runWithoutYargs(['peek', '--bogus'], p.dir, p.env);
   t.not(bogus.code, 0);
-  t.match(bogus.stderr, /yargs was imported/, 'an unknown option is yargs\' to report');
+  t.match(bogus.stderr, /yargs was imported/, "an unknown option is yargs' to report");
   const usage = await runCli(['peek', '--bogus'], { cwd: p.dir, env: p.env });
   t.equal(usage.code, 64);
   t.match(usage.stderr, /Unknown argument: bogus/);

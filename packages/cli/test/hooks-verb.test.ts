@@ -36,8 +36,16 @@ t.test('hooks and hooks test through the built CLI', async (t) => {
   t.teardown(p.cleanup);
   const cli = (args: string[]) => runCli(args, { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
   t.equal((await cli(['serve', '--max-rounds', '1'])).code, 0, 'one real round first');
-  p.write('echo.sh', `#!/bin/sh\necho "checking" >&2\nnode -e '${READ}console.log(JSON.stringify({alerts:[{title:"round "+i.round+" after "+i.previous_round.class+", task "+i.context.next_task,severity:"error"}]}))})'\n`, 0o755);
-  p.write('fail.sh', '#!/bin/sh\ncat > /dev/null\necho "fetching the tracker..." >&2\necho "cannot reach the tracker" >&2\nexit 3\n', 0o755);
+  p.write(
+    'echo.sh',
+    `#!/bin/sh\necho "checking" >&2\nnode -e '${READ}console.log(JSON.stringify({alerts:[{title:"round "+i.round+" after "+i.previous_round.class+", task "+i.context.next_task,severity:"error"}]}))})'\n`,
+    0o755,
+  );
+  p.write(
+    'fail.sh',
+    '#!/bin/sh\ncat > /dev/null\necho "fetching the tracker..." >&2\necho "cannot reach the tracker" >&2\nexit 3\n',
+    0o755,
+  );
   p.write('prompt.sh', `#!/bin/sh\nnode -e '${READ}console.log(JSON.stringify({prompt:i.prompt+"Also: the TODO."}))})'\n`, 0o755);
   appendFileSync(join(p.dir, 'agent-runner.toml'), HOOKS);
   writeFileSync(join(p.stateDir, 'hooks-context.json'), '{"next_task":"write the parser"}');
@@ -55,8 +63,20 @@ t.test('hooks and hooks test through the built CLI', async (t) => {
   t.equal(listJson.code, 0);
   const doc = JSON.parse(listJson.stdout) as { config_file: string; hooks: Array<Record<string, unknown>> };
   t.equal(doc.config_file, join(p.dir, 'agent-runner.toml'));
-  t.same(doc.hooks.map((h) => h['name']), ['echo', 'fail', 'prompt', 'gone'], 'config order');
-  t.match(doc.hooks[0], { name: 'echo', on: 'detector', enabled: true, command: [join(p.dir, 'echo.sh')], timeout_s: 10, on_failure: 'continue', problem: null });
+  t.same(
+    doc.hooks.map((h) => h['name']),
+    ['echo', 'fail', 'prompt', 'gone'],
+    'config order',
+  );
+  t.match(doc.hooks[0], {
+    name: 'echo',
+    on: 'detector',
+    enabled: true,
+    command: [join(p.dir, 'echo.sh')],
+    timeout_s: 10,
+    on_failure: 'continue',
+    problem: null,
+  });
   t.match(doc.hooks[3], { problem: /does not exist/ });
 
   const ok = await cli(['hooks', 'test', 'echo']);
@@ -73,8 +93,21 @@ t.test('hooks and hooks test through the built CLI', async (t) => {
   t.match(r, {
     ok: true,
     hook: { name: 'echo', on: 'detector' },
-    input: { version: 1, event: 'detector', hook: 'echo', project: 'proj', work_dir: p.dir, round: 1, previous_round: { round: 1, class: 'ok', exit_code: 0 }, context: { next_task: 'write the parser' } },
-    result: { ok: true, answer: { alerts: [{ severity: 'error', title: 'round 1 after ok, task write the parser' }] }, stderrTail: /checking/ },
+    input: {
+      version: 1,
+      event: 'detector',
+      hook: 'echo',
+      project: 'proj',
+      work_dir: p.dir,
+      round: 1,
+      previous_round: { round: 1, class: 'ok', exit_code: 0 },
+      context: { next_task: 'write the parser' },
+    },
+    result: {
+      ok: true,
+      answer: { alerts: [{ severity: 'error', title: 'round 1 after ok, task write the parser' }] },
+      stderrTail: /checking/,
+    },
   });
   t.type(r['result']['duration_s'], 'number');
 
@@ -86,7 +119,11 @@ t.test('hooks and hooks test through the built CLI', async (t) => {
   t.match(bad.stdout, /\| fetching the tracker\.\.\.\n {2}\| cannot reach the tracker/, 'the stderr tail');
   const badJson = await cli(['hooks', 'test', 'fail', '--json']);
   t.equal(badJson.code, 1);
-  t.match(JSON.parse(badJson.stdout), { ok: false, input: { event: 'post_round', round: 1 }, result: { ok: false, reason: 'exit', exitCode: 3, stderrTail: /cannot reach the tracker/ } });
+  t.match(JSON.parse(badJson.stdout), {
+    ok: false,
+    input: { event: 'post_round', round: 1 },
+    result: { ok: false, reason: 'exit', exitCode: 3, stderrTail: /cannot reach the tracker/ },
+  });
 
   const missing = await cli(['hooks', 'test', 'gone']);
   t.equal(missing.code, 1, 'a command that does not exist is a failed test, not a broken config');
@@ -107,7 +144,10 @@ t.test('hooks and hooks test through the built CLI', async (t) => {
   t.match(typo.stderr, /did you mean `echo`\?/);
   const typoJson = await cli(['hooks', 'test', 'nothing-like-it', '--json']);
   t.equal(typoJson.code, 64);
-  t.match(JSON.parse(typoJson.stdout), { ok: false, error: { code: 'ERR_AR_USAGE', found: 'nothing-like-it', hint: /agent-runner hooks` lists/ } });
+  t.match(JSON.parse(typoJson.stdout), {
+    ok: false,
+    error: { code: 'ERR_AR_USAGE', found: 'nothing-like-it', hint: /agent-runner hooks` lists/ },
+  });
   t.equal((await cli(['hooks', 'test'])).code, 64, 'no name: usage error');
 
   t.equal(readEvents(p.stateDir).length, eventsBefore, 'a test writes no events');

@@ -38,7 +38,11 @@ t.test('init --state-dir inside the work tree git-ignores it, once', async (t) =
   t.same((JSON.parse(r.stdout) as { gitignored: string[] }).gitignored, ['/.agent-runner/']);
   const r2 = await runCli(['init', '--state-dir', '.agent-runner', '--force'], { cwd: p.dir, env: p.env });
   t.equal(r2.code, 0);
-  t.equal(readFileSync(join(p.dir, '.gitignore'), 'utf8'), 'node_modules/\n# agent-runner state and logs\n/.agent-runner/\n', 'appended once');
+  t.equal(
+    readFileSync(join(p.dir, '.gitignore'), 'utf8'),
+    'node_modules/\n# agent-runner state and logs\n/.agent-runner/\n',
+    'appended once',
+  );
   t.equal(p.git('check-ignore', '.agent-runner/ledger.sqlite3').trim(), '.agent-runner/ledger.sqlite3');
 });
 
@@ -53,7 +57,10 @@ t.test('init outside a git work tree is refused with a clear message', async (t)
 });
 
 t.test('config check: exit 78 with file:line:col, key, expected, found, hint; no stack trace', async (t) => {
-  const p = tempProject('bad', { 'PROMPT.md': 'x', 'agent-runner.toml': '[agent]\ncommand = ["sh"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nrestart_dealy_s = 5\n' });
+  const p = tempProject('bad', {
+    'PROMPT.md': 'x',
+    'agent-runner.toml': '[agent]\ncommand = ["sh"]\n[prompt]\nfile = "PROMPT.md"\n[runtime]\nrestart_dealy_s = 5\n',
+  });
   t.teardown(p.cleanup);
   const r = await runCli(['config', 'check'], { cwd: p.dir, env: p.env });
   t.equal(r.code, 78);
@@ -77,7 +84,8 @@ t.test('config check: exit 78 with file:line:col, key, expected, found, hint; no
 t.test('config check redacts secrets and prints the normalised config', async (t) => {
   const p = tempProject('sec', {
     'PROMPT.md': 'x',
-    'agent-runner.toml': '[agent]\ncommand = ["sh"]\nenv = { ANTHROPIC_API_KEY = "sk-ant-abcdefghijklmnopqrstuvwxyz", MODE = "fast" }\n[prompt]\nfile = "PROMPT.md"\n',
+    'agent-runner.toml':
+      '[agent]\ncommand = ["sh"]\nenv = { ANTHROPIC_API_KEY = "sk-ant-abcdefghijklmnopqrstuvwxyz", MODE = "fast" }\n[prompt]\nfile = "PROMPT.md"\n',
   });
   t.teardown(p.cleanup);
   const r = await runCli(['config', 'check'], { cwd: p.dir, env: p.env });

@@ -25,7 +25,11 @@ t.test('mode lines: system keeps ;system lines, user keeps ;user lines', async (
   t.match(sys, /^StateDirectory=agent-runner\/%i$/m);
   t.match(sys, /^ProtectSystem=full$/m);
   t.notMatch(sys, /^;/m, 'no mode marker survives');
-  t.match(sys, /^ExecStart=\/usr\/bin\/node --optimize-for-size --expose-gc "\/opt\/x y\/bin.js" serve$/m, 'a path with a space is quoted; serve\'s node options');
+  t.match(
+    sys,
+    /^ExecStart=\/usr\/bin\/node --optimize-for-size --expose-gc "\/opt\/x y\/bin.js" serve$/m,
+    "a path with a space is quoted; serve's node options",
+  );
   t.match(usr, /^Environment=AGENT_RUNNER_MODE=user$/m);
   t.notMatch(usr, /^(StateDirectory|ProtectSystem|PrivateTmp|User)=/m, 'user units carry no namespace hardening');
   t.match(usr, /^EnvironmentFile=-%h\/.config\/agent-runner\/%i.env$/m);
@@ -48,10 +52,21 @@ t.test('mode lines: system keeps ;system lines, user keeps ;user lines', async (
 
 function opts(mode: 'user' | 'system', over: Partial<RenderOptions> = {}): RenderOptions {
   return {
-    mode, project: 'demo', node: process.execPath, cli: fileURLToPath(new URL('../dist/bin.js', import.meta.url)),
-    configFile: '/srv/demo/agent-runner.toml', workDir: '/srv/demo', stateDir: '/var/lib/agent-runner/demo', writablePaths: ['/var/lib/agent-runner/demo'],
-    stopTimeoutS: 100, path: '/usr/bin:/bin', ...(mode === 'system' ? { user: 'root', group: 'root' } : {}),
-    bridge: true, watchdog: true, monitor: 'pi', ...over,
+    mode,
+    project: 'demo',
+    node: process.execPath,
+    cli: fileURLToPath(new URL('../dist/bin.js', import.meta.url)),
+    configFile: '/srv/demo/agent-runner.toml',
+    workDir: '/srv/demo',
+    stateDir: '/var/lib/agent-runner/demo',
+    writablePaths: ['/var/lib/agent-runner/demo'],
+    stopTimeoutS: 100,
+    path: '/usr/bin:/bin',
+    ...(mode === 'system' ? { user: 'root', group: 'root' } : {}),
+    bridge: true,
+    watchdog: true,
+    monitor: 'pi',
+    ...over,
   };
 }
 
@@ -61,12 +76,19 @@ t.test('every rendered unit passes systemd-analyze verify with no warning', asyn
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const files = renderProject(opts(mode), { version: '0.1.0' });
     writeUnitFiles(dir, files);
-    const units = ['agent-runner@demo.service', 'agent-runner-bridge@demo.service', 'agent-runner-watchdog@demo.service', 'agent-runner-monitor@pi.service', 'agent-runner@demo.target'];
+    const units = [
+      'agent-runner@demo.service',
+      'agent-runner-bridge@demo.service',
+      'agent-runner-watchdog@demo.service',
+      'agent-runner-monitor@pi.service',
+      'agent-runner@demo.target',
+    ];
     let out: string;
     try {
       out = execFileSync('systemd-analyze', ['verify', ...units.map((u) => join(dir, u))], {
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:`, SYSTEMD_LOG_LEVEL: 'warning' },
-        encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
     } catch (e) {
       const err = e as { stderr?: string; stdout?: string };
@@ -76,13 +98,17 @@ t.test('every rendered unit passes systemd-analyze verify with no warning', asyn
     t.equal(out.trim(), '', `${mode}: no output`);
     // verify prints warnings on stderr and still exits 0: run again capturing stderr.
     const r = execFileSync('sh', ['-c', `systemd-analyze verify ${units.map((u) => `'${join(dir, u)}'`).join(' ')} 2>&1`], {
-      env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` }, encoding: 'utf8',
+      env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },
+      encoding: 'utf8',
     });
     t.equal(r.trim(), '', `${mode}: no warnings (${r.trim()})`);
     const drop = readFileSync(join(dir, 'agent-runner@demo.service.d/50-agent-runner.conf'), 'utf8');
     t.match(drop, /^TimeoutStopSec=100$/m);
     t.match(drop, /^WorkingDirectory=\/srv\/demo$/m);
-    t.match(readFileSync(join(dir, 'agent-runner-monitor@pi.service.d/50-agent-runner.conf'), 'utf8'), /AGENT_RUNNER_MONITOR_ARGS=--host pi/);
+    t.match(
+      readFileSync(join(dir, 'agent-runner-monitor@pi.service.d/50-agent-runner.conf'), 'utf8'),
+      /AGENT_RUNNER_MONITOR_ARGS=--host pi/,
+    );
     if (mode === 'system') t.match(drop, /^User=root$/m);
     else t.notMatch(drop, /^User=/m);
     const meta = parseMeta(readFileSync(join(dir, 'agent-runner@demo.target.d/50-agent-runner.conf'), 'utf8'));
@@ -98,9 +124,18 @@ t.test('a path with % is escaped in drop-ins', async (t) => {
 });
 
 t.test('PrivateTmp is turned off only when a path the unit needs lives under /tmp', async (t) => {
-  const dropIn = (o: RenderOptions): string => renderProject(o, { version: '0.1.0' }).find((f) => f.rel.startsWith('agent-runner@demo.service.d/'))?.text ?? '';
-  t.notMatch(dropIn(opts('system', { cli: '/opt/agent-runner/bin.js' })), /PrivateTmp/, 'a normal install keeps the template\'s PrivateTmp=yes');
-  t.match(dropIn(opts('system', { cli: '/tmp/checkout/packages/cli/dist/bin.js' })), /^PrivateTmp=no$/m, 'a checkout under /tmp stays visible');
+  const dropIn = (o: RenderOptions): string =>
+    renderProject(o, { version: '0.1.0' }).find((f) => f.rel.startsWith('agent-runner@demo.service.d/'))?.text ?? '';
+  t.notMatch(
+    dropIn(opts('system', { cli: '/opt/agent-runner/bin.js' })),
+    /PrivateTmp/,
+    "a normal install keeps the template's PrivateTmp=yes",
+  );
+  t.match(
+    dropIn(opts('system', { cli: '/tmp/checkout/packages/cli/dist/bin.js' })),
+    /^PrivateTmp=no$/m,
+    'a checkout under /tmp stays visible',
+  );
   t.match(dropIn(opts('system', { workDir: '/var/tmp/work' })), /^PrivateTmp=no$/m);
 });
 

@@ -26,7 +26,11 @@ t.test('install --print renders the units for the user mode, changing nothing', 
   const r = await runCli(['install', '--print', '--bridge'], { cwd: p.dir, env: p.env });
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, `# ==> ${p.home}/.config/systemd/user/agent-runner@.service <==`);
-  t.match(r.stdout, /ExecStart=\S+node --optimize-for-size --expose-gc \S+\/packages\/cli\/dist\/bin\.js serve/, 'absolute node and CLI paths');
+  t.match(
+    r.stdout,
+    /ExecStart=\S+node --optimize-for-size --expose-gc \S+\/packages\/cli\/dist\/bin\.js serve/,
+    'absolute node and CLI paths',
+  );
   t.match(r.stdout, /TimeoutStopSec=80\n/, 'round_timeout_s 45 + kill_grace_s 5 + 30');
   t.match(r.stdout, /^Wants=agent-runner@demo.service agent-runner-bridge@demo.service$/m);
   t.match(r.stdout, /# {3}loginctl enable-linger /);

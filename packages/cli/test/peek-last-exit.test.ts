@@ -38,8 +38,11 @@ t.test('a bounded run: stopped on purpose; a SIGKILLed serve: no record of its e
   await s.exited;
   const dead = await peekService(p);
   t.equal(dead['state'], 'stopped');
-  t.equal(dead['last_exit'], null, 'the older record is not the killed incarnation\'s');
-  t.match((await runCli(['peek'], { cwd: p.dir, env: p.env })).stdout, /^last exit: not recorded \(serve was killed, crashed or never started here; /m);
+  t.equal(dead['last_exit'], null, "the older record is not the killed incarnation's");
+  t.match(
+    (await runCli(['peek'], { cwd: p.dir, env: p.env })).stdout,
+    /^last exit: not recorded \(serve was killed, crashed or never started here; /m,
+  );
 
   const stopped = startServe(p);
   await until('the third round ended', () => readRounds(p.stateDir).some((r) => r['round'] === 3 && r['status'] === 'finished'), 30_000);

@@ -3,11 +3,33 @@ import type { PeekSnapshot } from '@agent-runner/core/peek';
 import { renderWatch } from '../src/render-watch.js';
 
 const NOW = Date.parse('2026-12-07T10:00:00.000Z');
-const round = (n: number, started: string) => ({ round: n, phase: null, status: 'finished', classification: 'ok', exit_code: 0, signal: null, duration_s: 12.5, cost_usd: 0.0123, started_at: started, ended_at: started, log_file: null });
+const round = (n: number, started: string) => ({
+  round: n,
+  phase: null,
+  status: 'finished',
+  classification: 'ok',
+  exit_code: 0,
+  signal: null,
+  duration_s: 12.5,
+  cost_usd: 0.0123,
+  started_at: started,
+  ended_at: started,
+  log_file: null,
+});
 const snapshot = {
   project: '項目-wide',
   generated_at: '2026-12-07T10:00:00.000Z',
-  service: { state: 'running', pid: 42, activity: 'round', version: '0.1.0', heartbeat_age_s: 1, started_at: '2026-12-07T09:00:00.000Z', pause: null, stop_requested: null, agent_done: null },
+  service: {
+    state: 'running',
+    pid: 42,
+    activity: 'round',
+    version: '0.1.0',
+    heartbeat_age_s: 1,
+    started_at: '2026-12-07T09:00:00.000Z',
+    pause: null,
+    stop_requested: null,
+    agent_done: null,
+  },
   alarms: [],
   current_round: null,
   backoff: null,
@@ -19,11 +41,18 @@ const snapshot = {
 } as unknown as PeekSnapshot;
 const transcript = Array.from({ length: 40 }, (_, i) => `assistant: line ${i} ${'x'.repeat(100)}`);
 
-t.test('exactly the terminal\'s rows, none wider, wide characters counted as two cells', async (t) => {
-  for (const [columns, rows] of [[80, 24], [40, 12], [200, 50]] as const) {
+t.test("exactly the terminal's rows, none wider, wide characters counted as two cells", async (t) => {
+  for (const [columns, rows] of [
+    [80, 24],
+    [40, 12],
+    [200, 50],
+  ] as const) {
     const s = renderWatch({ snapshot, transcript, view: 'main', columns, rows, intervalS: 2, nowMs: NOW });
     t.equal(s.length, rows, `${columns}x${rows}: rows`);
-    t.ok(s.every((l) => [...l].reduce((w, c) => w + (/[\u3000-\u9fff]/.test(c) ? 2 : 1), 0) <= columns), `${columns}x${rows}: no row wider`);
+    t.ok(
+      s.every((l) => [...l].reduce((w, c) => w + (/[\u3000-\u9fff]/.test(c) ? 2 : 1), 0) <= columns),
+      `${columns}x${rows}: no row wider`,
+    );
     t.match(s[0], /^project 項目-wide {2}RUNNING/, 'state first');
     t.match(s.at(-1), /^q quit/, 'key hints last');
     t.match(s.join('\n'), /assistant: line 39/, 'the newest transcript line kept');

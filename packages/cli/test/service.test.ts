@@ -12,26 +12,76 @@ t.test('a failing systemctl show is ERR_AR_SYSTEMD (exit 69) quoting systemd, no
   writeFileSync(join(bin, 'systemctl'), '#!/bin/sh\necho "Failed to connect to bus: No medium found" >&2\nexit 1\n');
   chmodSync(join(bin, 'systemctl'), 0o755);
   const env = { PATH: `${bin}:/usr/bin:/bin`, XDG_RUNTIME_DIR: bin };
-  await t.rejects(showUnits('user', ['agent-runner@x.service'], env), { name: 'AgentRunnerError', code: 'ERR_AR_SYSTEMD', exitCode: 69, message: 'systemctl --user show failed: Failed to connect to bus: No medium found' });
+  await t.rejects(showUnits('user', ['agent-runner@x.service'], env), {
+    name: 'AgentRunnerError',
+    code: 'ERR_AR_SYSTEMD',
+    exitCode: 69,
+    message: 'systemctl --user show failed: Failed to connect to bus: No medium found',
+  });
 });
 
 t.test('parseShow reads systemctl show blocks', async (t) => {
   const text = [
-    'Id=agent-runner@demo.service', 'LoadState=loaded', 'ActiveState=active', 'SubState=running', 'UnitFileState=static', 'MainPID=42',
-    'ExecMainStatus=0', 'Result=success', 'NRestarts=2', 'ActiveEnterTimestamp=@1700000000', 'InactiveEnterTimestamp=', 'StateChangeTimestamp=@1700000000',
+    'Id=agent-runner@demo.service',
+    'LoadState=loaded',
+    'ActiveState=active',
+    'SubState=running',
+    'UnitFileState=static',
+    'MainPID=42',
+    'ExecMainStatus=0',
+    'Result=success',
+    'NRestarts=2',
+    'ActiveEnterTimestamp=@1700000000',
+    'InactiveEnterTimestamp=',
+    'StateChangeTimestamp=@1700000000',
     '',
-    'Id=agent-runner@demo.target', 'ActiveState=inactive', 'SubState=dead', 'MainPID=0', 'StateChangeTimestamp=',
+    'Id=agent-runner@demo.target',
+    'ActiveState=inactive',
+    'SubState=dead',
+    'MainPID=0',
+    'StateChangeTimestamp=',
     '',
   ].join('\n');
   const [a, b] = parseShow(text);
-  t.same(a, { unit: 'agent-runner@demo.service', load_state: 'loaded', active_state: 'active', sub_state: 'running', unit_file_state: 'static', main_pid: 42, exec_main_status: 0, result: 'success', n_restarts: 2, since: '2023-11-14T22:13:20.000Z' });
+  t.same(a, {
+    unit: 'agent-runner@demo.service',
+    load_state: 'loaded',
+    active_state: 'active',
+    sub_state: 'running',
+    unit_file_state: 'static',
+    main_pid: 42,
+    exec_main_status: 0,
+    result: 'success',
+    n_restarts: 2,
+    since: '2023-11-14T22:13:20.000Z',
+  });
   t.equal(b?.active_state, 'inactive');
   t.equal(b?.since, null);
 });
 
 t.test('journalctlArgs maps the options for each mode', async (t) => {
-  t.same(journalctlArgs('user', ['a.service', 'b.service'], { follow: true, lines: 5, priority: 'warning' }), ['--user', '-u', 'a.service', '-u', 'b.service', '--no-pager', '--follow', '--lines', '5', '--priority', 'warning']);
-  t.same(journalctlArgs('system', ['a.service'], { since: '1 hour ago', output: 'json' }), ['-u', 'a.service', '--no-pager', '--since', '1 hour ago', '--output', 'json']);
+  t.same(journalctlArgs('user', ['a.service', 'b.service'], { follow: true, lines: 5, priority: 'warning' }), [
+    '--user',
+    '-u',
+    'a.service',
+    '-u',
+    'b.service',
+    '--no-pager',
+    '--follow',
+    '--lines',
+    '5',
+    '--priority',
+    'warning',
+  ]);
+  t.same(journalctlArgs('system', ['a.service'], { since: '1 hour ago', output: 'json' }), [
+    '-u',
+    'a.service',
+    '--no-pager',
+    '--since',
+    '1 hour ago',
+    '--output',
+    'json',
+  ]);
 });
 
 const AGENT = `setTimeout(() => { console.log('RESULT: ok'); }, Number(process.env.AR_T_SLEEP_MS ?? 300));\n`;

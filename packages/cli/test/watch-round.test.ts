@@ -18,9 +18,15 @@ t.test('phases rotate by round number; `round --phase` runs the one asked for', 
   p.git('commit', '-qm', 'tidy prompt');
   const r = await runCli(['serve', '--max-rounds', '3'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
   t.equal(r.code, 0, r.stderr);
-  t.same(readRounds(p.stateDir).map((x) => x['phase']), ['explore', 'tidy', 'explore']);
+  t.same(
+    readRounds(p.stateDir).map((x) => x['phase']),
+    ['explore', 'tidy', 'explore'],
+  );
   const ends = readEvents(p.stateDir).filter((e) => e['kind'] === 'round_end');
-  t.same(ends.map((e) => e['phase']), ['explore', 'tidy', 'explore']);
+  t.same(
+    ends.map((e) => e['phase']),
+    ['explore', 'tidy', 'explore'],
+  );
   const one = await runCli(['round', '--phase', 'tidy'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
   t.equal(one.code, 0, one.stderr);
   const last = readRounds(p.stateDir).at(-1);
@@ -90,7 +96,13 @@ t.test('one-shot verbs return after their last round whatever its class: a 401 e
   const t0 = Date.now();
   const two = await runCli(['serve', '--max-rounds', '2'], { cwd: q.dir, env: q.env, timeoutMs: 60_000 });
   t.equal(two.code, 0, two.stderr);
-  t.same(readRounds(q.stateDir).map((x) => x['classification']), ['ok', 'rate_limit']);
+  t.same(
+    readRounds(q.stateDir).map((x) => x['classification']),
+    ['ok', 'rate_limit'],
+  );
   t.ok(Date.now() - t0 < 10_000, `returned after ${Date.now() - t0} ms, not after the 30 s back-off`);
-  t.notOk(readEvents(q.stateDir).some((e) => e['kind'] === 'backoff_started'), 'no back-off after the last round');
+  t.notOk(
+    readEvents(q.stateDir).some((e) => e['kind'] === 'backoff_started'),
+    'no back-off after the last round',
+  );
 });

@@ -66,7 +66,12 @@ export const ALARMS = {
       `${fence(f['tail'])}\n\n` +
       (f['retry_at'] ? 'Fix the cause; to try at once: agent-runner restart' : 'Fix the cause, then: agent-runner start'),
     recovered: (f) => `round ${s(f['round'])} succeeded after the crash loop; rounds run again`,
-    example: { consecutive: 5, last_exit_code: 1, tail: 'fatal: cannot open database "app.db": permission denied', retry_at: '2026-12-02T13:30:00.000Z' },
+    example: {
+      consecutive: 5,
+      last_exit_code: 1,
+      tail: 'fatal: cannot open database "app.db": permission denied',
+      retry_at: '2026-12-02T13:30:00.000Z',
+    },
     exampleRecovery: { round: 118 },
   },
   config_broken: {
@@ -90,7 +95,12 @@ export const ALARMS = {
       `Rounds are paused: ${s(f['agent']) || 'the agent'} was refused (${s(f['evidence'])}).\n\n` +
       `Fix: ${s(f['hint'])}\n\nNothing else to run: the runner tries one round every ${mins(f['probe_interval_s'])} and resumes by itself once login works.`,
     recovered: (f) => `authentication works again; rounds resumed after ${mins(f['paused_s'])}`,
-    example: { agent: 'claude', evidence: 'API Error: 401 authentication_error: invalid x-api-key', hint: 'run `claude /login` as the service user', probe_interval_s: 300 },
+    example: {
+      agent: 'claude',
+      evidence: 'API Error: 401 authentication_error: invalid x-api-key',
+      hint: 'run `claude /login` as the service user',
+      probe_interval_s: 300,
+    },
     exampleRecovery: { paused_s: 2460 },
   },
   budget_exhausted: {
@@ -145,8 +155,13 @@ export const ALARMS = {
   upgrade_failed: {
     owner: 'cli',
     severity: 'critical',
-    when: '`agent-runner upgrade` failed: its staged install or smoke check (nothing was stopped), the new version\'s start (rolled back), or the rollback too; clears on the next successful upgrade',
-    what: (f) => (f['kept_running'] ? `upgrade to ${s(f['to'])} failed before the switch` : f['rolled_back'] ? `upgrade to ${s(f['to'])} failed, rolled back` : `upgrade to ${s(f['to'])} and its rollback failed`),
+    when: "`agent-runner upgrade` failed: its staged install or smoke check (nothing was stopped), the new version's start (rolled back), or the rollback too; clears on the next successful upgrade",
+    what: (f) =>
+      f['kept_running']
+        ? `upgrade to ${s(f['to'])} failed before the switch`
+        : f['rolled_back']
+          ? `upgrade to ${s(f['to'])} failed, rolled back`
+          : `upgrade to ${s(f['to'])} and its rollback failed`,
     body: (f) =>
       (f['kept_running']
         ? `The upgrade from ${s(f['from'])} to ${s(f['to'])} failed while it was staged; ${s(f['from'])} was never stopped and still runs.`
@@ -234,13 +249,31 @@ export function raiseAlarm(ledger: Ledger, cause: AlarmCause, facts: AlarmFacts,
   const text = renderAlarm(cause, facts, scope.project, host);
   return ledger.atomically(() => {
     const r = ledger.monitor.raiseAlert({
-      detector: episodeKey(cause, scope.subject), host, project: scope.project, raisedBy: spec.owner,
-      severity: spec.severity, message: text.title, evidence: facts, ...(scope.atMs !== undefined ? { atMs: scope.atMs } : {}),
+      detector: episodeKey(cause, scope.subject),
+      host,
+      project: scope.project,
+      raisedBy: spec.owner,
+      severity: spec.severity,
+      message: text.title,
+      evidence: facts,
+      ...(scope.atMs !== undefined ? { atMs: scope.atMs } : {}),
     });
     if (r.raised) {
       ledger.outbox.enqueue({
-        idempotencyKey: alarmKey(r.id), kind: cause, severity: spec.severity, title: text.title, body: text.body,
-        payload: { cause, phase: 'alarm', alert_id: r.id, project: scope.project, host, ...(scope.subject ? { subject: scope.subject } : {}), facts },
+        idempotencyKey: alarmKey(r.id),
+        kind: cause,
+        severity: spec.severity,
+        title: text.title,
+        body: text.body,
+        payload: {
+          cause,
+          phase: 'alarm',
+          alert_id: r.id,
+          project: scope.project,
+          host,
+          ...(scope.subject ? { subject: scope.subject } : {}),
+          facts,
+        },
         ...(scope.atMs !== undefined ? { createdAtMs: scope.atMs } : {}),
       });
     }
@@ -257,13 +290,28 @@ export function clearAlarm(ledger: Ledger, cause: AlarmCause, facts: AlarmFacts,
   const spec: AlarmSpec = ALARMS[cause];
   const host = scope.host ?? hostname();
   return ledger.atomically(() => {
-    const active = ledger.monitor.activeAlerts({ host, project: scope.project, raisedBy: spec.owner }).find((a) => a.detector === episodeKey(cause, scope.subject));
+    const active = ledger.monitor
+      .activeAlerts({ host, project: scope.project, raisedBy: spec.owner })
+      .find((a) => a.detector === episodeKey(cause, scope.subject));
     if (active === undefined) return false;
     ledger.monitor.clearAlert(active.id, scope.atMs);
     const text = renderRecovery(cause, facts, scope.project, host);
     ledger.outbox.enqueue({
-      idempotencyKey: `alarm:${active.id}:cleared`, kind: cause, severity: active.severity, title: text.title, body: text.body,
-      payload: { cause, phase: 'recovery', alert_id: active.id, reply_to: alarmKey(active.id), project: scope.project, host, ...(scope.subject ? { subject: scope.subject } : {}), facts },
+      idempotencyKey: `alarm:${active.id}:cleared`,
+      kind: cause,
+      severity: active.severity,
+      title: text.title,
+      body: text.body,
+      payload: {
+        cause,
+        phase: 'recovery',
+        alert_id: active.id,
+        reply_to: alarmKey(active.id),
+        project: scope.project,
+        host,
+        ...(scope.subject ? { subject: scope.subject } : {}),
+        facts,
+      },
       ...(scope.atMs !== undefined ? { createdAtMs: scope.atMs } : {}),
     });
     return true;
@@ -278,13 +326,13 @@ export function renderNotificationsDoc(): string {
     '<!-- Generated from packages/core/src/alarms.ts by `npm run docs`; do not edit. -->',
     '',
     'Every state a human must know about is told once per fault episode, by the process that',
-    'decides it, and its recovery is told to whoever got the alarm, at the alarm\'s severity',
-    '(so a transport\'s `min_severity` that let the alarm through lets the recovery through),',
+    "decides it, and its recovery is told to whoever got the alarm, at the alarm's severity",
+    "(so a transport's `min_severity` that let the alarm through lets the recovery through),",
     'as a reply to it where the platform threads (Telegram, Slack, Matrix, email). Faults that',
     'heal by themselves (a rate limit waited out, an overloaded round, a unit the watchdog or',
     'systemd restarted) send nothing and are counted in the daily digest.',
     '',
-    'Below are the alarms of the runner and the watchdog. The monitor adds its detectors\' alerts',
+    "Below are the alarms of the runner and the watchdog. The monitor adds its detectors' alerts",
     '(RUNBOOK.md, "Detectors": `notify` policy, each raised and cleared once, with the same title',
     'form), except while an alarm below covers the same cause.',
     '',
@@ -295,7 +343,14 @@ export function renderNotificationsDoc(): string {
   for (const [cause, spec] of Object.entries(ALARMS) as Array<[AlarmCause, AlarmSpec]>) {
     const a = renderAlarm(cause, spec.example, 'app', 'pi');
     const r = renderRecovery(cause, spec.exampleRecovery, 'app', 'pi');
-    out.push(`## \`${cause}\` (${spec.severity}, raised by the ${spec.owner})`, '', `${spec.when[0]?.toUpperCase()}${spec.when.slice(1)}.`, '', '**Alarm**', '');
+    out.push(
+      `## \`${cause}\` (${spec.severity}, raised by the ${spec.owner})`,
+      '',
+      `${spec.when[0]?.toUpperCase()}${spec.when.slice(1)}.`,
+      '',
+      '**Alarm**',
+      '',
+    );
     out.push('````text', a.title, '', a.body, '````', '', '**Recovery**', '', '````text', r.title, '````', '');
   }
   return `${out.join('\n').trimEnd()}\n`;

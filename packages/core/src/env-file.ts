@@ -14,7 +14,10 @@ export function readEnvFile(path: string): Record<string, string> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new AgentRunnerError('ERR_AR_IO', `cannot read env file ${path}: ${(e as Error).message}`, { location: { file: path }, cause: e });
+    throw new AgentRunnerError('ERR_AR_IO', `cannot read env file ${path}: ${(e as Error).message}`, {
+      location: { file: path },
+      cause: e,
+    });
   }
   const env: Record<string, string> = {};
   text.split(/\r?\n/).forEach((raw, i) => {

@@ -50,9 +50,7 @@ export interface UnitEvidence {
   /** Whether the unit is expected to run on this host (a missing enrollment is then unhealthy). */
   expected: boolean;
   /** The enrollment record, or why there is none. */
-  enrollment:
-    | { record: EnrollmentRecord }
-    | { record?: undefined; problem: 'missing' | 'unreadable' | 'malformed'; detail: string };
+  enrollment: { record: EnrollmentRecord } | { record?: undefined; problem: 'missing' | 'unreadable' | 'malformed'; detail: string };
   /** Identity check of the enrolled process (absent when there is no record). */
   identity?: IdentityCheck;
   /** The heartbeat file, whoever wrote it (absent when none or malformed). */
@@ -120,10 +118,28 @@ export function judgeUnit(ev: UnitEvidence): UnitJudgement {
     const e = ev.enrollment;
     if (e.problem === 'missing') {
       return ev.expected
-        ? { ...base, verdict: 'unhealthy', reasons: ['enrollment_missing'], evidence: [`no enrollment record (${e.detail})`], signature: 'enrollment_missing' }
-        : { ...base, verdict: 'unknown', reasons: ['not_expected'], evidence: ['no enrollment record, and the unit is not in watchdog.targets'], signature: '' };
+        ? {
+            ...base,
+            verdict: 'unhealthy',
+            reasons: ['enrollment_missing'],
+            evidence: [`no enrollment record (${e.detail})`],
+            signature: 'enrollment_missing',
+          }
+        : {
+            ...base,
+            verdict: 'unknown',
+            reasons: ['not_expected'],
+            evidence: ['no enrollment record, and the unit is not in watchdog.targets'],
+            signature: '',
+          };
     }
-    return { ...base, verdict: 'unknown', reasons: ['enrollment_unreadable'], evidence: [`enrollment ${e.problem}: ${e.detail}`], signature: '' };
+    return {
+      ...base,
+      verdict: 'unknown',
+      reasons: ['enrollment_unreadable'],
+      evidence: [`enrollment ${e.problem}: ${e.detail}`],
+      signature: '',
+    };
   }
   const rec = ev.enrollment.record;
   const evidence: string[] = [`enrolled pid ${rec.pid} (${rec.comm}) v${rec.version} at ${rec.started_at}`];
@@ -156,12 +172,18 @@ export function judgeUnit(ev: UnitEvidence): UnitJudgement {
       evidence.push(`process ${rec.pid} is stopped (state ${ev.procState})`);
     } else if (ev.fullDisk !== undefined) {
       unknown.push('disk_full');
-      evidence.push(`${ev.fullDisk.path} is full (${Math.floor(ev.fullDisk.free_bytes / 1048576)} MiB free): the heartbeat could not be written`);
+      evidence.push(
+        `${ev.fullDisk.path} is full (${Math.floor(ev.fullDisk.free_bytes / 1048576)} MiB free): the heartbeat could not be written`,
+      );
     } else {
       unhealthy.push('heartbeat_stale');
     }
   } else {
-    evidence.push(hb !== undefined ? `heartbeat ${fmtS(Math.max(0, age))} old${hb.state ? ` (${hb.state})` : ''}` : `enrolled ${fmtS(Math.max(0, age))} ago, no heartbeat yet`);
+    evidence.push(
+      hb !== undefined
+        ? `heartbeat ${fmtS(Math.max(0, age))} old${hb.state ? ` (${hb.state})` : ''}`
+        : `enrolled ${fmtS(Math.max(0, age))} ago, no heartbeat yet`,
+    );
   }
 
   if (ev.installedVersion === undefined) {

@@ -130,7 +130,8 @@ export function parseHookAnswer(event: HookConfig['on'], hook: string, stdout: s
   if (!isObject(doc)) return `hook ${hook}: stdout must be a JSON object, got ${Array.isArray(doc) ? 'an array' : typeof doc}`;
   const allowed = ANSWER_KEYS[event];
   for (const k of Object.keys(doc)) {
-    if (!(allowed as readonly string[]).includes(k)) return `hook ${hook}: a ${event} hook may answer ${allowed.length ? allowed.map((a) => `"${a}"`).join(', ') : 'nothing'}, not "${k.slice(0, 40)}"`;
+    if (!(allowed as readonly string[]).includes(k))
+      return `hook ${hook}: a ${event} hook may answer ${allowed.length ? allowed.map((a) => `"${a}"`).join(', ') : 'nothing'}, not "${k.slice(0, 40)}"`;
   }
   const answer: HookAnswer = {};
   if ('prompt' in doc) {
@@ -140,12 +141,14 @@ export function parseHookAnswer(event: HookConfig['on'], hook: string, stdout: s
   if ('context' in doc) {
     if (!isObject(doc['context'])) return `hook ${hook}: "context" must be an object of fields`;
     // The context is persisted and shown to the agent every round: a page of facts, not a dump.
-    if (JSON.stringify(doc['context']).length > MAX_CONTEXT_ANSWER) return `hook ${hook}: "context" is more than ${MAX_CONTEXT_ANSWER / 1024} KiB of JSON; hand over a path to a file instead`;
+    if (JSON.stringify(doc['context']).length > MAX_CONTEXT_ANSWER)
+      return `hook ${hook}: "context" is more than ${MAX_CONTEXT_ANSWER / 1024} KiB of JSON; hand over a path to a file instead`;
     answer.context = doc['context'];
   }
   if ('action' in doc) {
     const a = doc['action'];
-    if (a !== 'stash' && a !== 'commit' && a !== 'ignore' && a !== 'handled') return `hook ${hook}: "action" must be "stash", "commit", "ignore" or "handled"`;
+    if (a !== 'stash' && a !== 'commit' && a !== 'ignore' && a !== 'handled')
+      return `hook ${hook}: "action" must be "stash", "commit", "ignore" or "handled"`;
     answer.action = a;
   }
   if ('alerts' in doc) {
@@ -155,12 +158,21 @@ export function parseHookAnswer(event: HookConfig['on'], hook: string, stdout: s
     for (const [i, a] of list.entries()) {
       if (!isObject(a)) return `hook ${hook}: alerts[${i}] must be an object`;
       const severity = a['severity'] ?? 'warning';
-      if (typeof severity !== 'string' || !SEVERITY_SET.has(severity)) return `hook ${hook}: alerts[${i}].severity must be "info", "warning", "error" or "critical"`;
-      if (typeof a['title'] !== 'string' || !a['title'].trim() || a['title'].length > 200) return `hook ${hook}: alerts[${i}].title must be a string of 1-200 characters`;
-      if (a['body'] !== undefined && (typeof a['body'] !== 'string' || a['body'].length > 4000)) return `hook ${hook}: alerts[${i}].body must be a string of at most 4000 characters`;
-      if (a['key'] !== undefined && (typeof a['key'] !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(a['key']))) return `hook ${hook}: alerts[${i}].key must be 1-64 characters of A-Z a-z 0-9 _ . : -`;
+      if (typeof severity !== 'string' || !SEVERITY_SET.has(severity))
+        return `hook ${hook}: alerts[${i}].severity must be "info", "warning", "error" or "critical"`;
+      if (typeof a['title'] !== 'string' || !a['title'].trim() || a['title'].length > 200)
+        return `hook ${hook}: alerts[${i}].title must be a string of 1-200 characters`;
+      if (a['body'] !== undefined && (typeof a['body'] !== 'string' || a['body'].length > 4000))
+        return `hook ${hook}: alerts[${i}].body must be a string of at most 4000 characters`;
+      if (a['key'] !== undefined && (typeof a['key'] !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(a['key'])))
+        return `hook ${hook}: alerts[${i}].key must be 1-64 characters of A-Z a-z 0-9 _ . : -`;
       const title = a['title'].trim();
-      alerts.push({ severity: severity as Severity, title, body: typeof a['body'] === 'string' ? a['body'] : '', key: typeof a['key'] === 'string' ? a['key'] : title });
+      alerts.push({
+        severity: severity as Severity,
+        title,
+        body: typeof a['body'] === 'string' ? a['body'] : '',
+        key: typeof a['key'] === 'string' ? a['key'] : title,
+      });
     }
     answer.alerts = alerts;
   }
@@ -172,7 +184,11 @@ export function parseHookAnswer(event: HookConfig['on'], hook: string, stdout: s
  * secret-named variables except those in `pass_env`, plus `AGENT_RUNNER_HOOK`,
  * `AGENT_RUNNER_HOOK_EVENT`, `AGENT_RUNNER_PROJECT` and `AGENT_RUNNER_ROUND` (empty when none).
  */
-export function hookEnv(base: Readonly<Record<string, string | undefined>>, hook: HookConfig, input: Pick<HookInput, 'project' | 'round'>): Record<string, string> {
+export function hookEnv(
+  base: Readonly<Record<string, string | undefined>>,
+  hook: HookConfig,
+  input: Pick<HookInput, 'project' | 'round'>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined && (!isSecretKey(k) || hook.pass_env.includes(k))) out[k] = v;
   out['AGENT_RUNNER_HOOK'] = hook.name;
@@ -208,7 +224,9 @@ export interface RunHookOptions {
  */
 export async function runHook(hook: HookConfig, input: HookInput, opts: RunHookOptions): Promise<HookResult> {
   const meta = opts.round === undefined ? {} : { round: opts.round };
-  const result = await execHook(hook, input, opts, (pid) => opts.events?.emit('hook_started', { hook: hook.name, event: hook.on, pid }, meta));
+  const result = await execHook(hook, input, opts, (pid) =>
+    opts.events?.emit('hook_started', { hook: hook.name, event: hook.on, pid }, meta),
+  );
   if (opts.events) emitResult(opts.events, hook, result, meta);
   return result;
 }
@@ -230,7 +248,16 @@ function execHook(hook: HookConfig, input: HookInput, opts: RunHookOptions, onSt
     } catch (e) {
       // Arguments spawn refuses outright (a NUL byte in the environment, say).
       const message = redactText(`hook ${hook.name}: cannot run ${file}: ${(e as Error).message}`).slice(0, 500);
-      return resolve({ ok: false, reason: 'spawn', message, exitCode: null, signal: null, durationMs: now() - started, pid: null, stderrTail: '' });
+      return resolve({
+        ok: false,
+        reason: 'spawn',
+        message,
+        exitCode: null,
+        signal: null,
+        durationMs: now() - started,
+        pid: null,
+        stderrTail: '',
+      });
     }
     const pid = child.pid ?? null;
     if (pid !== null) onStart(pid);
@@ -266,11 +293,16 @@ function execHook(hook: HookConfig, input: HookInput, opts: RunHookOptions, onSt
       const stderrTail = redactText(stderr.split('\n').slice(-20).join('\n')).slice(-2000);
       const fail = (reason: Extract<HookResult, { ok: false }>['reason'], message: string): void =>
         resolve({ ok: false, reason, message: redactText(message).slice(0, 500), exitCode: code, signal, durationMs, pid, stderrTail });
-      if (spawnError) return fail('spawn', `hook ${hook.name}: cannot run ${file}: ${(spawnError as NodeJS.ErrnoException).code ?? spawnError.message}`);
+      if (spawnError)
+        return fail('spawn', `hook ${hook.name}: cannot run ${file}: ${(spawnError as NodeJS.ErrnoException).code ?? spawnError.message}`);
       if (timedOut) return fail('timeout', `hook ${hook.name}: still running after ${hook.timeout_s} s; its process group was killed`);
       if (overflow) return fail('bad_output', `hook ${hook.name}: more than ${MAX_HOOK_STDOUT} bytes on stdout; print logs to stderr`);
       if (signal) return fail('signal', `hook ${hook.name}: killed by ${signal}`);
-      if (code !== 0) return fail('exit', `hook ${hook.name}: exited ${code}${stderrTail ? `: ${stderrTail.split('\n').filter(Boolean).pop() ?? ''}` : ''}`);
+      if (code !== 0)
+        return fail(
+          'exit',
+          `hook ${hook.name}: exited ${code}${stderrTail ? `: ${stderrTail.split('\n').filter(Boolean).pop() ?? ''}` : ''}`,
+        );
       const answer = parseHookAnswer(hook.on, hook.name, stdout);
       if (typeof answer === 'string') return fail('bad_output', answer);
       resolve({ ok: true, answer, durationMs, pid: pid ?? 0, stderrTail });
@@ -282,9 +314,27 @@ function emitResult(events: EventWriter, hook: HookConfig, result: HookResult, m
   const duration_s = Math.round(result.durationMs / 100) / 10;
   if (result.ok) {
     const keys = Object.keys(result.answer);
-    events.emit('hook_finished', { hook: hook.name, event: hook.on, duration_s, exit_code: 0, answered: keys.length ? keys.join(',') : 'nothing' }, meta);
+    events.emit(
+      'hook_finished',
+      { hook: hook.name, event: hook.on, duration_s, exit_code: 0, answered: keys.length ? keys.join(',') : 'nothing' },
+      meta,
+    );
   } else {
-    events.emit('hook_failed', { hook: hook.name, event: hook.on, reason: result.reason, message: result.message, exit_code: result.exitCode, signal: result.signal, duration_s, stderr_tail: result.stderrTail, action: hook.on_failure }, meta);
+    events.emit(
+      'hook_failed',
+      {
+        hook: hook.name,
+        event: hook.on,
+        reason: result.reason,
+        message: result.message,
+        exit_code: result.exitCode,
+        signal: result.signal,
+        duration_s,
+        stderr_tail: result.stderrTail,
+        action: hook.on_failure,
+      },
+      meta,
+    );
   }
 }
 
@@ -292,25 +342,61 @@ function emitResult(events: EventWriter, hook: HookConfig, result: HookResult, m
 const INPUT_FIELDS: ReadonlyArray<[string, string, string]> = [
   ['version', 'integer', `Format version (${HOOK_INPUT_VERSION}); compatible additions keep it, anything else is a new version.`],
   ['event', 'string', '`serve_start`, `pre_round`, `post_round`, `dirty_tree` or `detector`.'],
-  ['hook', 'string', 'The hook\'s name (`[hooks.NAME]`).'],
+  ['hook', 'string', "The hook's name (`[hooks.NAME]`)."],
   ['project', 'string', 'Project name.'],
   ['host', 'string', 'Host name of the machine running it.'],
-  ['work_dir', 'string', 'Absolute work dir (also the hook\'s working directory).'],
+  ['work_dir', 'string', "Absolute work dir (also the hook's working directory)."],
   ['config_file', 'string', 'Absolute path of agent-runner.toml.'],
-  ['round', 'integer|null', 'The round about to run (`serve_start`, `pre_round`), that just ran (`post_round`, `dirty_tree`), or the latest (`detector`; null before any).'],
-  ['phase', 'string|null', 'The round\'s phase (`[phases]`), or null.'],
-  ['previous_round', 'object|null', 'The last finished round: `round`, `class`, `exit_code`, `signal`, `duration_s`, `summary`, `usage` (token counts or null), `cost_usd` (or null), `stash_sha`, `commit_sha`. For `post_round` and `dirty_tree`, the round that just ended.'],
-  ['context', 'object', 'Context fields hooks answered so far (the latest value of each field; a field answered as `null` is removed), kept in the state dir (`hooks-context.json`) across restarts; the agent sees them in its context block (`runtime.context`).'],
-  ['prompt', 'string', '`pre_round` only: the assembled prompt — the prompt files, front matter stripped, without the runner\'s context block (added after the hooks) — as earlier `pre_round` hooks left it.'],
+  [
+    'round',
+    'integer|null',
+    'The round about to run (`serve_start`, `pre_round`), that just ran (`post_round`, `dirty_tree`), or the latest (`detector`; null before any).',
+  ],
+  ['phase', 'string|null', "The round's phase (`[phases]`), or null."],
+  [
+    'previous_round',
+    'object|null',
+    'The last finished round: `round`, `class`, `exit_code`, `signal`, `duration_s`, `summary`, `usage` (token counts or null), `cost_usd` (or null), `stash_sha`, `commit_sha`. For `post_round` and `dirty_tree`, the round that just ended.',
+  ],
+  [
+    'context',
+    'object',
+    'Context fields hooks answered so far (the latest value of each field; a field answered as `null` is removed), kept in the state dir (`hooks-context.json`) across restarts; the agent sees them in its context block (`runtime.context`).',
+  ],
+  [
+    'prompt',
+    'string',
+    "`pre_round` only: the assembled prompt — the prompt files, front matter stripped, without the runner's context block (added after the hooks) — as earlier `pre_round` hooks left it.",
+  ],
   ['dirty_files', 'string[]', '`dirty_tree` only: the paths `git status --porcelain` lists.'],
 ];
 
 const ANSWER_DOCS: ReadonlyArray<[HookConfig['on'], string, string]> = [
-  ['serve_start', 'nothing (empty stdout or `{}`)', 'Runs once after serve started, before the first round: prepare the tree, fetch credentials, say hello. Default `on_failure = "stop"`.'],
-  ['pre_round', '`{"prompt": "...", "context": {...}}`, both optional', 'Runs before each round, in config order, each seeing the prompt the previous one left. A replaced prompt is audited (`prompt_overwritten`: hook, SHA-256 before and after); its `context` fields reach this round\'s agent already. Default `on_failure = "skip_round"`.'],
-  ['post_round', '`{"context": {...}}`', 'Runs after each round (after the dirty tree was dealt with): e.g. run the tests and hand their result to the next round. Default `on_failure = "continue"`.'],
-  ['dirty_tree', '`{"action": "stash" | "commit" | "ignore" | "handled"}`', 'Runs when a round left the tree dirty, before `vcs.dirty_action`; the first hook that answers an action decides (`handled`: the hook committed, pushed or cleaned itself). No answer, or a failure with `continue`: `vcs.dirty_action` applies (with `stop`: it applies, then serve exits 78). Default `on_failure = "continue"`.'],
-  ['detector', '`{"alerts": [{"severity", "title", "body", "key"}]}`', 'Runs by the monitor (`--mode anomaly`, the local project) on every poll, with the monitor\'s environment plus `[agent.env]`: each alert is raised once as detector `hook:NAME:KEY` and cleared, with a recovery, when a later poll no longer answers its `key` (default: the title); notified with outbox kind `hook`. A failed run leaves its alerts as they are. `severity` is `info`, `warning` (default), `error` or `critical`. `monitor.disable` does not apply: use `enabled = false`.'],
+  [
+    'serve_start',
+    'nothing (empty stdout or `{}`)',
+    'Runs once after serve started, before the first round: prepare the tree, fetch credentials, say hello. Default `on_failure = "stop"`.',
+  ],
+  [
+    'pre_round',
+    '`{"prompt": "...", "context": {...}}`, both optional',
+    'Runs before each round, in config order, each seeing the prompt the previous one left. A replaced prompt is audited (`prompt_overwritten`: hook, SHA-256 before and after); its `context` fields reach this round\'s agent already. Default `on_failure = "skip_round"`.',
+  ],
+  [
+    'post_round',
+    '`{"context": {...}}`',
+    'Runs after each round (after the dirty tree was dealt with): e.g. run the tests and hand their result to the next round. Default `on_failure = "continue"`.',
+  ],
+  [
+    'dirty_tree',
+    '`{"action": "stash" | "commit" | "ignore" | "handled"}`',
+    'Runs when a round left the tree dirty, before `vcs.dirty_action`; the first hook that answers an action decides (`handled`: the hook committed, pushed or cleaned itself). No answer, or a failure with `continue`: `vcs.dirty_action` applies (with `stop`: it applies, then serve exits 78). Default `on_failure = "continue"`.',
+  ],
+  [
+    'detector',
+    '`{"alerts": [{"severity", "title", "body", "key"}]}`',
+    "Runs by the monitor (`--mode anomaly`, the local project) on every poll, with the monitor's environment plus `[agent.env]`: each alert is raised once as detector `hook:NAME:KEY` and cleared, with a recovery, when a later poll no longer answers its `key` (default: the title); notified with outbox kind `hook`. A failed run leaves its alerts as they are. `severity` is `info`, `warning` (default), `error` or `critical`. `monitor.disable` does not apply: use `enabled = false`.",
+  ],
 ];
 
 /** docs/hooks.md: what a hook reads, may answer, and how it runs. */
@@ -320,7 +406,7 @@ export function renderHooksDoc(): string {
     '',
     '<!-- Generated from packages/core/src/hooks.ts by `npm run docs`; do not edit. -->',
     '',
-    'A hook is a command in `agent-runner.toml` run at one point of the runner\'s life:',
+    "A hook is a command in `agent-runner.toml` run at one point of the runner's life:",
     '',
     '```toml',
     '[hooks.fetch-task]',
@@ -332,7 +418,7 @@ export function renderHooksDoc(): string {
     'pass_env = []               # secret-named variables it may see',
     '```',
     '',
-    'It runs in the work dir, in its own process group, with the agent\'s environment minus',
+    "It runs in the work dir, in its own process group, with the agent's environment minus",
     'secret-named variables not listed in `pass_env`, plus `AGENT_RUNNER_HOOK`,',
     '`AGENT_RUNNER_HOOK_EVENT`, `AGENT_RUNNER_PROJECT` and `AGENT_RUNNER_ROUND`. It reads one JSON',
     'document on stdin and may print one JSON object on stdout (logs go to stderr; its last lines',

@@ -86,7 +86,10 @@ export function parseProcStat(text: string): ProcStat {
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) bad('no (comm)');
   const pidText = text.slice(0, open).trim();
-  const rest = text.slice(close + 1).trim().split(' ');
+  const rest = text
+    .slice(close + 1)
+    .trim()
+    .split(' ');
   // rest[0] is field 3 (state), so field N is rest[N - 3].
   const num = (field: number): number => {
     const s = field === 1 ? pidText : rest[field - 3];
@@ -475,12 +478,7 @@ function deliver(target: number, signal: NodeJS.Signals, kill: KillFn, check: Id
  * @throws NodeJS.ErrnoException from `kill` other than ESRCH (EPERM: a process of another
  * user).
  */
-export function signalIfSame(
-  record: EnrollmentRecord,
-  signal: NodeJS.Signals,
-  kill: KillFn,
-  opts: VerifyOptions = {},
-): SignalResult {
+export function signalIfSame(record: EnrollmentRecord, signal: NodeJS.Signals, kill: KillFn, opts: VerifyOptions = {}): SignalResult {
   const check = verifyDetailed(record, opts);
   if (check.verdict !== 'same') return { verdict: check.verdict, reason: check.reason, sent: false };
   return deliver(record.pid, signal, kill, { verdict: check.verdict, reason: check.reason });
@@ -496,12 +494,7 @@ export function signalIfSame(
  * with `sent: false`.
  * @throws NodeJS.ErrnoException from `kill` other than ESRCH.
  */
-export function signalGroupIfSame(
-  record: EnrollmentRecord,
-  signal: NodeJS.Signals,
-  kill: KillFn,
-  opts: VerifyOptions = {},
-): SignalResult {
+export function signalGroupIfSame(record: EnrollmentRecord, signal: NodeJS.Signals, kill: KillFn, opts: VerifyOptions = {}): SignalResult {
   const check = verifyDetailed(record, opts);
   if (check.verdict !== 'same') return { verdict: check.verdict, reason: check.reason, sent: false };
   const pgid = check.stat?.pgid;

@@ -18,7 +18,10 @@ export const IDLE_UTILIZATION = 0.01;
  * @param elu event loop utilization, cumulative (default `performance.eventLoopUtilization`).
  * @returns the tick function; it reports whether it collected.
  */
-export function idleCollector(collect: () => void, elu: (a?: EventLoopUtilization, b?: EventLoopUtilization) => EventLoopUtilization = (a, b) => performance.eventLoopUtilization(a, b)): () => boolean {
+export function idleCollector(
+  collect: () => void,
+  elu: (a?: EventLoopUtilization, b?: EventLoopUtilization) => EventLoopUtilization = (a, b) => performance.eventLoopUtilization(a, b),
+): () => boolean {
   let last = elu();
   let collected = false;
   return () => {

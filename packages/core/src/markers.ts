@@ -80,13 +80,19 @@ export function shapeProblem(v: unknown, spec: Readonly<Record<string, FieldType
   for (const [k, t] of Object.entries(spec)) {
     const x = o[k];
     const ok =
-      t === 'string' ? typeof x === 'string'
-      : t === 'string?' ? x === undefined || typeof x === 'string'
-      : t === 'string|null' ? x === null || typeof x === 'string'
-      : t === 'int' ? Number.isSafeInteger(x)
-      : t === 'int?' ? x === undefined || Number.isSafeInteger(x)
-      : t === 'string[]?' ? x === undefined || (Array.isArray(x) && x.every((e) => typeof e === 'string'))
-      : x === undefined || (typeof x === 'object' && x !== null && !Array.isArray(x));
+      t === 'string'
+        ? typeof x === 'string'
+        : t === 'string?'
+          ? x === undefined || typeof x === 'string'
+          : t === 'string|null'
+            ? x === null || typeof x === 'string'
+            : t === 'int'
+              ? Number.isSafeInteger(x)
+              : t === 'int?'
+                ? x === undefined || Number.isSafeInteger(x)
+                : t === 'string[]?'
+                  ? x === undefined || (Array.isArray(x) && x.every((e) => typeof e === 'string'))
+                  : x === undefined || (typeof x === 'object' && x !== null && !Array.isArray(x));
     if (!ok) return `field ${k}: expected ${t}, found ${x === undefined ? 'nothing' : JSON.stringify(x)}`;
   }
   return undefined;
@@ -275,8 +281,7 @@ export function requestRestart(paths: ProjectPaths, target: string, opts: Reques
  * @returns undefined when there is none or it is malformed.
  */
 export function peekRestartRequest(paths: ProjectPaths, target: string): RestartRequest | undefined {
-  return readJsonMarker<RestartRequest>(markerPath(paths, 'restart', target), (v) => shapeProblem(v, UNIT_REQUEST_SHAPE))
-    .value;
+  return readJsonMarker<RestartRequest>(markerPath(paths, 'restart', target), (v) => shapeProblem(v, UNIT_REQUEST_SHAPE)).value;
 }
 
 /** Why {@link takeRestartRequest} dropped a marker instead of returning it. */
@@ -310,11 +315,7 @@ export interface TakeRestartOptions {
  * @throws AgentRunnerError ERR_AR_USAGE for an invalid target name; NodeJS.ErrnoException
  * for I/O errors other than the marker being absent.
  */
-export function takeRestartRequest(
-  paths: ProjectPaths,
-  target: string,
-  opts: TakeRestartOptions,
-): RestartRequest | undefined {
+export function takeRestartRequest(paths: ProjectPaths, target: string, opts: TakeRestartOptions): RestartRequest | undefined {
   const r = claimUnitRequest(paths, markerPath(paths, 'restart', target), `restart-${target}`);
   if (!r) return undefined;
   if (r.value === undefined) {

@@ -126,13 +126,24 @@ export interface PeekSnapshot {
   /** Classification counts of the rounds of the last 24 h. */
   counts_24h: Record<string, number>;
   /** Rounds, tokens and cost since 00:00 UTC. */
-  today: { rounds: number; input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_creation_tokens: number; cost_usd: number };
+  today: {
+    rounds: number;
+    input_tokens: number;
+    output_tokens: number;
+    cache_read_tokens: number;
+    cache_creation_tokens: number;
+    cost_usd: number;
+  };
   /** The current back-off, when the loop is waiting out a failure. */
   backoff: { class: string; until: string; delay_s: number } | null;
   /** The active shared throttle (rate limit), when any. */
   rate_limit: { account: string; class: string; throttled_until: string; reset_at: string | null } | null;
   orphan_stashes: Array<{ sha: string; round: number; message: string; created_at: string }>;
-  system: { disk: { path: string; free_bytes: number; used_pct: number } | null; memory: { total_bytes: number; available_bytes: number } | null; agent_process_count: number };
+  system: {
+    disk: { path: string; free_bytes: number; used_pct: number } | null;
+    memory: { total_bytes: number; available_bytes: number } | null;
+    agent_process_count: number;
+  };
   defenses: Record<string, unknown>;
   /** The ledger read (integrity is `doctor`'s job: it costs O(size)). */
   ledger: { path: string; schema_version: number } | null;
@@ -165,7 +176,6 @@ export function toPeekRound(r: RoundRecord): PeekRound {
     log_file: r.logFile,
   };
 }
-
 
 /** The pause reason in a runner heartbeat's detail; null when none or not one of {@link PEEK_PAUSES}. */
 export function pauseOf(detail: Record<string, unknown> | undefined): PeekPause | null {
@@ -272,18 +282,38 @@ function liveLogFile(cfg: AgentRunnerConfig, round: number): string | null {
  * and the monitor's local source.
  * @param nowMs epoch ms "now" for the windows and the round's elapsed time.
  */
-export function peekLedger(ledger: Ledger, cfg: AgentRunnerConfig, nowMs: number, opts: { running: boolean; rounds?: number }): PeekLedgerPart {
+export function peekLedger(
+  ledger: Ledger,
+  cfg: AgentRunnerConfig,
+  nowMs: number,
+  opts: { running: boolean; rounds?: number },
+): PeekLedgerPart {
   const rounds = ledger.runner.lastRounds(opts.rounds ?? 10);
   const d = new Date(nowMs);
   const t = ledger.runner.totalsSince(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
   const th = ledger.runner.activeThrottle(cfg.agent.preset, nowMs);
   const live = opts.running ? rounds.find((r) => r.status === 'running') : undefined;
   return {
-    current_round: live ? { ...toPeekRound(live), log_file: live.logFile ?? liveLogFile(cfg, live.round), elapsed_s: Math.round((nowMs - live.startedAtMs) / 100) / 10 } : null,
+    current_round: live
+      ? {
+          ...toPeekRound(live),
+          log_file: live.logFile ?? liveLogFile(cfg, live.round),
+          elapsed_s: Math.round((nowMs - live.startedAtMs) / 100) / 10,
+        }
+      : null,
     rounds: rounds.map(toPeekRound),
     counts_24h: ledger.runner.classificationCounts(nowMs - 86_400_000),
-    today: { rounds: t.rounds, input_tokens: t.inputTokens, output_tokens: t.outputTokens, cache_read_tokens: t.cacheReadTokens, cache_creation_tokens: t.cacheCreationTokens, cost_usd: Math.round(t.costUsd * 1e6) / 1e6 },
-    rate_limit: th ? { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) } : null,
+    today: {
+      rounds: t.rounds,
+      input_tokens: t.inputTokens,
+      output_tokens: t.outputTokens,
+      cache_read_tokens: t.cacheReadTokens,
+      cache_creation_tokens: t.cacheCreationTokens,
+      cost_usd: Math.round(t.costUsd * 1e6) / 1e6,
+    },
+    rate_limit: th
+      ? { account: th.account, class: th.class, throttled_until: iso(th.untilMs) as string, reset_at: iso(th.resetAtMs) }
+      : null,
     alarms: ledger.monitor.activeAlerts({ host: hostname(), project: cfg.project }).map(toPeekAlarm),
   };
 }

@@ -42,7 +42,8 @@ const SECRET_SHAPES: RegExp[] = [
  * `aws_secret_access_key =`, `"api_key": "…"`); the name is kept. A plural (`input_tokens`) and
  * an all-digit value (a count) are not secrets.
  */
-const SECRET_ASSIGNMENT = /\b([A-Za-z0-9_.-]*(?:api[_-]?key|x-api-key|token(?!s)|secret|passw(?:or)?d|authorization|credential(?!s))[A-Za-z0-9_-]*["']?\s*[:=]\s*["']?)(?=[^"'\s,}&]*[^0-9"'\s,}&])[^"'\s,}&]{4,}/gi;
+const SECRET_ASSIGNMENT =
+  /\b([A-Za-z0-9_.-]*(?:api[_-]?key|x-api-key|token(?!s)|secret|passw(?:or)?d|authorization|credential(?!s))[A-Za-z0-9_-]*["']?\s*[:=]\s*["']?)(?=[^"'\s,}&]*[^0-9"'\s,}&])[^"'\s,}&]{4,}/gi;
 
 /** URL userinfo (`https://user:password@host`): the password goes. */
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^/\s:@]+):[^@\s/]+@/gi;
@@ -58,7 +59,13 @@ const URL_RE = /\bhttps?:\/\/[^\s"'<>`]+/g;
  * letters and digits mixed. Hex (a git SHA, a nonce) is an identifier, not a secret.
  */
 function isPathToken(segment: string): boolean {
-  return segment.length >= 24 && /^[A-Za-z0-9_-]+$/.test(segment) && /[0-9]/.test(segment) && /[A-Za-z]/.test(segment) && !/^[0-9a-f]+$/i.test(segment);
+  return (
+    segment.length >= 24 &&
+    /^[A-Za-z0-9_-]+$/.test(segment) &&
+    /[0-9]/.test(segment) &&
+    /[A-Za-z]/.test(segment) &&
+    !/^[0-9a-f]+$/i.test(segment)
+  );
 }
 
 /** Secret values below this length are too likely to be ordinary words to be replaced. */
@@ -96,7 +103,8 @@ export function isSecretKey(name: string): boolean {
 export function redactText(text: string): string {
   let out = text;
   for (const s of knownSorted) if (out.includes(s)) out = out.split(s).join(REDACTED);
-  for (const re of SECRET_SHAPES) out = out.replace(re, (_m, scheme?: string) => (/^(Bearer|Basic)$/i.test(scheme ?? '') ? `${scheme} ${REDACTED}` : REDACTED));
+  for (const re of SECRET_SHAPES)
+    out = out.replace(re, (_m, scheme?: string) => (/^(Bearer|Basic)$/i.test(scheme ?? '') ? `${scheme} ${REDACTED}` : REDACTED));
   out = out
     .replace(URL_USERINFO, (_m, head: string) => `${head}:${REDACTED}@`)
     .replace(SECRET_QUERY, (_m, name: string) => `${name}${REDACTED}`)
@@ -112,7 +120,8 @@ export function redactStrings<T>(value: T): T {
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return redactText(v);
     if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === 'object' && !(v instanceof Date)) return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, walk(x)]));
+    if (v && typeof v === 'object' && !(v instanceof Date))
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, walk(x)]));
     return v;
   };
   return walk(value) as T;

@@ -2,7 +2,16 @@ import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, writeFileAtomic } from './atomic.js';
 import { isErrno } from './errors.js';
-import { assertUnitName, claimUnitRequest, newNonce, readJsonMarker, shapeProblem, writeUnitRequest, type RequestOptions, type UnitRequest } from './markers.js';
+import {
+  assertUnitName,
+  claimUnitRequest,
+  newNonce,
+  readJsonMarker,
+  shapeProblem,
+  writeUnitRequest,
+  type RequestOptions,
+  type UnitRequest,
+} from './markers.js';
 import type { ProjectPaths } from './paths.js';
 
 /**

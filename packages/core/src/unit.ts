@@ -28,8 +28,26 @@ import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { isNoSpace } from './disk.js';
 import { idleCollector } from './idle-gc.js';
-import { createEnrollment, type EnrollmentRecord, readBootId, readEnrollment, removeEnrollment, verifyIdentity, writeEnrollment } from './identity.js';
-import { assertUnitName, peekRestartRequest, readJsonMarker, removeHeartbeat, type RestartRequest, shapeProblem, takeRestartRequest, type TakeRestartOptions, writeHeartbeat } from './markers.js';
+import {
+  createEnrollment,
+  type EnrollmentRecord,
+  readBootId,
+  readEnrollment,
+  removeEnrollment,
+  verifyIdentity,
+  writeEnrollment,
+} from './identity.js';
+import {
+  assertUnitName,
+  peekRestartRequest,
+  readJsonMarker,
+  removeHeartbeat,
+  type RestartRequest,
+  shapeProblem,
+  takeRestartRequest,
+  type TakeRestartOptions,
+  writeHeartbeat,
+} from './markers.js';
 import type { ProjectPaths } from './paths.js';
 
 /** syslog priorities of daemon log lines (sd-daemon(3) prefixes under systemd). */
@@ -88,7 +106,13 @@ export type ExitReason =
  * monitor does not report the runner as stopped unexpectedly.
  */
 export const STOPPED_ON_PURPOSE: ReadonlySet<ExitReason> = new Set<ExitReason>([
-  'stop_requested', 'agent_done', 'max_rounds', 'signal', 'crash_loop', 'config_broken', 'transient_error',
+  'stop_requested',
+  'agent_done',
+  'max_rounds',
+  'signal',
+  'crash_loop',
+  'config_broken',
+  'transient_error',
 ]);
 
 /** Content of `run/exit-<unit>.json`, written by {@link Unit.close}. */
@@ -111,8 +135,16 @@ export interface ExitRecord {
 }
 
 const EXIT_SHAPE = {
-  unit: 'string', pid: 'int', nonce: 'string', exit_code: 'int', reason: 'string', detail: 'string?',
-  exited_at: 'string', exited_at_ms: 'int', argv: 'string[]?', cwd: 'string?',
+  unit: 'string',
+  pid: 'int',
+  nonce: 'string',
+  exit_code: 'int',
+  reason: 'string',
+  detail: 'string?',
+  exited_at: 'string',
+  exited_at_ms: 'int',
+  argv: 'string[]?',
+  cwd: 'string?',
 } as const;
 
 /** Path of the clean-exit record of `unit`: `<runDir>/exit-<unit>.json`. */
@@ -186,8 +218,12 @@ export function enrolUnit(opts: UnitOptions): EnrolResult {
     if (verifyIdentity(other, { ...procOpt, bootId }).verdict === 'same') return { other };
   }
   const record = createEnrollment(opts.unit, opts.pid, {
-    version: opts.version, project: opts.project, nowMs: opts.now(), ...procOpt,
-    ...(opts.argv !== undefined ? { argv: opts.argv } : {}), ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+    version: opts.version,
+    project: opts.project,
+    nowMs: opts.now(),
+    ...procOpt,
+    ...(opts.argv !== undefined ? { argv: opts.argv } : {}),
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
   });
   writeEnrollment(opts.paths, record);
   // The exit record is the last process's: an older one would outlive this incarnation if its
@@ -234,7 +270,10 @@ export class Unit {
   private writeFailing = false;
   private closed = false;
 
-  constructor(private readonly o: UnitOptions, record: EnrollmentRecord) {
+  constructor(
+    private readonly o: UnitOptions,
+    record: EnrollmentRecord,
+  ) {
     this.record = record;
     this.startedAtMs = record.started_at_ms;
     this.notify = o.notify ?? systemdNotifier(o.env);
@@ -288,7 +327,13 @@ export class Unit {
     const nowMs = this.o.now();
     try {
       const detail = this.detail?.();
-      writeHeartbeat(this.o.paths, this.o.unit, { nowMs, pid: this.o.pid, nonce: this.record.nonce, state: this.state, ...(detail ? { detail } : {}) });
+      writeHeartbeat(this.o.paths, this.o.unit, {
+        nowMs,
+        pid: this.o.pid,
+        nonce: this.record.nonce,
+        state: this.state,
+        ...(detail ? { detail } : {}),
+      });
       this.lastBeatMs = nowMs;
       if (this.writeFailing) this.o.log('notice', `${this.o.unit}: heartbeat written again`);
       this.writeFailing = false;
@@ -340,10 +385,16 @@ export class Unit {
     this.notify?.(['STOPPING=1', `STATUS=exiting ${exitCode}: ${reason}`]);
     const nowMs = this.o.now();
     const rec: ExitRecord = {
-      unit: this.o.unit, pid: this.o.pid, nonce: this.record.nonce, exit_code: exitCode, reason,
+      unit: this.o.unit,
+      pid: this.o.pid,
+      nonce: this.record.nonce,
+      exit_code: exitCode,
+      reason,
       ...(detail ? { detail: detail.replace(/\s+/g, ' ').slice(0, 500) } : {}),
-      exited_at: new Date(nowMs).toISOString(), exited_at_ms: Math.trunc(nowMs),
-      ...(this.record.argv ? { argv: this.record.argv } : {}), ...(this.record.cwd ? { cwd: this.record.cwd } : {}),
+      exited_at: new Date(nowMs).toISOString(),
+      exited_at_ms: Math.trunc(nowMs),
+      ...(this.record.argv ? { argv: this.record.argv } : {}),
+      ...(this.record.cwd ? { cwd: this.record.cwd } : {}),
     };
     const quiet = (what: string, fn: () => unknown): void => {
       try {

@@ -5,9 +5,8 @@ import { readFileSync } from 'node:fs';
  * install share one version; enrollment records and version stamps carry it so the watchdog
  * can tell a unit running old code after an upgrade.
  */
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 /**
  * Compares two `MAJOR.MINOR.PATCH[-pre]` versions numerically.

@@ -21,7 +21,7 @@ function fill(file: string): void {
   const fd = openSync(file, 'w');
   const chunk = Buffer.alloc(1 << 20);
   try {
-    for (let size = chunk.length; size >= 512; ) {
+    for (let size = chunk.length; size >= 512;) {
       try {
         writeSync(fd, chunk, 0, size);
       } catch (e) {
@@ -61,14 +61,26 @@ t.test('a full state file system: the monitor keeps polling, disk_critical fires
   await new Promise((r) => setTimeout(r, 5000));
   t.equal(m.exitCode, null, 'alive after polls on a full disk');
   t.match(out, /"type":"alert","state":"raised","host":"local","project":"proj","detector":"disk_critical"/);
-  t.match(err, /monitor: alert disk_critical not written \(the file system is full\); polling on/, 'the ledger refused the alert (SQLITE_FULL): kept, logged once');
+  t.match(
+    err,
+    /monitor: alert disk_critical not written \(the file system is full\); polling on/,
+    'the ledger refused the alert (SQLITE_FULL): kept, logged once',
+  );
   t.ok(err.split('\n').filter((l) => /monitor: heartbeat not written/.test(l)).length <= 1, 'the heartbeat failure is logged once');
 
   rmSync(filler);
-  await until('the disk_critical recovery', () => readOutbox(ledgerPath).some((o) => o.kind === 'disk_critical' && o.payload['phase'] === 'recovery'), 20_000);
+  await until(
+    'the disk_critical recovery',
+    () => readOutbox(ledgerPath).some((o) => o.kind === 'disk_critical' && o.payload['phase'] === 'recovery'),
+    20_000,
+  );
   await new Promise((r) => setTimeout(r, 2500));
   const rows = readOutbox(ledgerPath).filter((o) => o.kind === 'disk_critical');
-  t.same(rows.map((o) => o.payload['phase']), ['alarm', 'recovery'], 'one alarm, one recovery: none lost while the disk was full');
+  t.same(
+    rows.map((o) => o.payload['phase']),
+    ['alarm', 'recovery'],
+    'one alarm, one recovery: none lost while the disk was full',
+  );
   t.match(rows[0], { severity: 'critical', title: /^proj@.+: disk 100% used at / });
   t.match(rows[1], { severity: 'critical', payload: { reply_to: rows[0]?.idempotency_key } });
   t.equal(m.exitCode, null, 'still alive after space is back');

@@ -41,15 +41,28 @@ t.test('http mode against the real tools', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'ar-prom-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const promPort = await freePort();
-    writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: agent-runner\n    static_configs:\n      - targets: ['127.0.0.1:${port}']\n`);
-    const prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: agent-runner\n    static_configs:\n      - targets: ['127.0.0.1:${port}']\n`,
+    );
+    const prom = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${promPort}`,
+      ],
+      { stdio: 'ignore' },
+    );
     t.teardown(() => prom.kill('SIGKILL'));
     let value: string | undefined;
     const end = Date.now() + 40_000;
     while (value === undefined && Date.now() < end) {
       await new Promise((r) => setTimeout(r, 500));
       try {
-        const q = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=agent_runner_up`)).json()) as { data?: { result?: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+        const q = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=agent_runner_up`)).json()) as {
+          data?: { result?: Array<{ metric: Record<string, string>; value: [number, string] }> };
+        };
         const hit = q.data?.result?.find((r) => r.metric['host'] === 'local');
         if (hit) value = hit.value[1];
       } catch {
@@ -64,7 +77,19 @@ t.test('http mode against the real tools', async (t) => {
     t.teardown(() => rmSync(profile, { recursive: true, force: true }));
     const dom = execFileSync(
       'chromium',
-      ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--dump-dom', `${base}/`],
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${profile}`,
+        '--dump-dom',
+        `${base}/`,
+      ],
       { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] },
     );
     t.match(dom, /<td id="project">proj<\/td>/, 'round state: project');
@@ -77,15 +102,36 @@ t.test('http mode against the real tools', async (t) => {
     t.match(dom, /<b id="flag-stop">no<\/b>/, 'stop flag');
     t.notMatch(dom, /<b>done<\/b>/, 'agent output is never interpreted as HTML');
     t.equal((dom.match(/<rect class="round ok"/g) ?? []).length, 2, 'the timeline: both rounds, coloured as ok');
-    t.match(dom, /<svg id="daily"[^]*\$0\.00 · 2 r/, 'per day: today\'s two rounds');
+    t.match(dom, /<svg id="daily"[^]*\$0\.00 · 2 r/, "per day: today's two rounds");
     t.match(dom, /<input type="radio" name="evf-local" id="evf-local-round" class="evf-round">/, 'event filters');
     // A screenshot for a human to look at, kept with the CI run's files.
     const dir = process.env['AR_ARTIFACTS_DIR'] ?? join(ROOT, '.cache', 'artifacts');
     mkdirSync(dir, { recursive: true });
     const png = join(dir, 'monitor-page.png');
-    execFileSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--hide-scrollbars', '--window-size=1280,1800', `--screenshot=${png}`, `${base}/`], { timeout: 60_000, stdio: 'ignore' });
+    execFileSync(
+      'chromium',
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${profile}`,
+        '--hide-scrollbars',
+        '--window-size=1280,1800',
+        `--screenshot=${png}`,
+        `${base}/`,
+      ],
+      { timeout: 60_000, stdio: 'ignore' },
+    );
     const head = readFileSync(png).subarray(0, 8);
-    t.ok(head.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) && statSync(png).size > 20_000, `a PNG of the page: ${png}`);
+    t.ok(
+      head.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) && statSync(png).size > 20_000,
+      `a PNG of the page: ${png}`,
+    );
     t.comment(`screenshot: ${png} (${statSync(png).size} bytes)`);
   });
 });

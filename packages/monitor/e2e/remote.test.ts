@@ -24,7 +24,12 @@ await sshd.start();
 sshd.trust();
 
 const remoteCommand = (p: ScenarioProject): string => `${process.execPath} ${CLI_BIN} --config ${join(p.dir, 'agent-runner.toml')}`;
-const sshOpts = (accept = false) => ({ configFile: sshd.sshConfig, env: { home: sshd.home, user: 'nobody' }, acceptNewHostKey: accept, readyTimeoutMs: 10_000 });
+const sshOpts = (accept = false) => ({
+  configFile: sshd.sshConfig,
+  env: { home: sshd.home, user: 'nobody' },
+  acceptNewHostKey: accept,
+  readyTimeoutMs: 10_000,
+});
 
 /** A directory with the monitor's own config (short poll and tolerance window, extra `[monitor]` keys). */
 function monitorDir(p: ScenarioProject, tolerance = 4, extra = '', command = remoteCommand(p)): string {
@@ -50,7 +55,10 @@ ${extra}`,
   return dir;
 }
 
-function runMonitor(dir: string, args: string[]): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
+function runMonitor(
+  dir: string,
+  args: string[],
+): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [CLI_BIN, 'monitor', '--host', 'testhost', '--ssh-config', sshd.sshConfig, ...args], {
     cwd: dir,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: sshd.home, LANG: 'C.UTF-8' },
@@ -71,13 +79,20 @@ t.test('remote polling over sshd: snapshot, then only the new events (cursor)', 
   t.teardown(() => src.close());
   const first = await src.poll();
   t.match(first.snapshot, { schema_version: 1, project: 'proj', rounds: [{ round: 2 }, { round: 1 }] });
-  t.ok(first.events.some((e) => e.kind === 'round_end'), 'bootstrap: the newest events');
+  t.ok(
+    first.events.some((e) => e.kind === 'round_end'),
+    'bootstrap: the newest events',
+  );
   const again = await src.poll();
   t.same(again.events, [], 'nothing new: no events re-sent');
   t.ok(again.bytes > 0 && again.bytes < first.bytes, `steady poll ${again.bytes} B < first ${first.bytes} B`);
   t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
   const third = await src.poll();
-  t.same(third.events.map((e) => e.kind).filter((k) => k.startsWith('round')), ['round_start', 'round_end'], 'exactly the new round');
+  t.same(
+    third.events.map((e) => e.kind).filter((k) => k.startsWith('round')),
+    ['round_start', 'round_end'],
+    'exactly the new round',
+  );
   t.equal(third.events.filter((e) => e.kind === 'serve_started').length, 1);
 });
 
@@ -87,7 +102,11 @@ t.test('host keys: a changed key is refused; an unknown one only with --accept-n
   t.teardown(() => sshd.trust());
   sshd.trust(sshd.otherKey());
   const src = new RemoteSource({ alias: 'testhost', ssh: sshOpts(true), remoteCommand: remoteCommand(p), timeoutMs: 20_000 });
-  await t.rejects(src.poll(), { code: 'ERR_AR_SSH_HOST_KEY', message: /REMOTE HOST KEY CHANGED for testhost \(\[127\.0\.0\.1\]:\d+\).*SHA256:/ }, 'mismatch refused even with accept-new');
+  await t.rejects(
+    src.poll(),
+    { code: 'ERR_AR_SSH_HOST_KEY', message: /REMOTE HOST KEY CHANGED for testhost \(\[127\.0\.0\.1\]:\d+\).*SHA256:/ },
+    'mismatch refused even with accept-new',
+  );
   src.close();
   // The CLI: exit 77 with the clear error, and no poll of the remote happened.
   const dir = monitorDir(p);
@@ -102,7 +121,11 @@ t.test('host keys: a changed key is refused; an unknown one only with --accept-n
   const a = new RemoteSource({ alias: 'testhost', ssh: sshOpts(true), remoteCommand: remoteCommand(p), timeoutMs: 20_000 });
   t.match((await a.poll()).snapshot, { project: 'proj' });
   a.close();
-  t.match(readFileSync(sshd.knownHosts, 'utf8'), new RegExp(`^\\|1\\|[^ ]+ ssh-ed25519 ${sshd.hostKeyB64.replace(/[+/]/g, '\\$&')}\\n$`), 'recorded as a hashed line');
+  t.match(
+    readFileSync(sshd.knownHosts, 'utf8'),
+    new RegExp(`^\\|1\\|[^ ]+ ssh-ed25519 ${sshd.hostKeyB64.replace(/[+/]/g, '\\$&')}\\n$`),
+    'recorded as a hashed line',
+  );
 });
 
 t.test('sshd dies mid-run: blips, then a give-up after the window; exit 75', async (t) => {
@@ -112,23 +135,38 @@ t.test('sshd dies mid-run: blips, then a give-up after the window; exit 75', asy
   const dir = monitorDir(p, 4);
   const m = runMonitor(dir, ['--json', '--port', '0']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until(() => `the monitor to serve (stderr: ${m.err()})`, () => /127\.0\.0\.1:(\d+)/.test(m.err()), 20_000);
+  await until(
+    () => `the monitor to serve (stderr: ${m.err()})`,
+    () => /127\.0\.0\.1:(\d+)/.test(m.err()),
+    20_000,
+  );
   const port = Number(/127\.0\.0\.1:(\d+)/.exec(m.err())?.[1]);
   let polls = 0;
-  await until('agent_runner_up 1 for testhost', () => {
-    void fetch(`http://127.0.0.1:${port}/metrics`).then(async (r) => {
-      const text = await r.text();
-      if (/agent_runner_up\{host="testhost",project="proj"\} 1/.test(text)) polls++;
-    }, () => {});
-    return polls > 0;
-  }, 30_000);
+  await until(
+    'agent_runner_up 1 for testhost',
+    () => {
+      void fetch(`http://127.0.0.1:${port}/metrics`).then(
+        async (r) => {
+          const text = await r.text();
+          if (/agent_runner_up\{host="testhost",project="proj"\} 1/.test(text)) polls++;
+        },
+        () => {},
+      );
+      return polls > 0;
+    },
+    30_000,
+  );
   t.pass('remote poll succeeded (agent_runner_up 1 for testhost)');
   const killedAt = Date.now();
   sshd.stop();
   const code = await m.exited;
   const gaveUpAfter = (Date.now() - killedAt) / 1000;
   t.equal(code, 75, 'no host left: exit 75 (systemd restarts it later)');
-  const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = m
+    .out()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const blips = lines.filter((l) => l['type'] === 'remote_blip');
   t.ok(blips.length >= 2, `${blips.length} blips`);
   t.match(blips[0], { host: 'testhost', consecutive: 1, exit_code: 255 });
@@ -155,13 +193,29 @@ t.test('auto-stop over SSH: disk_critical on a remote runner that runs rounds ru
   const code = await Promise.race([s.exited, new Promise((r) => setTimeout(() => r('still running'), 40_000))]);
   t.equal(code, 0, 'the remote serve was stopped cleanly');
   await until('auto_stop', () => m.out().includes('auto_stop'));
-  const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.match(lines.find((l) => l['detector'] === 'disk_critical'), { type: 'alert', state: 'raised', host: 'testhost', severity: 'critical', policy: 'auto-stop' });
-  t.match(lines.find((l) => l['type'] === 'auto_stop'), { host: 'testhost', detector: 'disk_critical', result: 'stopped' });
+  const lines = m
+    .out()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.match(
+    lines.find((l) => l['detector'] === 'disk_critical'),
+    { type: 'alert', state: 'raised', host: 'testhost', severity: 'critical', policy: 'auto-stop' },
+  );
+  t.match(
+    lines.find((l) => l['type'] === 'auto_stop'),
+    { host: 'testhost', detector: 'disk_critical', result: 'stopped' },
+  );
   t.match(lastEvents(ev, { n: 1, kinds: ['serve_stopped'] }).events[0], { exit_code: 0 });
   const outbox = readOutbox(join(dir, 'state', 'ledger.sqlite3'));
-  t.match(outbox.find((o) => o.kind === 'disk_critical'), { severity: 'critical', title: /^proj@testhost: disk [\d.]+% used at /, payload: { phase: 'alarm', host: 'testhost' } });
-  t.match(outbox.find((o) => o.kind === 'monitor_auto_stop'), { title: 'proj@testhost: runner stopped by the monitor (disk_critical)' });
+  t.match(
+    outbox.find((o) => o.kind === 'disk_critical'),
+    { severity: 'critical', title: /^proj@testhost: disk [\d.]+% used at /, payload: { phase: 'alarm', host: 'testhost' } },
+  );
+  t.match(
+    outbox.find((o) => o.kind === 'monitor_auto_stop'),
+    { title: 'proj@testhost: runner stopped by the monitor (disk_critical)' },
+  );
   m.child.kill('SIGTERM');
   t.equal(await m.exited, 0);
 });
@@ -188,16 +242,37 @@ t.test('a remote runner paused on its auth is not stopped, and its own alarm (in
   t.teardown(() => m.child.kill('SIGKILL'));
   await until('auto_stop_skipped', () => m.out().includes('auto_stop_skipped'), 20_000);
   await new Promise((r) => setTimeout(r, 3000));
-  const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.match(lines.find((l) => l['detector'] === 'oauth_fail'), { type: 'alert', state: 'raised', host: 'testhost', notified: false });
-  t.match(lines.find((l) => l['type'] === 'auto_stop_skipped'), { detector: 'oauth_fail', pause: 'auth' });
-  t.notOk(lines.some((l) => l['type'] === 'auto_stop'), 'no auto-stop');
+  const lines = m
+    .out()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.match(
+    lines.find((l) => l['detector'] === 'oauth_fail'),
+    { type: 'alert', state: 'raised', host: 'testhost', notified: false },
+  );
+  t.match(
+    lines.find((l) => l['type'] === 'auto_stop_skipped'),
+    { detector: 'oauth_fail', pause: 'auth' },
+  );
+  t.notOk(
+    lines.some((l) => l['type'] === 'auto_stop'),
+    'no auto-stop',
+  );
   t.equal(s.child.exitCode, null, 'the remote serve still runs (it resumes by itself after a login)');
-  t.same(readOutbox(join(dir, 'state', 'ledger.sqlite3')), [], 'the monitor notified nothing: the runner\'s alarm covers it');
+  t.same(readOutbox(join(dir, 'state', 'ledger.sqlite3')), [], "the monitor notified nothing: the runner's alarm covers it");
   const port = Number(/127\.0\.0\.1:(\d+)/.exec(m.err())?.[1]);
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  t.match(metrics, /agent_runner_alarm_active\{host="testhost",project="proj",cause="auth_paused",severity="critical",raised_by="runner"\} 1/, 'the host\'s alarm on /metrics');
-  t.match(metrics, /agent_runner_alert_active\{host="testhost",project="proj",detector="oauth_fail",severity="critical"\} 1/, 'and the monitor\'s own alert');
+  t.match(
+    metrics,
+    /agent_runner_alarm_active\{host="testhost",project="proj",cause="auth_paused",severity="critical",raised_by="runner"\} 1/,
+    "the host's alarm on /metrics",
+  );
+  t.match(
+    metrics,
+    /agent_runner_alert_active\{host="testhost",project="proj",detector="oauth_fail",severity="critical"\} 1/,
+    "and the monitor's own alert",
+  );
   m.child.kill('SIGTERM');
   t.equal(await m.exited, 0);
 });
@@ -208,7 +283,10 @@ t.test('a host with an older peek (no service.pause, no alarms) is still polled'
   t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
   const old = join(sshd.dir, 'old-agent-runner.sh');
   const strip = `let s='';process.stdin.on('data',(d)=>(s+=d)).on('end',()=>{const j=JSON.parse(s);delete j.alarms;delete j.service.pause;process.stdout.write(JSON.stringify(j))})`;
-  writeFileSync(old, `#!/bin/sh\nif [ "$1" = peek ]; then ${remoteCommand(p)} "$@" | ${process.execPath} -e "${strip}"; else exec ${remoteCommand(p)} "$@"; fi\n`);
+  writeFileSync(
+    old,
+    `#!/bin/sh\nif [ "$1" = peek ]; then ${remoteCommand(p)} "$@" | ${process.execPath} -e "${strip}"; else exec ${remoteCommand(p)} "$@"; fi\n`,
+  );
   chmodSync(old, 0o755);
   const src = new RemoteSource({ alias: 'testhost', ssh: sshOpts(), remoteCommand: old, timeoutMs: 20_000 });
   t.teardown(() => src.close());
@@ -217,7 +295,11 @@ t.test('a host with an older peek (no service.pause, no alarms) is still polled'
   t.notOk('alarms' in r.snapshot || 'pause' in r.snapshot.service, 'the older shape');
   const m = runMonitor(monitorDir(p, 60, '', old), ['--json', '--once']);
   t.equal(await m.exited, 0, 'polled and judged healthy');
-  t.match(JSON.parse(m.out()), { type: 'status', host: 'testhost', project: 'proj', state: 'healthy', alerts: [] }, 'nothing raised, the status only');
+  t.match(
+    JSON.parse(m.out()),
+    { type: 'status', host: 'testhost', project: 'proj', state: 'healthy', alerts: [] },
+    'nothing raised, the status only',
+  );
 });
 
 t.test('a remote agent-runner not on PATH (127) and a broken remote config (78) are named, not network blips', async (t) => {
@@ -225,20 +307,30 @@ t.test('a remote agent-runner not on PATH (127) and a broken remote config (78) 
   t.teardown(p.cleanup);
   const missing = runMonitor(monitorDir(p, 60, '', 'agent-runner-not-installed'), ['--once']);
   t.equal(await missing.exited, 69, 'unreachable: EX_UNAVAILABLE');
-  t.match(missing.out(), /\[DOWN\] status host=testhost: unreachable: ssh testhost: `agent-runner-not-installed` not found on testhost \(PATH of a non-interactive shell: [^)]*\/bin[^)]*\); set its full path as `remote_command` in \[monitor\.hosts\.testhost\]/);
+  t.match(
+    missing.out(),
+    /\[DOWN\] status host=testhost: unreachable: ssh testhost: `agent-runner-not-installed` not found on testhost \(PATH of a non-interactive shell: [^)]*\/bin[^)]*\); set its full path as `remote_command` in \[monitor\.hosts\.testhost\]/,
+  );
   const broken = join(sshd.dir, 'broken.toml');
   writeFileSync(broken, 'project = "x"\n[agent]\ncommand = ["true"]\n[prompt]\nfile = "P.md"\n[runtime]\nrestart_dely_s = 1\n');
   const bad = runMonitor(monitorDir(p, 60, '', `${process.execPath} ${CLI_BIN} --config ${broken}`), ['--once', '--json']);
   t.equal(await bad.exited, 69);
   const status = JSON.parse(bad.out().trim().split('\n').at(-1) as string) as { error: string };
-  t.match(status, { type: 'status', state: 'unreachable', error: /remote config broken: unknown key `runtime\.restart_dely_s` \(\S+broken\.toml:7\); did you mean `runtime\.restart_delay_s`\?/ });
+  t.match(status, {
+    type: 'status',
+    state: 'unreachable',
+    error: /remote config broken: unknown key `runtime\.restart_dely_s` \(\S+broken\.toml:7\); did you mean `runtime\.restart_delay_s`\?/,
+  });
   t.notMatch(status.error, /has no --config|"ok":false/, 'the reason as words, and no hint about finding a config the command names');
   const none = runMonitor(monitorDir(p, 60, '', `${process.execPath} ${CLI_BIN}`), ['--once']);
   t.equal(await none.exited, 69);
-  t.match(none.out(), /remote config broken: no agent-runner\.toml in \S+ or any parent directory; the remote command has no --config, so agent-runner looked from the ssh session's directory \(the home directory\): set `config` in \[monitor\.hosts\.testhost\]/);
+  t.match(
+    none.out(),
+    /remote config broken: no agent-runner\.toml in \S+ or any parent directory; the remote command has no --config, so agent-runner looked from the ssh session's directory \(the home directory\): set `config` in \[monitor\.hosts\.testhost\]/,
+  );
 });
 
-t.test('a laptop\'s own monitor config: `[monitor.hosts.NAME]` alone finds the host and its project, with no flags', async (t) => {
+t.test("a laptop's own monitor config: `[monitor.hosts.NAME]` alone finds the host and its project, with no flags", async (t) => {
   const p = scenario('echo RESULT ok');
   t.teardown(p.cleanup);
   t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
@@ -247,7 +339,9 @@ t.test('a laptop\'s own monitor config: `[monitor.hosts.NAME]` alone finds the h
   const write = (text: string): void => writeFileSync(join(xdg, 'agent-runner', 'monitor.toml'), text);
   // What an operator writes: the name they use, the ssh alias, the project's config path there
   // and the full path of the command (a non-interactive shell's PATH does not have it).
-  write(`[monitor]\npoll_interval_s = 1\n[monitor.hosts.pi]\nssh = "testhost"\nconfig = "${join(p.dir, 'agent-runner.toml')}"\nremote_command = "${process.execPath} ${CLI_BIN}"\n`);
+  write(
+    `[monitor]\npoll_interval_s = 1\n[monitor.hosts.pi]\nssh = "testhost"\nconfig = "${join(p.dir, 'agent-runner.toml')}"\nremote_command = "${process.execPath} ${CLI_BIN}"\n`,
+  );
   const run = (args: string[]): { out: () => string; exited: Promise<number | null> } => {
     const child = spawn(process.execPath, [CLI_BIN, 'monitor', '--ssh-config', sshd.sshConfig, ...args], {
       cwd: sshd.dir,
@@ -261,7 +355,11 @@ t.test('a laptop\'s own monitor config: `[monitor.hosts.NAME]` alone finds the h
   };
   const all = run(['--once', '--json']);
   t.equal(await all.exited, 0, 'every host of the table polled, healthy');
-  t.match(JSON.parse(all.out().trim().split('\n').at(-1) as string), { type: 'status', host: 'pi', project: 'proj', state: 'healthy' }, 'named as the table names it');
+  t.match(
+    JSON.parse(all.out().trim().split('\n').at(-1) as string),
+    { type: 'status', host: 'pi', project: 'proj', state: 'healthy' },
+    'named as the table names it',
+  );
   const one = run(['--once', '--host', 'pi']);
   t.equal(await one.exited, 0, '--host NAME takes the table of that name');
   t.match(one.out(), /\[OK\] status host=pi: healthy \(project proj\)/);
@@ -272,7 +370,7 @@ t.test('a laptop\'s own monitor config: `[monitor.hosts.NAME]` alone finds the h
   t.match(typo.out(), /monitor\.toml:3:1: unknown key `monitor\.hosts\.pi\.sssh`.*did you mean `monitor\.hosts\.pi\.ssh`/s);
   write('[monitor]\n[runtime]\nmax_rounds = 1\n');
   const project = run(['--once']);
-  t.equal(await project.exited, 78, 'a project\'s table in a monitor\'s config is named');
+  t.equal(await project.exited, 78, "a project's table in a monitor's config is named");
   t.match(project.out(), /`runtime` in a monitor's config/);
   write('[monitor]\npoll_interval_s = 1\n');
   const none = run(['--once']);

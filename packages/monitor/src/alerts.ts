@@ -83,7 +83,8 @@ export interface ApplyResult {
  */
 const kindOf = (detector: string): string => (hookOfDetector(detector) !== undefined ? 'hook' : detector);
 
-const minutes = (s: number): string => (s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+const minutes = (s: number): string =>
+  s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
 
 /**
  * Turns each poll's findings into alert transitions and fans them out: a line on stdout, a
@@ -119,7 +120,16 @@ export class AlertSink {
       const d = DETECTORS.find((x) => x.name === a.detector);
       const evidence = (a.evidence ?? {}) as Record<string, unknown>;
       const finding: Finding | undefined = d
-        ? { detector: d.name, severity: a.severity, policy: d.policy, message: a.message, evidence, fix: d.fix, benign: d.benign === true, coveredBy: d.coveredBy ?? [] }
+        ? {
+            detector: d.name,
+            severity: a.severity,
+            policy: d.policy,
+            message: a.message,
+            evidence,
+            fix: d.fix,
+            benign: d.benign === true,
+            coveredBy: d.coveredBy ?? [],
+          }
         : adoptedHookFinding(a);
       if (!finding) continue;
       st.entries.set(finding.detector, {
@@ -143,7 +153,13 @@ export class AlertSink {
    * @param keep detector hooks that failed this poll: their alerts stay as they are, neither
    *   refreshed nor cleared (a failing check says nothing about the condition).
    */
-  apply(scope: AlertScope, findings: readonly Finding[], alarms: readonly PeekAlarm[], owned: ReadonlySet<string> = new Set(), keep: ReadonlySet<string> = new Set()): ApplyResult {
+  apply(
+    scope: AlertScope,
+    findings: readonly Finding[],
+    alarms: readonly PeekAlarm[],
+    owned: ReadonlySet<string> = new Set(),
+    keep: ReadonlySet<string> = new Set(),
+  ): ApplyResult {
     this.writes.flush();
     const nowMs = this.deps.now();
     const st = this.state(scope);
@@ -198,8 +214,13 @@ export class AlertSink {
   private row(scope: AlertScope, e: Entry, atMs: number): number {
     const f = e.finding;
     const r = this.deps.ledger.monitor.raiseAlert({
-      detector: f.detector, host: scope.origin, project: scope.project, severity: f.severity, message: f.message,
-      evidence: { ...f.evidence, notified: e.notified }, atMs,
+      detector: f.detector,
+      host: scope.origin,
+      project: scope.project,
+      severity: f.severity,
+      message: f.message,
+      evidence: { ...f.evidence, notified: e.notified },
+      atMs,
     });
     e.id = r.id;
     return r.id;
@@ -214,14 +235,36 @@ export class AlertSink {
       severity: f.severity,
       title: redactText(`${alarmOrigin(scope.project, scope.origin)}: ${f.message}`),
       body: redactText(`${f.detail ? `${f.detail}\n\n` : ''}Runner now: ${scope.runner}.${policy}\n\nFix: ${f.fix}`),
-      payload: { phase: 'alarm', detector: f.detector, host: scope.origin, project: scope.project, policy: f.policy, evidence: f.evidence, alert_id: id },
+      payload: {
+        phase: 'alarm',
+        detector: f.detector,
+        host: scope.origin,
+        project: scope.project,
+        policy: f.policy,
+        evidence: f.evidence,
+        alert_id: id,
+      },
       createdAtMs: atMs,
     };
   }
 
   private raise(scope: AlertScope, e: Entry): void {
     const f = e.finding;
-    this.print({ type: 'alert', state: 'raised', host: scope.host, project: scope.project, detector: f.detector, severity: f.severity, policy: f.policy, message: f.message, evidence: f.evidence, notified: e.notified }, e.raisedAtMs);
+    this.print(
+      {
+        type: 'alert',
+        state: 'raised',
+        host: scope.host,
+        project: scope.project,
+        detector: f.detector,
+        severity: f.severity,
+        policy: f.policy,
+        message: f.message,
+        evidence: f.evidence,
+        notified: e.notified,
+      },
+      e.raisedAtMs,
+    );
     this.writes.write(`alert ${f.detector}`, () => {
       const { ledger } = this.deps;
       const id = ledger.atomically(() => {
@@ -229,7 +272,14 @@ export class AlertSink {
         if (e.notified) ledger.outbox.enqueue(this.alarm(scope, e, id, e.raisedAtMs));
         return id;
       });
-      this.deps.events.emit('monitor_alert_raised', { detector: f.detector, alert_severity: f.severity, host: scope.host, message: f.message.slice(0, 500), policy: f.policy, alert_id: id });
+      this.deps.events.emit('monitor_alert_raised', {
+        detector: f.detector,
+        alert_severity: f.severity,
+        host: scope.host,
+        message: f.message.slice(0, 500),
+        policy: f.policy,
+        alert_id: id,
+      });
     });
   }
 
@@ -248,7 +298,10 @@ export class AlertSink {
   private clear(scope: AlertScope, e: Entry, atMs: number): void {
     const f = e.finding;
     const activeS = Math.max(0, (atMs - e.raisedAtMs) / 1000);
-    this.print({ type: 'alert', state: 'cleared', host: scope.host, project: scope.project, detector: f.detector, active_s: activeS }, atMs);
+    this.print(
+      { type: 'alert', state: 'cleared', host: scope.host, project: scope.project, detector: f.detector, active_s: activeS },
+      atMs,
+    );
     this.writes.write(`clearing of alert ${f.detector}`, () => {
       const { ledger } = this.deps;
       const id = e.id as number;
@@ -261,7 +314,15 @@ export class AlertSink {
           severity: f.severity,
           title: redactText(`${alarmOrigin(scope.project, scope.origin)}: resolved: ${f.detector} (active ${minutes(activeS)})`),
           body: redactText(`Was: ${f.message}`),
-          payload: { phase: 'recovery', reply_to: alarmKey(id), detector: f.detector, host: scope.origin, project: scope.project, alert_id: id, active_s: activeS },
+          payload: {
+            phase: 'recovery',
+            reply_to: alarmKey(id),
+            detector: f.detector,
+            host: scope.origin,
+            project: scope.project,
+            alert_id: id,
+            active_s: activeS,
+          },
           createdAtMs: atMs,
         });
       });
@@ -276,7 +337,12 @@ export class AlertSink {
     const nowMs = this.deps.now();
     const detail = redactText(r.detail).slice(0, 500);
     this.print({ type: 'auto_stop', host: scope.host, project: scope.project, detector: f.detector, result: r.result, detail }, nowMs);
-    const what = r.result === 'stopped' ? `runner stopped by the monitor (${f.detector})` : r.result === 'failed' ? `the monitor could not stop the runner (${f.detector})` : `runner was not running (${f.detector})`;
+    const what =
+      r.result === 'stopped'
+        ? `runner stopped by the monitor (${f.detector})`
+        : r.result === 'failed'
+          ? `the monitor could not stop the runner (${f.detector})`
+          : `runner was not running (${f.detector})`;
     this.writes.write(`auto-stop record of ${f.detector}`, () => {
       const id = e?.id;
       this.deps.ledger.outbox.enqueue({
@@ -285,7 +351,14 @@ export class AlertSink {
         severity: 'critical',
         title: redactText(`${alarmOrigin(scope.project, scope.origin)}: ${what}`),
         body: redactText(`${f.message}.\n${detail}\n\nFix: ${f.fix}\nThen: agent-runner start`),
-        payload: { phase: 'alarm', detector: f.detector, host: scope.origin, project: scope.project, result: r.result, ...(id !== undefined && e?.notified ? { reply_to: alarmKey(id) } : {}) },
+        payload: {
+          phase: 'alarm',
+          detector: f.detector,
+          host: scope.origin,
+          project: scope.project,
+          result: r.result,
+          ...(id !== undefined && e?.notified ? { reply_to: alarmKey(id) } : {}),
+        },
         createdAtMs: nowMs,
       });
       this.deps.events.emit('monitor_auto_stop', { detector: f.detector, host: scope.host, result: r.result, detail });
@@ -301,7 +374,14 @@ export class AlertSink {
     if (!e || e.held) return;
     e.held = true;
     this.deps.log('notice', `${scope.host}: ${f.detector} fired; the runner already holds rounds (${pause}): not stopping it`);
-    this.print({ type: 'auto_stop_skipped', level: 'INFO', host: scope.host, detector: f.detector, pause, message: `${f.detector}: the runner holds rounds (${pause}); not stopped` });
+    this.print({
+      type: 'auto_stop_skipped',
+      level: 'INFO',
+      host: scope.host,
+      detector: f.detector,
+      pause,
+      message: `${f.detector}: the runner holds rounds (${pause}); not stopped`,
+    });
   }
 
   /**
@@ -311,14 +391,21 @@ export class AlertSink {
    * @param productive the newest productive round (event time, epoch ms, and number).
    * @returns the active alarm's raise time, or undefined when none is active.
    */
-  silence(scope: AlertScope, silent: AlarmFacts | undefined, productive: { atMs: number | undefined; round: number | undefined }): number | undefined {
+  silence(
+    scope: AlertScope,
+    silent: AlarmFacts | undefined,
+    productive: { atMs: number | undefined; round: number | undefined },
+  ): number | undefined {
     const st = this.state(scope);
     const nowMs = this.deps.now();
     const alarmScope = { project: scope.project, host: scope.origin };
     if (st.silenceSinceMs !== undefined && productive.atMs !== undefined && productive.atMs > st.silenceSinceMs) {
       const activeS = (nowMs - st.silenceSinceMs) / 1000;
       st.silenceSinceMs = undefined;
-      this.print({ type: 'alert', state: 'cleared', host: scope.host, project: scope.project, detector: SILENCE, active_s: activeS }, nowMs);
+      this.print(
+        { type: 'alert', state: 'cleared', host: scope.host, project: scope.project, detector: SILENCE, active_s: activeS },
+        nowMs,
+      );
       this.writes.write('clearing of the silence alarm', () => {
         clearAlarm(this.deps.ledger, 'silence', { round: productive.round }, { ...alarmScope, atMs: nowMs });
         this.deps.events.emit('monitor_alert_cleared', { detector: SILENCE, host: scope.host, active_s: activeS });
@@ -327,10 +414,31 @@ export class AlertSink {
     if (st.silenceSinceMs === undefined && silent) {
       st.silenceSinceMs = nowMs;
       const message = `no productive round for ${minutes(Number(silent['silent_s']))}`;
-      this.print({ type: 'alert', state: 'raised', host: scope.host, project: scope.project, detector: SILENCE, severity: ALARMS.silence.severity, policy: 'notify', message, evidence: silent, notified: true }, nowMs);
+      this.print(
+        {
+          type: 'alert',
+          state: 'raised',
+          host: scope.host,
+          project: scope.project,
+          detector: SILENCE,
+          severity: ALARMS.silence.severity,
+          policy: 'notify',
+          message,
+          evidence: silent,
+          notified: true,
+        },
+        nowMs,
+      );
       this.writes.write('silence alarm', () => {
         const r = raiseAlarm(this.deps.ledger, 'silence', silent, { ...alarmScope, atMs: nowMs });
-        this.deps.events.emit('monitor_alert_raised', { detector: SILENCE, alert_severity: ALARMS.silence.severity, host: scope.host, message, policy: 'notify', alert_id: r.id });
+        this.deps.events.emit('monitor_alert_raised', {
+          detector: SILENCE,
+          alert_severity: ALARMS.silence.severity,
+          host: scope.host,
+          message,
+          policy: 'notify',
+          alert_id: r.id,
+        });
       });
     }
     return st.silenceSinceMs;

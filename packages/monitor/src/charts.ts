@@ -21,7 +21,8 @@ const CLASS_COLOUR: Record<string, string> = {
   interrupted: '#999999',
 };
 
-const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+const esc = (s: unknown): string =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 const hhmm = (ms: number): string => new Date(ms).toISOString().slice(11, 16);
 
 /**
@@ -42,11 +43,32 @@ export function timelineSvg(h: PageHistory, width = 960): string {
     })
     .join('');
   const ticks = (items: Array<{ at_ms: number; label: string; colour: string }>, y: number): string =>
-    items.map((i) => `<rect class="tick" x="${(x(i.at_ms) - 1).toFixed(1)}" y="${y}" width="3" height="14" fill="${i.colour}"><title>${esc(i.label)}</title></rect>`).join('');
-  const heals = ticks(h.heals.map((a) => ({ at_ms: a.at_ms, label: `${hhmm(a.at_ms)}Z ${a.target}: ${a.action} (${a.result})`, colour: a.result === 'failed' ? '#c02020' : '#3060c0' })), 40);
-  const alerts = ticks(h.alerts.map((a) => ({ at_ms: a.at_ms, label: `${hhmm(a.at_ms)}Z ${a.detector} [${a.severity}]${a.cleared_ms ? `, cleared ${hhmm(a.cleared_ms)}Z` : ', active'}`, colour: a.severity === 'critical' || a.severity === 'error' ? '#c02020' : '#e07b20' })), 60);
+    items
+      .map(
+        (i) =>
+          `<rect class="tick" x="${(x(i.at_ms) - 1).toFixed(1)}" y="${y}" width="3" height="14" fill="${i.colour}"><title>${esc(i.label)}</title></rect>`,
+      )
+      .join('');
+  const heals = ticks(
+    h.heals.map((a) => ({
+      at_ms: a.at_ms,
+      label: `${hhmm(a.at_ms)}Z ${a.target}: ${a.action} (${a.result})`,
+      colour: a.result === 'failed' ? '#c02020' : '#3060c0',
+    })),
+    40,
+  );
+  const alerts = ticks(
+    h.alerts.map((a) => ({
+      at_ms: a.at_ms,
+      label: `${hhmm(a.at_ms)}Z ${a.detector} [${a.severity}]${a.cleared_ms ? `, cleared ${hhmm(a.cleared_ms)}Z` : ', active'}`,
+      colour: a.severity === 'critical' || a.severity === 'error' ? '#c02020' : '#e07b20',
+    })),
+    60,
+  );
   const hours = Array.from({ length: 7 }, (_, i) => h.from_ms + (i * span) / 6)
-    .map((ms, i) => `<text x="${x(ms).toFixed(1)}" y="92" text-anchor="${i === 0 ? 'start' : i === 6 ? 'end' : 'middle'}">${hhmm(ms)}</text>`)
+    .map(
+      (ms, i) => `<text x="${x(ms).toFixed(1)}" y="92" text-anchor="${i === 0 ? 'start' : i === 6 ? 'end' : 'middle'}">${hhmm(ms)}</text>`,
+    )
     .join('');
   return `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} 100" role="img" aria-label="rounds, heal actions and alerts over the last 24 hours">
 <g font-size="11" fill="#555"><text x="0" y="24">rounds</text><text x="0" y="52">heals</text><text x="0" y="72">alerts</text>${hours}</g>

@@ -182,14 +182,20 @@ export const orphanChain: Detector = {
     if (n < i.settings.orphan_chain_min) return undefined;
     return {
       message: `${n} rounds in a row left work that was stashed, not committed`,
-      evidence: { consecutive: n, stashes: fromGit >= i.window.stashChain ? shas.reverse() : i.window.stashShas, orphan_stashes: s?.orphan_stashes.length ?? null },
+      evidence: {
+        consecutive: n,
+        stashes: fromGit >= i.window.stashChain ? shas.reverse() : i.window.stashShas,
+        orphan_stashes: s?.orphan_stashes.length ?? null,
+      },
     };
   },
 };
 
 /** The disk figure: the fuller of the state and log file systems (statfs, as peek and doctor show it). */
-const diskMessage = (d: NonNullable<HostSnapshot['system']['disk']>): string => `disk ${pct(d.used_pct)} used at ${d.path} (${Math.round(d.free_bytes / 1048576)} MiB free)`;
-const diskIsCritical = (d: NonNullable<HostSnapshot['system']['disk']>, s: MonitorSettings): boolean => d.used_pct >= s.disk_critical_pct || d.free_bytes < DISK_FULL_FREE_BYTES;
+const diskMessage = (d: NonNullable<HostSnapshot['system']['disk']>): string =>
+  `disk ${pct(d.used_pct)} used at ${d.path} (${Math.round(d.free_bytes / 1048576)} MiB free)`;
+const diskIsCritical = (d: NonNullable<HostSnapshot['system']['disk']>, s: MonitorSettings): boolean =>
+  d.used_pct >= s.disk_critical_pct || d.free_bytes < DISK_FULL_FREE_BYTES;
 
 /**
  * `disk_warning` (warning, notify): the fuller of the state and log file systems is 90% full.
@@ -247,7 +253,10 @@ export const memPressure: Detector = {
     if (!m || m.total_bytes <= 0) return undefined;
     const availPct = (100 * m.available_bytes) / m.total_bytes;
     if (availPct >= i.settings.mem_available_min_pct) return undefined;
-    return { message: `only ${pct(availPct)} of memory available (${Math.round(m.available_bytes / 1048576)} MiB)`, evidence: { ...m, available_pct: availPct } };
+    return {
+      message: `only ${pct(availPct)} of memory available (${Math.round(m.available_bytes / 1048576)} MiB)`,
+      evidence: { ...m, available_pct: availPct },
+    };
   },
 };
 
@@ -295,7 +304,10 @@ export const rateLimitActive: Detector = {
     const b = i.window.backoff;
     if (b && b.class === 'rate_limit' && b.untilMs > i.nowMs) {
       if (i.window.recoveredAtMs !== undefined && i.window.recoveredAtMs > b.untilMs) return undefined;
-      return { message: `backing off a rate limit until ${new Date(b.untilMs).toISOString()}`, evidence: { class: b.class, until: new Date(b.untilMs).toISOString() } };
+      return {
+        message: `backing off a rate limit until ${new Date(b.untilMs).toISOString()}`,
+        evidence: { class: b.class, until: new Date(b.untilMs).toISOString() },
+      };
     }
     return undefined;
   },
@@ -325,7 +337,10 @@ export const anomalyRepetitive: Detector = {
     if (first.classification === 'ok' || !last.every((r) => sig(r) === sig(first))) return undefined;
     return {
       message: `${n} rounds in a row ended the same way: ${first.classification} (exit ${first.exit_code ?? first.signal ?? '?'})${first.summary ? `: ${first.summary}` : ''}`,
-      evidence: { signature: { classification: first.classification, exit_code: first.exit_code, signal: first.signal, summary: first.summary }, rounds: last.map((r) => r.round) },
+      evidence: {
+        signature: { classification: first.classification, exit_code: first.exit_code, signal: first.signal, summary: first.summary },
+        rounds: last.map((r) => r.round),
+      },
     };
   },
 };
@@ -349,7 +364,10 @@ export const supervisorStale: Detector = {
     if (!threshold) return undefined;
     const w = i.window;
     if (s?.service.state === 'running' && s.service.heartbeat_age_s !== null && s.service.heartbeat_age_s > threshold) {
-      return { message: `runner heartbeat is ${Math.round(s.service.heartbeat_age_s)} s old (threshold ${threshold} s)`, evidence: { heartbeat_age_s: s.service.heartbeat_age_s, threshold_s: threshold } };
+      return {
+        message: `runner heartbeat is ${Math.round(s.service.heartbeat_age_s)} s old (threshold ${threshold} s)`,
+        evidence: { heartbeat_age_s: s.service.heartbeat_age_s, threshold_s: threshold },
+      };
     }
     if (w.stoppedReason !== undefined) return undefined;
     if (w.backoff && w.backoff.untilMs > i.nowMs) return undefined;
@@ -360,7 +378,12 @@ export const supervisorStale: Detector = {
     if (age <= threshold) return undefined;
     return {
       message: `no runner event for ${Math.round(age)} s (threshold ${threshold} s); service ${s?.service.state ?? 'unknown'}`,
-      evidence: { last_event_at: new Date(last).toISOString(), age_s: age, threshold_s: threshold, service_state: s?.service.state ?? null },
+      evidence: {
+        last_event_at: new Date(last).toISOString(),
+        age_s: age,
+        threshold_s: threshold,
+        service_state: s?.service.state ?? null,
+      },
     };
   },
 };
@@ -414,7 +437,10 @@ export const costBudget: Detector = {
     if (budget <= 0) return undefined;
     const spent = s.today.cost_usd;
     if (spent < budget * i.settings.cost_warn_ratio) return undefined;
-    return { message: `today's cost $${spent.toFixed(2)} reached the $${budget.toFixed(2)} budget`, evidence: { cost_usd: spent, budget_usd: budget, rounds_today: s.today.rounds } };
+    return {
+      message: `today's cost $${spent.toFixed(2)} reached the $${budget.toFixed(2)} budget`,
+      evidence: { cost_usd: spent, budget_usd: budget, rounds_today: s.today.rounds },
+    };
   },
 };
 
@@ -432,7 +458,10 @@ export const healCircuitBroken: Detector = {
   evaluate(i) {
     const open = new Set([...i.window.breakersOpen, ...(i.snapshot?.heal_breakers_open ?? [])]);
     if (open.size === 0) return undefined;
-    return { message: `watchdog circuit breaker open for ${[...open].join(', ')}; reset with \`agent-runner heal reset\``, evidence: { targets: [...open] } };
+    return {
+      message: `watchdog circuit breaker open for ${[...open].join(', ')}; reset with \`agent-runner heal reset\``,
+      evidence: { targets: [...open] },
+    };
   },
 };
 
@@ -459,7 +488,16 @@ export function runDetectors(input: DetectorInput, detectors: readonly Detector[
   for (const d of detectors) {
     if (input.settings.disable.includes(d.name)) continue;
     const f = d.evaluate(input);
-    if (f) out.push({ detector: d.name, severity: d.severity, policy: d.policy, fix: d.fix, benign: d.benign === true, coveredBy: d.coveredBy ?? [], ...f });
+    if (f)
+      out.push({
+        detector: d.name,
+        severity: d.severity,
+        policy: d.policy,
+        fix: d.fix,
+        benign: d.benign === true,
+        coveredBy: d.coveredBy ?? [],
+        ...f,
+      });
   }
   return out;
 }

@@ -47,7 +47,13 @@ export function ledgerHistory(ledger: Ledger, nowMs: number, days = 7): PageHist
   const out = starts.map((s, i) => {
     const a = since[i]!;
     const b = since[i + 1] ?? { rounds: 0, costUsd: 0, inputTokens: 0, outputTokens: 0 };
-    return { day: new Date(s).toISOString().slice(0, 10), rounds: a.rounds - b.rounds, cost_usd: a.costUsd - b.costUsd, input_tokens: a.inputTokens - b.inputTokens, output_tokens: a.outputTokens - b.outputTokens };
+    return {
+      day: new Date(s).toISOString().slice(0, 10),
+      rounds: a.rounds - b.rounds,
+      cost_usd: a.costUsd - b.costUsd,
+      input_tokens: a.inputTokens - b.inputTokens,
+      output_tokens: a.outputTokens - b.outputTokens,
+    };
   });
   return { from_ms: from, to_ms: nowMs, rounds, heals, alerts, days: out };
 }
@@ -55,9 +61,17 @@ export function ledgerHistory(ledger: Ledger, nowMs: number, days = 7): PageHist
 /** A remote host's history from what its snapshot carries: its last rounds and today's totals. */
 export function snapshotHistory(s: HostSnapshot, nowMs: number): PageHistory {
   const ms = (iso: string | null): number | null => (iso ? Date.parse(iso) : null);
-  const rounds = [...s.rounds].reverse().map((r) => ({ round: r.round, start_ms: Date.parse(r.started_at), end_ms: ms(r.ended_at), class: r.classification ?? r.status }));
+  const rounds = [...s.rounds]
+    .reverse()
+    .map((r) => ({ round: r.round, start_ms: Date.parse(r.started_at), end_ms: ms(r.ended_at), class: r.classification ?? r.status }));
   // Older hosts' peek has no token totals.
   const t = s.today as { input_tokens?: number; output_tokens?: number };
-  const today = { day: new Date(nowMs).toISOString().slice(0, 10), rounds: s.today.rounds, cost_usd: s.today.cost_usd, input_tokens: t.input_tokens ?? 0, output_tokens: t.output_tokens ?? 0 };
+  const today = {
+    day: new Date(nowMs).toISOString().slice(0, 10),
+    rounds: s.today.rounds,
+    cost_usd: s.today.cost_usd,
+    input_tokens: t.input_tokens ?? 0,
+    output_tokens: t.output_tokens ?? 0,
+  };
   return { from_ms: nowMs - DAY_MS, to_ms: nowMs, rounds, heals: [], alerts: [], days: [today] };
 }

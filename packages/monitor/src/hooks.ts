@@ -38,7 +38,12 @@ const KEY_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
  */
 export function hookDetectorName(hook: string, key: string): string {
   if (KEY_RE.test(key)) return `${HOOK_DETECTOR_PREFIX}${hook}:${key}`;
-  const slug = key.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'alert';
+  const slug =
+    key
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'alert';
   return `${HOOK_DETECTOR_PREFIX}${hook}:${slug}-${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
 }
 
@@ -50,7 +55,8 @@ export function hookOfDetector(detector: string): string | undefined {
   return cut > 0 ? rest.slice(0, cut) : undefined;
 }
 
-const fixOf = (hook: string): string => `See what the detector hook \`${hook}\` checks ([hooks.${hook}]); \`agent-runner hooks test ${hook}\` shows what it answers now.`;
+const fixOf = (hook: string): string =>
+  `See what the detector hook \`${hook}\` checks ([hooks.${hook}]); \`agent-runner hooks test ${hook}\` shows what it answers now.`;
 
 /** The finding of one answered alert. */
 export function hookFinding(hook: string, a: HookAlert): Finding {
@@ -79,7 +85,17 @@ export function adoptedHookFinding(row: { detector: string; severity: Severity; 
   const evidence = (typeof row.evidence === 'object' && row.evidence !== null ? row.evidence : {}) as Record<string, unknown>;
   const body = typeof evidence['body'] === 'string' ? evidence['body'] : '';
   const { notified: _notified, ...rest } = evidence;
-  return { detector: row.detector, severity: row.severity, policy: 'notify', message: row.message, evidence: rest, fix: fixOf(hook), benign: false, coveredBy: [], ...(body ? { detail: body } : {}) };
+  return {
+    detector: row.detector,
+    severity: row.severity,
+    policy: 'notify',
+    message: row.message,
+    evidence: rest,
+    fix: fixOf(hook),
+    benign: false,
+    coveredBy: [],
+    ...(body ? { detail: body } : {}),
+  };
 }
 
 /** What one poll's hooks found. */
@@ -118,7 +134,8 @@ function guarded(writer: EventWriter, log: DetectorHooksDeps['log']): EventWrite
           failing = false;
           return r;
         } catch (e) {
-          if (!failing) log('warning', `monitor: event ${String(args[0])} not written (${(e as Error).message}); later events are tried again`);
+          if (!failing)
+            log('warning', `monitor: event ${String(args[0])} not written (${(e as Error).message}); later events are tried again`);
           failing = true;
           return undefined;
         }
@@ -155,7 +172,12 @@ export class DetectorHooks {
     if (!this.hooks.length) return { findings, failed, kept };
     let base;
     try {
-      base = buildHookInput(this.hooks[0] as HookConfig, { cfg: this.deps.cfg, paths: this.paths, rounds: this.deps.ledger.runner, outcomes: this.outcomes });
+      base = buildHookInput(this.hooks[0] as HookConfig, {
+        cfg: this.deps.cfg,
+        paths: this.paths,
+        rounds: this.deps.ledger.runner,
+        outcomes: this.outcomes,
+      });
     } catch (e) {
       // The ledger is unreadable right now: no input, so no hook runs; their alerts stay.
       this.deps.log('warning', `monitor: detector hooks not run (the hook input cannot be read: ${redactText((e as Error).message)})`);
@@ -195,9 +217,22 @@ export class DetectorHooks {
     if (this.stuck.has(h.name)) return undefined;
     const env = hookEnv({ ...this.deps.env, ...this.deps.cfg.agent.env }, h, input);
     const started = this.deps.now();
-    const run = runHook(h, input, { cwd: this.deps.cfg.runtime.work_dir, env, kill: this.deps.kill, now: this.deps.now, ...(this.events ? { events: this.events } : {}) }).catch(
-      (e: unknown): HookResult => ({ ok: false, reason: 'spawn', message: redactText(`hook ${h.name}: cannot run: ${(e as Error).message}`).slice(0, 500), exitCode: null, signal: null, durationMs: this.deps.now() - started, pid: null, stderrTail: '' }),
-    );
+    const run = runHook(h, input, {
+      cwd: this.deps.cfg.runtime.work_dir,
+      env,
+      kill: this.deps.kill,
+      now: this.deps.now,
+      ...(this.events ? { events: this.events } : {}),
+    }).catch((e: unknown): HookResult => ({
+      ok: false,
+      reason: 'spawn',
+      message: redactText(`hook ${h.name}: cannot run: ${(e as Error).message}`).slice(0, 500),
+      exitCode: null,
+      signal: null,
+      durationMs: this.deps.now() - started,
+      pid: null,
+      stderrTail: '',
+    }));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), h.timeout_s * 1000 + DEADLINE_SLACK_MS);
@@ -207,7 +242,10 @@ export class DetectorHooks {
     if (r !== 'deadline') return r;
     this.stuck.set(h.name, run);
     void run.then(() => this.stuck.delete(h.name));
-    this.deps.log('warning', `monitor: detector hook ${h.name} has not ended ${h.timeout_s + DEADLINE_SLACK_MS / 1000} s after it started (a process outside its group holds its output open); polling on without it`);
+    this.deps.log(
+      'warning',
+      `monitor: detector hook ${h.name} has not ended ${h.timeout_s + DEADLINE_SLACK_MS / 1000} s after it started (a process outside its group holds its output open); polling on without it`,
+    );
     this.failing.add(h.name);
     return undefined;
   }

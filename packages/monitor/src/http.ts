@@ -66,7 +66,8 @@ export async function serveHttp(listen: HttpListen, provider: HttpProvider): Pro
       } else if (!hostAllowed(req.headers.host)) {
         return reply(421, 'text/plain; charset=utf-8', 'this page answers only requests addressed to localhost or 127.0.0.1\n');
       }
-      if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return reply(405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
       if (path === '/') return reply(200, 'text/html; charset=utf-8', renderPage(redactStrings(provider.states()), listen.refreshS ?? 5));
       if (path === '/api/state') return reply(200, 'application/json', `${JSON.stringify({ hosts: redactStrings(provider.states()) })}\n`);
       if (path === '/metrics') {
@@ -87,10 +88,14 @@ export async function serveHttp(listen: HttpListen, provider: HttpProvider): Pro
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(
-        new AgentRunnerError('ERR_AR_USAGE', `cannot listen on ${hostPort(host, listen.port)}: ${e.code === 'EADDRINUSE' ? 'the port is in use' : e.code === 'EADDRNOTAVAIL' ? 'no such address on this machine' : e.message}`, {
-          hint: e.code === 'EADDRINUSE' ? 'Pick another port with --port.' : 'Set monitor.http_bind to an address of this machine.',
-          cause: e,
-        }),
+        new AgentRunnerError(
+          'ERR_AR_USAGE',
+          `cannot listen on ${hostPort(host, listen.port)}: ${e.code === 'EADDRINUSE' ? 'the port is in use' : e.code === 'EADDRNOTAVAIL' ? 'no such address on this machine' : e.message}`,
+          {
+            hint: e.code === 'EADDRINUSE' ? 'Pick another port with --port.' : 'Set monitor.http_bind to an address of this machine.',
+            cause: e,
+          },
+        ),
       ),
     );
     server.listen(listen.port, host, () => resolve());
@@ -133,4 +138,3 @@ function authorized(req: IncomingMessage, digest: Buffer): boolean {
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
-

@@ -148,7 +148,12 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
       onTick: () => {
         const req = unit?.takeRestart();
         if (!req || halt.signal.aborted) return;
-        events.emit('restart_marker_consumed', { nonce: req.nonce, requested_at: req.requested_at, requested_by: req.requested_by ?? null, latency_s: (deps.now() - req.requested_at_ms) / 1000 });
+        events.emit('restart_marker_consumed', {
+          nonce: req.nonce,
+          requested_at: req.requested_at,
+          requested_by: req.requested_by ?? null,
+          latency_s: (deps.now() - req.requested_at_ms) / 1000,
+        });
         deps.log('notice', `restart requested by ${req.requested_by ?? 'unknown'}; exiting 75`);
         end.code = EXIT.TEMPFAIL;
         end.reason = 'restart_marker';
@@ -167,7 +172,11 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
     }
 
     ledger = openLedger(paths.ledgerPath, { now: deps.now });
-    const base = config.cfg ? settingsFromConfig(config.cfg, { remote: config.hosts.length > 0 }) : config.monitor ? settingsFromTable(config.monitor) : DEFAULT_SETTINGS;
+    const base = config.cfg
+      ? settingsFromConfig(config.cfg, { remote: config.hosts.length > 0 })
+      : config.monitor
+        ? settingsFromTable(config.monitor)
+        : DEFAULT_SETTINGS;
     const settings: MonitorSettings = { ...base, ...config.settings };
     const recent: RecentEvents = new Map();
     const built = await buildPollers(config, deps, { ledger, writer, events, settings, recent, signal: halt.signal });
@@ -200,8 +209,17 @@ export async function start(config: MonitorStartConfig, deps: MonitorDeps): Prom
 /** Enrols the monitor's unit; a second monitor of the project runs unenrolled. */
 function enrol(config: MonitorStartConfig, deps: MonitorDeps, project: string): Unit | undefined {
   const r = enrolUnit({
-    paths: config.paths, unit: 'monitor', project, version: VERSION, pid: deps.pid, now: deps.now, env: deps.env, log: deps.log,
-    ...(deps.argv ? { argv: deps.argv } : {}), ...(deps.cwd ? { cwd: deps.cwd } : {}), ...(deps.notify ? { notify: deps.notify } : {}),
+    paths: config.paths,
+    unit: 'monitor',
+    project,
+    version: VERSION,
+    pid: deps.pid,
+    now: deps.now,
+    env: deps.env,
+    log: deps.log,
+    ...(deps.argv ? { argv: deps.argv } : {}),
+    ...(deps.cwd ? { cwd: deps.cwd } : {}),
+    ...(deps.notify ? { notify: deps.notify } : {}),
   });
   if (r.unit) return r.unit;
   deps.log('notice', `another monitor (pid ${r.other.pid}) is enrolled; running unenrolled`);
@@ -218,7 +236,18 @@ async function buildPollers(
   ctx: { ledger: Ledger; writer: EventWriter; events: MonitorEvents; settings: MonitorSettings; recent: RecentEvents; signal: AbortSignal },
 ): Promise<{ pollers: HostPoller[]; sources: HostSource[] }> {
   const { ledger, events, settings, recent } = ctx;
-  const sink = config.mode === 'http' ? undefined : new AlertSink({ ledger, events, out: deps.out, json: config.json, now: deps.now, log: deps.log, notifyBenign: settings.notify_benign });
+  const sink =
+    config.mode === 'http'
+      ? undefined
+      : new AlertSink({
+          ledger,
+          events,
+          out: deps.out,
+          json: config.json,
+          now: deps.now,
+          log: deps.log,
+          notifyBenign: settings.notify_benign,
+        });
   const onEvent = (host: string, e: EventRecord): void => {
     let r = recent.get(host);
     if (!r) recent.set(host, (r = []));
@@ -228,8 +257,19 @@ async function buildPollers(
   if (config.hosts.length === 0) {
     const cfg = config.cfg as AgentRunnerConfig;
     const local = new LocalSource(cfg, { ledger, now: deps.now, kill: deps.kill, sleep: (ms) => sleep(ms, ctx.signal) });
-    const hooks = sink ? new DetectorHooks({ cfg, ledger, events: ctx.writer, env: deps.env, kill: deps.kill, now: deps.now, log: deps.log }) : undefined;
-    const poller = new HostPoller(local, { settings, sink, events, now: deps.now, log: deps.log, onEvent, headMoved: () => local.headMoved(), ...(hooks?.hooks.length ? { hooks } : {}) });
+    const hooks = sink
+      ? new DetectorHooks({ cfg, ledger, events: ctx.writer, env: deps.env, kill: deps.kill, now: deps.now, log: deps.log })
+      : undefined;
+    const poller = new HostPoller(local, {
+      settings,
+      sink,
+      events,
+      now: deps.now,
+      log: deps.log,
+      onEvent,
+      headMoved: () => local.headMoved(),
+      ...(hooks?.hooks.length ? { hooks } : {}),
+    });
     return { pollers: [poller], sources: [local] };
   }
   // ssh2, its crypto addon and its WebAssembly only where hosts are polled over SSH: a local
@@ -261,7 +301,13 @@ async function buildPollers(
  * @throws AgentRunnerError ERR_AR_CONFIG_SEMANTIC when the page's token is configured but
  * cannot be read; ERR_AR_USAGE when the port is in use.
  */
-async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers: HostPoller[], recent: RecentEvents, ledger: Ledger): Promise<Server | undefined> {
+async function startPage(
+  config: MonitorStartConfig,
+  deps: MonitorDeps,
+  pollers: HostPoller[],
+  recent: RecentEvents,
+  ledger: Ledger,
+): Promise<Server | undefined> {
   const port = config.port ?? (config.mode === 'http' ? ((config.cfg?.monitor ?? config.monitor)?.http_port ?? 8765) : undefined);
   if (port === undefined) return undefined;
   const { paths } = config;
@@ -290,7 +336,10 @@ async function startPage(config: MonitorStartConfig, deps: MonitorDeps, pollers:
   const mon = config.cfg?.monitor ?? config.monitor;
   const bind = mon?.http_bind ?? '127.0.0.1';
   const token = mon ? readSecretRef(mon, 'http_token', 'monitor', deps.env) : undefined;
-  if (token && 'problem' in token) throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `${token.problem}: the page cannot be protected`, { hint: 'Provide the token, or bind to loopback (monitor.http_bind = "127.0.0.1") and drop the token keys.' });
+  if (token && 'problem' in token)
+    throw new AgentRunnerError('ERR_AR_CONFIG_SEMANTIC', `${token.problem}: the page cannot be protected`, {
+      hint: 'Provide the token, or bind to loopback (monitor.http_bind = "127.0.0.1") and drop the token keys.',
+    });
   const server = await serveHttp({ port, host: bind, token: token?.value }, { states, metrics: () => renderMetrics(pollers, deps.now()) });
   const addr = server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
@@ -308,7 +357,14 @@ async function pollLoop(
   config: MonitorStartConfig,
   settings: MonitorSettings,
   pollers: HostPoller[],
-  ctx: { unit: Unit | undefined; signal: AbortSignal; end: Ending; log: MonitorDeps['log']; out: MonitorDeps['out']; now: MonitorDeps['now'] },
+  ctx: {
+    unit: Unit | undefined;
+    signal: AbortSignal;
+    end: Ending;
+    log: MonitorDeps['log'];
+    out: MonitorDeps['out'];
+    now: MonitorDeps['now'];
+  },
 ): Promise<void> {
   const { unit, end } = ctx;
   const intervalMs = (config.mode === 'http' ? Math.min(settings.poll_interval_s, 5) : settings.poll_interval_s) * 1000;

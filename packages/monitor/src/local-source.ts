@@ -73,7 +73,12 @@ export class LocalSource implements HostSource {
   headMoved(): boolean {
     let head: string;
     try {
-      head = execFileSync('git', ['rev-parse', '-q', 'HEAD'], { cwd: this.cfg.runtime.work_dir, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      head = execFileSync('git', ['rev-parse', '-q', 'HEAD'], {
+        cwd: this.cfg.runtime.work_dir,
+        encoding: 'utf8',
+        timeout: 5000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
     } catch {
       // not a git work tree, no commit yet, or git missing or slow: "did not move"
       return false;
@@ -87,7 +92,12 @@ export class LocalSource implements HostSource {
   stashes(): Array<{ sha: string; round: number }> {
     let text: string;
     try {
-      text = execFileSync('git', ['stash', 'list', '--format=%H%x00%gs'], { cwd: this.cfg.runtime.work_dir, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+      text = execFileSync('git', ['stash', 'list', '--format=%H%x00%gs'], {
+        cwd: this.cfg.runtime.work_dir,
+        encoding: 'utf8',
+        timeout: 5000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
     } catch {
       // not a git work tree, or git missing or slow: no stashes to count
       return [];
@@ -107,7 +117,10 @@ export class LocalSource implements HostSource {
     const ledger = this.deps.ledger;
     const { service, running } = peekService(paths, nowMs);
     const part = peekLedger(ledger, cfg, nowMs, { running });
-    const breakers = ledger.watchdog.listHealStates().filter((h) => h.breaker === 'open').map((h) => h.target);
+    const breakers = ledger.watchdog
+      .listHealStates()
+      .filter((h) => h.breaker === 'open')
+      .map((h) => h.target);
     const du = tightestDisk([paths.stateDir, paths.logDir]);
     const mem = this.deps.system !== false ? await memory() : null;
     return {
@@ -122,7 +135,11 @@ export class LocalSource implements HostSource {
       backoff: null,
       rate_limit: part.rate_limit,
       orphan_stashes: this.stashCache ?? (this.stashCache = this.stashes()),
-      system: { disk: du ? { path: du.path, free_bytes: du.free_bytes, used_pct: du.used_pct } : null, memory: mem, agent_process_count: 0 },
+      system: {
+        disk: du ? { path: du.path, free_bytes: du.free_bytes, used_pct: du.used_pct } : null,
+        memory: mem,
+        agent_process_count: 0,
+      },
       defenses: peekDefenses(cfg, paths.stopFile),
       alarms: part.alarms,
       recent_events: [...this.recent],
@@ -153,7 +170,8 @@ export class LocalSource implements HostSource {
       unwritten = ` (stop request not written: ${(e as Error).message})`;
     }
     const rec = readEnrollment(this.paths, 'runner');
-    if (!rec || verifyIdentity(rec).verdict !== 'same') return { result: 'not_running', detail: `runner not running${unwritten || '; the stop request stays for the next serve'}` };
+    if (!rec || verifyIdentity(rec).verdict !== 'same')
+      return { result: 'not_running', detail: `runner not running${unwritten || '; the stop request stays for the next serve'}` };
     const sent = signalIfSame(rec, 'SIGTERM', this.deps.kill);
     if (!sent.sent) return { result: 'not_running', detail: `not signalled: ${sent.reason}` };
     for (let i = 0; i < 600; i++) {

@@ -45,13 +45,19 @@ export const METRIC_FAMILIES = {
   agent_runner_monitor_events_ingested: { type: 'counter', help: 'Events folded into the detectors since the monitor started.' },
   agent_runner_monitor_last_success_timestamp_seconds: { type: 'gauge', help: 'Time of the last successful poll (Unix seconds).' },
   agent_runner_alert_active: { type: 'gauge', help: 'Whether a monitor detector (or its silence alarm) currently fires (1) or not (0).' },
-  agent_runner_alarm_active: { type: 'gauge', help: 'An active alarm the runner or watchdog of the host raised (one sample per alarm; absent when none).' },
+  agent_runner_alarm_active: {
+    type: 'gauge',
+    help: 'An active alarm the runner or watchdog of the host raised (one sample per alarm; absent when none).',
+  },
   agent_runner_service_running: { type: 'gauge', help: 'Whether the runner (serve) is running (1), stopped (0); unknown is omitted.' },
   agent_runner_heartbeat_age_seconds: { type: 'gauge', help: 'Age of the runner heartbeat.' },
   agent_runner_stop_requested: { type: 'gauge', help: 'Whether a stop request is pending (1).' },
   agent_runner_paused: { type: 'gauge', help: 'Whether the runner holds rounds by itself (1; the reason is `pause` of peek), or not (0).' },
   agent_runner_agent_done: { type: 'gauge', help: 'Whether the agent wrote .agent-done (1).' },
-  agent_runner_stopped_on_purpose: { type: 'gauge', help: 'Whether the stopped runner exited on purpose (1: an operator\'s stop or SIGTERM, the end of a bounded run, .agent-done, or a stop that raised its own alarm) or not (0: it died, or left no exit record); absent while it runs.' },
+  agent_runner_stopped_on_purpose: {
+    type: 'gauge',
+    help: "Whether the stopped runner exited on purpose (1: an operator's stop or SIGTERM, the end of a bounded run, .agent-done, or a stop that raised its own alarm) or not (0: it died, or left no exit record); absent while it runs.",
+  },
   agent_runner_round_running: { type: 'gauge', help: 'Whether a round is in progress (1).' },
   agent_runner_round_elapsed_seconds: { type: 'gauge', help: 'Elapsed time of the round in progress.' },
   agent_runner_round_number: { type: 'gauge', help: 'Number of the newest round.' },
@@ -61,7 +67,10 @@ export const METRIC_FAMILIES = {
   agent_runner_backoff_remaining_seconds: { type: 'gauge', help: 'Seconds left of the current back-off (0 when none).' },
   agent_runner_rate_limited: { type: 'gauge', help: 'Whether a rate-limit throttle is in force (1).' },
   agent_runner_disk_used_ratio: { type: 'gauge', help: 'Used share (as df) of the fuller of the state and log file systems (0-1).' },
-  agent_runner_disk_free_bytes: { type: 'gauge', help: 'Bytes an unprivileged writer may still use on the fuller of the state and log file systems.' },
+  agent_runner_disk_free_bytes: {
+    type: 'gauge',
+    help: 'Bytes an unprivileged writer may still use on the fuller of the state and log file systems.',
+  },
   agent_runner_memory_available_bytes: { type: 'gauge', help: 'Available memory (MemAvailable).' },
   agent_runner_memory_total_bytes: { type: 'gauge', help: 'Total memory.' },
   agent_runner_last_event_age_seconds: { type: 'gauge', help: 'Seconds since the newest runner event.' },
@@ -101,12 +110,20 @@ function collect(pollers: readonly HostPoller[], nowMs: number): Map<FamilyName,
     put('agent_runner_monitor_events_ingested', base, p.window.ingested);
     if (p.lastOkMs !== undefined) put('agent_runner_monitor_last_success_timestamp_seconds', base, p.lastOkMs / 1000);
     for (const d of [...DETECTORS, { name: 'silence', severity: ALARMS.silence.severity }]) {
-      put('agent_runner_alert_active', { ...base, detector: d.name, severity: d.severity }, p.findings.some((x) => x.detector === d.name) ? 1 : 0);
+      put(
+        'agent_runner_alert_active',
+        { ...base, detector: d.name, severity: d.severity },
+        p.findings.some((x) => x.detector === d.name) ? 1 : 0,
+      );
     }
     if (!s) continue;
     for (const a of s.alarms ?? []) {
       if (a.raised_by === 'monitor') continue;
-      put('agent_runner_alarm_active', { ...base, cause: a.cause, ...(a.subject ? { subject: a.subject } : {}), severity: a.severity, raised_by: a.raised_by }, 1);
+      put(
+        'agent_runner_alarm_active',
+        { ...base, cause: a.cause, ...(a.subject ? { subject: a.subject } : {}), severity: a.severity, raised_by: a.raised_by },
+        1,
+      );
     }
     put('agent_runner_service_running', base, s.service.state === 'running' ? 1 : s.service.state === 'stopped' ? 0 : null);
     put('agent_runner_heartbeat_age_seconds', base, s.service.heartbeat_age_s);
@@ -114,7 +131,8 @@ function collect(pollers: readonly HostPoller[], nowMs: number): Map<FamilyName,
     put('agent_runner_paused', base, s.service.pause ? 1 : 0);
     put('agent_runner_agent_done', base, s.service.agent_done !== null ? 1 : 0);
     // An older host's document has no last_exit: unknown, so no sample.
-    if (s.service.state === 'stopped' && s.service.last_exit !== undefined) put('agent_runner_stopped_on_purpose', base, s.service.last_exit?.on_purpose ? 1 : 0);
+    if (s.service.state === 'stopped' && s.service.last_exit !== undefined)
+      put('agent_runner_stopped_on_purpose', base, s.service.last_exit?.on_purpose ? 1 : 0);
     put('agent_runner_round_running', base, s.current_round ? 1 : 0);
     put('agent_runner_round_elapsed_seconds', base, s.current_round?.elapsed_s);
     put('agent_runner_round_number', base, s.rounds[0]?.round ?? s.current_round?.round);
@@ -131,7 +149,8 @@ function collect(pollers: readonly HostPoller[], nowMs: number): Map<FamilyName,
       put('agent_runner_memory_available_bytes', base, s.system.memory.available_bytes);
       put('agent_runner_memory_total_bytes', base, s.system.memory.total_bytes);
     }
-    if (p.window.lastRunnerEventMs !== undefined) put('agent_runner_last_event_age_seconds', base, Math.max(0, (nowMs - p.window.lastRunnerEventMs) / 1000));
+    if (p.window.lastRunnerEventMs !== undefined)
+      put('agent_runner_last_event_age_seconds', base, Math.max(0, (nowMs - p.window.lastRunnerEventMs) / 1000));
   }
   return fams;
 }
@@ -156,7 +175,12 @@ function expose(fams: ReadonlyMap<FamilyName, Sample[]>, format: MetricsFormat):
       // 0.0.4 has no families apart from their samples: HELP and TYPE name the sample.
       out.push(`# HELP ${sampleName} ${help}`, `# TYPE ${sampleName} ${type}`);
     }
-    for (const s of samples) out.push(`${sampleName}{${Object.entries(s.labels).map(([k, v]) => `${k}="${esc(v)}"`).join(',')}} ${s.value}`);
+    for (const s of samples)
+      out.push(
+        `${sampleName}{${Object.entries(s.labels)
+          .map(([k, v]) => `${k}="${esc(v)}"`)
+          .join(',')}} ${s.value}`,
+      );
   }
   if (format === 'openmetrics') out.push('# EOF');
   return `${out.join('\n')}\n`;
@@ -208,7 +232,14 @@ function mediaRange(s: string): MediaRange | undefined {
   const params = new Map<string, string>();
   for (const p of rest) {
     const eq = p.indexOf('=');
-    if (eq > 0) params.set(p.slice(0, eq).trim().toLowerCase(), p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'));
+    if (eq > 0)
+      params.set(
+        p.slice(0, eq).trim().toLowerCase(),
+        p
+          .slice(eq + 1)
+          .trim()
+          .replace(/^"(.*)"$/, '$1'),
+      );
   }
   const q = params.has('q') ? Number(params.get('q')) : 1;
   if (!(q >= 0 && q <= 1)) return undefined;

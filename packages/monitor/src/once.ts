@@ -28,8 +28,17 @@ const LABEL: Record<OnceState, string> = { healthy: 'OK', alerts: 'ALERT', unrea
 /** The status of one host after its poll. */
 export function onceStatus(p: HostPoller): OnceStatus {
   const state: OnceState = p.link === 'refused' ? 'refused' : p.link !== 'ok' ? 'unreachable' : p.findings.length ? 'alerts' : 'healthy';
-  const alerts = [...p.findings].sort((a, b) => RANK[a.severity] - RANK[b.severity]).map((f) => ({ detector: f.detector, severity: f.severity, message: f.message }));
-  return { type: 'status', host: p.host, project: p.snapshot?.project ?? null, state, alerts, error: state === 'unreachable' || state === 'refused' ? (p.lastError ?? 'no answer') : null };
+  const alerts = [...p.findings]
+    .sort((a, b) => RANK[a.severity] - RANK[b.severity])
+    .map((f) => ({ detector: f.detector, severity: f.severity, message: f.message }));
+  return {
+    type: 'status',
+    host: p.host,
+    project: p.snapshot?.project ?? null,
+    state,
+    alerts,
+    error: state === 'unreachable' || state === 'refused' ? (p.lastError ?? 'no answer') : null,
+  };
 }
 
 /**
@@ -46,8 +55,10 @@ export function onceExit(statuses: readonly OnceStatus[]): ExitCode {
 /** One line for a human: `TS [OK] status host=local: healthy (project p)`. */
 export function onceLine(s: OnceStatus, nowMs: number): string {
   const what =
-    s.state === 'healthy' ? 'healthy'
-    : s.state === 'alerts' ? `${s.alerts.length} alert(s) active: ${s.alerts.map((a) => `${a.detector} (${a.severity}): ${a.message}`).join('; ')}`
-    : `${s.state === 'refused' ? 'host key refused' : 'unreachable'}: ${s.error ?? ''}`;
+    s.state === 'healthy'
+      ? 'healthy'
+      : s.state === 'alerts'
+        ? `${s.alerts.length} alert(s) active: ${s.alerts.map((a) => `${a.detector} (${a.severity}): ${a.message}`).join('; ')}`
+        : `${s.state === 'refused' ? 'host key refused' : 'unreachable'}: ${s.error ?? ''}`;
   return `${new Date(nowMs).toISOString()} [${LABEL[s.state]}] status host=${s.host}: ${what}${s.project ? ` (project ${s.project})` : ''}`;
 }

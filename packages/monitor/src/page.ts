@@ -24,7 +24,6 @@ export interface PageState {
   history: PageHistory | null;
 }
 
-
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
@@ -76,11 +75,19 @@ function hostSection(st: PageState): string {
     : '<p class="ok">no active alerts</p>';
   const events = [...st.recent_events]
     .reverse()
-    .map((e) => `<tr class="ev ev-${eventGroup(e.kind)}"><td>${esc(e.ts)}</td><td>${esc(e.kind)}</td><td>${e.round === undefined ? '' : esc(e.round)}</td><td>${esc(summary(e))}</td></tr>`)
+    .map(
+      (e) =>
+        `<tr class="ev ev-${eventGroup(e.kind)}"><td>${esc(e.ts)}</td><td>${esc(e.kind)}</td><td>${e.round === undefined ? '' : esc(e.round)}</td><td>${esc(summary(e))}</td></tr>`,
+    )
     .join('\n');
   // Filters without a script (the CSP allows none): a checked radio hides the other groups' rows.
   const group = `evf-${esc(st.host)}`;
-  const filters = ['all', ...EVENT_GROUPS].map((g, i) => `<input type="radio" name="${group}" id="${group}-${g}" class="evf-${g}"${i === 0 ? ' checked' : ''}><label for="${group}-${g}">${g}</label>`).join('');
+  const filters = ['all', ...EVENT_GROUPS]
+    .map(
+      (g, i) =>
+        `<input type="radio" name="${group}" id="${group}-${g}" class="evf-${g}"${i === 0 ? ' checked' : ''}><label for="${group}-${g}">${g}</label>`,
+    )
+    .join('');
   const flags = s
     ? `<ul><li>stop requested: <b id="flag-stop">${s.service.stop_requested ? 'yes' : 'no'}</b></li><li>agent done (.agent-done): <b id="flag-done">${s.service.agent_done !== null ? `yes — ${esc(s.service.agent_done)}` : 'no'}</b></li>${lastExitItem(s.service)}</ul>`
     : '<p>unknown</p>';
@@ -110,7 +117,15 @@ const EVENT_GROUPS = ['round', 'alert', 'heal', 'other'] as const;
 /** The filter group of an event kind (docs/events.md). */
 function eventGroup(kind: string): (typeof EVENT_GROUPS)[number] {
   if (kind.startsWith('round_')) return 'round';
-  if (kind.startsWith('monitor_alert') || kind.endsWith('_paused') || kind === 'crash_loop' || kind === 'config_broken' || kind === 'budget_exhausted' || kind === 'monitor_remote_giveup') return 'alert';
+  if (
+    kind.startsWith('monitor_alert') ||
+    kind.endsWith('_paused') ||
+    kind === 'crash_loop' ||
+    kind === 'config_broken' ||
+    kind === 'budget_exhausted' ||
+    kind === 'monitor_remote_giveup'
+  )
+    return 'alert';
   if (kind.startsWith('heal_')) return 'heal';
   return 'other';
 }
@@ -145,6 +160,8 @@ function summary(e: EventRecord): string {
 function lastExitItem(service: HostSnapshot['service']): string {
   if (service.state !== 'stopped' || service.last_exit === undefined) return '';
   const x = service.last_exit;
-  const text = x ? `${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}` : 'not recorded (killed, crashed or never started)';
+  const text = x
+    ? `${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}`
+    : 'not recorded (killed, crashed or never started)';
   return `<li>last exit: <b id="flag-exit">${esc(text)}</b></li>`;
 }

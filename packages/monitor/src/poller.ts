@@ -134,7 +134,9 @@ export class HostPoller {
     const pause = runnerPause(snap, this.window);
     const sink = this.deps.sink;
     const scope: AlertScope = { host: this.host, origin: this.source.origin, project: snap.project, runner: runnerNow(snap, pause) };
-    const silenceActive = sink ? sink.silence(scope, silent, { atMs: this.window.lastProductiveMs, round: this.window.lastProductiveRound }) !== undefined : silent !== undefined;
+    const silenceActive = sink
+      ? sink.silence(scope, silent, { atMs: this.window.lastProductiveMs, round: this.window.lastProductiveRound }) !== undefined
+      : silent !== undefined;
     const shown = hooked ? [...findings, ...hooked.kept] : findings;
     this.findings = silenceActive ? [...shown, silenceFinding(silent, this.window)] : shown;
     this.lastPollDurationS = (performance.now() - t0) / 1000;
@@ -192,12 +194,33 @@ export class HostPoller {
     const exitCode = isAgentRunnerError(e) && e.found !== undefined && /^\d+$/.test(e.found) ? Number(e.found) : timeout ? null : 255;
     const failingS = (nowMs - (this.lastOkMs ?? this.startedMs)) / 1000;
     this.emit('monitor_remote_blip', { host: this.host, exit_code: exitCode, consecutive: this.consecutiveFailures, error: msg });
-    sink?.print({ type: 'remote_blip', level: 'WARN', host: this.host, message: `poll ${this.consecutiveFailures} failed (${Math.round(failingS)} s without an answer): ${msg}`, consecutive: this.consecutiveFailures, exit_code: exitCode, error: msg }, nowMs);
+    sink?.print(
+      {
+        type: 'remote_blip',
+        level: 'WARN',
+        host: this.host,
+        message: `poll ${this.consecutiveFailures} failed (${Math.round(failingS)} s without an answer): ${msg}`,
+        consecutive: this.consecutiveFailures,
+        exit_code: exitCode,
+        error: msg,
+      },
+      nowMs,
+    );
     this.deps.log('warning', `${this.host}: poll failed (${this.consecutiveFailures} in a row, ${Math.round(failingS)} s): ${msg}`);
     if (failingS < this.deps.settings.remote_failure_tolerance_s || this.consecutiveFailures < 2) return;
     this.link = 'gave_up';
     this.emit('monitor_remote_giveup', { host: this.host, consecutive: this.consecutiveFailures, failing_s: failingS, last_error: msg });
-    sink?.print({ type: 'remote_giveup', level: 'CRIT', host: this.host, message: `giving up after ${this.consecutiveFailures} failed polls over ${Math.round(failingS)} s: ${msg}`, consecutive: this.consecutiveFailures, failing_s: failingS }, nowMs);
+    sink?.print(
+      {
+        type: 'remote_giveup',
+        level: 'CRIT',
+        host: this.host,
+        message: `giving up after ${this.consecutiveFailures} failed polls over ${Math.round(failingS)} s: ${msg}`,
+        consecutive: this.consecutiveFailures,
+        failing_s: failingS,
+      },
+      nowMs,
+    );
     this.deps.log('err', `${this.host}: giving up after ${Math.round(failingS)} s of failed polls`);
     sink?.notice({
       idempotencyKey: `monitor:${this.host}:giveup:${this.lastOkMs ?? this.startedMs}`,
@@ -220,7 +243,11 @@ export class HostPoller {
 function silenceFinding(facts: Record<string, unknown> | undefined, w: EventWindow): Finding {
   const since = w.lastProductiveMs === undefined ? 'the monitor started' : new Date(w.lastProductiveMs).toISOString();
   return {
-    detector: 'silence', severity: ALARMS.silence.severity, policy: 'notify', benign: false, coveredBy: [],
+    detector: 'silence',
+    severity: ALARMS.silence.severity,
+    policy: 'notify',
+    benign: false,
+    coveredBy: [],
     message: `no productive round since ${since} (${w.roundsSinceProductive} rounds since)`,
     evidence: facts ?? { last_productive_at: w.lastProductiveMs === undefined ? null : since, rounds_since: w.roundsSinceProductive },
     fix: 'Look at the last rounds: agent-runner peek --round latest --log',

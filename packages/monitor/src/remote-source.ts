@@ -70,7 +70,12 @@ export class RemoteSource implements HostSource {
     if (this.conn && !this.conn.isClosed) return this.conn;
     this.conn = undefined;
     const opening = SshConnection.open(this.opts.alias, this.opts.ssh);
-    const c = await withTimeout(opening, this.opts.timeoutMs, `ssh ${this.opts.alias}: connect gave no answer within ${Math.round(this.opts.timeoutMs / 1000)} s`, (late) => late.close());
+    const c = await withTimeout(
+      opening,
+      this.opts.timeoutMs,
+      `ssh ${this.opts.alias}: connect gave no answer within ${Math.round(this.opts.timeoutMs / 1000)} s`,
+      (late) => late.close(),
+    );
     this.conn = c;
     return c;
   }
@@ -78,7 +83,9 @@ export class RemoteSource implements HostSource {
   private eventsCommand(): string {
     const limit = this.opts.maxEventsPerPoll ?? 2000;
     const cmd = this.opts.remoteCommand;
-    return this.lastTs === undefined ? `${cmd} events --json --limit ${BOOTSTRAP_EVENTS}` : `${cmd} events --json --since ${this.lastTs} --limit ${limit}`;
+    return this.lastTs === undefined
+      ? `${cmd} events --json --limit ${BOOTSTRAP_EVENTS}`
+      : `${cmd} events --json --since ${this.lastTs} --limit ${limit}`;
   }
 
   async poll(): Promise<PollResult> {
@@ -124,17 +131,28 @@ export class RemoteSource implements HostSource {
     const text = redactText(said.text).slice(0, 400);
     const cmd = this.opts.remoteCommand;
     if (code === EXIT_NOT_FOUND) {
-      const path = await conn.exec('printf %s "$PATH"', this.opts.timeoutMs).then((p) => p.stdout.trim(), () => '?');
-      return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: \`${cmd.split(' ')[0]}\` not found on ${this.host} (PATH of a non-interactive shell: ${path}); set its full path as \`remote_command\` in [monitor.hosts.${this.host}] (or --remote-command)`, { found: String(code) });
+      const path = await conn.exec('printf %s "$PATH"', this.opts.timeoutMs).then(
+        (p) => p.stdout.trim(),
+        () => '?',
+      );
+      return new AgentRunnerError(
+        'ERR_AR_REMOTE',
+        `ssh ${this.host}: \`${cmd.split(' ')[0]}\` not found on ${this.host} (PATH of a non-interactive shell: ${path}); set its full path as \`remote_command\` in [monitor.hosts.${this.host}] (or --remote-command)`,
+        { found: String(code) },
+      );
     }
     if (code === EXIT.CONFIG) {
       // The remote's own hint speaks to someone at its shell; without --config the fix is here.
       const hint = /--config/.test(cmd)
-        ? (said.hint ? `; ${redactText(said.hint)}` : '')
+        ? said.hint
+          ? `; ${redactText(said.hint)}`
+          : ''
         : `; the remote command has no --config, so agent-runner looked from the ssh session's directory (the home directory): set \`config\` in [monitor.hosts.${this.host}] to the project's config path there (or --remote-command 'agent-runner --config PATH')`;
       return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: remote config broken: ${text}${hint}`, { found: String(code) });
     }
-    return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: remote agent-runner exited ${code ?? 'by a signal'}: ${text}`, { found: String(code) });
+    return new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.host}: remote agent-runner exited ${code ?? 'by a signal'}: ${text}`, {
+      found: String(code),
+    });
   }
 
   /** Parses event lines and drops those already seen at the cursor's time stamp. */

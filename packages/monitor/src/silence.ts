@@ -17,7 +17,12 @@ import type { EventWindow } from './window.js';
  * The silence alarm's facts when the host is silent at `nowMs`, else undefined.
  * Facts: `silent_s` (seconds), `since` (ISO-8601), `rounds` (finished since), `state`.
  */
-export function silenceFacts(s: HostSnapshot | undefined, w: EventWindow, settings: MonitorSettings, nowMs: number): AlarmFacts | undefined {
+export function silenceFacts(
+  s: HostSnapshot | undefined,
+  w: EventWindow,
+  settings: MonitorSettings,
+  nowMs: number,
+): AlarmFacts | undefined {
   if (settings.silence_after_s <= 0 || !s || s.service.state !== 'running' || runnerPause(s, w) !== null) return undefined;
   const since = Math.max(w.lastProductiveMs ?? -Infinity, w.runStartMs ?? -Infinity);
   const fromMs = Number.isFinite(since) ? since : w.sinceMs;

@@ -33,7 +33,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
  */
 export function snapshotProblem(v: unknown): string | undefined {
   if (!isObj(v)) return 'not a JSON object';
-  if (v['schema_version'] !== PEEK_SCHEMA_VERSION) return `schema_version ${JSON.stringify(v['schema_version'])}, expected ${PEEK_SCHEMA_VERSION}`;
+  if (v['schema_version'] !== PEEK_SCHEMA_VERSION)
+    return `schema_version ${JSON.stringify(v['schema_version'])}, expected ${PEEK_SCHEMA_VERSION}`;
   if (!isObj(v['service'])) return 'no service object';
   if (!Array.isArray(v['rounds'])) return 'no rounds array';
   if (!isObj(v['system'])) return 'no system object';

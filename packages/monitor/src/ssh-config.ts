@@ -48,7 +48,13 @@ function words(rest: string): string[] {
 }
 
 function glob(pattern: string, text: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i',
+  );
   return re.test(text);
 }
 
@@ -100,7 +106,10 @@ function expandGlob(p: string): string[] {
   const name = basename(p);
   if (!/[*?]/.test(name)) return [p];
   try {
-    return readdirSync(dirname(p)).filter((f) => glob(name, f)).sort().map((f) => join(dirname(p), f));
+    return readdirSync(dirname(p))
+      .filter((f) => glob(name, f))
+      .sort()
+      .map((f) => join(dirname(p), f));
   } catch {
     // the Include glob's directory does not exist: nothing included, as ssh(1) does
     return [];
@@ -136,7 +145,13 @@ export function resolveSshHost(alias: string, file: string, env: SshConfigEnv): 
   const user = first('user') ?? env.user;
   const port = Number(first('port') ?? 22);
   const expand = (p: string): string => {
-    let s = p.replace(/%%/g, '\0').replace(/%d/g, env.home).replace(/%u/g, env.user).replace(/%h/g, hostName).replace(/%r/g, user).replace(/%n/g, alias);
+    let s = p
+      .replace(/%%/g, '\0')
+      .replace(/%d/g, env.home)
+      .replace(/%u/g, env.user)
+      .replace(/%h/g, hostName)
+      .replace(/%r/g, user)
+      .replace(/%n/g, alias);
     s = s.replace(/\0/g, '%');
     return s === '~' ? env.home : s.startsWith('~/') ? join(env.home, s.slice(2)) : s;
   };
@@ -148,8 +163,16 @@ export function resolveSshHost(alias: string, file: string, env: SshConfigEnv): 
     user,
     port: Number.isInteger(port) && port > 0 && port < 65536 ? port : 22,
     identityFiles: identity.map(expand),
-    proxyJump: jump && jump.toLowerCase() !== 'none' ? jump.split(',').map((s) => s.trim()).filter(Boolean) : [],
-    knownHostsFiles: known.length ? known.filter((k) => k.toLowerCase() !== 'none').map(expand) : [join(env.home, '.ssh', 'known_hosts'), join(env.home, '.ssh', 'known_hosts2')],
+    proxyJump:
+      jump && jump.toLowerCase() !== 'none'
+        ? jump
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
+    knownHostsFiles: known.length
+      ? known.filter((k) => k.toLowerCase() !== 'none').map(expand)
+      : [join(env.home, '.ssh', 'known_hosts'), join(env.home, '.ssh', 'known_hosts2')],
     strictHostKeyChecking: first('stricthostkeychecking')?.toLowerCase(),
     connectTimeoutS: timeout !== undefined && Number.isFinite(Number(timeout)) ? Number(timeout) : undefined,
   };

@@ -31,11 +31,21 @@ export interface ExecResult {
   stderr: string;
 }
 
-const DEFAULT_HOST_KEY_ALGOS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+const DEFAULT_HOST_KEY_ALGOS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
 
 /** Host key algorithms with those known_hosts has for the host first, as OpenSSH orders them. */
 function hostKeyOrder(known: readonly string[]): string[] {
-  const first = known.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t])).filter((t) => DEFAULT_HOST_KEY_ALGOS.includes(t));
+  const first = known
+    .flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t]))
+    .filter((t) => DEFAULT_HOST_KEY_ALGOS.includes(t));
   return [...new Set([...first, ...DEFAULT_HOST_KEY_ALGOS])];
 }
 
@@ -118,7 +128,11 @@ export class SshConnection {
         ...(opts.env.authSock ? [{ type: 'agent' as const, username: cfg.user, agent: opts.env.authSock }] : []),
       ];
       if (auth.length === 0) {
-        return fail(new AgentRunnerError('ERR_AR_REMOTE', `ssh ${cfg.alias}: no identity file and no ssh-agent`, { hint: 'Set IdentityFile for the host in ~/.ssh/config, or start ssh-agent.' }));
+        return fail(
+          new AgentRunnerError('ERR_AR_REMOTE', `ssh ${cfg.alias}: no identity file and no ssh-agent`, {
+            hint: 'Set IdentityFile for the host in ~/.ssh/config, or start ssh-agent.',
+          }),
+        );
       }
       let tcp: Socket | undefined;
       if (!sock) {
@@ -153,13 +167,25 @@ export class SshConnection {
           }
           refusal =
             c.verdict === 'mismatch'
-              ? new AgentRunnerError('ERR_AR_SSH_HOST_KEY', `REMOTE HOST KEY CHANGED for ${cfg.alias} (${knownHostName(cfg.hostName, cfg.port)}): it presented ${fp}, which does not match ${c.where}; refusing to connect`, { found: fp })
+              ? new AgentRunnerError(
+                  'ERR_AR_SSH_HOST_KEY',
+                  `REMOTE HOST KEY CHANGED for ${cfg.alias} (${knownHostName(cfg.hostName, cfg.port)}): it presented ${fp}, which does not match ${c.where}; refusing to connect`,
+                  { found: fp },
+                )
               : c.verdict === 'revoked'
-                ? new AgentRunnerError('ERR_AR_SSH_HOST_KEY', `host key of ${cfg.alias} is revoked (${c.where}): ${fp}; refusing to connect`, { found: fp })
-                : new AgentRunnerError('ERR_AR_SSH_HOST_KEY', `host ${cfg.alias} (${knownHostName(cfg.hostName, cfg.port)}) is not in known_hosts (${cfg.knownHostsFiles.join(', ')}); it presented ${fp}; refusing to connect`, {
-                    found: fp,
-                    hint: 'Check the fingerprint out of band, then connect once with `ssh HOST`, or pass --accept-new-host-key.',
-                  });
+                ? new AgentRunnerError(
+                    'ERR_AR_SSH_HOST_KEY',
+                    `host key of ${cfg.alias} is revoked (${c.where}): ${fp}; refusing to connect`,
+                    { found: fp },
+                  )
+                : new AgentRunnerError(
+                    'ERR_AR_SSH_HOST_KEY',
+                    `host ${cfg.alias} (${knownHostName(cfg.hostName, cfg.port)}) is not in known_hosts (${cfg.knownHostsFiles.join(', ')}); it presented ${fp}; refusing to connect`,
+                    {
+                      found: fp,
+                      hint: 'Check the fingerprint out of band, then connect once with `ssh HOST`, or pass --accept-new-host-key.',
+                    },
+                  );
           return false;
         },
       });
@@ -183,7 +209,12 @@ export class SshConnection {
         done = true;
         client.removeListener('close', onClose);
         this.close();
-        reject(new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.target.alias}: \`${command.slice(0, 80)}\` gave no answer within ${Math.round(timeoutMs / 1000)} s (hung session); connection closed`));
+        reject(
+          new AgentRunnerError(
+            'ERR_AR_REMOTE',
+            `ssh ${this.target.alias}: \`${command.slice(0, 80)}\` gave no answer within ${Math.round(timeoutMs / 1000)} s (hung session); connection closed`,
+          ),
+        );
       }, timeoutMs);
       const onClose = (): void => finish(new Error('connection closed'));
       const finish = (e: Error | undefined, r?: ExecResult): void => {
@@ -191,7 +222,12 @@ export class SshConnection {
         done = true;
         clearTimeout(timer);
         client.removeListener('close', onClose);
-        if (e) reject(e instanceof AgentRunnerError ? e : new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.target.alias}: ${e.message}`, { cause: e }));
+        if (e)
+          reject(
+            e instanceof AgentRunnerError
+              ? e
+              : new AgentRunnerError('ERR_AR_REMOTE', `ssh ${this.target.alias}: ${e.message}`, { cause: e }),
+          );
         else resolve(r as ExecResult);
       };
       client.once('close', onClose);
@@ -201,7 +237,9 @@ export class SshConnection {
         stream.stderr.setEncoding('utf8');
         stream.on('data', (d: string) => (out += d));
         stream.stderr.on('data', (d: string) => (err += d));
-        stream.on('close', (code: number | null) => finish(undefined, { code: typeof code === 'number' ? code : null, stdout: out, stderr: err }));
+        stream.on('close', (code: number | null) =>
+          finish(undefined, { code: typeof code === 'number' ? code : null, stdout: out, stderr: err }),
+        );
       });
     });
   }

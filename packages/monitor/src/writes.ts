@@ -92,14 +92,27 @@ export class MonitorEvents {
   ) {}
 
   /** Appends one event of the catalogue (its shape is checked by the writer at run time). */
-  emit(kind: 'monitor_alert_raised' | 'monitor_alert_cleared' | 'monitor_auto_stop' | 'monitor_remote_blip' | 'monitor_remote_giveup' | 'restart_marker_consumed', payload: Record<string, unknown>): void {
+  emit(
+    kind:
+      | 'monitor_alert_raised'
+      | 'monitor_alert_cleared'
+      | 'monitor_auto_stop'
+      | 'monitor_remote_blip'
+      | 'monitor_remote_giveup'
+      | 'restart_marker_consumed',
+    payload: Record<string, unknown>,
+  ): void {
     if (!this.events) return;
     try {
       (this.events.emit as (k: string, p: Record<string, unknown>) => void).call(this.events, kind, payload);
       if (this.failing) this.log('notice', 'monitor: events are written again');
       this.failing = false;
     } catch (e) {
-      if (!this.failing) this.log('warning', `monitor: event ${kind} not written (${isNoSpace(e) ? 'the file system is full' : (e as Error).message}); later events are tried again`);
+      if (!this.failing)
+        this.log(
+          'warning',
+          `monitor: event ${kind} not written (${isNoSpace(e) ? 'the file system is full' : (e as Error).message}); later events are tried again`,
+        );
       this.failing = true;
     }
   }

@@ -66,7 +66,10 @@ const fatalOf = (r: RealRound) => r.signals.find((s) => s.signal.kind === 'fatal
 t.test('codex messages seen against the stub classify as expected', async (t) => {
   t.same(classifyCodexMessage('Selected model is at capacity. Please try a different model.'), { class: 'overloaded' });
   t.same(classifyCodexMessage('We’re currently experiencing high demand, which may cause temporary errors.'), { class: 'server_error' });
-  t.same(classifyCodexMessage('Reconnecting... 1/1 (exceeded retry limit, last status: 429 Too Many Requests, request id: req_1)'), { class: 'rate_limit', status: 429 });
+  t.same(classifyCodexMessage('Reconnecting... 1/1 (exceeded retry limit, last status: 429 Too Many Requests, request id: req_1)'), {
+    class: 'rate_limit',
+    status: 429,
+  });
 });
 
 if (!bin) {
@@ -78,13 +81,24 @@ if (!bin) {
   const cases: Record<string, Case> = {
     success: {
       script: [
-        { kind: 'function_call', name: 'exec_command', arguments: { cmd: 'printf "hello from the stub\\n" > hello.txt' }, usage: { input_tokens: 1200, cached_tokens: 200, output_tokens: 80 } },
+        {
+          kind: 'function_call',
+          name: 'exec_command',
+          arguments: { cmd: 'printf "hello from the stub\\n" > hello.txt' },
+          usage: { input_tokens: 1200, cached_tokens: 200, output_tokens: 80 },
+        },
         { kind: 'text', text: 'Wrote hello.txt.', usage: { input_tokens: 1400, cached_tokens: 1000, output_tokens: 20 } },
       ],
     },
     auth: { script: [{ kind: 'error', status: 401 }] },
     rateLimitNoReset: {
-      script: [{ kind: 'error', status: 429, headers: openaiRateLimitHeaders({ retryAfterS: 1, limitRequests: 500, remainingRequests: 0, resetRequests: '1s' }) }],
+      script: [
+        {
+          kind: 'error',
+          status: 429,
+          headers: openaiRateLimitHeaders({ retryAfterS: 1, limitRequests: 500, remainingRequests: 0, resetRequests: '1s' }),
+        },
+      ],
     },
     rateLimitReset: {
       script: [
@@ -103,7 +117,11 @@ if (!bin) {
     refused: { refused: true, limits: { roundTimeoutMs: 12_000 } },
     toolSays401: {
       script: [
-        { kind: 'function_call', name: 'exec_command', arguments: { cmd: 'printf "HTTP 401 Unauthorized\\nrate limit exceeded (429)\\n" > notes.txt; cat notes.txt' } },
+        {
+          kind: 'function_call',
+          name: 'exec_command',
+          arguments: { cmd: 'printf "HTTP 401 Unauthorized\\nrate limit exceeded (429)\\n" > notes.txt; cat notes.txt' },
+        },
         { kind: 'text', text: 'The notes say 401 Unauthorized and rate limit exceeded.' },
       ],
     },
@@ -166,7 +184,10 @@ if (!bin) {
   });
 
   t.test('500 server_error and 503 overloaded, never fatal', async (t) => {
-    for (const [name, cls] of [['serverError', 'server_error'], ['overloaded', 'overloaded']] as const) {
+    for (const [name, cls] of [
+      ['serverError', 'server_error'],
+      ['overloaded', 'overloaded'],
+    ] as const) {
       const o = await get(name);
       t.equal(o.round.result.verdict.class, cls, name);
       t.notOk(fatalOf(o.round), `${name}: not fatal`);
@@ -177,7 +198,10 @@ if (!bin) {
   t.test('connection refused: network', async (t) => {
     const o = await get('refused');
     t.equal(o.round.result.verdict.class, 'network');
-    t.ok(o.round.lines.some((l) => /waiting for network/.test(l.text)), 'Codex waits for the network');
+    t.ok(
+      o.round.lines.some((l) => /waiting for network/.test(l.text)),
+      'Codex waits for the network',
+    );
     t.comment(
       `Codex never gives up on a refused connection; ${o.round.lines.filter((l) => /waiting for network/.test(l.text)).length} "waiting for network" lines in 12 s; ended by ${o.round.result.killedBy ?? 'itself'} (the adapter ends it as network after 5 such lines)`,
     );
@@ -185,7 +209,10 @@ if (!bin) {
 
   t.test('a tool output saying "401" and "rate limit" in a successful round: ok', async (t) => {
     const o = await get('toolSays401');
-    t.ok(o.round.lines.some((l) => l.text.includes('command_execution') && l.text.includes('401 Unauthorized')), 'the tool output reached the stream');
+    t.ok(
+      o.round.lines.some((l) => l.text.includes('command_execution') && l.text.includes('401 Unauthorized')),
+      'the tool output reached the stream',
+    );
     t.equal(o.round.result.verdict.class, 'ok');
     t.notOk(fatalOf(o.round));
   });
@@ -193,7 +220,10 @@ if (!bin) {
   t.test('a CLI still alive after its result', async (t) => {
     const o = await get('aliveAfterResult');
     const r = o.round.result;
-    t.ok(o.round.signals.some((s) => s.signal.kind === 'final_result'), 'final result seen');
+    t.ok(
+      o.round.signals.some((s) => s.signal.kind === 'final_result'),
+      'final result seen',
+    );
     if (r.killedBy === 'grace') {
       t.equal(r.verdict.class, 'hang');
     } else {

@@ -92,7 +92,11 @@ if (!bin) {
           args: { command: 'printf "hello from the stub\\n" > hello.txt', description: 'write hello' },
           usage: { promptTokenCount: 1200, candidatesTokenCount: 80, cachedContentTokenCount: 200 },
         },
-        { kind: 'text', text: 'Wrote hello.txt.', usage: { promptTokenCount: 1400, candidatesTokenCount: 20, cachedContentTokenCount: 1000 } },
+        {
+          kind: 'text',
+          text: 'Wrote hello.txt.',
+          usage: { promptTokenCount: 1400, candidatesTokenCount: 20, cachedContentTokenCount: 1000 },
+        },
       ],
     },
     auth401: { script: [{ kind: 'error', code: 401 }] },
@@ -100,7 +104,14 @@ if (!bin) {
     rateLimitNoReset: { ...retrying, script: [{ kind: 'error', code: 429 }] },
     rateLimitReset: { script: [{ kind: 'error', code: 429, message: 'You exceeded your current quota.', details: [retryInfo('3600s')] }] },
     rateLimitDaily: {
-      script: [{ kind: 'error', code: 429, message: 'You exceeded your current quota.', details: [quotaFailure('GenerateRequestsPerDayPerProjectPerModel-FreeTier'), retryInfo('3600s')] }],
+      script: [
+        {
+          kind: 'error',
+          code: 429,
+          message: 'You exceeded your current quota.',
+          details: [quotaFailure('GenerateRequestsPerDayPerProjectPerModel-FreeTier'), retryInfo('3600s')],
+        },
+      ],
     },
     overloaded: { ...retrying, script: [{ kind: 'error', code: 503 }] },
     serverError: { ...retrying, script: [{ kind: 'error', code: 500 }] },
@@ -110,7 +121,10 @@ if (!bin) {
         {
           kind: 'function_call',
           name: 'run_shell_command',
-          args: { command: 'printf "HTTP 401 Unauthorized\\nrate limit exceeded (429)\\n" > notes.txt; cat notes.txt', description: 'notes' },
+          args: {
+            command: 'printf "HTTP 401 Unauthorized\\nrate limit exceeded (429)\\n" > notes.txt; cat notes.txt',
+            description: 'notes',
+          },
         },
         { kind: 'text', text: 'The notes say 401 Unauthorized and rate limit exceeded.' },
       ],
@@ -121,7 +135,11 @@ if (!bin) {
       // machine, so a kill at the grace proves it waits for the background command.
       limits: { graceAfterResultMs: 6000 },
       script: [
-        { kind: 'function_call', name: 'run_shell_command', args: { command: `sleep 30 & # ${marker}`, description: 'wait', is_background: true } },
+        {
+          kind: 'function_call',
+          name: 'run_shell_command',
+          args: { command: `sleep 30 & # ${marker}`, description: 'wait', is_background: true },
+        },
         { kind: 'text', text: 'Started it.' },
       ],
     },
@@ -134,11 +152,19 @@ if (!bin) {
     const r = o.round.result;
     t.equal(r.outcome.exitCode, 0);
     t.equal(readFileSync(join(o.wt, 'hello.txt'), 'utf8'), 'hello from the stub\n', 'the CLI ran the tool');
-    t.match(JSON.stringify(o.stub?.requests.filter((q) => q.kind === 'turn')[1]?.body), /functionResponse/, 'the follow-up request carried the tool output');
+    t.match(
+      JSON.stringify(o.stub?.requests.filter((q) => q.kind === 'turn')[1]?.body),
+      /functionResponse/,
+      'the follow-up request carried the tool output',
+    );
     t.equal(r.verdict.class, 'ok');
     // result.stats totals every call of the round, the model router's (stub default usage
     // 120 in / 20 cached / 15 out) included: 1000+400+100 net, 200+1000+20 cached, 80+20+15 out.
-    t.same(r.verdict.usage, { input_tokens: 1500, cache_read_tokens: 1220, output_tokens: 115 }, 'net input, cached, output from result.stats');
+    t.same(
+      r.verdict.usage,
+      { input_tokens: 1500, cache_read_tokens: 1220, output_tokens: 115 },
+      'net input, cached, output from result.stats',
+    );
     t.equal(r.verdict.cost_usd, undefined);
     t.comment('cost: Gemini CLI stream-json reports tokens only (result.stats), never a price, so no cost_usd');
   });
@@ -155,7 +181,9 @@ if (!bin) {
       t.equal(fatal?.line, first?.lineNo, 'on the first failure line');
       const toGone = o.round.endedAtMs - (fatal?.atMs ?? 0);
       const firstErr = o.stub?.apiCalls().find((r) => typeof r.answered === 'number' && r.answered >= 400);
-      t.comment(`first error answered -> fatal: ${(fatal?.atMs ?? 0) - (firstErr?.answeredAtMs ?? 0)} ms; fatal -> group gone: ${toGone} ms`);
+      t.comment(
+        `first error answered -> fatal: ${(fatal?.atMs ?? 0) - (firstErr?.answeredAtMs ?? 0)} ms; fatal -> group gone: ${toGone} ms`,
+      );
       t.ok(toGone >= 0 && toGone < 2000, `group gone ${toGone} ms after the fatal line`);
       t.equal(o.round.result.verdict.class, 'auth');
       t.notOk(groupAlive(o.round.pgid));
@@ -167,7 +195,10 @@ if (!bin) {
     t.equal(o.round.result.verdict.class, 'rate_limit');
     t.equal(o.round.result.verdict.reset_at_ms, undefined);
     t.notOk(fatalOf(o.round));
-    t.ok(o.round.lines.some((l) => /^Attempt \d+ failed with status 429/.test(l.text)), 'the retries were read from stderr');
+    t.ok(
+      o.round.lines.some((l) => /^Attempt \d+ failed with status 429/.test(l.text)),
+      'the retries were read from stderr',
+    );
   });
 
   t.test('429 with RetryInfo 3600s: rate_limit with the reset time, no retry by the CLI', async (t) => {
@@ -185,7 +216,9 @@ if (!bin) {
     t.equal(o.round.result.verdict.class, 'rate_limit');
     t.equal(o.round.result.verdict.reset_at_ms, undefined);
     t.match(o.round.result.verdict.summary, /daily quota/);
-    t.comment('Gemini CLI 0.61.0 replaces a per-day QuotaFailure by "You have exhausted your daily quota on this model." and drops RetryInfo: no reset time reaches the stream');
+    t.comment(
+      'Gemini CLI 0.61.0 replaces a per-day QuotaFailure by "You have exhausted your daily quota on this model." and drops RetryInfo: no reset time reaches the stream',
+    );
   });
 
   t.test('503 overloaded and 500 server error: transient, never fatal', async (t) => {
@@ -200,12 +233,18 @@ if (!bin) {
   t.test('connection refused: network', async (t) => {
     const o = await get('refused');
     t.equal(o.round.result.verdict.class, 'network');
-    t.ok(o.round.lines.some((l) => /^Attempt \d+ failed\. Retrying/.test(l.text)), 'fetch-failed retries on stderr');
+    t.ok(
+      o.round.lines.some((l) => /^Attempt \d+ failed\. Retrying/.test(l.text)),
+      'fetch-failed retries on stderr',
+    );
   });
 
   t.test('a tool output saying "401" and "rate limit" in a successful round: ok', async (t) => {
     const o = await get('toolSays401');
-    t.ok(o.round.lines.some((l) => l.text.includes('"tool_result"') && l.text.includes('401 Unauthorized')), 'the tool output reached the stream');
+    t.ok(
+      o.round.lines.some((l) => l.text.includes('"tool_result"') && l.text.includes('401 Unauthorized')),
+      'the tool output reached the stream',
+    );
     t.equal(o.round.result.verdict.class, 'ok');
     t.notOk(fatalOf(o.round));
   });
@@ -213,7 +252,10 @@ if (!bin) {
   t.test('a CLI still alive after its result', async (t) => {
     const o = await get('aliveAfterResult');
     const r = o.round.result;
-    t.ok(o.round.signals.some((s) => s.signal.kind === 'final_result'), 'final result seen');
+    t.ok(
+      o.round.signals.some((s) => s.signal.kind === 'final_result'),
+      'final result seen',
+    );
     const resultAt = o.round.signals.find((s) => s.signal.kind === 'final_result')?.atMs ?? o.round.startedAtMs;
     const exitAfterResult = o.round.startedAtMs + r.outcome.durationMs - resultAt;
     // The verdict must match what the process did: outlived the grace -> hang, exited -> ok.

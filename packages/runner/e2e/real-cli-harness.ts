@@ -112,25 +112,29 @@ export async function runRealRound(o: RealRoundOptions): Promise<RealRound> {
     kill: (pid, signal) => process.kill(pid, signal),
   });
   if (process.env['AR_REAL_CLI_DEBUG']) {
-    process.stderr.write(`--- ${o.argv[0]} pgid ${handle.pgid} ${result.verdict.summary}\n${lines.map((l) => `${l.lineNo}: ${l.text.slice(0, 300)}`).join('\n')}\n`);
+    process.stderr.write(
+      `--- ${o.argv[0]} pgid ${handle.pgid} ${result.verdict.summary}\n${lines.map((l) => `${l.lineNo}: ${l.text.slice(0, 300)}`).join('\n')}\n`,
+    );
   }
   const endedAtMs = Date.now();
   handle.dispose();
   return { result, lines, signals, events, pgid: handle.pgid, startedAtMs, endedAtMs };
 }
 
-
 /** True while the group has a member that is not a zombie. */
 export function groupAlive(pgid: number): boolean {
   return groupStates(pgid).some((s) => s !== 'Z');
 }
 
-
 /**
  * Starts `fn` for every case with at most `concurrency` running at once; each entry of the
  * returned map resolves with its own case's result.
  */
-export function runPool<C, R>(cases: Record<string, C>, concurrency: number, fn: (c: C, name: string) => Promise<R>): Map<string, Promise<R>> {
+export function runPool<C, R>(
+  cases: Record<string, C>,
+  concurrency: number,
+  fn: (c: C, name: string) => Promise<R>,
+): Map<string, Promise<R>> {
   let running = 0;
   const waiters: (() => void)[] = [];
   const slot = async (): Promise<void> => {

@@ -337,10 +337,7 @@ interface UnixPty {
 
 function checkTypeable(prompt: string): void {
   if (/[\x00-\x08\x0b-\x1f\x7f]/.test(prompt)) {
-    throw semantic(
-      'the prompt contains control characters, which a terminal would act on when typed',
-      'Use ptyStdin "file", or pipes.',
-    );
+    throw semantic('the prompt contains control characters, which a terminal would act on when typed', 'Use ptyStdin "file", or pipes.');
   }
   for (const line of prompt.split('\n')) {
     if (Buffer.byteLength(line, 'utf8') >= MAX_CANON_LINE) {

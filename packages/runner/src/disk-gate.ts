@@ -105,7 +105,10 @@ export class DiskGuard {
     this.pausedAtMs = this.c.now();
     const path = u?.path ?? this.c.paths.stateDir;
     this.c.events.emit('disk_paused', { path, free_bytes: u?.free_bytes ?? null, min_free_bytes: this.c.minFreeBytes, cause });
-    const why = cause === 'low_space' ? `${mib(u?.free_bytes)} free, below runtime.disk_min_free_mb (${mib(this.c.minFreeBytes)})` : `${cause} failed: the file system is full (${mib(u?.free_bytes)} free)`;
+    const why =
+      cause === 'low_space'
+        ? `${mib(u?.free_bytes)} free, below runtime.disk_min_free_mb (${mib(this.c.minFreeBytes)})`
+        : `${cause} failed: the file system is full (${mib(u?.free_bytes)} free)`;
     this.c.log('err', `disk: ${path}: ${why}; no round starts until space is free (re-checked every ${DISK_RECHECK_MS / 1000} s)`);
     this.c.show('paused', { pause: 'disk' });
   }
@@ -126,7 +129,12 @@ export class DiskGuard {
     if (u !== undefined && (this.lowest === undefined || u.free_bytes < this.lowest.free_bytes)) this.lowest = u;
     if (this.c.episodes.get('disk_full')) return;
     try {
-      this.c.episodes.raise('disk_full', { path: u?.path ?? this.c.paths.stateDir, free_bytes: u?.free_bytes ?? null, used_pct: u?.used_pct ?? null, min_free_bytes: this.c.minFreeBytes });
+      this.c.episodes.raise('disk_full', {
+        path: u?.path ?? this.c.paths.stateDir,
+        free_bytes: u?.free_bytes ?? null,
+        used_pct: u?.used_pct ?? null,
+        min_free_bytes: this.c.minFreeBytes,
+      });
     } catch (e) {
       if (!isNoSpace(e)) throw e;
     }

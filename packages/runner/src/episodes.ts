@@ -5,7 +5,14 @@ import type { Ledger } from '@agent-runner/core/ledger';
 /** The alarm causes the runner owns (core/alarms `ALARMS`, owner `runner`). */
 export type RunnerCause = 'crash_loop' | 'config_broken' | 'auth_paused' | 'budget_exhausted' | 'disk_full' | 'transient_stop';
 
-const CAUSES: ReadonlySet<string> = new Set<RunnerCause>(['crash_loop', 'config_broken', 'auth_paused', 'budget_exhausted', 'disk_full', 'transient_stop']);
+const CAUSES: ReadonlySet<string> = new Set<RunnerCause>([
+  'crash_loop',
+  'config_broken',
+  'auth_paused',
+  'budget_exhausted',
+  'disk_full',
+  'transient_stop',
+]);
 
 /** An open episode as the ledger holds it. */
 export interface OpenEpisode {
@@ -32,7 +39,8 @@ export class Episodes {
     private readonly now: () => number,
   ) {
     for (const a of ledger.monitor.activeAlerts({ host: this.host, project, raisedBy: 'runner' })) {
-      if (CAUSES.has(a.detector)) this.open.set(a.detector as RunnerCause, { raisedAtMs: a.raisedAtMs, facts: (a.evidence ?? {}) as AlarmFacts });
+      if (CAUSES.has(a.detector))
+        this.open.set(a.detector as RunnerCause, { raisedAtMs: a.raisedAtMs, facts: (a.evidence ?? {}) as AlarmFacts });
     }
   }
 

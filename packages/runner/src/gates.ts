@@ -41,8 +41,14 @@ export async function holdBeforeRound(g: GateContext): Promise<boolean> {
   const pause = readPause(paths, now());
   if (pause) {
     const from = now();
-    events.emit('runner_paused', { requested_by: pause.requested_by, until: pause.until_ms === null ? null : new Date(pause.until_ms).toISOString() });
-    g.log('notice', `paused by ${pause.requested_by}${pause.until_ms === null ? ' until resumed' : ` until ${new Date(pause.until_ms).toISOString()}`}`);
+    events.emit('runner_paused', {
+      requested_by: pause.requested_by,
+      until: pause.until_ms === null ? null : new Date(pause.until_ms).toISOString(),
+    });
+    g.log(
+      'notice',
+      `paused by ${pause.requested_by}${pause.until_ms === null ? ' until resumed' : ` until ${new Date(pause.until_ms).toISOString()}`}`,
+    );
     g.show('paused', pausedUntil('operator', pause.until_ms));
     while (readPause(paths, now())?.nonce === pause.nonce && (await sleep(1000, g.stopSignal)));
     events.emit('runner_resumed', { paused_s: Math.round((now() - from) / 1000) });
@@ -59,7 +65,12 @@ export async function holdBeforeRound(g: GateContext): Promise<boolean> {
       events.emit('budget_exhausted', { cost_usd: cost, budget_usd: budget, until: resumesAt });
       g.log('warning', `daily cost budget reached ($${cost.toFixed(2)} of $${budget.toFixed(2)}); next round after ${resumesAt}`);
       g.show('paused', pausedUntil('budget', until));
-      if (!(await g.disk.write('raise budget alarm', () => g.episodes.raise('budget_exhausted', { spent_usd: cost, budget_usd: budget, resumes_at: resumesAt })))) return true;
+      if (
+        !(await g.disk.write('raise budget alarm', () =>
+          g.episodes.raise('budget_exhausted', { spent_usd: cost, budget_usd: budget, resumes_at: resumesAt }),
+        ))
+      )
+        return true;
       await sleep(until - now(), g.stopSignal);
       return true;
     }
@@ -67,8 +78,15 @@ export async function holdBeforeRound(g: GateContext): Promise<boolean> {
   const throttle = hostThrottle(paths, ledger, g.account, now());
   if (throttle) {
     const delayMs = throttle.untilMs - now();
-    events.emit('backoff_started', { class: 'rate_limit', delay_s: Math.round(delayMs / 100) / 10, until: new Date(throttle.untilMs).toISOString() });
-    g.log('warning', `account ${g.account} is rate limited until ${new Date(throttle.untilMs).toISOString()} (recorded in ${throttle.source})`);
+    events.emit('backoff_started', {
+      class: 'rate_limit',
+      delay_s: Math.round(delayMs / 100) / 10,
+      until: new Date(throttle.untilMs).toISOString(),
+    });
+    g.log(
+      'warning',
+      `account ${g.account} is rate limited until ${new Date(throttle.untilMs).toISOString()} (recorded in ${throttle.source})`,
+    );
     g.show('paused', pausedUntil('throttle', throttle.untilMs));
     await sleep(delayMs, g.stopSignal);
     return true;
@@ -77,6 +95,7 @@ export async function holdBeforeRound(g: GateContext): Promise<boolean> {
     const free = g.disk.measure()?.free_bytes ?? null;
     if (!(await g.disk.write('clear disk alarm', () => g.episodes.clear('disk_full', { free_bytes: free })))) return true;
   }
-  if (g.episodes.get('budget_exhausted') && !(await g.disk.write('clear budget alarm', () => g.episodes.clear('budget_exhausted', {})))) return true;
+  if (g.episodes.get('budget_exhausted') && !(await g.disk.write('clear budget alarm', () => g.episodes.clear('budget_exhausted', {}))))
+    return true;
   return false;
 }

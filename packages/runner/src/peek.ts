@@ -4,7 +4,16 @@ import { configPaths, type AgentRunnerConfig } from '@agent-runner/core/config';
 import { tightestDisk } from '@agent-runner/core/disk';
 import { lastEvents } from '@agent-runner/core/events/reader';
 import { openLedger } from '@agent-runner/core/ledger';
-import { iso, PEEK_SCHEMA_VERSION, peekDefenses, peekLedger, peekService, type PeekHook, type PeekLedgerPart, type PeekSnapshot } from '@agent-runner/core/peek';
+import {
+  iso,
+  PEEK_SCHEMA_VERSION,
+  peekDefenses,
+  peekLedger,
+  peekService,
+  type PeekHook,
+  type PeekLedgerPart,
+  type PeekSnapshot,
+} from '@agent-runner/core/peek';
 import { orphanStashes } from './vcs.js';
 
 function memory(): PeekSnapshot['system']['memory'] {
@@ -58,7 +67,12 @@ export function peekHooks(cfg: AgentRunnerConfig, eventsDir: string): PeekHook[]
   if (cfg.hooks.length === 0) return [];
   const newest = new Map<string, Record<string, unknown> & { ts: string; kind: string }>();
   const wanted = new Set(cfg.hooks.map((h) => `${h.name}\0${h.on}`));
-  const evs = lastEvents(eventsDir, { n: Math.min(50 * cfg.hooks.length, 1000), kinds: ['hook_finished', 'hook_failed'], order: 'newest-first', maxFiles: HOOK_DAYS }).events;
+  const evs = lastEvents(eventsDir, {
+    n: Math.min(50 * cfg.hooks.length, 1000),
+    kinds: ['hook_finished', 'hook_failed'],
+    order: 'newest-first',
+    maxFiles: HOOK_DAYS,
+  }).events;
   for (const e of evs) {
     const key = `${String(e['hook'])}\0${String(e['event'])}`;
     if (wanted.has(key) && !newest.has(key)) newest.set(key, e);
@@ -98,7 +112,14 @@ export async function buildPeek(cfg: AgentRunnerConfig, opts: { nowMs: number; r
     () => [], // not a git work tree (any more): nothing to salvage
   );
   const { service, running } = peekService(paths, now);
-  let part: PeekLedgerPart = { current_round: null, rounds: [], counts_24h: {}, today: { rounds: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_creation_tokens: 0, cost_usd: 0 }, rate_limit: null, alarms: [] };
+  let part: PeekLedgerPart = {
+    current_round: null,
+    rounds: [],
+    counts_24h: {},
+    today: { rounds: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_creation_tokens: 0, cost_usd: 0 },
+    rate_limit: null,
+    alarms: [],
+  };
   let ledgerInfo: PeekSnapshot['ledger'] = null;
   if (existsSync(paths.ledgerPath)) {
     const ledger = openLedger(paths.ledgerPath, { readonly: true });

@@ -69,7 +69,14 @@ export function exponentialMs(b: PolicySettings['backoff'], n: number): number {
  *
  * @param jitter returns a number in [0, 1) (Math.random by default; injected in tests).
  */
-export function decide(settings: PolicySettings, state: PolicyState, verdict: Pick<Verdict, 'class' | 'reset_at_ms'>, durationMs: number, nowMs: number, jitter: () => number = Math.random): Decision {
+export function decide(
+  settings: PolicySettings,
+  state: PolicyState,
+  verdict: Pick<Verdict, 'class' | 'reset_at_ms'>,
+  durationMs: number,
+  nowMs: number,
+  jitter: () => number = Math.random,
+): Decision {
   const jitterMs = Math.round(jitter() * settings.backoff.jitter_s * 1000);
   const cls = verdict.class;
   if (cls === 'ok') {
@@ -104,7 +111,14 @@ export function decide(settings: PolicySettings, state: PolicyState, verdict: Pi
     if (base <= 0) return { action: 'stop', reason: 'crash_loop', consecutive: state.shortFailures };
     const cooldownS = open ? Math.min(cap, Math.max(base, 2 * (state.breakerCooldownS as number))) : base;
     state.breakerCooldownS = cooldownS;
-    return { action: 'cool_down', reason: 'crash_loop', consecutive: state.shortFailures, delayMs: cooldownS * 1000, untilMs: nowMs + cooldownS * 1000, cooldownS };
+    return {
+      action: 'cool_down',
+      reason: 'crash_loop',
+      consecutive: state.shortFailures,
+      delayMs: cooldownS * 1000,
+      untilMs: nowMs + cooldownS * 1000,
+      cooldownS,
+    };
   }
   const delayMs = state.shortFailures > 0 ? exponentialMs(settings.backoff, state.shortFailures) : settings.restart_delay_s * 1000;
   return { action: 'continue', delayMs, reason: 'failure', untilMs: nowMs + delayMs };

@@ -76,7 +76,7 @@ export function listGroup(pgid: number, procRoot = '/proc'): GroupMember[] {
   // members of groups/sessions that members lead, until nothing changes.
   const ids = new Set([pgid]);
   const inRound = new Set<number>();
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const st of all) {
       if (inRound.has(st.pid)) continue;

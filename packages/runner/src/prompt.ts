@@ -103,8 +103,7 @@ export function renderContextBlock(ctx: Omit<PromptContext, 'mode' | 'file'>): s
   if (ctx.phase !== undefined) lines.push(`- phase: ${ctx.phase}`);
   const o = ctx.lastOutcome;
   if (o) {
-    const how =
-      o.signal != null ? `killed by ${o.signal}` : o.exitCode != null ? `exit ${o.exitCode}` : 'exit unknown';
+    const how = o.signal != null ? `killed by ${o.signal}` : o.exitCode != null ? `exit ${o.exitCode}` : 'exit unknown';
     let s = `- last round: #${o.round} ended ${o.class} (${how}`;
     if (o.durationMs !== undefined) s += `, after ${formatDuration(o.durationMs)}`;
     s += ')';
@@ -120,7 +119,14 @@ export function renderContextBlock(ctx: Omit<PromptContext, 'mode' | 'file'>): s
     for (const [k, v] of fields) {
       const text = typeof v === 'string' ? v : JSON.stringify(v);
       if (!text.includes('\n')) lines.push(`  - ${k}: ${text}`);
-      else lines.push(`  - ${k}:`, ...text.replace(/\n+$/, '').split('\n').map((l) => `    ${l}`.trimEnd()));
+      else
+        lines.push(
+          `  - ${k}:`,
+          ...text
+            .replace(/\n+$/, '')
+            .split('\n')
+            .map((l) => `    ${l}`.trimEnd()),
+        );
     }
   }
   return lines.join('\n') + '\n';

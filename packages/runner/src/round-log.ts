@@ -189,7 +189,8 @@ export function pruneRoundLogs(roundsDir: string, opts: PruneOptions): PruneResu
     try {
       logs.push({ name, ...parsed, size: statSync(join(roundsDir, name)).size });
     } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw new AgentRunnerError('ERR_AR_IO', `cannot stat ${join(roundsDir, name)}: ${(e as Error).message}`, { cause: e });
+      if (!isErrno(e, 'ENOENT'))
+        throw new AgentRunnerError('ERR_AR_IO', `cannot stat ${join(roundsDir, name)}: ${(e as Error).message}`, { cause: e });
       // removed meanwhile
     }
   }

@@ -99,7 +99,11 @@ export async function runRound(deps: RoundDeps, lastOutcome: LastOutcome | undef
   const { vcs, hookStop } = await tidyWorkTree(deps, r, run);
   recordRound(deps, r, run);
   try {
-    pruneRoundLogs(deps.paths.roundsDir, { keep: deps.cfg.runtime.round_log_retention, maxTotalBytes: deps.cfg.runtime.round_log_max_bytes, protect: [r.log.path] });
+    pruneRoundLogs(deps.paths.roundsDir, {
+      keep: deps.cfg.runtime.round_log_retention,
+      maxTotalBytes: deps.cfg.runtime.round_log_max_bytes,
+      protect: [r.log.path],
+    });
   } catch (e) {
     deps.log('warning', `round ${r.round}: round log retention failed: ${(e as Error).message}`);
   }
@@ -114,7 +118,12 @@ function openRound(deps: RoundDeps): OpenRound {
   // recorded with the row; startRound allocates the same number inside its transaction.
   const expected = (ledger.runner.lastRounds(1)[0]?.round ?? 0) + 1;
   const phase = roundPhase(cfg, deps.phase, expected);
-  const round = ledger.runner.startRound({ runner: deps.runner, agent: adapter.name, startedAtMs, ...(phase ? { phase: phase.name } : {}) });
+  const round = ledger.runner.startRound({
+    runner: deps.runner,
+    agent: adapter.name,
+    startedAtMs,
+    ...(phase ? { phase: phase.name } : {}),
+  });
   const log = openRoundLog({ roundsDir: paths.roundsDir, currentLink: paths.currentRoundLog, round, startedAtMs });
   let eventsFailed = false;
   const emit: Emit = (kind, payload) => {
@@ -123,7 +132,11 @@ function openRound(deps: RoundDeps): OpenRound {
     } catch (e) {
       // The narrative must not cost the round: a full disk fails the event store too.
       if (!isAgentRunnerError(e) || e.code !== 'ERR_AR_IO') throw e;
-      if (!eventsFailed) deps.log('warning', `round ${round}: event ${kind} not written: ${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}`);
+      if (!eventsFailed)
+        deps.log(
+          'warning',
+          `round ${round}: event ${kind} not written: ${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}`,
+        );
       eventsFailed = true;
     }
   };
@@ -199,9 +212,15 @@ async function runAgent(deps: RoundDeps, r: OpenRound, lastOutcome: LastOutcome 
     return { verdict: supervised.verdict, outcome: supervised.outcome };
   } catch (e) {
     if (!isAgentRunnerError(e) || !['ERR_AR_CONFIG_SEMANTIC', 'ERR_AR_IO', 'ERR_AR_CONFIG_INVALID'].includes(e.code)) throw e;
-    if (promptBytes === 0) emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: 0, log_file: log.path, agent: adapter.name });
+    if (promptBytes === 0)
+      emit('round_start', { phase: phase?.name ?? 'default', prompt_bytes: 0, log_file: log.path, agent: adapter.name });
     log.write(`agent-runner: round could not start: ${e.message}\n`);
-    if (log.error) emit('round_log_error', { message: redactText(log.error.message).slice(0, 500), code: log.error.code ?? null, dropped_bytes: log.droppedBytes });
+    if (log.error)
+      emit('round_log_error', {
+        message: redactText(log.error.message).slice(0, 500),
+        code: log.error.code ?? null,
+        dropped_bytes: log.droppedBytes,
+      });
     return {
       verdict: failedVerdict('config', `${e.where() ? `${e.where()}: ` : ''}${e.message}`),
       outcome: { exitCode: null, signal: null, durationMs: deps.now() - startedAtMs, outputBytes: 0 },
@@ -219,7 +238,14 @@ async function tidyWorkTree(deps: RoundDeps, r: OpenRound, run: AgentRun): Promi
   const { round, phase, emit } = r;
   // The runner's own inputs are the operator's, not the agent's work: an uncommitted edit of
   // the config or a prompt must not vanish into a stash.
-  const exclude = [paths.stateDir, paths.logDir, cfg.source, ...cfg.prompt.files, ...cfg.phases.flatMap((p) => p.prompt.files), ...cfg.vcs.exclude];
+  const exclude = [
+    paths.stateDir,
+    paths.logDir,
+    cfg.source,
+    ...cfg.prompt.files,
+    ...cfg.phases.flatMap((p) => p.prompt.files),
+    ...cfg.vcs.exclude,
+  ];
   let action: 'stash' | 'commit' | 'ignore' | 'handled' = cfg.vcs.dirty_action;
   let decidedBy: string | undefined;
   let hookStop: HookStop | undefined;
@@ -227,7 +253,11 @@ async function tidyWorkTree(deps: RoundDeps, r: OpenRound, run: AgentRun): Promi
     if (deps.dirtyTree) {
       const state = await dirtyState(cfg.runtime.work_dir, { exclude });
       if (state.dirty) {
-        const d = await deps.dirtyTree(outcomeOf({ round, phase: phase?.name, ...run, logFile: r.log.path }), phase?.name, state.files.map((f) => f.path));
+        const d = await deps.dirtyTree(
+          outcomeOf({ round, phase: phase?.name, ...run, logFile: r.log.path }),
+          phase?.name,
+          state.files.map((f) => f.path),
+        );
         hookStop = d.stop;
         if (d.action) {
           action = d.action;
@@ -251,14 +281,20 @@ async function tidyWorkTree(deps: RoundDeps, r: OpenRound, run: AgentRun): Promi
         action,
         exclude,
         round,
-        ...(action === 'commit' ? { message: cfg.vcs.commit_message.replace(/\{round\}/g, String(round)).replace(/\{phase\}/g, phase?.name ?? 'default') } : {}),
+        ...(action === 'commit'
+          ? { message: cfg.vcs.commit_message.replace(/\{round\}/g, String(round)).replace(/\{phase\}/g, phase?.name ?? 'default') }
+          : {}),
       });
     }
     if (vcs.action === 'stash' && vcs.sha) emit('vcs_stashed', { sha: vcs.sha, files: vcs.files.length });
     else if (vcs.action === 'commit' && vcs.sha) emit('vcs_committed', { sha: vcs.sha, files: vcs.files.length });
-    else if (vcs.action === 'ignore' && vcs.files.length) emit('vcs_dirty_ignored', { files: vcs.files.length, ...(decidedBy ? { policy: `hook ${decidedBy}: ${action}` } : {}) });
+    else if (vcs.action === 'ignore' && vcs.files.length)
+      emit('vcs_dirty_ignored', { files: vcs.files.length, ...(decidedBy ? { policy: `hook ${decidedBy}: ${action}` } : {}) });
   } catch (e) {
-    deps.log('warning', `round ${round}: git hygiene (${action}${decidedBy ? ` from hook ${decidedBy}` : ''}) failed: ${redactText((e as Error).message)}`);
+    deps.log(
+      'warning',
+      `round ${round}: git hygiene (${action}${decidedBy ? ` from hook ${decidedBy}` : ''}) failed: ${redactText((e as Error).message)}`,
+    );
   }
   // What was done stays in the result even when its event failed: the next prompt's context
   // and the hooks name the stash.
@@ -301,7 +337,10 @@ function recordRound(deps: RoundDeps, r: OpenRound, { verdict, outcome }: AgentR
 }
 
 /** The prompt files of a round's phase, as {@link assemblePromptFiles} takes them. */
-export function promptSpec(cfg: AgentRunnerConfig, phase: PhaseConfig | undefined): { files: string[]; separator: string; stripFrontMatter: boolean } {
+export function promptSpec(
+  cfg: AgentRunnerConfig,
+  phase: PhaseConfig | undefined,
+): { files: string[]; separator: string; stripFrontMatter: boolean } {
   const p = phase?.prompt ?? cfg.prompt;
   return { files: p.files, separator: p.concat_separator, stripFrontMatter: p.strip_front_matter };
 }
@@ -331,7 +370,11 @@ type Emit = <K extends EventKind>(kind: K, payload: EventPayload<K>) => void;
 function emitSupervisorEvent(emit: Emit, kind: SuperviseEventKind, p: Record<string, unknown>, startedAtMs: number, nowMs: number): void {
   switch (kind) {
     case 'round_grace_extended':
-      return emit(kind, { live_children: p['live_children'] as unknown[], ignored_children: p['ignored_children'] as unknown[], grace_s: secs(p['grace_ms']) });
+      return emit(kind, {
+        live_children: p['live_children'] as unknown[],
+        ignored_children: p['ignored_children'] as unknown[],
+        grace_s: secs(p['grace_ms']),
+      });
     case 'round_grace_kill':
       return emit(kind, { grace_s: secs(p['grace_ms']), signal: 'SIGTERM' });
     case 'round_timeout_kill':

@@ -124,8 +124,21 @@ export class ServeHooks {
       if (r.answer.context) this.merge(r.answer.context);
       const next = r.answer.prompt;
       if (next !== undefined && next !== text) {
-        this.d.events.emit('prompt_overwritten', { hook: hook.name, old_sha256: sha256(text), new_sha256: sha256(next), old_bytes: Buffer.byteLength(text, 'utf8'), new_bytes: Buffer.byteLength(next, 'utf8') }, { round });
-        this.d.log('notice', `round ${round}: hook ${hook.name} replaced the prompt (${Buffer.byteLength(text, 'utf8')} -> ${Buffer.byteLength(next, 'utf8')} bytes)`);
+        this.d.events.emit(
+          'prompt_overwritten',
+          {
+            hook: hook.name,
+            old_sha256: sha256(text),
+            new_sha256: sha256(next),
+            old_bytes: Buffer.byteLength(text, 'utf8'),
+            new_bytes: Buffer.byteLength(next, 'utf8'),
+          },
+          { round },
+        );
+        this.d.log(
+          'notice',
+          `round ${round}: hook ${hook.name} replaced the prompt (${Buffer.byteLength(text, 'utf8')} -> ${Buffer.byteLength(next, 'utf8')} bytes)`,
+        );
         text = next;
       }
     }
@@ -174,7 +187,10 @@ export class ServeHooks {
   }
 
   /** The input document of one run. */
-  input(hook: HookConfig, f: { round: number | null; phase: string | undefined; previous: HookRoundOutcome | null; prompt?: string; dirtyFiles?: string[] }): HookInput {
+  input(
+    hook: HookConfig,
+    f: { round: number | null; phase: string | undefined; previous: HookRoundOutcome | null; prompt?: string; dirtyFiles?: string[] },
+  ): HookInput {
     const { cfg } = this.d;
     return {
       version: HOOK_INPUT_VERSION,
@@ -208,14 +224,23 @@ export class ServeHooks {
         this.d.log('warning', `hooks run without the env file ${cfg.agent.env_file}: ${redactText((e as Error).message)}`);
       }
     }
-    return agentEnv({ ...this.d.env, ...this.d.presetEnv, ...cfg.agent.env, ...fromFile }, { logDir: paths.logDir, round, project: cfg.project, ...(phase !== undefined ? { phase } : {}) });
+    return agentEnv(
+      { ...this.d.env, ...this.d.presetEnv, ...cfg.agent.env, ...fromFile },
+      { logDir: paths.logDir, round, project: cfg.project, ...(phase !== undefined ? { phase } : {}) },
+    );
   }
 
   private async run(hook: HookConfig, f: Parameters<ServeHooks['input']>[1]): Promise<HookResult> {
     const input = this.input(hook, f);
     const round = f.round ?? 0;
     const env = hookEnv(this.agentEnvironment(round, f.phase), hook, input);
-    const r = await runHook(hook, input, { cwd: this.d.cfg.runtime.work_dir, env, kill: this.d.kill, events: this.d.events, ...(f.round !== null ? { round: f.round } : {}) });
+    const r = await runHook(hook, input, {
+      cwd: this.d.cfg.runtime.work_dir,
+      env,
+      kill: this.d.kill,
+      events: this.d.events,
+      ...(f.round !== null ? { round: f.round } : {}),
+    });
     if (!r.ok) this.d.log('warning', `${r.message} (${hook.on}, on_failure ${hook.on_failure})`);
     return r;
   }

@@ -53,10 +53,15 @@ function recoverInterrupted(s: ServeSession): void {
   const rec = s.previous;
   for (const r of s.ledger.runner.runningRounds()) {
     if (r.runnerNonce === s.unit.record.nonce) continue;
-    const verdict = rec && rec.nonce === r.runnerNonce ? verifyIdentity(rec, s.deps.procRoot ? { procRoot: s.deps.procRoot } : {}).verdict : 'gone';
+    const verdict =
+      rec && rec.nonce === r.runnerNonce ? verifyIdentity(rec, s.deps.procRoot ? { procRoot: s.deps.procRoot } : {}).verdict : 'gone';
     const reason = verdict === 'other-boot' ? 'host_rebooted' : verdict === 'recycled' ? 'pid_recycled' : 'process_gone';
     if (s.ledger.runner.markInterrupted(r.round, reason)) {
-      s.events.emit('round_interrupted', { previous_pid: r.pid, reason, started_at: new Date(r.startedAtMs).toISOString() }, { round: r.round });
+      s.events.emit(
+        'round_interrupted',
+        { previous_pid: r.pid, reason, started_at: new Date(r.startedAtMs).toISOString() },
+        { round: r.round },
+      );
     }
   }
 }
@@ -71,12 +76,24 @@ async function endOrphans(s: ServeSession): Promise<void> {
   for (const r of s.ledger.runner.runningRounds()) {
     if (r.runnerNonce === s.unit.record.nonce || r.agentPgid === null || r.agentStarttimeTicks === null || r.agentPgid <= 1) continue;
     try {
-      const res = await endOrphanGroup({ pgid: r.agentPgid, starttimeTicks: r.agentStarttimeTicks }, {
-        kill: s.deps.kill, graceMs: s.cfg.runtime.kill_grace_s * 1000, ...(s.deps.procRoot ? { procRoot: s.deps.procRoot } : {}),
-      });
+      const res = await endOrphanGroup(
+        { pgid: r.agentPgid, starttimeTicks: r.agentStarttimeTicks },
+        {
+          kill: s.deps.kill,
+          graceMs: s.cfg.runtime.kill_grace_s * 1000,
+          ...(s.deps.procRoot ? { procRoot: s.deps.procRoot } : {}),
+        },
+      );
       if (!res.found) continue;
-      s.events.emit('orphan_group_ended', { pgid: r.agentPgid, members: res.members.length, kill_sent: res.killSent, remaining: res.remaining.length }, { round: r.round });
-      s.deps.log('warning', `round ${r.round}: its agent (process group ${r.agentPgid}, ${res.members.length} process(es)) outlived the previous serve; ended it${res.remaining.length ? `, ${res.remaining.length} still alive` : ''}`);
+      s.events.emit(
+        'orphan_group_ended',
+        { pgid: r.agentPgid, members: res.members.length, kill_sent: res.killSent, remaining: res.remaining.length },
+        { round: r.round },
+      );
+      s.deps.log(
+        'warning',
+        `round ${r.round}: its agent (process group ${r.agentPgid}, ${res.members.length} process(es)) outlived the previous serve; ended it${res.remaining.length ? `, ${res.remaining.length} still alive` : ''}`,
+      );
     } catch (e) {
       s.deps.log('warning', `round ${r.round}: cannot check its agent's process group ${r.agentPgid}: ${(e as Error).message}`);
     }
@@ -89,7 +106,13 @@ function watchdogJudge(s: ServeSession): () => void {
   let askedAtMs = -Infinity;
   return () => {
     const nowMs = s.now();
-    const j = probeUnit(s.paths, 'watchdog', { expected: false, staleAfterMs: staleMs, nowMs, installedVersion: undefined, ...(s.deps.procRoot ? { procRoot: s.deps.procRoot } : {}) });
+    const j = probeUnit(s.paths, 'watchdog', {
+      expected: false,
+      staleAfterMs: staleMs,
+      nowMs,
+      installedVersion: undefined,
+      ...(s.deps.procRoot ? { procRoot: s.deps.procRoot } : {}),
+    });
     if (j.verdict !== 'unhealthy' || !j.alive || nowMs - askedAtMs < staleMs) return;
     askedAtMs = nowMs;
     requestRestart(s.paths, 'watchdog', { by: 'runner', reason: j.evidence.join('; ').slice(0, 200), nowMs });
@@ -144,8 +167,25 @@ class ServeLoop {
     this.maxRounds = this.deps.maxRounds ?? this.cfg.runtime.max_rounds;
     this.adapter = adapterFor(this.cfg);
     this.episodes = new Episodes(this.ledger, this.cfg.project, this.now);
-    this.disk = new DiskGuard({ paths: this.paths, minFreeBytes: this.cfg.runtime.disk_min_free_mb * 1048576, events: this.events, episodes: this.episodes, now: this.now, stopSignal: this.deps.stopSignal, log: this.deps.log, show: this.show });
-    this.hooks = new ServeHooks({ cfg: this.cfg, paths: this.paths, events: this.events, env: this.deps.env, presetEnv: this.adapter.preset.env, kill: this.deps.kill, log: this.deps.log });
+    this.disk = new DiskGuard({
+      paths: this.paths,
+      minFreeBytes: this.cfg.runtime.disk_min_free_mb * 1048576,
+      events: this.events,
+      episodes: this.episodes,
+      now: this.now,
+      stopSignal: this.deps.stopSignal,
+      log: this.deps.log,
+      show: this.show,
+    });
+    this.hooks = new ServeHooks({
+      cfg: this.cfg,
+      paths: this.paths,
+      events: this.events,
+      env: this.deps.env,
+      presetEnv: this.adapter.preset.env,
+      kill: this.deps.kill,
+      log: this.deps.log,
+    });
     const rec = this.unit.record;
     this.identity = { pid: this.deps.pid, bootId: rec.boot_id, starttimeTicks: rec.starttime_ticks, nonce: rec.nonce };
   }
@@ -166,7 +206,19 @@ class ServeLoop {
     });
     const started = await this.startUp();
     if (started !== undefined) return started;
-    const gates = { cfg: this.cfg, paths: this.paths, ledger: this.ledger, events: this.events, episodes: this.episodes, disk: this.disk, account: this.adapter.name, now: this.now, stopSignal: this.deps.stopSignal, log: this.deps.log, show: this.show };
+    const gates = {
+      cfg: this.cfg,
+      paths: this.paths,
+      ledger: this.ledger,
+      events: this.events,
+      episodes: this.episodes,
+      disk: this.disk,
+      account: this.adapter.name,
+      now: this.now,
+      stopSignal: this.deps.stopSignal,
+      log: this.deps.log,
+      show: this.show,
+    };
     for (;;) {
       const trigger = this.stopTrigger();
       if (trigger !== undefined) return trigger;
@@ -180,7 +232,13 @@ class ServeLoop {
     // A stop request present at a stop by signal or request has been honoured (`agent-runner
     // stop` writes it and signals): leaving it would stop the next start at once.
     if (reason === 'signal' || reason === 'stop_requested') clearStopRequest(this.paths);
-    this.events.emit('serve_stopped', { reason, exit_code: code, rounds_run: this.roundsRun, ...(signal ? { signal } : {}), uptime_s: Math.round((this.now() - this.unit.startedAtMs) / 100) / 10 });
+    this.events.emit('serve_stopped', {
+      reason,
+      exit_code: code,
+      rounds_run: this.roundsRun,
+      ...(signal ? { signal } : {}),
+      uptime_s: Math.round((this.now() - this.unit.startedAtMs) / 100) / 10,
+    });
     this.deps.log('notice', `stopped: ${reason} (exit ${code}, ${this.roundsRun} round(s))`);
     return this.s.close(code, reason, signal ? `${signal}` : why);
   }
@@ -217,7 +275,9 @@ class ServeLoop {
     const detail = `${stop.message}${tail ? `\n${tail}` : ''}`;
     this.deps.log('err', `${stop.event === 'serve_start' ? 'STARTUP FAIL' : 'HOOK FAIL'} (${check}): ${detail}`);
     this.events.emit('config_broken', { check, detail: redactText(detail).slice(0, 2000) });
-    await this.disk.write('raise config alarm', () => this.episodes.raise('config_broken', { check, detail: redactText(detail).slice(0, 1000) }));
+    await this.disk.write('raise config alarm', () =>
+      this.episodes.raise('config_broken', { check, detail: redactText(detail).slice(0, 1000) }),
+    );
     return this.finish('config_broken', EXIT.CONFIG, undefined, `${check}: ${stop.message}`);
   }
 
@@ -236,12 +296,24 @@ class ServeLoop {
     if (!startWrites) return this.stopBySignal();
     if (existsSync(paths.agentDoneFile)) rmSync(paths.agentDoneFile, { force: true });
     const openBreaker = episodes.get('crash_loop');
-    if (openBreaker) this.policy.breakerCooldownS = typeof openBreaker.facts['cooldown_s'] === 'number' ? openBreaker.facts['cooldown_s'] : 0;
+    if (openBreaker)
+      this.policy.breakerCooldownS = typeof openBreaker.facts['cooldown_s'] === 'number' ? openBreaker.facts['cooldown_s'] : 0;
 
     const next = this.nextRound();
     const { maxRounds, adapter } = this;
-    this.events.emit('serve_started', { pid: deps.pid, version: VERSION, agent: adapter.name, work_dir: cfg.runtime.work_dir, config_file: cfg.source, max_rounds: maxRounds || null, next_round: next });
-    deps.log('notice', `serving ${cfg.project}: agent ${adapter.name}, work dir ${cfg.runtime.work_dir}, next round ${next}${maxRounds ? `, max ${maxRounds} round(s)` : ''}`);
+    this.events.emit('serve_started', {
+      pid: deps.pid,
+      version: VERSION,
+      agent: adapter.name,
+      work_dir: cfg.runtime.work_dir,
+      config_file: cfg.source,
+      max_rounds: maxRounds || null,
+      next_round: next,
+    });
+    deps.log(
+      'notice',
+      `serving ${cfg.project}: agent ${adapter.name}, work dir ${cfg.runtime.work_dir}, next round ${next}${maxRounds ? `, max ${maxRounds} round(s)` : ''}`,
+    );
 
     if (this.hooks.of('serve_start').length) {
       const stop = await this.hooks.serveStart(next, roundPhase(cfg, deps.phase, next)?.name, this.previousRound());
@@ -275,7 +347,11 @@ class ServeLoop {
     }
     const restart = this.unit.takeRestart();
     if (restart) {
-      events.emit('restart_marker_consumed', { nonce: restart.nonce, requested_at: restart.requested_at, requested_by: restart.requested_by ?? null });
+      events.emit('restart_marker_consumed', {
+        nonce: restart.nonce,
+        requested_at: restart.requested_at,
+        requested_by: restart.requested_by ?? null,
+      });
       return this.finish('restart_marker', EXIT.TEMPFAIL);
     }
     return undefined;
@@ -349,14 +425,21 @@ class ServeLoop {
     if (this.indexLock === null) return;
     let check: IndexLockCheck;
     try {
-      check = clearStaleIndexLock(this.indexLock, workDir, { nowMs: this.now(), selfPid: deps.pid, ...(deps.procRoot ? { procRoot: deps.procRoot } : {}) });
+      check = clearStaleIndexLock(this.indexLock, workDir, {
+        nowMs: this.now(),
+        selfPid: deps.pid,
+        ...(deps.procRoot ? { procRoot: deps.procRoot } : {}),
+      });
     } catch (e) {
       deps.log('warning', `round ${round}: the stale git lock ${this.indexLock} cannot be removed: ${(e as Error).message}`);
       return;
     }
     if (check.state === 'removed') {
       this.events.emit('git_index_lock_removed', { path: this.indexLock, age_s: Math.round(check.ageMs / 100) / 10 });
-      deps.log('warning', `round ${round}: removed ${this.indexLock}, left ${Math.round(check.ageMs / 1000)} s ago by a git that no longer runs`);
+      deps.log(
+        'warning',
+        `round ${round}: removed ${this.indexLock}, left ${Math.round(check.ageMs / 1000)} s ago by a git that no longer runs`,
+      );
     } else if (check.state === 'held' && check.pid !== this.lockHolder) {
       deps.log('notice', `round ${round}: ${this.indexLock} is held by ${check.comm} (pid ${check.pid}) working in the tree; left alone`);
     }
@@ -374,22 +457,47 @@ class ServeLoop {
     const deferred: DeferredWrite[] = [];
     let last: LastOutcome | undefined;
     const l = this.last;
-    if (l) last = { round: l.round, class: l.verdict.class, exitCode: l.outcome.exitCode, signal: l.outcome.signal, durationMs: l.outcome.durationMs, summary: l.verdict.summary, ...(l.vcs?.sha ? { vcs: `${l.vcs.action} ${l.vcs.sha}` } : {}) };
+    if (l)
+      last = {
+        round: l.round,
+        class: l.verdict.class,
+        exitCode: l.outcome.exitCode,
+        signal: l.outcome.signal,
+        durationMs: l.outcome.durationMs,
+        summary: l.verdict.summary,
+        ...(l.vcs?.sha ? { vcs: `${l.vcs.action} ${l.vcs.sha}` } : {}),
+      };
     let result: RoundResult;
     try {
-      result = await runRound({
-        cfg, paths: this.paths, ledger: roundLedger(ledger, deferred), events: this.events, adapter: this.adapter, runner: identity, env: deps.env, killSignal: deps.killSignal, now: this.now, log: deps.log, kill: deps.kill,
-        ...(deps.phase !== undefined ? { phase: deps.phase } : {}),
-        ...(prompt !== undefined ? { prompt } : {}),
-        hookContext: hooks.context,
-        ...(hooks.of('dirty_tree').length ? { dirtyTree: (o: HookRoundOutcome, ph: string | undefined, files: string[]) => hooks.dirtyTree(o, ph, files) } : {}),
-      }, last);
+      result = await runRound(
+        {
+          cfg,
+          paths: this.paths,
+          ledger: roundLedger(ledger, deferred),
+          events: this.events,
+          adapter: this.adapter,
+          runner: identity,
+          env: deps.env,
+          killSignal: deps.killSignal,
+          now: this.now,
+          log: deps.log,
+          kill: deps.kill,
+          ...(deps.phase !== undefined ? { phase: deps.phase } : {}),
+          ...(prompt !== undefined ? { prompt } : {}),
+          hookContext: hooks.context,
+          ...(hooks.of('dirty_tree').length
+            ? { dirtyTree: (o: HookRoundOutcome, ph: string | undefined, files: string[]) => hooks.dirtyTree(o, ph, files) }
+            : {}),
+        },
+        last,
+      );
     } catch (e) {
       if (!isNoSpace(e)) throw e;
       deps.log('err', `round ${number} could not start: the file system is full`);
       if (!(await disk.stall('start round'))) return undefined;
       await disk.write('close round', () => {
-        for (const r of ledger.runner.runningRounds()) if (r.runnerNonce === identity.nonce) ledger.runner.markInterrupted(r.round, 'disk_full');
+        for (const r of ledger.runner.runningRounds())
+          if (r.runnerNonce === identity.nonce) ledger.runner.markInterrupted(r.round, 'disk_full');
       });
       return undefined;
     }
@@ -403,14 +511,26 @@ class ServeLoop {
     if (TRANSIENT.has(cls)) {
       this.transient = { sinceMs: this.transient?.sinceMs ?? this.now(), class: cls, rounds: (this.transient?.rounds ?? 0) + 1 };
       const status = result.verdict.evidence.find((e) => typeof e.status === 'number')?.status;
-      this.events.emit('transient_error_detected', {
-        class: cls,
-        evidence: redactText(result.verdict.summary).slice(0, 500),
-        ...(typeof status === 'number' ? { http_status: status } : {}),
-        ...(result.verdict.reset_at_ms !== undefined ? { reset_at: iso(result.verdict.reset_at_ms) } : {}),
-      }, { round: result.round });
+      this.events.emit(
+        'transient_error_detected',
+        {
+          class: cls,
+          evidence: redactText(result.verdict.summary).slice(0, 500),
+          ...(typeof status === 'number' ? { http_status: status } : {}),
+          ...(result.verdict.reset_at_ms !== undefined ? { reset_at: iso(result.verdict.reset_at_ms) } : {}),
+        },
+        { round: result.round },
+      );
     } else if (cls === 'ok' && this.transient) {
-      this.events.emit('transient_error_recovered', { class: this.transient.class, downtime_s: Math.round((this.now() - this.transient.sinceMs) / 1000), failed_rounds: this.transient.rounds }, { round: result.round });
+      this.events.emit(
+        'transient_error_recovered',
+        {
+          class: this.transient.class,
+          downtime_s: Math.round((this.now() - this.transient.sinceMs) / 1000),
+          failed_rounds: this.transient.rounds,
+        },
+        { round: result.round },
+      );
       this.transient = undefined;
     }
   }
@@ -431,7 +551,11 @@ class ServeLoop {
     });
     if (!told) return false;
     if (breaker) {
-      events.emit('crash_loop_recovered', { open_s: Math.round((now() - breaker.raisedAtMs) / 1000), failed_tries: this.failedTries }, { round: result.round });
+      events.emit(
+        'crash_loop_recovered',
+        { open_s: Math.round((now() - breaker.raisedAtMs) / 1000), failed_tries: this.failedTries },
+        { round: result.round },
+      );
       this.deps.log('notice', `round ${result.round} succeeded: the crash-loop breaker is closed, rounds run again`);
       this.failedTries = 0;
     }
@@ -457,12 +581,15 @@ class ServeLoop {
     if (decision.reason === 'crash_loop') return this.crashLoop(decision, result, lastRound);
     if (decision.action === 'stop') {
       events.emit('agent_self_terminated', { reason: `transient_error: ${result.verdict.summary}`.slice(0, 200) });
-      await this.disk.write('raise transient-stop alarm', () => this.episodes.raise('transient_stop', { class: cls, summary: redactText(result.verdict.summary).slice(0, 500) }));
+      await this.disk.write('raise transient-stop alarm', () =>
+        this.episodes.raise('transient_stop', { class: cls, summary: redactText(result.verdict.summary).slice(0, 500) }),
+      );
       return { exit: this.finish('transient_error', EXIT.OK) };
     }
     // The last round of a one-shot run: no pause, back-off or alarm; the exit code tells.
     if (lastRound) {
-      if (cls === 'auth') deps.log('err', `authentication failed: ${redactText(result.verdict.summary).slice(0, 300)}. ${this.adapter.authHint}`);
+      if (cls === 'auth')
+        deps.log('err', `authentication failed: ${redactText(result.verdict.summary).slice(0, 300)}. ${this.adapter.authHint}`);
       return 'next';
     }
     await this.wait(decision, result);
@@ -470,20 +597,46 @@ class ServeLoop {
   }
 
   /** The crash-loop breaker opened (or stays open): its alarm, then the cool-down — or exit 69 without one. */
-  private async crashLoop(decision: Extract<Decision, { action: 'cool_down' | 'stop' }>, result: RoundResult, lastRound: boolean): Promise<Step> {
+  private async crashLoop(
+    decision: Extract<Decision, { action: 'cool_down' | 'stop' }>,
+    result: RoundResult,
+    lastRound: boolean,
+  ): Promise<Step> {
     const { cfg, deps } = this;
     const tail = redactText(tailLines(result.logFile, 40).join('\n')).slice(-4000);
     const cooling = decision.action === 'cool_down' && !lastRound;
     if (cooling && this.episodes.get('crash_loop')) this.failedTries += 1;
     const retry = cooling ? { retry_at: iso(decision.untilMs), cooldown_s: decision.cooldownS } : {};
-    const facts = { consecutive: decision.consecutive, last_exit_code: result.outcome.exitCode, last_signal: result.outcome.signal, tail, ...retry };
-    this.events.emit('crash_loop', { consecutive: decision.consecutive, threshold: cfg.runtime.crash_loop.threshold, last_exit_code: result.outcome.exitCode, tail, ...retry }, { round: result.round });
+    const facts = {
+      consecutive: decision.consecutive,
+      last_exit_code: result.outcome.exitCode,
+      last_signal: result.outcome.signal,
+      tail,
+      ...retry,
+    };
+    this.events.emit(
+      'crash_loop',
+      {
+        consecutive: decision.consecutive,
+        threshold: cfg.runtime.crash_loop.threshold,
+        last_exit_code: result.outcome.exitCode,
+        tail,
+        ...retry,
+      },
+      { round: result.round },
+    );
     if (!(await this.disk.write('raise crash-loop alarm', () => this.episodes.raise('crash_loop', facts)))) return 'next';
     if (!cooling) {
-      deps.log('err', `crash loop: ${decision.consecutive} consecutive short failures of the agent; stopping (exit 69, not restarted): fix the cause, then agent-runner start`);
+      deps.log(
+        'err',
+        `crash loop: ${decision.consecutive} consecutive short failures of the agent; stopping (exit 69, not restarted): fix the cause, then agent-runner start`,
+      );
       return { exit: this.finish('crash_loop', EXIT.UNAVAILABLE) };
     }
-    deps.log('err', `crash loop: the agent failed ${decision.consecutive} round(s) quickly; no round until ${iso(decision.untilMs)} (cool-down ${decision.cooldownS} s), then one round tries again`);
+    deps.log(
+      'err',
+      `crash loop: the agent failed ${decision.consecutive} round(s) quickly; no round until ${iso(decision.untilMs)} (cool-down ${decision.cooldownS} s), then one round tries again`,
+    );
     this.show('paused', pausedUntil('crash_loop', decision.untilMs));
     await sleep(decision.delayMs, deps.stopSignal);
     return 'next';
@@ -499,17 +652,41 @@ class ServeLoop {
       this.authProbes += 1;
       if (this.authProbes === 1) {
         const evidence = redactText(result.verdict.summary).slice(0, 500);
-        events.emit('auth_paused', { hint: adapter.authHint.slice(0, 500), evidence, probe_interval_s: cfg.runtime.auth.probe_interval_s }, { round: result.round });
+        events.emit(
+          'auth_paused',
+          { hint: adapter.authHint.slice(0, 500), evidence, probe_interval_s: cfg.runtime.auth.probe_interval_s },
+          { round: result.round },
+        );
         deps.log('err', `authentication failed; pausing and probing every ${cfg.runtime.auth.probe_interval_s}s. ${adapter.authHint}`);
-        const facts = { agent: adapter.name, evidence, hint: adapter.authHint.slice(0, 500), probe_interval_s: cfg.runtime.auth.probe_interval_s };
+        const facts = {
+          agent: adapter.name,
+          evidence,
+          hint: adapter.authHint.slice(0, 500),
+          probe_interval_s: cfg.runtime.auth.probe_interval_s,
+        };
         if (!(await this.disk.write('raise auth alarm', () => this.episodes.raise('auth_paused', facts)))) return;
       }
       this.show('paused', pausedUntil('auth', untilMs));
     } else if (decision.reason === 'transient' || decision.reason === 'failure') {
-      events.emit('backoff_started', { class: cls, delay_s: Math.round(decision.delayMs / 100) / 10, until: iso(untilMs), attempt: decision.reason === 'transient' ? this.policy.transient : this.policy.shortFailures }, { round: result.round });
+      events.emit(
+        'backoff_started',
+        {
+          class: cls,
+          delay_s: Math.round(decision.delayMs / 100) / 10,
+          until: iso(untilMs),
+          attempt: decision.reason === 'transient' ? this.policy.transient : this.policy.shortFailures,
+        },
+        { round: result.round },
+      );
       deps.log('warning', `backing off ${Math.round(decision.delayMs / 1000)}s after ${cls} (until ${iso(untilMs)})`);
       if (cls === 'rate_limit' && decision.untilMs !== undefined) {
-        const throttle = { account: adapter.name, class: cls, untilMs: decision.untilMs, ...(result.verdict.reset_at_ms !== undefined ? { resetAtMs: result.verdict.reset_at_ms } : {}), detail: { round: result.round, summary: result.verdict.summary } };
+        const throttle = {
+          account: adapter.name,
+          class: cls,
+          untilMs: decision.untilMs,
+          ...(result.verdict.reset_at_ms !== undefined ? { resetAtMs: result.verdict.reset_at_ms } : {}),
+          detail: { round: result.round, summary: result.verdict.summary },
+        };
         if (!(await this.disk.write('record throttle', () => this.ledger.runner.recordThrottle(throttle)))) return;
         this.show('paused', pausedUntil('throttle', untilMs));
       } else {

@@ -83,7 +83,13 @@ export async function serve(cfg: AgentRunnerConfig, deps: ServeDeps): Promise<nu
   }
 }
 
-async function start(cfg: AgentRunnerConfig, deps: ServeDeps, paths: ProjectPaths, events: EventWriter, now: () => number): Promise<number> {
+async function start(
+  cfg: AgentRunnerConfig,
+  deps: ServeDeps,
+  paths: ProjectPaths,
+  events: EventWriter,
+  now: () => number,
+): Promise<number> {
   const broken = (check: string, detail: string, code?: string): void => {
     deps.log('err', `STARTUP FAIL (${check}): ${detail}`);
     events.emit('config_broken', { check, detail: redactText(detail).slice(0, 2000), ...(code ? { code } : {}) });
@@ -98,8 +104,17 @@ async function start(cfg: AgentRunnerConfig, deps: ServeDeps, paths: ProjectPath
   let unit: Unit;
   try {
     const r = enrolUnit({
-      paths, unit: 'runner', project: cfg.project, version: VERSION, pid: deps.pid, now, env: deps.env, log: deps.log,
-      ...(deps.argv ? { argv: deps.argv } : {}), ...(deps.cwd ? { cwd: deps.cwd } : {}), ...(deps.procRoot ? { procRoot: deps.procRoot } : {}),
+      paths,
+      unit: 'runner',
+      project: cfg.project,
+      version: VERSION,
+      pid: deps.pid,
+      now,
+      env: deps.env,
+      log: deps.log,
+      ...(deps.argv ? { argv: deps.argv } : {}),
+      ...(deps.cwd ? { cwd: deps.cwd } : {}),
+      ...(deps.procRoot ? { procRoot: deps.procRoot } : {}),
     });
     if (r.other) {
       deps.log('err', `another serve of project ${cfg.project} is running (pid ${r.other.pid}); not starting a second one`);

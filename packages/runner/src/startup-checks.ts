@@ -20,16 +20,26 @@ export interface StartupCheckFailure {
  * not restart into it (exit 78). The ledger is opened by the caller; a failure there is the
  * same class.
  */
-export async function startupChecks(cfg: AgentRunnerConfig, paths: ProjectPaths, env: Record<string, string | undefined>): Promise<StartupCheckFailure | undefined> {
+export async function startupChecks(
+  cfg: AgentRunnerConfig,
+  paths: ProjectPaths,
+  env: Record<string, string | undefined>,
+): Promise<StartupCheckFailure | undefined> {
   const exe = cfg.agent.command[0] ?? '';
   if (!resolveExecutable(exe, env['PATH'], cfg.runtime.work_dir)) {
-    return { check: 'agent_on_path', detail: `agent executable not found: ${exe} (PATH=${env['PATH'] ?? ''}); install it or give agent.command an absolute path` };
+    return {
+      check: 'agent_on_path',
+      detail: `agent executable not found: ${exe} (PATH=${env['PATH'] ?? ''}); install it or give agent.command an absolute path`,
+    };
   }
   const files = new Set([...cfg.prompt.files, ...cfg.phases.flatMap((p) => p.prompt.files)]);
   const problem = checkPromptFiles([...files])[0];
-  if (problem) return { check: "prompt_file", detail: problem.detail };
+  if (problem) return { check: 'prompt_file', detail: problem.detail };
   if (!(await isWorkTree(cfg.runtime.work_dir))) {
-    return { check: 'git_work_tree', detail: `work dir is not a git work tree: ${cfg.runtime.work_dir}; run \`git init\` there or fix runtime.work_dir` };
+    return {
+      check: 'git_work_tree',
+      detail: `work dir is not a git work tree: ${cfg.runtime.work_dir}; run \`git init\` there or fix runtime.work_dir`,
+    };
   }
   for (const dir of [paths.stateDir, paths.runDir, paths.logDir, paths.eventsDir, paths.roundsDir]) {
     try {

@@ -149,20 +149,23 @@ class RoundTimers {
   after(ms: number, fn: () => void): void {
     const due = this.now() + ms;
     const arm = (left: number): void => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        if (this.finished()) return;
-        const rest = due - this.now();
-        if (rest > 0 && left > MAX_TIMER) {
-          arm(rest);
-          return;
-        }
-        const i = setImmediate(() => {
-          this.immediates.delete(i);
-          if (!this.finished()) fn();
-        });
-        this.immediates.add(i);
-      }, Math.min(Math.max(0, left), MAX_TIMER));
+      const t = setTimeout(
+        () => {
+          this.timers.delete(t);
+          if (this.finished()) return;
+          const rest = due - this.now();
+          if (rest > 0 && left > MAX_TIMER) {
+            arm(rest);
+            return;
+          }
+          const i = setImmediate(() => {
+            this.immediates.delete(i);
+            if (!this.finished()) fn();
+          });
+          this.immediates.add(i);
+        },
+        Math.min(Math.max(0, left), MAX_TIMER),
+      );
       this.timers.add(t);
     };
     arm(ms);
@@ -320,7 +323,8 @@ class RoundSupervision {
   private checkLog(): void {
     const log = this.opts.log;
     const error = log?.error;
-    if (error) this.emitOnce('round_log_error', () => ({ message: error.message, code: error.code ?? null, dropped_bytes: log?.droppedBytes ?? 0 }));
+    if (error)
+      this.emitOnce('round_log_error', () => ({ message: error.message, code: error.code ?? null, dropped_bytes: log?.droppedBytes ?? 0 }));
   }
 
   private onData(chunk: Buffer | string): void {

@@ -66,7 +66,10 @@ function git(dir: string, args: string[], opts: GitOptions = {}): Promise<GitRes
 
 /** The `fatal:`/`error:` lines of git's stderr (they say why), else its last lines. */
 function gitWhy(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const key = lines.filter((l) => /^(fatal|error):/.test(l));
   return (key.length > 0 ? key : lines.slice(-3)).join(' | ');
 }
@@ -192,7 +195,15 @@ export function parsePorcelainZ(out: string): DirtyFile[] {
 export async function dirtyState(dir: string, opts: DirtyStateOptions = {}): Promise<DirtyState> {
   const out = await gitOk(
     dir,
-    ['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=normal', '--', ...hygienePathspec(dir, opts.exclude ?? [])],
+    [
+      '--no-optional-locks',
+      'status',
+      '--porcelain=v1',
+      '-z',
+      '--untracked-files=normal',
+      '--',
+      ...hygienePathspec(dir, opts.exclude ?? []),
+    ],
     opts,
   );
   const files = parsePorcelainZ(out);

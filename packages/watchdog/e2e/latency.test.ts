@@ -11,7 +11,11 @@ t.test('defaults: frozen -> healthy again < 90 s; hung but alive -> T1 < 60 s', 
   const bridge = await sb.target('bridge');
   const runner = await sb.target('runner');
   sb.watchdog();
-  await until('both healthy', () => ['runner', 'bridge'].every((u) => sb.events(['heal_verdict_changed']).some((e) => e['target'] === u && e['to'] === 'healthy')), 20_000);
+  await until(
+    'both healthy',
+    () => ['runner', 'bridge'].every((u) => sb.events(['heal_verdict_changed']).some((e) => e['target'] === u && e['to'] === 'healthy')),
+    20_000,
+  );
   const at = Date.now();
   process.kill(bridge.pid!, 'SIGSTOP');
   process.kill(runner.pid!, 'SIGUSR1'); // wedged: no heartbeat, event loop running
@@ -19,10 +23,20 @@ t.test('defaults: frozen -> healthy again < 90 s; hung but alive -> T1 < 60 s', 
   const t1S = (Date.parse(String(t1['ts'])) - at) / 1000;
   t.equal(t1['tier'], 1, 'the hung runner gets a restart marker first');
   t.ok(t1S < 60, `hung -> T1 in ${t1S.toFixed(1)} s`);
-  const healedS = await until('bridge healthy again', () => {
-    const e = sb.enrollment('bridge');
-    return e !== undefined && e.pid !== bridge.pid && (Date.now() - at) / 1000;
-  }, 90_000);
+  const healedS = await until(
+    'bridge healthy again',
+    () => {
+      const e = sb.enrollment('bridge');
+      return e !== undefined && e.pid !== bridge.pid && (Date.now() - at) / 1000;
+    },
+    90_000,
+  );
   t.ok(healedS < 90, `frozen -> new incarnation enrolled in ${healedS.toFixed(1)} s`);
-  t.same(steps(sb).filter((s) => s.startsWith('T3')).slice(0, 1), ['T3 sigkill_respawn'], 'the frozen one straight to T3');
+  t.same(
+    steps(sb)
+      .filter((s) => s.startsWith('T3'))
+      .slice(0, 1),
+    ['T3 sigkill_respawn'],
+    'the frozen one straight to T3',
+  );
 });

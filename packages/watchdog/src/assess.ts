@@ -100,7 +100,10 @@ export function assess(x: AssessInput): Assessment {
 
   if (x.systemd !== undefined) {
     const sd = x.systemd.view;
-    if (sd === undefined) return exited ? not('judged', 'systemd state unreadable: cannot tell a stop from a crash', {}, 'identity_unknown') : { j, stance: 'judged' };
+    if (sd === undefined)
+      return exited
+        ? not('judged', 'systemd state unreadable: cannot tell a stop from a crash', {}, 'identity_unknown')
+        : { j, stance: 'judged' };
     const { stance, why } = systemdStance(sd);
     if (stance === 'absent' || stance === 'unwanted') return not('absent', why, { sd });
     if (stance === 'busy' || stance === 'stopped') return not(stance, why, { sd });
@@ -109,12 +112,14 @@ export function assess(x: AssessInput): Assessment {
       return { j: { ...noted(why), verdict: 'unhealthy', signature: j.signature || 'enrollment_missing' }, stance: 'dead', sd };
     }
     if (j.alive) {
-      if (x.systemd.inUnit === false) return not('absent', `enrolled pid ${j.record?.pid} does not run in ${sd.unit} (MainPID ${sd.mainPid}): not its process`, { sd });
+      if (x.systemd.inUnit === false)
+        return not('absent', `enrolled pid ${j.record?.pid} does not run in ${sd.unit} (MainPID ${sd.mainPid}): not its process`, { sd });
       return { j: j.verdict === 'healthy' ? j : noted(why), stance: 'judged', sd };
     }
     if (exited) {
       const activeMs = x.systemd.nowMonoMs - sd.activeEnterMonoUs / 1000;
-      if (activeMs < x.graceMs) return not('starting', `${sd.unit} active for ${secs(activeMs)}, not enrolled yet (start-up grace ${secs(x.graceMs)})`, { sd });
+      if (activeMs < x.graceMs)
+        return not('starting', `${sd.unit} active for ${secs(activeMs)}, not enrolled yet (start-up grace ${secs(x.graceMs)})`, { sd });
       return { j: noted(`${why}, active for ${secs(activeMs)} without an enrolled process`), stance: 'judged', sd };
     }
     return { j, stance: 'judged', sd };
@@ -122,7 +127,10 @@ export function assess(x: AssessInput): Assessment {
 
   if (!exited) return { j, stance: 'judged', ...cmd };
   const stale = j.record;
-  const exit = x.exit !== undefined && isLastExit(x.exit, stale) && x.exit.exited_at_ms >= (x.lastRespawnAtMs ?? Number.NEGATIVE_INFINITY) ? x.exit : undefined;
+  const exit =
+    x.exit !== undefined && isLastExit(x.exit, stale) && x.exit.exited_at_ms >= (x.lastRespawnAtMs ?? Number.NEGATIVE_INFINITY)
+      ? x.exit
+      : undefined;
   if (exit !== undefined) {
     const what = `pid ${exit.pid} exited ${exit.exit_code} (${exit.reason}) at ${exit.exited_at}${exit.detail ? `: ${exit.detail}` : ''}`;
     if (STOPPED_ON_PURPOSE.has(exit.reason)) return not('stopped', `${what}: stopped on purpose, not respawning it`);
@@ -130,6 +138,7 @@ export function assess(x: AssessInput): Assessment {
     return { j: noted(`${what}: crashed`), stance: 'judged', ...cmd };
   }
   if (x.cleanStop !== undefined) return not('stopped', x.cleanStop);
-  if (x.inGrace) return not('starting', `not enrolled within the start-up grace yet (${secs(x.graceMs)} from the watchdog's start or the last respawn)`);
+  if (x.inGrace)
+    return not('starting', `not enrolled within the start-up grace yet (${secs(x.graceMs)} from the watchdog's start or the last respawn)`);
   return { j, stance: 'judged', ...cmd };
 }

@@ -67,8 +67,17 @@ export async function start(cfg: AgentRunnerConfig, deps: WatchdogDeps): Promise
   const paths = configPaths(cfg);
   const procOpt = deps.procRoot !== undefined ? { procRoot: deps.procRoot } : {};
   const enrolled = enrolUnit({
-    paths, unit: 'watchdog', project: cfg.project, version: VERSION, pid: deps.pid, now, env: deps.env, log: deps.log, ...procOpt,
-    ...(deps.argv !== undefined ? { argv: deps.argv } : {}), ...(deps.cwd !== undefined ? { cwd: deps.cwd } : {}),
+    paths,
+    unit: 'watchdog',
+    project: cfg.project,
+    version: VERSION,
+    pid: deps.pid,
+    now,
+    env: deps.env,
+    log: deps.log,
+    ...procOpt,
+    ...(deps.argv !== undefined ? { argv: deps.argv } : {}),
+    ...(deps.cwd !== undefined ? { cwd: deps.cwd } : {}),
     ...(deps.notify !== undefined ? { notify: deps.notify } : {}),
   });
   if (enrolled.other !== undefined) {
@@ -92,8 +101,16 @@ export async function start(cfg: AgentRunnerConfig, deps: WatchdogDeps): Promise
     const engine = healEngine(cfg, deps, { paths, ledger, events, settings, bootId, underSystemd });
 
     const watching = `watching ${targets.join(', ') || 'nothing'}`;
-    unit.start({ heartbeatMs: Math.min(settings.intervalMs, 10_000), state: 'watching', status: watching, ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}) });
-    deps.log('notice', `watchdog ${VERSION} started (pid ${deps.pid}); ${watching}${underSystemd ? ' (systemd units)' : ''}; interval ${w.interval_s} s${unit.watchdogPinged ? '; pinging systemd\'s watchdog' : ''}`);
+    unit.start({
+      heartbeatMs: Math.min(settings.intervalMs, 10_000),
+      state: 'watching',
+      status: watching,
+      ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}),
+    });
+    deps.log(
+      'notice',
+      `watchdog ${VERSION} started (pid ${deps.pid}); ${watching}${underSystemd ? ' (systemd units)' : ''}; interval ${w.interval_s} s${unit.watchdogPinged ? "; pinging systemd's watchdog" : ''}`,
+    );
 
     let failing: string | undefined;
     let nextProbe = 0;
@@ -147,7 +164,16 @@ function healEngine(cfg: AgentRunnerConfig, deps: WatchdogDeps, p: EngineParts):
   const now = deps.now ?? Date.now;
   const pkg = deps.installedPackageJson ?? DEFAULT_INSTALLED_PACKAGE_JSON;
   return new HealEngine({
-    paths: p.paths, project: cfg.project, ledger: p.ledger, events: p.events, settings: p.settings, targets: w.targets, now, mono: deps.mono, bootId: p.bootId, kill: deps.kill,
+    paths: p.paths,
+    project: cfg.project,
+    ledger: p.ledger,
+    events: p.events,
+    settings: p.settings,
+    targets: w.targets,
+    now,
+    mono: deps.mono,
+    bootId: p.bootId,
+    kill: deps.kill,
     installedVersion: () => readInstalledVersion(pkg),
     systemdUnit: (t) => w.systemd_units[t].replaceAll('{project}', cfg.project),
     fallbackRespawn: (t) => {
@@ -158,7 +184,9 @@ function healEngine(cfg: AgentRunnerConfig, deps: WatchdogDeps, p: EngineParts):
     },
     env: deps.env,
     // The units are the user manager's when the watchdog itself runs under one.
-    ...(p.underSystemd ? { systemd: { show: deps.systemdShow ?? systemctlShow(deps.env), user: readCgroupUnit(deps.pid, deps.procRoot)?.user ?? false } } : {}),
+    ...(p.underSystemd
+      ? { systemd: { show: deps.systemdShow ?? systemctlShow(deps.env), user: readCgroupUnit(deps.pid, deps.procRoot)?.user ?? false } }
+      : {}),
     ...(deps.procRoot !== undefined ? { procRoot: deps.procRoot } : {}),
     log: deps.log,
     sleep: async (ms) => void (await sleep(ms)),
@@ -171,7 +199,9 @@ function consumeRestart(unit: Unit, events: EventWriter, deps: WatchdogDeps, now
   if (restart === undefined) return false;
   try {
     events.emit('restart_marker_consumed', {
-      nonce: restart.nonce, requested_at: restart.requested_at, requested_by: restart.requested_by,
+      nonce: restart.nonce,
+      requested_at: restart.requested_at,
+      requested_by: restart.requested_by,
       latency_s: Math.max(0, (now() - restart.requested_at_ms) / 1000),
     });
   } catch (e) {

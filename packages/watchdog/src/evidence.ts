@@ -96,7 +96,10 @@ export async function assessTarget(target: Target, c: AssessContext): Promise<As
   const exit = readExitRecord(c.paths, target);
   const clean = cleanExitReason(c.paths, target);
   return assess({
-    j, listed, inGrace: c.inGrace, graceMs: c.settings.startupGraceMs,
+    j,
+    listed,
+    inGrace: c.inGrace,
+    graceMs: c.settings.startupGraceMs,
     ...(exit !== undefined ? { exit } : {}),
     ...(c.lastRespawn !== undefined ? { lastRespawnAtMs: c.lastRespawn.atMs } : {}),
     ...(clean !== undefined ? { cleanStop: clean } : {}),

@@ -19,9 +19,27 @@ import type { ProjectPaths } from '@agent-runner/core/paths';
 import { takeHealReset, type HealResetRequest } from '@agent-runner/core/requests';
 import type { Assessment } from './assess.js';
 import { assessTarget, lastRespawn, respawnKey, type RespawnStamp } from './evidence.js';
-import { type CgroupUnit, executeRespawn, planRespawn, readCgroupUnit, type RespawnCommand, type RespawnOutcome, type RespawnPlan } from './respawn.js';
+import {
+  type CgroupUnit,
+  executeRespawn,
+  planRespawn,
+  readCgroupUnit,
+  type RespawnCommand,
+  type RespawnOutcome,
+  type RespawnPlan,
+} from './respawn.js';
 import type { SystemdShow, SystemdView } from './systemd.js';
-import { cooldownLeftMs, type HealSettings, nextTier, type Pending, RESTART_LOOP_RESTARTS, type Stamp, stopped, type Target, TIER_ACTION } from './tiers.js';
+import {
+  cooldownLeftMs,
+  type HealSettings,
+  nextTier,
+  type Pending,
+  RESTART_LOOP_RESTARTS,
+  type Stamp,
+  stopped,
+  type Target,
+  TIER_ACTION,
+} from './tiers.js';
 import { type Verification, verifyPending } from './verify.js';
 
 /** What the engine needs from its surroundings. */
@@ -113,7 +131,10 @@ export class HealEngine {
   private async assess(target: Target, st?: HealStateInput): Promise<Assessment> {
     const now = this.stamp();
     const respawned = lastRespawn(this.d.ledger, target);
-    const graceFrom = Math.max(this.startedMonoMs, respawned !== undefined && respawned.bootId === now.bootId ? respawned.monoMs : Number.NEGATIVE_INFINITY);
+    const graceFrom = Math.max(
+      this.startedMonoMs,
+      respawned !== undefined && respawned.bootId === now.bootId ? respawned.monoMs : Number.NEGATIVE_INFINITY,
+    );
     const seen = st?.lastVerifiedIdentity as SeenIdentity | null | undefined;
     const a = await assessTarget(target, {
       paths: this.d.paths,
@@ -152,7 +173,10 @@ export class HealEngine {
       const seen = st.lastVerifiedIdentity as SeenIdentity | null | undefined;
       if (seen?.record?.nonce !== j.record.nonce) {
         const cg = readCgroupUnit(j.record.pid, this.d.procRoot);
-        st = this.save({ ...st, lastVerifiedIdentity: { record: j.record, cgroup: cg ?? null, seenAtMs: now.atMs } satisfies SeenIdentity });
+        st = this.save({
+          ...st,
+          lastVerifiedIdentity: { record: j.record, cgroup: cg ?? null, seenAtMs: now.atMs } satisfies SeenIdentity,
+        });
       }
     }
     this.noteVerdict(target, st.breaker === 'open' ? 'circuit_broken' : j.verdict, j);
@@ -169,7 +193,12 @@ export class HealEngine {
       return j;
     }
     if (pending !== null) {
-      const out = verifyPending(target, pending, a, now, { paths: this.d.paths, settings: this.d.settings, bootId: this.d.bootId, ...(this.d.procRoot !== undefined ? { procRoot: this.d.procRoot } : {}) });
+      const out = verifyPending(target, pending, a, now, {
+        paths: this.d.paths,
+        settings: this.d.settings,
+        bootId: this.d.bootId,
+        ...(this.d.procRoot !== undefined ? { procRoot: this.d.procRoot } : {}),
+      });
       if (out === 'wait') {
         if (pending.tier === 3) this.save({ ...st, pendingVerification: pending });
       } else {
@@ -191,13 +220,19 @@ export class HealEngine {
         this.save({ ...st, tier: 0, consecutiveFailures: 0, pendingVerification: null, nonceInFlight: null, lastHealthyAtMs: now.atMs });
       } else if (st.lastHealthyAtMs == null || now.atMs - st.lastHealthyAtMs >= this.d.settings.intervalMs * 20) {
         // Refreshed now and then, not at every probe: one ledger write per ~20 probes.
-        const decay = st.failureSignature != null && st.lastActionAtMs != null && now.atMs - st.lastActionAtMs >= this.d.settings.signatureWindowMs;
+        const decay =
+          st.failureSignature != null && st.lastActionAtMs != null && now.atMs - st.lastActionAtMs >= this.d.settings.signatureWindowMs;
         this.save({ ...st, lastHealthyAtMs: now.atMs, ...(decay ? { failureSignature: null, signatureRepeats: 0 } : {}) });
       }
       return j;
     }
     if (a.sd !== undefined && this.restartLoop(target, a.sd, now)) {
-      this.openBreaker(target, st, `systemd restarted ${this.d.systemdUnit(target)} ${a.sd.nRestarts - (this.loops.get(target)?.restarts ?? 0)} times in ${Math.round(this.d.settings.restartLoopMs / 60_000)} min and it was never healthy: it fails at every start`, now);
+      this.openBreaker(
+        target,
+        st,
+        `systemd restarted ${this.d.systemdUnit(target)} ${a.sd.nRestarts - (this.loops.get(target)?.restarts ?? 0)} times in ${Math.round(this.d.settings.restartLoopMs / 60_000)} min and it was never healthy: it fails at every start`,
+        now,
+      );
       return j;
     }
     if (j.verdict === 'unknown') return j;
@@ -215,7 +250,12 @@ export class HealEngine {
     const episode = st.tier === 0;
     const repeats = st.failureSignature === j.signature ? (st.signatureRepeats ?? 0) : 0;
     if (episode && repeats >= this.d.settings.breakerAfterSameSignature) {
-      this.openBreaker(target, st, `the same failure (${j.signature}) came back after ${repeats} heal(s) that worked, each within ${Math.round(this.d.settings.signatureWindowMs / 1000)} s of the last`, now);
+      this.openBreaker(
+        target,
+        st,
+        `the same failure (${j.signature}) came back after ${repeats} heal(s) that worked, each within ${Math.round(this.d.settings.signatureWindowMs / 1000)} s of the last`,
+        now,
+      );
       return j;
     }
     const signatureRepeats = episode || repeats === 0 ? repeats + 1 : repeats;
@@ -247,8 +287,13 @@ export class HealEngine {
     const sd = this.d.systemd;
     if (sd === undefined) return true;
     const after = await sd.show(this.d.systemdUnit(target), sd.user);
-    return after !== undefined && after.activeState === before.activeState && after.mainPid === before.mainPid
-      && after.activeEnterMonoUs === before.activeEnterMonoUs && after.nRestarts === before.nRestarts;
+    return (
+      after !== undefined &&
+      after.activeState === before.activeState &&
+      after.mainPid === before.mainPid &&
+      after.activeEnterMonoUs === before.activeEnterMonoUs &&
+      after.nRestarts === before.nRestarts
+    );
   }
 
   private noteVerdict(target: Target, v: ShownVerdict, j: UnitJudgement): void {
@@ -267,14 +312,32 @@ export class HealEngine {
     const wasOpen = st.breaker === 'open';
     const out = this.d.ledger.atomically(() => {
       const s = this.save({
-        ...st, tier: 0, breaker: 'closed', consecutiveFailures: 0, failureSignature: null, signatureRepeats: 0,
-        breakerOpenedAtMs: null, pendingVerification: null, nonceInFlight: null,
+        ...st,
+        tier: 0,
+        breaker: 'closed',
+        consecutiveFailures: 0,
+        failureSignature: null,
+        signatureRepeats: 0,
+        breakerOpenedAtMs: null,
+        pendingVerification: null,
+        nonceInFlight: null,
       });
       this.d.ledger.watchdog.recordHealAction({
-        target: r.target, tier: (st.tier ?? 0) as HealTier, action: 'breaker-reset', result: 'succeeded', reason: r.reason,
-        actor: r.requested_by, nonce: r.nonce, detail: { was_open: wasOpen, requested_at: r.requested_at },
+        target: r.target,
+        tier: (st.tier ?? 0) as HealTier,
+        action: 'breaker-reset',
+        result: 'succeeded',
+        reason: r.reason,
+        actor: r.requested_by,
+        nonce: r.nonce,
+        detail: { was_open: wasOpen, requested_at: r.requested_at },
       });
-      clearAlarm(this.d.ledger, 'breaker_open', { target: r.target, how: `breaker reset by ${r.requested_by}: ${r.reason}` }, { project: this.d.project, subject: r.target });
+      clearAlarm(
+        this.d.ledger,
+        'breaker_open',
+        { target: r.target, how: `breaker reset by ${r.requested_by}: ${r.reason}` },
+        { project: this.d.project, subject: r.target },
+      );
       return s;
     });
     this.healthySince.delete(r.target);
@@ -296,10 +359,25 @@ export class HealEngine {
     const how = `healthy for ${Math.round(ms / 1000)} s`;
     this.d.ledger.atomically(() => {
       this.save({
-        ...st, tier: 0, breaker: 'closed', consecutiveFailures: 0, failureSignature: null, signatureRepeats: 0,
-        breakerOpenedAtMs: null, pendingVerification: null, nonceInFlight: null, lastHealthyAtMs: now.atMs,
+        ...st,
+        tier: 0,
+        breaker: 'closed',
+        consecutiveFailures: 0,
+        failureSignature: null,
+        signatureRepeats: 0,
+        breakerOpenedAtMs: null,
+        pendingVerification: null,
+        nonceInFlight: null,
+        lastHealthyAtMs: now.atMs,
       });
-      this.d.ledger.watchdog.recordHealAction({ target, tier: 4, action: 'breaker-close', result: 'succeeded', reason: how, actor: 'watchdog' });
+      this.d.ledger.watchdog.recordHealAction({
+        target,
+        tier: 4,
+        action: 'breaker-close',
+        result: 'succeeded',
+        reason: how,
+        actor: 'watchdog',
+      });
       clearAlarm(this.d.ledger, 'breaker_open', { target, how }, { project: this.d.project, subject: target });
     });
     this.healthySince.delete(target);
@@ -307,21 +385,46 @@ export class HealEngine {
     this.d.log('notice', `${target}: circuit closed: ${how}`);
   }
 
-  private finishVerification(target: Target, st: HealStateInput, p: Pending, out: Exclude<Verification, 'wait'>, now: Stamp): HealStateInput {
-    const failedT3 = p.tier === 3 && out.result === 'failed' ? st.consecutiveFailures + 1 : p.tier === 3 && out.result === 'succeeded' ? 0 : st.consecutiveFailures;
+  private finishVerification(
+    target: Target,
+    st: HealStateInput,
+    p: Pending,
+    out: Exclude<Verification, 'wait'>,
+    now: Stamp,
+  ): HealStateInput {
+    const failedT3 =
+      p.tier === 3 && out.result === 'failed'
+        ? st.consecutiveFailures + 1
+        : p.tier === 3 && out.result === 'succeeded'
+          ? 0
+          : st.consecutiveFailures;
     const over = (p.tier === 3 && out.result === 'succeeded') || out.result === 'superseded';
     const next = this.d.ledger.atomically(() => {
       const s = this.save({
-        ...st, pendingVerification: null, nonceInFlight: null, consecutiveFailures: failedT3,
-        ...(over ? { tier: 0 as HealTier } : {}), ...(out.result === 'succeeded' && p.tier === 3 ? { lastHealthyAtMs: now.atMs } : {}),
+        ...st,
+        pendingVerification: null,
+        nonceInFlight: null,
+        consecutiveFailures: failedT3,
+        ...(over ? { tier: 0 as HealTier } : {}),
+        ...(out.result === 'succeeded' && p.tier === 3 ? { lastHealthyAtMs: now.atMs } : {}),
       });
       this.d.ledger.watchdog.recordHealAction({
-        target, tier: p.tier, action: `verify-t${p.tier}`, result: out.result, reason: out.reason, actor: 'watchdog', nonce: p.nonce,
+        target,
+        tier: p.tier,
+        action: `verify-t${p.tier}`,
+        result: out.result,
+        reason: out.reason,
+        actor: 'watchdog',
+        nonce: p.nonce,
       });
       return s;
     });
     this.emit('heal_verified', {
-      target, tier: p.tier, result: out.result, reason: out.reason.slice(0, 500), nonce: p.nonce,
+      target,
+      tier: p.tier,
+      result: out.result,
+      reason: out.reason.slice(0, 500),
+      nonce: p.nonce,
       ...(p.tier === 3 ? { failed_t3: failedT3 } : {}),
     });
     this.d.log(out.result === 'failed' ? 'warning' : 'notice', `${target}: T${p.tier} ${out.result}: ${out.reason}`);
@@ -335,16 +438,38 @@ export class HealEngine {
   private openBreaker(target: Target, st: HealStateInput, why: string, now: Stamp): HealStateInput {
     const out = this.d.ledger.atomically(() => {
       const s = this.save({
-        ...st, tier: 4, breaker: 'open', breakerOpenedAtMs: now.atMs, lastAlertAtMs: now.atMs, pendingVerification: null,
-        nonceInFlight: null, lastActionAtMs: now.atMs, lastActionMonoMs: now.monoMs, bootId: now.bootId,
+        ...st,
+        tier: 4,
+        breaker: 'open',
+        breakerOpenedAtMs: now.atMs,
+        lastAlertAtMs: now.atMs,
+        pendingVerification: null,
+        nonceInFlight: null,
+        lastActionAtMs: now.atMs,
+        lastActionMonoMs: now.monoMs,
+        bootId: now.bootId,
       });
-      this.d.ledger.watchdog.recordHealAction({ target, tier: 4, action: 'breaker-open', result: 'succeeded', reason: why, actor: 'watchdog' });
+      this.d.ledger.watchdog.recordHealAction({
+        target,
+        tier: 4,
+        action: 'breaker-open',
+        result: 'succeeded',
+        reason: why,
+        actor: 'watchdog',
+      });
       raiseAlarm(this.d.ledger, 'breaker_open', { target, reason: why }, { project: this.d.project, subject: target, atMs: now.atMs });
       return s;
     });
     this.healthySince.delete(target);
     this.emit('heal_action', { target, tier: 4, action: 'circuit_break', reason: why.slice(0, 500), pid: null });
-    this.noteVerdict(target, 'circuit_broken', { unit: target, verdict: 'unhealthy', reasons: [], evidence: [why], signature: '', alive: false });
+    this.noteVerdict(target, 'circuit_broken', {
+      unit: target,
+      verdict: 'unhealthy',
+      reasons: [],
+      evidence: [why],
+      signature: '',
+      alive: false,
+    });
     this.d.log('err', `${target}: circuit broken: ${why}`);
     return out;
   }
@@ -363,15 +488,24 @@ export class HealEngine {
   private respawn(target: Target, plan: RespawnPlan, cmd: RespawnCommand | undefined): Promise<RespawnOutcome> {
     const logFile = join(this.d.paths.logDir, `respawn-${target}.log`);
     return executeRespawn(plan, {
-      env: this.d.env, logFile,
+      env: this.d.env,
+      logFile,
       onExit: (code, pid) => {
         if (code !== EXIT.CONFIG || readEnrollment(this.d.paths, target)?.pid === pid) return;
         const detail = redactText(tailLines(logFile, 5).join(' | ')).slice(-1000) || 'exited 78 before enrolling';
         try {
           const at = this.d.now();
           writeExitRecord(this.d.paths, {
-            unit: target, pid, nonce: `respawn-${pid}`, exit_code: code, reason: 'config_broken', detail,
-            exited_at: new Date(at).toISOString(), exited_at_ms: at, ...(cmd ? { argv: cmd.argv } : {}), ...(cmd?.cwd ? { cwd: cmd.cwd } : {}),
+            unit: target,
+            pid,
+            nonce: `respawn-${pid}`,
+            exit_code: code,
+            reason: 'config_broken',
+            detail,
+            exited_at: new Date(at).toISOString(),
+            exited_at_ms: at,
+            ...(cmd ? { argv: cmd.argv } : {}),
+            ...(cmd?.cwd ? { cwd: cmd.cwd } : {}),
           });
           if (target === 'runner') raiseAlarm(this.d.ledger, 'config_broken', { check: 'config', detail }, { project: this.d.project });
           this.d.log('warning', `${target}: the respawned process exited 78 (configuration broken) before enrolling: ${detail}`);
@@ -394,12 +528,22 @@ export class HealEngine {
   private async respawnNow(target: Target, st: HealStateInput, a: Assessment, now: Stamp): Promise<void> {
     const cmd = this.respawnCommand(target, a);
     const seen = st.lastVerifiedIdentity as SeenIdentity | null | undefined;
-    const plan = planRespawn({ configuredUnit: this.d.systemdUnit(target), targetCgroup: seen?.cgroup ?? undefined, selfUnderSystemd: false, command: cmd });
+    const plan = planRespawn({
+      configuredUnit: this.d.systemdUnit(target),
+      targetCgroup: seen?.cgroup ?? undefined,
+      selfUnderSystemd: false,
+      command: cmd,
+    });
     const res = await this.respawn(target, plan, cmd);
     this.d.ledger.atomically(() => {
       this.noteRespawn(target, now, res.pid);
       this.d.ledger.watchdog.recordHealAction({
-        target, tier: 0, action: 'respawn', result: res.ok ? 'requested' : 'failed', reason: 'restart_marker', actor: 'watchdog',
+        target,
+        tier: 0,
+        action: 'respawn',
+        result: res.ok ? 'requested' : 'failed',
+        reason: 'restart_marker',
+        actor: 'watchdog',
         detail: { detail: res.detail, pid: res.pid ?? null, from: cmd?.from ?? null },
       });
     });
@@ -412,9 +556,23 @@ export class HealEngine {
     const { j } = a;
     const nonce = newNonce();
     const reason = j.reasons.join(',');
-    const p: Pending = { ...now, tier, nonce, phase: 'intent', record: j.alive && j.record ? j.record : null, reason, signature: j.signature };
+    const p: Pending = {
+      ...now,
+      tier,
+      nonce,
+      phase: 'intent',
+      record: j.alive && j.record ? j.record : null,
+      reason,
+      signature: j.signature,
+    };
     st = this.save({
-      ...st, tier, pendingVerification: p, nonceInFlight: nonce, lastActionAtMs: now.atMs, lastActionMonoMs: now.monoMs, bootId: now.bootId,
+      ...st,
+      tier,
+      pendingVerification: p,
+      nonceInFlight: nonce,
+      lastActionAtMs: now.atMs,
+      lastActionMonoMs: now.monoMs,
+      bootId: now.bootId,
     });
     if (tier === 3) {
       await this.continueT3(target, st, p, a);
@@ -432,11 +590,16 @@ export class HealEngine {
         // The unit exits 75 on a SIGTERM while a restart of it is pending (core/unit
         // signalExitCode), so systemd restarts it: a heal never looks like an operator's stop.
         const marker = peekRestartRequest(this.d.paths, target);
-        if (marker === undefined || marker.requested_at_ms < rec.started_at_ms) requestRestart(this.d.paths, target, { by: 'watchdog', reason: why, nowMs: now.atMs, nonce });
+        if (marker === undefined || marker.requested_at_ms < rec.started_at_ms)
+          requestRestart(this.d.paths, target, { by: 'watchdog', reason: why, nowMs: now.atMs, nonce });
       }
-      const r = rec === null
-        ? { sent: false, verdict: 'gone', reason: 'no live process proven to be the unit' }
-        : signalIfSame(rec, 'SIGTERM', this.d.kill, { bootId: this.d.bootId, ...(this.d.procRoot !== undefined ? { procRoot: this.d.procRoot } : {}) });
+      const r =
+        rec === null
+          ? { sent: false, verdict: 'gone', reason: 'no live process proven to be the unit' }
+          : signalIfSame(rec, 'SIGTERM', this.d.kill, {
+              bootId: this.d.bootId,
+              ...(this.d.procRoot !== undefined ? { procRoot: this.d.procRoot } : {}),
+            });
       if (r.sent) {
         pid = rec?.pid ?? null;
         detail = `SIGTERM sent to pid ${pid} (${r.reason}), its restart marker pending`;
@@ -450,13 +613,27 @@ export class HealEngine {
     this.recordAction(target, tier, st, p, pid, detail, tier === 1 ? 'restart_marker' : 'sigterm');
   }
 
-  private recordAction(target: Target, tier: 1 | 2 | 3, st: HealStateInput, p: Pending, pid: number | null, detail: string, action: string): void {
+  private recordAction(
+    target: Target,
+    tier: 1 | 2 | 3,
+    st: HealStateInput,
+    p: Pending,
+    pid: number | null,
+    detail: string,
+    action: string,
+  ): void {
     const attempt = st.signatureRepeats ?? 1;
     this.d.ledger.atomically(() => {
       this.save({ ...st, pendingVerification: p });
       this.d.ledger.watchdog.recordHealAction({
-        target, tier, action: action.replace('_', '-'), result: p.skipped ? 'skipped' : p.respawn && !p.respawn.ok ? 'failed' : 'requested',
-        reason: p.reason, actor: 'watchdog', nonce: p.nonce, detail: { detail, pid, signature: p.signature },
+        target,
+        tier,
+        action: action.replace('_', '-'),
+        result: p.skipped ? 'skipped' : p.respawn && !p.respawn.ok ? 'failed' : 'requested',
+        reason: p.reason,
+        actor: 'watchdog',
+        nonce: p.nonce,
+        detail: { detail, pid, signature: p.signature },
       });
     });
     this.emit('heal_action', { target, tier, action, reason: p.reason.slice(0, 500) || 'unhealthy', pid, nonce: p.nonce, attempt });

@@ -82,7 +82,12 @@ export function planRespawn(p: PlanInput): RespawnPlan {
     return { method: 'systemd', unit: p.configuredUnit, why: `the process ran in ${p.configuredUnit}` };
   }
   if (p.command !== undefined && p.command.argv.length > 0) {
-    return { method: 'spawn', argv: p.command.argv, ...(p.command.cwd !== undefined ? { cwd: p.command.cwd } : {}), why: `its ${p.command.from} command line` };
+    return {
+      method: 'spawn',
+      argv: p.command.argv,
+      ...(p.command.cwd !== undefined ? { cwd: p.command.cwd } : {}),
+      why: `its ${p.command.from} command line`,
+    };
   }
   return { method: 'none', why: 'not under systemd and no command line recorded or configured' };
 }
@@ -105,7 +110,8 @@ export function executeRespawn(
   opts: { env: Record<string, string | undefined>; logFile: string; onExit?: (code: number | null, pid: number) => void },
 ): Promise<RespawnOutcome> {
   if (plan.method === 'none') return Promise.resolve({ ok: false, detail: plan.why });
-  if (plan.method === 'systemd') return Promise.resolve({ ok: true, detail: `left to systemd: ${plan.unit} restarts on failure (Restart=on-failure)` });
+  if (plan.method === 'systemd')
+    return Promise.resolve({ ok: true, detail: `left to systemd: ${plan.unit} restarts on failure (Restart=on-failure)` });
   const [cmd, ...args] = plan.argv;
   let fd: number | undefined;
   try {
@@ -123,7 +129,11 @@ export function executeRespawn(
         // The watchdog is the parent of what it spawns: it alone learns an exit before enrolment.
         if (opts.onExit && pid !== undefined) child.once('exit', (code) => opts.onExit?.(code, pid));
         child.unref();
-        resolve({ ok: true, detail: `spawned ${plan.argv.join(' ')}${plan.cwd !== undefined ? ` in ${plan.cwd}` : ''}`, ...(child.pid !== undefined ? { pid: child.pid } : {}) });
+        resolve({
+          ok: true,
+          detail: `spawned ${plan.argv.join(' ')}${plan.cwd !== undefined ? ` in ${plan.cwd}` : ''}`,
+          ...(child.pid !== undefined ? { pid: child.pid } : {}),
+        });
       });
     });
   } catch (e) {

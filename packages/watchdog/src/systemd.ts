@@ -8,8 +8,18 @@ import { EXIT, SERVE_FINAL_EXITS } from '@agent-runner/core/errors';
 
 /** The properties read: enough to tell running, starting, restarting, stopped and gone apart. */
 export const SHOW_PROPERTIES = [
-  'LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainCode', 'ExecMainStatus', 'MainPID',
-  'NRestarts', 'ActiveEnterTimestampMonotonic', 'UnitFileState', 'WantedBy', 'RequiredBy',
+  'LoadState',
+  'ActiveState',
+  'SubState',
+  'Result',
+  'ExecMainCode',
+  'ExecMainStatus',
+  'MainPID',
+  'NRestarts',
+  'ActiveEnterTimestampMonotonic',
+  'UnitFileState',
+  'WantedBy',
+  'RequiredBy',
 ] as const;
 
 /** One unit as systemd sees it. */
@@ -118,10 +128,12 @@ export function systemdStance(v: SystemdView): { stance: SystemdStance; why: str
   if (a === 'activating' || a === 'deactivating' || a === 'reloading') {
     return { stance: 'busy', why: `${u} is ${a} (${v.subState}): systemd is on it` };
   }
-  if (a === 'active') return { stance: 'running', why: `${u} is active (${v.subState}, MainPID ${v.mainPid}, ${v.nRestarts} restarts by systemd)` };
+  if (a === 'active')
+    return { stance: 'running', why: `${u} is active (${v.subState}, MainPID ${v.mainPid}, ${v.nRestarts} restarts by systemd)` };
   const wanted = v.unitFileState.startsWith('enabled') || v.wantedBy.length > 0;
   if (!wanted) return { stance: 'unwanted', why: `${u} is ${a} and neither enabled nor wanted by another unit` };
-  if (v.execMainCode === 0 && v.result === 'success') return { stance: 'stopped', why: `${u} is ${a} (not started since systemd loaded it)` };
+  if (v.execMainCode === 0 && v.result === 'success')
+    return { stance: 'stopped', why: `${u} is ${a} (not started since systemd loaded it)` };
   const exited = v.execMainCode === CLD_EXITED ? `exit ${v.execMainStatus}` : `signal ${v.execMainStatus}`;
   if (v.result === 'success' || (v.execMainCode === CLD_EXITED && ON_PURPOSE_EXITS.includes(v.execMainStatus))) {
     return { stance: 'stopped', why: `${u} is ${a} after a deliberate stop (Result=${v.result}, ${exited}): not restarting it` };

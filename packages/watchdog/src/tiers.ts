@@ -150,7 +150,8 @@ export function describeNext(
   now: Stamp,
   s: HealSettings,
 ): string {
-  if (st?.breaker === 'open') return `none: circuit broken; closes once ${target} is healthy for ${s.verifyWindowMs / 1000} s, or after fixing the cause: agent-runner heal reset ${target} --reason "..."`;
+  if (st?.breaker === 'open')
+    return `none: circuit broken; closes once ${target} is healthy for ${s.verifyWindowMs / 1000} s, or after fixing the cause: agent-runner heal reset ${target} --reason "..."`;
   const p = st?.pendingVerification as Pending | null | undefined;
   if (p) {
     const el = elapsedMs(p, now);
@@ -161,7 +162,7 @@ export function describeNext(
       : `verifying T3: waiting for the respawned unit to be healthy`;
   }
   if (verdict === 'healthy') return 'none (healthy)';
-  if (verdict === 'unknown') return 'none: not the watchdog\'s to heal now (see the evidence)';
+  if (verdict === 'unknown') return "none: not the watchdog's to heal now (see the evidence)";
   const t = nextTier(st?.tier ?? 0, alive, signature);
   const left = st && !stopped(signature) ? cooldownLeftMs(st, now, s) : 0;
   return `T${t} ${TIER_ACTION[t]} ${left > 0 ? `in ${Math.ceil(left / 1000)} s (cooldown)` : 'at the next probe'}`;

@@ -36,8 +36,14 @@ export function verifyPending(target: Target, p: Pending, a: Assessment, now: St
   const { j } = a;
   const el = elapsedMs(p, now);
   const s = c.settings;
-  const elsewhere = (): Verification => ({ result: 'superseded', reason: `no longer the watchdog's to heal: ${j.evidence.at(-1) ?? a.stance}` });
-  const frozen = (): Verification => ({ result: 'failed', reason: `pid ${j.record?.pid} is stopped: it can consume neither a marker nor SIGTERM` });
+  const elsewhere = (): Verification => ({
+    result: 'superseded',
+    reason: `no longer the watchdog's to heal: ${j.evidence.at(-1) ?? a.stance}`,
+  });
+  const frozen = (): Verification => ({
+    result: 'failed',
+    reason: `pid ${j.record?.pid} is stopped: it can consume neither a marker nor SIGTERM`,
+  });
   if (p.tier === 1) {
     if (j.alive && j.record !== undefined && j.record.started_at_ms >= p.atMs) {
       return { result: 'succeeded', reason: `new enrollment: pid ${j.record.pid} started at ${j.record.started_at}` };
@@ -52,12 +58,16 @@ export function verifyPending(target: Target, p: Pending, a: Assessment, now: St
     if (a.stance === 'busy' && el < s.cooldownMs + s.verifyWindowMs) return 'wait';
     if (j.verdict === 'unknown' && a.stance !== 'judged') return elsewhere();
     const still = peekRestartRequest(c.paths, target)?.nonce === p.nonce;
-    return { result: 'failed', reason: `no new enrollment ${Math.round(el / 1000)} s after the request${still ? ' (marker never consumed)' : ''}` };
+    return {
+      result: 'failed',
+      reason: `no new enrollment ${Math.round(el / 1000)} s after the request${still ? ' (marker never consumed)' : ''}`,
+    };
   }
   if (p.tier === 2) {
     if (p.record === null) return { result: 'succeeded', reason: `no signal needed: ${p.skipped ?? 'already gone'}` };
     const v = verifyIdentity(p.record, { bootId: c.bootId, ...(c.procRoot !== undefined ? { procRoot: c.procRoot } : {}) });
-    if (v.verdict !== 'same' && v.verdict !== 'unknown') return { result: 'succeeded', reason: `pid ${p.record.pid} ${v.verdict} after SIGTERM` };
+    if (v.verdict !== 'same' && v.verdict !== 'unknown')
+      return { result: 'succeeded', reason: `pid ${p.record.pid} ${v.verdict} after SIGTERM` };
     if (stopped(j.signature)) return frozen();
     if (el < s.termGraceMs) return 'wait';
     return { result: 'failed', reason: `pid ${p.record.pid} still alive ${Math.round(el / 1000)} s after SIGTERM` };
@@ -66,7 +76,10 @@ export function verifyPending(target: Target, p: Pending, a: Assessment, now: St
   if (j.verdict === 'healthy') {
     p.healthySinceMs ??= now.atMs;
     if (now.atMs - p.healthySinceMs >= s.verifyWindowMs) {
-      return { result: 'succeeded', reason: `healthy for ${Math.round((now.atMs - p.healthySinceMs) / 1000)} s after the respawn (pid ${j.record?.pid})` };
+      return {
+        result: 'succeeded',
+        reason: `healthy for ${Math.round((now.atMs - p.healthySinceMs) / 1000)} s after the respawn (pid ${j.record?.pid})`,
+      };
     }
     return 'wait';
   }

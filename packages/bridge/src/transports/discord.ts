@@ -20,7 +20,13 @@ export function discordTransport(cfg: DiscordNotifyConfig, ctx: TransportContext
     const label = 'discord webhook';
     const raw = readSecret(cfg, 'webhook_url', ctx.env) as string;
     const url = raw.includes('?') ? `${raw}&wait=true` : `${raw}?wait=true`;
-    const a = await ctx.http.call({ method: 'POST', url, label, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content, allowed_mentions: { parse: [] } }) });
+    const a = await ctx.http.call({
+      method: 'POST',
+      url,
+      label,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ content, allowed_mentions: { parse: [] } }),
+    });
     if (a.status === 429) {
       let wait: number | undefined;
       try {
@@ -29,7 +35,11 @@ export function discordTransport(cfg: DiscordNotifyConfig, ctx: TransportContext
       } catch {
         // SyntaxError, no JSON body: the Retry-After header decides
       }
-      throw new SendError(`${label}: HTTP 429 rate limited`, { retryable: true, status: 429, retryAfterMs: wait ?? parseRetryAfter(a.headers['retry-after'], ctx.now()) });
+      throw new SendError(`${label}: HTTP 429 rate limited`, {
+        retryable: true,
+        status: 429,
+        retryAfterMs: wait ?? parseRetryAfter(a.headers['retry-after'], ctx.now()),
+      });
     }
     ctx.http.expectOk(label, a);
     if (a.status === 204 || !a.text) return undefined;

@@ -50,16 +50,25 @@ export function emailTransport(cfg: EmailNotifyConfig, ctx: TransportContext): T
           text: truncate(msg.body || msg.title, EMAIL_MAX_CHARS),
           messageId: messageId(msg.key),
           ...(parent ? { inReplyTo: parent, references: [parent] } : {}),
-          headers: { 'X-Agent-Runner-Kind': msg.kind, 'X-Agent-Runner-Severity': msg.severity, ...(msg.severity === 'critical' ? { Importance: 'high', 'X-Priority': '1' } : {}) },
+          headers: {
+            'X-Agent-Runner-Kind': msg.kind,
+            'X-Agent-Runner-Severity': msg.severity,
+            ...(msg.severity === 'critical' ? { Importance: 'high', 'X-Priority': '1' } : {}),
+          },
         });
         return {};
       } catch (e) {
         const err = e as { responseCode?: number; code?: string; message?: string };
         const code = err.responseCode;
-        throw new SendError(`email: ${code ? `SMTP ${code} ` : ''}${err.code ?? ''} ${(err.message ?? '').split('\n')[0]?.slice(0, 200) ?? ''}`.replace(/\s+/g, ' ').trim(), {
-          retryable: code === undefined || code < 500,
-          ...(code !== undefined ? { status: code } : {}),
-        });
+        throw new SendError(
+          `email: ${code ? `SMTP ${code} ` : ''}${err.code ?? ''} ${(err.message ?? '').split('\n')[0]?.slice(0, 200) ?? ''}`
+            .replace(/\s+/g, ' ')
+            .trim(),
+          {
+            retryable: code === undefined || code < 500,
+            ...(code !== undefined ? { status: code } : {}),
+          },
+        );
       } finally {
         transporter.close();
       }

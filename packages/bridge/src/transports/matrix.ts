@@ -37,8 +37,13 @@ export function matrixTransport(cfg: MatrixNotifyConfig, ctx: TransportContext):
     } catch {
       // SyntaxError: a non-JSON error page, quoted as text below
     }
-    const retryAfterMs = typeof body.retry_after_ms === 'number' ? body.retry_after_ms : parseRetryAfter(a.headers['retry-after'], ctx.now());
-    throw new SendError(`${label}: HTTP ${a.status} ${body.errcode ?? ''} ${oneLine(body.error ?? a.text, 150)}`.trim(), { retryable: retryableStatus(a.status), status: a.status, retryAfterMs });
+    const retryAfterMs =
+      typeof body.retry_after_ms === 'number' ? body.retry_after_ms : parseRetryAfter(a.headers['retry-after'], ctx.now());
+    throw new SendError(`${label}: HTTP ${a.status} ${body.errcode ?? ''} ${oneLine(body.error ?? a.text, 150)}`.trim(), {
+      retryable: retryableStatus(a.status),
+      status: a.status,
+      retryAfterMs,
+    });
   };
 
   return {
@@ -50,16 +55,32 @@ export function matrixTransport(cfg: MatrixNotifyConfig, ctx: TransportContext):
       // Non-ASCII is 2-3 bytes a character and control characters (ANSI escapes in a tail)
       // are 6 as JSON: shrink the chunks by how much this text expands.
       const perChar = Buffer.byteLength(JSON.stringify(text)) / Math.max(1, text.length);
-      const chunks = chunkText(text, Math.min(MATRIX_MAX_CHARS, Math.floor(MATRIX_MAX_BODY_BYTES / Math.max(1, perChar))), 4, logPointer(msg));
+      const chunks = chunkText(
+        text,
+        Math.min(MATRIX_MAX_CHARS, Math.floor(MATRIX_MAX_BODY_BYTES / Math.max(1, perChar))),
+        4,
+        logPointer(msg),
+      );
       const replyTo = msg.replyTo?.platformMessageId;
       let first: string | undefined;
       for (const [i, body] of chunks.entries()) {
         // `m.mentions: {}`: intentional mentions (spec v1.7) — nothing in the text pings anyone.
-        const content = { msgtype: 'm.text', body, 'm.mentions': {}, ...(i === 0 && replyTo ? { 'm.relates_to': { 'm.in_reply_to': { event_id: replyTo } } } : {}) };
+        const content = {
+          msgtype: 'm.text',
+          body,
+          'm.mentions': {},
+          ...(i === 0 && replyTo ? { 'm.relates_to': { 'm.in_reply_to': { event_id: replyTo } } } : {}),
+        };
         const txn = i === 0 ? msg.key : `${msg.key}.${i}`;
         const label = 'matrix send';
         const url = `${hs}/_matrix/client/v3/rooms/${encodeURIComponent(room)}/send/m.room.message/${encodeURIComponent(txn)}`;
-        const a = await ctx.http.call({ method: 'PUT', url, label, headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify(content) });
+        const a = await ctx.http.call({
+          method: 'PUT',
+          url,
+          label,
+          headers: { ...auth(), 'content-type': 'application/json' },
+          body: JSON.stringify(content),
+        });
         if (a.status < 200 || a.status >= 300) fail(label, a);
         const j = HttpClient.json(label, a) as { event_id?: unknown };
         if (typeof j.event_id !== 'string') throw new SendError(`${label}: reply has no event_id`, { retryable: true, status: a.status });
@@ -69,16 +90,36 @@ export function matrixTransport(cfg: MatrixNotifyConfig, ctx: TransportContext):
     },
     async poll(cursor, signal): Promise<PollResult> {
       const label = 'matrix sync';
-      const filter = JSON.stringify({ room: { rooms: [room], timeline: { limit: 50, types: ['m.room.message'] }, state: { lazy_load_members: true } }, presence: { types: [] }, account_data: { types: [] } });
+      const filter = JSON.stringify({
+        room: { rooms: [room], timeline: { limit: 50, types: ['m.room.message'] }, state: { lazy_load_members: true } },
+        presence: { types: [] },
+        account_data: { types: [] },
+      });
       const q = new URLSearchParams({ filter, timeout: String(cursor === undefined ? 0 : MATRIX_SYNC_TIMEOUT_MS) });
       if (cursor !== undefined) q.set('since', cursor);
-      const a = await ctx.http.call({ method: 'GET', url: `${hs}/_matrix/client/v3/sync?${q.toString()}`, label, headers: auth(), timeoutMs: MATRIX_SYNC_TIMEOUT_MS + 15_000, signal });
+      const a = await ctx.http.call({
+        method: 'GET',
+        url: `${hs}/_matrix/client/v3/sync?${q.toString()}`,
+        label,
+        headers: auth(),
+        timeoutMs: MATRIX_SYNC_TIMEOUT_MS + 15_000,
+        signal,
+      });
       if (a.status < 200 || a.status >= 300) fail(label, a);
-      const j = HttpClient.json(label, a) as { next_batch?: unknown; rooms?: { join?: Record<string, { timeline?: { events?: unknown[] } }> } };
+      const j = HttpClient.json(label, a) as {
+        next_batch?: unknown;
+        rooms?: { join?: Record<string, { timeline?: { events?: unknown[] } }> };
+      };
       if (typeof j.next_batch !== 'string') throw new SendError(`${label}: reply has no next_batch`, { retryable: true, status: a.status });
       const messages: InboundMessage[] = [];
       for (const ev of j.rooms?.join?.[room]?.timeline?.events ?? []) {
-        const e = ev as { type?: unknown; event_id?: unknown; sender?: unknown; origin_server_ts?: unknown; content?: { msgtype?: unknown; body?: unknown; 'm.relates_to'?: { rel_type?: unknown } } };
+        const e = ev as {
+          type?: unknown;
+          event_id?: unknown;
+          sender?: unknown;
+          origin_server_ts?: unknown;
+          content?: { msgtype?: unknown; body?: unknown; 'm.relates_to'?: { rel_type?: unknown } };
+        };
         if (e.type !== 'm.room.message' || typeof e.event_id !== 'string' || typeof e.content?.body !== 'string') continue;
         // An edit (`m.replace`) is a new event whose body may be the new text as it is ("/stop"):
         // an edited message is never a command.

@@ -35,7 +35,13 @@ export function slackTransport(cfg: SlackNotifyConfig, ctx: TransportContext): T
   const postOne = async (text: string, threadTs: string | undefined): Promise<string | undefined> => {
     if (!useApi) {
       const label = 'slack webhook';
-      const a = await ctx.http.call({ method: 'POST', url: readSecret(cfg, 'webhook_url', ctx.env) as string, label, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+      const a = await ctx.http.call({
+        method: 'POST',
+        url: readSecret(cfg, 'webhook_url', ctx.env) as string,
+        label,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text }),
+      });
       ctx.http.expectOk(label, a);
       return undefined;
     }
@@ -58,27 +64,48 @@ export function slackTransport(cfg: SlackNotifyConfig, ctx: TransportContext): T
   };
 
   // Commands come from `channel`: only a table that has one polls.
-  const pollOf = (channel: string) => async (cursor: string | undefined, signal: AbortSignal): Promise<PollResult> => {
-    if (cursor !== undefined) await sleep(SLACK_POLL_INTERVAL_MS, signal);
-    const label = 'slack conversations.history';
-    const token = readSecret(cfg, 'bot_token', ctx.env) as string;
-    const q = new URLSearchParams({ channel, limit: cursor === undefined ? '1' : '100', ...(cursor ? { oldest: cursor } : {}) });
-    const a = await ctx.http.call({ method: 'GET', url: `${apiBase}/conversations.history?${q.toString()}`, label, headers: { authorization: `Bearer ${token}` }, signal });
-    ctx.http.expectOk(label, a);
-    const reply = HttpClient.json(label, a) as { ok?: boolean; error?: string; messages?: Array<{ ts?: unknown; user?: unknown; text?: unknown; bot_id?: unknown }> };
-    if (reply.ok !== true) throw new SendError(`${label}: ${oneLine(String(reply.error ?? 'unknown_error'), 100)}`, { retryable: reply.error === 'ratelimited' || reply.error === 'internal_error' });
-    let newest = cursor ?? '0';
-    const messages: InboundMessage[] = [];
-    // Newest first in Slack's reply; commands run oldest first.
-    for (const m of [...(reply.messages ?? [])].reverse()) {
-      if (typeof m.ts !== 'string') continue;
-      if (tsAfter(m.ts, newest)) newest = m.ts;
-      if (cursor === undefined || m.ts === cursor || typeof m.text !== 'string' || m.bot_id !== undefined) continue;
-      messages.push({ platformMessageId: m.ts, sender: String(m.user ?? ''), chat: channel, text: m.text, sentAtMs: Math.round(Number(m.ts) * 1000) });
-    }
-    if (newest === '0') newest = (ctx.now() / 1000).toFixed(6); // empty channel: start from now
-    return { messages, cursor: newest, ...(cursor === undefined ? { initial: true } : {}) };
-  };
+  const pollOf =
+    (channel: string) =>
+    async (cursor: string | undefined, signal: AbortSignal): Promise<PollResult> => {
+      if (cursor !== undefined) await sleep(SLACK_POLL_INTERVAL_MS, signal);
+      const label = 'slack conversations.history';
+      const token = readSecret(cfg, 'bot_token', ctx.env) as string;
+      const q = new URLSearchParams({ channel, limit: cursor === undefined ? '1' : '100', ...(cursor ? { oldest: cursor } : {}) });
+      const a = await ctx.http.call({
+        method: 'GET',
+        url: `${apiBase}/conversations.history?${q.toString()}`,
+        label,
+        headers: { authorization: `Bearer ${token}` },
+        signal,
+      });
+      ctx.http.expectOk(label, a);
+      const reply = HttpClient.json(label, a) as {
+        ok?: boolean;
+        error?: string;
+        messages?: Array<{ ts?: unknown; user?: unknown; text?: unknown; bot_id?: unknown }>;
+      };
+      if (reply.ok !== true)
+        throw new SendError(`${label}: ${oneLine(String(reply.error ?? 'unknown_error'), 100)}`, {
+          retryable: reply.error === 'ratelimited' || reply.error === 'internal_error',
+        });
+      let newest = cursor ?? '0';
+      const messages: InboundMessage[] = [];
+      // Newest first in Slack's reply; commands run oldest first.
+      for (const m of [...(reply.messages ?? [])].reverse()) {
+        if (typeof m.ts !== 'string') continue;
+        if (tsAfter(m.ts, newest)) newest = m.ts;
+        if (cursor === undefined || m.ts === cursor || typeof m.text !== 'string' || m.bot_id !== undefined) continue;
+        messages.push({
+          platformMessageId: m.ts,
+          sender: String(m.user ?? ''),
+          chat: channel,
+          text: m.text,
+          sentAtMs: Math.round(Number(m.ts) * 1000),
+        });
+      }
+      if (newest === '0') newest = (ctx.now() / 1000).toFixed(6); // empty channel: start from now
+      return { messages, cursor: newest, ...(cursor === undefined ? { initial: true } : {}) };
+    };
 
   return {
     name: cfg.name,

@@ -34,20 +34,35 @@ export function telegramTransport(cfg: TelegramNotifyConfig, ctx: TransportConte
 
   const call = async (method: string, body: unknown, timeoutMs?: number, signal?: AbortSignal): Promise<unknown> => {
     const label = `telegram ${method}`;
-    const a = await ctx.http.call({ method: 'POST', url: url(method), label, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...(timeoutMs ? { timeoutMs } : {}), ...(signal ? { signal } : {}) });
+    const a = await ctx.http.call({
+      method: 'POST',
+      url: url(method),
+      label,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      ...(timeoutMs ? { timeoutMs } : {}),
+      ...(signal ? { signal } : {}),
+    });
     let reply: TgReply;
     try {
       reply = JSON.parse(a.text) as TgReply;
     } catch {
       // SyntaxError: a proxy page or a truncated reply, a retryable send error.
       ctx.http.expectOk(label, a);
-      throw new SendError(`${label}: malformed JSON in HTTP ${a.status} reply: ${oneLine(a.text, 120)}`, { retryable: true, status: a.status });
+      throw new SendError(`${label}: malformed JSON in HTTP ${a.status} reply: ${oneLine(a.text, 120)}`, {
+        retryable: true,
+        status: a.status,
+      });
     }
     if (a.status >= 200 && a.status < 300 && reply.ok === true) return reply.result;
     const status = reply.error_code ?? a.status;
     const retryAfter = reply.parameters?.retry_after;
     const retryAfterMs = typeof retryAfter === 'number' ? retryAfter * 1000 : parseRetryAfter(a.headers['retry-after'], ctx.now());
-    throw new SendError(`${label}: ${status} ${oneLine(reply.description ?? '', 200)}`, { retryable: retryableStatus(status), status, retryAfterMs });
+    throw new SendError(`${label}: ${status} ${oneLine(reply.description ?? '', 200)}`, {
+      retryable: retryableStatus(status),
+      status,
+      retryAfterMs,
+    });
   };
 
   // Our username, from getMe: undefined until asked, null when the reply had none. It is
@@ -75,7 +90,8 @@ export function telegramTransport(cfg: TelegramNotifyConfig, ctx: TransportConte
       for (const [i, text] of chunks.entries()) {
         // A recovery answers its alarm; when the alarm was deleted it is sent on its own.
         const reply = i === 0 && replyTo ? { reply_parameters: { message_id: Number(replyTo), allow_sending_without_reply: true } } : {};
-        const sent = (await call('sendMessage', { chat_id: chatId, text, link_preview_options: { is_disabled: true }, ...reply })) as { message_id?: unknown } | undefined;
+        const sent = (await call('sendMessage', { chat_id: chatId, text, link_preview_options: { is_disabled: true }, ...reply })) as
+          { message_id?: unknown } | undefined;
         if (i === 0 && typeof sent?.message_id === 'number') first = String(sent.message_id);
       }
       return first !== undefined ? { platformMessageId: first } : {};
@@ -87,7 +103,12 @@ export function telegramTransport(cfg: TelegramNotifyConfig, ctx: TransportConte
       // allowed_updates leaves out `edited_message` (an edit to "/stop" must not stop
       // anything); Telegram may still deliver other kinds queued before it took effect, so
       // anything but `message` is skipped below too.
-      const result = await call('getUpdates', { ...(offset !== undefined ? { offset } : {}), timeout: TELEGRAM_POLL_TIMEOUT_S, allowed_updates: ['message'] }, (TELEGRAM_POLL_TIMEOUT_S + 15) * 1000, signal);
+      const result = await call(
+        'getUpdates',
+        { ...(offset !== undefined ? { offset } : {}), timeout: TELEGRAM_POLL_TIMEOUT_S, allowed_updates: ['message'] },
+        (TELEGRAM_POLL_TIMEOUT_S + 15) * 1000,
+        signal,
+      );
       if (!Array.isArray(result)) throw new SendError('telegram getUpdates: result is not an array', { retryable: true });
       const messages: InboundMessage[] = [];
       let next = offset ?? 0;
@@ -112,4 +133,3 @@ export function telegramTransport(cfg: TelegramNotifyConfig, ctx: TransportConte
     },
   };
 }
-

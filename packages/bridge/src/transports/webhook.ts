@@ -35,7 +35,11 @@ export function webhookTransport(cfg: WebhookNotifyConfig, ctx: TransportContext
         sent_at: new Date(ctx.now()).toISOString(),
       });
       const secret = readSecret(cfg, 'secret', ctx.env, false);
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': msg.key, 'user-agent': 'agent-runner-bridge' };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'idempotency-key': msg.key,
+        'user-agent': 'agent-runner-bridge',
+      };
       if (secret) headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
       const a = await ctx.http.call({ method: 'POST', url, label: 'webhook', headers, body });
       ctx.http.expectOk('webhook', a);

@@ -10,5 +10,13 @@ import { loadProjectConfig } from '../load.js';
  */
 export function bridge(ctx: CliContext, args: GlobalArgs): Promise<number> {
   const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
-  return start(cfg, { pid: ctx.pid, argv: ctx.commandLine, cwd: ctx.cwd, env: ctx.env, ...(ctx.collectGarbage ? { collectGarbage: ctx.collectGarbage } : {}), stop: ctx.signal, log: daemonLogger(ctx, 'bridge') });
+  return start(cfg, {
+    pid: ctx.pid,
+    argv: ctx.commandLine,
+    cwd: ctx.cwd,
+    env: ctx.env,
+    ...(ctx.collectGarbage ? { collectGarbage: ctx.collectGarbage } : {}),
+    stop: ctx.signal,
+    log: daemonLogger(ctx, 'bridge'),
+  });
 }

@@ -26,7 +26,12 @@ function nodeVersion(version: string): Check {
   const ok = maj > MIN_NODE[0] || (maj === MIN_NODE[0] && min >= MIN_NODE[1]);
   return ok
     ? { name: 'node', status: 'ok', detail: `node ${version}` }
-    : { name: 'node', status: 'fail', detail: `node ${version} is older than ${MIN_NODE.join('.')}`, fix: 'Install Node.js 20.19 or newer (Debian: NodeSource or the nodejs package of a newer release).' };
+    : {
+        name: 'node',
+        status: 'fail',
+        detail: `node ${version} is older than ${MIN_NODE.join('.')}`,
+        fix: 'Install Node.js 20.19 or newer (Debian: NodeSource or the nodejs package of a newer release).',
+      };
 }
 
 function nativeModule(name: string, probe: (m: unknown) => void): Check {
@@ -35,7 +40,12 @@ function nativeModule(name: string, probe: (m: unknown) => void): Check {
     probe(require(name));
     return { name: `native:${name}`, status: 'ok', detail: `${name} loads` };
   } catch (e) {
-    return { name: `native:${name}`, status: 'fail', detail: `${name} does not load: ${(e as Error).message.split('\n')[0]}`, fix: `Rebuild it for this node: \`npm rebuild ${name}\` (needs python3, make and g++).` };
+    return {
+      name: `native:${name}`,
+      status: 'fail',
+      detail: `${name} does not load: ${(e as Error).message.split('\n')[0]}`,
+      fix: `Rebuild it for this node: \`npm rebuild ${name}\` (needs python3, make and g++).`,
+    };
   }
 }
 
@@ -54,16 +64,33 @@ function onPath(exe: string, env: CliContext['env']): string | undefined {
 }
 
 function dirCheck(name: string, dir: string): Check {
-  if (!existsSync(dir)) return { name, status: 'warn', detail: `${dir} does not exist yet`, fix: 'It is created (mode 0700) by the first `agent-runner serve`.' };
+  if (!existsSync(dir))
+    return {
+      name,
+      status: 'warn',
+      detail: `${dir} does not exist yet`,
+      fix: 'It is created (mode 0700) by the first `agent-runner serve`.',
+    };
   const st = statSync(dir);
   const mode = st.mode & 0o777;
   try {
     accessSync(dir, constants.W_OK);
   } catch {
     // EACCES, EROFS: the check's finding, not doctor's failure.
-    return { name, status: 'fail', detail: `${dir} is not writable by this user`, fix: `chown the directory to the service user, or run as its owner (uid ${st.uid}).` };
+    return {
+      name,
+      status: 'fail',
+      detail: `${dir} is not writable by this user`,
+      fix: `chown the directory to the service user, or run as its owner (uid ${st.uid}).`,
+    };
   }
-  if (mode & 0o077) return { name, status: 'warn', detail: `${dir} has mode ${mode.toString(8)}; state must not be readable by others`, fix: `chmod 700 ${dir}` };
+  if (mode & 0o077)
+    return {
+      name,
+      status: 'warn',
+      detail: `${dir} has mode ${mode.toString(8)}; state must not be readable by others`,
+      fix: `chmod 700 ${dir}`,
+    };
   return { name, status: 'ok', detail: `${dir} (mode ${mode.toString(8)})` };
 }
 
@@ -74,10 +101,28 @@ function dirCheck(name: string, dir: string): Check {
  */
 function diskCheck(cfg: AgentRunnerConfig): Check {
   const u = tightestDisk([cfg.runtime.state_dir, cfg.runtime.log_dir]);
-  if (!u) return { name: 'disk', status: 'warn', detail: `cannot measure the file system of ${cfg.runtime.state_dir}`, fix: 'Check that the directory (or its parent) is readable.' };
+  if (!u)
+    return {
+      name: 'disk',
+      status: 'warn',
+      detail: `cannot measure the file system of ${cfg.runtime.state_dir}`,
+      fix: 'Check that the directory (or its parent) is readable.',
+    };
   const detail = `${(u.free_bytes / 2 ** 30).toFixed(1)} GiB free (${u.used_pct}% used) at ${u.path}`;
-  if (isDiskFull(u) || u.used_pct >= cfg.monitor.disk_critical_pct) return { name: 'disk', status: 'fail', detail, fix: 'Free disk space: old round logs and event files can go (see RUNBOOK.md, "Disk pressure").' };
-  if (u.used_pct >= cfg.monitor.disk_warning_pct) return { name: 'disk', status: 'warn', detail, fix: `Disk is over ${cfg.monitor.disk_warning_pct}% full; lower runtime.round_log_max_bytes / events_max_bytes.` };
+  if (isDiskFull(u) || u.used_pct >= cfg.monitor.disk_critical_pct)
+    return {
+      name: 'disk',
+      status: 'fail',
+      detail,
+      fix: 'Free disk space: old round logs and event files can go (see RUNBOOK.md, "Disk pressure").',
+    };
+  if (u.used_pct >= cfg.monitor.disk_warning_pct)
+    return {
+      name: 'disk',
+      status: 'warn',
+      detail,
+      fix: `Disk is over ${cfg.monitor.disk_warning_pct}% full; lower runtime.round_log_max_bytes / events_max_bytes.`,
+    };
   return { name: 'disk', status: 'ok', detail };
 }
 
@@ -85,13 +130,37 @@ function configChecks(cfg: AgentRunnerConfig, env: CliContext['env']): Check[] {
   const checks: Check[] = [{ name: 'config', status: 'ok', detail: `${cfg.source} is valid (project ${cfg.project})` }];
   const exe = cfg.agent.command[0] ?? '';
   const found = onPath(exe, env);
-  checks.push(found ? { name: 'agent', status: 'ok', detail: `${exe} → ${found}` } : { name: 'agent', status: 'fail', detail: `agent executable not found on PATH: ${exe}`, fix: `Install ${exe}, or set agent.command to its absolute path (systemd units have a minimal PATH).` });
+  checks.push(
+    found
+      ? { name: 'agent', status: 'ok', detail: `${exe} → ${found}` }
+      : {
+          name: 'agent',
+          status: 'fail',
+          detail: `agent executable not found on PATH: ${exe}`,
+          fix: `Install ${exe}, or set agent.command to its absolute path (systemd units have a minimal PATH).`,
+        },
+  );
   checks.push(dirCheck('state_dir', cfg.runtime.state_dir), dirCheck('log_dir', cfg.runtime.log_dir));
   const ledger = join(cfg.runtime.state_dir, 'ledger.sqlite3');
   if (existsSync(ledger)) {
     const r = inspectLedger(ledger);
-    checks.push(r.ok ? { name: 'ledger', status: 'ok', detail: `${ledger}: integrity ok, schema v${r.schemaVersion}` } : { name: 'ledger', status: 'fail', detail: `${ledger}: ${r.problems.join('; ')}`, fix: 'Stop the units, move the ledger aside and restart (a new one is created); keep the old file for inspection.' });
-  } else checks.push({ name: 'ledger', status: 'warn', detail: `${ledger} does not exist yet`, fix: 'It is created by the first `agent-runner serve`.' });
+    checks.push(
+      r.ok
+        ? { name: 'ledger', status: 'ok', detail: `${ledger}: integrity ok, schema v${r.schemaVersion}` }
+        : {
+            name: 'ledger',
+            status: 'fail',
+            detail: `${ledger}: ${r.problems.join('; ')}`,
+            fix: 'Stop the units, move the ledger aside and restart (a new one is created); keep the old file for inspection.',
+          },
+    );
+  } else
+    checks.push({
+      name: 'ledger',
+      status: 'warn',
+      detail: `${ledger} does not exist yet`,
+      fix: 'It is created by the first `agent-runner serve`.',
+    });
   checks.push(diskCheck(cfg));
   return checks;
 }

@@ -19,7 +19,10 @@ export function formatEvent(e: EventRecord): string {
 
 function parseKinds(text: string | undefined): string[] | undefined {
   if (!text) return undefined;
-  const kinds = text.split(',').map((k) => k.trim()).filter(Boolean);
+  const kinds = text
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
   const unknown = kinds.filter((k) => !(EVENT_KINDS as readonly string[]).includes(k));
   if (unknown.length) {
     throw new AgentRunnerError('ERR_AR_USAGE', `unknown event kind(s): ${unknown.join(', ')}`, {
@@ -51,7 +54,11 @@ export async function events(ctx: CliContext, args: EventsArgs): Promise<number>
     r.events.filter(roundOk).forEach(print);
     if (args.follow && r.done) cursor = r.cursor;
   } else if (!args.follow || args.limit !== undefined) {
-    const r = lastEvents(dir, { n: args.limit ?? 50, ...(kinds ? { kinds } : {}), ...(args.round !== undefined ? { round: args.round } : {}) });
+    const r = lastEvents(dir, {
+      n: args.limit ?? 50,
+      ...(kinds ? { kinds } : {}),
+      ...(args.round !== undefined ? { round: args.round } : {}),
+    });
     r.events.forEach(print);
   }
   if (!args.follow) return 0;

@@ -53,7 +53,10 @@ export async function healStatusCmd(ctx: CliContext, args: GlobalArgs): Promise<
  */
 export function healResetCmd(ctx: CliContext, args: HealResetArgs): number {
   if (!(TARGETS as readonly string[]).includes(args.unit)) {
-    throw new AgentRunnerError('ERR_AR_USAGE', `unknown unit ${JSON.stringify(args.unit)}`, { expected: TARGETS.join(', '), found: args.unit });
+    throw new AgentRunnerError('ERR_AR_USAGE', `unknown unit ${JSON.stringify(args.unit)}`, {
+      expected: TARGETS.join(', '),
+      found: args.unit,
+    });
   }
   if (args.reason.trim() === '') throw new AgentRunnerError('ERR_AR_USAGE', '--reason must say why', { key: 'reason' });
   const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });

@@ -79,8 +79,15 @@ async function nextPrompt(cfg: AgentRunnerConfig, input: HookInput, notes: strin
   const phase = input.phase !== null ? cfg.phases.find((p) => p.name === input.phase) : undefined;
   const src = phase?.prompt ?? cfg.prompt;
   try {
-    const p = assemblePrompt({ files: src.files, separator: src.concat_separator, stripFrontMatter: src.strip_front_matter, baseDir: cfg.runtime.work_dir });
-    notes.push(`prompt: round ${String(input.round)}'s prompt files${phase ? ` (phase ${phase.name})` : ''}, as serve assembles them; earlier pre_round hooks are not applied here`);
+    const p = assemblePrompt({
+      files: src.files,
+      separator: src.concat_separator,
+      stripFrontMatter: src.strip_front_matter,
+      baseDir: cfg.runtime.work_dir,
+    });
+    notes.push(
+      `prompt: round ${String(input.round)}'s prompt files${phase ? ` (phase ${phase.name})` : ''}, as serve assembles them; earlier pre_round hooks are not applied here`,
+    );
     return p.text;
   } catch (e) {
     notes.push(`prompt: empty, the prompt could not be assembled: ${(e as Error).message}`);
@@ -91,7 +98,12 @@ async function nextPrompt(cfg: AgentRunnerConfig, input: HookInput, notes: strin
 /** `git status --porcelain` paths of the work dir, for a `dirty_tree` hook. */
 function dirtyFiles(workDir: string, notes: string[]): string[] {
   try {
-    const text = execFileSync('git', ['status', '--porcelain', '-z', '--untracked-files=all'], { cwd: workDir, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const text = execFileSync('git', ['status', '--porcelain', '-z', '--untracked-files=all'], {
+      cwd: workDir,
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const files: string[] = [];
     const parts = text.split('\0');
     for (let i = 0; i < parts.length; i++) {
@@ -139,7 +151,16 @@ export async function hooksTest(ctx: CliContext, args: HooksTestArgs): Promise<n
   const env = hookEnv({ ...ctx.env, ...cfg.agent.env }, hook, input);
   const result = await runHook(hook, input, { cwd: cfg.runtime.work_dir, env, kill: ctx.kill });
   if (args.json) {
-    outJson(ctx, redactStrings({ ok: result.ok, hook: hookView(hook, ctx.env), input, result: { ...result, duration_s: Math.round(result.durationMs) / 1000 }, notes }));
+    outJson(
+      ctx,
+      redactStrings({
+        ok: result.ok,
+        hook: hookView(hook, ctx.env),
+        input,
+        result: { ...result, duration_s: Math.round(result.durationMs) / 1000 },
+        notes,
+      }),
+    );
     return result.ok ? 0 : 1;
   }
   renderResult(ctx, hook, input, result, notes);
@@ -151,7 +172,9 @@ function renderResult(ctx: CliContext, hook: HookConfig, input: HookInput, r: Ho
   say(`hook ${hook.name} (${hook.on}): ${commandLine(hook.command)}  [timeout ${hook.timeout_s} s, on_failure ${hook.on_failure}]`);
   const prev = input.previous_round;
   const fields = Object.keys(input.context).length;
-  say(`input: round ${input.round ?? 'none'}${input.phase ? ` (phase ${input.phase})` : ''}, previous round ${prev ? `${prev.round} (${prev.class})` : 'none'}, ${fields} context field${fields === 1 ? '' : 's'}${input.prompt !== undefined ? `, prompt of ${Buffer.byteLength(input.prompt)} bytes` : ''}${input.dirty_files ? `, ${input.dirty_files.length} dirty files` : ''}`);
+  say(
+    `input: round ${input.round ?? 'none'}${input.phase ? ` (phase ${input.phase})` : ''}, previous round ${prev ? `${prev.round} (${prev.class})` : 'none'}, ${fields} context field${fields === 1 ? '' : 's'}${input.prompt !== undefined ? `, prompt of ${Buffer.byteLength(input.prompt)} bytes` : ''}${input.dirty_files ? `, ${input.dirty_files.length} dirty files` : ''}`,
+  );
   for (const n of notes) say(`note: ${n}`);
   if (r.ok) {
     const keys = Object.keys(r.answer);

@@ -32,7 +32,7 @@ function gitTopLevel(cwd: string): string {
   } catch {
     // Exit 128 outside a work tree; a missing git (ENOENT) needs the same first step.
     throw new AgentRunnerError('ERR_AR_NOT_GIT_REPO', `not inside a git work tree: ${cwd}`, {
-      hint: 'agent-runner keeps the agent\'s work in git (stash or commit after each round). Run `git init` first, or cd into the project checkout.',
+      hint: "agent-runner keeps the agent's work in git (stash or commit after each round). Run `git init` first, or cd into the project checkout.",
     });
   }
 }
@@ -114,9 +114,20 @@ export function init(ctx: CliContext, args: InitArgs): number {
     .filter((r) => r !== '' && !r.startsWith('..') && !isAbsolute(r));
   // The log dir usually lives inside the state dir: ignoring the outer one covers both.
   const outermost = inside.filter((r) => !inside.some((o) => o !== r && r.startsWith(`${o}/`)));
-  const ignored = addToGitignore(top, [...new Set(outermost)].map((r) => `/${r}/`));
+  const ignored = addToGitignore(
+    top,
+    [...new Set(outermost)].map((r) => `/${r}/`),
+  );
   if (args.json) {
-    outJson(ctx, { ok: true, config: configPath, prompt: promptPath, preset: adapter.name, state_dir: cfg.runtime.state_dir, log_dir: cfg.runtime.log_dir, gitignored: ignored });
+    outJson(ctx, {
+      ok: true,
+      config: configPath,
+      prompt: promptPath,
+      preset: adapter.name,
+      state_dir: cfg.runtime.state_dir,
+      log_dir: cfg.runtime.log_dir,
+      gitignored: ignored,
+    });
     return 0;
   }
   out(ctx, `wrote ${configPath} (preset ${adapter.name})`);

@@ -8,7 +8,16 @@ import type { CliContext } from '../context.js';
 import { out, warn } from '../output.js';
 import { execCommand, currentUser, systemctl, type ExecResult } from '../systemd.js';
 import { removeDropIn, writeUnitFiles } from '../systemd-files.js';
-import { parseMeta, renderProject, selectedUnits, targetDropInPath, unitDir, unitNames, unitPathEnv, type RenderOptions } from '../systemd-render.js';
+import {
+  parseMeta,
+  renderProject,
+  selectedUnits,
+  targetDropInPath,
+  unitDir,
+  unitNames,
+  unitPathEnv,
+  type RenderOptions,
+} from '../systemd-render.js';
 import type { InstallArgs } from '../verbs/install.js';
 
 /** A passwd entry (getent passwd). */
@@ -50,7 +59,10 @@ export function mustSucceed(r: ExecResult, what: string): void {
       hint: 'System units are managed as root: run the same command with sudo, e.g. `sudo agent-runner stop --system`.',
     });
   }
-  throw new AgentRunnerError('ERR_AR_SYSTEMD', `${what} failed (exit ${r.code ?? r.signal}): ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+  throw new AgentRunnerError(
+    'ERR_AR_SYSTEMD',
+    `${what} failed (exit ${r.code ?? r.signal}): ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`,
+  );
 }
 
 /** Longest a round can take to end gracefully, plus a margin for git hygiene and the ledger. */
@@ -106,12 +118,17 @@ export async function install(ctx: CliContext, args: InstallArgs): Promise<numbe
   const mode: ServiceMode = ctx.mode;
   const me = currentUser();
   if (mode === 'system' && me.uid !== 0 && !args.print) {
-    throw new AgentRunnerError('ERR_AR_NOPERM', 'installing system units needs root', { hint: 'Run `sudo agent-runner install --system` (add -E if node comes from your PATH).' });
+    throw new AgentRunnerError('ERR_AR_NOPERM', 'installing system units needs root', {
+      hint: 'Run `sudo agent-runner install --system` (add -E if node comes from your PATH).',
+    });
   }
   if (mode === 'user' && me.uid === 0 && !args.print && !args['allow-root']) {
-    throw new AgentRunnerError('ERR_AR_NOPERM', 'refusing a user-mode install as root', { hint: 'Run `agent-runner install` as the account that should run the agent, or `sudo agent-runner install --system` from it.' });
+    throw new AgentRunnerError('ERR_AR_NOPERM', 'refusing a user-mode install as root', {
+      hint: 'Run `agent-runner install` as the account that should run the agent, or `sudo agent-runner install --system` from it.',
+    });
   }
-  const svc = mode === 'system' ? await serviceUser(ctx, args) : { name: me.username, uid: me.uid, gid: me.gid, home: ctx.env['HOME'] ?? me.homedir };
+  const svc =
+    mode === 'system' ? await serviceUser(ctx, args) : { name: me.username, uid: me.uid, gid: me.gid, home: ctx.env['HOME'] ?? me.homedir };
   const group = mode === 'system' ? await groupName(svc.gid, ctx.env) : undefined;
 
   // The config as the unit will see it: the service user's HOME, no systemd directories.
@@ -143,7 +160,8 @@ export async function install(ctx: CliContext, args: InstallArgs): Promise<numbe
   const sc = mode === 'system' ? '' : ' --user';
 
   let lingerByUs = prev?.linger_enabled_by_install ?? false;
-  const files = (): ReturnType<typeof renderProject> => renderProject(opts, { version: VERSION, ...(lingerByUs ? { linger_enabled_by_install: true } : {}) });
+  const files = (): ReturnType<typeof renderProject> =>
+    renderProject(opts, { version: VERSION, ...(lingerByUs ? { linger_enabled_by_install: true } : {}) });
 
   if (args.print) {
     for (const f of files()) {
@@ -152,7 +170,8 @@ export async function install(ctx: CliContext, args: InstallArgs): Promise<numbe
       out(ctx);
     }
     out(ctx, '# then:');
-    if (mode === 'user') out(ctx, `#   loginctl enable-linger ${svc.name}   (when \`loginctl show-user ${svc.name} --property=Linger\` says no)`);
+    if (mode === 'user')
+      out(ctx, `#   loginctl enable-linger ${svc.name}   (when \`loginctl show-user ${svc.name} --property=Linger\` says no)`);
     out(ctx, `#   systemctl${sc} daemon-reload`);
     out(ctx, `#   systemctl${sc} enable ${target}${args.now ? ' --now' : ''}`);
     return 0;
@@ -190,7 +209,10 @@ export async function install(ctx: CliContext, args: InstallArgs): Promise<numbe
     mustSucceed(await systemctl(mode, ['start', target], { env: ctx.env }), `systemctl${sc} start ${target}`);
     out(ctx, `started ${target}`);
   } else {
-    out(ctx, `start it: ${mode === 'system' ? 'sudo agent-runner start --system' : 'agent-runner start'}   (or: ${mode === 'system' ? 'sudo ' : ''}systemctl${sc} start ${target})`);
+    out(
+      ctx,
+      `start it: ${mode === 'system' ? 'sudo agent-runner start --system' : 'agent-runner start'}   (or: ${mode === 'system' ? 'sudo ' : ''}systemctl${sc} start ${target})`,
+    );
   }
   return 0;
 }

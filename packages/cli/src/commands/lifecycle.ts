@@ -33,7 +33,12 @@ const ACTIVE = new Set(['active', 'activating', 'deactivating', 'reloading']);
  * restart it; then waits until the unit is inactive. No stop marker is written: it would stop
  * the next `systemctl start` at once.
  */
-async function systemdStop(ctx: CliContext, args: LifecycleArgs, m: Extract<Manager, { kind: 'systemd' }>, how: 'stop' | 'kill'): Promise<number> {
+async function systemdStop(
+  ctx: CliContext,
+  args: LifecycleArgs,
+  m: Extract<Manager, { kind: 'systemd' }>,
+  how: 'stop' | 'kill',
+): Promise<number> {
   const { services, serve, target } = projectUnits(m.meta);
   const sc = m.scope === 'user' ? ' --user' : '';
   const started = Date.now();
@@ -57,7 +62,11 @@ async function systemdStop(ctx: CliContext, args: LifecycleArgs, m: Extract<Mana
       }
     }
   } else {
-    const r = await systemctl(m.scope, ['stop', target, ...services], { env: ctx.env, ...(timeoutMs !== undefined ? { timeoutMs } : {}), signal: ctx.signal });
+    const r = await systemctl(m.scope, ['stop', target, ...services], {
+      env: ctx.env,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      signal: ctx.signal,
+    });
     if (r.signal) {
       warn(ctx, `still stopping after ${args.timeout ?? '?'}s (the stop job goes on; \`agent-runner kill\` interrupts the round)`);
       return EXIT.TEMPFAIL;

@@ -28,10 +28,15 @@ function monitorConfigFile(ctx: CliContext, args: GlobalArgs, hostsNamed: boolea
       if (hostsNamed) return undefined;
       throw e;
     }
-    const own = ctx.mode === 'system' ? '/etc/agent-runner/monitor.toml' : join(ctx.env['XDG_CONFIG_HOME'] || join(ctx.env['HOME'] ?? '/', '.config'), 'agent-runner', 'monitor.toml');
+    const own =
+      ctx.mode === 'system'
+        ? '/etc/agent-runner/monitor.toml'
+        : join(ctx.env['XDG_CONFIG_HOME'] || join(ctx.env['HOME'] ?? '/', '.config'), 'agent-runner', 'monitor.toml');
     if (existsSync(own)) return own;
     if (hostsNamed) return undefined;
-    throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `${e.message}, and no monitor config at ${own}`, { hint: 'Pass --config PATH, run in the project, give --host ALIAS, or list hosts in [monitor.hosts.NAME] tables of that file.' });
+    throw new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `${e.message}, and no monitor config at ${own}`, {
+      hint: 'Pass --config PATH, run in the project, give --host ALIAS, or list hosts in [monitor.hosts.NAME] tables of that file.',
+    });
   }
 }
 
@@ -45,19 +50,27 @@ function monitorConfigFile(ctx: CliContext, args: GlobalArgs, hostsNamed: boolea
  * healthy, 1 an alert active, 69 a host unreachable, 77 a host key refused.
  */
 export async function monitor(ctx: CliContext, args: MonitorArgs): Promise<number> {
-  let hosts = (args.host ?? []).flatMap((h) => String(h).split(',')).map((h) => h.trim()).filter(Boolean);
+  let hosts = (args.host ?? [])
+    .flatMap((h) => String(h).split(','))
+    .map((h) => h.trim())
+    .filter(Boolean);
   const file = monitorConfigFile(ctx, args, hosts.length > 0);
   const loaded = file ? loadMonitorConfig(file, { env: ctx.env, mode: effectiveMode(ctx, file), skipFileChecks: true }) : undefined;
   const cfg = loaded?.kind === 'project' ? loaded.cfg : undefined;
   const own = loaded?.kind === 'monitor' ? loaded.monitor : undefined;
   if (own && !hosts.length) {
     hosts = Object.keys(own.hosts);
-    if (!hosts.length) throw new AgentRunnerError('ERR_AR_USAGE', `${file} is a monitor's config (no [agent]) and names no host`, { hint: 'Add a [monitor.hosts.NAME] table, or pass --host ALIAS.' });
+    if (!hosts.length)
+      throw new AgentRunnerError('ERR_AR_USAGE', `${file} is a monitor's config (no [agent]) and names no host`, {
+        hint: 'Add a [monitor.hosts.NAME] table, or pass --host ALIAS.',
+      });
   }
-  const paths = cfg ? configPaths(cfg) : (() => {
-    const d = defaultDirs('monitor', ctx.mode, ctx.env);
-    return projectPaths('monitor', d.stateDir, d.logDir);
-  })();
+  const paths = cfg
+    ? configPaths(cfg)
+    : (() => {
+        const d = defaultDirs('monitor', ctx.mode, ctx.env);
+        return projectPaths('monitor', d.stateDir, d.logDir);
+      })();
   const log = daemonLogger(ctx, 'monitor');
   return start(
     {

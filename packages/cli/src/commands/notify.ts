@@ -14,7 +14,10 @@ export function notifyTest(ctx: CliContext, args: NotifyTestArgs): number {
   const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
   const names = cfg.notify.map((n) => n.name);
   if (args.transport !== undefined && !names.includes(args.transport)) {
-    throw new AgentRunnerError('ERR_AR_USAGE', `no [notify.${args.transport}] in ${cfg.source}`, { expected: names.length ? `one of ${names.join(', ')}` : 'a [notify.NAME] table in the config', found: args.transport });
+    throw new AgentRunnerError('ERR_AR_USAGE', `no [notify.${args.transport}] in ${cfg.source}`, {
+      expected: names.length ? `one of ${names.join(', ')}` : 'a [notify.NAME] table in the config',
+      found: args.transport,
+    });
   }
   const ledger = openLedger(configPaths(cfg).ledgerPath);
   try {
@@ -27,7 +30,9 @@ export function notifyTest(ctx: CliContext, args: NotifyTestArgs): number {
       body: `Sent by \`agent-runner notify test\` at ${new Date(at).toISOString()}. If you read this, the transport works.`,
       ...(args.transport !== undefined ? { transport: args.transport } : {}),
     });
-    const line = args.json ? JSON.stringify({ outbox_id: r.id, transport: args.transport ?? null }) : `queued test notification #${r.id} for ${args.transport ?? `every enabled transport (${names.join(', ') || 'none configured'})`}; the bridge sends it within a second`;
+    const line = args.json
+      ? JSON.stringify({ outbox_id: r.id, transport: args.transport ?? null })
+      : `queued test notification #${r.id} for ${args.transport ?? `every enabled transport (${names.join(', ') || 'none configured'})`}; the bridge sends it within a second`;
     ctx.stdout.write(`${line}\n`);
     return EXIT.OK;
   } finally {

@@ -40,7 +40,8 @@ function logTail(file: string, n: number, opts: { raw: boolean; width: number | 
 function roundDetail(ctx: CliContext, args: PeekArgs): number {
   const cfg = loadProjectConfig(ctx, args, { skipFileChecks: true });
   const { ledgerPath } = configPaths(cfg);
-  if (!existsSync(ledgerPath)) throw new AgentRunnerError('ERR_AR_USAGE', 'no rounds yet: the ledger does not exist', { found: ledgerPath });
+  if (!existsSync(ledgerPath))
+    throw new AgentRunnerError('ERR_AR_USAGE', 'no rounds yet: the ledger does not exist', { found: ledgerPath });
   const ledger = openLedger(ledgerPath, { readonly: true });
   let record;
   try {
@@ -52,7 +53,10 @@ function roundDetail(ctx: CliContext, args: PeekArgs): number {
     ledger.close();
   }
   if (args.log) {
-    const lines = record.logFile && existsSync(record.logFile) ? logTail(record.logFile, args.lines ?? 50, { raw: Boolean(args.raw), width: args.json ? undefined : ctx.columns }) : [];
+    const lines =
+      record.logFile && existsSync(record.logFile)
+        ? logTail(record.logFile, args.lines ?? 50, { raw: Boolean(args.raw), width: args.json ? undefined : ctx.columns })
+        : [];
     if (args.json) outJson(ctx, { round: record.round, log_file: record.logFile, lines });
     else lines.forEach((l) => out(ctx, l));
     return 0;
@@ -79,7 +83,11 @@ export async function peek(ctx: CliContext, args: PeekArgs): Promise<number> {
   const snap = await buildPeek(loadProjectConfig(ctx, args, { skipFileChecks: true }), { nowMs: Date.now() });
   if (args.select !== undefined) {
     const v = selectPath(snap, args.select);
-    if (v === undefined) throw new AgentRunnerError('ERR_AR_USAGE', `--select ${args.select}: no such field`, { expected: `a path into the peek document, e.g. service.state, rounds.0.classification`, found: args.select });
+    if (v === undefined)
+      throw new AgentRunnerError('ERR_AR_USAGE', `--select ${args.select}: no such field`, {
+        expected: `a path into the peek document, e.g. service.state, rounds.0.classification`,
+        found: args.select,
+      });
     if (args.json || typeof v === 'object') outJson(ctx, v);
     else out(ctx, String(v));
     return 0;

@@ -46,8 +46,11 @@ export function requireConfig(r: ResolvedService, verb: string): AgentRunnerConf
   if (r.cfg) return r.cfg;
   const e = r.configError;
   throw new AgentRunnerError(e.code, `not ${verb}: ${e.message}`, {
-    ...(e.location ? { location: e.location } : {}), ...(e.key !== undefined ? { key: e.key } : {}),
-    ...(e.expected !== undefined ? { expected: e.expected } : {}), ...(e.found !== undefined ? { found: e.found } : {}), more: e.more,
+    ...(e.location ? { location: e.location } : {}),
+    ...(e.key !== undefined ? { key: e.key } : {}),
+    ...(e.expected !== undefined ? { expected: e.expected } : {}),
+    ...(e.found !== undefined ? { found: e.found } : {}),
+    more: e.more,
     hint: `${e.hint} Units that run keep the config they loaded; \`agent-runner status\` shows them.`,
   });
 }
@@ -81,7 +84,9 @@ export async function start(ctx: CliContext, args: GlobalArgs): Promise<number> 
   ensurePrivateDir(paths.logDir);
   const logFile = join(paths.logDir, 'serve.out');
   const fd = openSync(logFile, 'a', 0o600);
-  const env = Object.fromEntries(Object.entries({ ...ctx.env, AGENT_RUNNER_CONFIG: cfg.source }).filter((e): e is [string, string] => e[1] !== undefined));
+  const env = Object.fromEntries(
+    Object.entries({ ...ctx.env, AGENT_RUNNER_CONFIG: cfg.source }).filter((e): e is [string, string] => e[1] !== undefined),
+  );
   const child = spawn(ctx.execPath, [...DAEMON_NODE_OPTIONS, ctx.binPath, ...(ctx.mode === 'system' ? ['--system'] : []), 'serve'], {
     cwd: cfg.runtime.work_dir,
     env,
@@ -145,7 +150,14 @@ export interface StatusReport {
   runner: { pid: number; started_at: string; version: string } | null;
   ledger: {
     running_round: number | null;
-    last_round: { round: number; status: string; classification: string | null; exit_code: number | null; started_at: string; ended_at: string | null } | null;
+    last_round: {
+      round: number;
+      status: string;
+      classification: string | null;
+      exit_code: number | null;
+      started_at: string;
+      ended_at: string | null;
+    } | null;
   } | null;
   ledger_error?: string;
   /** The config's load error (one line) when it does not load now; absent when it loads. */
@@ -161,7 +173,12 @@ function ledgerPart(paths: ProjectPaths): Pick<StatusReport, 'runner' | 'ledger'
   } catch {
     /* unreadable state dir (another user's): reported through ledger_error below */
   }
-  if (!existsSync(paths.ledgerPath)) return { runner, ledger: null, ...(existsSync(paths.stateDir) ? {} : { ledger_error: `no state at ${paths.stateDir} (never served, or another mode: --system)` }) };
+  if (!existsSync(paths.ledgerPath))
+    return {
+      runner,
+      ledger: null,
+      ...(existsSync(paths.stateDir) ? {} : { ledger_error: `no state at ${paths.stateDir} (never served, or another mode: --system)` }),
+    };
   try {
     const l = openLedger(paths.ledgerPath, { readonly: true });
     try {
@@ -172,7 +189,14 @@ function ledgerPart(paths: ProjectPaths): Pick<StatusReport, 'runner' | 'ledger'
         ledger: {
           running_round: running?.round ?? null,
           last_round: last
-            ? { round: last.round, status: last.status, classification: last.classification, exit_code: last.exitCode, started_at: new Date(last.startedAtMs).toISOString(), ended_at: last.endedAtMs ? new Date(last.endedAtMs).toISOString() : null }
+            ? {
+                round: last.round,
+                status: last.status,
+                classification: last.classification,
+                exit_code: last.exitCode,
+                started_at: new Date(last.startedAtMs).toISOString(),
+                ended_at: last.endedAtMs ? new Date(last.endedAtMs).toISOString() : null,
+              }
             : null,
         },
       };
@@ -197,10 +221,19 @@ export async function status(ctx: CliContext, args: GlobalArgs): Promise<number>
     const { services, target } = projectUnits(manager.meta);
     units = await showUnits(manager.scope, [...services, target], ctx.env);
   }
-  const paths = cfg ? configPaths(cfg) : manager.kind === 'systemd' && manager.meta.state_dir ? projectPaths(manager.meta.project, manager.meta.state_dir, manager.meta.state_dir) : undefined;
-  const lp = paths ? ledgerPart(paths) : { runner: null, ledger: null, ledger_error: 'state directory unknown (config broken, installed by an older version)' };
+  const paths = cfg
+    ? configPaths(cfg)
+    : manager.kind === 'systemd' && manager.meta.state_dir
+      ? projectPaths(manager.meta.project, manager.meta.state_dir, manager.meta.state_dir)
+      : undefined;
+  const lp = paths
+    ? ledgerPart(paths)
+    : { runner: null, ledger: null, ledger_error: 'state directory unknown (config broken, installed by an older version)' };
   const serveUnit = units.find((u) => u.unit.startsWith('agent-runner@') && u.unit.endsWith('.service'));
-  const running = manager.kind === 'systemd' ? ['active', 'activating', 'deactivating', 'reloading'].includes(serveUnit?.active_state ?? '') : lp.runner !== null;
+  const running =
+    manager.kind === 'systemd'
+      ? ['active', 'activating', 'deactivating', 'reloading'].includes(serveUnit?.active_state ?? '')
+      : lp.runner !== null;
   const report: StatusReport = {
     project: cfg?.project ?? (manager.kind === 'systemd' ? manager.meta.project : ''),
     manager: manager.kind === 'systemd' ? `systemd-${manager.scope}` : 'foreground',
@@ -216,16 +249,28 @@ export async function status(ctx: CliContext, args: GlobalArgs): Promise<number>
   out(ctx, `project ${report.project} (${report.manager})`);
   if (report.config_error) out(ctx, `  config BROKEN (a start or restart would fail): ${report.config_error}`);
   const rows = units.map((u) => {
-    const extra = [u.main_pid ? `pid ${u.main_pid}` : '', u.since ? `since ${u.since}` : '', u.result && u.result !== 'success' ? `last result ${u.result} (status ${u.exec_main_status})` : '', u.n_restarts ? `${u.n_restarts} restart(s)` : '']
+    const extra = [
+      u.main_pid ? `pid ${u.main_pid}` : '',
+      u.since ? `since ${u.since}` : '',
+      u.result && u.result !== 'success' ? `last result ${u.result} (status ${u.exec_main_status})` : '',
+      u.n_restarts ? `${u.n_restarts} restart(s)` : '',
+    ]
       .filter(Boolean)
       .join(', ');
     return [u.unit, `${u.active_state}/${u.sub_state}`, extra];
   });
   table(rows, { indent: 2, width: ctx.columns }).forEach((l) => out(ctx, l));
-  if (manager.kind === 'foreground') out(ctx, `  serve ${lp.runner ? `running (pid ${lp.runner.pid}, since ${lp.runner.started_at})` : 'not running'} (no systemd units installed)`);
+  if (manager.kind === 'foreground')
+    out(
+      ctx,
+      `  serve ${lp.runner ? `running (pid ${lp.runner.pid}, since ${lp.runner.started_at})` : 'not running'} (no systemd units installed)`,
+    );
   if (lp.ledger) {
     const l = lp.ledger.last_round;
-    out(ctx, `  rounds: ${lp.ledger.running_round ? `round ${lp.ledger.running_round} running; ` : ''}${l ? `last round ${l.round} ${l.status}${l.classification ? ` (${l.classification})` : ''}, started ${l.started_at}` : 'none yet'}`);
+    out(
+      ctx,
+      `  rounds: ${lp.ledger.running_round ? `round ${lp.ledger.running_round} running; ` : ''}${l ? `last round ${l.round} ${l.status}${l.classification ? ` (${l.classification})` : ''}, started ${l.started_at}` : 'none yet'}`,
+    );
   } else if (lp.ledger_error) out(ctx, `  ledger: ${lp.ledger_error}`);
   return running ? 0 : 3;
 }

@@ -29,14 +29,21 @@ export async function uninstall(ctx: CliContext, args: UninstallArgs): Promise<n
   try {
     project = projectOf(ctx, args);
   } catch (e) {
-    if (isAgentRunnerError(e)) throw new AgentRunnerError(e.code, `${e.message} (pass --project NAME when the config is gone)`, { hint: e.hint });
+    if (isAgentRunnerError(e))
+      throw new AgentRunnerError(e.code, `${e.message} (pass --project NAME when the config is gone)`, { hint: e.hint });
     throw e;
   }
   const scopes: ServiceMode[] = ctx.mode === 'system' ? ['system'] : ['user', 'system'];
   const scope = scopes.find((s) => existsSync(targetDropInPath(unitDir(s, ctx.env), project)));
-  if (!scope) throw new AgentRunnerError('ERR_AR_NOT_INSTALLED', `project ${project} has no agent-runner units installed${ctx.mode === 'system' ? ' (system mode)' : ''}`);
+  if (!scope)
+    throw new AgentRunnerError(
+      'ERR_AR_NOT_INSTALLED',
+      `project ${project} has no agent-runner units installed${ctx.mode === 'system' ? ' (system mode)' : ''}`,
+    );
   if (scope === 'system' && currentUser().uid !== 0) {
-    throw new AgentRunnerError('ERR_AR_NOPERM', `project ${project} is installed as system units; removing them needs root`, { hint: 'Run `sudo agent-runner uninstall --system`.' });
+    throw new AgentRunnerError('ERR_AR_NOPERM', `project ${project} is installed as system units; removing them needs root`, {
+      hint: 'Run `sudo agent-runner uninstall --system`.',
+    });
   }
   const dir = unitDir(scope, ctx.env);
   const meta = parseMeta(readFileSync(targetDropInPath(dir, project), 'utf8'));
@@ -46,7 +53,10 @@ export async function uninstall(ctx: CliContext, args: UninstallArgs): Promise<n
 
   // Stop first (graceful: serve's round finishes, bounded by TimeoutStopSec), then disable.
   mustSucceed(await systemctl(scope, ['stop', ...units], { env: ctx.env }), `systemctl${sc} stop`);
-  mustSucceed(await systemctl(scope, ['disable', names.target, ...units.filter((u) => u !== names.target)], { env: ctx.env }), `systemctl${sc} disable`);
+  mustSucceed(
+    await systemctl(scope, ['disable', names.target, ...units.filter((u) => u !== names.target)], { env: ctx.env }),
+    `systemctl${sc} disable`,
+  );
   for (const u of units) if (removeDropIn(dir, u)) out(ctx, `removed ${dir}/${u}.d/50-agent-runner.conf`);
   const others = installedProjects(dir);
   if (others.length === 0) for (const p of removeTemplates(dir)) out(ctx, `removed ${p}`);

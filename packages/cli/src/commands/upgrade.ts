@@ -8,7 +8,20 @@ import { currentUser, execCommand, systemctl, type ExecResult } from '../systemd
 import { installedProjects } from '../systemd-files.js';
 import { parseMeta, targetDropInPath, unitDir, unitNames, type InstallMeta } from '../systemd-render.js';
 import { detectInstall, exactVersion, installedVersion, npmSpec, type InstallKind } from '../upgrade-install.js';
-import { alarmAll, emitAll, eventSinks, globalLayout, npmBin, restoreGlobal, runWithProgress, smokeCheck, switchGlobal, tail, waitUnitsUp, type Sink } from '../upgrade-steps.js';
+import {
+  alarmAll,
+  emitAll,
+  eventSinks,
+  globalLayout,
+  npmBin,
+  restoreGlobal,
+  runWithProgress,
+  smokeCheck,
+  switchGlobal,
+  tail,
+  waitUnitsUp,
+  type Sink,
+} from '../upgrade-steps.js';
 import type { UpgradeArgs } from '../verbs/upgrade.js';
 
 /** One upgrade: what it acts on and whom it tells. */
@@ -95,14 +108,24 @@ async function rollBack(r: Run, to: string, failure: string, t0: number, restore
     rollbackError = (e as Error).message;
   }
   if (rollbackError) {
-    emitAll(ctx, r.sinks, 'service_upgrade_rollback_failed', { from_version: r.from, to_version: to, reason: failure.slice(0, 2000), rollback_error: rollbackError.slice(0, 2000) });
+    emitAll(ctx, r.sinks, 'service_upgrade_rollback_failed', {
+      from_version: r.from,
+      to_version: to,
+      reason: failure.slice(0, 2000),
+      rollback_error: rollbackError.slice(0, 2000),
+    });
     alarmAll(ctx, r.sinks, { from: r.from, to, rolled_back: false, detail: `${failure}\nrollback: ${rollbackError}`.slice(0, 2000) }, to);
     warn(ctx, `ROLLBACK FAILED: ${rollbackError}`);
     warn(ctx, `the services are stopped. Reinstall a known-good version: npm install -g agent-runner@${r.from}, then agent-runner start`);
     return EXIT.SOFTWARE;
   }
   const downtimeS = secondsSince(r, t0);
-  emitAll(ctx, r.sinks, 'service_upgrade_rolled_back', { from_version: r.from, to_version: to, reason: failure.slice(0, 2000), ...(r.manage ? { downtime_s: downtimeS } : {}) });
+  emitAll(ctx, r.sinks, 'service_upgrade_rolled_back', {
+    from_version: r.from,
+    to_version: to,
+    reason: failure.slice(0, 2000),
+    ...(r.manage ? { downtime_s: downtimeS } : {}),
+  });
   alarmAll(ctx, r.sinks, { from: r.from, to, rolled_back: true, detail: failure.slice(0, 2000) }, to);
   warn(ctx, `rolled back to ${r.from}${r.manage ? `; restarted ${r.targets.join(', ')}; downtime ${downtimeS.toFixed(1)} s` : ''}`);
   return EXIT.TEMPFAIL;
@@ -117,11 +140,19 @@ async function upgradeStaged(r: Run, prefix: string): Promise<number> {
   const lay = globalLayout(r.pkgDir);
   rmSync(lay.stagePrefix, { recursive: true, force: true });
   out(ctx, `staging ${r.spec} in ${lay.stagePrefix} (npm; ${r.from} keeps running)...`);
-  const npm = await runWithProgress(ctx, npmBin(ctx.execPath), ['install', '--global', '--prefix', lay.stagePrefix, '--no-audit', '--no-fund', r.spec], {
-    cwd: prefix,
-    label: `installing ${r.spec} into staging`,
-  });
-  let failure = npm.code === 0 ? undefined : `npm install ${r.spec} failed: ${npm.shown ? `exit ${npm.code ?? npm.signal} (npm's output is above)` : tail(npm)}`;
+  const npm = await runWithProgress(
+    ctx,
+    npmBin(ctx.execPath),
+    ['install', '--global', '--prefix', lay.stagePrefix, '--no-audit', '--no-fund', r.spec],
+    {
+      cwd: prefix,
+      label: `installing ${r.spec} into staging`,
+    },
+  );
+  let failure =
+    npm.code === 0
+      ? undefined
+      : `npm install ${r.spec} failed: ${npm.shown ? `exit ${npm.code ?? npm.signal} (npm's output is above)` : tail(npm)}`;
   const to = installedVersion(lay.staged) ?? r.expect ?? r.target ?? 'latest';
   if (!failure) {
     out(ctx, `smoke check of ${to} in staging...`);
@@ -129,7 +160,12 @@ async function upgradeStaged(r: Run, prefix: string): Promise<number> {
   }
   if (failure) {
     rmSync(lay.stagePrefix, { recursive: true, force: true });
-    emitAll(ctx, r.sinks, 'service_upgrade_rolled_back', { from_version: r.from, to_version: to, reason: failure.slice(0, 2000), ...(r.manage ? { downtime_s: 0 } : {}) });
+    emitAll(ctx, r.sinks, 'service_upgrade_rolled_back', {
+      from_version: r.from,
+      to_version: to,
+      reason: failure.slice(0, 2000),
+      ...(r.manage ? { downtime_s: 0 } : {}),
+    });
     alarmAll(ctx, r.sinks, { from: r.from, to, rolled_back: true, kept_running: true, detail: failure.slice(0, 2000) }, to);
     throw new AgentRunnerError('ERR_AR_UPGRADE', `upgrade to ${to} failed in staging, before anything was stopped: ${failure}`, {
       hint: `agent-runner ${r.from} was not touched and keeps running. Fix the cause, then run \`agent-runner upgrade\` again.`,
@@ -187,8 +223,10 @@ async function upgradeStaged(r: Run, prefix: string): Promise<number> {
 async function upgradeInPlace(r: Run, root: string): Promise<number> {
   const { ctx } = r;
   const git = (...a: string[]): Promise<ExecResult> => execCommand('git', ['-C', root, ...a], { env: ctx.env });
-  const npmCi = (): ReturnType<typeof runWithProgress> => runWithProgress(ctx, npmBin(ctx.execPath), ['ci', '--no-audit', '--no-fund'], { cwd: root, label: 'npm ci' });
-  if (r.manage) out(ctx, 'a checkout cannot be staged (it builds in place): the services stay stopped until npm ci and the smoke check are done');
+  const npmCi = (): ReturnType<typeof runWithProgress> =>
+    runWithProgress(ctx, npmBin(ctx.execPath), ['ci', '--no-audit', '--no-fund'], { cwd: root, label: 'npm ci' });
+  if (r.manage)
+    out(ctx, 'a checkout cannot be staged (it builds in place): the services stay stopped until npm ci and the smoke check are done');
   const t0 = ctx.monoMs();
   if (r.manage) await stopUnits(r);
   let failure: string | undefined;
@@ -199,7 +237,9 @@ async function upgradeInPlace(r: Run, root: string): Promise<number> {
     failure = head.code !== 0 ? `not a usable git checkout: ${tail(head)}` : 'the checkout has local changes; commit or stash them first';
   } else {
     await git('fetch', '--tags', '--quiet');
-    const co = r.target ? await git('checkout', '--quiet', '--detach', r.target.startsWith('v') || !r.expect ? r.target : `v${r.target}`) : await git('pull', '--ff-only', '--quiet');
+    const co = r.target
+      ? await git('checkout', '--quiet', '--detach', r.target.startsWith('v') || !r.expect ? r.target : `v${r.target}`)
+      : await git('pull', '--ff-only', '--quiet');
     if (co.code !== 0) failure = `git ${r.target ? 'checkout' : 'pull'} failed: ${tail(co)}`;
     else {
       out(ctx, 'npm ci (builds every package)...');
@@ -244,9 +284,13 @@ async function upgradeInPlace(r: Run, root: string): Promise<number> {
 export async function upgrade(ctx: CliContext, args: UpgradeArgs): Promise<number> {
   const inst: InstallKind = detectInstall(ctx.binPath);
   if (inst.kind === 'unknown') {
-    throw new AgentRunnerError('ERR_AR_UPGRADE', `cannot tell how agent-runner was installed (${inst.pkgDir} is neither <prefix>/lib/node_modules/agent-runner nor a checkout)`, {
-      hint: 'Upgrade it the way it was installed (e.g. `npm install agent-runner@X` in that project), then `agent-runner restart`.',
-    });
+    throw new AgentRunnerError(
+      'ERR_AR_UPGRADE',
+      `cannot tell how agent-runner was installed (${inst.pkgDir} is neither <prefix>/lib/node_modules/agent-runner nor a checkout)`,
+      {
+        hint: 'Upgrade it the way it was installed (e.g. `npm install agent-runner@X` in that project), then `agent-runner restart`.',
+      },
+    );
   }
   const scope = ctx.mode;
   const dir = unitDir(scope, ctx.env);

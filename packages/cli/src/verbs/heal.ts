@@ -4,7 +4,7 @@ import type { OptionTable, PositionalTable, VerbArgs, VerbDefinition } from '../
 /** `agent-runner heal status`: each unit's verdict and heal tier. */
 const HEAL_STATUS_VERB = {
   command: 'status',
-  describe: 'Each unit\'s verdict, evidence, heal tier and the next action the watchdog may take',
+  describe: "Each unit's verdict, evidence, heal tier and the next action the watchdog may take",
   options: JSON_OPTION,
   load: async () => (await import('../commands/heal.js')).healStatusCmd,
 } satisfies VerbDefinition<typeof JSON_OPTION>;
@@ -26,7 +26,7 @@ export type HealResetArgs = VerbArgs<typeof HEAL_RESET_OPTIONS, typeof HEAL_RESE
 /** `agent-runner heal reset <unit>`: closes a unit's circuit breaker. */
 const HEAL_RESET_VERB = {
   command: 'reset <unit>',
-  describe: 'Close a unit\'s circuit breaker (recorded with who and why); the watchdog acts on it again',
+  describe: "Close a unit's circuit breaker (recorded with who and why); the watchdog acts on it again",
   options: HEAL_RESET_OPTIONS,
   positionals: HEAL_RESET_POSITIONALS,
   examples: [['$0 heal reset bridge --reason "fixed the token"', 'Let the watchdog heal the bridge again']],
@@ -36,7 +36,7 @@ const HEAL_RESET_VERB = {
 /** `agent-runner heal`: the watchdog's heal state (`status`, `reset <unit>`). */
 export const HEAL_VERB = {
   command: 'heal',
-  describe: 'The watchdog\'s heal state: status, breaker reset',
+  describe: "The watchdog's heal state: status, breaker reset",
   subcommands: [HEAL_STATUS_VERB, HEAL_RESET_VERB],
   demandSubcommand: 'heal: give a subcommand (status, reset)',
 } satisfies VerbDefinition;

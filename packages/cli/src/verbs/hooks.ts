@@ -17,7 +17,7 @@ const HOOKS_TEST_VERB = {
   positionals: HOOKS_TEST_POSITIONALS,
   examples: [['$0 hooks test next-todo', 'What the pre_round hook next-todo answers now']],
   epilogue:
-    'The hook gets the input serve (or, for a detector, the monitor) would give it now: the last round from the ledger, the persisted hook context, for pre_round the next round\'s prompt, for dirty_tree the work dir\'s dirty files. ' +
+    "The hook gets the input serve (or, for a detector, the monitor) would give it now: the last round from the ledger, the persisted hook context, for pre_round the next round's prompt, for dirty_tree the work dir's dirty files. " +
     'It runs in the work dir under its timeout_s; nothing is recorded. Exit 0: it succeeded; 1: it failed (exit, signal, timeout, could not start, or an answer its event does not allow). Exit 64: no such hook. Exit 78: configuration broken.',
   load: async () => (await import('../commands/hooks.js')).hooksTest,
 } satisfies VerbDefinition<typeof JSON_OPTION, typeof HOOKS_TEST_POSITIONALS>;

@@ -18,7 +18,7 @@ export type InstallArgs = VerbArgs<typeof INSTALL_OPTIONS>;
 /** `agent-runner install`: writes and enables the project's systemd units. */
 export const INSTALL_VERB = {
   command: 'install',
-  describe: 'Install the project\'s systemd units (user mode, or --system as root) and enable them',
+  describe: "Install the project's systemd units (user mode, or --system as root) and enable them",
   options: INSTALL_OPTIONS,
   examples: [
     ['sudo $0 install --system --bridge --watchdog', 'System units running as the sudo caller'],

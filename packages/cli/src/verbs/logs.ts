@@ -21,7 +21,7 @@ export type LogsArgs = VerbArgs<typeof LOGS_OPTIONS>;
 /** `agent-runner logs`: the journal of the project's units. */
 export const LOGS_VERB = {
   command: 'logs',
-  describe: 'The journal of the project\'s units (journalctl)',
+  describe: "The journal of the project's units (journalctl)",
   options: LOGS_OPTIONS,
   load: async () => (await import('../commands/logs.js')).logs,
 } satisfies VerbDefinition<typeof LOGS_OPTIONS>;

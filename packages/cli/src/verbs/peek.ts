@@ -6,9 +6,17 @@ import type { OptionTable, VerbArgs, VerbDefinition } from '../verb.js';
 const PEEK_OPTIONS = {
   ...JSON_OPTION,
   select: { type: 'string', describe: 'Print only this field (dot path, e.g. system.agent_process_count)' },
-  round: numberOption('round', { integer: true, min: 1, max: MAX_ROUNDS, what: 'a round number', words: ['latest'] }, { describe: 'One round\'s record' }),
-  log: { type: 'boolean', describe: 'Tail of the round\'s log (with --round; default latest)' },
-  lines: numberOption('lines', { integer: true, min: 1, max: MAX_COUNT, what: 'a whole number' }, { default: 50, describe: 'Lines of --log' }),
+  round: numberOption(
+    'round',
+    { integer: true, min: 1, max: MAX_ROUNDS, what: 'a round number', words: ['latest'] },
+    { describe: "One round's record" },
+  ),
+  log: { type: 'boolean', describe: "Tail of the round's log (with --round; default latest)" },
+  lines: numberOption(
+    'lines',
+    { integer: true, min: 1, max: MAX_COUNT, what: 'a whole number' },
+    { default: 50, describe: 'Lines of --log' },
+  ),
   raw: { type: 'boolean', describe: 'With --log: the output as the agent wrote it (default: its events as readable lines)' },
 } as const satisfies OptionTable;
 

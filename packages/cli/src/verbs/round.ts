@@ -14,7 +14,8 @@ export const ROUND_VERB = {
   command: 'round',
   describe: 'Run exactly one supervised round in the foreground',
   options: ROUND_OPTIONS,
-  epilogue: 'Returns when the round has ended, whatever its class: exit 0, or 77 (EX_NOPERM) when the agent\'s login was refused (log in, then run it again). Exit 64: bad arguments. Exit 75: another serve runs. Exit 78: configuration broken.',
+  epilogue:
+    "Returns when the round has ended, whatever its class: exit 0, or 77 (EX_NOPERM) when the agent's login was refused (log in, then run it again). Exit 64: bad arguments. Exit 75: another serve runs. Exit 78: configuration broken.",
   load: async () => {
     const { serve } = await import('../commands/serve.js');
     return (c: CliContext, args: RoundArgs) => serve(c, { ...args, 'max-rounds': 1 });

@@ -11,7 +11,8 @@ function typeOf(n: Node): string {
     const items = (n['items'] ?? {}) as Node;
     return `array of ${typeOf(items)}`;
   }
-  if (base === 'object' && n['additionalProperties'] && typeof n['additionalProperties'] === 'object') return `table of ${typeOf(n['additionalProperties'] as Node)}`;
+  if (base === 'object' && n['additionalProperties'] && typeof n['additionalProperties'] === 'object')
+    return `table of ${typeOf(n['additionalProperties'] as Node)}`;
   return base;
 }
 
@@ -68,7 +69,12 @@ function section(name: string, node: Node, out: string[]): void {
   const named = namedTable(node);
   if (named) {
     const re = (node['propertyNames'] as Node | undefined)?.['pattern'];
-    out.push(`### \`[${name}.NAME]\`${typeof re === 'string' ? ` (NAME matches \`/${re}/\`)` : ''}`, '', String(named['description'] ?? ''), '');
+    out.push(
+      `### \`[${name}.NAME]\`${typeof re === 'string' ? ` (NAME matches \`/${re}/\`)` : ''}`,
+      '',
+      String(named['description'] ?? ''),
+      '',
+    );
     table(`${name}.NAME`, named, (named['required'] as string[] | undefined) ?? [], out);
   }
   const add = node['additionalProperties'];
@@ -93,7 +99,7 @@ export function renderConfigDoc(): string {
     'did-you-mean), as are wrong types and out-of-range values; every error names the file, line,',
     'column and key, and `agent-runner config check` exits 78 on any of them.',
     '',
-    'Paths may use `~` and `{project}`; relative paths resolve against the config file\'s',
+    "Paths may use `~` and `{project}`; relative paths resolve against the config file's",
     'directory (or the work dir where noted). Durations are seconds, sizes bytes. Secrets are',
     'never written in this file: `*_env` names an environment variable and `*_file` a file',
     '(for systemd `LoadCredential=`, `${CREDENTIALS_DIRECTORY}/NAME`).',
@@ -109,5 +115,8 @@ export function renderConfigDoc(): string {
   }
   out.push('');
   for (const [k, n] of Object.entries(props)) if (n['type'] === 'object') section(k, n, out);
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }

@@ -34,5 +34,7 @@ export function commandProblem(command: string, path: string | undefined): strin
     return runnable(command) ? undefined : `${command} is not an executable file (chmod +x?)`;
   }
   const dirs = (path ?? '').split(delimiter).filter(Boolean);
-  return dirs.some((d) => runnable(join(d, command))) ? undefined : `${command} is not on PATH (${dirs.length ? dirs.join(delimiter) : 'PATH is empty'})`;
+  return dirs.some((d) => runnable(join(d, command)))
+    ? undefined
+    : `${command} is not on PATH (${dirs.length ? dirs.join(delimiter) : 'PATH is empty'})`;
 }

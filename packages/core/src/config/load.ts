@@ -79,14 +79,18 @@ function validProjectName(name: string): boolean {
  * to set, since the key the operator would look for is not in the file.
  */
 function derivedProjectProblem(name: string, workDir: string, file: string): Problem {
-  const suggestion = name.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64) || 'my-project';
+  const suggestion =
+    name
+      .replace(/[^A-Za-z0-9_.-]+/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 64) || 'my-project';
   return {
     code: 'ERR_AR_CONFIG_INVALID',
     path: ['project'],
     message: `project name ${showText(name, 64)} derived from the directory ${clampLine(workDir, 100)} is invalid; set \`project = ${JSON.stringify(suggestion)}\` in ${clampLine(file, 100)}`,
     expected: '1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit',
     found: showText(name),
-    hint: 'The project name is the systemd instance and state directory name; without a `project` key it is the work dir\'s name.',
+    hint: "The project name is the systemd instance and state directory name; without a `project` key it is the work dir's name.",
   };
 }
 
@@ -164,18 +168,36 @@ export function configFromData(data: Record<string, unknown>, locator: KeyLocato
   return cfg;
 }
 
-function promptFrom(raw: Raw, fallback: PromptConfig | undefined, at: Array<string | number>, resolvePath: (p: string) => string, problems: Problem[]): PromptConfig {
+function promptFrom(
+  raw: Raw,
+  fallback: PromptConfig | undefined,
+  at: Array<string | number>,
+  resolvePath: (p: string) => string,
+  problems: Problem[],
+): PromptConfig {
   const hasFile = typeof raw['file'] === 'string';
   const hasFiles = Array.isArray(raw['files']);
   if (hasFile && hasFiles) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: [...at, 'files'], message: `\`${at.join('.')}\` has both \`file\` and \`files\``, expected: 'exactly one of them', found: 'both' });
+    problems.push({
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+      path: [...at, 'files'],
+      message: `\`${at.join('.')}\` has both \`file\` and \`files\``,
+      expected: 'exactly one of them',
+      found: 'both',
+    });
   }
   let files: string[];
   if (hasFiles) files = (raw['files'] as string[]).map(resolvePath);
   else if (hasFile) files = [resolvePath(raw['file'] as string)];
   else if (fallback) files = fallback.files;
   else {
-    problems.push({ code: 'ERR_AR_CONFIG_INVALID', path: [...at, 'file'], message: `\`${at.join('.')}\` needs \`file\` or \`files\``, expected: 'prompt.file = "PROMPT.md" or prompt.files = [...]', found: 'neither' });
+    problems.push({
+      code: 'ERR_AR_CONFIG_INVALID',
+      path: [...at, 'file'],
+      message: `\`${at.join('.')}\` needs \`file\` or \`files\``,
+      expected: 'prompt.file = "PROMPT.md" or prompt.files = [...]',
+      found: 'neither',
+    });
     files = [];
   }
   return {
@@ -209,14 +231,21 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
       : typeof runtime['state_dir'] === 'string'
         ? join(stateDir, 'logs')
         : dirs.logDir;
-  const stopFile = typeof runtime['stop_file'] === 'string' ? fromConfig(runtime['stop_file']) : projectPaths(project, stateDir, logDir).stopFile;
+  const stopFile =
+    typeof runtime['stop_file'] === 'string' ? fromConfig(runtime['stop_file']) : projectPaths(project, stateDir, logDir).stopFile;
 
   const prompt = promptFrom(obj(data['prompt']), undefined, ['prompt'], fromWork, problems);
   const phasesRaw = obj(data['phases']);
   const list = (phasesRaw['list'] as string[] | undefined) ?? [];
   for (const name of Object.keys(phasesRaw)) {
     if (name !== 'list' && !list.includes(name)) {
-      problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['phases', name], message: `phase \`${name}\` is configured but not in \`phases.list\``, expected: `phases.list to include "${name}"`, found: JSON.stringify(list) });
+      problems.push({
+        code: 'ERR_AR_CONFIG_SEMANTIC',
+        path: ['phases', name],
+        message: `phase \`${name}\` is configured but not in \`phases.list\``,
+        expected: `phases.list to include "${name}"`,
+        found: JSON.stringify(list),
+      });
     }
   }
   const phases: PhaseConfig[] = list.map((name) => {
@@ -229,33 +258,77 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
   });
 
   if (agent['prompt_delivery'] === 'argv' && !(agent['prompt_arg_template'] as string[]).some((a) => a.includes('{prompt}'))) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['agent', 'prompt_arg_template'], message: '`agent.prompt_arg_template` must contain `{prompt}` when `prompt_delivery = "argv"`', expected: 'e.g. ["-p", "{prompt}"]', found: JSON.stringify(agent['prompt_arg_template']) });
+    problems.push({
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+      path: ['agent', 'prompt_arg_template'],
+      message: '`agent.prompt_arg_template` must contain `{prompt}` when `prompt_delivery = "argv"`',
+      expected: 'e.g. ["-p", "{prompt}"]',
+      found: JSON.stringify(agent['prompt_arg_template']),
+    });
   }
   problems.push(...agentEnvProblems(obj(agent['env']) as Record<string, string>));
   const backoff = obj(runtime['backoff']);
   if ((backoff['max_s'] as number) < (backoff['base_s'] as number)) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'backoff', 'max_s'], message: '`runtime.backoff.max_s` is below `runtime.backoff.base_s`', expected: `at least ${String(backoff['base_s'])}`, found: String(backoff['max_s']) });
+    problems.push({
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+      path: ['runtime', 'backoff', 'max_s'],
+      message: '`runtime.backoff.max_s` is below `runtime.backoff.base_s`',
+      expected: `at least ${String(backoff['base_s'])}`,
+      found: String(backoff['max_s']),
+    });
   }
   const crashLoop = obj(runtime['crash_loop']);
   if ((crashLoop['cooldown_max_s'] as number) < (crashLoop['cooldown_s'] as number)) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'crash_loop', 'cooldown_max_s'], message: '`runtime.crash_loop.cooldown_max_s` is below `runtime.crash_loop.cooldown_s`', expected: `at least ${String(crashLoop['cooldown_s'])}`, found: String(crashLoop['cooldown_max_s']) });
+    problems.push({
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+      path: ['runtime', 'crash_loop', 'cooldown_max_s'],
+      message: '`runtime.crash_loop.cooldown_max_s` is below `runtime.crash_loop.cooldown_s`',
+      expected: `at least ${String(crashLoop['cooldown_s'])}`,
+      found: String(crashLoop['cooldown_max_s']),
+    });
   }
   const watchdog = obj(data['watchdog']);
   const staleRunner = obj(watchdog['stale_after_s'])['runner'] as number;
   if (staleRunner <= 2 * (runtime['heartbeat_interval_s'] as number)) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['watchdog', 'stale_after_s', 'runner'], message: '`watchdog.stale_after_s.runner` must exceed twice `runtime.heartbeat_interval_s`, or a healthy runner looks stale', expected: `more than ${2 * (runtime['heartbeat_interval_s'] as number)}`, found: String(staleRunner) });
+    problems.push({
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+      path: ['watchdog', 'stale_after_s', 'runner'],
+      message: '`watchdog.stale_after_s.runner` must exceed twice `runtime.heartbeat_interval_s`, or a healthy runner looks stale',
+      expected: `more than ${2 * (runtime['heartbeat_interval_s'] as number)}`,
+      found: String(staleRunner),
+    });
   }
 
   const monitor = { ...obj(data['monitor']) };
   if (typeof monitor['http_token_file'] === 'string') monitor['http_token_file'] = fromConfig(monitor['http_token_file']);
-  if (!isLoopbackAddress(monitor['http_bind'] as string) && monitor['http_token_env'] === undefined && monitor['http_token_file'] === undefined) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['monitor', 'http_bind'], message: `\`monitor.http_bind = "${String(monitor['http_bind'])}"\` is not loopback: the page would be open to the network`, expected: 'monitor.http_token_env or monitor.http_token_file (a bearer token), or a loopback address', found: 'no token' });
+  if (
+    !isLoopbackAddress(monitor['http_bind'] as string) &&
+    monitor['http_token_env'] === undefined &&
+    monitor['http_token_file'] === undefined
+  ) {
+    problems.push({
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+      path: ['monitor', 'http_bind'],
+      message: `\`monitor.http_bind = "${String(monitor['http_bind'])}"\` is not loopback: the page would be open to the network`,
+      expected: 'monitor.http_token_env or monitor.http_token_file (a bearer token), or a loopback address',
+      found: 'no token',
+    });
   }
   const notify: NotifyConfig[] = Object.entries(obj(data['notify'])).map(([name, t]) => {
     const table = { ...obj(t) };
     for (const [k, v] of Object.entries(table)) if (k.endsWith('_file') && typeof v === 'string') table[k] = fromConfig(v);
-    if (table['type'] === 'slack' && (table['bot_token_env'] !== undefined || table['bot_token_file'] !== undefined) && table['channel'] === undefined) {
-      problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['notify', name, 'channel'], message: `\`notify.${name}\` uses a bot token but has no \`channel\``, expected: 'a channel id for chat.postMessage', found: 'nothing' });
+    if (
+      table['type'] === 'slack' &&
+      (table['bot_token_env'] !== undefined || table['bot_token_file'] !== undefined) &&
+      table['channel'] === undefined
+    ) {
+      problems.push({
+        code: 'ERR_AR_CONFIG_SEMANTIC',
+        path: ['notify', name, 'channel'],
+        message: `\`notify.${name}\` uses a bot token but has no \`channel\``,
+        expected: 'a channel id for chat.postMessage',
+        found: 'nothing',
+      });
     }
     return { name, ...table } as NotifyConfig;
   });
@@ -264,10 +337,22 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
     const h = obj(t) as unknown as Omit<HookConfig, 'name'> & { on_failure?: HookConfig['on_failure'] };
     const onFailure = h.on_failure ?? HOOK_FAILURE_DEFAULT[h.on];
     if (onFailure === 'skip_round' && h.on !== 'pre_round') {
-      problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['hooks', name, 'on_failure'], message: `\`hooks.${name}\` runs on ${h.on}: there is no round to skip`, expected: '"continue" or "stop"', found: '"skip_round"' });
+      problems.push({
+        code: 'ERR_AR_CONFIG_SEMANTIC',
+        path: ['hooks', name, 'on_failure'],
+        message: `\`hooks.${name}\` runs on ${h.on}: there is no round to skip`,
+        expected: '"continue" or "stop"',
+        found: '"skip_round"',
+      });
     }
     if (onFailure === 'stop' && h.on === 'detector') {
-      problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['hooks', name, 'on_failure'], message: `\`hooks.${name}\` is a detector (run by the monitor): it cannot stop serve`, expected: '"continue"', found: '"stop"' });
+      problems.push({
+        code: 'ERR_AR_CONFIG_SEMANTIC',
+        path: ['hooks', name, 'on_failure'],
+        message: `\`hooks.${name}\` is a detector (run by the monitor): it cannot stop serve`,
+        expected: '"continue"',
+        found: '"stop"',
+      });
     }
     const [first, ...rest] = h.command;
     const command = first !== undefined && first.includes('/') ? [fromWork(first), ...rest] : [...h.command];
@@ -286,7 +371,13 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
   if (typeof runtime['narrative_file'] === 'string') runtimeOut.narrative_file = fromWork(runtime['narrative_file']);
   if (typeof runtime['context_file'] === 'string') runtimeOut.context_file = fromWork(runtime['context_file']);
   if (runtime['context'] === 'file' && runtimeOut.context_file === undefined) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'context'], message: '`runtime.context = "file"` needs `runtime.context_file`', expected: 'a path', found: 'nothing' });
+    problems.push({
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+      path: ['runtime', 'context'],
+      message: '`runtime.context = "file"` needs `runtime.context_file`',
+      expected: 'a path',
+      found: 'nothing',
+    });
   }
 
   return {
@@ -299,7 +390,8 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
     vcs: data['vcs'] as AgentRunnerConfig['vcs'],
     monitor: {
       ...(monitor as unknown as AgentRunnerConfig['monitor']),
-      supervisor_stale_threshold_s: (monitor['supervisor_stale_threshold_s'] as number | undefined) ?? 1.5 * (runtime['round_timeout_s'] as number),
+      supervisor_stale_threshold_s:
+        (monitor['supervisor_stale_threshold_s'] as number | undefined) ?? 1.5 * (runtime['round_timeout_s'] as number),
     },
     bridge: data['bridge'] as AgentRunnerConfig['bridge'],
     notify,
@@ -311,27 +403,60 @@ function normalise(data: Raw, file: string, opts: LoadOptions, problems: Problem
 function checkFiles(cfg: AgentRunnerConfig, problems: Problem[], env: PathEnv): void {
   const wd = cfg.runtime.work_dir;
   if (!existsSync(wd) || !statSync(wd).isDirectory()) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['runtime', 'work_dir'], message: `work dir does not exist: ${wd}`, expected: 'an existing directory', found: 'nothing there' });
+    problems.push({
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+      path: ['runtime', 'work_dir'],
+      message: `work dir does not exist: ${wd}`,
+      expected: 'an existing directory',
+      found: 'nothing there',
+    });
   }
   // The runner reads these every round: a FIFO there would block it, a device stream forever.
   const check = (files: string[], at: Array<string | number>): void => {
     files.forEach((f, i) => {
-      if (!existsSync(f)) problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: at.concat(i), message: `prompt file does not exist: ${f}`, expected: 'a readable file', found: 'nothing there' });
+      if (!existsSync(f))
+        problems.push({
+          code: 'ERR_AR_CONFIG_SEMANTIC',
+          path: at.concat(i),
+          message: `prompt file does not exist: ${f}`,
+          expected: 'a readable file',
+          found: 'nothing there',
+        });
       else notRegular('prompt file', f, Infinity, at.concat(i));
     });
   };
   const notRegular = (what: string, f: string, maxBytes: number, at: Array<string | number>): void => {
     const why = irregularFileReason(f, maxBytes);
-    if (why) problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: at, message: `${what} ${f} ${why}`, expected: 'a regular file', found: why.replace(/^is /, '') });
+    if (why)
+      problems.push({
+        code: 'ERR_AR_CONFIG_SEMANTIC',
+        path: at,
+        message: `${what} ${f} ${why}`,
+        expected: 'a regular file',
+        found: why.replace(/^is /, ''),
+      });
   };
   check(cfg.prompt.files, ['prompt', 'files']);
   for (const ph of cfg.phases) if (ph.prompt !== cfg.prompt) check(ph.prompt.files, ['phases', ph.name, 'prompt', 'files']);
   if (cfg.agent.env_file && !existsSync(cfg.agent.env_file)) {
-    problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['agent', 'env_file'], message: `env file does not exist: ${cfg.agent.env_file}`, expected: 'a readable file', found: 'nothing there' });
+    problems.push({
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+      path: ['agent', 'env_file'],
+      message: `env file does not exist: ${cfg.agent.env_file}`,
+      expected: 'a readable file',
+      found: 'nothing there',
+    });
   } else if (cfg.agent.env_file) notRegular('env file', cfg.agent.env_file, MAX_CONFIG_BYTES, ['agent', 'env_file']);
   for (const h of cfg.hooks) {
     const why = h.enabled && h.command[0] !== undefined ? commandProblem(h.command[0], env.PATH) : undefined;
-    if (why) problems.push({ code: 'ERR_AR_CONFIG_SEMANTIC', path: ['hooks', h.name, 'command'], message: `hook ${h.name}: ${why}`, expected: 'an executable file', found: 'command not found' });
+    if (why)
+      problems.push({
+        code: 'ERR_AR_CONFIG_SEMANTIC',
+        path: ['hooks', h.name, 'command'],
+        message: `hook ${h.name}: ${why}`,
+        expected: 'an executable file',
+        found: 'command not found',
+      });
   }
 }
 

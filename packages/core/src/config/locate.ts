@@ -101,7 +101,7 @@ export class KeyLocator {
     const stack: Array<{ path: string[]; table: boolean }> = [];
     let lastKey: string[] | undefined = base;
     let expectKey = false;
-    for (let i = 0; i < value.length; ) {
+    for (let i = 0; i < value.length;) {
       const c = value[i] as string;
       if (c === ' ' || c === '\t') {
         i++;

@@ -32,13 +32,20 @@ export function loadMonitorConfig(file: string, opts: LoadOptions): MonitorConfi
   if ('agent' in data || 'prompt' in data) return { kind: 'project', cfg: configFromData(data, locator, path, opts) };
   const others = Object.keys(data).filter((k) => k !== 'monitor');
   if (others.length) {
-    throw problemsToError(path, locator, others.map((k) => ({
-      code: 'ERR_AR_CONFIG_UNKNOWN_KEY' as const,
-      path: [k],
-      message: `\`${k}\` in a monitor's config (no [agent] or [prompt])`,
-      expected: 'only [monitor] (a project\'s config needs [agent] and [prompt])',
-      found: k,
-    })));
+    throw problemsToError(
+      path,
+      locator,
+      others.map((k) => ({
+        code: 'ERR_AR_CONFIG_UNKNOWN_KEY' as const,
+        path: [k],
+        message: `\`${k}\` in a monitor's config (no [agent] or [prompt])`,
+        expected: "only [monitor] (a project's config needs [agent] and [prompt])",
+        found: k,
+      })),
+    );
   }
-  return { kind: 'monitor', monitor: configFromData({ ...data, ...PROJECT_STAND_IN }, locator, path, { ...opts, skipFileChecks: true }).monitor };
+  return {
+    kind: 'monitor',
+    monitor: configFromData({ ...data, ...PROJECT_STAND_IN }, locator, path, { ...opts, skipFileChecks: true }).monitor,
+  };
 }

@@ -32,7 +32,8 @@ function inspect(path: string, maxBytes: number): Inspection {
   }
   const kind = kindOf(st);
   if (kind) return { ok: false, tooBig: false, reason: `is ${kind}, not a regular file` };
-  if (st.size > maxBytes) return { ok: false, tooBig: true, size: st.size, reason: `is ${sizeText(st.size)}, more than the ${sizeText(maxBytes)} allowed` };
+  if (st.size > maxBytes)
+    return { ok: false, tooBig: true, size: st.size, reason: `is ${sizeText(st.size)}, more than the ${sizeText(maxBytes)} allowed` };
   return { ok: true, size: st.size };
 }
 
@@ -79,9 +80,17 @@ const HINT_TOO_BIG = `Is this the right file? An agent-runner.toml is a few KiB 
 export function readConfigSource(path: string): string {
   const shown = clampLine(path, 200);
   const notFile = (why: string, cause?: unknown): AgentRunnerError =>
-    new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `config file ${shown} ${why}`, { location: { file: path }, hint: HINT_NOT_FILE, ...(cause ? { cause } : {}) });
+    new AgentRunnerError('ERR_AR_CONFIG_NOT_FOUND', `config file ${shown} ${why}`, {
+      location: { file: path },
+      hint: HINT_NOT_FILE,
+      ...(cause ? { cause } : {}),
+    });
   const tooBig = (size: string): AgentRunnerError =>
-    new AgentRunnerError('ERR_AR_CONFIG_INVALID', `config file ${shown} is ${size}, more than the ${sizeText(MAX_CONFIG_BYTES)} a config file may have`, { location: { file: path }, expected: `at most ${sizeText(MAX_CONFIG_BYTES)}`, found: size, hint: HINT_TOO_BIG });
+    new AgentRunnerError(
+      'ERR_AR_CONFIG_INVALID',
+      `config file ${shown} is ${size}, more than the ${sizeText(MAX_CONFIG_BYTES)} a config file may have`,
+      { location: { file: path }, expected: `at most ${sizeText(MAX_CONFIG_BYTES)}`, found: size, hint: HINT_TOO_BIG },
+    );
 
   const before = inspect(path, MAX_CONFIG_BYTES);
   if (!before.ok) throw before.tooBig ? tooBig(sizeText(before.size ?? 0)) : notFile(before.reason);

@@ -160,13 +160,67 @@ const allowList = {
 
 /** The schema of each transport's table (its own keys, then the common ones). */
 const TRANSPORTS: Record<NotifyType, Schema> = {
-  telegram: transport('telegram', 'Telegram Bot API.', { ...secretRef('bot_token', 'TELEGRAM_BOT_TOKEN'), chat_id: { type: ['string', 'integer'], description: 'Chat to send to and accept commands from.' }, api_url: { type: 'string', format: 'uri', default: 'https://api.telegram.org', description: 'Bot API base URL.' }, ...allowList }, ['chat_id']),
-  slack: transport('slack', 'Slack: an incoming webhook, or `chat.postMessage` with a bot token and channel.', { ...secretRef('webhook_url', 'SLACK_WEBHOOK_URL'), ...secretRef('bot_token'), channel: { type: 'string', description: 'Channel id for `chat.postMessage` and command polling.' }, api_url: { type: 'string', format: 'uri', default: 'https://slack.com/api', description: 'Web API base URL.' }, ...allowList }),
+  telegram: transport(
+    'telegram',
+    'Telegram Bot API.',
+    {
+      ...secretRef('bot_token', 'TELEGRAM_BOT_TOKEN'),
+      chat_id: { type: ['string', 'integer'], description: 'Chat to send to and accept commands from.' },
+      api_url: { type: 'string', format: 'uri', default: 'https://api.telegram.org', description: 'Bot API base URL.' },
+      ...allowList,
+    },
+    ['chat_id'],
+  ),
+  slack: transport('slack', 'Slack: an incoming webhook, or `chat.postMessage` with a bot token and channel.', {
+    ...secretRef('webhook_url', 'SLACK_WEBHOOK_URL'),
+    ...secretRef('bot_token'),
+    channel: { type: 'string', description: 'Channel id for `chat.postMessage` and command polling.' },
+    api_url: { type: 'string', format: 'uri', default: 'https://slack.com/api', description: 'Web API base URL.' },
+    ...allowList,
+  }),
   discord: transport('discord', 'Discord webhook.', { ...secretRef('webhook_url', 'DISCORD_WEBHOOK_URL') }),
-  matrix: transport('matrix', 'Matrix client-server API.', { homeserver: { type: 'string', format: 'uri', description: 'Homeserver base URL.' }, ...secretRef('access_token', 'MATRIX_ACCESS_TOKEN'), room_id: { type: 'string', pattern: '^!', description: 'Room id (`!...:server`).' }, ...allowList }, ['homeserver', 'room_id']),
-  ntfy: transport('ntfy', 'ntfy topic.', { server: { type: 'string', format: 'uri', default: 'https://ntfy.sh', description: 'ntfy server.' }, topic: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Topic name.' }, ...secretRef('token'), ...allowList }, ['topic']),
-  webhook: transport('webhook', 'Generic JSON webhook, signed with HMAC-SHA256 (`X-Agent-Runner-Signature`).', { url: { type: 'string', format: 'uri', description: 'Endpoint (POST, JSON).' }, ...secretRef('secret') }, ['url']),
-  email: transport('email', 'Email over SMTP.', { smtp_host: { type: 'string', minLength: 1, description: 'SMTP server.' }, smtp_port: int('SMTP port.', 587, 1, { maximum: 65535 }), starttls: { type: 'boolean', default: true, description: 'Require STARTTLS.' }, username: { type: 'string', description: 'SMTP user.' }, ...secretRef('password'), from: { type: 'string', format: 'email', description: 'Sender address.' }, to: { type: 'array', minItems: 1, items: { type: 'string', format: 'email' }, description: 'Recipients.' } }, ['smtp_host', 'from', 'to']),
+  matrix: transport(
+    'matrix',
+    'Matrix client-server API.',
+    {
+      homeserver: { type: 'string', format: 'uri', description: 'Homeserver base URL.' },
+      ...secretRef('access_token', 'MATRIX_ACCESS_TOKEN'),
+      room_id: { type: 'string', pattern: '^!', description: 'Room id (`!...:server`).' },
+      ...allowList,
+    },
+    ['homeserver', 'room_id'],
+  ),
+  ntfy: transport(
+    'ntfy',
+    'ntfy topic.',
+    {
+      server: { type: 'string', format: 'uri', default: 'https://ntfy.sh', description: 'ntfy server.' },
+      topic: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Topic name.' },
+      ...secretRef('token'),
+      ...allowList,
+    },
+    ['topic'],
+  ),
+  webhook: transport(
+    'webhook',
+    'Generic JSON webhook, signed with HMAC-SHA256 (`X-Agent-Runner-Signature`).',
+    { url: { type: 'string', format: 'uri', description: 'Endpoint (POST, JSON).' }, ...secretRef('secret') },
+    ['url'],
+  ),
+  email: transport(
+    'email',
+    'Email over SMTP.',
+    {
+      smtp_host: { type: 'string', minLength: 1, description: 'SMTP server.' },
+      smtp_port: int('SMTP port.', 587, 1, { maximum: 65535 }),
+      starttls: { type: 'boolean', default: true, description: 'Require STARTTLS.' },
+      username: { type: 'string', description: 'SMTP user.' },
+      ...secretRef('password'),
+      from: { type: 'string', format: 'email', description: 'Sender address.' },
+      to: { type: 'array', minItems: 1, items: { type: 'string', format: 'email' }, description: 'Recipients.' },
+    },
+    ['smtp_host', 'from', 'to'],
+  ),
 };
 
 /** The JSON Schema of agent-runner.toml. */
@@ -179,7 +233,7 @@ export const CONFIG_SCHEMA: Schema = {
     project: {
       type: 'string',
       pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
-      description: 'Project name: the systemd instance name and state directory name. Default: the work dir\'s basename.',
+      description: "Project name: the systemd instance name and state directory name. Default: the work dir's basename.",
     },
     agent: {
       type: 'object',
@@ -191,7 +245,7 @@ export const CONFIG_SCHEMA: Schema = {
           type: 'string',
           enum: [...AGENT_PRESETS],
           default: 'generic',
-          description: 'Which adapter reads the agent\'s output (classification, usage, cost).',
+          description: "Which adapter reads the agent's output (classification, usage, cost).",
         },
         command: {
           type: 'array',
@@ -222,12 +276,15 @@ export const CONFIG_SCHEMA: Schema = {
           propertyNames: { pattern: '^[^=\\u0000]+$' },
           additionalProperties: { type: 'string', pattern: NO_NUL },
           default: {},
-          description: 'Extra environment for the agent. Values of keys that look secret are redacted in output; prefer `env_file`. Names have no `=`; the whole table must fit the kernel\'s argv and environment limit with room to spare (at most 1 MiB, and 128 KiB per variable).',
+          description:
+            "Extra environment for the agent. Values of keys that look secret are redacted in output; prefer `env_file`. Names have no `=`; the whole table must fit the kernel's argv and environment limit with room to spare (at most 1 MiB, and 128 KiB per variable).",
         },
-        env_file: path('A `KEY=VALUE` file (systemd EnvironmentFile syntax) read into the agent\'s environment; keep secrets here, mode 0600.'),
+        env_file: path(
+          "A `KEY=VALUE` file (systemd EnvironmentFile syntax) read into the agent's environment; keep secrets here, mode 0600.",
+        ),
         auth_fail_hint: {
           type: 'string',
-          description: 'Overrides the preset\'s hint shown when authentication fails.',
+          description: "Overrides the preset's hint shown when authentication fails.",
         },
         patterns: {
           type: 'object',
@@ -255,17 +312,28 @@ export const CONFIG_SCHEMA: Schema = {
       description: 'The round loop: timeouts, stop triggers, back-off, retention.',
       properties: {
         work_dir: path('The git work tree the agent works in.', 'config', '.'),
-        state_dir: path('State directory (ledger, markers). Default: `$XDG_STATE_HOME/agent-runner/{project}` (user mode) or `/var/lib/agent-runner/{project}` (system mode).'),
-        log_dir: path('Log directory (events, round logs; `AGENT_RUNNER_LOG_DIR`). Default: `<state_dir>/logs` (user mode) or `/var/log/agent-runner/{project}` (system mode).'),
+        state_dir: path(
+          'State directory (ledger, markers). Default: `$XDG_STATE_HOME/agent-runner/{project}` (user mode) or `/var/lib/agent-runner/{project}` (system mode).',
+        ),
+        log_dir: path(
+          'Log directory (events, round logs; `AGENT_RUNNER_LOG_DIR`). Default: `<state_dir>/logs` (user mode) or `/var/log/agent-runner/{project}` (system mode).',
+        ),
         restart_delay_s: seconds('Pause between rounds after a successful round. 0 is allowed.', 5),
         round_timeout_s: seconds('Hard wall-clock limit of one round.', 3600, 1),
         inactivity_timeout_s: seconds('End a round with no output for this long (0: off).', 900),
-        max_grace_after_result_s: seconds('After the agent reports its final result, wait this long for it to exit (longer while it has live workers).', 30),
-        grace_kill_ignore_patterns: regexList('Regexes on /proc cmdline of helper processes that do not count as live work after the result (added to the preset\'s).'),
-        kill_grace_s: seconds('Between SIGTERM and SIGKILL when a round\'s process group is ended.', 10),
-        max_rounds: int('Stop after this many rounds in one `serve` (0: no limit). `--max-rounds` overrides.', 0, 0, { maximum: 1_000_000_000 }),
+        max_grace_after_result_s: seconds(
+          'After the agent reports its final result, wait this long for it to exit (longer while it has live workers).',
+          30,
+        ),
+        grace_kill_ignore_patterns: regexList(
+          "Regexes on /proc cmdline of helper processes that do not count as live work after the result (added to the preset's).",
+        ),
+        kill_grace_s: seconds("Between SIGTERM and SIGKILL when a round's process group is ended.", 10),
+        max_rounds: int('Stop after this many rounds in one `serve` (0: no limit). `--max-rounds` overrides.', 0, 0, {
+          maximum: 1_000_000_000,
+        }),
         stop_file: path('The stop-request marker. Default: `<state_dir>/run/stop-requested`.'),
-        narrative_file: path('The agent-maintained narrative shown by the monitor\'s page.', 'work_dir'),
+        narrative_file: path("The agent-maintained narrative shown by the monitor's page.", 'work_dir'),
         transient_error_action: {
           type: 'string',
           enum: ['back_off', 'stop'],
@@ -282,15 +350,21 @@ export const CONFIG_SCHEMA: Schema = {
           minimum: 0,
           maximum: MAX_USD,
           default: 0,
-          description: 'Stop starting rounds once today\'s (UTC) reported cost reaches this (0: no budget).',
+          description: "Stop starting rounds once today's (UTC) reported cost reaches this (0: no budget).",
           'x-unit': 'USD',
         },
-        disk_min_free_mb: int('Start no round while the fuller of the state and log file systems has less than this free (checked before each round; rounds resume by themselves once space is back). 0: no gate; a write that fails for a full disk is still waited out.', 64, 0, { maximum: 2 ** 30, 'x-unit': 'MiB' }),
+        disk_min_free_mb: int(
+          'Start no round while the fuller of the state and log file systems has less than this free (checked before each round; rounds resume by themselves once space is back). 0: no gate; a write that fails for a full disk is still waited out.',
+          64,
+          0,
+          { maximum: 2 ** 30, 'x-unit': 'MiB' },
+        ),
         context: {
           type: 'string',
           enum: ['off', 'prepend', 'file'],
           default: 'off',
-          description: 'Give the agent a context block (round, phase, last outcome, the context fields hooks answered): prepended to the prompt or written to `context_file`.',
+          description:
+            'Give the agent a context block (round, phase, last outcome, the context fields hooks answered): prepended to the prompt or written to `context_file`.',
         },
         context_file: path('Where `context = "file"` writes the context block.', 'work_dir'),
         backoff: {
@@ -309,11 +383,15 @@ export const CONFIG_SCHEMA: Schema = {
           type: 'object',
           additionalProperties: false,
           default: {},
-          description: 'The crash-loop breaker: consecutive short failures of the agent itself open it; rounds stop for a cool-down, then one round tries whether the cause is gone.',
+          description:
+            'The crash-loop breaker: consecutive short failures of the agent itself open it; rounds stop for a cool-down, then one round tries whether the cause is gone.',
           properties: {
             threshold: int('Consecutive short failures that open the breaker.', 5, 2),
             short_round_s: seconds('A failing round shorter than this counts.', 60, 1),
-            cooldown_s: seconds('How long an open breaker waits before it tries one round; a failed try doubles it up to `cooldown_max_s`. 0: no retry, `serve` exits 69 (a hard stop; systemd does not restart it).', 1800),
+            cooldown_s: seconds(
+              'How long an open breaker waits before it tries one round; a failed try doubles it up to `cooldown_max_s`. 0: no retry, `serve` exits 69 (a hard stop; systemd does not restart it).',
+              1800,
+            ),
             cooldown_max_s: seconds('Cap of the doubled cool-down.', 14400),
           },
         },
@@ -323,7 +401,11 @@ export const CONFIG_SCHEMA: Schema = {
           default: {},
           description: 'What the runner does while authentication fails.',
           properties: {
-            probe_interval_s: seconds('How often a paused runner probes whether authentication works again (one round that ends at the first authentication error).', 300, 1),
+            probe_interval_s: seconds(
+              'How often a paused runner probes whether authentication works again (one round that ends at the first authentication error).',
+              300,
+              1,
+            ),
           },
         },
       },
@@ -390,7 +472,10 @@ export const CONFIG_SCHEMA: Schema = {
       description: 'The monitor: polling, detectors, remote hosts.',
       properties: {
         poll_interval_s: seconds('Between polls.', 30, 1),
-        supervisor_stale_threshold_s: seconds('Alert `supervisor_stale` when no event arrived for this long (default: 1.5 x round_timeout_s; 0: off).', undefined),
+        supervisor_stale_threshold_s: seconds(
+          'Alert `supervisor_stale` when no event arrived for this long (default: 1.5 x round_timeout_s; 0: off).',
+          undefined,
+        ),
         remote_failure_tolerance_s: seconds('How long remote polls may fail (refused, timeout, hung) before `monitor_remote_giveup`.', 300),
         auto_stop: {
           type: 'boolean',
@@ -406,15 +491,33 @@ export const CONFIG_SCHEMA: Schema = {
         hosts: {
           type: 'object',
           default: {},
-          description: 'Remote hosts by name, one `[monitor.hosts.NAME]` table each: `monitor --host NAME` polls the host so named with its settings, and `monitor` of a config without a project (no `[agent]`, e.g. on a laptop) polls them all.',
+          description:
+            'Remote hosts by name, one `[monitor.hosts.NAME]` table each: `monitor --host NAME` polls the host so named with its settings, and `monitor` of a config without a project (no `[agent]`, e.g. on a laptop) polls them all.',
           propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
           additionalProperties: {
             type: 'object',
             additionalProperties: false,
             properties: {
-              ssh: { type: 'string', minLength: 1, pattern: NO_NUL, description: 'SSH alias or host name, resolved through the ssh client config as ssh(1) does (default: the table\'s name).' },
-              config: { type: 'string', minLength: 1, pattern: NO_NUL, description: 'Path of the project\'s agent-runner.toml on the host (`~/` is its home), passed to the remote command as `--config` (default: none, so the remote command looks from the ssh session\'s directory, the home directory).' },
-              remote_command: { type: 'string', minLength: 1, pattern: NO_NUL, description: 'The agent-runner command on this host (default: `monitor.remote_command`), e.g. its full path when a non-interactive shell\'s PATH lacks it.' },
+              ssh: {
+                type: 'string',
+                minLength: 1,
+                pattern: NO_NUL,
+                description: "SSH alias or host name, resolved through the ssh client config as ssh(1) does (default: the table's name).",
+              },
+              config: {
+                type: 'string',
+                minLength: 1,
+                pattern: NO_NUL,
+                description:
+                  "Path of the project's agent-runner.toml on the host (`~/` is its home), passed to the remote command as `--config` (default: none, so the remote command looks from the ssh session's directory, the home directory).",
+              },
+              remote_command: {
+                type: 'string',
+                minLength: 1,
+                pattern: NO_NUL,
+                description:
+                  "The agent-runner command on this host (default: `monitor.remote_command`), e.g. its full path when a non-interactive shell's PATH lacks it.",
+              },
             },
           },
         },
@@ -423,19 +526,57 @@ export const CONFIG_SCHEMA: Schema = {
           type: 'string',
           format: 'ip',
           default: '127.0.0.1',
-          description: 'Address `--mode http` listens on (an IPv4 or IPv6 literal). On loopback the page answers only requests addressed to a loopback name (no DNS rebinding); any other address needs `http_token_env` or `http_token_file`, asked of every request.',
+          description:
+            'Address `--mode http` listens on (an IPv4 or IPv6 literal). On loopback the page answers only requests addressed to a loopback name (no DNS rebinding); any other address needs `http_token_env` or `http_token_file`, asked of every request.',
         },
         ...secretRef('http_token'),
-        disk_warning_pct: { type: 'number', minimum: 0, maximum: 100, default: 90, description: 'Alert `disk_warning` when the fuller of the state and log file systems is this full (percent).', 'x-unit': '%' },
-        disk_critical_pct: { type: 'number', minimum: 0, maximum: 100, default: 95, description: 'Alert `disk_critical` when the fuller of the state and log file systems is this full (percent); it stops a runner only when its own disk gate is off (`runtime.disk_min_free_mb = 0`).', 'x-unit': '%' },
-        mem_available_min_pct: { type: 'number', minimum: 0, maximum: 100, default: 10, description: 'Alert `mem_pressure` when available memory falls below this share of the total (percent).', 'x-unit': '%' },
-        silence_after_s: seconds('Raise the `silence` alarm when no round was productive (an `ok` round that reported a result or committed or stashed work) for this long while the runner says it runs; the next productive round clears it (0: off).', 21600),
-        cost_budget_usd: { type: 'number', minimum: 0, maximum: MAX_USD, default: 0, description: 'Alert `cost_budget` when today\'s (UTC) cost reaches this (0: use `runtime.daily_cost_budget_usd`; both 0: off).', 'x-unit': 'USD' },
-        hung_grace_s: seconds('Alert `hung` when a round runs this long past its `round_timeout_s` (the runner\'s own ceiling failed).', 120, 1),
+        disk_warning_pct: {
+          type: 'number',
+          minimum: 0,
+          maximum: 100,
+          default: 90,
+          description: 'Alert `disk_warning` when the fuller of the state and log file systems is this full (percent).',
+          'x-unit': '%',
+        },
+        disk_critical_pct: {
+          type: 'number',
+          minimum: 0,
+          maximum: 100,
+          default: 95,
+          description:
+            'Alert `disk_critical` when the fuller of the state and log file systems is this full (percent); it stops a runner only when its own disk gate is off (`runtime.disk_min_free_mb = 0`).',
+          'x-unit': '%',
+        },
+        mem_available_min_pct: {
+          type: 'number',
+          minimum: 0,
+          maximum: 100,
+          default: 10,
+          description: 'Alert `mem_pressure` when available memory falls below this share of the total (percent).',
+          'x-unit': '%',
+        },
+        silence_after_s: seconds(
+          'Raise the `silence` alarm when no round was productive (an `ok` round that reported a result or committed or stashed work) for this long while the runner says it runs; the next productive round clears it (0: off).',
+          21600,
+        ),
+        cost_budget_usd: {
+          type: 'number',
+          minimum: 0,
+          maximum: MAX_USD,
+          default: 0,
+          description: "Alert `cost_budget` when today's (UTC) cost reaches this (0: use `runtime.daily_cost_budget_usd`; both 0: off).",
+          'x-unit': 'USD',
+        },
+        hung_grace_s: seconds(
+          "Alert `hung` when a round runs this long past its `round_timeout_s` (the runner's own ceiling failed).",
+          120,
+          1,
+        ),
         notify_benign: {
           type: 'boolean',
           default: false,
-          description: 'Also notify the alerts of detectors that report a self-healing wait (`rate_limit_active`); they are recorded and shown either way.',
+          description:
+            'Also notify the alerts of detectors that report a self-healing wait (`rate_limit_active`); they are recorded and shown either way.',
         },
         disable: {
           type: 'array',
@@ -464,13 +605,17 @@ export const CONFIG_SCHEMA: Schema = {
           pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$',
           description: 'Local time `HH:MM` of the daily digest (unset: no digest).',
         },
-        dedupe_window_s: seconds('A notification identical (kind, severity, title, body) to one a transport delivered within this window is not sent again there. Kept in the ledger, so bridge restarts keep it; alarms and recoveries are never suppressed (one per episode by their keys). 0: off.', 600),
+        dedupe_window_s: seconds(
+          'A notification identical (kind, severity, title, body) to one a transport delivered within this window is not sent again there. Kept in the ledger, so bridge restarts keep it; alarms and recoveries are never suppressed (one per episode by their keys). 0: off.',
+          600,
+        ),
       },
     },
     hooks: {
       type: 'object',
       default: {},
-      description: 'Operator commands run at serve start, around each round, on a dirty tree and as extra detectors: `[hooks.NAME]`, one table each (see docs/hooks.md for what they read and answer).',
+      description:
+        'Operator commands run at serve start, around each round, on a dirty tree and as extra detectors: `[hooks.NAME]`, one table each (see docs/hooks.md for what they read and answer).',
       propertyNames: { pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' },
       additionalProperties: {
         type: 'object',
@@ -480,19 +625,24 @@ export const CONFIG_SCHEMA: Schema = {
           on: {
             type: 'string',
             enum: [...HOOK_EVENTS],
-            description: 'When it runs: `serve_start` (once, before the first round), `pre_round` (may replace the prompt or add context), `post_round` (may add context for the next round), `dirty_tree` (decides what happens to a dirty tree), `detector` (on every monitor poll; may raise alerts).',
+            description:
+              'When it runs: `serve_start` (once, before the first round), `pre_round` (may replace the prompt or add context), `post_round` (may add context for the next round), `dirty_tree` (decides what happens to a dirty tree), `detector` (on every monitor poll; may raise alerts).',
           },
           command: {
             type: 'array',
             minItems: 1,
             items: { type: 'string', minLength: 1, pattern: NO_NUL },
-            description: 'argv, run in the work dir in its own process group; a first element with a `/` is a path (relative: to the work dir), else it is looked up on PATH.',
+            description:
+              'argv, run in the work dir in its own process group; a first element with a `/` is a path (relative: to the work dir), else it is looked up on PATH.',
           },
-          timeout_s: seconds('Wall-clock limit; at it the whole process group gets SIGTERM, then SIGKILL after 2 s.', 30, 1, { maximum: 3600 }),
+          timeout_s: seconds('Wall-clock limit; at it the whole process group gets SIGTERM, then SIGKILL after 2 s.', 30, 1, {
+            maximum: 3600,
+          }),
           on_failure: {
             type: 'string',
             enum: ['continue', 'skip_round', 'stop'],
-            description: 'What a failure (non-zero exit, signal, timeout, an answer that is not the expected JSON) does: `continue` as if it had not run, `skip_round` (pre_round only: no round now; the next is tried after `restart_delay_s`, at least 1 s), `stop` (serve exits 78 with a `config_broken` alarm naming the hook). Default: `stop` for serve_start, `skip_round` for pre_round, `continue` otherwise.',
+            description:
+              'What a failure (non-zero exit, signal, timeout, an answer that is not the expected JSON) does: `continue` as if it had not run, `skip_round` (pre_round only: no round now; the next is tried after `restart_delay_s`, at least 1 s), `stop` (serve exits 78 with a `config_broken` alarm naming the hook). Default: `stop` for serve_start, `skip_round` for pre_round, `continue` otherwise.',
           },
           enabled: { type: 'boolean', default: true, description: 'Run it (false keeps the table, e.g. while debugging).' },
           pass_env: {
@@ -500,7 +650,8 @@ export const CONFIG_SCHEMA: Schema = {
             items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
             uniqueItems: true,
             default: [],
-            description: 'Secret-named variables of the agent\'s environment (`*_TOKEN`, `*_KEY`, `*PASSWORD*`, ...) the hook is given; the others are removed from its environment.',
+            description:
+              "Secret-named variables of the agent's environment (`*_TOKEN`, `*_KEY`, `*PASSWORD*`, ...) the hook is given; the others are removed from its environment.",
           },
         },
       },
@@ -528,48 +679,86 @@ export const CONFIG_SCHEMA: Schema = {
           type: 'array',
           items: { type: 'string', enum: ['runner', 'bridge', 'monitor'] },
           uniqueItems: true,
-          description: 'Units the watchdog heals. Under systemd it heals every unit of the project that systemd has installed (loaded, and enabled or wanted by the project target, or running); this list then only restricts. Without systemd, the units expected to run on this host (a missing one is respawned); default `["runner"]`.',
+          description:
+            'Units the watchdog heals. Under systemd it heals every unit of the project that systemd has installed (loaded, and enabled or wanted by the project target, or running); this list then only restricts. Without systemd, the units expected to run on this host (a missing one is respawned); default `["runner"]`.',
         },
         interval_s: seconds('Between probes.', 10, 0.1),
         stale_after_s: {
           type: 'object',
           additionalProperties: false,
           default: {},
-          description: 'Heartbeat age that makes a unit stale; above each unit\'s worst-case gap between heartbeats (they beat on a timer, also inside rounds and long-polls). Stale + `interval_s` is the time to T1 of a hung unit.',
+          description:
+            "Heartbeat age that makes a unit stale; above each unit's worst-case gap between heartbeats (they beat on a timer, also inside rounds and long-polls). Stale + `interval_s` is the time to T1 of a hung unit.",
           properties: {
             runner: seconds('Runner (heartbeats every `runtime.heartbeat_interval_s`; must exceed twice that).', 45, 1),
             bridge: seconds('Bridge (heartbeats every 5 s).', 45, 1),
             monitor: seconds('Local monitor (heartbeats every 5 s).', 45, 1),
           },
         },
-        tier_cooldown_s: seconds('Minimum time between two heal tiers of one unit (above its worst-case startup); a stopped process goes to T3 without it.', 30, 0.1),
+        tier_cooldown_s: seconds(
+          'Minimum time between two heal tiers of one unit (above its worst-case startup); a stopped process goes to T3 without it.',
+          30,
+          0.1,
+        ),
         term_grace_s: seconds('T2: how long after SIGTERM the unit must be gone.', 15, 0.1),
-        verify_window_s: seconds('T3: how long a respawned unit must stay healthy to count as healed; an open breaker closes after the unit is healthy this long.', 60, 0.1),
-        startup_grace_s: seconds('A unit that has not enrolled yet this long after it started (under systemd: became active; without systemd: since the watchdog started or respawned it) is starting, not missing.', 30, 0),
+        verify_window_s: seconds(
+          'T3: how long a respawned unit must stay healthy to count as healed; an open breaker closes after the unit is healthy this long.',
+          60,
+          0.1,
+        ),
+        startup_grace_s: seconds(
+          'A unit that has not enrolled yet this long after it started (under systemd: became active; without systemd: since the watchdog started or respawned it) is starting, not missing.',
+          30,
+          0,
+        ),
         breaker_after_failed_t3: int('T4 (circuit broken, `breaker_open` alarm) after this many failed T3s in a row.', 3, 1),
-        breaker_after_same_signature: int('T4 when an identical failure comes back after this many episodes that were healed, each within `signature_window_s` of the last (the tiers of one episode count once).', 5, 1),
-        restart_loop_s: seconds('Under systemd: a unit restarted by systemd at least 5 times and not healthy once for this long (it crashes at every start, before anyone can judge it) opens its breaker: an alarm, since neither systemd nor the watchdog can fix it (0: off).', 600, 0),
-        signature_window_s: seconds('Episodes of one failure signature count toward `breaker_after_same_signature` until the unit has been healthy this long after the last heal.', 3600, 60),
+        breaker_after_same_signature: int(
+          'T4 when an identical failure comes back after this many episodes that were healed, each within `signature_window_s` of the last (the tiers of one episode count once).',
+          5,
+          1,
+        ),
+        restart_loop_s: seconds(
+          'Under systemd: a unit restarted by systemd at least 5 times and not healthy once for this long (it crashes at every start, before anyone can judge it) opens its breaker: an alarm, since neither systemd nor the watchdog can fix it (0: off).',
+          600,
+          0,
+        ),
+        signature_window_s: seconds(
+          'Episodes of one failure signature count toward `breaker_after_same_signature` until the unit has been healthy this long after the last heal.',
+          3600,
+          60,
+        ),
         systemd_units: {
           type: 'object',
           additionalProperties: false,
           default: {},
-          description: 'systemd unit of each target (`{project}` is replaced by the project name). Under systemd the watchdog reads its state (`systemctl show`, unprivileged) and leaves restarts to systemd: T3 is a SIGKILL that `Restart=on-failure` answers.',
+          description:
+            'systemd unit of each target (`{project}` is replaced by the project name). Under systemd the watchdog reads its state (`systemctl show`, unprivileged) and leaves restarts to systemd: T3 is a SIGKILL that `Restart=on-failure` answers.',
           properties: {
             runner: { type: 'string', minLength: 1, default: 'agent-runner@{project}.service', description: 'Unit of the runner.' },
             bridge: { type: 'string', minLength: 1, default: 'agent-runner-bridge@{project}.service', description: 'Unit of the bridge.' },
-            monitor: { type: 'string', minLength: 1, default: 'agent-runner-monitor@{project}.service', description: 'Unit of the local monitor.' },
+            monitor: {
+              type: 'string',
+              minLength: 1,
+              default: 'agent-runner-monitor@{project}.service',
+              description: 'Unit of the local monitor.',
+            },
           },
         },
         respawn_command: {
           type: 'object',
           additionalProperties: false,
           default: {},
-          description: 'Foreground mode (no systemd): argv that T3 spawns (detached) to respawn a target that recorded no command line of its own (a unit is respawned with the argv and working directory of its enrollment or exit record). Default: this agent-runner with `serve`, `bridge` or `monitor --mode events`, and the same `--config`.',
+          description:
+            'Foreground mode (no systemd): argv that T3 spawns (detached) to respawn a target that recorded no command line of its own (a unit is respawned with the argv and working directory of its enrollment or exit record). Default: this agent-runner with `serve`, `bridge` or `monitor --mode events`, and the same `--config`.',
           properties: {
             runner: { type: 'array', minItems: 1, items: { type: 'string', pattern: NO_NUL }, description: 'argv respawning the runner.' },
             bridge: { type: 'array', minItems: 1, items: { type: 'string', pattern: NO_NUL }, description: 'argv respawning the bridge.' },
-            monitor: { type: 'array', minItems: 1, items: { type: 'string', pattern: NO_NUL }, description: 'argv respawning the local monitor.' },
+            monitor: {
+              type: 'array',
+              minItems: 1,
+              items: { type: 'string', pattern: NO_NUL },
+              description: 'argv respawning the local monitor.',
+            },
           },
         },
       },
@@ -595,4 +784,6 @@ export function transportDefaults(type: NotifyType): Record<string, unknown> {
 }
 
 const defaultsOf = (t: Schema): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(t['properties'] as Record<string, Schema>).flatMap(([k, v]) => (v['default'] === undefined ? [] : [[k, v['default']]])));
+  Object.fromEntries(
+    Object.entries(t['properties'] as Record<string, Schema>).flatMap(([k, v]) => (v['default'] === undefined ? [] : [[k, v['default']]])),
+  );

@@ -53,14 +53,23 @@ export type SecretRead = { value: string } | { problem: string; unset: boolean }
  * @returns undefined when the table names neither key; otherwise the value or a problem whose
  *   text names the file or variable, never a value (`unset` when only the variable is unset).
  */
-export function readSecretRef(table: object, what: string, label: string, env: Readonly<Record<string, string | undefined>>): SecretRead | undefined {
+export function readSecretRef(
+  table: object,
+  what: string,
+  label: string,
+  env: Readonly<Record<string, string | undefined>>,
+): SecretRead | undefined {
   // `object`, not a record: the config's tables are interfaces, which have no index signature.
   const keys = table as Readonly<Record<string, unknown>>;
   const file = keys[`${what}_file`];
   if (typeof file === 'string') {
     const m = /\$\{?CREDENTIALS_DIRECTORY\}?(.*)$/.exec(file);
     // The loader resolved a relative path against the config dir; the variable part starts at the placeholder.
-    if (m && !env['CREDENTIALS_DIRECTORY']) return { problem: `${label}: ${what}_file ${file}: CREDENTIALS_DIRECTORY is not set (is LoadCredential= in the unit?)`, unset: false };
+    if (m && !env['CREDENTIALS_DIRECTORY'])
+      return {
+        problem: `${label}: ${what}_file ${file}: CREDENTIALS_DIRECTORY is not set (is LoadCredential= in the unit?)`,
+        unset: false,
+      };
     const path = m ? `${env['CREDENTIALS_DIRECTORY'] ?? ''}${m[1] ?? ''}` : file;
     const why = irregularFileReason(path, MAX_SECRET_BYTES);
     if (why) return { problem: `${label}: ${what}_file ${path} ${why}`, unset: false };

@@ -284,7 +284,14 @@ export interface EmailNotifyConfig extends NotifyCommon {
  * A `[notify.NAME]` table, normalised: the schema's defaults applied, `*_file` paths absolute,
  * `name` added. Narrow on `type` for the transport's own keys.
  */
-export type NotifyConfig = TelegramNotifyConfig | SlackNotifyConfig | DiscordNotifyConfig | MatrixNotifyConfig | NtfyNotifyConfig | WebhookNotifyConfig | EmailNotifyConfig;
+export type NotifyConfig =
+  | TelegramNotifyConfig
+  | SlackNotifyConfig
+  | DiscordNotifyConfig
+  | MatrixNotifyConfig
+  | NtfyNotifyConfig
+  | WebhookNotifyConfig
+  | EmailNotifyConfig;
 
 /** The {@link NotifyConfig} of transport `T`, e.g. `NotifyConfigOf<'ntfy'>` = {@link NtfyNotifyConfig}. */
 export type NotifyConfigOf<T extends NotifyType> = Extract<NotifyConfig, { type: T }>;

@@ -20,7 +20,16 @@ export function configAjv(code?: Options['code']): Ajv {
   const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
   // strictNumbers: TOML has `nan` and `inf`, and without it a `number` key accepts them (NaN
   // passes every minimum and maximum).
-  const ajv = new AjvClass({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictNumbers: true, allowUnionTypes: true, discriminator: true, ...(code ? { code } : {}) });
+  const ajv = new AjvClass({
+    allErrors: true,
+    useDefaults: true,
+    verbose: true,
+    strict: true,
+    strictNumbers: true,
+    allowUnionTypes: true,
+    discriminator: true,
+    ...(code ? { code } : {}),
+  });
   ajv.addVocabulary(['x-path', 'x-secret', 'x-unit']);
   for (const [name, format] of Object.entries(CONFIG_FORMATS)) ajv.addFormat(name, format);
   return ajv;
@@ -56,7 +65,10 @@ export function loadPrecompiled(file = PRECOMPILED_FILE): { validate: ValidateFu
   } catch {
     // ENOENT: no cache (not generated yet). Any unreadable cache only costs the compile, as a stale one does.
   }
-  const script = new Script(`(function (exports, require, module) {${source}\n})`, { filename: file, ...(cachedData ? { cachedData } : {}) });
+  const script = new Script(`(function (exports, require, module) {${source}\n})`, {
+    filename: file,
+    ...(cachedData ? { cachedData } : {}),
+  });
   const mod = { exports: {} as ValidateFunction };
   (script.runInThisContext() as (e: unknown, r: NodeJS.Require, m: unknown) => void)(mod.exports, createRequire(file), mod);
   return { validate: mod.exports, script };
@@ -95,7 +107,10 @@ function allKeyPaths(node: Record<string, unknown>, prefix: string[] = [], out: 
 export function renderValue(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (typeof v === 'string') return `string ${showText(v)}`;
-  if (typeof v === 'number') return Number.isFinite(v) ? `${Number.isInteger(v) ? 'integer' : 'float'} ${v}` : `float ${Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf'}`;
+  if (typeof v === 'number')
+    return Number.isFinite(v)
+      ? `${Number.isInteger(v) ? 'integer' : 'float'} ${v}`
+      : `float ${Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf'}`;
   if (typeof v === 'boolean') return `boolean ${v}`;
   if (Array.isArray(v)) return `array of ${v.length}`;
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'date' : `date ${v.toISOString()}`;
@@ -163,39 +178,100 @@ function describe(err: ErrorObject, data: unknown): Problem | undefined {
         code: 'ERR_AR_CONFIG_INVALID',
         path: [...path, missing],
         message: `missing required key \`${formatKeyPath([...path, missing])}\``,
-        expected: String((err.parentSchema?.['properties'] as Record<string, { description?: string }> | undefined)?.[missing]?.description ?? 'a value'),
+        expected: String(
+          (err.parentSchema?.['properties'] as Record<string, { description?: string }> | undefined)?.[missing]?.description ?? 'a value',
+        ),
         found: 'nothing',
       };
     }
     case 'type':
-      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` has the wrong type`, expected: String(params['type']).replace(',', ' or '), found };
+      return {
+        code: 'ERR_AR_CONFIG_INVALID',
+        path,
+        message: `\`${key}\` has the wrong type`,
+        expected: String(params['type']).replace(',', ' or '),
+        found,
+      };
     case 'enum':
-      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is not an accepted value`, expected: `one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`, found };
+      return {
+        code: 'ERR_AR_CONFIG_INVALID',
+        path,
+        message: `\`${key}\` is not an accepted value`,
+        expected: `one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+        found,
+      };
     case 'const':
-      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is not an accepted value`, expected: JSON.stringify(params['allowedValue']), found };
+      return {
+        code: 'ERR_AR_CONFIG_INVALID',
+        path,
+        message: `\`${key}\` is not an accepted value`,
+        expected: JSON.stringify(params['allowedValue']),
+        found,
+      };
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
     case 'exclusiveMaximum':
-      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is out of range`, expected: `a number ${String(params['comparison'])} ${String(params['limit'])}`, found };
+      return {
+        code: 'ERR_AR_CONFIG_INVALID',
+        path,
+        message: `\`${key}\` is out of range`,
+        expected: `a number ${String(params['comparison'])} ${String(params['limit'])}`,
+        found,
+      };
     case 'minItems':
-      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` has too few items`, expected: `at least ${String(params['limit'])} item(s)`, found };
+      return {
+        code: 'ERR_AR_CONFIG_INVALID',
+        path,
+        message: `\`${key}\` has too few items`,
+        expected: `at least ${String(params['limit'])} item(s)`,
+        found,
+      };
     case 'minLength':
       return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is empty`, expected: 'a non-empty string', found };
     case 'uniqueItems':
-      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` has duplicate items`, expected: 'unique items', found: `duplicates at positions ${String(params['j'])} and ${String(params['i'])}` };
+      return {
+        code: 'ERR_AR_CONFIG_INVALID',
+        path,
+        message: `\`${key}\` has duplicate items`,
+        expected: 'unique items',
+        found: `duplicates at positions ${String(params['j'])} and ${String(params['i'])}`,
+      };
     case 'pattern': {
       const isName = err.propertyName !== undefined;
       const shown = isName ? [...path, err.propertyName as string] : path;
       const pattern = String(params['pattern']);
       const expected = PATTERN_WORDS[pattern] ?? `text matching /${pattern}/`;
-      return { code: isName ? 'ERR_AR_CONFIG_UNKNOWN_KEY' : 'ERR_AR_CONFIG_INVALID', path: shown, message: isName ? `invalid name \`${formatKeyPath(shown)}\`` : `\`${key}\` has an invalid format`, expected, found: isName ? showText(err.propertyName as string) : found };
+      return {
+        code: isName ? 'ERR_AR_CONFIG_UNKNOWN_KEY' : 'ERR_AR_CONFIG_INVALID',
+        path: shown,
+        message: isName ? `invalid name \`${formatKeyPath(shown)}\`` : `\`${key}\` has an invalid format`,
+        expected,
+        found: isName ? showText(err.propertyName as string) : found,
+      };
     }
     case 'format':
-      return { code: 'ERR_AR_CONFIG_INVALID', path, message: `\`${key}\` is not a valid ${String(params['format'])}`, expected: ({ regex: 'a JavaScript regular expression', email: 'an email address', uri: 'an absolute URL' } as Record<string, string>)[String(params['format'])] ?? String(params['format']), found };
+      return {
+        code: 'ERR_AR_CONFIG_INVALID',
+        path,
+        message: `\`${key}\` is not a valid ${String(params['format'])}`,
+        expected:
+          ({ regex: 'a JavaScript regular expression', email: 'an email address', uri: 'an absolute URL' } as Record<string, string>)[
+            String(params['format'])
+          ] ?? String(params['format']),
+        found,
+      };
     case 'discriminator': {
-      const types = ((err.parentSchema?.['oneOf'] as Array<{ properties: { type: { const: string } } }>) ?? []).map((b) => b.properties.type.const);
-      return { code: 'ERR_AR_CONFIG_INVALID', path: [...path, 'type'], message: `\`${formatKeyPath([...path, 'type'])}\` is not a known transport`, expected: `one of ${types.map((t) => JSON.stringify(t)).join(', ')}`, found: renderValue((err.data as Record<string, unknown> | undefined)?.['type']) };
+      const types = ((err.parentSchema?.['oneOf'] as Array<{ properties: { type: { const: string } } }>) ?? []).map(
+        (b) => b.properties.type.const,
+      );
+      return {
+        code: 'ERR_AR_CONFIG_INVALID',
+        path: [...path, 'type'],
+        message: `\`${formatKeyPath([...path, 'type'])}\` is not a known transport`,
+        expected: `one of ${types.map((t) => JSON.stringify(t)).join(', ')}`,
+        found: renderValue((err.data as Record<string, unknown> | undefined)?.['type']),
+      };
     }
     case 'oneOf':
       return undefined; // the chosen branch reports the real problem
@@ -217,19 +293,21 @@ export function problemsToError(file: string, locator: KeyLocator, problems: Pro
   // Positions first, errors only for the problems shown: each error captures a stack trace.
   const located = problems.map((p) => ({ p, pos: locator.find(p.path) }));
   located.sort((a, b) => (a.pos?.line ?? Infinity) - (b.pos?.line ?? Infinity));
-  const errs = located.slice(0, MAX_PROBLEMS).map(({ p, pos }) =>
-    new AgentRunnerError(p.code, clampLine(p.message), {
-      location: { file, ...(pos ? { line: pos.line, column: pos.column } : {}) },
-      key: formatKeyPath(p.path),
-      // Expected texts come from the schema (the keys of a table): longer, but never input.
-      ...(p.expected !== undefined ? { expected: clampLine(p.expected, 3 * REASON_MAX) } : {}),
-      ...(p.found !== undefined ? { found: clampLine(p.found) } : {}),
-      ...(p.hint !== undefined ? { hint: clampLine(p.hint, 2 * REASON_MAX) } : {}),
-    }),
+  const errs = located.slice(0, MAX_PROBLEMS).map(
+    ({ p, pos }) =>
+      new AgentRunnerError(p.code, clampLine(p.message), {
+        location: { file, ...(pos ? { line: pos.line, column: pos.column } : {}) },
+        key: formatKeyPath(p.path),
+        // Expected texts come from the schema (the keys of a table): longer, but never input.
+        ...(p.expected !== undefined ? { expected: clampLine(p.expected, 3 * REASON_MAX) } : {}),
+        ...(p.found !== undefined ? { found: clampLine(p.found) } : {}),
+        ...(p.hint !== undefined ? { hint: clampLine(p.hint, 2 * REASON_MAX) } : {}),
+      }),
   );
   const [first, ...rest] = errs as [AgentRunnerError, ...AgentRunnerError[]];
   const left = located.length - errs.length;
-  if (left > 0) rest.push(new AgentRunnerError(first.code, `and ${left} more problem${left === 1 ? '' : 's'} not shown`, { location: { file } }));
+  if (left > 0)
+    rest.push(new AgentRunnerError(first.code, `and ${left} more problem${left === 1 ? '' : 's'} not shown`, { location: { file } }));
   if (rest.length === 0) return first;
   return new AgentRunnerError(first.code, first.message, {
     ...(first.location ? { location: first.location } : {}),

@@ -21,9 +21,7 @@ function req<T extends FieldType>(type: T, description: string, maxLength?: numb
 
 /** An optional field (may be omitted). */
 function opt<T extends FieldType>(type: T, description: string, maxLength?: number): Field<T, false> {
-  return maxLength === undefined
-    ? { type, required: false, description }
-    : { type, required: false, description, maxLength };
+  return maxLength === undefined ? { type, required: false, description } : { type, required: false, description, maxLength };
 }
 
 const RUNNER: readonly EventUnit[] = ['runner'];
@@ -111,14 +109,10 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: RUNNER,
     severity: 'warning',
-    description:
-      'At start-up, a round left open by a previous serve process (crash, kill, reboot) was closed as `interrupted`.',
+    description: 'At start-up, a round left open by a previous serve process (crash, kill, reboot) was closed as `interrupted`.',
     fields: {
       previous_pid: req('integer|null', 'PID of the serve process that ran the round, when recorded.'),
-      reason: req(
-        'string',
-        'What happened to it: `process_gone`, `host_rebooted` (boot id changed) or `pid_recycled`.',
-      ),
+      reason: req('string', 'What happened to it: `process_gone`, `host_rebooted` (boot id changed) or `pid_recycled`.'),
       started_at: opt('string|null', 'ISO-8601 UTC start time of the interrupted round.'),
     },
   },
@@ -127,7 +121,7 @@ export const EVENT_CATALOGUE = {
     units: RUNNER,
     severity: 'warning',
     description:
-      'Before a round, the work tree\'s git `index.lock` was left by a git that no longer runs (killed mid-command: a round ended by a limit, serve killed with its cgroup, an OOM kill, a power cut): at least 2 s old and no live git process in the work tree, so it was removed. Left in place, every git command of the agent and of the runner\'s hygiene would fail until a human removed it.',
+      "Before a round, the work tree's git `index.lock` was left by a git that no longer runs (killed mid-command: a round ended by a limit, serve killed with its cgroup, an OOM kill, a power cut): at least 2 s old and no live git process in the work tree, so it was removed. Left in place, every git command of the agent and of the runner's hygiene would fail until a human removed it.",
     fields: {
       path: req('string', 'The lock file removed (absolute).'),
       age_s: req('number', 'Its age when removed, seconds (from its mtime).'),
@@ -138,9 +132,9 @@ export const EVENT_CATALOGUE = {
     units: RUNNER,
     severity: 'warning',
     description:
-      'At start-up, before the next round, the agent process group of a round the previous serve left open was still alive (serve was killed, its agent was not): it was ended, SIGTERM then SIGKILL after `kill_grace_s`, so two rounds never write to one work tree. Identity-checked: the group leader\'s start time must match the one the round recorded.',
+      "At start-up, before the next round, the agent process group of a round the previous serve left open was still alive (serve was killed, its agent was not): it was ended, SIGTERM then SIGKILL after `kill_grace_s`, so two rounds never write to one work tree. Identity-checked: the group leader's start time must match the one the round recorded.",
     fields: {
-      pgid: req('integer', 'The process group (its leader\'s pid when the round started).'),
+      pgid: req('integer', "The process group (its leader's pid when the round started)."),
       members: req('integer', 'Processes of the group found alive.'),
       kill_sent: req('boolean', 'Some outlived SIGTERM and the grace and got SIGKILL.'),
       remaining: req('integer', 'Processes still alive afterwards (uninterruptible sleep), normally 0.'),
@@ -150,14 +144,10 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: RUNNER,
     severity: 'notice',
-    description:
-      'The agent reported its result but its process group still has live children, so the exit grace was extended.',
+    description: 'The agent reported its result but its process group still has live children, so the exit grace was extended.',
     fields: {
       live_children: req('array', 'Children keeping the round open: `[{pid, cmdline}]` (cmdline truncated).'),
-      ignored_children: req(
-        'array',
-        'Children matching the persistent-helper patterns, not waited for: `[{pid, cmdline, pattern}]`.',
-      ),
+      ignored_children: req('array', 'Children matching the persistent-helper patterns, not waited for: `[{pid, cmdline, pattern}]`.'),
       grace_s: req('number', 'Length of the extension in seconds.'),
       extensions: opt('integer', 'Extensions granted so far in this round, including this one.'),
     },
@@ -167,7 +157,7 @@ export const EVENT_CATALOGUE = {
     units: RUNNER,
     severity: 'warning',
     description:
-      'The exit grace after the agent\'s final result elapsed with no live worker in its process group, and the group was ended. The round keeps the class of that result: a successful one stays `ok`.',
+      "The exit grace after the agent's final result elapsed with no live worker in its process group, and the group was ended. The round keeps the class of that result: a successful one stays `ok`.",
     fields: {
       grace_s: req('number', 'Grace that elapsed, in seconds.'),
       signal: req('string', 'Signal sent to the process group.'),
@@ -225,9 +215,12 @@ export const EVENT_CATALOGUE = {
     units: RUNNER,
     severity: 'info',
     description:
-      'How ending a round\'s process group went (after a `round_*_kill`, or for idle helpers the agent left behind when it exited): SIGTERM, the kill grace, SIGKILL for what was left.',
+      "How ending a round's process group went (after a `round_*_kill`, or for idle helpers the agent left behind when it exited): SIGTERM, the kill grace, SIGKILL for what was left.",
     fields: {
-      killed_by: req('string', 'The kill it follows: `timeout`, `inactivity`, `grace`, `fatal`, `operator`, or `leftovers` (helpers left after the agent exited by itself).'),
+      killed_by: req(
+        'string',
+        'The kill it follows: `timeout`, `inactivity`, `grace`, `fatal`, `operator`, or `leftovers` (helpers left after the agent exited by itself).',
+      ),
       term_sent: req('boolean', 'SIGTERM reached at least one process.'),
       kill_sent: req('boolean', 'Processes outlived the kill grace and got SIGKILL.'),
       duration_s: req('number', 'Seconds from SIGTERM until the group was empty (or given up on).'),
@@ -244,7 +237,7 @@ export const EVENT_CATALOGUE = {
     description:
       'The round log could not be created or written (disk full, quota, I/O error). The round goes on: its output is still classified and counted, but what follows is missing from the log. Once per round.',
     fields: {
-      message: req('string', 'The file system\'s error message (names the path).', 500),
+      message: req('string', "The file system's error message (names the path).", 500),
       code: req('string|null', 'errno code (`ENOSPC`, `EDQUOT`, `EIO`, ...), null when none.'),
       dropped_bytes: req('integer', 'Output bytes not in the log so far.'),
     },
@@ -265,7 +258,7 @@ export const EVENT_CATALOGUE = {
     units: RUNNER,
     severity: 'error',
     description:
-      'The agent adapter\'s live classifier threw on an output line (a bug in the adapter): the line was skipped and the round went on. Once per round.',
+      "The agent adapter's live classifier threw on an output line (a bug in the adapter): the line was skipped and the round went on. Once per round.",
     fields: {
       line: req('integer', 'Line number in the round log.'),
       message: req('string', 'The exception message.', 500),
@@ -319,7 +312,8 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: RUNNER,
     severity: 'notice',
-    description: 'A round succeeded while the crash-loop breaker was open (the round tried after its cool-down): the breaker closes and rounds run again.',
+    description:
+      'A round succeeded while the crash-loop breaker was open (the round tried after its cool-down): the breaker closes and rounds run again.',
     fields: {
       open_s: req('number', 'Seconds since the breaker opened.'),
       failed_tries: req('integer', 'Rounds tried after a cool-down that crashed again, before this success (this serve run).'),
@@ -378,7 +372,7 @@ export const EVENT_CATALOGUE = {
     description:
       'Authentication failed; the round was ended at the first failure and the runner pauses, probing on a schedule instead of looping or exiting. Notified once.',
     fields: {
-      hint: req('string', 'What the operator should do for this agent CLI (the adapter\'s auth-failure hint).', 500),
+      hint: req('string', "What the operator should do for this agent CLI (the adapter's auth-failure hint).", 500),
       evidence: req('string', 'Short, redacted excerpt of the output that showed the failure.', 500),
       probe_interval_s: req('number', 'Seconds between probe rounds while paused.'),
     },
@@ -397,7 +391,7 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: RUNNER,
     severity: 'warning',
-    description: 'Today\'s reported cost reached `runtime.daily_cost_budget_usd`; no round starts until 00:00 UTC.',
+    description: "Today's reported cost reached `runtime.daily_cost_budget_usd`; no round starts until 00:00 UTC.",
     fields: {
       cost_usd: req('number', 'Cost reported today (UTC) so far.'),
       budget_usd: req('number', 'The configured daily budget.'),
@@ -408,7 +402,8 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: RUNNER,
     severity: 'critical',
-    description: 'The state or log file system is (nearly) full: less than `runtime.disk_min_free_mb` free before a round, or a ledger write failed with ENOSPC/SQLITE_FULL. No round starts; serve re-checks every few seconds and resumes by itself.',
+    description:
+      'The state or log file system is (nearly) full: less than `runtime.disk_min_free_mb` free before a round, or a ledger write failed with ENOSPC/SQLITE_FULL. No round starts; serve re-checks every few seconds and resumes by itself.',
     fields: {
       path: req('string', 'Directory measured (the fuller of the state and log directories).'),
       free_bytes: req('integer|null', 'Bytes free for an unprivileged writer (statfs f_bavail * f_bsize); null when statfs failed.'),
@@ -498,7 +493,10 @@ export const EVENT_CATALOGUE = {
       from_version: req('string', 'Version before the upgrade.'),
       to_version: req('string', 'Version now running.'),
       units: req('array', 'systemd units restarted (strings).'),
-      downtime_s: opt('number', 'Seconds from the stop (its graceful wait for the current round included) until every unit was up on the new version (v2).'),
+      downtime_s: opt(
+        'number',
+        'Seconds from the stop (its graceful wait for the current round included) until every unit was up on the new version (v2).',
+      ),
     },
   },
   package_upgraded: {
@@ -522,7 +520,10 @@ export const EVENT_CATALOGUE = {
       from_version: req('string', 'Version restored (the one running now).'),
       to_version: req('string', 'Version that failed.'),
       reason: req('string', 'What failed.', 2000),
-      downtime_s: opt('number', 'Seconds the units were down, from the stop until the previous version was up again; 0 when staging failed; absent when no units were managed (v2).'),
+      downtime_s: opt(
+        'number',
+        'Seconds the units were down, from the stop until the previous version was up again; 0 when staging failed; absent when no units were managed (v2).',
+      ),
     },
   },
   service_upgrade_rollback_failed: {
@@ -565,15 +566,22 @@ export const EVENT_CATALOGUE = {
     version: 2,
     units: ['watchdog'],
     severity: 'warning',
-    description: 'The watchdog acted on an unhealthy unit (one tier per probe), or respawned a unit that exited 75 for a restart outside systemd.',
+    description:
+      'The watchdog acted on an unhealthy unit (one tier per probe), or respawned a unit that exited 75 for a restart outside systemd.',
     fields: {
       target: req('string', 'Unit acted on: `runner`, `bridge` or `monitor`.'),
-      tier: req('integer', 'Heal tier: 1 restart marker, 2 SIGTERM, 3 SIGKILL + respawn, 4 circuit broken; v2: 0 for a respawn after exit 75 without systemd (no failure, no tier).'),
+      tier: req(
+        'integer',
+        'Heal tier: 1 restart marker, 2 SIGTERM, 3 SIGKILL + respawn, 4 circuit broken; v2: 0 for a respawn after exit 75 without systemd (no failure, no tier).',
+      ),
       action: req('string', 'What was done: `restart_marker`, `sigterm`, `sigkill_respawn`, `circuit_break`; v2: `respawn` (tier 0).'),
       reason: req('string', 'Why the unit was judged unhealthy (e.g. `heartbeat_stale`, `identity_mismatch`).', 500),
       pid: req('integer|null', 'PID signalled (identity re-verified just before), null when none was.'),
       nonce: opt('string', 'Nonce of the restart marker written (tier 1).'),
-      attempt: opt('integer', 'Episodes of this failure signature within `signature_window_s`, this one included (every tier of one episode carries the same number; the breaker opens when one more would exceed `breaker_after_same_signature`).'),
+      attempt: opt(
+        'integer',
+        'Episodes of this failure signature within `signature_window_s`, this one included (every tier of one episode carries the same number; the breaker opens when one more would exceed `breaker_after_same_signature`).',
+      ),
     },
   },
   heal_verdict_changed: {
@@ -583,7 +591,10 @@ export const EVENT_CATALOGUE = {
     description: "The watchdog's verdict on a unit changed.",
     fields: {
       target: req('string', 'Unit judged.'),
-      from: req('string', 'Previous verdict: `healthy`, `unhealthy`, `unknown` (not enough data to judge; never acted on), `healing`, `verifying` or `circuit_broken`.'),
+      from: req(
+        'string',
+        'Previous verdict: `healthy`, `unhealthy`, `unknown` (not enough data to judge; never acted on), `healing`, `verifying` or `circuit_broken`.',
+      ),
       to: req('string', 'New verdict (same values).'),
       reason: req('string', 'What the verdict rests on.', 500),
     },
@@ -605,7 +616,8 @@ export const EVENT_CATALOGUE = {
     version: 2,
     units: ['bridge'],
     severity: 'notice',
-    description: 'An operator command was received: accepted and recorded in the ledger inbox, or rejected (sender or chat not allowed, stale).',
+    description:
+      'An operator command was received: accepted and recorded in the ledger inbox, or rejected (sender or chat not allowed, stale).',
     fields: {
       command: req('string', 'Command name without the slash (`status`, `pause`, `resume`, `stop`, `tail`, ...).'),
       args: req('array', 'Arguments (strings), redacted.'),
@@ -613,19 +625,30 @@ export const EVENT_CATALOGUE = {
       sender: req('string', 'Sender id on that platform (allow-listed unless `status` is `rejected`).'),
       message_id: req('string|null', 'Platform message id (de-duplicates redeliveries), null when none.'),
       inbox_id: opt('integer', 'Inbox row id in the ledger.'),
-      status: opt('string', 'v2: `accepted` (stored in the inbox) or `rejected` (never executed); absent in v1 lines, which were all accepted.'),
-      reason: opt('string', 'v2: why a command was rejected (`sender_not_allowed`, `chat_not_allowed`, `commands_disabled`, `stale`).', 200),
+      status: opt(
+        'string',
+        'v2: `accepted` (stored in the inbox) or `rejected` (never executed); absent in v1 lines, which were all accepted.',
+      ),
+      reason: opt(
+        'string',
+        'v2: why a command was rejected (`sender_not_allowed`, `chat_not_allowed`, `commands_disabled`, `stale`).',
+        200,
+      ),
     },
   },
   heal_verified: {
     version: 2,
     units: ['watchdog'],
     severity: 'notice',
-    description: 'The watchdog checked the outcome of a heal action: a new enrollment (T1), the process gone within the grace (T2), healthy through the verification window (T3).',
+    description:
+      'The watchdog checked the outcome of a heal action: a new enrollment (T1), the process gone within the grace (T2), healthy through the verification window (T3).',
     fields: {
       target: req('string', 'Unit acted on.'),
       tier: req('integer', 'Tier whose action was checked (1, 2 or 3).'),
-      result: req('string', '`succeeded` or `failed`; v2: `superseded` when the unit stopped being the watchdog\'s to heal (systemd restarting it, stopped on purpose): not a failure.'),
+      result: req(
+        'string',
+        "`succeeded` or `failed`; v2: `superseded` when the unit stopped being the watchdog's to heal (systemd restarting it, stopped on purpose): not a failure.",
+      ),
       reason: req('string', 'What the result rests on.', 500),
       nonce: opt('string', 'Nonce of the action (matches `heal_action`).'),
       failed_t3: opt('integer', 'Failed T3s in a row so far (the breaker opens at `breaker_after_failed_t3`).'),
@@ -635,7 +658,8 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: ['watchdog'],
     severity: 'notice',
-    description: "An operator reset a unit's heal circuit breaker (`agent-runner heal reset` or the chat command); the watchdog acts on it again.",
+    description:
+      "An operator reset a unit's heal circuit breaker (`agent-runner heal reset` or the chat command); the watchdog acts on it again.",
     fields: {
       target: req('string', 'Unit whose breaker was reset.'),
       by: req('string', 'Who: `cli:<user>`, `telegram:<id>`, ...'),
@@ -651,7 +675,7 @@ export const EVENT_CATALOGUE = {
     fields: {
       detector: req('string', 'Detector name (`oauth_fail`, `disk_critical`, `silence`, ...; see RUNBOOK.md).'),
       alert_severity: req('string', 'Severity of the alert: `info`, `warning`, `error` or `critical`.'),
-      host: req('string', 'Host alias the condition is on (`local` for the monitor\'s own host).'),
+      host: req('string', "Host alias the condition is on (`local` for the monitor's own host)."),
       message: req('string', 'One-line description.', 500),
       policy: req('string', '`notify` or `auto-stop`.'),
       alert_id: opt('integer', 'Row id in the ledger `alerts` table.'),
@@ -661,7 +685,7 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: ['monitor'],
     severity: 'notice',
-    description: 'A monitor alert\'s condition no longer holds.',
+    description: "A monitor alert's condition no longer holds.",
     fields: {
       detector: req('string', 'Detector name.'),
       host: req('string', 'Host alias.'),
@@ -673,7 +697,8 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: ['monitor'],
     severity: 'critical',
-    description: 'A detector whose policy is auto-stop fired and the monitor stopped the runner (`agent-runner stop`, remotely over SSH for a remote host).',
+    description:
+      'A detector whose policy is auto-stop fired and the monitor stopped the runner (`agent-runner stop`, remotely over SSH for a remote host).',
     fields: {
       detector: req('string', 'Detector that fired.'),
       host: req('string', 'Host alias.'),
@@ -709,7 +734,8 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: ['runner', 'monitor'],
     severity: 'warning',
-    description: 'A hook failed (non-zero exit, signal, timeout, could not start, or an answer that is not the expected JSON); `action` says what followed.',
+    description:
+      'A hook failed (non-zero exit, signal, timeout, could not start, or an answer that is not the expected JSON); `action` says what followed.',
     fields: {
       hook: req('string', 'Hook name.'),
       event: req('string', 'When it ran.'),
@@ -726,7 +752,7 @@ export const EVENT_CATALOGUE = {
     version: 1,
     units: RUNNER,
     severity: 'notice',
-    description: 'A `pre_round` hook replaced the round\'s prompt (the audit trail: which hook, what was replaced by what).',
+    description: "A `pre_round` hook replaced the round's prompt (the audit trail: which hook, what was replaced by what).",
     fields: {
       hook: req('string', 'Hook name.'),
       old_sha256: req('string', 'SHA-256 (hex) of the prompt before.'),
@@ -748,7 +774,5 @@ export const EVENT_KINDS = Object.keys(EVENT_CATALOGUE) as EventKind[];
 
 /** The spec of `kind`, or undefined when it is not catalogued. */
 export function kindSpec(kind: string): KindSpec | undefined {
-  return Object.prototype.hasOwnProperty.call(EVENT_CATALOGUE, kind)
-    ? (EVENT_CATALOGUE as Record<string, KindSpec>)[kind]
-    : undefined;
+  return Object.prototype.hasOwnProperty.call(EVENT_CATALOGUE, kind) ? (EVENT_CATALOGUE as Record<string, KindSpec>)[kind] : undefined;
 }

@@ -17,9 +17,7 @@ function kindSection(kind: string, spec: KindSpec): string[] {
     `- emitted by: ${spec.units.map((u) => `\`${u}\``).join(', ')}`,
     `- severity: \`${spec.severity}\``,
     '',
-    ...(rows.length === 0
-      ? ['No payload fields.']
-      : ['| field | type | required | description |', '|---|---|---|---|', ...rows]),
+    ...(rows.length === 0 ? ['No payload fields.'] : ['| field | type | required | description |', '|---|---|---|---|', ...rows]),
     '',
   ];
 }

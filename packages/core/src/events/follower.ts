@@ -80,11 +80,7 @@ function toPosition(c: EventCursor | null): Position | null {
   return c ? { name: c.file, offset: c.offset } : null;
 }
 
-async function* follow(
-  dir: string,
-  start: Position | null,
-  options: FollowOptions,
-): AsyncGenerator<FollowedEvent, void, undefined> {
+async function* follow(dir: string, start: Position | null, options: FollowOptions): AsyncGenerator<FollowedEvent, void, undefined> {
   const { signal } = options;
   const pollMs = options.pollMs ?? 1000;
   const lateWindowMs = options.lateWindowMs ?? 10_000;

@@ -312,7 +312,7 @@ function endCursorOf(dir: string, name: string): EventCursor {
     const size = fstatSync(fd).size;
     // The end is after the last `\n`: a trailing fragment may still be being written.
     const buf = Buffer.allocUnsafe(CHUNK_BYTES);
-    for (let end = size; end > 0; ) {
+    for (let end = size; end > 0;) {
       const start = Math.max(0, end - buf.length);
       const got = readAt(fd, buf.subarray(0, end - start), start);
       const nl = buf.subarray(0, got).lastIndexOf(0x0a);

@@ -93,12 +93,8 @@ export type PayloadOfSpec<S extends KindSpec> = keyof S['fields'] extends never
   ? Record<string, never>
   : Flatten<
       {
-        -readonly [F in keyof S['fields'] as S['fields'][F]['required'] extends true ? F : never]: FieldValue<
-          S['fields'][F]['type']
-        >;
+        -readonly [F in keyof S['fields'] as S['fields'][F]['required'] extends true ? F : never]: FieldValue<S['fields'][F]['type']>;
       } & {
-        -readonly [F in keyof S['fields'] as S['fields'][F]['required'] extends true ? never : F]?: FieldValue<
-          S['fields'][F]['type']
-        >;
+        -readonly [F in keyof S['fields'] as S['fields'][F]['required'] extends true ? never : F]?: FieldValue<S['fields'][F]['type']>;
       }
     >;

@@ -10,7 +10,6 @@ import { eventFileName, MAX_EVENT_LINE_BYTES } from './files.js';
 import type { EventRecord, EventUnit } from './types.js';
 import { validateEvent } from './validate.js';
 
-
 /** Options of {@link EventWriter}. */
 export interface EventWriterOptions {
   /** Directory of the daily files (`ProjectPaths.eventsDir`); created 0700 when missing. */
@@ -160,7 +159,10 @@ export class EventWriter {
     this.droppedTotal += 1;
     if (!this.episode) {
       this.episode = new Map();
-      this.log?.('warning', `events not written to ${this.dir}: the file system is full; dropping them until space is free (first: ${kind})`);
+      this.log?.(
+        'warning',
+        `events not written to ${this.dir}: the file system is full; dropping them until space is free (first: ${kind})`,
+      );
     }
     this.episode.set(kind, (this.episode.get(kind) ?? 0) + 1);
   }

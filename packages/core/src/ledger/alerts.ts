@@ -83,7 +83,8 @@ export function alertsAccess(db: BetterSqlite3.Database, exec: Exec, now: () => 
     WHERE detector = ? AND host = ? AND project = ? AND cleared_at_ms IS NULL`);
   const refresh = db.prepare(`UPDATE alerts SET severity = @severity, message = @message, evidence = @evidence,
       last_seen_at_ms = @at WHERE id = @id`);
-  const insert = db.prepare(`INSERT INTO alerts (detector, severity, host, project, raised_by, message, evidence, raised_at_ms, last_seen_at_ms)
+  const insert =
+    db.prepare(`INSERT INTO alerts (detector, severity, host, project, raised_by, message, evidence, raised_at_ms, last_seen_at_ms)
     VALUES (@detector, @severity, @host, @project, @raisedBy, @message, @evidence, @at, @at)`);
   const clearId = db.prepare(`UPDATE alerts SET cleared_at_ms = ? WHERE id = ? AND cleared_at_ms IS NULL`);
   const clearKey = db.prepare(`UPDATE alerts SET cleared_at_ms = ?

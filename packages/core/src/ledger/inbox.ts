@@ -93,11 +93,7 @@ function toInbox(r: Row): InboxRecord {
 }
 
 /** Prepares the statements of both inbox sides once for a connection. */
-export function inboxAccess(
-  db: BetterSqlite3.Database,
-  exec: Exec,
-  now: () => number,
-): InboxIngestAccess & InboxConsumerAccess {
+export function inboxAccess(db: BetterSqlite3.Database, exec: Exec, now: () => number): InboxIngestAccess & InboxConsumerAccess {
   const insert = db.prepare(`INSERT INTO inbox (transport, platform_message_id, sender, chat, command, args, received_at_ms)
     VALUES (@transport, @platformMessageId, @sender, @chat, @command, @args, @receivedAtMs)
     ON CONFLICT (transport, platform_message_id) DO NOTHING`);

@@ -27,13 +27,6 @@ export {
   type OutboxStatus,
   type Severity,
 } from './outbox.js';
-export type {
-  CursorUpdate,
-  InboundCommandInput,
-  InboxConsumerAccess,
-  InboxIngestAccess,
-  InboxRecord,
-  InboxStatus,
-} from './inbox.js';
+export type { CursorUpdate, InboundCommandInput, InboxConsumerAccess, InboxIngestAccess, InboxRecord, InboxStatus } from './inbox.js';
 export type { AlertKey, AlertRecord, AlertsAccess, RaiseAlertInput } from './alerts.js';
 export type { KvAccess, KvEntry } from './kv.js';

@@ -18,7 +18,11 @@ export interface Migration {
  */
 export const MIGRATIONS: readonly Migration[] = [
   { id: 1, description: 'initial schema', sql: SCHEMA_V1 },
-  { id: 2, description: 'alerts raised by any unit; agent process group of a round; outbox fingerprint and platform message id', sql: SCHEMA_V2 },
+  {
+    id: 2,
+    description: 'alerts raised by any unit; agent process group of a round; outbox fingerprint and platform message id',
+    sql: SCHEMA_V2,
+  },
 ];
 
 /** The schema version this code writes (`PRAGMA user_version` after migrating). */

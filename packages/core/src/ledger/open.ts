@@ -167,10 +167,17 @@ function openReadOnly(path: string, busyTimeoutMs: number, now: () => number): L
     db.pragma(`cache_size = -${LEDGER_CACHE_KIB}`);
     const version = Number(db.pragma('user_version', { simple: true }));
     if (version !== LEDGER_SCHEMA_VERSION) {
-      throw new AgentRunnerError('ERR_AR_LEDGER_SCHEMA', `ledger ${path} has schema v${version}; this agent-runner reads v${LEDGER_SCHEMA_VERSION}`, {
-        location: { file: path },
-        hint: version < LEDGER_SCHEMA_VERSION ? 'Start `agent-runner serve` once (it migrates the ledger), then retry.' : 'Upgrade agent-runner on this host (`agent-runner upgrade`).',
-      });
+      throw new AgentRunnerError(
+        'ERR_AR_LEDGER_SCHEMA',
+        `ledger ${path} has schema v${version}; this agent-runner reads v${LEDGER_SCHEMA_VERSION}`,
+        {
+          location: { file: path },
+          hint:
+            version < LEDGER_SCHEMA_VERSION
+              ? 'Start `agent-runner serve` once (it migrates the ledger), then retry.'
+              : 'Upgrade agent-runner on this host (`agent-runner upgrade`).',
+        },
+      );
     }
     return buildLedger(db, makeExec(db, path), path, { from: version, to: version }, now);
   } catch (e) {
@@ -230,7 +237,13 @@ function buildLedger(
       markHandled: inbox.markHandled,
     },
     monitor: alertsAccess(db, exec, now),
-    outbox: { enqueue: outbox.enqueue, getOutbox: outbox.getOutbox, findOutbox: outbox.findOutbox, countByStatus: outbox.countByStatus, producedBetween: outbox.producedBetween },
+    outbox: {
+      enqueue: outbox.enqueue,
+      getOutbox: outbox.getOutbox,
+      findOutbox: outbox.findOutbox,
+      countByStatus: outbox.countByStatus,
+      producedBetween: outbox.producedBetween,
+    },
     kv: kvAccess(db, exec, now),
     atomically: (fn) => exec.write('transaction', fn),
     integrityCheck() {

@@ -157,11 +157,7 @@ function toOutbox(r: Row): OutboxRecord {
 }
 
 /** Prepares the statements of both outbox sides once for a connection. */
-export function outboxAccess(
-  db: BetterSqlite3.Database,
-  exec: Exec,
-  now: () => number,
-): OutboxProducerAccess & OutboxDispatchAccess {
+export function outboxAccess(db: BetterSqlite3.Database, exec: Exec, now: () => number): OutboxProducerAccess & OutboxDispatchAccess {
   // ON CONFLICT on the key only: unlike INSERT OR IGNORE, a CHECK or NOT NULL violation
   // (a bug in the producer) still raises instead of being silently dropped.
   const insert = db.prepare(`INSERT INTO outbox
@@ -242,7 +238,9 @@ export function outboxAccess(
       return r === undefined ? undefined : toOutbox(r);
     },
     producedBetween(sinceMs, untilMs, keyPrefix) {
-      return exec.read('list outbox rows', () => (produced.all({ since: int(sinceMs), until: int(untilMs), prefix: keyPrefix }) as Row[]).map(toOutbox));
+      return exec.read('list outbox rows', () =>
+        (produced.all({ since: int(sinceMs), until: int(untilMs), prefix: keyPrefix }) as Row[]).map(toOutbox),
+      );
     },
     countByStatus() {
       const out: Record<OutboxStatus, number> = { pending: 0, sending: 0, sent: 0, dead: 0 };
@@ -253,8 +251,12 @@ export function outboxAccess(
     },
     claimDue(nowMs, limit, claimant, leaseMs = DEFAULT_OUTBOX_LEASE_MS, opts = {}) {
       const params = {
-        now: int(nowMs), limit, claimant, leaseMs: int(leaseMs),
-        quiet: opts.quiet ? 1 : 0, exceptKinds: JSON.stringify(opts.quiet?.exceptKinds ?? []),
+        now: int(nowMs),
+        limit,
+        claimant,
+        leaseMs: int(leaseMs),
+        quiet: opts.quiet ? 1 : 0,
+        exceptKinds: JSON.stringify(opts.quiet?.exceptKinds ?? []),
       };
       const rows = exec.write('claim outbox rows', () => claim.all(params) as Row[]);
       // RETURNING order is unspecified; hand rows out in creation order.

@@ -20,7 +20,9 @@ export function claudeLines(ev: Json): string[] | undefined {
     case 'rate_limit_event': {
       const info = obj(ev['rate_limit_info']);
       const at = num(info['resetsAt']);
-      return [`rate limit: ${str(info['status']) ?? '?'}${str(info['rateLimitType']) ? ` (${String(info['rateLimitType'])})` : ''}${at ? `, resets ${new Date(at * 1000).toISOString()}` : ''}`];
+      return [
+        `rate limit: ${str(info['status']) ?? '?'}${str(info['rateLimitType']) ? ` (${String(info['rateLimitType'])})` : ''}${at ? `, resets ${new Date(at * 1000).toISOString()}` : ''}`,
+      ];
     }
     case 'stream_event':
       return [];
@@ -37,7 +39,9 @@ function system(ev: Json): string[] {
   }
   if (sub === 'api_retry') {
     const status = num(ev['error_status']);
-    return [`API retry ${num(ev['attempt']) ?? '?'}/${num(ev['max_retries']) ?? '?'} in ${seconds(num(ev['retry_delay_ms'])) ?? '?'}: ${str(ev['error']) ?? 'error'}${status ? ` (HTTP ${status})` : ''}`];
+    return [
+      `API retry ${num(ev['attempt']) ?? '?'}/${num(ev['max_retries']) ?? '?'} in ${seconds(num(ev['retry_delay_ms'])) ?? '?'}: ${str(ev['error']) ?? 'error'}${status ? ` (HTTP ${status})` : ''}`,
+    ];
   }
   return [`system: ${sub ?? '?'}`];
 }
@@ -66,7 +70,10 @@ function blocks(content: unknown): string[] {
 function resultText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
-  return content.map((c) => str(obj(c)['text']) ?? '').filter(Boolean).join('\n');
+  return content
+    .map((c) => str(obj(c)['text']) ?? '')
+    .filter(Boolean)
+    .join('\n');
 }
 
 function result(ev: Json): string {
@@ -77,7 +84,12 @@ function result(ev: Json): string {
     seconds(num(ev['duration_ms'])),
     turns !== undefined ? `${turns} turn${turns === 1 ? '' : 's'}` : undefined,
     cost !== undefined ? `$${cost.toFixed(4)}` : undefined,
-    tokens(num(usage['input_tokens']), num(usage['output_tokens']), num(usage['cache_read_input_tokens']), num(usage['cache_creation_input_tokens'])),
+    tokens(
+      num(usage['input_tokens']),
+      num(usage['output_tokens']),
+      num(usage['cache_read_input_tokens']),
+      num(usage['cache_creation_input_tokens']),
+    ),
   ].filter(Boolean);
   if (ev['is_error'] === true) {
     const status = num(ev['api_error_status']);

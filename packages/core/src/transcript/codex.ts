@@ -16,10 +16,13 @@ export function codexLines(ev: Json): string[] | undefined {
     const input = num(u['input_tokens']);
     const cached = num(u['cached_input_tokens']);
     // Codex counts cached tokens inside input_tokens.
-    return [`result: turn completed, ${tokens(input !== undefined ? input - (cached ?? 0) : undefined, num(u['output_tokens']), cached, num(u['cache_write_input_tokens'])) ?? 'no usage'}`];
+    return [
+      `result: turn completed, ${tokens(input !== undefined ? input - (cached ?? 0) : undefined, num(u['output_tokens']), cached, num(u['cache_write_input_tokens'])) ?? 'no usage'}`,
+    ];
   }
   if (type === 'turn.failed') return [`result: error: ${str(obj(ev['error'])['message']) ?? '?'}`];
-  if (type === 'item.started' || type === 'item.updated' || type === 'item.completed') return item(obj(ev['item']), type === 'item.completed');
+  if (type === 'item.started' || type === 'item.updated' || type === 'item.completed')
+    return item(obj(ev['item']), type === 'item.completed');
   return undefined;
 }
 
@@ -28,14 +31,21 @@ function item(it: Json, done: boolean): string[] {
     case 'command_execution':
       // The call when it starts, its outcome when it completes.
       if (!done) return [toolLine('shell', { command: it['command'] })];
-      return [resultLine(`${num(it['exit_code']) !== undefined ? `exit ${String(it['exit_code'])}: ` : ''}${str(it['aggregated_output']) ?? ''}`, it['status'] === 'failed')];
+      return [
+        resultLine(
+          `${num(it['exit_code']) !== undefined ? `exit ${String(it['exit_code'])}: ` : ''}${str(it['aggregated_output']) ?? ''}`,
+          it['status'] === 'failed',
+        ),
+      ];
     case 'agent_message':
       return done ? textBlock('assistant', str(it['text']) ?? '') : [];
     case 'reasoning':
       return done ? [`thinking: ${(str(it['text']) ?? '').trim().split('\n')[0] ?? ''}`] : [];
     case 'file_change': {
       if (!done) return [];
-      const changes = Array.isArray(it['changes']) ? it['changes'].map((c) => `${str(obj(c)['kind']) ?? '?'} ${str(obj(c)['path']) ?? '?'}`) : [];
+      const changes = Array.isArray(it['changes'])
+        ? it['changes'].map((c) => `${str(obj(c)['kind']) ?? '?'} ${str(obj(c)['path']) ?? '?'}`)
+        : [];
       return [`tool: edit ${changes.join(', ')}`];
     }
     case 'mcp_tool_call':

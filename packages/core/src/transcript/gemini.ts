@@ -24,8 +24,13 @@ export function geminiLines(ev: Json): string[] | undefined {
     case 'result': {
       const s = obj(ev['stats']);
       const calls = num(s['tool_calls']);
-      const parts = [seconds(num(s['duration_ms'])), calls !== undefined ? `${calls} tool call${calls === 1 ? '' : 's'}` : undefined, tokens(num(s['input']) ?? num(s['input_tokens']), num(s['output_tokens']), num(s['cached']))].filter(Boolean);
-      if (ev['status'] === 'error') return [`result: error: ${str(obj(ev['error'])['message']) ?? '?'}${parts.length ? `; ${parts.join(', ')}` : ''}`];
+      const parts = [
+        seconds(num(s['duration_ms'])),
+        calls !== undefined ? `${calls} tool call${calls === 1 ? '' : 's'}` : undefined,
+        tokens(num(s['input']) ?? num(s['input_tokens']), num(s['output_tokens']), num(s['cached'])),
+      ].filter(Boolean);
+      if (ev['status'] === 'error')
+        return [`result: error: ${str(obj(ev['error'])['message']) ?? '?'}${parts.length ? `; ${parts.join(', ')}` : ''}`];
       return [`result: ${str(ev['status']) ?? 'done'}${parts.length ? `, ${parts.join(', ')}` : ''}`];
     }
     default:

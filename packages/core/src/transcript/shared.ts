@@ -16,7 +16,19 @@ export function firstLine(text: string): string {
 
 // The input field that says what a tool call does, in the order tools name it (Bash's
 // command, Read/Edit/Write's file_path, Grep's pattern, WebFetch's url, Task's description...).
-const GIST_KEYS = ['command', 'file_path', 'path', 'notebook_path', 'pattern', 'url', 'query', 'description', 'prompt', 'absolute_path', 'dir_path'];
+const GIST_KEYS = [
+  'command',
+  'file_path',
+  'path',
+  'notebook_path',
+  'pattern',
+  'url',
+  'query',
+  'description',
+  'prompt',
+  'absolute_path',
+  'dir_path',
+];
 
 /** One line on a tool call: `tool: NAME gist`, the gist its main input or its input as JSON. */
 export function toolLine(name: string, input: unknown): string {

@@ -49,7 +49,8 @@ const DESCRIPTIONS: [string, FailureClass][] = [
 ];
 
 const LITELLM_RE = /^litellm\.([A-Za-z]+(?:Error)?|Timeout):\s/;
-const TOKENS_RE = /^Tokens: ([\d.,]+[kKmM]?) sent(?:, ([\d.,]+[kKmM]?) cache write)?(?:, ([\d.,]+[kKmM]?) cache hit)?, ([\d.,]+[kKmM]?) received\./;
+const TOKENS_RE =
+  /^Tokens: ([\d.,]+[kKmM]?) sent(?:, ([\d.,]+[kKmM]?) cache write)?(?:, ([\d.,]+[kKmM]?) cache hit)?, ([\d.,]+[kKmM]?) received\./;
 const COST_RE = /Cost: \$([\d.]+) message, \$([\d.]+) session\./;
 
 /** `2.3k` → 2300, `1.2M` → 1200000, `1,234` → 1234. */
@@ -106,7 +107,15 @@ class AiderClassifier extends ClassifierBase {
 }
 
 const preset: AgentPreset = {
-  command: ['aider', '--yes-always', '--no-pretty', '--no-fancy-input', '--no-check-update', '--no-show-release-notes', '--analytics-disable'],
+  command: [
+    'aider',
+    '--yes-always',
+    '--no-pretty',
+    '--no-fancy-input',
+    '--no-check-update',
+    '--no-show-release-notes',
+    '--analytics-disable',
+  ],
   // aider reads interactive input from stdin; the prompt goes in --message.
   prompt_delivery: 'argv',
   prompt_arg_template: ['--message', '{prompt}'],

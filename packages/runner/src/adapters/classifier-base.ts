@@ -3,16 +3,7 @@
  * turn them plus the process outcome into a {@link Verdict}. Each adapter feeds findings from
  * its own output format; the precedence below is the same for every CLI.
  */
-import type {
-  Classifier,
-  Evidence,
-  FailureClass,
-  LiveSignal,
-  ProcessOutcome,
-  RateLimitWindow,
-  Usage,
-  Verdict,
-} from './types.js';
+import type { Classifier, Evidence, FailureClass, LiveSignal, ProcessOutcome, RateLimitWindow, Usage, Verdict } from './types.js';
 import { redactText } from '@agent-runner/core/redact';
 
 /** A classification candidate with the evidence behind it. */
@@ -139,7 +130,8 @@ export abstract class ClassifierBase implements Classifier {
 
   finish(outcome: ProcessOutcome): Verdict {
     const decided = this.decide(outcome);
-    const lingered = decided.class === 'ok' && outcome.killedBy === 'grace' ? this.addEvidence({ source: 'supervisor', detail: LINGERED }) : undefined;
+    const lingered =
+      decided.class === 'ok' && outcome.killedBy === 'grace' ? this.addEvidence({ source: 'supervisor', detail: LINGERED }) : undefined;
     const v: Verdict = {
       class: decided.class,
       evidence: [...this.evidence],

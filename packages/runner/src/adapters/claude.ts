@@ -302,7 +302,10 @@ function classifyApiError(
 function messageText(message: JsonObject | undefined): string | undefined {
   const content = arr(message, 'content');
   if (!content) return undefined;
-  const texts = content.filter(isObject).map((b) => str(b, 'text')).filter((t): t is string => t !== undefined);
+  const texts = content
+    .filter(isObject)
+    .map((b) => str(b, 'text'))
+    .filter((t): t is string => t !== undefined);
   return texts.length ? texts.join(' ') : undefined;
 }
 
@@ -329,7 +332,7 @@ export const claudeAdapter: AgentAdapter = {
   name: 'claude',
   preset,
   authHint:
-    'Claude Code could not authenticate: run `claude /login` as the service user on the host, or set ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN from `claude setup-token`) in the unit\'s EnvironmentFile and run `agent-runner restart` (serve reads its environment at start). A paused runner probes and resumes by itself once login works.',
+    "Claude Code could not authenticate: run `claude /login` as the service user on the host, or set ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN from `claude setup-token`) in the unit's EnvironmentFile and run `agent-runner restart` (serve reads its environment at start). A paused runner probes and resumes by itself once login works.",
   createClassifier(): Classifier {
     return new ClaudeClassifier();
   },

@@ -130,7 +130,16 @@ class CodexClassifier extends ClassifierBase {
 
 const preset: AgentPreset = {
   // `codex exec` reads the prompt from stdin when no prompt argument is given.
-  command: ['codex', 'exec', '--json', '--dangerously-bypass-approvals-and-sandbox', '-c', 'analytics.enabled=false', '-c', 'check_for_update_on_startup=false'],
+  command: [
+    'codex',
+    'exec',
+    '--json',
+    '--dangerously-bypass-approvals-and-sandbox',
+    '-c',
+    'analytics.enabled=false',
+    '-c',
+    'check_for_update_on_startup=false',
+  ],
   prompt_delivery: 'stdin',
   prompt_arg_template: [],
   terminal: 'pipe',
@@ -143,7 +152,7 @@ export const codexAdapter: AgentAdapter = {
   name: 'codex',
   preset,
   authHint:
-    'Codex could not authenticate: run `codex login` as the service user on the host, or set OPENAI_API_KEY (or CODEX_API_KEY) in the unit\'s EnvironmentFile and run `agent-runner restart` (serve reads its environment at start). A paused runner probes and resumes by itself once login works.',
+    "Codex could not authenticate: run `codex login` as the service user on the host, or set OPENAI_API_KEY (or CODEX_API_KEY) in the unit's EnvironmentFile and run `agent-runner restart` (serve reads its environment at start). A paused runner probes and resumes by itself once login works.",
   createClassifier(): Classifier {
     return new CodexClassifier();
   },

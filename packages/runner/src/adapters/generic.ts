@@ -95,7 +95,9 @@ export function createGenericAdapter(options: GenericAdapterOptions = {}): Agent
   return {
     name: 'generic',
     preset,
-    authHint: options.auth_hint ?? 'The agent reported an authentication failure: refresh its credentials on the host (a changed unit EnvironmentFile needs `agent-runner restart`). A paused runner probes and resumes by itself once login works.',
+    authHint:
+      options.auth_hint ??
+      'The agent reported an authentication failure: refresh its credentials on the host (a changed unit EnvironmentFile needs `agent-runner restart`). A paused runner probes and resumes by itself once login works.',
     createClassifier(): Classifier {
       return new GenericClassifier(compiled);
     },

@@ -7,16 +7,7 @@ import type { PresetName } from '@agent-runner/core/config';
 
 /** How a round ended, as far as the runner's policy is concerned. */
 export type FailureClass =
-  | 'ok'
-  | 'rate_limit'
-  | 'overloaded'
-  | 'server_error'
-  | 'timeout'
-  | 'network'
-  | 'auth'
-  | 'config'
-  | 'crash'
-  | 'hang';
+  'ok' | 'rate_limit' | 'overloaded' | 'server_error' | 'timeout' | 'network' | 'auth' | 'config' | 'crash' | 'hang';
 
 /** One piece of evidence behind a classification; recorded (redacted) in `round_end`. */
 export interface Evidence {
