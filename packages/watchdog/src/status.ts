@@ -130,16 +130,14 @@ export async function healStatus(
         next_action: expected
           ? describeNext(t, st, j.verdict, j.alive, j.signature, now, s)
           : `none: ${j.evidence.at(-1) ?? 'not a target'}`,
-        recent_actions: heal
-          .actions(t)
-          .map((x) => ({
-            at: new Date(x.atMs).toISOString(),
-            tier: x.tier,
-            action: x.action,
-            result: x.result,
-            actor: x.actor,
-            reason: x.reason,
-          })),
+        recent_actions: heal.actions(t).map((x) => ({
+          at: new Date(x.atMs).toISOString(),
+          tier: x.tier,
+          action: x.action,
+          result: x.result,
+          actor: x.actor,
+          reason: x.reason,
+        })),
       };
     }),
   );
