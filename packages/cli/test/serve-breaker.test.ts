@@ -12,8 +12,15 @@ const loops = (stateDir: string): Array<Record<string, unknown>> => readEvents(s
 
 /** An agent that crashes at once until `$HOME/fixed` exists. */
 function crashingProject(crashLoop: string): ReturnType<typeof agentProject> {
-  const p = agentProject('cat > /dev/null\nif [ ! -f "$HOME/fixed" ]; then echo "fatal: cannot open database app.db"; exit 4; fi\necho RESULT ok', '', `[runtime.crash_loop]\nthreshold = 2\n${crashLoop}`);
-  p.write('agent-runner.toml', p.git('show', 'HEAD:agent-runner.toml').replace('base_s = 30', 'base_s = 1').replace('max_s = 60', 'max_s = 1'));
+  const p = agentProject(
+    'cat > /dev/null\nif [ ! -f "$HOME/fixed" ]; then echo "fatal: cannot open database app.db"; exit 4; fi\necho RESULT ok',
+    '',
+    `[runtime.crash_loop]\nthreshold = 2\n${crashLoop}`,
+  );
+  p.write(
+    'agent-runner.toml',
+    p.git('show', 'HEAD:agent-runner.toml').replace('base_s = 30', 'base_s = 1').replace('max_s = 60', 'max_s = 1'),
+  );
   p.git('commit', '-qam', 'short back-off');
   return p;
 }
@@ -23,9 +30,20 @@ t.test('open, try, re-open with the cool-down doubled, try again, close: one ala
   t.teardown(p.cleanup);
   const s = startServe(p);
   await until('the breaker opens', () => loops(p.stateDir).length === 1, 20_000);
-  t.match(loops(p.stateDir)[0], { consecutive: 2, threshold: 2, last_exit_code: 4, cooldown_s: 2, retry_at: /^\d{4}-\d\d-\d\dT/, tail: /cannot open database/ });
+  t.match(loops(p.stateDir)[0], {
+    consecutive: 2,
+    threshold: 2,
+    last_exit_code: 4,
+    cooldown_s: 2,
+    retry_at: /^\d{4}-\d\d-\d\dT/,
+    tail: /cannot open database/,
+  });
   await until('paused heartbeat', () => runFile(p.stateDir, 'heartbeat-runner.json')?.['state'] === 'paused', 5000);
-  t.match(runFile(p.stateDir, 'heartbeat-runner.json'), { state: 'paused', detail: { pause: 'crash_loop', until: loops(p.stateDir)[0]?.['retry_at'] } }, 'the heartbeat says why and until when');
+  t.match(
+    runFile(p.stateDir, 'heartbeat-runner.json'),
+    { state: 'paused', detail: { pause: 'crash_loop', until: loops(p.stateDir)[0]?.['retry_at'] } },
+    'the heartbeat says why and until when',
+  );
   t.equal(s.child.exitCode, null, 'serve stays up (no exit 69)');
 
   await until('the try crashes: re-opened', () => loops(p.stateDir).length === 2, 20_000);
@@ -40,7 +58,10 @@ t.test('open, try, re-open with the cool-down doubled, try again, close: one ala
 
   writeFileSync(join(p.home, 'fixed'), '');
   await until('the next try succeeds', () => kinds(readEvents(p.stateDir)).includes('crash_loop_recovered'), 20_000);
-  t.match(readEvents(p.stateDir).find((e) => e['kind'] === 'crash_loop_recovered'), { round: 4, failed_tries: 1 });
+  t.match(
+    readEvents(p.stateDir).find((e) => e['kind'] === 'crash_loop_recovered'),
+    { round: 4, failed_tries: 1 },
+  );
   await until('rounds run again', () => readRounds(p.stateDir).length >= 6, 20_000);
   s.child.kill('SIGTERM');
   t.equal((await s.exited).code, 0, s.stderr());
@@ -48,7 +69,12 @@ t.test('open, try, re-open with the cool-down doubled, try again, close: one ala
   t.equal(done.alarms.length, 1);
   t.equal(done.recoveries.length, 1, 'one recovery');
   t.match(done.recoveries[0], { severity: 'critical', title: /resolved: round 4 succeeded after the crash loop; rounds run again$/ });
-  t.same(readRounds(p.stateDir).slice(0, 4).map((r) => r['classification']), ['crash', 'crash', 'crash', 'ok']);
+  t.same(
+    readRounds(p.stateDir)
+      .slice(0, 4)
+      .map((r) => r['classification']),
+    ['crash', 'crash', 'crash', 'ok'],
+  );
 });
 
 t.test('SIGTERM ends a cool-down at once; the next serve starts half-open (one crash re-opens it, same episode)', async (t) => {
@@ -66,7 +92,7 @@ t.test('SIGTERM ends a cool-down at once; the next serve starts half-open (one c
   const s2 = startServe(p);
   await until('re-opened by the first round', () => loops(p.stateDir).length === 2, 20_000);
   t.equal(readRounds(p.stateDir).length, 3, 'one round, not another threshold of crashes');
-  t.match(loops(p.stateDir)[1], { consecutive: 1, cooldown_s: 600 }, 'the episode\'s cool-down, doubled');
+  t.match(loops(p.stateDir)[1], { consecutive: 1, cooldown_s: 600 }, "the episode's cool-down, doubled");
   s2.child.kill('SIGTERM');
   t.equal((await s2.exited).code, 0);
   t.equal(alarmsOf(p.stateDir, 'crash_loop').alarms.length, 1, 'one alarm across both serves');

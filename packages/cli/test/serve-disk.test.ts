@@ -31,7 +31,8 @@ function fill(dir: string, file: string, leaveBytes: number): void {
   }
 }
 
-const integrity = (stateDir: string, query: Query): unknown => query(join(stateDir, 'ledger.sqlite3'), 'PRAGMA integrity_check')[0]?.['integrity_check'];
+const integrity = (stateDir: string, query: Query): unknown =>
+  query(join(stateDir, 'ledger.sqlite3'), 'PRAGMA integrity_check')[0]?.['integrity_check'];
 
 t.test('low space: no round starts, one alarm; rounds resume by themselves when space is back, one recovery', async (t) => {
   const p = agentProject('cat > /dev/null\necho RESULT', 'disk_min_free_mb = 8');
@@ -45,19 +46,34 @@ t.test('low space: no round starts, one alarm; rounds resume by themselves when 
   await until('rounds on the small disk', () => readRounds(st, disk.query).length >= 2, 20_000);
   fill(st, 'filler', 4 << 20);
   await until('disk_paused', () => kinds(readEvents(st)).includes('disk_paused'), 20_000);
-  t.match(readEvents(st).find((e) => e['kind'] === 'disk_paused'), { cause: 'low_space', min_free_bytes: 8 << 20, path: p.stateDir });
+  t.match(
+    readEvents(st).find((e) => e['kind'] === 'disk_paused'),
+    { cause: 'low_space', min_free_bytes: 8 << 20, path: p.stateDir },
+  );
   await until('paused heartbeat', () => runFile(st, 'heartbeat-runner.json')?.['state'] === 'paused', 5000);
   t.match(runFile(st, 'heartbeat-runner.json'), { state: 'paused', detail: { pause: 'disk' } });
   await until('the alarm', () => alarmsOf(st, 'disk_full', disk.query).alarms.length === 1, 5000);
   const { alarms } = alarmsOf(st, 'disk_full', disk.query);
-  t.match(alarms[0], { severity: 'critical', title: /: disk full, rounds paused$/, body: new RegExp(`Rounds are paused: ${p.stateDir} has [0-7] MiB free .* rounds resume by themselves once 8 MiB are free`) }, 'the reading it paused on: below the 8 MiB floor (the filler may still be writing)');
+  t.match(
+    alarms[0],
+    {
+      severity: 'critical',
+      title: /: disk full, rounds paused$/,
+      body: new RegExp(`Rounds are paused: ${p.stateDir} has [0-7] MiB free .* rounds resume by themselves once 8 MiB are free`),
+    },
+    'the reading it paused on: below the 8 MiB floor (the filler may still be writing)',
+  );
   const held = readRounds(st, disk.query).length;
   await new Promise((r) => setTimeout(r, 3000));
   t.equal(readRounds(st, disk.query).length, held, 'no round while space is low');
   t.equal(s.child.exitCode, null, 'serve is alive');
 
   rmSync(join(st, 'filler'));
-  await until('rounds resume', () => kinds(readEvents(st)).includes('disk_resumed') && readRounds(st, disk.query).length >= held + 2, 20_000);
+  await until(
+    'rounds resume',
+    () => kinds(readEvents(st)).includes('disk_resumed') && readRounds(st, disk.query).length >= held + 2,
+    20_000,
+  );
   s.child.kill('SIGTERM');
   t.equal((await s.exited).code, 0, s.stderr());
   const after = alarmsOf(st, 'disk_full', disk.query);
@@ -68,7 +84,10 @@ t.test('low space: no round starts, one alarm; rounds resume by themselves when 
 });
 
 t.test('a disk full to the last block when a round ends: serve waits, records the round as it ended, resumes', async (t) => {
-  const p = agentProject('cat > /dev/null\ntouch "$HOME/started-$AGENT_RUNNER_ROUND"\nwhile [ ! -f "$HOME/go" ]; do sleep 0.1; done\necho RESULT done', 'disk_min_free_mb = 1');
+  const p = agentProject(
+    'cat > /dev/null\ntouch "$HOME/started-$AGENT_RUNNER_ROUND"\nwhile [ ! -f "$HOME/go" ]; do sleep 0.1; done\necho RESULT done',
+    'disk_min_free_mb = 1',
+  );
   t.teardown(p.cleanup);
   mkdirSync(p.stateDir);
   const disk = await smallDisk(p.stateDir, 16);
@@ -97,7 +116,10 @@ t.test('a disk full to the last block when a round ends: serve waits, records th
   t.match(err, /runner: heartbeat not written \(the state file system is full\)/);
   t.equal(err.match(/heartbeat not written/g)?.length, 1, 'a failing heartbeat told once');
   t.match(err, /heartbeat written again/);
-  t.match(readEvents(st).filter((e) => e['kind'] === 'disk_resumed'), [{ free_bytes: Number }]);
+  t.match(
+    readEvents(st).filter((e) => e['kind'] === 'disk_resumed'),
+    [{ free_bytes: Number }],
+  );
   const { alarms, recoveries } = alarmsOf(st, 'disk_full', disk.query);
   t.equal(alarms.length, 1, 'one alarm: during the pause if the full ledger took it, else late, once space was back');
   t.equal(recoveries.length, 1, 'and its recovery');
@@ -106,9 +128,15 @@ t.test('a disk full to the last block when a round ends: serve waits, records th
 });
 
 t.test('disk_min_free_mb = 0 (no gate): a round that cannot start for a full disk waits and starts once space is back', async (t) => {
-  const p = agentProject('cat > /dev/null\nif [ -f "$HOME/crashed" ]; then echo RESULT; exit 0; fi\ntouch "$HOME/crashed"\necho "fatal: boom"\nexit 3', 'disk_min_free_mb = 0');
+  const p = agentProject(
+    'cat > /dev/null\nif [ -f "$HOME/crashed" ]; then echo RESULT; exit 0; fi\ntouch "$HOME/crashed"\necho "fatal: boom"\nexit 3',
+    'disk_min_free_mb = 0',
+  );
   t.teardown(p.cleanup);
-  p.write('agent-runner.toml', readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('base_s = 30', 'base_s = 3').replace('max_s = 60', 'max_s = 3'));
+  p.write(
+    'agent-runner.toml',
+    readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('base_s = 30', 'base_s = 3').replace('max_s = 60', 'max_s = 3'),
+  );
   p.git('commit', '-qam', 'short back-off');
   mkdirSync(p.stateDir);
   const disk = await smallDisk(p.stateDir, 16);
@@ -126,7 +154,11 @@ t.test('disk_min_free_mb = 0 (no gate): a round that cannot start for a full dis
   s.child.kill('SIGTERM');
   t.equal((await s.exited).code, 0, s.stderr());
   const rounds = readRounds(st, disk.query);
-  t.same(rounds.filter((r) => r['status'] === 'running'), [], 'no row left running');
+  t.same(
+    rounds.filter((r) => r['status'] === 'running'),
+    [],
+    'no row left running',
+  );
   t.match(rounds.at(-1), { status: 'finished', classification: 'ok' });
   t.equal(integrity(st, disk.query), 'ok');
 });

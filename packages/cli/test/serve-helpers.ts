@@ -53,7 +53,9 @@ export function startServe(p: TempProject, args: string[] = [], wrap: (argv: str
   let err = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
   child.stdout?.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, atMs: Date.now() })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, atMs: Date.now() })),
+  );
   return { child, stderr: () => err, exited };
 }
 
@@ -62,11 +64,18 @@ export function readEvents(stateDir: string): Array<Record<string, unknown>> {
   const dir = join(stateDir, 'logs', 'events');
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.jsonl'))
+      .sort();
   } catch {
     return [];
   }
-  return files.flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+  return files.flatMap((f) =>
+    readFileSync(join(dir, f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+  );
 }
 
 /** Runs a read-only query on a SQLite file and returns its rows. */
@@ -95,13 +104,30 @@ export function readRounds(stateDir: string, query: Query = localQuery): Array<R
 }
 
 /** Rows of the ledger's `outbox` table (kind, severity, title, body, payload parsed), oldest first. */
-export function readOutbox(stateDir: string, query: Query = localQuery): Array<{ kind: string; severity: string; title: string; body: string; idempotency_key: string; payload: Record<string, unknown> }> {
-  const rows = query(join(stateDir, 'ledger.sqlite3'), 'SELECT kind, severity, title, body, idempotency_key, payload FROM outbox ORDER BY id');
-  return rows.map((r) => ({ kind: String(r['kind']), severity: String(r['severity']), title: String(r['title']), body: String(r['body']), idempotency_key: String(r['idempotency_key']), payload: JSON.parse(String(r['payload'] ?? '{}')) as Record<string, unknown> }));
+export function readOutbox(
+  stateDir: string,
+  query: Query = localQuery,
+): Array<{ kind: string; severity: string; title: string; body: string; idempotency_key: string; payload: Record<string, unknown> }> {
+  const rows = query(
+    join(stateDir, 'ledger.sqlite3'),
+    'SELECT kind, severity, title, body, idempotency_key, payload FROM outbox ORDER BY id',
+  );
+  return rows.map((r) => ({
+    kind: String(r['kind']),
+    severity: String(r['severity']),
+    title: String(r['title']),
+    body: String(r['body']),
+    idempotency_key: String(r['idempotency_key']),
+    payload: JSON.parse(String(r['payload'] ?? '{}')) as Record<string, unknown>,
+  }));
 }
 
 /** The outbox rows of one alarm cause, split into alarms and recoveries. */
-export function alarmsOf(stateDir: string, cause: string, query: Query = localQuery): { alarms: ReturnType<typeof readOutbox>; recoveries: ReturnType<typeof readOutbox> } {
+export function alarmsOf(
+  stateDir: string,
+  cause: string,
+  query: Query = localQuery,
+): { alarms: ReturnType<typeof readOutbox>; recoveries: ReturnType<typeof readOutbox> } {
   const rows = readOutbox(stateDir, query).filter((r) => r.kind === cause);
   return { alarms: rows.filter((r) => r.payload['phase'] === 'alarm'), recoveries: rows.filter((r) => r.payload['phase'] === 'recovery') };
 }
@@ -139,12 +165,30 @@ export interface SmallDisk {
 /** Mounts a {@link SmallDisk} over the existing directory `dir`. */
 export async function smallDisk(dir: string, sizeMiB: number): Promise<SmallDisk> {
   const root = process.getuid?.() === 0;
-  const holder = spawn('unshare', [...(root ? [] : ['--user', '--map-root-user']), '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o "size=$1m,mode=0700" tmpfs "$2" && echo ready && exec sleep 3600', 'sh', String(sizeMiB), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const holder = spawn(
+    'unshare',
+    [
+      ...(root ? [] : ['--user', '--map-root-user']),
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount -t tmpfs -o "size=$1m,mode=0700" tmpfs "$2" && echo ready && exec sleep 3600',
+      'sh',
+      String(sizeMiB),
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   holder.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   holder.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
-  await Promise.race([until('the tmpfs mount', () => out.includes('ready'), 10_000), exited.then(() => Promise.reject(new Error(`unshare failed: ${out}`)))]);
+  await Promise.race([
+    until('the tmpfs mount', () => out.includes('ready'), 10_000),
+    exited.then(() => Promise.reject(new Error(`unshare failed: ${out}`))),
+  ]);
   const pid = holder.pid as number;
   const enter = ['-t', String(pid), '-m', ...(root ? [] : ['-U', '--preserve-credentials'])];
   const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -155,7 +199,9 @@ export async function smallDisk(dir: string, sizeMiB: number): Promise<SmallDisk
     command: (cwd) => (argv) => ['nsenter', ...enter, `--wd=${cwd}`, '--', ...argv],
     query: (dbFile, sql) => {
       const inside = dbFile.startsWith(`/proc/${pid}/root/`) ? dbFile.slice(`/proc/${pid}/root`.length) : dbFile;
-      return JSON.parse(execFileSync('nsenter', [...enter, '--', process.execPath, '-e', script, inside, sql], { encoding: 'utf8' })) as Array<Record<string, unknown>>;
+      return JSON.parse(
+        execFileSync('nsenter', [...enter, '--', process.execPath, '-e', script, inside, sql], { encoding: 'utf8' }),
+      ) as Array<Record<string, unknown>>;
     },
     close: () => holder.kill('SIGKILL'),
   };

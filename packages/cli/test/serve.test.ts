@@ -9,20 +9,39 @@ import { alarmsOf, agentProject, readEvents, readRounds, runFile, startServe } f
 const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
 
 t.test('serve --max-rounds 3: rounds, ledger rows, events, logs, git hygiene', async (t) => {
-  const p = agentProject('cat > /dev/null\necho "round $AGENT_RUNNER_ROUND of $AGENT_RUNNER_PROJECT in ${AGENT_RUNNER_PHASE:-none}"\necho "x$AGENT_RUNNER_ROUND" >> work.txt\necho RESULT done');
+  const p = agentProject(
+    'cat > /dev/null\necho "round $AGENT_RUNNER_ROUND of $AGENT_RUNNER_PROJECT in ${AGENT_RUNNER_PHASE:-none}"\necho "x$AGENT_RUNNER_ROUND" >> work.txt\necho RESULT done',
+  );
   t.teardown(p.cleanup);
   const r = await runCli(['serve', '--max-rounds', '3'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
   t.equal(r.code, 0, r.stderr);
   const rounds = readRounds(p.stateDir);
-  t.same(rounds.map((x) => [x['round'], x['status'], x['classification'], x['exit_code']]), [[1, 'finished', 'ok', 0], [2, 'finished', 'ok', 0], [3, 'finished', 'ok', 0]]);
+  t.same(
+    rounds.map((x) => [x['round'], x['status'], x['classification'], x['exit_code']]),
+    [
+      [1, 'finished', 'ok', 0],
+      [2, 'finished', 'ok', 0],
+      [3, 'finished', 'ok', 0],
+    ],
+  );
   const evs = readEvents(p.stateDir);
-  t.same(kinds(evs).filter((k) => k.startsWith('round_') || k.startsWith('serve_') || k === 'max_rounds_reached' || k === 'vcs_stashed'), [
-    'serve_started',
-    'round_start', 'vcs_stashed', 'round_end',
-    'round_start', 'vcs_stashed', 'round_end',
-    'round_start', 'vcs_stashed', 'round_end',
-    'max_rounds_reached', 'serve_stopped',
-  ]);
+  t.same(
+    kinds(evs).filter((k) => k.startsWith('round_') || k.startsWith('serve_') || k === 'max_rounds_reached' || k === 'vcs_stashed'),
+    [
+      'serve_started',
+      'round_start',
+      'vcs_stashed',
+      'round_end',
+      'round_start',
+      'vcs_stashed',
+      'round_end',
+      'round_start',
+      'vcs_stashed',
+      'round_end',
+      'max_rounds_reached',
+      'serve_stopped',
+    ],
+  );
   const end = evs.find((e) => e['kind'] === 'round_end');
   t.match(end, { round: 1, classification: 'ok', exit_code: 0, phase: 'default', unit: 'runner', project: 'proj', v: 1 });
   const log = String(rounds[0]?.['log_file']);
@@ -79,9 +98,16 @@ t.test('first SIGTERM lets the round finish; a second one kills its process grou
 });
 
 t.test('crash loop with cooldown_s = 0: a hard stop, exit 69, one alarm with the redacted tail', async (t) => {
-  const p = agentProject('cat > /dev/null\necho "fatal: boom with key sk-ant-abcdefghijklmnopqrstuvwx"\nexit 3', '', '[runtime.crash_loop]\nthreshold = 3\ncooldown_s = 0\n');
+  const p = agentProject(
+    'cat > /dev/null\necho "fatal: boom with key sk-ant-abcdefghijklmnopqrstuvwx"\nexit 3',
+    '',
+    '[runtime.crash_loop]\nthreshold = 3\ncooldown_s = 0\n',
+  );
   t.teardown(p.cleanup);
-  writeFileSync(join(p.dir, 'agent-runner.toml'), readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('base_s = 30', 'base_s = 1').replace('max_s = 60', 'max_s = 1'));
+  writeFileSync(
+    join(p.dir, 'agent-runner.toml'),
+    readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8').replace('base_s = 30', 'base_s = 1').replace('max_s = 60', 'max_s = 1'),
+  );
   const r = await runCli(['serve'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
   t.equal(r.code, 69, r.stderr);
   const evs = readEvents(p.stateDir);
@@ -91,7 +117,10 @@ t.test('crash loop with cooldown_s = 0: a hard stop, exit 69, one alarm with the
   t.match(String(loop?.['tail']), /fatal: boom/);
   t.notMatch(String(loop?.['tail']), /sk-ant-abc/, 'secrets redacted');
   t.equal(readRounds(p.stateDir).length, 3);
-  t.same(readRounds(p.stateDir).map((x) => x['classification']), ['crash', 'crash', 'crash']);
+  t.same(
+    readRounds(p.stateDir).map((x) => x['classification']),
+    ['crash', 'crash', 'crash'],
+  );
   const { alarms, recoveries } = alarmsOf(p.stateDir, 'crash_loop');
   t.equal(alarms.length, 1, 'one alarm, queued by serve itself (no monitor running)');
   t.equal(recoveries.length, 0);
@@ -100,7 +129,11 @@ t.test('crash loop with cooldown_s = 0: a hard stop, exit 69, one alarm with the
   t.match(alarms[0]?.body, /fatal: boom/);
   t.notMatch(alarms[0]?.body, /sk-ant-abc/);
   t.match(alarms[0]?.body, /Fix the cause, then: agent-runner start$/);
-  t.match(runFile(p.stateDir, 'exit-runner.json'), { exit_code: 69, reason: 'crash_loop' }, 'the exit record tells the watchdog to leave it stopped');
+  t.match(
+    runFile(p.stateDir, 'exit-runner.json'),
+    { exit_code: 69, reason: 'crash_loop' },
+    'the exit record tells the watchdog to leave it stopped',
+  );
 
   // Fixed, started again: the first good round is the recovery, told once.
   writeFileSync(join(p.dir, 'agent.sh'), '#!/bin/sh\ncat > /dev/null\necho RESULT\n');
@@ -110,7 +143,11 @@ t.test('crash loop with cooldown_s = 0: a hard stop, exit 69, one alarm with the
   const after = alarmsOf(p.stateDir, 'crash_loop');
   t.equal(after.alarms.length, 1);
   t.equal(after.recoveries.length, 1, 'one recovery');
-  t.match(after.recoveries[0], { severity: 'critical', title: /resolved: round 4 succeeded after the crash loop/, payload: { reply_to: after.alarms[0]?.idempotency_key } });
+  t.match(after.recoveries[0], {
+    severity: 'critical',
+    title: /resolved: round 4 succeeded after the crash loop/,
+    payload: { reply_to: after.alarms[0]?.idempotency_key },
+  });
   t.ok(kinds(readEvents(p.stateDir)).includes('crash_loop_recovered'));
 });
 
@@ -131,7 +168,11 @@ t.test('config_broken: exit 78 before any round burns; one alarm, cleared by the
   t.equal(again.code, 78);
   const broken = alarmsOf(p.stateDir, 'config_broken');
   t.equal(broken.alarms.length, 1, 'two failed starts, one alarm');
-  t.match(broken.alarms[0], { severity: 'critical', title: /: not started: agent_on_path broken$/, body: /agent executable not found: no-such-agent-xyz/ });
+  t.match(broken.alarms[0], {
+    severity: 'critical',
+    title: /: not started: agent_on_path broken$/,
+    body: /agent executable not found: no-such-agent-xyz/,
+  });
 
   writeFileSync(join(p.dir, 'PROMPT.md'), '');
   writeFileSync(toml, good);
@@ -147,7 +188,9 @@ t.test('config_broken: exit 78 before any round burns; one alarm, cleared by the
 });
 
 t.test('.agent-done stops with its first 200 characters; a stale one is cleared at start', async (t) => {
-  const p = agentProject(`cat > /dev/null\nif [ "$AGENT_RUNNER_ROUND" = 2 ]; then printf '%0300d' 0 > "$AGENT_RUNNER_LOG_DIR/.agent-done"; fi\necho RESULT`);
+  const p = agentProject(
+    `cat > /dev/null\nif [ "$AGENT_RUNNER_ROUND" = 2 ]; then printf '%0300d' 0 > "$AGENT_RUNNER_LOG_DIR/.agent-done"; fi\necho RESULT`,
+  );
   t.teardown(p.cleanup);
   const logs = join(p.stateDir, 'logs');
   mkdirSync(logs, { recursive: true });
@@ -191,8 +234,14 @@ t.test('crash recovery: a round left running by a killed serve is closed as inte
   writeFileSync(join(p.dir, 'agent.sh'), '#!/bin/sh\ncat > /dev/null\necho RESULT\n');
   const r = await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
   t.equal(r.code, 0, r.stderr);
-  t.match(readRounds(p.stateDir), [{ round: 1, status: 'interrupted' }, { round: 2, status: 'finished' }]);
-  t.match(readEvents(p.stateDir).find((e) => e['kind'] === 'round_interrupted'), { round: 1, reason: 'process_gone' });
+  t.match(readRounds(p.stateDir), [
+    { round: 1, status: 'interrupted' },
+    { round: 2, status: 'finished' },
+  ]);
+  t.match(
+    readEvents(p.stateDir).find((e) => e['kind'] === 'round_interrupted'),
+    { round: 1, reason: 'process_gone' },
+  );
 });
 
 t.test('no orphaned round: the agent group a SIGKILLed serve left behind is ended before the next round starts', async (t) => {
@@ -204,14 +253,19 @@ t.test('no orphaned round: the agent group a SIGKILLed serve left behind is ende
   const pgid = Number(readRounds(p.stateDir)[0]?.['agent_pgid']);
   s.child.kill('SIGKILL');
   await s.exited;
-  const alive = (): boolean => readdirSync('/proc').some((d) => /^\d+$/.test(d) && (() => {
-    try {
-      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      return f[2] === String(pgid) && f[0] !== 'Z'; // a zombie waits for its reaper, it runs nothing
-    } catch {
-      return false;
-    }
-  })());
+  const alive = (): boolean =>
+    readdirSync('/proc').some(
+      (d) =>
+        /^\d+$/.test(d) &&
+        (() => {
+          try {
+            const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+            return f[2] === String(pgid) && f[0] !== 'Z'; // a zombie waits for its reaper, it runs nothing
+          } catch {
+            return false;
+          }
+        })(),
+    );
   t.ok(alive(), `the agent group ${pgid} outlived serve`);
   writeFileSync(join(p.dir, 'agent.sh'), '#!/bin/sh\ncat > /dev/null\necho RESULT\n');
   const r = await runCli(['serve', '--max-rounds', '1'], { cwd: p.dir, env: p.env, timeoutMs: 30_000 });
@@ -221,7 +275,10 @@ t.test('no orphaned round: the agent group a SIGKILLed serve left behind is ende
   const ended = ev.findIndex((e) => e['kind'] === 'orphan_group_ended');
   t.match(ev[ended], { round: 1, pgid, kill_sent: false, remaining: 0 });
   t.ok(ended >= 0 && ended < ev.findIndex((e) => e['kind'] === 'round_start' && e['round'] === 2), 'ended before round 2 started');
-  t.match(readRounds(p.stateDir), [{ round: 1, status: 'interrupted' }, { round: 2, status: 'finished' }]);
+  t.match(readRounds(p.stateDir), [
+    { round: 1, status: 'interrupted' },
+    { round: 2, status: 'finished' },
+  ]);
 });
 
 t.test('peek --log shows a stream-json round as a transcript; --raw as the agent wrote it', async (t) => {
@@ -235,8 +292,17 @@ t.test('peek --log shows a stream-json round as a transcript; --raw as the agent
   t.match(log.stdout, /^result: success, 0\.3 s, 2 turns, \$0\.0159/m);
   t.notMatch(log.stdout, /"type":/, 'no raw JSON');
   const raw = await runCli(['peek', '--log', '--raw', '--lines', '2'], { cwd: p.dir, env: p.env });
-  t.same(raw.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type?: string }).type), ['assistant', 'result'], 'the last two lines as written');
-  const json = JSON.parse((await runCli(['peek', '--log', '--json', '--lines', '1'], { cwd: p.dir, env: p.env })).stdout) as { lines: string[] };
+  t.same(
+    raw.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { type?: string }).type),
+    ['assistant', 'result'],
+    'the last two lines as written',
+  );
+  const json = JSON.parse((await runCli(['peek', '--log', '--json', '--lines', '1'], { cwd: p.dir, env: p.env })).stdout) as {
+    lines: string[];
+  };
   t.match(json.lines, [/^result: success/]);
 });
 
@@ -261,7 +327,7 @@ t.test('peek --json answers from the ledger and recent events', async (t) => {
   t.equal(bad.code, 64);
 });
 
-t.test('git hygiene never stashes the operator\'s uncommitted edits of the config or the prompt', async (t) => {
+t.test("git hygiene never stashes the operator's uncommitted edits of the config or the prompt", async (t) => {
   const p = agentProject('cat > /dev/null\necho work > agent-work.txt\necho RESULT');
   t.teardown(p.cleanup);
   p.write('agent-runner.toml', `${readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8')}# edited by the operator\n`);
@@ -270,6 +336,6 @@ t.test('git hygiene never stashes the operator\'s uncommitted edits of the confi
   t.equal(r.code, 0, r.stderr);
   t.match(readFileSync(join(p.dir, 'agent-runner.toml'), 'utf8'), /# edited by the operator/, 'config edit kept');
   t.equal(readFileSync(join(p.dir, 'PROMPT.md'), 'utf8'), 'A new prompt, not committed yet.\n', 'prompt edit kept');
-  t.notOk(existsSync(join(p.dir, 'agent-work.txt')), 'the agent\'s work was stashed');
+  t.notOk(existsSync(join(p.dir, 'agent-work.txt')), "the agent's work was stashed");
   t.match(p.git('stash', 'show', '--include-untracked', '--name-only', 'stash@{0}'), /agent-work\.txt/);
 });

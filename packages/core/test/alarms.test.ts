@@ -8,7 +8,11 @@ import { openLedger } from '../src/ledger/index.js';
 const root = new URL('../../../', import.meta.url).pathname;
 
 t.test('docs/notifications.md is generated from the alarm catalogue and current', async (t) => {
-  t.equal(readFileSync(`${root}docs/notifications.md`, 'utf8'), renderNotificationsDoc(), 'docs/notifications.md is stale: run `npm run docs`');
+  t.equal(
+    readFileSync(`${root}docs/notifications.md`, 'utf8'),
+    renderNotificationsDoc(),
+    'docs/notifications.md is stale: run `npm run docs`',
+  );
 });
 
 t.test('every alarm: title <project>@<host>: ..., no severity tag, a fix or resume line, secrets redacted', async (t) => {
@@ -30,7 +34,8 @@ t.test('one episode: one alarm and one recovery at the alarm severity, replying 
   const scope = { project: 'app', host: 'pi' };
   const first = raiseAlarm(ledger, 'crash_loop', { consecutive: 5 }, scope);
   t.equal(first.raised, true);
-  for (let i = 0; i < 5; i++) t.equal(raiseAlarm(ledger, 'crash_loop', { consecutive: 6 + i }, scope).raised, false, 'raised again while active: refreshed only');
+  for (let i = 0; i < 5; i++)
+    t.equal(raiseAlarm(ledger, 'crash_loop', { consecutive: 6 + i }, scope).raised, false, 'raised again while active: refreshed only');
   const active = (project: string): string[] => ledger.monitor.activeAlerts({ host: 'pi', project }).map((a) => a.detector);
   t.same(active('app'), ['crash_loop'], 'one active episode');
   t.equal(ledger.outbox.countByStatus().pending, 1, 'one alarm queued');

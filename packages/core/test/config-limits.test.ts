@@ -31,7 +31,11 @@ function fails(f: () => unknown): AgentRunnerError {
 /** Every message, expected and found of `e` (and its `more`) is one line of sane length. */
 function oneLineReasons(t: Test, e: AgentRunnerError, what: string): void {
   for (const x of [e, ...e.more]) {
-    for (const [field, v] of [['message', x.message], ['expected', x.expected], ['found', x.found]] as const) {
+    for (const [field, v] of [
+      ['message', x.message],
+      ['expected', x.expected],
+      ['found', x.found],
+    ] as const) {
       if (v === undefined) continue;
       if (/[\n\r]/.test(v) || v.length > 900) t.fail(`${what}: ${field} is not one short line: ${v.slice(0, 200)}`);
     }
@@ -112,16 +116,29 @@ t.test('only small regular files are read, and a FIFO is never opened', async (t
   t.equal(readConfigSource(join(dir, 'link.toml')), MIN, 'a symlink to a regular file is read');
   const latin1 = join(dir, 'latin1.toml');
   writeFileSync(latin1, Buffer.concat([Buffer.from(`${MIN}[runtime]\n`), Buffer.from('# caf\xe9\n', 'latin1')]));
-  t.match(fails(() => readConfigSource(latin1)), { code: 'ERR_AR_CONFIG_SYNTAX', exitCode: 78, message: /is not valid UTF-8/, location: { file: latin1, line: 6 } }, 'not UTF-8: refused at its line, not read as U+FFFD');
+  t.match(
+    fails(() => readConfigSource(latin1)),
+    { code: 'ERR_AR_CONFIG_SYNTAX', exitCode: 78, message: /is not valid UTF-8/, location: { file: latin1, line: 6 } },
+    'not UTF-8: refused at its line, not read as U+FFFD',
+  );
   t.equal(loadConfig(join(dir, 'link.toml'), { env, mode: 'user', skipFileChecks: true }).agent.command[0], 'claude');
 });
 
 t.test('every duration and count has an upper bound', async (t) => {
   const e = fails(() => parse(`${MIN}[runtime]\nrestart_delay_s = 0x7FFFFFFF\n`));
-  t.match(e, { code: 'ERR_AR_CONFIG_INVALID', key: 'runtime.restart_delay_s', message: /out of range/, expected: `a number <= ${MAX_DURATION_S}` });
+  t.match(e, {
+    code: 'ERR_AR_CONFIG_INVALID',
+    key: 'runtime.restart_delay_s',
+    message: /out of range/,
+    expected: `a number <= ${MAX_DURATION_S}`,
+  });
   t.equal(parse(`${MIN}[runtime]\nrestart_delay_s = ${MAX_DURATION_S}\n`).runtime.restart_delay_s, MAX_DURATION_S, 'a week is allowed');
   for (const v of ['nan', 'inf', '-inf']) {
-    t.match(fails(() => parse(`${MIN}[runtime]\nround_timeout_s = ${v}\n`)), { code: 'ERR_AR_CONFIG_INVALID', key: 'runtime.round_timeout_s' }, `${v} is refused`);
+    t.match(
+      fails(() => parse(`${MIN}[runtime]\nround_timeout_s = ${v}\n`)),
+      { code: 'ERR_AR_CONFIG_INVALID', key: 'runtime.round_timeout_s' },
+      `${v} is refused`,
+    );
   }
   const unbounded: string[] = [];
   const walk = (node: Record<string, unknown>, at: string): void => {
@@ -129,7 +146,8 @@ t.test('every duration and count has an upper bound', async (t) => {
     if (isNumber && typeof node['maximum'] !== 'number') unbounded.push(at);
     if (node['x-unit'] === 's' && (node['maximum'] as number) > MAX_DURATION_S) unbounded.push(`${at} (over a week)`);
     for (const k of ['properties', 'patternProperties'] as const) {
-      for (const [name, child] of Object.entries((node[k] as Record<string, Record<string, unknown>> | undefined) ?? {})) walk(child, `${at}.${name}`);
+      for (const [name, child] of Object.entries((node[k] as Record<string, Record<string, unknown>> | undefined) ?? {}))
+        walk(child, `${at}.${name}`);
     }
     const add = node['additionalProperties'];
     if (add && typeof add === 'object') walk(add as Record<string, unknown>, `${at}.*`);
@@ -142,19 +160,42 @@ t.test('every duration and count has an upper bound', async (t) => {
 t.test('[agent.env] must fit the kernel limit on argv and environment', async (t) => {
   const many = Array.from({ length: 90_000 }, (_, i) => `k${i} = ""`).join('\n');
   const e = fails(() => parse(`${MIN}[agent.env]\n${many}\n`));
-  t.match(e, { code: 'ERR_AR_CONFIG_INVALID', exitCode: 78, key: 'agent.env', message: /^\[agent\.env\] takes 1396 KiB of the agent's environment \(90000 variables\); at most 1024 KiB.*ARG_MAX/ });
+  t.match(e, {
+    code: 'ERR_AR_CONFIG_INVALID',
+    exitCode: 78,
+    key: 'agent.env',
+    message: /^\[agent\.env\] takes 1396 KiB of the agent's environment \(90000 variables\); at most 1024 KiB.*ARG_MAX/,
+  });
   t.equal(e.location?.line, 5, 'at the [agent.env] header');
   const one = fails(() => parse(`${MIN}[agent.env]\nBIG = "${'x'.repeat(200_000)}"\n`));
   t.match(one, { key: 'agent.env.BIG', message: /"BIG" is 196 KiB; one environment variable can be at most 128 KiB/ });
-  t.match(fails(() => parse(`${MIN}[agent.env]\nX = "a\\u0000b"\n`)), { key: 'agent.env.X', expected: /without NUL/ });
-  t.match(fails(() => parse(`${MIN}[agent.env]\n"A=B" = "x"\n`)), { code: 'ERR_AR_CONFIG_UNKNOWN_KEY', key: 'agent.env."A=B"' });
-  t.match(fails(() => parse('[agent]\ncommand = ["c\\u0000"]\n[prompt]\nfile = "P.md"\n')), { key: 'agent.command[0]' }, 'no NUL in argv either');
+  t.match(
+    fails(() => parse(`${MIN}[agent.env]\nX = "a\\u0000b"\n`)),
+    { key: 'agent.env.X', expected: /without NUL/ },
+  );
+  t.match(
+    fails(() => parse(`${MIN}[agent.env]\n"A=B" = "x"\n`)),
+    { code: 'ERR_AR_CONFIG_UNKNOWN_KEY', key: 'agent.env."A=B"' },
+  );
+  t.match(
+    fails(() => parse('[agent]\ncommand = ["c\\u0000"]\n[prompt]\nfile = "P.md"\n')),
+    { key: 'agent.command[0]' },
+    'no NUL in argv either',
+  );
 });
 
 t.test('a project name derived from the work dir says so, and which key to set', async (t) => {
   const e = fails(() => parse(MIN, '/x/my proj/agent-runner.toml'));
-  t.equal(e.message, 'project name "my proj" derived from the directory /x/my proj is invalid; set `project = "my-proj"` in /x/my proj/agent-runner.toml');
-  t.match(e, { code: 'ERR_AR_CONFIG_INVALID', exitCode: 78, key: 'project', location: { file: '/x/my proj/agent-runner.toml', line: undefined } });
+  t.equal(
+    e.message,
+    'project name "my proj" derived from the directory /x/my proj is invalid; set `project = "my-proj"` in /x/my proj/agent-runner.toml',
+  );
+  t.match(e, {
+    code: 'ERR_AR_CONFIG_INVALID',
+    exitCode: 78,
+    key: 'project',
+    location: { file: '/x/my proj/agent-runner.toml', line: undefined },
+  });
   t.equal(parse(`project = "my-proj"\n${MIN}`, '/x/my proj/agent-runner.toml').project, 'my-proj', 'setting it is the fix');
   const more = fails(() => parse(`${MIN}[runtime]\nrestart_delay_s = 5\n[vcs]\ndirty_action = "x"\n`, '/x/my proj/agent-runner.toml'));
   t.equal(more.code, 'ERR_AR_CONFIG_INVALID', 'schema problems come first, as before');
@@ -175,9 +216,21 @@ t.test('reasons are one line: values cut and escaped, problems capped', async (t
   const syntax = fails(() => parse(`${MIN}x = "${'z'.repeat(1 << 20)}\n`));
   t.equal(syntax.code, 'ERR_AR_CONFIG_SYNTAX');
   oneLineReasons(t, syntax, 'a syntax error on a 1 MB line');
-  t.match(fails(() => parse(`${MIN}[${'a.'.repeat(5000)}b]\n`)), { code: 'ERR_AR_CONFIG_UNKNOWN_KEY', key: 'a' }, 'a 5000-deep table');
-  t.match(fails(() => parse(`${MIN}${'a.'.repeat(50_000)}b = 1\n`)), { code: 'ERR_AR_CONFIG_UNKNOWN_KEY', exitCode: 78 }, 'a 50000-part key');
-  t.match(fails(() => parse(`${MIN}x = ${'['.repeat(5000)}${']'.repeat(5000)}\n`)), { code: 'ERR_AR_CONFIG_SYNTAX', exitCode: 78 }, '5000 nested arrays');
+  t.match(
+    fails(() => parse(`${MIN}[${'a.'.repeat(5000)}b]\n`)),
+    { code: 'ERR_AR_CONFIG_UNKNOWN_KEY', key: 'a' },
+    'a 5000-deep table',
+  );
+  t.match(
+    fails(() => parse(`${MIN}${'a.'.repeat(50_000)}b = 1\n`)),
+    { code: 'ERR_AR_CONFIG_UNKNOWN_KEY', exitCode: 78 },
+    'a 50000-part key',
+  );
+  t.match(
+    fails(() => parse(`${MIN}x = ${'['.repeat(5000)}${']'.repeat(5000)}\n`)),
+    { code: 'ERR_AR_CONFIG_SYNTAX', exitCode: 78 },
+    '5000 nested arrays',
+  );
   const bad = Array.from({ length: 5000 }, (_, i) => `bogus_${i} = 1`).join('\n');
   const capped = fails(() => parse(`${MIN}[runtime]\n${bad}\n`));
   t.equal(capped.more.length, 20, '19 more problems and a count of the rest');

@@ -89,7 +89,8 @@ function at(node: Schema, ...keys: string[]): Schema {
 /** The one schema of `[phases.NAME]` (its `patternProperties` has a single pattern). */
 function phaseSchema(): Schema {
   const patterns = Object.values(at(CONFIG_SCHEMA, 'properties', 'phases', 'patternProperties')) as Schema[];
-  if (patterns.length !== 1 || !patterns[0]) throw new Error(`phases.patternProperties has ${patterns.length} patterns, this test knows one`);
+  if (patterns.length !== 1 || !patterns[0])
+    throw new Error(`phases.patternProperties has ${patterns.length} patterns, this test knows one`);
   return patterns[0];
 }
 
@@ -116,18 +117,23 @@ function drift(name: string, type: ts.Type, node: Schema, where: string, normali
   for (const [key, n] of Object.entries(normalised)) {
     const inSchema = want.has(key);
     const inType = got.has(key);
-    if (n.is === 'added' && inSchema) out.push(`${name}.${key} is listed as added by normalisation, but ${where} has the key: drop it from the list`);
+    if (n.is === 'added' && inSchema)
+      out.push(`${name}.${key} is listed as added by normalisation, but ${where} has the key: drop it from the list`);
     if (n.is !== 'added' && !inSchema) out.push(`${name}.${key} is listed as ${n.is} by normalisation, but ${where} has no such key`);
-    if (n.is === 'resolved' && want.get(key)) out.push(`${name}.${key} is listed as resolved by normalisation, but ${where}.${key} has a default: drop it from the list`);
+    if (n.is === 'resolved' && want.get(key))
+      out.push(`${name}.${key} is listed as resolved by normalisation, but ${where}.${key} has a default: drop it from the list`);
     if (n.is === 'dropped' && inType) out.push(`${name}.${key} is listed as dropped by normalisation, but the interface has it`);
     if (n.is !== 'dropped' && !inType) out.push(`${name} lacks \`${key}\` (listed as ${n.is} by normalisation: ${n.why})`);
-    if (n.is !== 'dropped' && got.get(key)) out.push(`${name}.${key} is optional, but normalisation always sets it (${n.why}): make it required`);
+    if (n.is !== 'dropped' && got.get(key))
+      out.push(`${name}.${key} is optional, but normalisation always sets it (${n.why}): make it required`);
   }
   for (const [key, optional] of got) {
     if (normalised[key]) continue;
     if (!want.has(key)) out.push(`${name}.${key} is not a key of ${where} (add it to the schema, or remove it from the interface)`);
-    else if (optional && want.get(key)) out.push(`${name}.${key} is optional, but ${where}.${key} has a default or is required, so it is always present: make it required`);
-    else if (!optional && !want.get(key)) out.push(`${name}.${key} is required, but ${where}.${key} has no default and is not required: make it optional`);
+    else if (optional && want.get(key))
+      out.push(`${name}.${key} is optional, but ${where}.${key} has a default or is required, so it is always present: make it required`);
+    else if (!optional && !want.get(key))
+      out.push(`${name}.${key} is required, but ${where}.${key} has no default and is not required: make it optional`);
   }
   for (const key of want.keys()) {
     if (!got.has(key) && !normalised[key]) out.push(`${name} lacks \`${key}\`, a key of ${where}`);
@@ -137,8 +143,12 @@ function drift(name: string, type: ts.Type, node: Schema, where: string, normali
     if (!e || !got.has(key)) continue;
     const lits = literalsOf(type, key, e.elements);
     const what = e.elements ? 'elements' : 'values';
-    if (lits === undefined) out.push(`${name}.${key}: ${where}.${key} enumerates its ${what} (${e.values.join(', ')}), the interface's are not a union of string literals`);
-    else if (lits.join() !== e.values.join()) out.push(`${name}.${key} allows ${lits.join(', ')} but ${where}.${key} enumerates ${e.values.join(', ')}`);
+    if (lits === undefined)
+      out.push(
+        `${name}.${key}: ${where}.${key} enumerates its ${what} (${e.values.join(', ')}), the interface's are not a union of string literals`,
+      );
+    else if (lits.join() !== e.values.join())
+      out.push(`${name}.${key} allows ${lits.join(', ')} but ${where}.${key} enumerates ${e.values.join(', ')}`);
   }
   return out;
 }
@@ -147,16 +157,16 @@ const props = (...path: string[]): Schema => at(CONFIG_SCHEMA, ...path.flatMap((
 
 // The keys normalisation adds or resolves: the only places the loaded config differs from the
 // schema's defaults. Anything else in types.ts must be what the schema says.
-const ADDED_NAME: Normalised = { is: 'added', why: 'the table\'s name, `NAME` of `[… .NAME]`' };
+const ADDED_NAME: Normalised = { is: 'added', why: "the table's name, `NAME` of `[… .NAME]`" };
 
 const TABLES: Array<{ name: string; path?: string[]; node: Schema; where: string; normalised?: Record<string, Normalised> }> = [
   {
     name: 'AgentRunnerConfig',
     node: CONFIG_SCHEMA,
-    where: 'the schema\'s top level',
+    where: "the schema's top level",
     normalised: {
       source: { is: 'added', why: 'the absolute path of the file it was read from' },
-      project: { is: 'resolved', why: 'the work dir\'s basename when not written' },
+      project: { is: 'resolved', why: "the work dir's basename when not written" },
     },
   },
   { name: 'AgentConfig', node: props('agent'), where: '[agent]' },
@@ -166,8 +176,8 @@ const TABLES: Array<{ name: string; path?: string[]; node: Schema; where: string
     node: props('runtime'),
     where: '[runtime]',
     normalised: {
-      state_dir: { is: 'resolved', why: 'the mode\'s default state directory of the project when not written' },
-      log_dir: { is: 'resolved', why: '`<state_dir>/logs` or the mode\'s default log directory when not written' },
+      state_dir: { is: 'resolved', why: "the mode's default state directory of the project when not written" },
+      log_dir: { is: 'resolved', why: "`<state_dir>/logs` or the mode's default log directory when not written" },
       stop_file: { is: 'resolved', why: '`<state_dir>/run/stop-requested` when not written' },
     },
   },
@@ -180,7 +190,7 @@ const TABLES: Array<{ name: string; path?: string[]; node: Schema; where: string
     where: '[prompt]',
     normalised: {
       file: { is: 'dropped', why: 'folded into `files`' },
-      files: { is: 'resolved', why: '`[file]` when `file` is given; a phase\'s falls back to `[prompt]`' },
+      files: { is: 'resolved', why: "`[file]` when `file` is given; a phase's falls back to `[prompt]`" },
     },
   },
   {

@@ -16,11 +16,15 @@ t.test('one file system is measured once, at the first path on it', async (t) =>
   t.equal(tightestDisk([]), undefined);
 });
 
-t.test('of two file systems, the one with fewer free bytes', { skip: statSync('/dev/shm', { throwIfNoEntry: false })?.dev === statSync(tmpdir()).dev && 'no second file system here' }, async (t) => {
-  const a = diskUsage(tmpdir());
-  const b = diskUsage('/dev/shm');
-  if (!a || !b) return t.fail('statfs failed');
-  const fuller = a.free_bytes <= b.free_bytes ? a.path : b.path;
-  t.equal(tightestDisk([tmpdir(), '/dev/shm'])?.path, fuller);
-  t.equal(tightestDisk(['/dev/shm', tmpdir()])?.path, fuller);
-});
+t.test(
+  'of two file systems, the one with fewer free bytes',
+  { skip: statSync('/dev/shm', { throwIfNoEntry: false })?.dev === statSync(tmpdir()).dev && 'no second file system here' },
+  async (t) => {
+    const a = diskUsage(tmpdir());
+    const b = diskUsage('/dev/shm');
+    if (!a || !b) return t.fail('statfs failed');
+    const fuller = a.free_bytes <= b.free_bytes ? a.path : b.path;
+    t.equal(tightestDisk([tmpdir(), '/dev/shm'])?.path, fuller);
+    t.equal(tightestDisk(['/dev/shm', tmpdir()])?.path, fuller);
+  },
+);

@@ -33,24 +33,53 @@ t.test('no payload field collides with an envelope field', (t) => {
     },
   };
   t.match(lintCatalogue(bad), [/bad_kind\.round: payload field collides with the envelope/]);
-  t.match(
-    lintCatalogue({ BadName: { version: 0, units: [], severity: 'info', description: 'a\nb', fields: {} } }),
-    [/not snake_case/, /version/, /no emitting unit/, /one non-empty line/],
-  );
+  t.match(lintCatalogue({ BadName: { version: 0, units: [], severity: 'info', description: 'a\nb', fields: {} } }), [
+    /not snake_case/,
+    /version/,
+    /no emitting unit/,
+    /one non-empty line/,
+  ]);
   t.end();
 });
 
 t.test('the kinds required by issue 2 are catalogued', (t) => {
   const required = [
-    'serve_started', 'serve_stopped', 'round_start', 'round_end', 'round_interrupted', 'round_grace_extended',
-    'round_grace_kill', 'round_timeout_kill', 'round_inactivity_kill', 'stop_file_detected', 'agent_self_terminated',
-    'max_rounds_reached', 'crash_loop', 'config_broken', 'backoff_started', 'transient_error_detected',
-    'transient_error_recovered', 'vcs_stashed', 'vcs_committed', 'vcs_dirty_ignored', 'restart_marker_consumed',
-    'service_upgraded', 'package_upgraded', 'service_upgrade_rolled_back', 'service_upgrade_rollback_failed',
-    'monitor_remote_blip', 'monitor_remote_giveup', 'heal_action', 'heal_verdict_changed',
-    'notification_dead_lettered', 'command_received',
+    'serve_started',
+    'serve_stopped',
+    'round_start',
+    'round_end',
+    'round_interrupted',
+    'round_grace_extended',
+    'round_grace_kill',
+    'round_timeout_kill',
+    'round_inactivity_kill',
+    'stop_file_detected',
+    'agent_self_terminated',
+    'max_rounds_reached',
+    'crash_loop',
+    'config_broken',
+    'backoff_started',
+    'transient_error_detected',
+    'transient_error_recovered',
+    'vcs_stashed',
+    'vcs_committed',
+    'vcs_dirty_ignored',
+    'restart_marker_consumed',
+    'service_upgraded',
+    'package_upgraded',
+    'service_upgrade_rolled_back',
+    'service_upgrade_rollback_failed',
+    'monitor_remote_blip',
+    'monitor_remote_giveup',
+    'heal_action',
+    'heal_verdict_changed',
+    'notification_dead_lettered',
+    'command_received',
   ];
-  t.same(required.filter((k) => !(EVENT_KINDS as string[]).includes(k)), []);
+  t.same(
+    required.filter((k) => !(EVENT_KINDS as string[]).includes(k)),
+    [],
+  );
   t.equal(EVENT_CATALOGUE.agent_self_terminated.fields.reason.maxLength, 200);
   t.end();
 });
@@ -74,8 +103,21 @@ t.test('payload types derived from the catalogue reject wrong events at compile 
   const tsc = require.resolve('typescript/bin/tsc');
   const fixture = fileURLToPath(new URL('./fixtures/events-emit-types.ts', import.meta.url));
   const args = [
-    tsc, '--noEmit', '--strict', '--noUncheckedIndexedAccess', '--verbatimModuleSyntax', '--skipLibCheck',
-    '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', fixture,
+    tsc,
+    '--noEmit',
+    '--strict',
+    '--noUncheckedIndexedAccess',
+    '--verbatimModuleSyntax',
+    '--skipLibCheck',
+    '--target',
+    'es2022',
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--types',
+    'node',
+    fixture,
   ];
   const out = await new Promise<{ code: number; text: string }>((resolve) => {
     execFile(process.execPath, args, { timeout: 60_000 }, (err, stdout, stderr) =>

@@ -200,7 +200,7 @@ t.test('kinds filter, malformed lines counted, a pruned file skipped', async (t)
   t.same(got, ['old@events-2026-06-30.jsonl', 'a@events-2026-07-01.jsonl', 'last@events-2026-07-01.jsonl']);
   t.equal(stats.malformed, 1, 'the garbage line was counted');
   t.equal(
-    (await (async () => {
+    await (async () => {
       // A cursor in a file that no longer exists continues with the next newer one.
       const out: string[] = [];
       for await (const { event } of followEvents(dir, { from: { file: 'events-2026-06-01.jsonl', offset: 99 } })) {
@@ -208,7 +208,7 @@ t.test('kinds filter, malformed lines counted, a pruned file skipped', async (t)
         if (out.length === 4) break;
       }
       return out.join(',');
-    })()),
+    })(),
     'vcs_committed,round_grace_kill,vcs_committed,vcs_committed',
   );
 });

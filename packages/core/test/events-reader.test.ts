@@ -102,9 +102,7 @@ t.test('lastEvents equals brute force for random queries and chunk sizes', (t) =
     const round = r() < 0.2 ? Math.floor(r() * 600) : undefined;
     const chunkBytes = pick(r, [97, 1000, 4096, 65536]);
     const order = r() < 0.5 ? ('newest-first' as const) : undefined;
-    const want = all.filter(
-      (e) => (!kinds || kinds.includes(e.kind as EventKind)) && (round === undefined || e.round === round),
-    );
+    const want = all.filter((e) => (!kinds || kinds.includes(e.kind as EventKind)) && (round === undefined || e.round === round));
     const wantLast = want.slice(Math.max(0, want.length - n));
     if (order === 'newest-first') wantLast.reverse();
     const got = lastEvents(dir, {
@@ -215,14 +213,22 @@ t.test('torn, glued, NUL-filled and oversized lines are skipped and counted', (t
   const whole = `{"v":1,"ts":"2026-06-01T20:00:06.000Z","kind":"vcs_committed","unit":"runner","project":"demo","round":5,"sha":"5"}`;
   appendFileSync(file, whole.slice(0, 40));
   let last = lastEvents(dir, { n: 10, kinds: ['vcs_committed'] });
-  t.same(last.events.map((e) => e.round), [0, 1, 2, 3, 4], 'torn tail skipped');
+  t.same(
+    last.events.map((e) => e.round),
+    [0, 1, 2, 3, 4],
+    'torn tail skipped',
+  );
   t.equal(last.malformed, 1, 'torn tail counted');
   const page = eventsSince(dir, {});
   t.equal(page.events.length, 5);
   t.equal(page.malformed, 0, 'the newest file tail is pending, not malformed');
   appendFileSync(file, `${whole.slice(40)}\n`);
   const resumed = eventsSince(dir, { cursor: page.cursor });
-  t.same(resumed.events.map((e) => e.round), [5], 'the completed line is read after the cursor');
+  t.same(
+    resumed.events.map((e) => e.round),
+    [5],
+    'the completed line is read after the cursor',
+  );
 
   // A crash leaves a fragment and the next writer glues its line onto it.
   appendFileSync(file, '{"v":1,"ts":"2026-06-01T2');
@@ -239,11 +245,19 @@ t.test('torn, glued, NUL-filled and oversized lines are skipped and counted', (t
 
   for (const chunkBytes of [64, 4096, 65536]) {
     last = lastEvents(dir, { n: 100, chunkBytes });
-    t.same(last.events.map((e) => e.round), [0, 1, 2, 3, 4, 5, 7, 8, 9], `backwards, chunk ${chunkBytes}`);
+    t.same(
+      last.events.map((e) => e.round),
+      [0, 1, 2, 3, 4, 5, 7, 8, 9],
+      `backwards, chunk ${chunkBytes}`,
+    );
     t.equal(last.malformed, 3, 'glued line, NUL run and oversized line counted');
   }
   const all = eventsSince(dir, {});
-  t.same(all.events.map((e) => e.round), [0, 1, 2, 3, 4, 5, 7, 8, 9], 'forwards');
+  t.same(
+    all.events.map((e) => e.round),
+    [0, 1, 2, 3, 4, 5, 7, 8, 9],
+    'forwards',
+  );
   t.equal(all.malformed, 3);
   t.end();
 });

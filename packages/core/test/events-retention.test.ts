@@ -72,7 +72,10 @@ t.test('age then size, on files a writer produced; readers still work after', (t
     r.deleted.filter((d) => d.reason === 'age').map((d) => d.file),
     ['01', '02', '03', '04'].map((d) => `events-2026-08-${d}.jsonl`),
   );
-  t.ok(r.deleted.some((d) => d.reason === 'size'), 'then by size');
+  t.ok(
+    r.deleted.some((d) => d.reason === 'size'),
+    'then by size',
+  );
   t.ok(r.keptBytes <= 200_000);
   const last = lastEvents(dir, { n: 1 }).events[0];
   t.equal(last?.sha, '9-999', 'the newest event is still there');

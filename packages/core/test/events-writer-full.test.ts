@@ -21,12 +21,17 @@ t.test('ENOSPC drops the event without throwing; told once when it starts and on
   w.emit('runner_resumed', { paused_s: 2 });
   w.emit('max_rounds_reached', { max_rounds: 1, rounds_run: 1 });
   t.equal(w.dropped, 3);
-  t.same(logs, [`warning: events not written to ${dir}: the file system is full; dropping them until space is free (first: runner_resumed)`]);
+  t.same(logs, [
+    `warning: events not written to ${dir}: the file system is full; dropping them until space is free (first: runner_resumed)`,
+  ]);
   ms += 86_400_000; // the next day's file is a regular one
   w.emit('runner_resumed', { paused_s: 3 });
   w.close();
   t.equal(logs.length, 2);
-  t.equal(logs[1], `notice: events written again to ${dir}; 3 dropped while the file system was full (runner_resumed x2, max_rounds_reached x1)`);
+  t.equal(
+    logs[1],
+    `notice: events written again to ${dir}; 3 dropped while the file system was full (runner_resumed x2, max_rounds_reached x1)`,
+  );
   t.match(JSON.parse(readFileSync(join(dir, 'events-2026-05-02.jsonl'), 'utf8')), { kind: 'runner_resumed', paused_s: 3 });
   t.throws(() => w.emit('runner_resumed', { paused_s: 'x' } as never), { code: 'ERR_AR_EVENT_INVALID' }, 'invalid events still throw');
   t.end();
@@ -59,14 +64,44 @@ process.stdout.write(JSON.stringify({ dropped: w.dropped, text: readFileSync(dir
   );
   const mnt = join(dir, 'mnt');
   const root = process.getuid?.() === 0;
-  const out = execFileSync('unshare', [...(root ? [] : ['--user', '--map-root-user']), '--mount', '--propagation', 'private', 'sh', '-c', 'mkdir -p "$1" && mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" "$3" "$1"', 'sh', mnt, process.execPath, script], { encoding: 'utf8' });
+  const out = execFileSync(
+    'unshare',
+    [
+      ...(root ? [] : ['--user', '--map-root-user']),
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mkdir -p "$1" && mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" "$3" "$1"',
+      'sh',
+      mnt,
+      process.execPath,
+      script,
+    ],
+    { encoding: 'utf8' },
+  );
   const { dropped, text } = JSON.parse(out) as { dropped: number; text: string };
   const lines = text.split('\n').filter(Boolean);
   t.ok(dropped >= 1, `${dropped} event(s) dropped`);
   t.match(JSON.parse(lines[0] as string), { kind: 'runner_resumed', paused_s: 1 });
-  t.match(JSON.parse(lines.at(-1) as string), { kind: 'runner_resumed', paused_s: 2 }, 'the event after the full period is a line of its own');
+  t.match(
+    JSON.parse(lines.at(-1) as string),
+    { kind: 'runner_resumed', paused_s: 2 },
+    'the event after the full period is a line of its own',
+  );
   const cut = lines.slice(1, -1);
   t.ok(cut.length <= 3, 'at most the cut-off fragments in between');
-  t.ok(cut.some((l) => { try { JSON.parse(l); return false; } catch { return true; } }), 'the cut-off line is there, on its own');
+  t.ok(
+    cut.some((l) => {
+      try {
+        JSON.parse(l);
+        return false;
+      } catch {
+        return true;
+      }
+    }),
+    'the cut-off line is there, on its own',
+  );
   t.end();
 });

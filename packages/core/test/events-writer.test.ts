@@ -14,7 +14,9 @@ function clock(start: number): { now: () => number; set: (ms: number) => void; a
 }
 
 function readLines(dir: string, file: string): string[] {
-  return readFileSync(join(dir, file), 'utf8').split('\n').filter((l) => l.length > 0);
+  return readFileSync(join(dir, file), 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
 }
 
 t.test('envelope: field order, ts format, flattened payload, file and dir modes', (t) => {
@@ -77,10 +79,7 @@ t.test('invalid events are rejected with ERR_AR_EVENT_INVALID and nothing is wri
     ['fractional round', () => w.emit('round_start', ok, { round: 1.5 })],
     ['payload not an object', () => w.emit('round_start', null as unknown as typeof ok)],
     ['unserialisable nested value', () => w.emit('round_end', { ...roundEnd(), usage: { n: 1n } })],
-    [
-      'line too long',
-      () => w.emit('round_end', { ...roundEnd(), usage: { blob: 'x'.repeat(MAX_EVENT_LINE_BYTES) } }),
-    ],
+    ['line too long', () => w.emit('round_end', { ...roundEnd(), usage: { blob: 'x'.repeat(MAX_EVENT_LINE_BYTES) } })],
   ];
   for (const [name, fn] of cases) {
     try {
@@ -136,12 +135,22 @@ t.test('rotation across a UTC day boundary loses nothing; readers answer across 
   t.same(readdirSync(dir).sort(), ['events-2026-04-30.jsonl', 'events-2026-05-01.jsonl']);
   const before = readLines(dir, 'events-2026-04-30.jsonl').map((l) => JSON.parse(l) as { ts: string });
   const after = readLines(dir, 'events-2026-05-01.jsonl').map((l) => JSON.parse(l) as { ts: string });
-  t.ok(before.every((e) => e.ts.startsWith('2026-04-30')), 'old day file holds only its day');
-  t.ok(after.every((e) => e.ts.startsWith('2026-05-01')), 'new day file holds only its day');
+  t.ok(
+    before.every((e) => e.ts.startsWith('2026-04-30')),
+    'old day file holds only its day',
+  );
+  t.ok(
+    after.every((e) => e.ts.startsWith('2026-05-01')),
+    'new day file holds only its day',
+  );
   const rounds = [...before, ...after]
     .filter((e) => (e as { kind?: string }).kind === 'round_start')
     .map((e) => (e as { round?: number }).round);
-  t.same(rounds, Array.from({ length: N }, (_, i) => i), 'every event once, in order');
+  t.same(
+    rounds,
+    Array.from({ length: N }, (_, i) => i),
+    'every event once, in order',
+  );
 
   const last = lastEvents(dir, { n: 2100, kinds: ['round_start'] });
   t.equal(last.events.length, 2100);
@@ -175,7 +184,10 @@ t.test('a file unlinked under the writer is recreated', (t) => {
   unlinkSync(join(dir, 'events-2026-05-01.jsonl'));
   c.advance(1500);
   w.emit('stop_file_detected', { path: '/b' });
-  t.same(readLines(dir, 'events-2026-05-01.jsonl').map((l) => (JSON.parse(l) as { path: string }).path), ['/b']);
+  t.same(
+    readLines(dir, 'events-2026-05-01.jsonl').map((l) => (JSON.parse(l) as { path: string }).path),
+    ['/b'],
+  );
   rmSync(dir, { recursive: true });
   c.advance(1500);
   w.emit('stop_file_detected', { path: '/c' });

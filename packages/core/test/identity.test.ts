@@ -81,7 +81,28 @@ function isAlive(pid: number): boolean {
 
 /** A stat line with 52 fields, as Linux writes it, for a fake proc tree. */
 function statLine(pid: number, comm: string, state: string, starttime: number): string {
-  const f = [state, '1', String(pid), String(pid), '0', '-1', '4194560', '100', '0', '0', '0', '0', '0', '0', '0', '20', '0', '1', '0', String(starttime)];
+  const f = [
+    state,
+    '1',
+    String(pid),
+    String(pid),
+    '0',
+    '-1',
+    '4194560',
+    '100',
+    '0',
+    '0',
+    '0',
+    '0',
+    '0',
+    '0',
+    '0',
+    '20',
+    '0',
+    '1',
+    '0',
+    String(starttime),
+  ];
   while (f.length < 50) f.push('0');
   return `${pid} (${comm}) ${f.join(' ')}\n`;
 }
@@ -101,8 +122,17 @@ function fakeProc(root: string, procs: Array<{ pid: number; stat: string }>): st
 
 function fakeRecord(pid: number, comm: string, starttime: number): EnrollmentRecord {
   return {
-    unit: 'runner', pid, boot_id: FAKE_BOOT, starttime_ticks: starttime, comm, exe: null, version: '0',
-    started_at: '2025-01-01T00:00:00.000Z', started_at_ms: 0, nonce: 'n', project: 'p',
+    unit: 'runner',
+    pid,
+    boot_id: FAKE_BOOT,
+    starttime_ticks: starttime,
+    comm,
+    exe: null,
+    version: '0',
+    started_at: '2025-01-01T00:00:00.000Z',
+    started_at_ms: 0,
+    nonce: 'n',
+    project: 'p',
   };
 }
 
@@ -137,7 +167,13 @@ t.test('stat parsing: comm between the first ( and the LAST )', async (t) => {
   t.equal(tricky.starttimeTicks, 999);
   t.equal(parseProcStat(statLine(5, '', 'R', 1)).comm, '', 'empty comm');
   t.equal(parseProcStat(statLine(5, ')))', 'R', 7)).starttimeTicks, 7);
-  for (const bad of ['', '12 sleep S 1', '12 (sleep) S 1 2 3', '12 (sleep) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 x', 'x (sleep) ' + 'S 1'.padEnd(60, ' 0')]) {
+  for (const bad of [
+    '',
+    '12 sleep S 1',
+    '12 (sleep) S 1 2 3',
+    '12 (sleep) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 x',
+    'x (sleep) ' + 'S 1'.padEnd(60, ' 0'),
+  ]) {
     t.throws(() => parseProcStat(bad), { code: 'ERR_AR_IO' }, `rejects ${JSON.stringify(bad.slice(0, 30))}`);
   }
 

@@ -21,7 +21,14 @@ t.test('insertCommand is idempotent per (transport, platform message id)', async
   const slack = ledger.bridge.insertCommand(cmd('900', 'pause', { transport: 'slack' }));
   t.match(slack, { inserted: true }, 'same id on another transport is another command');
   t.not(slack.id, 1);
-  t.match(ledger.bridge.getCommand(1), { command: 'tail', args: ['50'], status: 'pending', receivedAtMs: T0, chat: '-100200', handledAtMs: null });
+  t.match(ledger.bridge.getCommand(1), {
+    command: 'tail',
+    args: ['50'],
+    status: 'pending',
+    receivedAtMs: T0,
+    chat: '-100200',
+    handledAtMs: null,
+  });
   t.match(ledger.bridge.getCommand(slack.id), { command: 'pause', args: [] }, 'args default to []');
   t.equal(ledger.bridge.pendingCommands().length, 2);
   ledger.close();
@@ -55,8 +62,15 @@ t.test('pendingCommands and markHandled: oldest first, first consumer wins', asy
   ledger.bridge.insertCommand(cmd('1', 'pause'));
   ledger.bridge.insertCommand(cmd('2', 'resume'));
   ledger.bridge.insertCommand(cmd('3', 'stop'));
-  t.same(ledger.bridge.pendingCommands().map((c) => c.command), ['pause', 'resume', 'stop']);
-  t.same(ledger.bridge.pendingCommands(2).map((c) => c.command), ['pause', 'resume'], 'limit');
+  t.same(
+    ledger.bridge.pendingCommands().map((c) => c.command),
+    ['pause', 'resume', 'stop'],
+  );
+  t.same(
+    ledger.bridge.pendingCommands(2).map((c) => c.command),
+    ['pause', 'resume'],
+    'limit',
+  );
 
   clock = T0 + 500;
   t.ok(ledger.bridge.markHandled(1, 'done', 'paused after round 12', 'runner'));
@@ -64,6 +78,9 @@ t.test('pendingCommands and markHandled: oldest first, first consumer wins', asy
   t.ok(ledger.bridge.markHandled(3, 'rejected', 'sender not allowed to stop'));
   t.match(ledger.bridge.getCommand(1), { status: 'done', result: 'paused after round 12', handledBy: 'runner', handledAtMs: T0 + 500 });
   t.match(ledger.bridge.getCommand(3), { status: 'rejected', handledBy: null });
-  t.same(ledger.bridge.pendingCommands().map((c) => c.command), ['resume']);
+  t.same(
+    ledger.bridge.pendingCommands().map((c) => c.command),
+    ['resume'],
+  );
   ledger.close();
 });

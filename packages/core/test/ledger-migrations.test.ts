@@ -111,22 +111,34 @@ t.test('a ledger from a newer agent-runner is refused with ERR_AR_LEDGER_SCHEMA 
   const db = new Database(path);
   db.pragma(`user_version = ${LEDGER_SCHEMA_VERSION + 1}`);
   db.close();
-  t.match(caught(() => openLedger(path)), { name: 'AgentRunnerError', code: 'ERR_AR_LEDGER_SCHEMA', exitCode: 70, message: path });
+  t.match(
+    caught(() => openLedger(path)),
+    { name: 'AgentRunnerError', code: 'ERR_AR_LEDGER_SCHEMA', exitCode: 70, message: path },
+  );
   t.equal(rawVersion(path), LEDGER_SCHEMA_VERSION + 1);
 });
 
 t.test('a file that is not a database fails with ERR_AR_LEDGER naming the path', async (t) => {
   const path = join(t.testdir(), 'ledger.sqlite3');
   writeFileSync(path, 'this is not a sqlite database, just some text that is long enough '.repeat(20));
-  t.match(caught(() => openLedger(path)), { name: 'AgentRunnerError', code: 'ERR_AR_LEDGER', exitCode: 75, message: path });
+  t.match(
+    caught(() => openLedger(path)),
+    { name: 'AgentRunnerError', code: 'ERR_AR_LEDGER', exitCode: 75, message: path },
+  );
 });
 
 t.test('an unwritable location fails with an AgentRunnerError, not a raw exception', async (t) => {
   const root = t.testdir();
   writeFileSync(join(root, 'file'), 'x');
-  t.match(caught(() => openLedger(join(root, 'file', 'ledger.sqlite3'))), { name: 'AgentRunnerError', code: 'ERR_AR_STATE_DIR' });
+  t.match(
+    caught(() => openLedger(join(root, 'file', 'ledger.sqlite3'))),
+    { name: 'AgentRunnerError', code: 'ERR_AR_STATE_DIR' },
+  );
   mkdirSync(join(root, 'dir.sqlite3'));
-  t.match(caught(() => openLedger(join(root, 'dir.sqlite3'))), { name: 'AgentRunnerError', code: 'ERR_AR_LEDGER', message: 'dir.sqlite3' });
+  t.match(
+    caught(() => openLedger(join(root, 'dir.sqlite3'))),
+    { name: 'AgentRunnerError', code: 'ERR_AR_LEDGER', message: 'dir.sqlite3' },
+  );
 });
 
 t.test('two processes opening a fresh file at once: migrated once, both work', async (t) => {

@@ -19,7 +19,14 @@ t.test('enqueue is idempotent on the key', async (t) => {
   const again = ledger.outbox.enqueue(note('round:1', { body: 'second attempt after a crash' }));
   t.same(first, { id: 1, inserted: true });
   t.same(again, { id: 1, inserted: false }, 'same id, not inserted');
-  t.match(ledger.outbox.getOutbox(1), { body: 'first', payload: { round: 1 }, status: 'pending', attempts: 0, nextAttemptAtMs: T0, createdAtMs: T0 });
+  t.match(ledger.outbox.getOutbox(1), {
+    body: 'first',
+    payload: { round: 1 },
+    status: 'pending',
+    attempts: 0,
+    nextAttemptAtMs: T0,
+    createdAtMs: T0,
+  });
   t.same(ledger.outbox.countByStatus(), { pending: 1, sending: 0, sent: 0, dead: 0 });
   t.match(
     (() => {
@@ -44,11 +51,22 @@ t.test('claimDue: only due rows, oldest first, limit, one claimant per lease', a
   ledger.outbox.enqueue(note('later', { notBeforeMs: T0 + 60_000 }));
 
   const first = ledger.bridge.claimDue(T0, 2, 'bridge-1');
-  t.same(first.map((r) => r.idempotencyKey), ['a', 'b'], 'two oldest due rows');
+  t.same(
+    first.map((r) => r.idempotencyKey),
+    ['a', 'b'],
+    'two oldest due rows',
+  );
   t.match(first[0], { status: 'sending', claimedBy: 'bridge-1', claimedAtMs: T0, attempts: 1 });
-  t.same(ledger.bridge.claimDue(T0, 10, 'bridge-2').map((r) => r.idempotencyKey), ['c'], 'claimed rows are not handed out again');
+  t.same(
+    ledger.bridge.claimDue(T0, 10, 'bridge-2').map((r) => r.idempotencyKey),
+    ['c'],
+    'claimed rows are not handed out again',
+  );
   t.same(ledger.bridge.claimDue(T0 + 1000, 10, 'bridge-2'), [], 'nothing due: "later" waits for its time');
-  t.same(ledger.bridge.claimDue(T0 + 60_000, 10, 'bridge-2').map((r) => r.idempotencyKey), ['later']);
+  t.same(
+    ledger.bridge.claimDue(T0 + 60_000, 10, 'bridge-2').map((r) => r.idempotencyKey),
+    ['later'],
+  );
   t.same(ledger.outbox.countByStatus(), { pending: 0, sending: 4, sent: 0, dead: 0 });
   ledger.close();
 });
@@ -79,7 +97,13 @@ t.test('markFailed schedules a retry, markSent and markDead are final', async (t
   t.notOk(ledger.bridge.markFailed(id, 'x', T0), 'nor failed');
   ledger.bridge.claimDue(T0, 10, 'b');
   t.ok(ledger.bridge.markFailed(id, 'HTTP 502 from api.telegram.org', T0 + 30_000));
-  t.match(ledger.outbox.getOutbox(id), { status: 'pending', lastError: 'HTTP 502 from api.telegram.org', nextAttemptAtMs: T0 + 30_000, claimedAtMs: null, attempts: 1 });
+  t.match(ledger.outbox.getOutbox(id), {
+    status: 'pending',
+    lastError: 'HTTP 502 from api.telegram.org',
+    nextAttemptAtMs: T0 + 30_000,
+    claimedAtMs: null,
+    attempts: 1,
+  });
   t.same(ledger.bridge.claimDue(T0 + 29_999, 10, 'b'), [], 'not retried before its time');
   t.equal(ledger.bridge.claimDue(T0 + 30_000, 10, 'b').length, 1, 'retried at its time');
   clock = T0 + 31_000;
@@ -104,10 +128,22 @@ t.test('claimDue keeps each transport in creation order: a row waiting for its r
   ledger.outbox.enqueue(note('sched', { transport: 'mx', createdAtMs: T0 - 25, notBeforeMs: T0 + 3_600_000 }));
   ledger.outbox.enqueue(note('b2', { transport: 'mx', createdAtMs: T0 - 5 }));
 
-  t.same(ledger.bridge.claimDue(T0, 1, 'b').map((r) => r.idempotencyKey), ['a1'], 'oldest created first');
+  t.same(
+    ledger.bridge.claimDue(T0, 1, 'b').map((r) => r.idempotencyKey),
+    ['a1'],
+    'oldest created first',
+  );
   t.ok(ledger.bridge.markFailed(a1, 'HTTP 502', T0 + 10_000));
-  t.same(ledger.bridge.claimDue(T0 + 1, 10, 'b').map((r) => r.idempotencyKey), ['b1', 'b2'], 'a2 waits behind a1; a row scheduled for later holds nothing back');
-  t.same(ledger.bridge.claimDue(T0 + 10_000, 10, 'b').map((r) => r.idempotencyKey), ['a1', 'a2'], 'both once a1 is due, in creation order');
+  t.same(
+    ledger.bridge.claimDue(T0 + 1, 10, 'b').map((r) => r.idempotencyKey),
+    ['b1', 'b2'],
+    'a2 waits behind a1; a row scheduled for later holds nothing back',
+  );
+  t.same(
+    ledger.bridge.claimDue(T0 + 10_000, 10, 'b').map((r) => r.idempotencyKey),
+    ['a1', 'a2'],
+    'both once a1 is due, in creation order',
+  );
   ledger.close();
 });
 
@@ -117,9 +153,17 @@ t.test('claimDue: a live claim of another claimant holds its transport back, an 
   t.equal(ledger.bridge.claimDue(T0, 1, 'other').length, 1);
   ledger.outbox.enqueue(note('x2', { transport: 'tg', createdAtMs: T0 - 1 }));
   t.same(ledger.bridge.claimDue(T0 + 10, 10, 'me', 1000), [], 'x1 is held by a live claim');
-  t.same(ledger.bridge.claimDue(T0 + 10, 10, 'other', 1000).map((r) => r.idempotencyKey), ['x2'], 'its own claims do not hold a claimant back');
+  t.same(
+    ledger.bridge.claimDue(T0 + 10, 10, 'other', 1000).map((r) => r.idempotencyKey),
+    ['x2'],
+    'its own claims do not hold a claimant back',
+  );
   ledger.outbox.enqueue(note('x3', { transport: 'tg', createdAtMs: T0 }));
-  t.same(ledger.bridge.claimDue(T0 + 2000, 10, 'me', 1000).map((r) => r.idempotencyKey), ['x1', 'x2', 'x3'], 'expired claims are taken over, in order');
+  t.same(
+    ledger.bridge.claimDue(T0 + 2000, 10, 'me', 1000).map((r) => r.idempotencyKey),
+    ['x1', 'x2', 'x3'],
+    'expired claims are taken over, in order',
+  );
   ledger.close();
 });
 
@@ -130,9 +174,16 @@ t.test('claimDue in quiet hours leaves non-critical transport rows pending witho
   ledger.outbox.enqueue(note('reply', { transport: 'tg', kind: 'command_reply', createdAtMs: T0 - 2 }));
   ledger.outbox.enqueue(note('parent', { severity: 'info', createdAtMs: T0 - 1 }));
   const quiet = { quiet: { exceptKinds: ['command_reply'] } };
-  t.same(ledger.bridge.claimDue(T0, 10, 'b', undefined, quiet).map((r) => r.idempotencyKey), ['c', 'reply', 'parent']);
+  t.same(
+    ledger.bridge.claimDue(T0, 10, 'b', undefined, quiet).map((r) => r.idempotencyKey),
+    ['c', 'reply', 'parent'],
+  );
   t.match(ledger.outbox.findOutbox('w'), { status: 'pending', attempts: 0 });
-  t.same(ledger.bridge.claimDue(T0, 10, 'b').map((r) => r.idempotencyKey), ['w'], 'claimed once quiet hours end');
+  t.same(
+    ledger.bridge.claimDue(T0, 10, 'b').map((r) => r.idempotencyKey),
+    ['w'],
+    'claimed once quiet hours end',
+  );
   ledger.close();
 });
 
@@ -151,7 +202,13 @@ t.test('markSent keeps the platform message id; fingerprints find repeats inside
   t.same(ledger.bridge.sentWithFingerprint('mx', 'fp1', T0), undefined, 'another transport');
   clock = T0 + 10;
   t.ok(ledger.bridge.markRepeat(again, 'alarm:1:raised:tg'));
-  t.match(ledger.outbox.getOutbox(again), { status: 'sent', sentAtMs: T0 + 10, fingerprint: null, lastError: 'not sent: repeat of alarm:1:raised:tg', platformMessageId: null });
+  t.match(ledger.outbox.getOutbox(again), {
+    status: 'sent',
+    sentAtMs: T0 + 10,
+    fingerprint: null,
+    lastError: 'not sent: repeat of alarm:1:raised:tg',
+    platformMessageId: null,
+  });
   t.same(ledger.bridge.sentWithFingerprint('tg', 'fp1', T0 + 6), undefined, 'a suppressed repeat does not extend the window');
   t.notOk(ledger.bridge.markRepeat(again, 'x'), 'only a sending row');
   ledger.close();
@@ -164,6 +221,9 @@ t.test('producedBetween lists producer rows of a window by key prefix', async (t
   ledger.outbox.enqueue(note('alarm:1:cleared', { createdAtMs: T0 - 5 }));
   ledger.outbox.enqueue(note('round:9', { createdAtMs: T0 - 5 }));
   ledger.outbox.enqueue(note('alarm:2:raised', { createdAtMs: T0 }));
-  t.same(ledger.outbox.producedBetween(T0 - 10, T0, 'alarm:').map((r) => r.idempotencyKey), ['alarm:1:raised', 'alarm:1:cleared']);
+  t.same(
+    ledger.outbox.producedBetween(T0 - 10, T0, 'alarm:').map((r) => r.idempotencyKey),
+    ['alarm:1:raised', 'alarm:1:cleared'],
+  );
   ledger.close();
 });

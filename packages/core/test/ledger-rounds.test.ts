@@ -46,7 +46,13 @@ t.test('a round is closed once: finish after interrupt and interrupt after finis
   t.ok(ledger.runner.markInterrupted(a, 'runner crashed (pid 4242 gone)', T0 + 5_000));
   t.notOk(ledger.runner.finishRound(a, { classification: 'ok', exitCode: 0 }), 'late finish of an interrupted round refused');
   const ra = ledger.runner.getRound(a)!;
-  t.match(ra, { status: 'interrupted', endedAtMs: T0 + 5_000, durationMs: 5_000, interruptReason: 'runner crashed (pid 4242 gone)', classification: null });
+  t.match(ra, {
+    status: 'interrupted',
+    endedAtMs: T0 + 5_000,
+    durationMs: 5_000,
+    interruptReason: 'runner crashed (pid 4242 gone)',
+    classification: null,
+  });
 
   t.ok(
     ledger.runner.finishRound(b, {
@@ -111,7 +117,14 @@ t.test('lastRounds, classificationCounts and totalsSince', async (t) => {
     cacheCreationTokens: 0,
     costUsd: 0.75,
   });
-  t.same(ledger.runner.totalsSince(T0 + day), { rounds: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheCreationTokens: 0, costUsd: 0 });
+  t.same(ledger.runner.totalsSince(T0 + day), {
+    rounds: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadTokens: 0,
+    cacheCreationTokens: 0,
+    costUsd: 0,
+  });
   t.same(
     ledger.runner.lastRounds(3).map((r) => r.round),
     [6, 5, 4],

@@ -63,21 +63,44 @@ t.test(`4 processes writing for ${SECONDS}s: no error surfaces, counts add up`, 
 
   const db = new Database(path, { readonly: true });
   const count = (sql: string): number => (db.prepare(sql).get() as { n: number }).n;
-  t.equal(count(`SELECT COUNT(*) AS n FROM outbox`), sum((s) => s.enqueued), 'outbox rows = enqueues of all four');
-  t.equal(count(`SELECT COUNT(*) AS n FROM rounds WHERE status = 'finished'`), sum((s) => s.rounds), 'rounds');
-  t.equal(count(`SELECT COUNT(*) AS n FROM rounds`), sum((s) => s.rounds), 'no stray running round');
-  t.equal(count(`SELECT COUNT(*) AS n FROM heal_actions`), sum((s) => s.healActions), 'heal actions');
+  t.equal(
+    count(`SELECT COUNT(*) AS n FROM outbox`),
+    sum((s) => s.enqueued),
+    'outbox rows = enqueues of all four',
+  );
+  t.equal(
+    count(`SELECT COUNT(*) AS n FROM rounds WHERE status = 'finished'`),
+    sum((s) => s.rounds),
+    'rounds',
+  );
+  t.equal(
+    count(`SELECT COUNT(*) AS n FROM rounds`),
+    sum((s) => s.rounds),
+    'no stray running round',
+  );
+  t.equal(
+    count(`SELECT COUNT(*) AS n FROM heal_actions`),
+    sum((s) => s.healActions),
+    'heal actions',
+  );
   t.equal(
     count(`SELECT consecutive_failures AS n FROM heal_state WHERE target = 'runner'`),
     sum((s) => s.healActions),
     'read-modify-write of heal_state lost no update',
   );
-  t.equal(count(`SELECT COUNT(*) AS n FROM inbox`), sum((s) => s.inbox), 'inbox rows');
+  t.equal(
+    count(`SELECT COUNT(*) AS n FROM inbox`),
+    sum((s) => s.inbox),
+    'inbox rows',
+  );
   t.equal(count(`SELECT COUNT(*) AS n FROM kv`), ROLES.length, 'one kv key per role');
 
   const claimed = all.flatMap((s) => s.claimed);
   t.equal(new Set(claimed).size, claimed.length, `no outbox row claimed twice (${claimed.length} claims)`);
-  t.ok(all.every((s) => !s.role.startsWith('bridge') || s.claimed.length > 0), 'both bridges claimed rows');
+  t.ok(
+    all.every((s) => !s.role.startsWith('bridge') || s.claimed.length > 0),
+    'both bridges claimed rows',
+  );
   t.equal(count(`SELECT COUNT(*) AS n FROM outbox WHERE status = 'sent'`), claimed.length, 'every claim ended sent');
   const wrongClaimant = all.flatMap((s) =>
     s.claimed.filter((id) => (db.prepare(`SELECT claimed_by AS c FROM outbox WHERE id = ?`).get(id) as { c: string }).c !== s.role),

@@ -20,18 +20,37 @@ t.test('throttles: active until they expire, the longer wait wins, clear overrid
   const ledger = openLedger(join(t.testdir(), 'ledger.sqlite3'), { now: () => T0 });
   const r = ledger.runner;
   t.equal(r.activeThrottle('claude:max', T0), undefined);
-  r.recordThrottle({ account: 'claude:max', class: 'rate_limit', untilMs: T0 + 60_000, resetAtMs: T0 + 60_000, detail: { resetsAt: 'x' }, recordedBy: 'p1' });
-  t.match(r.activeThrottle('claude:max', T0 + 59_999), { class: 'rate_limit', untilMs: T0 + 60_000, detail: { resetsAt: 'x' }, recordedBy: 'p1' });
+  r.recordThrottle({
+    account: 'claude:max',
+    class: 'rate_limit',
+    untilMs: T0 + 60_000,
+    resetAtMs: T0 + 60_000,
+    detail: { resetsAt: 'x' },
+    recordedBy: 'p1',
+  });
+  t.match(r.activeThrottle('claude:max', T0 + 59_999), {
+    class: 'rate_limit',
+    untilMs: T0 + 60_000,
+    detail: { resetsAt: 'x' },
+    recordedBy: 'p1',
+  });
   t.equal(r.activeThrottle('claude:max', T0 + 60_000), undefined, 'expired at untilMs');
   t.equal(r.activeThrottle('other', T0), undefined, 'per account');
 
   // A second runner on the same account records a shorter back-off while the first is in force.
   const kept = r.recordThrottle({ account: 'claude:max', class: 'overloaded', untilMs: T0 + 10_000, recordedBy: 'p2' });
   t.match(kept, { class: 'rate_limit', untilMs: T0 + 60_000, recordedBy: 'p1' }, 'the longer wait is kept');
-  t.match(r.recordThrottle({ account: 'claude:max', class: 'rate_limit', untilMs: T0 + 120_000, recordedBy: 'p2' }), { untilMs: T0 + 120_000, recordedBy: 'p2' }, 'a longer one replaces it');
+  t.match(
+    r.recordThrottle({ account: 'claude:max', class: 'rate_limit', untilMs: T0 + 120_000, recordedBy: 'p2' }),
+    { untilMs: T0 + 120_000, recordedBy: 'p2' },
+    'a longer one replaces it',
+  );
   // Once expired, any new throttle replaces it, even a shorter one.
   const later = T0 + 200_000;
-  t.match(r.recordThrottle({ account: 'claude:max', class: 'overloaded', untilMs: later + 5_000, recordedAtMs: later }), { class: 'overloaded', untilMs: later + 5_000 });
+  t.match(r.recordThrottle({ account: 'claude:max', class: 'overloaded', untilMs: later + 5_000, recordedAtMs: later }), {
+    class: 'overloaded',
+    untilMs: later + 5_000,
+  });
   t.ok(r.clearThrottle('claude:max'));
   t.equal(r.activeThrottle('claude:max', later), undefined);
   t.notOk(r.clearThrottle('claude:max'));
@@ -73,16 +92,52 @@ t.test('heal state upserts and survives reopen; heal actions are append-only', a
     updatedAtMs: T0,
   });
   clock = T0 + 2;
-  const opened = ledger.watchdog.putHealState({ target: 'runner', tier: 4, breaker: 'open', consecutiveFailures: 3, bootId: 'boot-b', breakerOpenedAtMs: T0 + 2 });
-  t.match(opened, { tier: 4, breaker: 'open', failureSignature: null, pendingVerification: null, updatedAtMs: T0 + 2 }, 'put replaces the whole state');
-  t.same(ledger.watchdog.listHealStates().map((s) => s.target), ['bridge', 'runner']);
+  const opened = ledger.watchdog.putHealState({
+    target: 'runner',
+    tier: 4,
+    breaker: 'open',
+    consecutiveFailures: 3,
+    bootId: 'boot-b',
+    breakerOpenedAtMs: T0 + 2,
+  });
+  t.match(
+    opened,
+    { tier: 4, breaker: 'open', failureSignature: null, pendingVerification: null, updatedAtMs: T0 + 2 },
+    'put replaces the whole state',
+  );
+  t.same(
+    ledger.watchdog.listHealStates().map((s) => s.target),
+    ['bridge', 'runner'],
+  );
 
-  const a1 = ledger.watchdog.recordHealAction({ target: 'runner', tier: 3, action: 'sigkill', result: 'failed', reason: 'still unhealthy', actor: 'watchdog', nonce: 'n-1' });
-  const a2 = ledger.watchdog.recordHealAction({ target: 'runner', tier: 4, action: 'breaker-open', result: 'succeeded', actor: 'watchdog', detail: { failures: 3 } });
+  const a1 = ledger.watchdog.recordHealAction({
+    target: 'runner',
+    tier: 3,
+    action: 'sigkill',
+    result: 'failed',
+    reason: 'still unhealthy',
+    actor: 'watchdog',
+    nonce: 'n-1',
+  });
+  const a2 = ledger.watchdog.recordHealAction({
+    target: 'runner',
+    tier: 4,
+    action: 'breaker-open',
+    result: 'succeeded',
+    actor: 'watchdog',
+    detail: { failures: 3 },
+  });
   ledger.watchdog.recordHealAction({ target: 'bridge', tier: 1, action: 'restart-marker', result: 'requested', actor: 'watchdog' });
   t.ok(a2 > a1);
-  t.same(ledger.watchdog.recentHealActions(2).map((a) => a.target), ['bridge', 'runner'], 'newest first');
-  t.match(ledger.watchdog.recentHealActions(10, 'runner'), [{ action: 'breaker-open', detail: { failures: 3 }, atMs: T0 + 2 }, { action: 'sigkill', reason: 'still unhealthy' }]);
+  t.same(
+    ledger.watchdog.recentHealActions(2).map((a) => a.target),
+    ['bridge', 'runner'],
+    'newest first',
+  );
+  t.match(ledger.watchdog.recentHealActions(10, 'runner'), [
+    { action: 'breaker-open', detail: { failures: 3 }, atMs: T0 + 2 },
+    { action: 'sigkill', reason: 'still unhealthy' },
+  ]);
   ledger.close();
 
   const db = new Database(path);
@@ -96,18 +151,30 @@ t.test('alerts: one active alert per key, refreshed on re-raise, cleared by id o
   const m = ledger.monitor;
   const first = m.raiseAlert({ detector: 'stalled', severity: 'warning', host: 'pi', project: 'p', message: 'no round for 2h' });
   clock = T0 + 60_000;
-  const again = m.raiseAlert({ detector: 'stalled', severity: 'critical', host: 'pi', project: 'p', message: 'no round for 3h', evidence: { lastRound: 7 } });
+  const again = m.raiseAlert({
+    detector: 'stalled',
+    severity: 'critical',
+    host: 'pi',
+    project: 'p',
+    message: 'no round for 3h',
+    evidence: { lastRound: 7 },
+  });
   t.same(first, { id: 1, raised: true });
   t.same(again, { id: 1, raised: false }, 'same condition, same alert');
   m.raiseAlert({ detector: 'stalled', severity: 'warning', host: 'pi2', project: 'p', message: 'other host' });
   const noHost = m.raiseAlert({ detector: 'cost-spike', severity: 'warning', message: 'no host' });
-  t.match(m.activeAlerts({ host: 'pi' }), [{ id: 1, severity: 'critical', message: 'no round for 3h', evidence: { lastRound: 7 }, raisedAtMs: T0, lastSeenAtMs: T0 + 60_000 }]);
+  t.match(m.activeAlerts({ host: 'pi' }), [
+    { id: 1, severity: 'critical', message: 'no round for 3h', evidence: { lastRound: 7 }, raisedAtMs: T0, lastSeenAtMs: T0 + 60_000 },
+  ]);
   t.equal(m.activeAlerts().length, 3);
 
   t.equal(m.clearAlert({ detector: 'stalled', host: 'pi', project: 'p' }, T0 + 120_000), 1);
   t.equal(m.clearAlert(1), 0, 'already cleared');
   t.equal(m.clearAlert(noHost.id), 1, 'by id');
-  t.same(m.activeAlerts().map((a) => a.host), ['pi2']);
+  t.same(
+    m.activeAlerts().map((a) => a.host),
+    ['pi2'],
+  );
   const reraised = m.raiseAlert({ detector: 'stalled', severity: 'warning', host: 'pi', project: 'p', message: 'stalled again' });
   t.match(reraised, { raised: true }, 'after clearing, the condition raises a new alert');
   t.not(reraised.id, 1);
@@ -120,8 +187,14 @@ t.test('kv: each owner writes only its own keys', async (t) => {
   ledger.kv.set('bridge', 'bridge.digest.last', '2025-03-02');
   t.equal(ledger.kv.get('bridge.digest.last'), '2025-03-02');
   t.same(ledger.kv.getEntry('bridge.digest.last'), { key: 'bridge.digest.last', owner: 'bridge', value: '2025-03-02', updatedAtMs: T0 });
-  t.match(caught(() => ledger.kv.set('runner', 'bridge.digest.last', 'x')), { code: 'ERR_AR_INTERNAL', message: 'belongs to bridge' });
-  t.match(caught(() => ledger.kv.delete('runner', 'bridge.digest.last')), { code: 'ERR_AR_INTERNAL' });
+  t.match(
+    caught(() => ledger.kv.set('runner', 'bridge.digest.last', 'x')),
+    { code: 'ERR_AR_INTERNAL', message: 'belongs to bridge' },
+  );
+  t.match(
+    caught(() => ledger.kv.delete('runner', 'bridge.digest.last')),
+    { code: 'ERR_AR_INTERNAL' },
+  );
   t.equal(ledger.kv.get('bridge.digest.last'), '2025-03-02', 'untouched by the foreign owner');
   t.ok(ledger.kv.delete('bridge', 'bridge.digest.last'));
   t.notOk(ledger.kv.delete('bridge', 'bridge.digest.last'));

@@ -60,7 +60,6 @@ async function startFixture(
   return { child, result };
 }
 
-
 t.test('unit and target names are validated (no path traversal)', async (t) => {
   const dir = t.testdir();
   const paths = tempPaths(dir);
@@ -150,9 +149,7 @@ t.test('a restart marker is consumed exactly once by two racing incarnations', a
     await until(`marker ${k} to be consumed`, () => !existsSync(file), 5000, 1);
   }
   writeFileSync(stopFlag, '');
-  const results = (await Promise.all(consumers.map((c) => c.result))).map(
-    (l) => JSON.parse(l) as { taken: string[]; polls: number },
-  );
+  const results = (await Promise.all(consumers.map((c) => c.result))).map((l) => JSON.parse(l) as { taken: string[]; polls: number });
   const taken = results.flatMap((r) => r.taken);
   t.equal(taken.length, written.length, `${written.length} markers, ${taken.length} consumptions`);
   t.equal(new Set(taken).size, taken.length, 'no marker consumed twice');
@@ -191,7 +188,11 @@ t.test('atomic writes: a concurrent reader never sees a partial marker', async (
     t.equal(s?.missing, 0, 'never missing');
   }
   t.comment(`${n} x 3 writes of 32 KiB in ${ms} ms`);
-  t.same(readdirSync(paths.runDir).filter((n) => n.startsWith('.')), [], 'no temp files left');
+  t.same(
+    readdirSync(paths.runDir).filter((n) => n.startsWith('.')),
+    [],
+    'no temp files left',
+  );
 
   // Control: the same reader does catch torn files when the writer is not atomic, so the
   // zero above means something.
@@ -248,8 +249,13 @@ t.test('heartbeats: written atomically, read back with their age', async (t) => 
   t.equal(readHeartbeat(paths, 'runner', { nowMs: T0 }), undefined);
   const hb = writeHeartbeat(paths, 'runner', { nowMs: T0, pid: 1234, nonce: 'abc', state: 'round', detail: { round: 7 } });
   t.same(hb, {
-    unit: 'runner', pid: 1234, nonce: 'abc', written_at: '2025-03-01T12:00:00.000Z', written_at_ms: T0,
-    state: 'round', detail: { round: 7 },
+    unit: 'runner',
+    pid: 1234,
+    nonce: 'abc',
+    written_at: '2025-03-01T12:00:00.000Z',
+    written_at_ms: T0,
+    state: 'round',
+    detail: { round: 7 },
   });
   t.same(readHeartbeat(paths, 'runner', { nowMs: T0 + 4500 }), { ...hb, age_ms: 4500 });
   t.equal(readHeartbeat(paths, 'runner', { nowMs: T0 - 10 })?.age_ms, -10, 'clock stepped back: negative age');
@@ -273,18 +279,24 @@ t.test('heartbeats: written atomically, read back with their age', async (t) => 
   t.same(readdirSync(paths.runDir), ['heartbeat-bridge.json']);
 });
 
-t.test('a marker root writes into a service user\'s state directory belongs to that user (it must read it)', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
-  const dir = t.testdir();
-  const paths = tempPaths(dir);
-  execFileSync('chown', ['-R', '65534:65534', dir]);
-  requestRestart(paths, 'runner', { by: 'cli', reason: 'heal reset', nowMs: Date.now() });
-  requestStop(paths, { by: 'cli', reason: 'stop', nowMs: Date.now() });
-  for (const f of [markerPath(paths, 'restart', 'runner'), paths.stopFile]) {
-    const st = statSync(f);
-    t.same([st.uid, st.gid, st.mode & 0o777], [65534, 65534, 0o600], `${f}: the directory owner's, still 0600`);
-  }
-  t.equal(statSync(paths.runDir).uid, 65534, 'so is the run directory root created');
-  // As that user (setpriv), the marker is readable.
-  const r = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', markerPath(paths, 'restart', 'runner')], { encoding: 'utf8' });
-  t.match(r, /"reason":"heal reset"/);
-});
+t.test(
+  "a marker root writes into a service user's state directory belongs to that user (it must read it)",
+  { skip: process.getuid?.() !== 0 && 'needs root' },
+  async (t) => {
+    const dir = t.testdir();
+    const paths = tempPaths(dir);
+    execFileSync('chown', ['-R', '65534:65534', dir]);
+    requestRestart(paths, 'runner', { by: 'cli', reason: 'heal reset', nowMs: Date.now() });
+    requestStop(paths, { by: 'cli', reason: 'stop', nowMs: Date.now() });
+    for (const f of [markerPath(paths, 'restart', 'runner'), paths.stopFile]) {
+      const st = statSync(f);
+      t.same([st.uid, st.gid, st.mode & 0o777], [65534, 65534, 0o600], `${f}: the directory owner's, still 0600`);
+    }
+    t.equal(statSync(paths.runDir).uid, 65534, 'so is the run directory root created');
+    // As that user (setpriv), the marker is readable.
+    const r = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', markerPath(paths, 'restart', 'runner')], {
+      encoding: 'utf8',
+    });
+    t.match(r, /"reason":"heal reset"/);
+  },
+);

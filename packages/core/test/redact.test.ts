@@ -45,7 +45,10 @@ t.test('secret-named assignments, URL userinfo, query parameters and path tokens
     ['DB_PASSWORD=hunter22', 'DB_PASSWORD=[redacted]'],
     ['git clone https://oauth2:glpat-abcdef123@gitlab.example/x.git', 'git clone https://oauth2:[redacted]@gitlab.example/x.git'],
     ['GET https://api.example/v1?access_token=abc123def&page=2', 'GET https://api.example/v1?access_token=[redacted]&page=2'],
-    ['POST https://hooks.example.com/incoming/Zk3nQ8pX2vR7tY1mW4sL9cB6 failed', 'POST https://hooks.example.com/incoming/[redacted] failed'],
+    [
+      'POST https://hooks.example.com/incoming/Zk3nQ8pX2vR7tY1mW4sL9cB6 failed',
+      'POST https://hooks.example.com/incoming/[redacted] failed',
+    ],
   ];
   for (const [input, want] of cases) t.equal(redactText(input), want, input);
 });
@@ -73,7 +76,11 @@ t.test('known secret values are replaced whatever their shape', async (t) => {
   t.equal(redactText('sig not-a-vendor-shape'), `sig ${REDACTED}`, 'the value of a secret-named variable');
   t.equal(redactText('/home/op/x'), '/home/op/x', 'values of other variables are not secrets');
   rememberSecretsIn({ GIT_AUTHOR_NAME: 'Grace Hopper', GIT_AUTHOR_EMAIL: 'grace@example.org', XAUTHORITY: '/home/op/.Xauthority' });
-  t.equal(redactText('commit by Grace Hopper <grace@example.org>'), 'commit by Grace Hopper <grace@example.org>', 'an author is not a secret');
+  t.equal(
+    redactText('commit by Grace Hopper <grace@example.org>'),
+    'commit by Grace Hopper <grace@example.org>',
+    'an author is not a secret',
+  );
 });
 
 t.test('redactStrings keeps keys and numbers; redactValue also hides secret-named string values', async (t) => {
@@ -95,7 +102,14 @@ t.test('boundaries: the event writer and the ledger store secrets redacted', asy
 
   const ledger = openLedger(join(dir, 'ledger.db'));
   t.teardown(() => ledger.close());
-  const { id } = ledger.outbox.enqueue({ idempotencyKey: 'k', kind: 'round_end', severity: 'warning', title: `t ${key}`, body: `b ${key}`, payload: { tail: key } });
+  const { id } = ledger.outbox.enqueue({
+    idempotencyKey: 'k',
+    kind: 'round_end',
+    severity: 'warning',
+    title: `t ${key}`,
+    body: `b ${key}`,
+    payload: { tail: key },
+  });
   ledger.bridge.markFailed(id, `HTTP 404: Cannot POST /bot${key}/sendMessage`, Date.now());
   const row = ledger.outbox.getOutbox(id);
   t.notOk(JSON.stringify(row).includes(key), 'not in title, body or payload');

@@ -4,7 +4,16 @@ import { enrolUnit } from '../src/unit.js';
 
 t.test('the lifecycle collects garbage once per idle stretch, on its heartbeat', async (t) => {
   const dir = t.testdir();
-  const r = enrolUnit({ paths: projectPaths('p', dir, dir), unit: 'bridge', project: 'p', version: '0', pid: process.pid, now: Date.now, env: {}, log: () => undefined });
+  const r = enrolUnit({
+    paths: projectPaths('p', dir, dir),
+    unit: 'bridge',
+    project: 'p',
+    version: '0',
+    pid: process.pid,
+    now: Date.now,
+    env: {},
+    log: () => undefined,
+  });
   if (!r.unit) throw new Error('not enrolled');
   let collections = 0;
   r.unit.start({ heartbeatMs: 500, state: 'idle', collectGarbage: () => void (collections += 1) });

@@ -40,7 +40,10 @@ t.test('--mode events: every new event as a JSON line, across the daily rotation
   const paths = configPaths(p.config());
   const m = monitor(p, ['--mode', 'events']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until('the monitor to enrol and beat', () => readEnrollment(paths, 'monitor') !== undefined && readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined);
+  await until(
+    'the monitor to enrol and beat',
+    () => readEnrollment(paths, 'monitor') !== undefined && readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined,
+  );
   t.equal(readEnrollment(paths, 'monitor')?.pid, m.child.pid, 'enrolled as unit monitor');
   await new Promise((r) => setTimeout(r, 300));
   t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
@@ -49,7 +52,11 @@ t.test('--mode events: every new event as a JSON line, across the daily rotation
   tomorrow.emit('stop_file_detected', { path: '/x', requested_at: null });
   tomorrow.close();
   await until('stop_file_detected', () => m.out().includes('stop_file_detected'));
-  const lines = m.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = m
+    .out()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const kinds = lines.map((l) => l['kind']);
   t.equal(kinds.filter((k) => k === 'serve_started').length, 1, 'history is not replayed, only new events');
   t.ok(kinds.includes('round_end') && kinds.includes('serve_stopped'));
@@ -72,14 +79,31 @@ t.test('anomaly mode: --json alerts, heartbeat, its own restart marker exits 75'
   t.ok(readHeartbeat(paths, 'monitor', { nowMs: Date.now() }), 'heartbeat written');
   requestRestart(paths, 'monitor', { by: 'watchdog', reason: 'test', nowMs: Date.now() });
   t.equal(await m.exited, 75, 'restart marker consumed: exit 75');
-  t.match(lastEvents(paths.eventsDir, { n: 1, kinds: ['restart_marker_consumed'] }).events[0], { unit: 'monitor', requested_by: 'watchdog' });
-  t.match(lastEvents(paths.eventsDir, { n: 1, kinds: ['monitor_alert_raised'] }).events[0], { detector: 'anomaly_repetitive', host: 'local' });
+  t.match(lastEvents(paths.eventsDir, { n: 1, kinds: ['restart_marker_consumed'] }).events[0], {
+    unit: 'monitor',
+    requested_by: 'watchdog',
+  });
+  t.match(lastEvents(paths.eventsDir, { n: 1, kinds: ['monitor_alert_raised'] }).events[0], {
+    detector: 'anomaly_repetitive',
+    host: 'local',
+  });
   // A second monitor adopts the active alert instead of raising it again.
   const again = monitor(p, ['--json', '--once']);
   t.equal(await again.exited, 1, '--once exits 1 while an alert is active');
-  const status = again.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const status = again
+    .out()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   t.equal(status.length, 1, 'no duplicate alert line, only the status');
-  t.match(status[0], { type: 'status', host: 'local', project: 'proj', state: 'alerts', alerts: [{ detector: 'anomaly_repetitive', severity: 'warning' }], error: null });
+  t.match(status[0], {
+    type: 'status',
+    host: 'local',
+    project: 'proj',
+    state: 'alerts',
+    alerts: [{ detector: 'anomaly_repetitive', severity: 'warning' }],
+    error: null,
+  });
 });
 
 t.test('--once against a host that does not answer: a DOWN status line with the reason, exit 69', async (t) => {
@@ -100,5 +124,11 @@ t.test('--once against a host that does not answer: a DOWN status line with the 
   t.match(m.out(), /\[DOWN\] status host=down: unreachable: .*ECONNREFUSED/);
   const j = monitor(p, ['--once', '--json', '--host', 'down', '--ssh-config', sshConfig]);
   t.equal(await j.exited, 69);
-  t.match(JSON.parse(j.out().trim().split('\n').at(-1) as string), { type: 'status', host: 'down', state: 'unreachable', alerts: [], error: /ECONNREFUSED/ });
+  t.match(JSON.parse(j.out().trim().split('\n').at(-1) as string), {
+    type: 'status',
+    host: 'down',
+    state: 'unreachable',
+    alerts: [],
+    error: /ECONNREFUSED/,
+  });
 });

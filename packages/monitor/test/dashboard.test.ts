@@ -9,7 +9,7 @@ const DAY = 86_400_000;
 const NOW = Date.parse('2026-12-07T12:00:00.000Z');
 const RUNNER = { pid: 1, bootId: 'b', starttimeTicks: 1, nonce: 'n' };
 
-t.test('a ledger\'s history: the last day\'s rounds, heals and alerts, and each day\'s totals', async (t) => {
+t.test("a ledger's history: the last day's rounds, heals and alerts, and each day's totals", async (t) => {
   const ledger = openLedger(join(t.testdir(), 'ledger.sqlite'), { now: () => NOW });
   t.teardown(() => ledger.close());
   const round = (startMs: number, cls: string, cost: number): void => {
@@ -20,16 +20,38 @@ t.test('a ledger\'s history: the last day\'s rounds, heals and alerts, and each 
   round(NOW - 2 * 3600_000, 'rate_limit', 0.5);
   round(NOW - 3600_000, 'ok', 0.25);
   ledger.runner.startRound({ runner: RUNNER, startedAtMs: NOW - 60_000 });
-  ledger.watchdog.recordHealAction({ target: 'bridge', tier: 2, action: 'sigterm', result: 'succeeded', actor: 'watchdog', atMs: NOW - 1800_000 });
+  ledger.watchdog.recordHealAction({
+    target: 'bridge',
+    tier: 2,
+    action: 'sigterm',
+    result: 'succeeded',
+    actor: 'watchdog',
+    atMs: NOW - 1800_000,
+  });
   ledger.monitor.raiseAlert({ detector: 'silence', severity: 'warning', message: 'quiet', atMs: NOW - 900_000 });
   const h = ledgerHistory(ledger, NOW);
-  t.same(h.rounds.map((r) => [r.class, r.end_ms === null]), [['rate_limit', false], ['ok', false], ['running', true]], 'oldest first, the running one open-ended');
+  t.same(
+    h.rounds.map((r) => [r.class, r.end_ms === null]),
+    [
+      ['rate_limit', false],
+      ['ok', false],
+      ['running', true],
+    ],
+    'oldest first, the running one open-ended',
+  );
   t.match(h.heals, [{ target: 'bridge', action: 'sigterm', result: 'succeeded' }]);
   t.match(h.alerts, [{ detector: 'silence', severity: 'warning', cleared_ms: null }]);
   t.equal(h.days.length, 7);
   t.match(h.days.at(-1), { day: '2026-12-07', rounds: 3, cost_usd: 0.75 }, 'today, the running round counted');
-  t.match(h.days.find((d) => d.day === '2026-12-04'), { rounds: 1, cost_usd: 1, input_tokens: 100, output_tokens: 10 });
-  t.equal(h.days.reduce((a, d) => a + d.rounds, 0), 4, 'every round in exactly one day');
+  t.match(
+    h.days.find((d) => d.day === '2026-12-04'),
+    { rounds: 1, cost_usd: 1, input_tokens: 100, output_tokens: 10 },
+  );
+  t.equal(
+    h.days.reduce((a, d) => a + d.rounds, 0),
+    4,
+    'every round in exactly one day',
+  );
 });
 
 const host = (name: string, over: Partial<PageState>): PageState => ({
@@ -52,7 +74,10 @@ t.test('the page: a fleet table for several hosts, the timeline coloured by clas
   const history = {
     from_ms: NOW - DAY,
     to_ms: NOW,
-    rounds: [{ round: 7, start_ms: NOW - 7200_000, end_ms: NOW - 7000_000, class: 'rate_limit' }, { round: 8, start_ms: NOW - 600_000, end_ms: null, class: 'running' }],
+    rounds: [
+      { round: 7, start_ms: NOW - 7200_000, end_ms: NOW - 7000_000, class: 'rate_limit' },
+      { round: 8, start_ms: NOW - 600_000, end_ms: null, class: 'running' },
+    ],
     heals: [{ at_ms: NOW - 3600_000, target: 'serve', action: 'sigkill', result: 'failed' }],
     alerts: [{ at_ms: NOW - 1800_000, cleared_ms: null, detector: 'crash_loop', severity: 'critical' }],
     days: [{ day: '2026-12-07', rounds: 2, cost_usd: 0.5, input_tokens: 10, output_tokens: 5 }],
@@ -61,8 +86,15 @@ t.test('the page: a fleet table for several hosts, the timeline coloured by clas
     { v: 1, ts: '2026-12-07T11:00:00.000Z', kind: 'round_start', unit: 'runner', project: 'p', round: 8 },
     { v: 1, ts: '2026-12-07T11:30:00.000Z', kind: 'heal_action', unit: 'watchdog', project: 'p' },
   ];
-  const html = renderPage([host('pi', { history, recent_events: events, last_error: null }), host('<nas>', { last_error: 'ssh nas: refused' })]);
-  t.match(html, /<table id="fleet-table">.*<a href="#host-pi">pi<\/a>.*<a href="#host-&lt;nas&gt;">&lt;nas&gt;<\/a><\/td><td>–<\/td><td class="critical">unreachable/s, 'one row per host, names escaped');
+  const html = renderPage([
+    host('pi', { history, recent_events: events, last_error: null }),
+    host('<nas>', { last_error: 'ssh nas: refused' }),
+  ]);
+  t.match(
+    html,
+    /<table id="fleet-table">.*<a href="#host-pi">pi<\/a>.*<a href="#host-&lt;nas&gt;">&lt;nas&gt;<\/a><\/td><td>–<\/td><td class="critical">unreachable/s,
+    'one row per host, names escaped',
+  );
   t.match(html, /<rect class="round rate_limit"[^>]*fill="#e07b20"><title>round 7: rate_limit at 10:00Z<\/title>/);
   t.match(html, /<rect class="round running"[^>]*width="[\d.]+"/, 'the running round drawn to now');
   t.match(html, /<title>11:00Z serve: sigkill \(failed\)<\/title>/, 'heal actions on the same axis');
@@ -79,7 +111,16 @@ t.test('the page says how a stopped runner last exited', async (t) => {
     schema_version: 1,
     project: 'p',
     generated_at: '2026-12-07T12:00:00.000Z',
-    service: { state: 'stopped', pid: null, version: null, activity: null, heartbeat_age_s: null, stop_requested: false, agent_done: null, ...(last_exit !== undefined ? { last_exit } : {}) },
+    service: {
+      state: 'stopped',
+      pid: null,
+      version: null,
+      activity: null,
+      heartbeat_age_s: null,
+      stop_requested: false,
+      agent_done: null,
+      ...(last_exit !== undefined ? { last_exit } : {}),
+    },
     current_round: null,
     rounds: [],
     counts_24h: {},
@@ -91,8 +132,12 @@ t.test('the page says how a stopped runner last exited', async (t) => {
     defenses: {},
     recent_events: [],
   });
-  const exitText = (s: HostSnapshot): string | undefined => /<b id="flag-exit">([^<]*)<\/b>/.exec(renderPage([host('pi', { snapshot: s })]))?.[1];
-  t.equal(exitText(stopped({ reason: 'stop_requested', exit_code: 0, exited_at: '2026-12-07T11:00:00.000Z', on_purpose: true })), 'stop_requested (exit 0) at 2026-12-07T11:00:00.000Z, on purpose');
+  const exitText = (s: HostSnapshot): string | undefined =>
+    /<b id="flag-exit">([^<]*)<\/b>/.exec(renderPage([host('pi', { snapshot: s })]))?.[1];
+  t.equal(
+    exitText(stopped({ reason: 'stop_requested', exit_code: 0, exited_at: '2026-12-07T11:00:00.000Z', on_purpose: true })),
+    'stop_requested (exit 0) at 2026-12-07T11:00:00.000Z, on purpose',
+  );
   t.equal(exitText(stopped(null)), 'not recorded (killed, crashed or never started)');
   t.equal(exitText(stopped()), undefined, 'an older host says nothing of it');
 });

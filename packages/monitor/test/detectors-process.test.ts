@@ -9,7 +9,8 @@ import { lastEvents } from '@agent-runner/core/events';
 import { until } from '@agent-runner/testkit/until';
 import { scenario, watch } from './fixtures/scenario.js';
 
-const eventsOf = (stateDir: string, kind: string): number => lastEvents(join(stateDir, 'logs', 'events'), { n: 5, kinds: [kind] }).events.length;
+const eventsOf = (stateDir: string, kind: string): number =>
+  lastEvents(join(stateDir, 'logs', 'events'), { n: 5, kinds: [kind] }).events.length;
 
 t.test('supervisor_stale: serve SIGKILLed mid-round (no serve_stopped) goes stale; a clean stop does not', async (t) => {
   const p = scenario('echo working\n[ -f "$HOME/slow" ] && sleep 30\necho RESULT done');
@@ -24,7 +25,10 @@ t.test('supervisor_stale: serve SIGKILLed mid-round (no serve_stopped) goes stal
   t.notOk((await w.poll(Date.now())).includes('supervisor_stale'), 'silent for less than the threshold: not stale');
   const fired = await w.poll(Date.now() + 31_000);
   t.ok(fired.includes('supervisor_stale'), `fired: ${fired.join(',')}`);
-  t.match(w.poller.findings.find((f) => f.detector === 'supervisor_stale'), { severity: 'critical', evidence: { service_state: 'stopped' } });
+  t.match(
+    w.poller.findings.find((f) => f.detector === 'supervisor_stale'),
+    { severity: 'critical', evidence: { service_state: 'stopped' } },
+  );
   // A new serve starts and stops cleanly: the condition is gone.
   rmSync(join(p.home, 'slow'));
   const r = await p.serve(['--max-rounds', '0', '--once'], 60_000);
@@ -47,7 +51,10 @@ t.test('hung: a frozen serve cannot enforce round_timeout_s', async (t) => {
   t.notOk((await w.poll(Date.now())).includes('hung'), 'within its timeout and the grace: not hung');
   const fired = await w.poll(Date.now() + 63_000);
   t.ok(fired.includes('hung'), `fired: ${fired.join(',')}`);
-  t.match(w.poller.findings.find((f) => f.detector === 'hung'), { severity: 'critical', policy: 'notify', evidence: { round: 1, round_timeout_s: 2 } });
+  t.match(
+    w.poller.findings.find((f) => f.detector === 'hung'),
+    { severity: 'critical', policy: 'notify', evidence: { round: 1, round_timeout_s: 2 } },
+  );
   s.child.kill('SIGCONT');
   await until('round_end', () => eventsOf(p.stateDir, 'round_end') > 0, 15_000);
   t.notOk((await w.poll(Date.now() + 63_000)).includes('hung'), 'the runner resumed and killed the round: cleared');

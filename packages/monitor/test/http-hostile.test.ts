@@ -31,7 +31,13 @@ function state(): PageState {
   } as unknown as PageState;
 }
 
-const provider: HttpProvider = { states: () => [state()], metrics: () => ({ prometheus: 'agent_runner_up{host="local",project="p"} 1\n', openmetrics: 'agent_runner_up{host="local",project="p"} 1\n# EOF\n' }) };
+const provider: HttpProvider = {
+  states: () => [state()],
+  metrics: () => ({
+    prometheus: 'agent_runner_up{host="local",project="p"} 1\n',
+    openmetrics: 'agent_runner_up{host="local",project="p"} 1\n# EOF\n',
+  }),
+};
 
 async function listen(t: Test, opts: { token?: string } = {}): Promise<{ server: Server; base: string; port: number }> {
   const server = await serveHttp({ port: 0, ...opts }, provider);
@@ -55,14 +61,45 @@ function raw(port: number, bytes: string | Buffer): Promise<number> {
 
 t.test('malformed request lines, targets, headers and methods: 4xx answers, never a 500, the server lives', async (t) => {
   const { port, base } = await listen(t);
-  const targets = ['//[', '//a:b', '//x:99999/', 'http://[', '//%', '/%', '/%zz', '*', 'x', '', '/\u0000', '//', '///', '/?%', 'http://h:99999/', 'ftp://x/', '/' + 'a'.repeat(20_000), '/../../etc/passwd', '/api/state?x=%', '#frag'];
+  const targets = [
+    '//[',
+    '//a:b',
+    '//x:99999/',
+    'http://[',
+    '//%',
+    '/%',
+    '/%zz',
+    '*',
+    'x',
+    '',
+    '/\u0000',
+    '//',
+    '///',
+    '/?%',
+    'http://h:99999/',
+    'ftp://x/',
+    '/' + 'a'.repeat(20_000),
+    '/../../etc/passwd',
+    '/api/state?x=%',
+    '#frag',
+  ];
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT', 'PATCH', 'BREW', 'G E T', ''];
-  const hosts = ['Host: 127.0.0.1', 'Host: attacker.example', 'Host: [::1', 'Host: ', 'Host: a:b:c', 'Host: localhost:99999999', 'Host: \u00ff'];
+  const hosts = [
+    'Host: 127.0.0.1',
+    'Host: attacker.example',
+    'Host: [::1',
+    'Host: ',
+    'Host: a:b:c',
+    'Host: localhost:99999999',
+    'Host: \u00ff',
+  ];
   // A seeded generator keeps any failure reproducible.
   let seed = 20261203;
-  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
   const cases: Buffer[] = [];
-  for (const m of methods) for (const u of targets) cases.push(Buffer.from(`${m} ${u} HTTP/1.1\r\n${hosts[rnd(hosts.length)]}\r\nConnection: close\r\n\r\n`, 'latin1'));
+  for (const m of methods)
+    for (const u of targets)
+      cases.push(Buffer.from(`${m} ${u} HTTP/1.1\r\n${hosts[rnd(hosts.length)]}\r\nConnection: close\r\n\r\n`, 'latin1'));
   for (let i = 0; i < 60; i++) {
     const junk = Buffer.alloc(1 + rnd(300));
     for (let j = 0; j < junk.length; j++) junk[j] = rnd(256);
@@ -75,10 +112,14 @@ t.test('malformed request lines, targets, headers and methods: 4xx answers, neve
   t.ok(cases.length >= 200, `${cases.length} malformed requests`);
   const statuses = new Map<number, number>();
   for (let i = 0; i < cases.length; i += 16) {
-    for (const code of await Promise.all(cases.slice(i, i + 16).map((c) => raw(port, c)))) statuses.set(code, (statuses.get(code) ?? 0) + 1);
+    for (const code of await Promise.all(cases.slice(i, i + 16).map((c) => raw(port, c))))
+      statuses.set(code, (statuses.get(code) ?? 0) + 1);
   }
   t.notOk(statuses.has(500), `no internal errors (answers: ${JSON.stringify([...statuses])})`);
-  t.ok([...statuses.keys()].every((s) => s === 0 || (s >= 200 && s < 500)), 'every answer is a 2xx-4xx or a closed connection');
+  t.ok(
+    [...statuses.keys()].every((s) => s === 0 || (s >= 200 && s < 500)),
+    'every answer is a 2xx-4xx or a closed connection',
+  );
   t.equal(await raw(port, 'GET //[ HTTP/1.1\r\nHost: x\r\n\r\n'), 421, 'the request of the report: a foreign Host, refused and answered');
   t.equal(await raw(port, 'GET //[ HTTP/1.1\r\nHost: localhost\r\n\r\n'), 404, '//[ is a path like any other');
   t.equal(await raw(port, 'GET http://[ HTTP/1.1\r\nHost: localhost\r\n\r\n'), 400);
@@ -104,7 +145,8 @@ t.test('security headers on every answer; nothing served holds a secret', async 
     t.equal(r.headers.get('x-frame-options'), 'DENY', `${path}: frame deny`);
     t.equal(r.headers.get('cache-control'), 'no-store', `${path}: no-store`);
     const body = await r.text();
-    for (const secret of [ANTHROPIC, GITHUB, SLACK, 'abcdefghijklmnopqrstuvwx']) t.notOk(body.includes(secret), `${path}: no ${secret.slice(0, 12)}…`);
+    for (const secret of [ANTHROPIC, GITHUB, SLACK, 'abcdefghijklmnopqrstuvwx'])
+      t.notOk(body.includes(secret), `${path}: no ${secret.slice(0, 12)}…`);
   }
   const api = (await (await fetch(`${base}/api/state`)).json()) as { hosts: PageState[] };
   t.match(api.hosts[0]?.log_tail.join('\n'), /ANTHROPIC_API_KEY=\[redacted\]/, 'the line stays, its secret does not');
@@ -120,13 +162,28 @@ t.test('with a token: Bearer or Basic (browsers), else 401 asking for it; Host i
   t.notOk((await none.text()).includes('redacted'), 'no state without the token');
   t.equal((await fetch(`${base}/api/state`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
   t.equal((await fetch(`${base}/api/state`, { headers: { authorization: `Bearer ${token}x` } })).status, 401);
-  t.equal((await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status, 200, 'Bearer (Prometheus bearer_token_file)');
+  t.equal(
+    (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status,
+    200,
+    'Bearer (Prometheus bearer_token_file)',
+  );
   const basic = Buffer.from(`operator:${token}`).toString('base64');
   t.equal((await fetch(`${base}/`, { headers: { authorization: `Basic ${basic}` } })).status, 200, 'Basic with the token as password');
-  t.equal(await raw(port, `GET / HTTP/1.1\r\nHost: pi.lan:8765\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`), 200, 'a LAN name with the token');
-  t.equal(await raw(port, `GET / HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic !!!\r\nConnection: close\r\n\r\n`), 401, 'undecodable Basic');
+  t.equal(
+    await raw(port, `GET / HTTP/1.1\r\nHost: pi.lan:8765\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`),
+    200,
+    'a LAN name with the token',
+  );
+  t.equal(
+    await raw(port, `GET / HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic !!!\r\nConnection: close\r\n\r\n`),
+    401,
+    'undecodable Basic',
+  );
 });
 
 t.test('an address that is not this machine is a clear usage error', async (t) => {
-  await t.rejects(serveHttp({ port: 0, host: '192.0.2.1' }, provider), { code: 'ERR_AR_USAGE', message: /cannot listen on 192\.0\.2\.1:0: no such address on this machine/ });
+  await t.rejects(serveHttp({ port: 0, host: '192.0.2.1' }, provider), {
+    code: 'ERR_AR_USAGE',
+    message: /cannot listen on 192\.0\.2\.1:0: no such address on this machine/,
+  });
 });

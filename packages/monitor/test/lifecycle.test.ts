@@ -16,7 +16,10 @@ import { start } from '../src/index.js';
 import { until } from '@agent-runner/testkit/until';
 import { scenario, type ScenarioProject } from './fixtures/scenario.js';
 
-function monitor(p: ScenarioProject, args: string[]): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
+function monitor(
+  p: ScenarioProject,
+  args: string[],
+): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [CLI_BIN, 'monitor', ...args], { cwd: p.dir, env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -38,8 +41,15 @@ t.test('start(): READY after the first heartbeat, WATCHDOG pings, exit record wi
   const run = start(
     { cfg, paths, mode: 'anomaly', hosts: [], json: true, acceptNewHostKey: false, once: false, settings: { poll_interval_s: 0.2 } },
     {
-      pid: process.pid, env: { NOTIFY_SOCKET: '/run/test-notify', WATCHDOG_USEC: '400000' }, stop: stop.signal, log: () => {}, now: Date.now,
-      kill: process.kill.bind(process) as never, out: () => {}, argv, cwd: p.dir,
+      pid: process.pid,
+      env: { NOTIFY_SOCKET: '/run/test-notify', WATCHDOG_USEC: '400000' },
+      stop: stop.signal,
+      log: () => {},
+      now: Date.now,
+      kill: process.kill.bind(process) as never,
+      out: () => {},
+      argv,
+      cwd: p.dir,
       notify: (a) => {
         if (a.includes('READY=1')) heartbeatAtReady = readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined;
         sent.push(a);
@@ -65,14 +75,22 @@ t.test('a SIGTERM after a restart request (T2 of a frozen monitor) exits 75; a p
   const paths = configPaths(p.config());
   const m = monitor(p, ['--mode', 'events']);
   t.teardown(() => m.child.kill('SIGKILL'));
-  await until('the monitor to enrol and beat', () => readEnrollment(paths, 'monitor')?.pid === m.child.pid && readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined, 20_000);
+  await until(
+    'the monitor to enrol and beat',
+    () => readEnrollment(paths, 'monitor')?.pid === m.child.pid && readHeartbeat(paths, 'monitor', { nowMs: Date.now() }) !== undefined,
+    20_000,
+  );
   // Frozen, it cannot take its marker; the SIGTERM that follows is then a heal, not a stop.
   m.child.kill('SIGSTOP');
   requestRestart(paths, 'monitor', { by: 'watchdog', reason: 'heartbeat stale', nowMs: Date.now() });
   m.child.kill('SIGTERM');
   m.child.kill('SIGCONT');
   t.equal(await m.exited, 75, 'systemd (Restart=on-failure) restarts it');
-  t.match(readExitRecord(paths, 'monitor'), { pid: m.child.pid, exit_code: 75, reason: 'restart_marker' }, 'the watchdog reads a restart, not a stop');
+  t.match(
+    readExitRecord(paths, 'monitor'),
+    { pid: m.child.pid, exit_code: 75, reason: 'restart_marker' },
+    'the watchdog reads a restart, not a stop',
+  );
 
   const again = monitor(p, ['--mode', 'events']);
   t.teardown(() => again.child.kill('SIGKILL'));
@@ -91,7 +109,7 @@ t.test('guests: a second monitor next to the enrolled one, and --once, run unenr
   t.equal(await once.exited, 0, 'a healthy project: exit 0');
   t.match(once.out(), /\[OK\] status host=local: healthy \(project \w+\)/, 'and says so');
   t.equal(readEnrollment(paths, 'monitor'), undefined, '--once never enrolled');
-  t.equal(readExitRecord(paths, 'monitor'), undefined, 'and left no exit record to be read as the unit\'s');
+  t.equal(readExitRecord(paths, 'monitor'), undefined, "and left no exit record to be read as the unit's");
 
   const service = monitor(p, []);
   t.teardown(() => service.child.kill('SIGKILL'));

@@ -18,7 +18,16 @@ const snapshot = (over: Partial<HostSnapshot> = {}): HostSnapshot => ({
   schema_version: 1,
   project: 'proj',
   generated_at: '2026-12-07T12:00:00.000Z',
-  service: { state: 'running', pid: 42, version: '0.1.0', activity: 'round', heartbeat_age_s: 3, stop_requested: false, agent_done: null, pause: null },
+  service: {
+    state: 'running',
+    pid: 42,
+    version: '0.1.0',
+    activity: 'round',
+    heartbeat_age_s: 3,
+    stop_requested: false,
+    agent_done: null,
+    pause: null,
+  },
   current_round: { round: 8, elapsed_s: 90.5 } as HostSnapshot['current_round'],
   rounds: [],
   counts_24h: { ok: 5, crash: 2 },
@@ -26,7 +35,11 @@ const snapshot = (over: Partial<HostSnapshot> = {}): HostSnapshot => ({
   backoff: null,
   rate_limit: null,
   orphan_stashes: [],
-  system: { disk: { path: '/var/lib/agent-runner', free_bytes: 2_147_483_648, used_pct: 91.5 }, memory: { total_bytes: 4e9, available_bytes: 1e9 }, agent_process_count: 1 },
+  system: {
+    disk: { path: '/var/lib/agent-runner', free_bytes: 2_147_483_648, used_pct: 91.5 },
+    memory: { total_bytes: 4e9, available_bytes: 1e9 },
+    agent_process_count: 1,
+  },
   defenses: {},
   alarms: [{ cause: 'crash_loop', subject: null, severity: 'critical', raised_by: 'runner', raised_at: '2026-12-07T11:00:00.000Z' }],
   recent_events: [],
@@ -49,7 +62,11 @@ const poller = (host: string, s: HostSnapshot | undefined, ingested: number): Ho
   }) as unknown as HostPoller;
 
 /** `name{labels} value` lines, sorted: the samples whatever the format. */
-const samples = (text: string): string[] => text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).sort();
+const samples = (text: string): string[] =>
+  text
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .sort();
 const meta = (text: string, kind: string): string[] => text.split('\n').filter((l) => l.startsWith(`# ${kind} `));
 
 t.test('one state, both formats: the same samples; counters, units and # EOF per format', async (t) => {
@@ -68,16 +85,26 @@ t.test('one state, both formats: the same samples; counters, units and # EOF per
 
   // Counter: OpenMetrics names the family without `_total`, 0.0.4 names the sample.
   t.match(om, '# TYPE agent_runner_monitor_events_ingested counter\n# HELP agent_runner_monitor_events_ingested Events');
-  t.match(text, '# HELP agent_runner_monitor_events_ingested_total Events folded into the detectors since the monitor started.\n# TYPE agent_runner_monitor_events_ingested_total counter\n');
+  t.match(
+    text,
+    '# HELP agent_runner_monitor_events_ingested_total Events folded into the detectors since the monitor started.\n# TYPE agent_runner_monitor_events_ingested_total counter\n',
+  );
   for (const f of [om, text]) t.match(f, 'agent_runner_monitor_events_ingested_total{host="local",project="proj"} 17\n');
   t.notMatch(text, /^agent_runner_monitor_events_ingested[{ ]/m);
   t.notMatch(om, /^# (TYPE|HELP|UNIT) \w+_total /m, 'no OpenMetrics family ends in _total');
-  t.same(meta(text, 'TYPE').filter((l) => l.endsWith(' counter')), ['# TYPE agent_runner_monitor_events_ingested_total counter'], 'the one counter');
+  t.same(
+    meta(text, 'TYPE').filter((l) => l.endsWith(' counter')),
+    ['# TYPE agent_runner_monitor_events_ingested_total counter'],
+    'the one counter',
+  );
 
   t.equal(om.slice(-6), '# EOF\n', 'OpenMetrics ends in # EOF');
   t.equal(om.indexOf('# EOF'), om.length - 6, 'once');
   t.notMatch(text, /# EOF/, '0.0.4 has no terminator');
-  t.match(om, '# TYPE agent_runner_heartbeat_age_seconds gauge\n# UNIT agent_runner_heartbeat_age_seconds seconds\n# HELP agent_runner_heartbeat_age_seconds ');
+  t.match(
+    om,
+    '# TYPE agent_runner_heartbeat_age_seconds gauge\n# UNIT agent_runner_heartbeat_age_seconds seconds\n# HELP agent_runner_heartbeat_age_seconds ',
+  );
   t.match(om, '# UNIT agent_runner_disk_free_bytes bytes\n');
   t.match(om, '# UNIT agent_runner_disk_used_ratio ratio\n');
   t.notMatch(om, /# UNIT agent_runner_up /);
@@ -88,12 +115,20 @@ t.test('one state, both formats: the same samples; counters, units and # EOF per
   }
 });
 
-t.test('agent_runner_stopped_on_purpose: a stopped runner\'s exit record says whether anybody needs telling', async (t) => {
+t.test("agent_runner_stopped_on_purpose: a stopped runner's exit record says whether anybody needs telling", async (t) => {
   const stopped = (last_exit: HostSnapshot['service']['last_exit']): HostSnapshot =>
-    snapshot({ service: { ...snapshot().service, state: 'stopped', pid: null, ...(last_exit !== undefined ? { last_exit } : {}) }, current_round: null });
+    snapshot({
+      service: { ...snapshot().service, state: 'stopped', pid: null, ...(last_exit !== undefined ? { last_exit } : {}) },
+      current_round: null,
+    });
   const gauge = (s: HostSnapshot): string | undefined =>
     samples(renderMetrics([poller('pi', s, 0)], NOW).prometheus).find((l) => l.startsWith('agent_runner_stopped_on_purpose{'));
-  const exit = (reason: 'stop_requested' | 'error', on_purpose: boolean) => ({ reason, exit_code: on_purpose ? 0 : 70, exited_at: '2026-12-07T11:00:00.000Z', on_purpose });
+  const exit = (reason: 'stop_requested' | 'error', on_purpose: boolean) => ({
+    reason,
+    exit_code: on_purpose ? 0 : 70,
+    exited_at: '2026-12-07T11:00:00.000Z',
+    on_purpose,
+  });
   t.equal(gauge(stopped(exit('stop_requested', true))), 'agent_runner_stopped_on_purpose{host="pi",project="proj"} 1', 'agent-runner stop');
   t.equal(gauge(stopped(exit('error', false))), 'agent_runner_stopped_on_purpose{host="pi",project="proj"} 0', 'a failure');
   t.equal(gauge(stopped(null)), 'agent_runner_stopped_on_purpose{host="pi",project="proj"} 0', 'no exit record: it died');
@@ -104,8 +139,16 @@ t.test('agent_runner_stopped_on_purpose: a stopped runner\'s exit record says wh
 t.test('every family is described in every scrape, samples or not; HELP needs no escaping', async (t) => {
   const { prometheus: text, openmetrics: om } = renderMetrics([], NOW);
   const names = Object.keys(METRIC_FAMILIES);
-  t.same(meta(om, 'TYPE').map((l) => l.split(' ')[2]), names, 'OpenMetrics: each family once, in order');
-  t.same(meta(text, 'TYPE').map((l) => l.split(' ')[2]?.replace(/_total$/, '')), names, '0.0.4 too');
+  t.same(
+    meta(om, 'TYPE').map((l) => l.split(' ')[2]),
+    names,
+    'OpenMetrics: each family once, in order',
+  );
+  t.same(
+    meta(text, 'TYPE').map((l) => l.split(' ')[2]?.replace(/_total$/, '')),
+    names,
+    '0.0.4 too',
+  );
   t.same(samples(om), [], 'no host, no samples');
   t.equal(om.slice(-6), '# EOF\n');
   for (const [name, f] of Object.entries(METRIC_FAMILIES)) {
@@ -135,8 +178,14 @@ t.test('negotiation: the Accept header picks the format', async (t) => {
     ['text/plain;version=0.0.4', 'prometheus'],
     ['application/openmetrics-text', 'openmetrics'],
     ['application/openmetrics-text; version=1.0.0; charset=utf-8', 'openmetrics'],
-    ['application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1', 'openmetrics'],
-    ['application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2', 'openmetrics'],
+    [
+      'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+      'openmetrics',
+    ],
+    [
+      'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2',
+      'openmetrics',
+    ],
     ['application/openmetrics-text;q=0.5, text/plain', 'prometheus'],
     ['text/plain;q=0.2, application/openmetrics-text;q=0.8', 'openmetrics'],
     ['application/openmetrics-text, text/plain', 'prometheus'],
@@ -171,7 +220,11 @@ t.test('the server: Content-Type by Accept, Vary: Accept', async (t) => {
   t.equal(text.headers.get('content-type'), METRICS_CONTENT_TYPES.prometheus);
   t.equal(text.headers.get('vary'), 'Accept');
   t.equal(await text.text(), exposition.prometheus);
-  t.equal((await get()).headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8', 'fetch\'s */*: the text');
-  t.equal((await fetch(`${base}/metrics`, { method: 'HEAD', headers: { accept: 'application/openmetrics-text' } })).headers.get('content-type'), METRICS_CONTENT_TYPES.openmetrics, 'HEAD negotiates too');
+  t.equal((await get()).headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8', "fetch's */*: the text");
+  t.equal(
+    (await fetch(`${base}/metrics`, { method: 'HEAD', headers: { accept: 'application/openmetrics-text' } })).headers.get('content-type'),
+    METRICS_CONTENT_TYPES.openmetrics,
+    'HEAD negotiates too',
+  );
   t.equal((await fetch(`${base}/api/state`)).headers.get('vary'), null, 'only /metrics varies');
 });

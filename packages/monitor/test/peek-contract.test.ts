@@ -17,7 +17,8 @@ t.test('peek --json and the local source: service.pause from the heartbeat, alar
   t.teardown(p.cleanup);
   t.equal((await p.serve(['--max-rounds', '1'])).code, 0);
   const paths = configPaths(p.config());
-  const peek = async (): Promise<{ service: { state: string; pause: string | null }; alarms: unknown[] }> => JSON.parse((await runCli(['peek', '--json'], { cwd: p.dir, env: p.env })).stdout) as never;
+  const peek = async (): Promise<{ service: { state: string; pause: string | null }; alarms: unknown[] }> =>
+    JSON.parse((await runCli(['peek', '--json'], { cwd: p.dir, env: p.env })).stdout) as never;
   t.match(await peek(), { service: { state: 'stopped', pause: null }, alarms: [] }, 'nothing while stopped and quiet');
 
   // A live process enrolled as the runner, holding rounds for its budget (what serve writes).
@@ -25,10 +26,21 @@ t.test('peek --json and the local source: service.pause from the heartbeat, alar
   t.teardown(() => runner.kill('SIGKILL'));
   const rec = createEnrollment('runner', runner.pid as number, { version: '0.0.0', project: 'proj', nowMs: Date.now() });
   writeEnrollment(paths, rec);
-  writeHeartbeat(paths, 'runner', { nowMs: Date.now(), pid: rec.pid, nonce: rec.nonce, state: 'paused', detail: { pause: 'budget', until: '2026-12-03T00:00:00.000Z' } });
+  writeHeartbeat(paths, 'runner', {
+    nowMs: Date.now(),
+    pid: rec.pid,
+    nonce: rec.nonce,
+    state: 'paused',
+    detail: { pause: 'budget', until: '2026-12-03T00:00:00.000Z' },
+  });
   const w = watch(p);
   t.teardown(w.close);
-  raiseAlarm(w.ledger, 'budget_exhausted', { spent_usd: 25.3, budget_usd: 25, resumes_at: '2026-12-03T00:00:00.000Z' }, { project: 'proj' });
+  raiseAlarm(
+    w.ledger,
+    'budget_exhausted',
+    { spent_usd: 25.3, budget_usd: 25, resumes_at: '2026-12-03T00:00:00.000Z' },
+    { project: 'proj' },
+  );
   raiseAlarm(w.ledger, 'breaker_open', { target: 'bridge', reason: '3 failed T3' }, { project: 'proj', subject: 'bridge' });
 
   const doc = await peek();

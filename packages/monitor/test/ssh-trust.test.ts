@@ -17,7 +17,7 @@ const env = { home: dir, user: 'me' };
 
 function keygen(name: string): Buffer {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', join(dir, name)]);
-  return Buffer.from((readFileSync(join(dir, `${name}.pub`), 'utf8').split(' ')[1] as string), 'base64');
+  return Buffer.from(readFileSync(join(dir, `${name}.pub`), 'utf8').split(' ')[1] as string, 'base64');
 }
 
 t.test('ssh config: first value wins, patterns, negation, Include, expansion, ProxyJump', async (t) => {
@@ -64,7 +64,10 @@ t.test('known_hosts: plain and hashed lines, ports, mismatch, revoked, unknown',
   t.equal(keyTypeOf(good), 'ssh-ed25519');
   t.match(fingerprint(good), /^SHA256:[A-Za-z0-9+/]{43}$/);
   const kh = join(dir, 'known_hosts');
-  writeFileSync(kh, `# test\n[127.0.0.1]:2222 ssh-ed25519 ${good.toString('base64')}\nexample.org,10.1.1.1 ssh-ed25519 ${good.toString('base64')}\n`);
+  writeFileSync(
+    kh,
+    `# test\n[127.0.0.1]:2222 ssh-ed25519 ${good.toString('base64')}\nexample.org,10.1.1.1 ssh-ed25519 ${good.toString('base64')}\n`,
+  );
   t.match(checkHostKey([kh], '127.0.0.1', 2222, good), { verdict: 'match', where: `${kh}:2` });
   t.match(checkHostKey([kh], '127.0.0.1', 2222, evil), { verdict: 'mismatch', where: `${kh}:2`, knownTypes: ['ssh-ed25519'] });
   t.match(checkHostKey([kh], '127.0.0.1', 22, good), { verdict: 'unknown' }, 'the port is part of the name');
@@ -105,12 +108,21 @@ t.test('failure tolerance: a hung server (accepts, never answers) and a refused 
   });
   keygen('client_fail');
   const cfgFile = join(dir, 'fail_config');
-  writeFileSync(cfgFile, `Host hung\n  HostName 127.0.0.1\n  Port ${hungPort}\n  IdentityFile ${join(dir, 'client_fail')}\nHost refused\n  HostName 127.0.0.1\n  Port 1\n  IdentityFile ${join(dir, 'client_fail')}\n`);
+  writeFileSync(
+    cfgFile,
+    `Host hung\n  HostName 127.0.0.1\n  Port ${hungPort}\n  IdentityFile ${join(dir, 'client_fail')}\nHost refused\n  HostName 127.0.0.1\n  Port 1\n  IdentityFile ${join(dir, 'client_fail')}\n`,
+  );
   const ssh = { configFile: cfgFile, env, acceptNewHostKey: false, readyTimeoutMs: 800 };
   const evDir = join(dir, 'state', 'events');
   const events = new EventWriter({ dir: evDir, project: 'mon', unit: 'monitor' });
   const settings = { ...DEFAULT_SETTINGS, remote_failure_tolerance_s: 1.5 };
-  const mk = (alias: string) => new HostPoller(new RemoteSource({ alias, ssh, remoteCommand: 'agent-runner', timeoutMs: 800 }), { settings, events: new MonitorEvents(events, () => {}), now: Date.now, log: () => {} });
+  const mk = (alias: string) =>
+    new HostPoller(new RemoteSource({ alias, ssh, remoteCommand: 'agent-runner', timeoutMs: 800 }), {
+      settings,
+      events: new MonitorEvents(events, () => {}),
+      now: Date.now,
+      log: () => {},
+    });
   for (const alias of ['hung', 'refused']) {
     const p = mk(alias);
     const t0 = Date.now();
@@ -121,8 +133,15 @@ t.test('failure tolerance: a hung server (accepts, never answers) and a refused 
     t.equal(p.link, 'gave_up', `${alias}: gave up`);
     const blips = lastEvents(evDir, { n: 50, kinds: ['monitor_remote_blip'] }).events.filter((e) => e['host'] === alias);
     t.ok(blips.length >= 2, `${alias}: ${blips.length} blips`);
-    t.equal(blips[0]?.['exit_code'], alias === 'hung' ? null : 255, alias === 'hung' ? 'a hung session is a timeout (exit_code null)' : 'refused: ssh-level failure (255)');
-    t.match(lastEvents(evDir, { n: 5, kinds: ['monitor_remote_giveup'] }).events.find((e) => e['host'] === alias), { consecutive: blips.length });
+    t.equal(
+      blips[0]?.['exit_code'],
+      alias === 'hung' ? null : 255,
+      alias === 'hung' ? 'a hung session is a timeout (exit_code null)' : 'refused: ssh-level failure (255)',
+    );
+    t.match(
+      lastEvents(evDir, { n: 5, kinds: ['monitor_remote_giveup'] }).events.find((e) => e['host'] === alias),
+      { consecutive: blips.length },
+    );
     p.source.close();
   }
   events.close();

@@ -16,7 +16,14 @@ function feed(adapter: AgentAdapter, input: string[], outcome: Partial<ProcessOu
     if (s) signals.push(s);
     killed = s?.kind === 'fatal';
   }
-  const verdict = c.finish({ exitCode: 0, signal: null, durationMs: 1, outputBytes: 1, ...outcome, ...(killed ? { exitCode: null, signal: 'SIGKILL', killedBy: 'fatal' as const } : {}) });
+  const verdict = c.finish({
+    exitCode: 0,
+    signal: null,
+    durationMs: 1,
+    outputBytes: 1,
+    ...outcome,
+    ...(killed ? { exitCode: null, signal: 'SIGKILL', killedBy: 'fatal' as const } : {}),
+  });
   return { signals, verdict };
 }
 
@@ -42,8 +49,15 @@ t.test('aider exits 0 after a fatal error: the stream decides, not the exit', as
     'litellm.RateLimitError: RateLimitError: OpenAIException - Error code: 429',
   ];
   t.equal(feed(aiderAdapter, lines, { exitCode: 0 }).verdict.class, 'rate_limit');
-  t.equal(feed(aiderAdapter, ['litellm.APIConnectionError: APIConnectionError: OpenAIException - Connection error.'], { exitCode: 0 }).verdict.class, 'network');
-  t.equal(feed(aiderAdapter, ['litellm.InternalServerError: AnthropicException - Overloaded'], { exitCode: 0 }).verdict.class, 'server_error');
+  t.equal(
+    feed(aiderAdapter, ['litellm.APIConnectionError: APIConnectionError: OpenAIException - Connection error.'], { exitCode: 0 }).verdict
+      .class,
+    'network',
+  );
+  t.equal(
+    feed(aiderAdapter, ['litellm.InternalServerError: AnthropicException - Overloaded'], { exitCode: 0 }).verdict.class,
+    'server_error',
+  );
   t.equal(feed(aiderAdapter, ['litellm.NotFoundError: model not found'], { exitCode: 0 }).verdict.class, 'config');
 });
 
@@ -108,7 +122,9 @@ t.test('registry: names, getAdapter, adapterFor(config)', async (t) => {
   t.equal(claude.name, 'claude');
   t.equal(claude.authHint, 'call Ann');
   t.equal(feed(claude, []).verdict.class, 'config', 'the hint override keeps the classifier');
-  const gen = adapterFor({ agent: { ...base, preset: 'generic', patterns: { ...empty, network: ['ECONNREFUSED'], result: ['^DONE$'], line_filter: '^E ' } } });
+  const gen = adapterFor({
+    agent: { ...base, preset: 'generic', patterns: { ...empty, network: ['ECONNREFUSED'], result: ['^DONE$'], line_filter: '^E ' } },
+  });
   t.equal(feed(gen, ['E ECONNREFUSED'], { exitCode: 1 }).verdict.class, 'network');
   t.equal(feed(gen, ['DONE']).signals[0]?.kind, 'final_result');
 });

@@ -10,10 +10,16 @@ import type { AgentAdapter, LiveSignal, ProcessOutcome, Verdict } from '../src/a
 const fixtures = new URL('./fixtures/', import.meta.url);
 
 function read(rel: string): string[] {
-  return readFileSync(new URL(rel, fixtures), 'utf8').split('\n').filter((l) => l.length > 0);
+  return readFileSync(new URL(rel, fixtures), 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
 }
 
-function feed(adapter: AgentAdapter, input: string[], outcome: Partial<ProcessOutcome>): { signals: { line: number; signal: LiveSignal }[]; verdict: Verdict } {
+function feed(
+  adapter: AgentAdapter,
+  input: string[],
+  outcome: Partial<ProcessOutcome>,
+): { signals: { line: number; signal: LiveSignal }[]; verdict: Verdict } {
   const c = adapter.createClassifier();
   const signals: { line: number; signal: LiveSignal }[] = [];
   let killed = false;
@@ -38,11 +44,17 @@ function feed(adapter: AgentAdapter, input: string[], outcome: Partial<ProcessOu
 
 t.test('codex: success with a real command whose output says 401 / rate limit', async (t) => {
   const all = read('codex/codex-0.169.0-tool.jsonl');
-  t.ok(all.some((l) => l.includes('command_execution') && l.includes('401 Unauthorized rate limit')), 'capture has the echo');
+  t.ok(
+    all.some((l) => l.includes('command_execution') && l.includes('401 Unauthorized rate limit')),
+    'capture has the echo',
+  );
   const { verdict, signals } = feed(codexAdapter, all, { exitCode: 0 });
   t.equal(verdict.class, 'ok');
   t.same(verdict.usage, { input_tokens: 200, cache_read_tokens: 40, cache_creation_tokens: 0, output_tokens: 30 });
-  t.same(signals.map((s) => s.signal.kind), ['final_result']);
+  t.same(
+    signals.map((s) => s.signal.kind),
+    ['final_result'],
+  );
 });
 
 t.test('codex: the non-fatal "model metadata" error item does not classify', async (t) => {
@@ -99,7 +111,8 @@ t.test('gemini: invalid key (400 API_KEY_INVALID) and 401 are auth', async (t) =
 });
 
 t.test('gemini: the stderr "Error generating content via API" line is the first, fatal, auth evidence', async (t) => {
-  const line = 'Error generating content via API. Full report available at: /tmp/gemini-client-error-generateJson-api-2026-11-21T12-04-40-230Z.json _ApiError: {"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}';
+  const line =
+    'Error generating content via API. Full report available at: /tmp/gemini-client-error-generateJson-api-2026-11-21T12-04-40-230Z.json _ApiError: {"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}';
   const c = geminiAdapter.createClassifier();
   const s = c.line(line, 7);
   t.equal(s?.kind, 'fatal');
@@ -127,12 +140,16 @@ t.test('gemini: exit codes of its FatalError classes', async (t) => {
 });
 
 const upstream = new URL('../../../../shared/fixtures/cli-real-output/gemini-0.42.0-result-event.jsonl', import.meta.url);
-t.test('gemini: upstream fixture (0.42.0) result usage', { skip: existsSync(upstream) ? false : 'shared fixtures not present' }, async (t) => {
-  const file = upstream;
-  const { verdict } = feed(geminiAdapter, readFileSync(file, 'utf8').split('\n').filter(Boolean), { exitCode: 0 });
-  t.equal(verdict.class, 'ok');
-  t.same(verdict.usage, { input_tokens: 7339, cache_read_tokens: 3796, output_tokens: 46 });
-});
+t.test(
+  'gemini: upstream fixture (0.42.0) result usage',
+  { skip: existsSync(upstream) ? false : 'shared fixtures not present' },
+  async (t) => {
+    const file = upstream;
+    const { verdict } = feed(geminiAdapter, readFileSync(file, 'utf8').split('\n').filter(Boolean), { exitCode: 0 });
+    t.equal(verdict.class, 'ok');
+    t.same(verdict.usage, { input_tokens: 7339, cache_read_tokens: 3796, output_tokens: 46 });
+  },
+);
 
 t.test('presets deliver the prompt on stdin', async (t) => {
   t.same(codexAdapter.preset.command.slice(0, 3), ['codex', 'exec', '--json']);

@@ -24,7 +24,12 @@ const post = (url: string, body: unknown): Promise<Response> =>
 
 t.test('streams text and tool_use (input_json_delta chunks reassemble to the input)', async (t) => {
   const input = { file_path: '/tmp/x/hello.txt', content: 'a fairly long content string to force several chunks\n' };
-  const stub = await startAnthropicStub({ script: [{ kind: 'tool_use', name: 'Write', text: 'ok', input, usage: { input_tokens: 7 } }, { kind: 'text', text: 'done' }] });
+  const stub = await startAnthropicStub({
+    script: [
+      { kind: 'tool_use', name: 'Write', text: 'ok', input, usage: { input_tokens: 7 } },
+      { kind: 'text', text: 'done' },
+    ],
+  });
   t.teardown(() => stub.close());
   const r = await post(`${stub.url}/v1/messages?beta=true`, { model: 'm1', stream: true, messages: [] });
   t.equal(r.status, 200);
@@ -41,19 +46,29 @@ t.test('streams text and tool_use (input_json_delta chunks reassemble to the inp
   t.same(JSON.parse(json.join('')), input);
   const md = evs.find((e) => e.event === 'message_delta')?.data as { delta: { stop_reason: string } };
   t.equal(md.delta.stop_reason, 'tool_use');
-  t.equal(((evs[0]?.data['message'] as { usage: { input_tokens: number } }).usage).input_tokens, 7);
+  t.equal((evs[0]?.data['message'] as { usage: { input_tokens: number } }).usage.input_tokens, 7);
   // Second turn, non-streaming: a JSON message.
   const r2 = await post(`${stub.url}/v1/messages`, { model: 'm1', messages: [] });
   const m = (await r2.json()) as { content: { text: string }[]; stop_reason: string };
   t.equal(m.content[0]?.text, 'done');
   t.equal(m.stop_reason, 'end_turn');
-  t.same(stub.messages().map((q) => q.turn), [0, 1]);
+  t.same(
+    stub.messages().map((q) => q.turn),
+    [0, 1],
+  );
 });
 
 t.test('errors carry the documented body, status and headers; the last entry repeats', async (t) => {
   const reset = 1_900_000_000;
   const stub = await startAnthropicStub({
-    script: [{ kind: 'error', status: 429, type: 'rate_limit_error', headers: unifiedRateLimitHeaders({ status: 'rejected', resetEpochS: reset, claim: 'five_hour', retryAfterS: 30 }) }],
+    script: [
+      {
+        kind: 'error',
+        status: 429,
+        type: 'rate_limit_error',
+        headers: unifiedRateLimitHeaders({ status: 'rejected', resetEpochS: reset, claim: 'five_hour', retryAfterS: 30 }),
+      },
+    ],
   });
   t.teardown(() => stub.close());
   for (let i = 0; i < 2; i++) {
@@ -66,7 +81,10 @@ t.test('errors carry the documented body, status and headers; the last entry rep
     t.equal(body.type, 'error');
     t.equal(body.error.type, 'rate_limit_error');
   }
-  t.same(stub.messages().map((q) => q.answered), [429, 429]);
+  t.same(
+    stub.messages().map((q) => q.answered),
+    [429, 429],
+  );
 });
 
 t.test('side endpoints are answered and logged; unknown ones get 404', async (t) => {
@@ -77,16 +95,23 @@ t.test('side endpoints are answered and logged; unknown ones get 404', async (t)
   t.match(await (await fetch(`${stub.url}/v1/models`)).json(), { data: [{ type: 'model' }] });
   const u = await fetch(`${stub.url}/v1/elsewhere`);
   t.equal(u.status, 404);
-  t.same(stub.requests.map((r) => r.kind), ['hello', 'count_tokens', 'models', 'unknown']);
+  t.same(
+    stub.requests.map((r) => r.kind),
+    ['hello', 'count_tokens', 'models', 'unknown'],
+  );
   t.same(stub.messages(), [], 'none consumed the script');
 });
 
 t.test('mid-stream error, reset, hang, closed port', async (t) => {
   const stub = await startAnthropicStub({
-    script: (_req, turn) => (turn === 0 ? { kind: 'stream_error', type: 'overloaded_error' } : turn === 1 ? { kind: 'reset' } : { kind: 'hang' }),
+    script: (_req, turn) =>
+      turn === 0 ? { kind: 'stream_error', type: 'overloaded_error' } : turn === 1 ? { kind: 'reset' } : { kind: 'hang' },
   });
   const s = parseSse(await (await post(`${stub.url}/v1/messages`, { stream: true })).text());
-  t.same(s.map((e) => e.event), ['message_start', 'error']);
+  t.same(
+    s.map((e) => e.event),
+    ['message_start', 'error'],
+  );
   await t.rejects(post(`${stub.url}/v1/messages`, { stream: true }), 'reset: the client sees a dropped connection');
   const hung = post(`${stub.url}/v1/messages`, { stream: true });
   await new Promise((r) => setTimeout(r, 100));

@@ -10,11 +10,14 @@ import { collect, fixture, reap } from './fixtures/util.js';
 const tmp = mkdtempSync(join(tmpdir(), 'ar-agent-'));
 
 function baseEnv(): Record<string, string> {
-  return agentEnv({ ...process.env, NOTIFY_SOCKET: '/run/systemd/notify', AGENT_RUNNER_PHASE: 'stale' }, {
-    logDir: '/var/log/ar-test',
-    round: 7,
-    project: 'demo',
-  });
+  return agentEnv(
+    { ...process.env, NOTIFY_SOCKET: '/run/systemd/notify', AGENT_RUNNER_PHASE: 'stale' },
+    {
+      logDir: '/var/log/ar-test',
+      round: 7,
+      project: 'demo',
+    },
+  );
 }
 
 const promptTmp = join(tmp, 'prompt-tmp');
@@ -126,7 +129,14 @@ t.test('pty stdin "type": typed into the terminal, echo off, then ^D', async (t)
 });
 
 t.test('pty stdin "type" refuses what a terminal would mangle', async (t) => {
-  const base = { argv: ['cat'], terminal: 'pty' as const, ptyStdin: 'type' as const, cwd: tmp, env: baseEnv(), delivery: { mode: 'stdin' as const } };
+  const base = {
+    argv: ['cat'],
+    terminal: 'pty' as const,
+    ptyStdin: 'type' as const,
+    cwd: tmp,
+    env: baseEnv(),
+    delivery: { mode: 'stdin' as const },
+  };
   await t.rejects(spawnAgent({ ...base, prompt: 'y'.repeat(5000) }), { code: 'ERR_AR_CONFIG_SEMANTIC', message: /4094 bytes/ });
   await t.rejects(spawnAgent({ ...base, prompt: 'stop\x03here' }), { code: 'ERR_AR_CONFIG_SEMANTIC', message: /control characters/ });
 });
@@ -141,10 +151,9 @@ t.test('missing executable is a config error naming it', async (t) => {
   const notExec = join(tmp, 'not-executable');
   writeFileSync(notExec, '#!/bin/sh\n');
   chmodSync(notExec, 0o644);
-  await t.rejects(
-    spawnAgent({ argv: [notExec], cwd: tmp, env: baseEnv(), delivery: { mode: 'stdin' }, prompt: 'x', terminal: 'pipe' }),
-    { code: 'ERR_AR_CONFIG_SEMANTIC' },
-  );
+  await t.rejects(spawnAgent({ argv: [notExec], cwd: tmp, env: baseEnv(), delivery: { mode: 'stdin' }, prompt: 'x', terminal: 'pipe' }), {
+    code: 'ERR_AR_CONFIG_SEMANTIC',
+  });
   await t.rejects(
     spawnAgent({ argv: ['sh'], cwd: join(tmp, 'nope'), env: baseEnv(), delivery: { mode: 'stdin' }, prompt: 'x', terminal: 'pipe' }),
     { code: 'ERR_AR_CONFIG_SEMANTIC', message: /work dir/ },
@@ -177,7 +186,13 @@ t.test('resolveExecutable follows execvp rules', async (t) => {
 
 t.test('agentEnv', async (t) => {
   const e = agentEnv({ PATH: '/bin', DROP: undefined, WATCHDOG_USEC: '1' }, { logDir: '/l', round: 3, phase: 'diverge', project: 'p' });
-  t.same(e, { PATH: '/bin', AGENT_RUNNER_LOG_DIR: '/l', AGENT_RUNNER_ROUND: '3', AGENT_RUNNER_PHASE: 'diverge', AGENT_RUNNER_PROJECT: 'p' });
+  t.same(e, {
+    PATH: '/bin',
+    AGENT_RUNNER_LOG_DIR: '/l',
+    AGENT_RUNNER_ROUND: '3',
+    AGENT_RUNNER_PHASE: 'diverge',
+    AGENT_RUNNER_PROJECT: 'p',
+  });
 });
 
 for (const terminal of ['pipe', 'pty'] as const) {

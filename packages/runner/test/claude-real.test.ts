@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { claudeAdapter } from '../src/adapters/claude.js';
 import type { LiveSignal, ProcessOutcome, Verdict } from '../src/adapters/types.js';
-import { closedPort, startAnthropicStub, unifiedRateLimitHeaders, type AnthropicStub, type StubReply } from '@agent-runner/testkit/anthropic-stub';
+import {
+  closedPort,
+  startAnthropicStub,
+  unifiedRateLimitHeaders,
+  type AnthropicStub,
+  type StubReply,
+} from '@agent-runner/testkit/anthropic-stub';
 import { claudeBin, runClaude, type ClaudeRun } from '@agent-runner/testkit/claude-cli';
 
 const bin = claudeBin();
@@ -37,12 +43,10 @@ interface Outcome {
   groupGoneAtMs: number;
 }
 
-
 /** True while the group has a member that is not a zombie. */
 function groupAlive(pgid: number): boolean {
   return groupStates(pgid).some((s) => s !== 'Z');
 }
-
 
 /**
  * Polls until no process of the group runs any more. Killed children of the CLI are
@@ -150,7 +154,10 @@ if (!bin) {
         {
           kind: 'tool_use',
           name: 'Bash',
-          input: { command: 'printf "HTTP 401 Unauthorized\\nrate limit exceeded (429)\\n" > notes.txt; cat notes.txt', description: 'notes' },
+          input: {
+            command: 'printf "HTTP 401 Unauthorized\\nrate limit exceeded (429)\\n" > notes.txt; cat notes.txt',
+            description: 'notes',
+          },
         },
         { kind: 'text', text: 'The notes say 401 Unauthorized and rate limit exceeded.' },
       ],
@@ -260,7 +267,10 @@ if (!bin) {
 
   t.test('a tool result saying "401" and "rate limit" in a successful round: ok', async (t) => {
     const o = await get('toolSays401');
-    t.ok(o.run.lines.some((l) => l.includes('"tool_result"') && l.includes('401 Unauthorized')), 'the tool output reached the stream');
+    t.ok(
+      o.run.lines.some((l) => l.includes('"tool_result"') && l.includes('401 Unauthorized')),
+      'the tool output reached the stream',
+    );
     t.equal(o.verdict.class, 'ok');
     t.notOk(o.signals.some((s) => s.signal.kind === 'fatal'));
   });

@@ -8,7 +8,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FAKE_SCENARIOS, SCENARIO_CLASS, fakeClaudeDir, type FakePlan, type JournalEntry, type PlanEntry } from '@agent-runner/testkit/fake-claude';
+import {
+  FAKE_SCENARIOS,
+  SCENARIO_CLASS,
+  fakeClaudeDir,
+  type FakePlan,
+  type JournalEntry,
+  type PlanEntry,
+} from '@agent-runner/testkit/fake-claude';
 import { claudeAdapter } from '../src/adapters/claude.js';
 import { spawnAgent } from '../src/agent-process.js';
 import { superviseRound, type SuperviseResult } from '../src/supervise.js';
@@ -33,7 +40,11 @@ mkdirSync(binDir);
 writeFileSync(join(binDir, 'claude'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`, { mode: 0o755 });
 
 let round = 0;
-const journal = (): JournalEntry[] => readFileSync(join(ctl, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalEntry);
+const journal = (): JournalEntry[] =>
+  readFileSync(join(ctl, 'journal.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as JournalEntry);
 
 async function play(entry: PlanEntry | 'logged-out'): Promise<{ r: SuperviseResult; round: number; ms: number }> {
   round += 1;
@@ -45,7 +56,12 @@ async function play(entry: PlanEntry | 'logged-out'): Promise<{ r: SuperviseResu
   const handle = await spawnAgent({
     argv: claudeAdapter.preset.command,
     cwd: wt,
-    env: { PATH: `${binDir}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, HOME: home, AGENT_RUNNER_ROUND: String(round), ...claudeAdapter.preset.env },
+    env: {
+      PATH: `${binDir}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+      HOME: home,
+      AGENT_RUNNER_ROUND: String(round),
+      ...claudeAdapter.preset.env,
+    },
     delivery: { mode: 'stdin' },
     prompt: 'Do the next task.\n',
     terminal: 'pipe',
@@ -123,7 +139,12 @@ t.test('an argv without stream-json is a usage error (config)', async (t) => {
     prompt: 'x',
     terminal: 'pipe',
   });
-  const r = await superviseRound({ handle, classifier: claudeAdapter.createClassifier(), limits: { roundTimeoutMs: 10_000, inactivityTimeoutMs: 0, graceAfterResultMs: 1000, killGraceMs: 200, ignorePatterns: [] }, kill: (pid, sig) => process.kill(pid, sig) });
+  const r = await superviseRound({
+    handle,
+    classifier: claudeAdapter.createClassifier(),
+    limits: { roundTimeoutMs: 10_000, inactivityTimeoutMs: 0, graceAfterResultMs: 1000, killGraceMs: 200, ignorePatterns: [] },
+    kill: (pid, sig) => process.kill(pid, sig),
+  });
   handle.dispose();
   t.equal(r.verdict.class, 'config', r.verdict.summary);
 });

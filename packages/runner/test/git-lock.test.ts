@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { clearStaleIndexLock, INDEX_LOCK_MIN_AGE_MS } from '../src/git-lock.js';
 import { gitPath } from '../src/vcs.js';
 
-const git = (dir: string, ...args: string[]): string => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir, encoding: 'utf8' });
+const git = (dir: string, ...args: string[]): string =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir, encoding: 'utf8' });
 
 t.test('a lock a killed git left is removed; one a live git holds, or a young one, is left', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ar-git-lock-'));

@@ -13,7 +13,10 @@ const texts = (l: SplitLine[]): string[] => l.map((x) => x.text);
 t.test('LF, CRLF and a final partial line; numbers match the log', async (t) => {
   const l = split(['a\nb\r', '\nc\r\nlast']);
   t.same(texts(l), ['a', 'b', 'c', 'last']);
-  t.same(l.map((x) => x.lineNo), [1, 2, 3, 4]);
+  t.same(
+    l.map((x) => x.lineNo),
+    [1, 2, 3, 4],
+  );
   t.same(texts(split(['x\n'])), ['x'], 'no empty line after a final newline');
   t.same(texts(split(['\n\n'])), ['', ''], 'empty lines keep their numbers');
 });
@@ -21,12 +24,16 @@ t.test('LF, CRLF and a final partial line; numbers match the log', async (t) => 
 t.test('bare CR rewinds the line: the last redraw wins, numbering unchanged', async (t) => {
   const l = split(['progress 10%\rprogress 5', '0%\rprogress 100%\r\nnext\n']);
   t.same(texts(l), ['progress 100%', 'next']);
-  t.same(l.map((x) => x.lineNo), [1, 2]);
+  t.same(
+    l.map((x) => x.lineNo),
+    [1, 2],
+  );
   t.same(texts(split(['abc\r'])), ['abc'], 'a trailing CR alone keeps the text');
 });
 
 t.test('ANSI CSI, OSC, DCS, charset and 8-bit CSI sequences are stripped, even split across chunks', async (t) => {
-  const raw = '\x1b[1;31mred\x1b[0m \x1b]0;title\x07plain \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ \x1b(Bcs \x1bPq#0;2\x1b\\dcs \x9b2Kend\n';
+  const raw =
+    '\x1b[1;31mred\x1b[0m \x1b]0;title\x07plain \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ \x1b(Bcs \x1bPq#0;2\x1b\\dcs \x9b2Kend\n';
   t.same(texts(split([raw])), ['red plain link cs dcs end']);
   const one: string[] = [];
   const s = new LineSplitter();
@@ -38,7 +45,10 @@ t.test('ANSI CSI, OSC, DCS, charset and 8-bit CSI sequences are stripped, even s
 t.test('a newline always ends a line, even inside a malformed escape', async (t) => {
   const l = split(['\x1b]0;unterminated title\nnext\n', '\x1b[12\nafter\n']);
   t.same(texts(l), ['', 'next', '', 'after']);
-  t.same(l.map((x) => x.lineNo), [1, 2, 3, 4]);
+  t.same(
+    l.map((x) => x.lineNo),
+    [1, 2, 3, 4],
+  );
 });
 
 t.test('UTF-8 split across Buffer chunks is joined', async (t) => {
@@ -59,7 +69,11 @@ t.test('a huge line is capped and flagged; memory stays bounded', async (t) => {
   t.equal(got[0]?.truncated, true);
   t.same(got[1], { text: 'short', lineNo: 2, truncated: false });
   const d = split(['z'.repeat(5000)], 100);
-  t.same(d.map((x) => [x.text.length, x.truncated]), [[100, true]], 'flushed at end, still truncated');
+  t.same(
+    d.map((x) => [x.text.length, x.truncated]),
+    [[100, true]],
+    'flushed at end, still truncated',
+  );
 });
 
 t.test('throughput', async (t) => {

@@ -14,11 +14,17 @@ const alive = (pid: number): boolean => {
 
 /** Starts `script` under the stand-in, waits for "started", SIGKILLs the stand-in. */
 async function orphan(t: Test, script: string, env: Record<string, string> = {}) {
-  const standin = spawn(fixture('serve-standin.sh'), [fixture(script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const standin = spawn(fixture('serve-standin.sh'), [fixture(script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   standin.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const gone = new Promise((res) => standin.on('exit', res));
-  await until(() => `the agent to start (${out})`, () => /agent \d+/.test(out) && out.includes('started'));
+  await until(
+    () => `the agent to start (${out})`,
+    () => /agent \d+/.test(out) && out.includes('started'),
+  );
   const pgid = Number(/agent (\d+)/.exec(out)?.[1]);
   const pids = listGroup(pgid).map((m) => m.pid);
   t.teardown(() => {
@@ -42,7 +48,10 @@ t.test('a group that outlived its serve, with a setsid tool command, is proven b
   t.equal(r.found, true);
   t.equal(r.signalled, true);
   t.equal(r.killSent, false, 'SIGTERM was enough');
-  t.ok(r.members.some((m) => m.pid === escaped?.pid), 'the setsid child was among the members');
+  t.ok(
+    r.members.some((m) => m.pid === escaped?.pid),
+    'the setsid child was among the members',
+  );
   t.same(r.remaining, []);
   await until('every process of the round to be gone', () => g.pids.every((p) => !alive(p)));
 });
@@ -82,7 +91,13 @@ t.test('members that ignore SIGTERM get SIGKILL after graceMs', async (t) => {
 t.test('a group that is gone is not found; pgid <= 1 is refused', async (t) => {
   const g = await orphan(t, 'orphan.sh', { ORPHAN_SLEEP: '0.2' });
   await until('the round to end by itself', () => liveMembers(g.pgid).length === 0);
-  t.same(await endOrphanGroup({ pgid: g.pgid, starttimeTicks: g.starttimeTicks }, { kill, graceMs: 100 }), { found: false, signalled: false, killSent: false, members: [], remaining: [] });
+  t.same(await endOrphanGroup({ pgid: g.pgid, starttimeTicks: g.starttimeTicks }, { kill, graceMs: 100 }), {
+    found: false,
+    signalled: false,
+    killSent: false,
+    members: [],
+    remaining: [],
+  });
   await t.rejects(endOrphanGroup({ pgid: 1, starttimeTicks: 0 }, { kill, graceMs: 1 }), { code: 'ERR_AR_INTERNAL' });
   await t.rejects(endOrphanGroup({ pgid: 0, starttimeTicks: 0 }, { kill, graceMs: 1 }), { code: 'ERR_AR_INTERNAL' });
 });

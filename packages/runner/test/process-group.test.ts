@@ -24,9 +24,18 @@ t.test('listGroup sees children and grandchildren, as ps does', async (t) => {
   const { h, out } = await start('tree.sh');
   await until('the tree to start', () => out.text().includes('started') && psGroup(h.pgid).length >= 5);
   const members = liveMembers(h.pgid);
-  const viaPs = psGroup(h.pgid).map((p) => p.pid).sort((a, b) => a - b);
-  t.same(members.map((m) => m.pid), viaPs, 'same pids as ps');
-  t.ok(members.some((m) => m.pid === h.pid), 'leader listed');
+  const viaPs = psGroup(h.pgid)
+    .map((p) => p.pid)
+    .sort((a, b) => a - b);
+  t.same(
+    members.map((m) => m.pid),
+    viaPs,
+    'same pids as ps',
+  );
+  t.ok(
+    members.some((m) => m.pid === h.pid),
+    'leader listed',
+  );
   t.equal(members.filter((m) => m.cmdline === 'sleep 300').length, 3, 'three sleeps');
   t.ok(members.every((m) => m.pgrp === h.pgid && m.session === h.pgid));
   await killGroup(h.pgid, { graceMs: 2000, kill });
@@ -107,11 +116,17 @@ t.test('killGroup in a PTY session', async (t) => {
 
 t.test('liveWorkers splits workers from ignored helpers and excludes the leader', async (t) => {
   const { h, out } = await start('result-helper.sh');
-  await until('the result and the shell-snapshot tool', () => out.text().includes('result') && liveMembers(h.pgid).some((m) => /shell-snapshot/.test(m.cmdline)));
+  await until(
+    'the result and the shell-snapshot tool',
+    () => out.text().includes('result') && liveMembers(h.pgid).some((m) => /shell-snapshot/.test(m.cmdline)),
+  );
   const none = liveWorkers(h.pgid, { ignorePatterns: [] });
   t.equal(none.live.length, 1, 'helper counts as live without a pattern');
   t.equal(none.ignored.length, 0);
-  t.notOk(none.live.some((m) => m.pid === h.pid), 'leader never counts');
+  t.notOk(
+    none.live.some((m) => m.pid === h.pid),
+    'leader never counts',
+  );
   const re = /shell-snapshot/g; // a /g regex must not alternate between matches
   for (let i = 0; i < 3; i++) {
     const w = liveWorkers(h.pgid, { ignorePatterns: [re] });
@@ -130,5 +145,12 @@ t.test('a tool command in a session of its own (setsid) still belongs to the rou
   t.ok(escaped, 'the setsid child is found through its parent');
   t.equal(escaped?.cmdline, 'sleep 300');
   await killGroup(h.pgid, { graceMs: 1000, kill });
-  await until('the escaped child to be gone too', () => { try { process.kill(escaped?.pid ?? 0, 0); return false; } catch { return true; } });
+  await until('the escaped child to be gone too', () => {
+    try {
+      process.kill(escaped?.pid ?? 0, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
 });

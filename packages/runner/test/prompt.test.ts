@@ -52,7 +52,10 @@ t.test('missing and unreadable files are config errors naming the file', async (
   t.throws(() => assemblePrompt({ files: [], separator: '', stripFrontMatter: false }), { code: 'ERR_AR_CONFIG_SEMANTIC' });
   const dirAsFile = join(dir, 'a-dir');
   mkdirSync(dirAsFile);
-  t.throws(() => assemblePrompt({ files: [dirAsFile], separator: '', stripFrontMatter: false }), { code: 'ERR_AR_CONFIG_SEMANTIC', message: new RegExp(dirAsFile) });
+  t.throws(() => assemblePrompt({ files: [dirAsFile], separator: '', stripFrontMatter: false }), {
+    code: 'ERR_AR_CONFIG_SEMANTIC',
+    message: new RegExp(dirAsFile),
+  });
 });
 
 t.test('an empty result is a config error', async (t) => {
@@ -62,7 +65,9 @@ t.test('an empty result is a config error', async (t) => {
     code: 'ERR_AR_CONFIG_SEMANTIC',
     message: /prompt is empty/,
   });
-  t.throws(() => assemblePrompt({ files: ['fm-only.md'], separator: '', stripFrontMatter: true, baseDir: dir }), { message: /prompt is empty/ });
+  t.throws(() => assemblePrompt({ files: ['fm-only.md'], separator: '', stripFrontMatter: true, baseDir: dir }), {
+    message: /prompt is empty/,
+  });
   t.throws(
     () =>
       assemblePrompt({ files: ['blank.md'], separator: '', stripFrontMatter: false, baseDir: dir, context: { mode: 'prepend', round: 1 } }),
@@ -76,30 +81,67 @@ t.test('context block: prepended, or written to a file (markdown or JSON)', asyn
   const ctx = {
     round: 12,
     phase: 'converge',
-    lastOutcome: { round: 11, class: 'rate_limit', exitCode: 1, durationMs: 312_000, summary: 'rate_limit: 429\n(result, line 7)', vcs: 'stash 0123abc' },
+    lastOutcome: {
+      round: 11,
+      class: 'rate_limit',
+      exitCode: 1,
+      durationMs: 312_000,
+      summary: 'rate_limit: 429\n(result, line 7)',
+      vcs: 'stash 0123abc',
+    },
   };
-  const pre = assemblePrompt({ files: ['task.md'], separator: '', stripFrontMatter: false, baseDir: dir, context: { mode: 'prepend', ...ctx } });
+  const pre = assemblePrompt({
+    files: ['task.md'],
+    separator: '',
+    stripFrontMatter: false,
+    baseDir: dir,
+    context: { mode: 'prepend', ...ctx },
+  });
   t.equal(
     pre.text,
     '## agent-runner context\n\n- round: 12\n- phase: converge\n- last round: #11 ended rate_limit (exit 1, after 5m12s): rate_limit: 429 (result, line 7)\n- work tree after it: stash 0123abc\n\nDo the task.\n',
   );
   t.equal(pre.contextFile, undefined);
 
-  const md = assemblePrompt({ files: ['task.md'], separator: '', stripFrontMatter: false, baseDir: dir, context: { mode: 'file', file: 'ctx.md', ...ctx } });
+  const md = assemblePrompt({
+    files: ['task.md'],
+    separator: '',
+    stripFrontMatter: false,
+    baseDir: dir,
+    context: { mode: 'file', file: 'ctx.md', ...ctx },
+  });
   t.equal(md.text, 'Do the task.\n', 'prompt unchanged in file mode');
   t.equal(md.contextFile, join(dir, 'ctx.md'));
   t.equal(readFileSync(join(dir, 'ctx.md'), 'utf8'), md.context);
   t.equal(statSync(join(dir, 'ctx.md')).mode & 0o777, 0o600);
 
-  assemblePrompt({ files: ['task.md'], separator: '', stripFrontMatter: false, baseDir: dir, context: { mode: 'file', file: 'ctx.json', round: 1 } });
+  assemblePrompt({
+    files: ['task.md'],
+    separator: '',
+    stripFrontMatter: false,
+    baseDir: dir,
+    context: { mode: 'file', file: 'ctx.json', round: 1 },
+  });
   t.same(JSON.parse(readFileSync(join(dir, 'ctx.json'), 'utf8')), { round: 1, last_round: null });
 
-  t.equal(renderContextBlock({ round: 2, lastOutcome: { round: 1, class: 'crash', signal: 'SIGKILL' } }), '## agent-runner context\n\n- round: 2\n- last round: #1 ended crash (killed by SIGKILL)\n');
-  const off = assemblePrompt({ files: ['task.md'], separator: '', stripFrontMatter: false, baseDir: dir, context: { mode: 'off', round: 3 } });
-  t.equal(off.text, 'Do the task.\n');
-  t.throws(() => assemblePrompt({ files: ['task.md'], separator: '', stripFrontMatter: false, baseDir: dir, context: { mode: 'file', round: 3 } }), {
-    code: 'ERR_AR_CONFIG_SEMANTIC',
+  t.equal(
+    renderContextBlock({ round: 2, lastOutcome: { round: 1, class: 'crash', signal: 'SIGKILL' } }),
+    '## agent-runner context\n\n- round: 2\n- last round: #1 ended crash (killed by SIGKILL)\n',
+  );
+  const off = assemblePrompt({
+    files: ['task.md'],
+    separator: '',
+    stripFrontMatter: false,
+    baseDir: dir,
+    context: { mode: 'off', round: 3 },
   });
+  t.equal(off.text, 'Do the task.\n');
+  t.throws(
+    () => assemblePrompt({ files: ['task.md'], separator: '', stripFrontMatter: false, baseDir: dir, context: { mode: 'file', round: 3 } }),
+    {
+      code: 'ERR_AR_CONFIG_SEMANTIC',
+    },
+  );
 });
 
 t.test('checkPromptFile: empty, truncated mid-character, invalid, fine', async (t) => {
@@ -111,7 +153,11 @@ t.test('checkPromptFile: empty, truncated mid-character, invalid, fine', async (
   t.match(checkPromptFile(file('cut2.md', full.subarray(0, full.length - 1))), { problem: 'truncated_utf8', detail: /looks truncated/ });
   const clef = Buffer.from('music 𝄞');
   for (const cut of [1, 2, 3]) {
-    t.match(checkPromptFile(file(`cut4-${cut}.md`, clef.subarray(0, clef.length - cut))), { problem: 'truncated_utf8' }, `4-byte char cut by ${cut}`);
+    t.match(
+      checkPromptFile(file(`cut4-${cut}.md`, clef.subarray(0, clef.length - cut))),
+      { problem: 'truncated_utf8' },
+      `4-byte char cut by ${cut}`,
+    );
   }
   t.match(checkPromptFile(file('bad.md', Buffer.from([0x61, 0xff, 0x62, 0x0a]))), { problem: 'invalid_utf8' });
   t.match(checkPromptFile(join(dir, 'absent.md')), { problem: 'missing' });

@@ -18,14 +18,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  openRoundLog,
-  parseRoundLogName,
-  pruneRoundLogs,
-  readTail,
-  roundLogName,
-  tailLines,
-} from '../src/round-log.js';
+import { openRoundLog, parseRoundLogName, pruneRoundLogs, readTail, roundLogName, tailLines } from '../src/round-log.js';
 
 const base = mkdtempSync(join(tmpdir(), 'ar-roundlog-'));
 let n = 0;
@@ -144,7 +137,15 @@ t.test('prune by count, oldest round first, by name not mtime', async (t) => {
     'numeric order (9 before 10 before 100)',
   );
   t.equal(r.keptCount, 3);
-  t.same(readdirSync(d.roundsDir).sort(), [roundLogName(10, Date.UTC(2026, 0, 1) + 600_000), roundLogName(100, Date.UTC(2026, 0, 1) + 6_000_000), roundLogName(11, Date.UTC(2026, 0, 1) + 660_000), 'notes.txt'].sort());
+  t.same(
+    readdirSync(d.roundsDir).sort(),
+    [
+      roundLogName(10, Date.UTC(2026, 0, 1) + 600_000),
+      roundLogName(100, Date.UTC(2026, 0, 1) + 6_000_000),
+      roundLogName(11, Date.UTC(2026, 0, 1) + 660_000),
+      'notes.txt',
+    ].sort(),
+  );
 });
 
 t.test('prune by total bytes; the live log is protected', async (t) => {

@@ -45,7 +45,13 @@ max_grace_after_result_s = 0.3
   const ledger = openLedger(paths.ledgerPath);
   t.teardown(() => ledger.close());
   const journal: string[] = [];
-  const events = new EventWriter({ dir: paths.eventsDir, project: cfg.project, unit: 'runner', now: clock(), log: (p, l) => journal.push(`${p}: ${l}`) });
+  const events = new EventWriter({
+    dir: paths.eventsDir,
+    project: cfg.project,
+    unit: 'runner',
+    now: clock(),
+    log: (p, l) => journal.push(`${p}: ${l}`),
+  });
   t.teardown(() => events.close());
   const deps: RoundDeps = {
     cfg,
@@ -63,7 +69,12 @@ max_grace_after_result_s = 0.3
   const readEvents = (): Record<string, unknown>[] =>
     readdirSync(paths.eventsDir)
       .filter((f) => f.endsWith('.jsonl'))
-      .flatMap((f) => readFileSync(join(paths.eventsDir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+      .flatMap((f) =>
+        readFileSync(join(paths.eventsDir, f), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      );
   return { p, cfg, paths, ledger, deps, journal, readEvents };
 }
 
@@ -87,7 +98,10 @@ t.test("the agent's process group and its leader's start time are in the round's
 
 t.test('supervisor notices become typed events: truncated line, classifier error, grace kill and its result', async (t) => {
   // A line over the 1 MiB cap, a line the classifier throws on, the result, then lingering.
-  const { deps, ledger, journal, readEvents } = project(t, `cat > /dev/null\nhead -c 1100000 /dev/zero | tr '\\0' x; echo\necho BOOM\necho RESULT\nexec sleep 300`);
+  const { deps, ledger, journal, readEvents } = project(
+    t,
+    `cat > /dev/null\nhead -c 1100000 /dev/zero | tr '\\0' x; echo\necho BOOM\necho RESULT\nexec sleep 300`,
+  );
   const generic = deps.adapter;
   const adapter: AgentAdapter = {
     ...generic,
@@ -104,7 +118,10 @@ t.test('supervisor notices become typed events: truncated line, classifier error
   };
   const r = await runRound({ ...deps, adapter }, undefined);
   const evs = readEvents().filter((e) => e['round'] === r.round);
-  t.same(evs.map((e) => e['kind']), ['round_start', 'round_line_truncated', 'classifier_error', 'round_grace_kill', 'round_kill_result', 'round_end']);
+  t.same(
+    evs.map((e) => e['kind']),
+    ['round_start', 'round_line_truncated', 'classifier_error', 'round_grace_kill', 'round_kill_result', 'round_end'],
+  );
   t.match(evs[1], { line: 1, max_length: 1024 * 1024 });
   t.match(evs[2], { line: 2, message: 'boom' });
   t.match(evs[4], { killed_by: 'grace', term_sent: true, kill_sent: false, survivors: [] });
@@ -116,29 +133,36 @@ t.test('supervisor notices become typed events: truncated line, classifier error
   t.same(journal, []);
 });
 
-t.test('the round log on a full disk (ENOSPC): the round goes on, is ok, its output counted, one event; the next round logs again', { skip: !hasDevFull && 'no /dev/full' }, async (t) => {
-  const { paths, deps, ledger, journal, readEvents } = project(t, 'cat > /dev/null\ni=0; while [ $i -lt 200 ]; do echo "line $i"; i=$((i+1)); done\necho RESULT');
-  mkdirSync(paths.roundsDir, { recursive: true });
-  // The log's name is a link to /dev/full: every write fails with ENOSPC, as on a full disk.
-  symlinkSync('/dev/full', join(paths.roundsDir, roundLogName(1, T0)));
-  const r = await runRound(deps, undefined);
-  t.equal(r.verdict.class, 'ok', r.verdict.summary);
-  let expected = 'RESULT\n'.length;
-  for (let i = 0; i < 200; i++) expected += `line ${i}\n`.length;
-  t.equal(r.outcome.outputBytes, expected, 'every output byte is counted');
-  const evs = readEvents().filter((e) => e['round'] === r.round);
-  const errors = evs.filter((e) => e['kind'] === 'round_log_error');
-  t.equal(errors.length, 1, 'one event for the failure');
-  t.match(errors[0], { code: 'ENOSPC', message: /ENOSPC/ });
-  t.ok((errors[0]?.['dropped_bytes'] as number) > 0);
-  t.match(evs.at(-1), { kind: 'round_end', classification: 'ok', output_bytes: expected });
-  t.equal(ledger.runner.getRound(r.round)?.outputBytes, expected);
-  t.same(journal, []);
+t.test(
+  'the round log on a full disk (ENOSPC): the round goes on, is ok, its output counted, one event; the next round logs again',
+  { skip: !hasDevFull && 'no /dev/full' },
+  async (t) => {
+    const { paths, deps, ledger, journal, readEvents } = project(
+      t,
+      'cat > /dev/null\ni=0; while [ $i -lt 200 ]; do echo "line $i"; i=$((i+1)); done\necho RESULT',
+    );
+    mkdirSync(paths.roundsDir, { recursive: true });
+    // The log's name is a link to /dev/full: every write fails with ENOSPC, as on a full disk.
+    symlinkSync('/dev/full', join(paths.roundsDir, roundLogName(1, T0)));
+    const r = await runRound(deps, undefined);
+    t.equal(r.verdict.class, 'ok', r.verdict.summary);
+    let expected = 'RESULT\n'.length;
+    for (let i = 0; i < 200; i++) expected += `line ${i}\n`.length;
+    t.equal(r.outcome.outputBytes, expected, 'every output byte is counted');
+    const evs = readEvents().filter((e) => e['round'] === r.round);
+    const errors = evs.filter((e) => e['kind'] === 'round_log_error');
+    t.equal(errors.length, 1, 'one event for the failure');
+    t.match(errors[0], { code: 'ENOSPC', message: /ENOSPC/ });
+    t.ok((errors[0]?.['dropped_bytes'] as number) > 0);
+    t.match(evs.at(-1), { kind: 'round_end', classification: 'ok', output_bytes: expected });
+    t.equal(ledger.runner.getRound(r.round)?.outputBytes, expected);
+    t.same(journal, []);
 
-  const next = await runRound(deps, undefined);
-  t.equal(next.verdict.class, 'ok');
-  t.match(readFileSync(next.logFile, 'utf8'), /^line 0\n/, 'the next round has its log');
-});
+    const next = await runRound(deps, undefined);
+    t.equal(next.verdict.class, 'ok');
+    t.match(readFileSync(next.logFile, 'utf8'), /^line 0\n/, 'the next round has its log');
+  },
+);
 
 t.test('a round log that cannot be created: the round goes on, output counted, one event', async (t) => {
   const { paths, deps, journal, readEvents } = project(t, 'cat > /dev/null\necho RESULT');
@@ -150,16 +174,28 @@ t.test('a round log that cannot be created: the round goes on, output counted, o
   const errors = readEvents().filter((e) => e['kind'] === 'round_log_error');
   t.equal(errors.length, 1);
   t.match(errors[0], { code: /^E[A-Z]+$/, dropped_bytes: 0 }, 'reported as the round starts, before any output');
-  t.match(journal, [/^warning: round 1: round log retention failed/], 'retention of an unlistable directory is a warning, not the round\'s end');
+  t.match(
+    journal,
+    [/^warning: round 1: round log retention failed/],
+    "retention of an unlistable directory is a warning, not the round's end",
+  );
 });
 
-t.test('the event store on a full disk (ENOSPC): the round still runs and is ok; one journal warning', { skip: !hasDevFull && 'no /dev/full' }, async (t) => {
-  const { paths, deps, ledger, journal } = project(t, 'cat > /dev/null\necho RESULT');
-  mkdirSync(paths.eventsDir, { recursive: true });
-  symlinkSync('/dev/full', join(paths.eventsDir, 'events-2026-01-01.jsonl'));
-  const r = await runRound(deps, undefined);
-  t.equal(r.verdict.class, 'ok', 'not a config failure of the round');
-  t.equal(ledger.runner.getRound(r.round)?.classification, 'ok');
-  t.equal(journal.length, 1, journal.join('\n'));
-  t.match(journal[0], /^warning: events not written to .*: the file system is full; dropping them until space is free \(first: round_start\)/, 'the writer tells the drop once');
-});
+t.test(
+  'the event store on a full disk (ENOSPC): the round still runs and is ok; one journal warning',
+  { skip: !hasDevFull && 'no /dev/full' },
+  async (t) => {
+    const { paths, deps, ledger, journal } = project(t, 'cat > /dev/null\necho RESULT');
+    mkdirSync(paths.eventsDir, { recursive: true });
+    symlinkSync('/dev/full', join(paths.eventsDir, 'events-2026-01-01.jsonl'));
+    const r = await runRound(deps, undefined);
+    t.equal(r.verdict.class, 'ok', 'not a config failure of the round');
+    t.equal(ledger.runner.getRound(r.round)?.classification, 'ok');
+    t.equal(journal.length, 1, journal.join('\n'));
+    t.match(
+      journal[0],
+      /^warning: events not written to .*: the file system is full; dropping them until space is free \(first: round_start\)/,
+      'the writer tells the drop once',
+    );
+  },
+);

@@ -21,7 +21,13 @@ class ResultClassifier implements Classifier {
   }
 }
 
-const LIMITS: SuperviseLimits = { roundTimeoutMs: 30_000, inactivityTimeoutMs: 500, graceAfterResultMs: 2000, killGraceMs: 1000, ignorePatterns: [] };
+const LIMITS: SuperviseLimits = {
+  roundTimeoutMs: 30_000,
+  inactivityTimeoutMs: 500,
+  graceAfterResultMs: 2000,
+  killGraceMs: 1000,
+  ignorePatterns: [],
+};
 
 /**
  * The freezes (a blocked loop or a SIGSTOP, 100 ms into the round) and the agents they meet
@@ -40,15 +46,25 @@ const KEEP_TICKS = 30;
  * with the timers, before the pipe is polled — as after a SIGSTOP.
  */
 function blockLoop(atMs: number, ms: number): void {
-  setTimeout(() =>
-    setImmediate(() => {
-      const end = performance.now() + ms;
-      while (performance.now() < end);
-    }), atMs);
+  setTimeout(
+    () =>
+      setImmediate(() => {
+        const end = performance.now() + ms;
+        while (performance.now() < end);
+      }),
+    atMs,
+  );
 }
 
 async function supervise(t: Test, ticks: number, terminal: 'pipe' | 'pty', limits: Partial<SuperviseLimits>, freeze: () => void) {
-  const h = await spawnAgent({ argv: [fixture('writer.sh')], cwd: '/', env: { ...process.env, TICKS: String(ticks) }, delivery: { mode: 'stdin' }, prompt: '', terminal });
+  const h = await spawnAgent({
+    argv: [fixture('writer.sh')],
+    cwd: '/',
+    env: { ...process.env, TICKS: String(ticks) },
+    delivery: { mode: 'stdin' },
+    prompt: '',
+    terminal,
+  });
   t.teardown(() => reap(h.pgid));
   const classifier = new ResultClassifier();
   const kinds: SuperviseEventKind[] = [];
@@ -87,11 +103,24 @@ for (const terminal of ['pipe', 'pty'] as const) {
 }
 
 t.test('a silent agent is still killed for inactivity after a block of the loop', async (t) => {
-  const h = await spawnAgent({ argv: [fixture('silent.sh')], cwd: '/', env: { ...process.env }, delivery: { mode: 'stdin' }, prompt: '', terminal: 'pipe' });
+  const h = await spawnAgent({
+    argv: [fixture('silent.sh')],
+    cwd: '/',
+    env: { ...process.env },
+    delivery: { mode: 'stdin' },
+    prompt: '',
+    terminal: 'pipe',
+  });
   t.teardown(() => reap(h.pgid));
   const kinds: SuperviseEventKind[] = [];
   blockLoop(100, 800);
-  const res = await superviseRound({ kill, handle: h, classifier: new ResultClassifier(), limits: { ...LIMITS, inactivityTimeoutMs: 400 }, onEvent: (k) => kinds.push(k) });
+  const res = await superviseRound({
+    kill,
+    handle: h,
+    classifier: new ResultClassifier(),
+    limits: { ...LIMITS, inactivityTimeoutMs: 400 },
+    onEvent: (k) => kinds.push(k),
+  });
   t.equal(res.killedBy, 'inactivity');
   t.same(kinds, ['round_inactivity_kill', 'round_kill_result']);
 });

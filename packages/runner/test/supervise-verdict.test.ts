@@ -10,7 +10,13 @@ import { superviseRound, type SuperviseEventKind, type SuperviseLimits } from '.
 import { fixture, kill, psGroup, reap } from './fixtures/util.js';
 
 const capture = (name: string): string => fixture(`claude/claude-2.1.330-${name}.jsonl`);
-const LIMITS: SuperviseLimits = { roundTimeoutMs: 20_000, inactivityTimeoutMs: 20_000, graceAfterResultMs: 300, killGraceMs: 1000, ignorePatterns: [] };
+const LIMITS: SuperviseLimits = {
+  roundTimeoutMs: 20_000,
+  inactivityTimeoutMs: 20_000,
+  graceAfterResultMs: 300,
+  killGraceMs: 1000,
+  ignorePatterns: [],
+};
 const SETTINGS: PolicySettings = {
   restart_delay_s: 2,
   transient_error_action: 'back_off',
@@ -20,10 +26,23 @@ const SETTINGS: PolicySettings = {
 };
 
 async function round(t: Test, script: string, env: Record<string, string>, limits: Partial<SuperviseLimits>) {
-  const h = await spawnAgent({ argv: [fixture(script)], cwd: '/', env: { ...process.env, ...env }, delivery: { mode: 'stdin' }, prompt: '', terminal: 'pipe' });
+  const h = await spawnAgent({
+    argv: [fixture(script)],
+    cwd: '/',
+    env: { ...process.env, ...env },
+    delivery: { mode: 'stdin' },
+    prompt: '',
+    terminal: 'pipe',
+  });
   t.teardown(() => reap(h.pgid));
   const events: { kind: SuperviseEventKind; payload: Record<string, unknown> }[] = [];
-  const res = await superviseRound({ kill, handle: h, classifier: claudeAdapter.createClassifier(), limits: { ...LIMITS, ...limits }, onEvent: (kind, payload) => events.push({ kind, payload }) });
+  const res = await superviseRound({
+    kill,
+    handle: h,
+    classifier: claudeAdapter.createClassifier(),
+    limits: { ...LIMITS, ...limits },
+    onEvent: (kind, payload) => events.push({ kind, payload }),
+  });
   t.same(psGroup(h.pgid), [], 'nothing of the group is left');
   return { res, kinds: events.map((e) => e.kind) };
 }
@@ -37,7 +56,7 @@ t.test('a successful result, then lingering until the grace kill: ok, the kill r
   t.match(res.verdict.evidence, [{ source: 'stream', event_type: 'result' }]);
   t.match(res.verdict.evidence.at(-1), { source: 'supervisor', detail: 'killed (grace): still running after its successful final result' });
   t.match(res.verdict.summary, /^ok: .*; killed \(grace\)/);
-  t.equal(res.verdict.cost_usd, 0.0159, 'the result\'s cost is kept');
+  t.equal(res.verdict.cost_usd, 0.0159, "the result's cost is kept");
 
   const state = { ...initialPolicyState(), transient: 2, failures: 2 };
   const d = decide(SETTINGS, state, res.verdict, res.outcome.durationMs, Date.now(), () => 0);
@@ -46,7 +65,12 @@ t.test('a successful result, then lingering until the grace kill: ok, the kill r
 });
 
 t.test('no result and silence: killed for inactivity, hang, backs off', async (t) => {
-  const { res } = await round(t, 'replay-linger.sh', { REPLAY: capture('success-write-tool'), REPLAY_LINES: '1' }, { inactivityTimeoutMs: 400 });
+  const { res } = await round(
+    t,
+    'replay-linger.sh',
+    { REPLAY: capture('success-write-tool'), REPLAY_LINES: '1' },
+    { inactivityTimeoutMs: 400 },
+  );
   t.equal(res.killedBy, 'inactivity');
   t.equal(res.verdict.class, 'hang');
   t.match(res.verdict.summary, /inactivity/);

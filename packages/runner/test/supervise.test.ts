@@ -21,7 +21,16 @@ class TestClassifier implements Classifier {
   }
   finish(outcome: ProcessOutcome): Verdict {
     this.finished = outcome;
-    const cls = outcome.killedBy === 'fatal' ? 'auth' : outcome.killedBy === 'timeout' ? 'timeout' : outcome.killedBy === 'inactivity' ? 'hang' : outcome.exitCode === 0 ? 'ok' : 'crash';
+    const cls =
+      outcome.killedBy === 'fatal'
+        ? 'auth'
+        : outcome.killedBy === 'timeout'
+          ? 'timeout'
+          : outcome.killedBy === 'inactivity'
+            ? 'hang'
+            : outcome.exitCode === 0
+              ? 'ok'
+              : 'crash';
     return { class: cls, evidence: [], summary: cls };
   }
 }
@@ -56,7 +65,8 @@ async function runRound(
   const classifier = new TestClassifier();
   const events: { kind: SuperviseEventKind; payload: Record<string, unknown>; at: number }[] = [];
   const t0 = performance.now();
-  const res = await superviseRound({ kill,
+  const res = await superviseRound({
+    kill,
     handle: h,
     classifier,
     log,
@@ -78,7 +88,10 @@ t.test('a normal round: exit 0, log and classifier see every line', async (t) =>
   t.equal(r.res.killedBy, undefined);
   t.equal(r.res.verdict.class, 'ok');
   t.equal(r.res.lines, 10);
-  t.same(r.classifier.seen.map((s) => s.lineNo), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  t.same(
+    r.classifier.seen.map((s) => s.lineNo),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
   t.equal(r.res.outcome.outputBytes, Buffer.byteLength(r.logText));
   t.match(r.logText, /^out 1\nerr 1\n/);
   t.same(r.kinds, []);
@@ -131,7 +144,10 @@ t.test('grace with a live background worker: extended, then the round ends by it
   const r = await runRound('result-bg.sh', { graceAfterResultMs: 300 }, { env: { BG_SLEEP: '1.2' } });
   t.same(r.kinds, ['round_grace_extended']);
   const live = r.events[0]!.payload.live_children as { cmdline: string }[];
-  t.same(live.map((c) => c.cmdline), ['sleep 1.2']);
+  t.same(
+    live.map((c) => c.cmdline),
+    ['sleep 1.2'],
+  );
   t.equal(r.res.killedBy, undefined);
   t.equal(r.res.outcome.exitCode, 0);
   t.match(r.logText, 'worker finished');
@@ -205,9 +221,17 @@ t.test('an idle helper left behind after the leader exits is cleaned up, exit st
 
 t.test('a classifier that throws does not stop supervision', async (t) => {
   const startedAtMs = Date.now();
-  const h = await spawnAgent({ argv: [fixture('order.sh')], cwd: base, env: { ...process.env, ORDER_LINES: '3' }, delivery: { mode: 'stdin' }, prompt: '', terminal: 'pipe' });
+  const h = await spawnAgent({
+    argv: [fixture('order.sh')],
+    cwd: base,
+    env: { ...process.env, ORDER_LINES: '3' },
+    delivery: { mode: 'stdin' },
+    prompt: '',
+    terminal: 'pipe',
+  });
   const kinds: string[] = [];
-  const res = await superviseRound({ kill,
+  const res = await superviseRound({
+    kill,
     handle: h,
     classifier: {
       line: (text) => {

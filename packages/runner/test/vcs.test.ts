@@ -62,7 +62,10 @@ t.test('dirtyState lists changes, untracked included, state dirs excluded', asyn
   const { dir, state, logs } = repo();
   t.same(await dirtyState(dir, { env, exclude: [state, logs] }), { dirty: false, files: [] }, 'state dir alone is not dirt');
   const all = await dirtyState(dir, { env });
-  t.ok(all.files.some((f) => f.path === '.agent-runner/'), 'without exclude it would show');
+  t.ok(
+    all.files.some((f) => f.path === '.agent-runner/'),
+    'without exclude it would show',
+  );
   dirtyUp(dir);
   const d = await dirtyState(dir, { env, exclude: [state, logs, '/elsewhere/outside'] });
   t.same(d.files, [
@@ -158,7 +161,10 @@ t.test('commit: identity fallback only when git has none', async (t) => {
   const { dir, state } = repo({ identity: false });
   dirtyUp(dir);
   const r = await applyDirtyAction(dir, { env, action: 'commit', exclude: [state], round: 1, message: 'round 1 work' });
-  t.equal(git(dir, 'log', '-1', '--format=%an <%ae>|%cn <%ce>|%s', r.sha!).trim(), 'agent-runner <agent-runner@localhost>|agent-runner <agent-runner@localhost>|round 1 work');
+  t.equal(
+    git(dir, 'log', '-1', '--format=%an <%ae>|%cn <%ce>|%s', r.sha!).trim(),
+    'agent-runner <agent-runner@localhost>|agent-runner <agent-runner@localhost>|round 1 work',
+  );
   t.throws(() => git(dir, 'config', '--get-regexp', '^user\\.'), 'no identity written to the config');
 });
 
@@ -186,18 +192,30 @@ t.test('orphanStashes reads the stash reflog as git stash list does (dropped sta
   const { dir, state, logs } = repo();
   for (const round of [1, 2, 3]) {
     dirtyUp(dir);
-    await applyDirtyAction(dir, { env, action: 'stash', exclude: [state, logs], round, ...(round === 2 ? { message: 'it said "done" (twice)' } : {}) });
+    await applyDirtyAction(dir, {
+      env,
+      action: 'stash',
+      exclude: [state, logs],
+      round,
+      ...(round === 2 ? { message: 'it said "done" (twice)' } : {}),
+    });
   }
   writeFileSync(join(dir, 'README.md'), 'human edit\n');
   git(dir, 'stash', 'push', '-q', '-m', 'a human stash');
   git(dir, 'stash', 'drop', '-q', 'stash@{2}'); // round 2's: the reflog is rewritten
   const viaGit = await orphanStashes(dir, { env: { ...env, GIT_DIR: join(dir, '.git') } }); // GIT_DIR: only git can tell
-  t.same(viaGit.map((s) => s.round), [3, 1]);
+  t.same(
+    viaGit.map((s) => s.round),
+    [3, 1],
+  );
   const strip = (list: Awaited<ReturnType<typeof orphanStashes>>) => list.map(({ sha, round, message }) => ({ sha, round, message }));
   const direct = await orphanStashes(dir, { env });
   t.same(strip(direct), strip(viaGit), 'the same stashes, newest first');
   t.same(strip(await orphanStashes(dir, { env: { ...env, PATH: '/nonexistent' } })), strip(viaGit), 'read without running git');
-  t.ok(direct.every((s, i) => Math.abs(s.createdAtMs - viaGit[i]!.createdAtMs) <= 2000), 'the same times (reflog vs commit time)');
+  t.ok(
+    direct.every((s, i) => Math.abs(s.createdAtMs - viaGit[i]!.createdAtMs) <= 2000),
+    'the same times (reflog vs commit time)',
+  );
   mkdirSync(join(dir, 'sub'));
   t.same(strip(await orphanStashes(join(dir, 'sub'), { env })), strip(viaGit), 'from a subdirectory');
   const wt = join(base, `wt-${++n}`);

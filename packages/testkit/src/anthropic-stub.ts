@@ -187,7 +187,6 @@ function estimateTokens(raw: string): number {
   return Math.max(1, Math.ceil(Buffer.byteLength(raw) / 4));
 }
 
-
 interface Ctx {
   model: string;
   stream: boolean;
@@ -207,7 +206,11 @@ function answer(res: http.ServerResponse, reply: StubReply, ctx: Ctx, done: (s: 
       sendJson(
         res,
         reply.status,
-        { type: 'error', error: { type: reply.type, message: reply.message ?? defaultMessage(reply.type) }, request_id: `req_stub_${ctx.id}` },
+        {
+          type: 'error',
+          error: { type: reply.type, message: reply.message ?? defaultMessage(reply.type) },
+          request_id: `req_stub_${ctx.id}`,
+        },
         { 'request-id': `req_stub_${ctx.id}`, ...reply.headers },
       );
       done(reply.status);
@@ -234,12 +237,7 @@ function answer(res: http.ServerResponse, reply: StubReply, ctx: Ctx, done: (s: 
       const stopReason = reply.kind === 'tool_use' ? 'tool_use' : (reply.stopReason ?? 'end_turn');
       const headers = { 'request-id': `req_stub_${ctx.id}`, ...reply.headers };
       if (!ctx.stream) {
-        sendJson(
-          res,
-          200,
-          { ...messageShell(ctx, usage), content: blocks.map((b) => b.full), stop_reason: stopReason, usage },
-          headers,
-        );
+        sendJson(res, 200, { ...messageShell(ctx, usage), content: blocks.map((b) => b.full), stop_reason: stopReason, usage }, headers);
         done(200);
         return;
       }
@@ -339,7 +337,7 @@ function defaultMessage(type: AnthropicErrorType): string {
     case 'authentication_error':
       return 'invalid x-api-key';
     case 'rate_limit_error':
-      return 'This request would exceed your account\'s rate limit. Please try again later.';
+      return "This request would exceed your account's rate limit. Please try again later.";
     case 'overloaded_error':
       return 'Overloaded';
     case 'api_error':

@@ -43,7 +43,17 @@ export type FakeScenario =
   | 'hang';
 
 /** Every scenario. */
-export const FAKE_SCENARIOS: readonly FakeScenario[] = ['success', 'dirty', 'slow', 'large_output', 'rate_limit', 'overloaded', 'auth', 'crash', 'hang'];
+export const FAKE_SCENARIOS: readonly FakeScenario[] = [
+  'success',
+  'dirty',
+  'slow',
+  'large_output',
+  'rate_limit',
+  'overloaded',
+  'auth',
+  'crash',
+  'hang',
+];
 
 /** The class the claude adapter must give each scenario's round. */
 export const SCENARIO_CLASS: Readonly<Record<FakeScenario, string>> = {
@@ -117,7 +127,9 @@ const CAPTURES = fileURLToPath(new URL('../../runner/test/fixtures/claude/', imp
 
 /** The lines of capture `name` (`claude-2.1.330-<name>.jsonl`), blank lines dropped. */
 export function captureLines(name: string): string[] {
-  return readFileSync(join(CAPTURES, `claude-${CLI_VERSION}-${name}.jsonl`), 'utf8').split('\n').filter((l) => l.length > 0);
+  return readFileSync(join(CAPTURES, `claude-${CLI_VERSION}-${name}.jsonl`), 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
 }
 
 /** The plan entry of `round`: the logged-out flag beats the plan. */
@@ -137,7 +149,12 @@ export function entryFor(dir: string, round: number): PlanEntry {
  * A capture with this invocation's facts put in: the capture's work tree and session id
  * replaced by this one's, and the per-line edits of `edit` (parsed JSON, returned changed).
  */
-function adapt(name: string, cwd: string, session: string, edit: (ev: Record<string, unknown>) => Record<string, unknown> = (e) => e): string[] {
+function adapt(
+  name: string,
+  cwd: string,
+  session: string,
+  edit: (ev: Record<string, unknown>) => Record<string, unknown> = (e) => e,
+): string[] {
   const lines = captureLines(name);
   const init = JSON.parse(lines[0] ?? '{}') as { cwd?: string; session_id?: string };
   return lines.map((l) => {
@@ -170,7 +187,12 @@ function successLines(cwd: string, session: string, rel: string, text: string): 
 function bigToolResult(session: string, i: number, bytes: number): string {
   const chunk = `line ${i} of a large build log: ${'x'.repeat(64)}\n`;
   const text = chunk.repeat(Math.max(1, Math.ceil(bytes / chunk.length))).slice(0, bytes);
-  return JSON.stringify({ type: 'user', message: { role: 'user', content: [{ tool_use_id: `toolu_big_${i}`, type: 'tool_result', content: text }] }, parent_tool_use_id: null, session_id: session });
+  return JSON.stringify({
+    type: 'user',
+    message: { role: 'user', content: [{ tool_use_id: `toolu_big_${i}`, type: 'tool_result', content: text }] },
+    parent_tool_use_id: null,
+    session_id: session,
+  });
 }
 
 /** Writes `rel` in the work tree; commits it unless `commit` is false. */
@@ -204,7 +226,10 @@ export async function fakeClaude(io: FakeClaudeIo): Promise<number> {
   const session = `00000000-0000-4000-8000-${String(round).padStart(12, '0')}`;
   const journal = (e: Omit<JournalEntry, 'round' | 'scenario' | 'pid' | 'at_ms'>): void => {
     mkdirSync(dir, { recursive: true });
-    appendFileSync(join(dir, 'journal.jsonl'), `${JSON.stringify({ ...e, round, scenario: entry.scenario, pid: io.pid, at_ms: io.now() })}\n`);
+    appendFileSync(
+      join(dir, 'journal.jsonl'),
+      `${JSON.stringify({ ...e, round, scenario: entry.scenario, pid: io.pid, at_ms: io.now() })}\n`,
+    );
   };
   journal({ phase: 'start' });
   const replay = async (lines: string[], gapMs = LINE_GAP_MS): Promise<void> => {
@@ -217,7 +242,9 @@ export async function fakeClaude(io: FakeClaudeIo): Promise<number> {
   const text = `round ${round} (${entry.scenario}); prompt ${io.stdin.length} bytes\n`;
   switch (entry.scenario) {
     case 'crash':
-      io.err(`file:///usr/lib/node_modules/@anthropic-ai/claude-code/cli.js:1\nTypeError: Cannot read properties of undefined (reading 'map')\n    at main (cli.js:1:1)\n`);
+      io.err(
+        `file:///usr/lib/node_modules/@anthropic-ai/claude-code/cli.js:1\nTypeError: Cannot read properties of undefined (reading 'map')\n    at main (cli.js:1:1)\n`,
+      );
       return 1;
     case 'hang':
       io.out(adapt('success-write-tool', io.cwd, session)[0] ?? '');
@@ -230,14 +257,16 @@ export async function fakeClaude(io: FakeClaudeIo): Promise<number> {
       return 1;
     case 'rate_limit': {
       const resetsAt = Math.floor(io.now() / 1000) + (entry.reset_s ?? 5);
-      await replay(adapt('rate-limit-oauth-reset', io.cwd, session, (ev) => {
-        const info = ev['rate_limit_info'] as { resetsAt?: number; unifiedWindows?: Record<string, { resetsAt?: number }> } | undefined;
-        if (info) {
-          info.resetsAt = resetsAt;
-          for (const w of Object.values(info.unifiedWindows ?? {})) w.resetsAt = resetsAt;
-        }
-        return ev;
-      }));
+      await replay(
+        adapt('rate-limit-oauth-reset', io.cwd, session, (ev) => {
+          const info = ev['rate_limit_info'] as { resetsAt?: number; unifiedWindows?: Record<string, { resetsAt?: number }> } | undefined;
+          if (info) {
+            info.resetsAt = resetsAt;
+            for (const w of Object.values(info.unifiedWindows ?? {})) w.resetsAt = resetsAt;
+          }
+          return ev;
+        }),
+      );
       return 1;
     }
     case 'slow': {

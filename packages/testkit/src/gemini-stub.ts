@@ -87,7 +87,7 @@ const STATUS_TEXT: Record<number, string> = {
 const DEFAULT_MESSAGE: Record<number, string> = {
   400: 'API key not valid. Please pass a valid API key.',
   401: 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
-  403: 'Method doesn\'t allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.',
+  403: "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
   429: 'Resource has been exhausted (e.g. check quota).',
   500: 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting',
   503: 'The model is overloaded. Please try again later.',
@@ -99,7 +99,10 @@ export function retryInfo(delay: string): GoogleErrorDetail {
 }
 
 /** `google.rpc.QuotaFailure` detail with one violation (quotaId like `GenerateRequestsPerDayPerProjectPerModel-FreeTier`). */
-export function quotaFailure(quotaId: string, quotaMetric = 'generativelanguage.googleapis.com/generate_content_free_tier_requests'): GoogleErrorDetail {
+export function quotaFailure(
+  quotaId: string,
+  quotaMetric = 'generativelanguage.googleapis.com/generate_content_free_tier_requests',
+): GoogleErrorDetail {
   return { '@type': 'type.googleapis.com/google.rpc.QuotaFailure', violations: [{ quotaMetric, quotaId }] };
 }
 

@@ -94,8 +94,21 @@ export type Script<Reply, Req> = Reply[] | ((req: Req, turn: number) => Reply);
  * Appends the record of `req` to `requests`.
  * @returns the record, and `done`, which notes the answer and its time on it.
  */
-export function recordRequest<K extends string>(requests: StubRecord<K>[], req: LoopbackRequest, kind: K, now: () => number): { record: StubRecord<K>; done: (answer: StubAnswer) => void } {
-  const record: StubRecord<K> = { seq: requests.length, method: req.method, url: req.url, headers: req.headers, body: req.body, atMs: now(), kind };
+export function recordRequest<K extends string>(
+  requests: StubRecord<K>[],
+  req: LoopbackRequest,
+  kind: K,
+  now: () => number,
+): { record: StubRecord<K>; done: (answer: StubAnswer) => void } {
+  const record: StubRecord<K> = {
+    seq: requests.length,
+    method: req.method,
+    url: req.url,
+    headers: req.headers,
+    body: req.body,
+    atMs: now(),
+    kind,
+  };
   requests.push(record);
   return {
     record,

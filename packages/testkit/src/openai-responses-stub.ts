@@ -88,7 +88,11 @@ const DEFAULT_ERROR: Record<number, { type: string; code: string | null; message
     code: 'invalid_api_key',
     message: 'Incorrect API key provided: sk-stub. You can find your API key at https://platform.openai.com/account/api-keys.',
   },
-  403: { type: 'invalid_request_error', code: 'unsupported_country_region_territory', message: 'Country, region, or territory not supported' },
+  403: {
+    type: 'invalid_request_error',
+    code: 'unsupported_country_region_territory',
+    message: 'Country, region, or territory not supported',
+  },
   429: { type: 'requests', code: 'rate_limit_exceeded', message: 'Rate limit reached for requests. Please try again later.' },
   500: { type: 'server_error', code: 'server_error', message: 'The server had an error while processing your request. Sorry about that!' },
   503: { type: 'server_error', code: 'server_is_overloaded', message: 'The engine is currently overloaded, please try again later.' },
@@ -109,7 +113,9 @@ export async function startResponsesStub(options: ResponsesStubOptions): Promise
       return done(200);
     }
     if (kind === 'unknown') {
-      sendJson(res, 404, { error: { type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${method} ${path}`, param: null } });
+      sendJson(res, 404, {
+        error: { type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${method} ${path}`, param: null },
+      });
       return done(404);
     }
     const turn = turns++;
@@ -125,7 +131,6 @@ export async function startResponsesStub(options: ResponsesStubOptions): Promise
     close: server.close,
   };
 }
-
 
 function answer(res: http.ServerResponse, reply: ResponsesReply, id: string, done: (s: StubAnswer) => void): void {
   switch (reply.kind) {
@@ -148,17 +153,36 @@ function answer(res: http.ServerResponse, reply: ResponsesReply, id: string, don
     }
     case 'text':
     case 'function_call': {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': `req_${id}`, ...reply.headers });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        'x-request-id': `req_${id}`,
+        ...reply.headers,
+      });
       let seq = 0;
       const ev = (o: Record<string, unknown>): void => {
         res.write(`event: ${String(o['type'])}\ndata: ${JSON.stringify({ ...o, sequence_number: seq++ })}\n\n`);
       };
-      const shell = { id, object: 'response', created_at: Math.floor(Date.now() / 1000), status: 'in_progress', model: 'gpt-5', output: [] as unknown[] };
+      const shell = {
+        id,
+        object: 'response',
+        created_at: Math.floor(Date.now() / 1000),
+        status: 'in_progress',
+        model: 'gpt-5',
+        output: [] as unknown[],
+      };
       ev({ type: 'response.created', response: shell });
       ev({ type: 'response.in_progress', response: shell });
       let item: Record<string, unknown>;
       if (reply.kind === 'function_call') {
-        item = { type: 'function_call', id: `fc_${id}`, call_id: `call_${id}`, name: reply.name, arguments: JSON.stringify(reply.arguments), status: 'completed' };
+        item = {
+          type: 'function_call',
+          id: `fc_${id}`,
+          call_id: `call_${id}`,
+          name: reply.name,
+          arguments: JSON.stringify(reply.arguments),
+          status: 'completed',
+        };
         ev({ type: 'response.output_item.added', output_index: 0, item: { ...item, arguments: '' } });
         ev({ type: 'response.function_call_arguments.done', output_index: 0, item_id: item['id'], arguments: item['arguments'] });
       } else {

@@ -74,12 +74,38 @@ export async function startReceiver(kind: 'webhook' | 'ntfy'): Promise<Receiver>
     const status = mode === 'error' ? 500 : 200;
     let d: Delivery;
     if (kind === 'webhook') {
-      const b = (req.body ?? {}) as { kind?: string; severity?: string; title?: string; body?: string; payload?: Record<string, unknown> | null };
+      const b = (req.body ?? {}) as {
+        kind?: string;
+        severity?: string;
+        title?: string;
+        body?: string;
+        payload?: Record<string, unknown> | null;
+      };
       const key = header(req, 'idempotency-key');
-      d = { atMs: Date.now(), path: req.path, key, status, title: b.title ?? '', body: b.body ?? '', priority: b.severity ?? '', kind: b.kind ?? '', redelivery: status === 200 && accepted.has(key), ...(b.payload ? { payload: b.payload } : {}) };
+      d = {
+        atMs: Date.now(),
+        path: req.path,
+        key,
+        status,
+        title: b.title ?? '',
+        body: b.body ?? '',
+        priority: b.severity ?? '',
+        kind: b.kind ?? '',
+        redelivery: status === 200 && accepted.has(key),
+        ...(b.payload ? { payload: b.payload } : {}),
+      };
       if (status === 200) accepted.add(key);
     } else {
-      d = { atMs: Date.now(), path: req.path, status, title: decodeWord(header(req, 'title')), body: req.raw, priority: header(req, 'priority'), kind: header(req, 'tags'), redelivery: false };
+      d = {
+        atMs: Date.now(),
+        path: req.path,
+        status,
+        title: decodeWord(header(req, 'title')),
+        body: req.raw,
+        priority: header(req, 'priority'),
+        kind: header(req, 'tags'),
+        redelivery: false,
+      };
     }
     deliveries.push(d);
     if (status !== 200) {
@@ -87,7 +113,16 @@ export async function startReceiver(kind: 'webhook' | 'ntfy'): Promise<Receiver>
       return;
     }
     if (kind === 'ntfy') {
-      sendJson(res, 200, { id: `m${deliveries.length}`, time: Math.floor(d.atMs / 1000), event: 'message', topic: req.path.slice(1), title: d.title, message: d.body, priority: Number(d.priority) || 3, tags: d.kind ? d.kind.split(',') : [] });
+      sendJson(res, 200, {
+        id: `m${deliveries.length}`,
+        time: Math.floor(d.atMs / 1000),
+        event: 'message',
+        topic: req.path.slice(1),
+        title: d.title,
+        message: d.body,
+        priority: Number(d.priority) || 3,
+        tags: d.kind ? d.kind.split(',') : [],
+      });
     } else {
       sendJson(res, 200, { ok: true });
     }

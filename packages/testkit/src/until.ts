@@ -19,7 +19,12 @@ type NotYet = false | null | undefined;
  * @returns the first answer `probe` gave
  * @throws Error `timed out after <timeoutMs> ms waiting for <what>` when the time is up
  */
-export async function until<T>(what: string | (() => string), probe: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<Exclude<T, NotYet>> {
+export async function until<T>(
+  what: string | (() => string),
+  probe: () => T | Promise<T>,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<Exclude<T, NotYet>> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

@@ -23,13 +23,24 @@ const alarms = (sb: ReturnType<typeof sandbox>) => sb.outbox().filter((o) => o.k
 
 t.test('failed respawns: T4, one alarm, nothing more; heal reset closes it with a recovery', async (t) => {
   const { sb, die } = await brokenBridge(t);
-  t.same(steps(sb), ['T3 sigkill_respawn', 'T3 failed', 'T3 sigkill_respawn', 'T3 failed', 'T4 circuit_break'], 'two failed T3s, then the breaker');
+  t.same(
+    steps(sb),
+    ['T3 sigkill_respawn', 'T3 failed', 'T3 sigkill_respawn', 'T3 failed', 'T4 circuit_break'],
+    'two failed T3s, then the breaker',
+  );
   const before = sb.healActions().length;
   await sleep(2500);
   t.equal(sb.healActions().length, before, 'no further action while the breaker is open');
-  t.same(sb.outbox().map((o) => [o.kind, o.severity]), [['breaker_open', 'critical']], 'the only notification: one alarm, no tier action, no repeat');
+  t.same(
+    sb.outbox().map((o) => [o.kind, o.severity]),
+    [['breaker_open', 'critical']],
+    'the only notification: one alarm, no tier action, no repeat',
+  );
   t.match(alarms(sb)[0]?.title, /wdt@.*: watchdog stopped healing bridge/);
-  t.ok(sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'circuit_broken'), 'verdict circuit_broken');
+  t.ok(
+    sb.events(['heal_verdict_changed']).some((e) => e['to'] === 'circuit_broken'),
+    'verdict circuit_broken',
+  );
 
   rmSync(die);
   const r = await runCli(['heal', 'reset', 'bridge', '--reason', 'fixed the respawn', '--config', sb.config], { cwd: sb.dir, env: sb.env });
@@ -37,10 +48,17 @@ t.test('failed respawns: T4, one alarm, nothing more; heal reset closes it with 
   const reset = await until('reset recorded', () => sb.healActions().find((a) => a.action === 'breaker-reset'), 20_000);
   t.equal(reset.actor, 'cli:tester', 'who');
   t.equal(reset.reason, 'fixed the respawn', 'why');
-  t.ok(sb.events(['heal_breaker_reset']).some((e) => e['by'] === 'cli:tester' && e['was_open'] === true), 'event');
+  t.ok(
+    sb.events(['heal_breaker_reset']).some((e) => e['by'] === 'cli:tester' && e['was_open'] === true),
+    'event',
+  );
   const keys = alarms(sb).map((o) => o.idempotency_key);
   t.match(keys, [/^alarm:\d+:raised$/, /^alarm:\d+:cleared$/], 'the recovery replies to the alarm');
-  await until('healed after the reset', () => sb.events(['heal_verified']).some((e) => e['tier'] === 3 && e['result'] === 'succeeded'), 20_000);
+  await until(
+    'healed after the reset',
+    () => sb.events(['heal_verified']).some((e) => e['tier'] === 3 && e['result'] === 'succeeded'),
+    20_000,
+  );
   t.equal(alarms(sb).length, 2, 'nothing more');
 });
 
@@ -50,7 +68,11 @@ t.test('an open breaker closes by itself once the unit is healthy again, with th
   await sb.target('bridge'); // the operator started it by hand
   await until('breaker closed', () => sb.healActions().find((a) => a.action === 'breaker-close'), 15_000);
   t.match(sb.healActions().find((a) => a.action === 'breaker-close')?.reason, /^healthy for \d+ s$/);
-  t.same(alarms(sb).map((o) => o.idempotency_key.split(':')[2]), ['raised', 'cleared'], 'one alarm, one recovery');
+  t.same(
+    alarms(sb).map((o) => o.idempotency_key.split(':')[2]),
+    ['raised', 'cleared'],
+    'one alarm, one recovery',
+  );
   t.equal(sb.events(['heal_verdict_changed']).at(-1)?.['to'], 'healthy');
 });
 
@@ -65,13 +87,28 @@ t.test('the same failure coming back after heals that worked: counted per episod
   await until('healthy', healthy, 20_000);
   process.kill(target.pid!, 'SIGUSR1');
   await until('healed', () => steps(sb).includes('T0 respawn') && healthy(), 25_000);
-  t.same(steps(sb), ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 succeeded', 'T0 respawn'], 'the whole ladder of one episode, no breaker');
-  t.same(sb.events(['heal_action']).filter((e) => e['tier'] !== 0).map((e) => e['attempt']), [1, 1], 'both tiers are episode 1');
+  t.same(
+    steps(sb),
+    ['T1 restart_marker', 'T1 failed', 'T2 sigterm', 'T2 succeeded', 'T0 respawn'],
+    'the whole ladder of one episode, no breaker',
+  );
+  t.same(
+    sb
+      .events(['heal_action'])
+      .filter((e) => e['tier'] !== 0)
+      .map((e) => e['attempt']),
+    [1, 1],
+    'both tiers are episode 1',
+  );
   const again = sb.enrollment('bridge')!.pid;
   t.not(again, target.pid, 'a new incarnation');
   process.kill(again, 'SIGUSR1');
   const t4 = await until('breaker open', () => sb.events(['heal_action']).find((e) => e['tier'] === 4), 25_000);
   t.match(t4['reason'], /the same failure \(heartbeat_stale\) came back after 1 heal\(s\) that worked/);
   t.same(steps(sb).slice(5), ['T4 circuit_break'], 'no tier tried on the recurrence');
-  t.same(alarms(sb).map((o) => o.severity), ['critical'], 'one alarm');
+  t.same(
+    alarms(sb).map((o) => o.severity),
+    ['critical'],
+    'one alarm',
+  );
 });

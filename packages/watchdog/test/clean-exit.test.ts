@@ -6,10 +6,21 @@ import { runCli } from '@agent-runner/testkit/project';
 import { respawnLine, sandbox, sleep, steps, TARGET, targetPids } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 
-const FAST = ['interval_s = 0.2', 'tier_cooldown_s = 4', 'verify_window_s = 0.5', 'startup_grace_s = 1', 'stale_after_s.runner = 3', 'stale_after_s.bridge = 3', 'stale_after_s.monitor = 3'];
-const respawnRunner = (s: { stateDir: string }): string => respawnLine(s, 'bridge').replace('.bridge', '.runner').replace('"bridge"', '"runner"');
+const FAST = [
+  'interval_s = 0.2',
+  'tier_cooldown_s = 4',
+  'verify_window_s = 0.5',
+  'startup_grace_s = 1',
+  'stale_after_s.runner = 3',
+  'stale_after_s.bridge = 3',
+  'stale_after_s.monitor = 3',
+];
+const respawnRunner = (s: { stateDir: string }): string =>
+  respawnLine(s, 'bridge').replace('.bridge', '.runner').replace('"bridge"', '"runner"');
 
-interface Status { targets: Array<{ target: string; verdict: string; stance: string; evidence: string[] }> }
+interface Status {
+  targets: Array<{ target: string; verdict: string; stance: string; evidence: string[] }>;
+}
 const status = async (sb: ReturnType<typeof sandbox>): Promise<Status> =>
   JSON.parse((await runCli(['heal', 'status', '--json', '--config', sb.config], { cwd: sb.dir, env: sb.env })).stdout) as Status;
 
@@ -28,8 +39,16 @@ t.test('a runner that exited on purpose (stop requested, no exit record) is not 
   t.same([runner.verdict, runner.stance], ['unknown', 'stopped']);
   t.match(runner.evidence.join(' '), /stop requested/, 'heal status says why');
   clearStopRequest(paths);
-  await until('respawned and verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3 && e['result'] === 'succeeded'), 20_000);
-  t.same(sb.events(['heal_action']).map((e) => [e['tier'], e['reason']]), [[3, 'enrollment_missing']], 'then an expected, missing runner is respawned');
+  await until(
+    'respawned and verified',
+    () => sb.events(['heal_verified']).find((e) => e['tier'] === 3 && e['result'] === 'succeeded'),
+    20_000,
+  );
+  t.same(
+    sb.events(['heal_action']).map((e) => [e['tier'], e['reason']]),
+    [[3, 'enrollment_missing']],
+    'then an expected, missing runner is respawned',
+  );
 });
 
 t.test('exit 0 (max_rounds), 69 (crash loop) and 78 (config broken) stay stopped with the watchdog running', async (t) => {
@@ -41,8 +60,17 @@ t.test('exit 0 (max_rounds), 69 (crash loop) and 78 (config broken) stay stopped
   const wd = sb.watchdog();
   const enrolled = await until('watchdog enrolled', () => sb.enrollment('watchdog'), 20_000);
   const children = await Promise.all(Object.entries(exits).map(([u, mode]) => sb.target(u, `${mode}:3000`)));
-  await until('all three healthy first', () => ['runner', 'bridge', 'monitor'].every((u) => sb.events(['heal_verdict_changed']).some((e) => e['target'] === u && e['to'] === 'healthy')), 20_000);
-  const codes = await Promise.all(children.map((c) => (c.exitCode !== null ? c.exitCode : new Promise((r) => c.once('exit', (code) => r(code))))));
+  await until(
+    'all three healthy first',
+    () =>
+      ['runner', 'bridge', 'monitor'].every((u) =>
+        sb.events(['heal_verdict_changed']).some((e) => e['target'] === u && e['to'] === 'healthy'),
+      ),
+    20_000,
+  );
+  const codes = await Promise.all(
+    children.map((c) => (c.exitCode !== null ? c.exitCode : new Promise((r) => c.once('exit', (code) => r(code))))),
+  );
   t.same(codes, [0, 69, 78], 'each exited as told');
   // Until the grace has run out: within it an exited unit without an enrollment is 'starting'
   // whatever its exit record says, so only the probes after it show that the record is heeded
@@ -57,7 +85,11 @@ t.test('exit 0 (max_rounds), 69 (crash loop) and 78 (config broken) stay stopped
   for (const [u, mode] of Object.entries(exits)) {
     const x = st.targets.find((y) => y.target === u)!;
     t.same([x.verdict, x.stance], ['unknown', 'stopped'], `${u} is stopped on purpose`);
-    t.match(x.evidence.at(-1), new RegExp(`exited ${mode.split(':')[1]} \\(${mode.split(':')[2]}\\).*stopped on purpose`), `${u}: the exit record is the evidence`);
+    t.match(
+      x.evidence.at(-1),
+      new RegExp(`exited ${mode.split(':')[1]} \\(${mode.split(':')[2]}\\).*stopped on purpose`),
+      `${u}: the exit record is the evidence`,
+    );
   }
 });
 
@@ -67,15 +99,26 @@ t.test('a SIGKILLed unit, and one that crashed with an error record, come back w
   const runner = await sb.target('runner', 'normal', undefined, ['serve', '--max-rounds', '2']);
   const bridge = await sb.target('bridge', 'exit:70:error:2500', undefined, ['bridge', '--verbose']);
   const original = { runner: sb.enrollment('runner')!, bridge: sb.enrollment('bridge')! };
-  t.same(original.runner.argv, [process.execPath, TARGET, sb.stateDir, 'runner', original.runner.version, 'normal', 'serve', '--max-rounds', '2'], 'the unit enrolled its whole command line');
+  t.same(
+    original.runner.argv,
+    [process.execPath, TARGET, sb.stateDir, 'runner', original.runner.version, 'normal', 'serve', '--max-rounds', '2'],
+    'the unit enrolled its whole command line',
+  );
   sb.watchdog();
   await until('healthy', () => sb.events(['heal_verdict_changed']).some((e) => e['target'] === 'runner' && e['to'] === 'healthy'), 20_000);
   process.kill(runner.pid!, 'SIGKILL');
-  for (const [u, old] of [['runner', runner.pid], ['bridge', bridge.pid]] as const) {
-    const now = await until(`${u} respawned`, () => {
-      const e = sb.enrollment(u);
-      return e !== undefined && e.pid !== old && e;
-    }, 20_000);
+  for (const [u, old] of [
+    ['runner', runner.pid],
+    ['bridge', bridge.pid],
+  ] as const) {
+    const now = await until(
+      `${u} respawned`,
+      () => {
+        const e = sb.enrollment(u);
+        return e !== undefined && e.pid !== old && e;
+      },
+      20_000,
+    );
     t.same(now.argv, original[u].argv, `${u}: same argv`);
     t.equal(now.cwd, sb.dir, `${u}: same cwd`);
     t.same(readFileSync(`/proc/${now.pid}/cmdline`, 'utf8').split('\0').slice(0, -1), original[u].argv, `${u}: the process runs it`);

@@ -28,15 +28,30 @@ t.test('own lifecycle: enrollment, READY after the heartbeat, systemd pings, res
   t.equal(e.pid, wd.pid, 'the watchdog enrolls as unit watchdog');
   t.same(e.argv?.slice(-3), ['watchdog', '--config', sb.config], 'with its command line');
   await until('heartbeat', () => existsSync(join(sb.stateDir, 'run', 'heartbeat-watchdog.json')), 20_000);
-  await until('pings', () => existsSync(log) && readFileSync(log, 'utf8').split('\n').filter((l) => l === 'WATCHDOG=1').length >= 3, 20_000);
-  t.match(readFileSync(log, 'utf8').split('\n')[0], /^READY=1 STATUS=watching bridge$/, 'READY first (sent after the first heartbeat), with its status');
+  await until(
+    'pings',
+    () =>
+      existsSync(log) &&
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l === 'WATCHDOG=1').length >= 3,
+    20_000,
+  );
+  t.match(
+    readFileSync(log, 'utf8').split('\n')[0],
+    /^READY=1 STATUS=watching bridge$/,
+    'READY first (sent after the first heartbeat), with its status',
+  );
 
   const second = sb.watchdog();
   t.equal(await exitOf(second), 75, 'a second watchdog exits 75');
 
   const r = await runCli(['heal', 'status', '--json', '--config', sb.config], { cwd: sb.dir, env: sb.env });
   t.equal(r.code, 0, r.stderr);
-  const st = JSON.parse(r.stdout) as { watchdog: { verdict: string }; targets: Array<{ target: string; verdict: string; next_action: string; expected: boolean }> };
+  const st = JSON.parse(r.stdout) as {
+    watchdog: { verdict: string };
+    targets: Array<{ target: string; verdict: string; next_action: string; expected: boolean }>;
+  };
   t.equal(st.watchdog.verdict, 'healthy');
   const bridge = st.targets.find((x) => x.target === 'bridge')!;
   t.same([bridge.verdict, bridge.next_action], ['healthy', 'none (healthy)']);
@@ -45,7 +60,11 @@ t.test('own lifecycle: enrollment, READY after the heartbeat, systemd pings, res
   const human = await runCli(['heal', 'status', '--config', sb.config], { cwd: sb.dir, env: sb.env });
   t.match(human.stdout, /bridge: HEALTHY/);
 
-  requestRestart(projectPaths('wdt', sb.stateDir, join(sb.stateDir, 'logs')), 'watchdog', { by: 'runner', reason: 'test', nowMs: Date.now() });
+  requestRestart(projectPaths('wdt', sb.stateDir, join(sb.stateDir, 'logs')), 'watchdog', {
+    by: 'runner',
+    reason: 'test',
+    nowMs: Date.now(),
+  });
   t.equal(await exitOf(wd), 75, 'exits 75 for its restart marker');
   t.ok(sb.events(['restart_marker_consumed']).some((x) => x['unit'] === 'watchdog' && x['requested_by'] === 'runner'));
   t.equal(sb.enrollment('watchdog'), undefined, 'enrollment removed');

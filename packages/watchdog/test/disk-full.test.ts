@@ -11,7 +11,13 @@ import { until } from '@agent-runner/testkit/until';
 
 t.test('full disks: no action, the watchdog lives, and acts again after space is freed', async (t) => {
   const COOLDOWN_S = 3;
-  const sb = sandbox(['interval_s = 0.2', `tier_cooldown_s = ${COOLDOWN_S}`, 'term_grace_s = 0.5', 'startup_grace_s = 5', 'stale_after_s.bridge = 1.5'].join('\n'), ['bridge'], { logsOutsideState: true });
+  const sb = sandbox(
+    ['interval_s = 0.2', `tier_cooldown_s = ${COOLDOWN_S}`, 'term_grace_s = 0.5', 'startup_grace_s = 5', 'stale_after_s.bridge = 1.5'].join(
+      '\n',
+    ),
+    ['bridge'],
+    { logsOutsideState: true },
+  );
   t.teardown(() => sb.cleanup());
   // Both processes run inside the namespace that sees the mounts; the test looks in through
   // /proc/<watchdog>/root. As root a mount namespace is enough, else a user namespace maps us.
@@ -21,7 +27,11 @@ t.test('full disks: no action, the watchdog lives, and acts again after space is
     '"$2" "$3" "$1" bridge "$4" normal >/dev/null &',
     'exec "$2" "$5" watchdog --config "$6"',
   ].join('\n');
-  const wd = spawn('unshare', [...ns, '--propagation', 'private', 'sh', '-c', script, 'sh', sb.stateDir, process.execPath, TARGET, INSTALLED, CLI_BIN, sb.config], { env: sb.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const wd = spawn(
+    'unshare',
+    [...ns, '--propagation', 'private', 'sh', '-c', script, 'sh', sb.stateDir, process.execPath, TARGET, INSTALLED, CLI_BIN, sb.config],
+    { env: sb.env, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   sb.children.push(wd);
   let err = '';
   wd.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
@@ -55,13 +65,21 @@ t.test('full disks: no action, the watchdog lives, and acts again after space is
   t.equal(err.match(/probe failed/g)?.length, 1, 'told once');
   rmSync(inside('fill'));
   await until('probes work again', () => /probes work again/.test(err), 10_000);
-  await until('healed once the heal can be recorded', () => steps(sb).includes('T1 succeeded') && sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy', 20_000);
+  await until(
+    'healed once the heal can be recorded',
+    () => steps(sb).includes('T1 succeeded') && sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'healthy',
+    20_000,
+  );
   t.same(steps(sb), ['T1 restart_marker', 'T0 respawn', 'T1 succeeded'], 'T1, consumed (exit 75), respawned');
 
   // The markers' file system full, the ledger fine: a stale heartbeat is not the unit's fault.
   const before = sb.events(['heal_action']).length;
   fill(inside('run', 'fill'));
-  const unknown = await until('judged unknown', () => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'unknown' && sb.events(['heal_verdict_changed']).at(-1), 10_000);
+  const unknown = await until(
+    'judged unknown',
+    () => sb.events(['heal_verdict_changed']).at(-1)?.['to'] === 'unknown' && sb.events(['heal_verdict_changed']).at(-1),
+    10_000,
+  );
   t.match(String(unknown['reason']), /heartbeat .* old .*run is full \(\d+ MiB free\): the heartbeat could not be written/, 'said why');
   // A heal, were it taken, would come at the probe that judged it, or at the first one once the
   // cooldown since the last action (the T0 respawn above) is over: 5 probes (1 s) past both.

@@ -10,7 +10,17 @@ import { until } from '@agent-runner/testkit/until';
 // process): the watchdog must never signal it, only respawn.
 for (const variant of ['another starttime', 'another comm'] as const) {
   t.test(`enrollment pointing at an unrelated live process (${variant}) is never signalled`, async (t) => {
-    const sb = sandbox((s) => ['interval_s = 0.2', 'tier_cooldown_s = 4', 'term_grace_s = 0.5', 'verify_window_s = 1', 'startup_grace_s = 0.5', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n'));
+    const sb = sandbox((s) =>
+      [
+        'interval_s = 0.2',
+        'tier_cooldown_s = 4',
+        'term_grace_s = 0.5',
+        'verify_window_s = 1',
+        'startup_grace_s = 0.5',
+        'stale_after_s.bridge = 1',
+        respawnLine(s, 'bridge'),
+      ].join('\n'),
+    );
     t.teardown(() => sb.cleanup());
     const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
     sb.children.push(bystander);
@@ -24,7 +34,11 @@ for (const variant of ['another starttime', 'another comm'] as const) {
     t.equal(bystander.exitCode, null, 'bystander still running');
     t.equal(bystander.signalCode, null, 'bystander never signalled');
     const actions = sb.events(['heal_action']);
-    t.same(actions.map((e) => [e['tier'], e['pid']]), [[3, null]], 'straight to respawn, no pid signalled');
+    t.same(
+      actions.map((e) => [e['tier'], e['pid']]),
+      [[3, null]],
+      'straight to respawn, no pid signalled',
+    );
     t.match(String(sb.events(['heal_verdict_changed']).find((e) => e['to'] === 'unhealthy')?.['reason']), /identity recycled/);
     t.ok(sb.enrollment('bridge')!.pid !== bystander.pid, 'respawned unit enrolled');
   });

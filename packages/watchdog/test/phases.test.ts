@@ -21,16 +21,38 @@ function setup(t: { teardown(fn: () => void): void }) {
   const killed: number[] = [];
   const bootId = readBootId();
   const engine = new HealEngine({
-    paths, project: 'wdt', ledger, events, bootId, now: Date.now, mono,
+    paths,
+    project: 'wdt',
+    ledger,
+    events,
+    bootId,
+    now: Date.now,
+    mono,
     settings: healSettings({
-      targets: ['bridge'], interval_s: 0.2, stale_after_s: { runner: 5, bridge: 1, monitor: 5 }, tier_cooldown_s: 1, term_grace_s: 0.5,
-      verify_window_s: 1, startup_grace_s: 0, breaker_after_failed_t3: 3, breaker_after_same_signature: 5, signature_window_s: 3600, restart_loop_s: 0,
-      systemd_units: { runner: 'r.service', bridge: 'b.service', monitor: 'm.service' }, respawn_command: {},
+      targets: ['bridge'],
+      interval_s: 0.2,
+      stale_after_s: { runner: 5, bridge: 1, monitor: 5 },
+      tier_cooldown_s: 1,
+      term_grace_s: 0.5,
+      verify_window_s: 1,
+      startup_grace_s: 0,
+      breaker_after_failed_t3: 3,
+      breaker_after_same_signature: 5,
+      signature_window_s: 3600,
+      restart_loop_s: 0,
+      systemd_units: { runner: 'r.service', bridge: 'b.service', monitor: 'm.service' },
+      respawn_command: {},
     }),
-    targets: ['bridge'], kill: (pid) => void killed.push(pid), installedVersion: () => '0.1.0',
+    targets: ['bridge'],
+    kill: (pid) => void killed.push(pid),
+    installedVersion: () => '0.1.0',
     systemdUnit: () => 'agent-runner-bridge@wdt.service',
-    fallbackRespawn: () => ({ argv: [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(marks)}, 'x')`], from: 'respawn_command' }),
-    env: { PATH: process.env['PATH'] ?? '' }, log: () => undefined,
+    fallbackRespawn: () => ({
+      argv: [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(marks)}, 'x')`],
+      from: 'respawn_command',
+    }),
+    env: { PATH: process.env['PATH'] ?? '' },
+    log: () => undefined,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   });
   t.teardown(() => {
@@ -41,7 +63,17 @@ function setup(t: { teardown(fn: () => void): void }) {
   const seed = (phase: Pending['phase']): void => {
     const now = { atMs: Date.now(), monoMs: mono(), bootId };
     const p: Pending = { ...now, tier: 3, nonce: 'n3', phase, record: null, reason: 'enrollment_missing', signature: 'enrollment_missing' };
-    ledger.watchdog.putHealState({ target: 'bridge', tier: 3, breaker: 'closed', consecutiveFailures: 0, bootId, pendingVerification: p, nonceInFlight: 'n3', lastActionAtMs: now.atMs, lastActionMonoMs: now.monoMs });
+    ledger.watchdog.putHealState({
+      target: 'bridge',
+      tier: 3,
+      breaker: 'closed',
+      consecutiveFailures: 0,
+      bootId,
+      pendingVerification: p,
+      nonceInFlight: 'n3',
+      lastActionAtMs: now.atMs,
+      lastActionMonoMs: now.monoMs,
+    });
   };
   // A spawned node may take a while to start on a loaded machine: wait for the first mark,
   // then long enough for a second one to show.
@@ -62,7 +94,10 @@ t.test('killed after the respawn started: not respawned again', async (t) => {
   t.equal(await s.respawns(false), 0, 'no second respawn');
   const p = s.ledger.watchdog.getHealState('bridge')!.pendingVerification as Pending;
   t.equal(p.phase, 'respawned', 'now verifying');
-  t.same(s.ledger.watchdog.recentHealActions(5, 'bridge').map((a) => a.action), ['sigkill-respawn']);
+  t.same(
+    s.ledger.watchdog.recentHealActions(5, 'bridge').map((a) => a.action),
+    ['sigkill-respawn'],
+  );
 });
 
 t.test('killed after SIGKILL, before the respawn: respawned once, no second kill', async (t) => {

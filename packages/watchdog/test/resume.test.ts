@@ -4,7 +4,15 @@ import { until } from '@agent-runner/testkit/until';
 
 // The cooldown as in the harness's SHORT: above the worst-case start of a respawned fixture.
 const SETTINGS = (s: { stateDir: string }): string =>
-  ['interval_s = 0.2', 'tier_cooldown_s = 3', 'term_grace_s = 0.5', 'verify_window_s = 1', 'startup_grace_s = 1', 'stale_after_s.bridge = 1', respawnLine(s, 'bridge')].join('\n');
+  [
+    'interval_s = 0.2',
+    'tier_cooldown_s = 3',
+    'term_grace_s = 0.5',
+    'verify_window_s = 1',
+    'startup_grace_s = 1',
+    'stale_after_s.bridge = 1',
+    respawnLine(s, 'bridge'),
+  ].join('\n');
 
 t.test('watchdog SIGKILLed between T2 and T3 resumes at T3, not T1, and not twice', async (t) => {
   const sb = sandbox(SETTINGS);
@@ -21,8 +29,15 @@ t.test('watchdog SIGKILLed between T2 and T3 resumes at T3, not T1, and not twic
   const wd2 = sb.watchdog();
   await until('T3 verified', () => sb.events(['heal_verified']).find((e) => e['tier'] === 3), 20_000);
   const acts = sb.healActions().filter((a) => !a.action.startsWith('verify'));
-  t.same(acts.map((a) => a.action), ['restart-marker', 'sigterm', 'sigkill-respawn'], 'one action per tier across both watchdogs');
-  t.same(sb.events(['heal_action']).map((e) => e['tier']), [1, 2, 3]);
+  t.same(
+    acts.map((a) => a.action),
+    ['restart-marker', 'sigterm', 'sigkill-respawn'],
+    'one action per tier across both watchdogs',
+  );
+  t.same(
+    sb.events(['heal_action']).map((e) => e['tier']),
+    [1, 2, 3],
+  );
   t.equal(target.signalCode ?? (await new Promise((r) => target.once('exit', (_c, s) => r(s)))), 'SIGKILL');
   wd2.kill('SIGTERM');
 });
@@ -39,6 +54,10 @@ t.test('watchdog SIGKILLed right after writing a T1 marker does not write anothe
   await new Promise((r) => wd1.once('exit', r));
   const wd2 = sb.watchdog();
   await until('T2 sent', () => sb.events(['heal_action']).some((e) => e['tier'] === 2), 20_000);
-  t.same(sb.events(['heal_action']).map((e) => e['tier']), [1, 2], 'T1 once, then T2 after the cooldown');
+  t.same(
+    sb.events(['heal_action']).map((e) => e['tier']),
+    [1, 2],
+    'T1 once, then T2 after the cooldown',
+  );
   wd2.kill('SIGKILL');
 });

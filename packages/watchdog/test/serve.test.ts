@@ -19,10 +19,25 @@ function project(t: Test, agent: string, graceS = 10) {
     'PROMPT.md': 'Do the next step.\n',
     '.gitignore': '/.state/\n',
     'agent-runner.toml': [
-      '[agent]', 'command = ["./agent.sh"]', 'prompt_delivery = "stdin"', '[agent.patterns]', 'result = ["^RESULT"]',
-      '[prompt]', 'file = "PROMPT.md"',
-      '[runtime]', 'state_dir = ".state"', 'restart_delay_s = 0', 'heartbeat_interval_s = 1', 'kill_grace_s = 1',
-      '[watchdog]', 'targets = ["runner"]', 'interval_s = 0.2', `startup_grace_s = ${graceS}`, 'stale_after_s.runner = 5', 'tier_cooldown_s = 3', 'verify_window_s = 1',
+      '[agent]',
+      'command = ["./agent.sh"]',
+      'prompt_delivery = "stdin"',
+      '[agent.patterns]',
+      'result = ["^RESULT"]',
+      '[prompt]',
+      'file = "PROMPT.md"',
+      '[runtime]',
+      'state_dir = ".state"',
+      'restart_delay_s = 0',
+      'heartbeat_interval_s = 1',
+      'kill_grace_s = 1',
+      '[watchdog]',
+      'targets = ["runner"]',
+      'interval_s = 0.2',
+      `startup_grace_s = ${graceS}`,
+      'stale_after_s.runner = 5',
+      'tier_cooldown_s = 3',
+      'verify_window_s = 1',
       '',
     ].join('\n'),
   });
@@ -68,7 +83,8 @@ function project(t: Test, agent: string, graceS = 10) {
   return { p, cli, db, enrollment, state };
 }
 
-const exitOf = (c: ChildProcess): Promise<number | null> => (c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code))));
+const exitOf = (c: ChildProcess): Promise<number | null> =>
+  c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code)));
 
 t.test('serve --max-rounds 2 that ended, and serve exiting 78, stay stopped; a SIGKILLed serve comes back as it ran', async (t) => {
   // The grace covers the first serve, started with the watchdog. Within it a unit gone without
@@ -98,50 +114,80 @@ t.test('serve --max-rounds 2 that ended, and serve exiting 78, stay stopped; a S
   const s3 = cli('serve', '--max-rounds', '40');
   const before = await until('serve enrolled', () => enrollment()?.pid === s3.pid && enrollment(), 30_000);
   s3.kill('SIGKILL');
-  const after = await until('respawned', () => {
-    const e = enrollment();
-    return e !== undefined && e.pid !== s3.pid && e;
-  }, 30_000);
+  const after = await until(
+    'respawned',
+    () => {
+      const e = enrollment();
+      return e !== undefined && e.pid !== s3.pid && e;
+    },
+    30_000,
+  );
   t.same(after.argv, before.argv, 'the same command line');
   t.same(after.argv.slice(-3), ['serve', '--max-rounds', '40'], '--max-rounds kept');
   t.equal(after.cwd, p.dir, 'the same working directory');
   t.same(readFileSync(`/proc/${after.pid}/cmdline`, 'utf8').split('\0').slice(0, -1), before.argv, 'and it runs it');
-  t.same(db<{ action: string; reason: string }>('SELECT action, reason FROM heal_actions WHERE action = \'sigkill-respawn\''), [{ action: 'sigkill-respawn', reason: 'identity_gone' }], 'one T3');
+  t.same(
+    db<{ action: string; reason: string }>("SELECT action, reason FROM heal_actions WHERE action = 'sigkill-respawn'"),
+    [{ action: 'sigkill-respawn', reason: 'identity_gone' }],
+    'one T3',
+  );
   wd.kill('SIGTERM');
   t.equal(await exitOf(wd), 0);
 });
 
-t.test('a respawned serve whose config broke meanwhile exits 78 before enrolling: left stopped, one config_broken alarm, no breaker', async (t) => {
-  const graceS = 5;
-  const { p, cli, db, enrollment, state } = project(t, 'sleep 2\necho RESULT done', graceS);
-  const wd = cli('watchdog');
-  const s = cli('serve');
-  await until('serve enrolled', () => enrollment()?.pid === s.pid, 30_000);
-  // The watchdog reads the same file: it must be up before the config breaks.
-  // Two cold node starts on a loaded 2-core machine: more than the default 30 s.
-  await until('the watchdog judged serve healthy', () => lastEvents(join(state, 'logs', 'events'), { n: 50, kinds: ['heal_verdict_changed'] }).events.some((e) => e['to'] === 'healthy'), 90_000);
-  p.write('agent-runner.toml', '[agent\n'); // broken while it runs
-  s.kill('SIGKILL');
-  const rec = await until('the exit record the watchdog wrote for the respawned serve', () => {
-    try {
-      const r = JSON.parse(readFileSync(join(state, 'run', 'exit-runner.json'), 'utf8')) as { exit_code: number; reason: string; detail: string; pid: number };
-      return r.exit_code === 78 && r;
-    } catch {
-      return undefined;
-    }
-  }, 30_000);
-  t.equal(rec.reason, 'config_broken');
-  t.match(rec.detail, /agent-runner\.toml:\d+/, 'the reason, from the respawn log');
-  // Past the grace of the respawn and 10 probes more: the killed serve's enrollment is still
-  // there, and the record (written after it started) must count as its newest process's.
-  await sleep((graceS + 2) * 1000);
-  const actions = db<{ action: string }>('SELECT action FROM heal_actions').map((r) => r.action);
-  t.equal(actions.filter((a) => a === 'sigkill-respawn').length, 1, `one T3 (the SIGKILL), no respawn after the 78: ${actions.join(', ')}`);
-  t.notOk(actions.includes('breaker-open'), 'no breaker');
-  t.same(db('SELECT breaker FROM heal_state WHERE target = \'runner\''), [{ breaker: 'closed' }], 'breaker closed');
-  const alarms = db<{ kind: string; title: string }>("SELECT kind, title FROM outbox WHERE transport IS NULL AND json_extract(payload, '$.phase') = 'alarm'");
-  t.equal(alarms.length, 1, 'one alarm');
-  t.match(alarms[0], { kind: 'config_broken', title: /not started: config broken/ });
-  wd.kill('SIGTERM');
-  t.equal(await exitOf(wd), 0);
-});
+t.test(
+  'a respawned serve whose config broke meanwhile exits 78 before enrolling: left stopped, one config_broken alarm, no breaker',
+  async (t) => {
+    const graceS = 5;
+    const { p, cli, db, enrollment, state } = project(t, 'sleep 2\necho RESULT done', graceS);
+    const wd = cli('watchdog');
+    const s = cli('serve');
+    await until('serve enrolled', () => enrollment()?.pid === s.pid, 30_000);
+    // The watchdog reads the same file: it must be up before the config breaks.
+    // Two cold node starts on a loaded 2-core machine: more than the default 30 s.
+    await until(
+      'the watchdog judged serve healthy',
+      () => lastEvents(join(state, 'logs', 'events'), { n: 50, kinds: ['heal_verdict_changed'] }).events.some((e) => e['to'] === 'healthy'),
+      90_000,
+    );
+    p.write('agent-runner.toml', '[agent\n'); // broken while it runs
+    s.kill('SIGKILL');
+    const rec = await until(
+      'the exit record the watchdog wrote for the respawned serve',
+      () => {
+        try {
+          const r = JSON.parse(readFileSync(join(state, 'run', 'exit-runner.json'), 'utf8')) as {
+            exit_code: number;
+            reason: string;
+            detail: string;
+            pid: number;
+          };
+          return r.exit_code === 78 && r;
+        } catch {
+          return undefined;
+        }
+      },
+      30_000,
+    );
+    t.equal(rec.reason, 'config_broken');
+    t.match(rec.detail, /agent-runner\.toml:\d+/, 'the reason, from the respawn log');
+    // Past the grace of the respawn and 10 probes more: the killed serve's enrollment is still
+    // there, and the record (written after it started) must count as its newest process's.
+    await sleep((graceS + 2) * 1000);
+    const actions = db<{ action: string }>('SELECT action FROM heal_actions').map((r) => r.action);
+    t.equal(
+      actions.filter((a) => a === 'sigkill-respawn').length,
+      1,
+      `one T3 (the SIGKILL), no respawn after the 78: ${actions.join(', ')}`,
+    );
+    t.notOk(actions.includes('breaker-open'), 'no breaker');
+    t.same(db("SELECT breaker FROM heal_state WHERE target = 'runner'"), [{ breaker: 'closed' }], 'breaker closed');
+    const alarms = db<{ kind: string; title: string }>(
+      "SELECT kind, title FROM outbox WHERE transport IS NULL AND json_extract(payload, '$.phase') = 'alarm'",
+    );
+    t.equal(alarms.length, 1, 'one alarm');
+    t.match(alarms[0], { kind: 'config_broken', title: /not started: config broken/ });
+    wd.kill('SIGTERM');
+    t.equal(await exitOf(wd), 0);
+  },
+);

@@ -25,14 +25,34 @@ function setup(t: Test) {
   let script = (_n: number, v: SystemdView | undefined): SystemdView | undefined => v;
   let reads = 0;
   const engine = new HealEngine({
-    paths, project: 'wdt', ledger, events, bootId: readBootId(), now: Date.now, mono,
+    paths,
+    project: 'wdt',
+    ledger,
+    events,
+    bootId: readBootId(),
+    now: Date.now,
+    mono,
     settings: healSettings({
-      interval_s: 0.2, stale_after_s: { runner: 5, bridge: 1, monitor: 5 }, tier_cooldown_s: 1, term_grace_s: 0.5, verify_window_s: 1,
-      startup_grace_s: 2, breaker_after_failed_t3: 2, breaker_after_same_signature: 5, signature_window_s: 3600, restart_loop_s: 2,
-      systemd_units: { runner: 'r.service', bridge: UNIT, monitor: 'm.service' }, respawn_command: {},
+      interval_s: 0.2,
+      stale_after_s: { runner: 5, bridge: 1, monitor: 5 },
+      tier_cooldown_s: 1,
+      term_grace_s: 0.5,
+      verify_window_s: 1,
+      startup_grace_s: 2,
+      breaker_after_failed_t3: 2,
+      breaker_after_same_signature: 5,
+      signature_window_s: 3600,
+      restart_loop_s: 2,
+      systemd_units: { runner: 'r.service', bridge: UNIT, monitor: 'm.service' },
+      respawn_command: {},
     }),
-    targets: undefined, kill: (pid, sig) => process.kill(pid, sig), installedVersion: () => INSTALLED,
-    systemdUnit: () => UNIT, fallbackRespawn: () => undefined, env: {}, log: () => undefined,
+    targets: undefined,
+    kill: (pid, sig) => process.kill(pid, sig),
+    installedVersion: () => INSTALLED,
+    systemdUnit: () => UNIT,
+    fallbackRespawn: () => undefined,
+    env: {},
+    log: () => undefined,
     systemd: { show: async () => script(reads++, current), user: false },
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   });
@@ -44,8 +64,19 @@ function setup(t: Test) {
   const viewOf = (): SystemdView => current as SystemdView;
   const view = (o: Partial<SystemdView>): void => {
     current = {
-      unit: UNIT, loadState: 'loaded', activeState: 'active', subState: 'running', result: 'success', execMainCode: 0, execMainStatus: 0,
-      mainPid: 0, nRestarts: 0, activeEnterMonoUs: (mono() - 60_000) * 1000, unitFileState: 'disabled', wantedBy: ['agent-runner@wdt.target'], ...o,
+      unit: UNIT,
+      loadState: 'loaded',
+      activeState: 'active',
+      subState: 'running',
+      result: 'success',
+      execMainCode: 0,
+      execMainStatus: 0,
+      mainPid: 0,
+      nRestarts: 0,
+      activeEnterMonoUs: (mono() - 60_000) * 1000,
+      unitFileState: 'disabled',
+      wantedBy: ['agent-runner@wdt.target'],
+      ...o,
     };
   };
   const probes = async (n: number): Promise<void> => {
@@ -54,7 +85,11 @@ function setup(t: Test) {
       await sleep(100);
     }
   };
-  const actions = () => ledger.watchdog.recentHealActions(50, 'bridge').reverse().map((a) => `${a.action} ${a.result}`);
+  const actions = () =>
+    ledger.watchdog
+      .recentHealActions(50, 'bridge')
+      .reverse()
+      .map((a) => `${a.action} ${a.result}`);
   const reScript = (f: typeof script): void => {
     script = f;
   };
@@ -131,7 +166,15 @@ t.test('a unit systemd restarts forever, never healthy, opens its breaker: one a
   // Crashes before it enrols: systemd shows it activating (auto-restart), then starting again.
   s.reScript(() => {
     n += 1;
-    return { ...s.viewOf(), activeState: 'activating', subState: n % 2 ? 'auto-restart' : 'start', result: 'exit-code', execMainCode: 1, execMainStatus: 70, nRestarts: Math.floor(n / 2) };
+    return {
+      ...s.viewOf(),
+      activeState: 'activating',
+      subState: n % 2 ? 'auto-restart' : 'start',
+      result: 'exit-code',
+      execMainCode: 1,
+      execMainStatus: 70,
+      nRestarts: Math.floor(n / 2),
+    };
   });
   s.view({});
   await s.probes(10); // ~1 s, 5 restarts: not yet long enough

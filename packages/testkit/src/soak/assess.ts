@@ -104,7 +104,10 @@ export function attribute(episodes: EpisodeRecord[], atMs: number): EpisodeRecor
 
 /** Total length of the union of `[start, end]` intervals clipped to `[lo, hi]`, ms. */
 export function unionMs(intervals: Array<[number, number]>, lo: number, hi: number): number {
-  const xs = intervals.map(([a, b]): [number, number] => [Math.max(a, lo), Math.min(b, hi)]).filter(([a, b]) => b > a).sort((a, b) => a[0] - b[0]);
+  const xs = intervals
+    .map(([a, b]): [number, number] => [Math.max(a, lo), Math.min(b, hi)])
+    .filter(([a, b]) => b > a)
+    .sort((a, b) => a[0] - b[0]);
   let total = 0;
   let cur: [number, number] | undefined;
   for (const x of xs) {
@@ -150,18 +153,23 @@ export function okWork(events: readonly SoakEvent[], windows: Array<[number, num
  * A fault with no allowance hits no round and has no window.
  */
 export function allowanceWindows(episodes: readonly EpisodeRecord[], events: readonly SoakEvent[]): Array<[number, number]> {
-  const ends = events.filter((e) => e.kind === 'round_end').map((e) => e.atMs).sort((a, b) => a - b);
-  return episodes.filter((e) => e.allowanceS > 0).map((e) => {
-    let lo = 0;
-    let hi = ends.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((ends[mid] as number) <= e.startMs) lo = mid + 1;
-      else hi = mid;
-    }
-    const before = lo > 0 ? (ends[lo - 1] as number) : -Infinity;
-    return [e.startMs - before <= CYCLE_GAP_MS ? before : e.startMs, e.startMs + e.allowanceS * 1000];
-  });
+  const ends = events
+    .filter((e) => e.kind === 'round_end')
+    .map((e) => e.atMs)
+    .sort((a, b) => a - b);
+  return episodes
+    .filter((e) => e.allowanceS > 0)
+    .map((e) => {
+      let lo = 0;
+      let hi = ends.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((ends[mid] as number) <= e.startMs) lo = mid + 1;
+        else hi = mid;
+      }
+      const before = lo > 0 ? (ends[lo - 1] as number) : -Infinity;
+      return [e.startMs - before <= CYCLE_GAP_MS ? before : e.startMs, e.startMs + e.allowanceS * 1000];
+    });
 }
 
 /** The longest wait between a round's end and the next round's start that is still pace, ms. */
@@ -188,8 +196,12 @@ export const RSS_FLOOR_WINDOW_MS = 60_000;
 
 const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
 
-const floor = (samples: ProcessRss['samples'], fromMs: number, toMs: number, pick = (s: ProcessRss['samples'][number]): number | undefined => s[1]): number =>
-  Math.min(...samples.filter(([t]) => t >= fromMs && t <= toMs).map((s) => pick(s) ?? NaN));
+const floor = (
+  samples: ProcessRss['samples'],
+  fromMs: number,
+  toMs: number,
+  pick = (s: ProcessRss['samples'][number]): number | undefined => s[1],
+): number => Math.min(...samples.filter(([t]) => t >= fromMs && t <= toMs).map((s) => pick(s) ?? NaN));
 
 /**
  * RSS growth of a unit: the floor of its main process's first {@link RSS_FLOOR_WINDOW_MS}
@@ -205,7 +217,9 @@ export function rssGrowth(u: UnitRss): { growth?: number; text: string } {
   const end = last.samples.at(-1);
   const restarts = u.processes.length > 1 ? `, ${u.processes.length - 1} restart(s); pid ${last.pid} judged` : '';
   if (!settled || !end || end[0] - settled[0] < RSS_MIN_SPAN_MS) {
-    return { text: `pid ${last.pid} ran ${(((end?.[0] ?? last.firstSeenMs) - last.firstSeenMs) / 1000).toFixed(0)} s: too short to judge${restarts}` };
+    return {
+      text: `pid ${last.pid} ran ${(((end?.[0] ?? last.firstSeenMs) - last.firstSeenMs) / 1000).toFixed(0)} s: too short to judge${restarts}`,
+    };
   }
   // Windows of a short life shrink to a third of it, so the two never share a sample.
   const w = Math.min(RSS_FLOOR_WINDOW_MS, (end[0] - settled[0]) / 3);
@@ -215,7 +229,10 @@ export function rssGrowth(u: UnitRss): { growth?: number; text: string } {
   const anonFrom = floor(last.samples, settled[0], settled[0] + w, (s) => s[2]);
   const anonTo = floor(last.samples, end[0] - w, end[0], (s) => s[2]);
   const anon = Number.isFinite(anonFrom) && Number.isFinite(anonTo) ? `; its own (RssAnon) ${mib(anonFrom)} -> ${mib(anonTo)}` : '';
-  return { growth, text: `floor ${mib(from)} -> ${mib(to)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % over ${((end[0] - settled[0]) / 1000).toFixed(0)} s${restarts})${anon}` };
+  return {
+    growth,
+    text: `floor ${mib(from)} -> ${mib(to)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % over ${((end[0] - settled[0]) / 1000).toFixed(0)} s${restarts})${anon}`,
+  };
 }
 
 /** Computes every row. */
@@ -230,17 +247,43 @@ export function assess(run: SoakRun, f: Facts): Assessment {
 
   // 1. Zero manual interventions.
   const unplanned = run.actions.filter((a) => a.episode < 0 || !a.ok);
-  row('manual interventions beyond the re-login and the config fix', '0', String(unplanned.length), unplanned.length === 0,
-    unplanned.map((a) => `${clock(a.atMs)} ${a.what}${a.ok ? '' : ' (failed)'}: ${a.detail}`), unplanned.map((a) => a.atMs));
+  row(
+    'manual interventions beyond the re-login and the config fix',
+    '0',
+    String(unplanned.length),
+    unplanned.length === 0,
+    unplanned.map((a) => `${clock(a.atMs)} ${a.what}${a.ok ? '' : ' (failed)'}: ${a.detail}`),
+    unplanned.map((a) => a.atMs),
+  );
   // Running, starting, or waiting out RestartSec= after a failure systemd restarts: not left down.
   const units = Object.entries(run.unitsAtEnd).flatMap(([p, us]) => Object.entries(us).map(([r, s]) => ({ name: `${p}/${r}`, s })));
-  const down = units.filter((u) => !upOrComing(u.s)).map((u) => `${u.name}: ${u.s.active}/${u.s.sub} (result ${u.s.result}, exit ${u.s.status}, ${u.s.restarts} restarts)`);
+  const down = units
+    .filter((u) => !upOrComing(u.s))
+    .map((u) => `${u.name}: ${u.s.active}/${u.s.sub} (result ${u.s.result}, exit ${u.s.status}, ${u.s.restarts} restarts)`);
   const coming = units.filter((u) => upOrComing(u.s) && u.s.active !== 'active').map((u) => `${u.name} ${u.s.active}/${u.s.sub}`);
-  row('no unit left failed or stopped', `all ${units.length} units up`, down.length ? down.join('; ') : `all up${coming.length ? ` (${coming.join(', ')})` : ''}`, down.length === 0, down, [run.t1Ms]);
+  row(
+    'no unit left failed or stopped',
+    `all ${units.length} units up`,
+    down.length ? down.join('; ') : `all up${coming.length ? ` (${coming.join(', ')})` : ''}`,
+    down.length === 0,
+    down,
+    [run.t1Ms],
+  );
   const late = run.episodes.filter((e) => e.recoveredMs === null || e.recoveredMs > e.startMs + (e.allowanceS + RESUME_SLACK_S) * 1000);
-  row('no work stalled beyond what a fault legitimately demands', `each fault: an ok round within its allowance + ${RESUME_SLACK_S} s`, late.length ? `${late.length} late` : 'none late', late.length === 0 && !run.abandoned,
-    [...late.map((e) => `${label(e)} at ${clock(e.startMs)}: allowance ${e.allowanceS.toFixed(1)} s, work ${e.recoveredMs ? `resumed after ${secs(e.recoveredMs - e.startMs)}` : 'never resumed'}${e.notes.length ? ` (${e.notes.join('; ')})` : ''}`), ...(run.abandoned ? [`schedule abandoned: ${run.abandoned}`] : [])],
-    late.map((e) => e.startMs));
+  row(
+    'no work stalled beyond what a fault legitimately demands',
+    `each fault: an ok round within its allowance + ${RESUME_SLACK_S} s`,
+    late.length ? `${late.length} late` : 'none late',
+    late.length === 0 && !run.abandoned,
+    [
+      ...late.map(
+        (e) =>
+          `${label(e)} at ${clock(e.startMs)}: allowance ${e.allowanceS.toFixed(1)} s, work ${e.recoveredMs ? `resumed after ${secs(e.recoveredMs - e.startMs)}` : 'never resumed'}${e.notes.length ? ` (${e.notes.join('; ')})` : ''}`,
+      ),
+      ...(run.abandoned ? [`schedule abandoned: ${run.abandoned}`] : []),
+    ],
+    late.map((e) => e.startMs),
+  );
 
   // 2 and 3. Notifications: one alarm and one recovery per human-needing fault, none otherwise.
   const accepted = run.webhook.filter((d) => d.status === 200 && !d.redelivery);
@@ -265,10 +308,19 @@ export function assess(run: SoakRun, f: Facts): Assessment {
     const got = (byEpisode.get(e) ?? []).map(alarmOf).filter((a) => a?.cause === cause);
     const alarms = got.filter((a) => a?.phase === 'alarm').length;
     const recoveries = got.filter((a) => a?.phase === 'recovery').length;
-    if (alarms !== 1 || recoveries !== 1) wrongHuman.push(`${label(e)} at ${clock(e.startMs)}: ${alarms} ${cause} alarm(s), ${recoveries} recovery(ies); ${e.notes.join('; ')}`);
+    if (alarms !== 1 || recoveries !== 1)
+      wrongHuman.push(
+        `${label(e)} at ${clock(e.startMs)}: ${alarms} ${cause} alarm(s), ${recoveries} recovery(ies); ${e.notes.join('; ')}`,
+      );
   }
-  row('every human-needing fault: exactly one alarm and one recovery at the receiver', `${human.length} faults x (1 alarm + 1 recovery)`, wrongHuman.length ? `${wrongHuman.length} of ${human.length} wrong` : 'all exact',
-    wrongHuman.length === 0, wrongHuman, human.filter((e) => wrongHuman.some((w) => w.startsWith(label(e)))).map((e) => e.startMs));
+  row(
+    'every human-needing fault: exactly one alarm and one recovery at the receiver',
+    `${human.length} faults x (1 alarm + 1 recovery)`,
+    wrongHuman.length ? `${wrongHuman.length} of ${human.length} wrong` : 'all exact',
+    wrongHuman.length === 0,
+    wrongHuman,
+    human.filter((e) => wrongHuman.some((w) => w.startsWith(label(e)))).map((e) => e.startMs),
+  );
   const noise: string[] = [];
   const noiseAt: number[] = [];
   for (const [e, ds] of byEpisode) {
@@ -289,9 +341,13 @@ export function assess(run: SoakRun, f: Facts): Assessment {
   const dups: string[] = [];
   for (const d of soakHook) {
     const a = alarmOf(d);
-    const id = a && d.payload && d.payload['alert_id'] !== undefined ? `${a.cause}/${String(d.payload['alert_id'])}/${a.phase}` : `${d.kind}|${d.title}|${d.body}`;
+    const id =
+      a && d.payload && d.payload['alert_id'] !== undefined
+        ? `${a.cause}/${String(d.payload['alert_id'])}/${a.phase}`
+        : `${d.kind}|${d.title}|${d.body}`;
     const prev = seen.get(id);
-    if (prev !== undefined && (id.includes('|') ? d.atMs - prev.atMs <= DEDUPE_WINDOW_S * 1000 : true)) dups.push(`webhook: ${d.title} under keys ${prev.key} and ${d.key ?? ''}`);
+    if (prev !== undefined && (id.includes('|') ? d.atMs - prev.atMs <= DEDUPE_WINDOW_S * 1000 : true))
+      dups.push(`webhook: ${d.title} under keys ${prev.key} and ${d.key ?? ''}`);
     seen.set(id, { key: d.key ?? '', atMs: d.atMs });
   }
   const ntfyOk = run.ntfy.filter((d) => d.status === 200 && d.path === `/${f.names.soak}-alarms`);
@@ -306,16 +362,35 @@ export function assess(run: SoakRun, f: Facts): Assessment {
     if (t === undefined) ntfyOnly.push(d.title);
     else ntfyTitles.set(t, (ntfyTitles.get(t) ?? 0) + 1);
   }
-  for (const [t, n] of ntfyTitles) if (n > (hookTitles.get(t) ?? 0)) dups.push(`ntfy: "${t}" ${n} time(s), webhook ${hookTitles.get(t) ?? 0}`);
-  row('no duplicate deliveries (idempotency keys honoured)', '0', `${dups.length} (${redeliveries} webhook redelivery(ies) absorbed by Idempotency-Key)`, dups.length === 0, dups);
+  for (const [t, n] of ntfyTitles)
+    if (n > (hookTitles.get(t) ?? 0)) dups.push(`ntfy: "${t}" ${n} time(s), webhook ${hookTitles.get(t) ?? 0}`);
+  row(
+    'no duplicate deliveries (idempotency keys honoured)',
+    '0',
+    `${dups.length} (${redeliveries} webhook redelivery(ies) absorbed by Idempotency-Key)`,
+    dups.length === 0,
+    dups,
+  );
 
   // 5-8. Data.
   const integrity = [`${f.names.soak}: ${f.soak.integrity.join('; ')}`, `${f.names.calm}: ${f.calm.integrity.join('; ')}`];
-  row('PRAGMA integrity_check', 'ok (both ledgers)', integrity.join(', '), f.soak.integrity.join() === 'ok' && f.calm.integrity.join() === 'ok', integrity);
+  row(
+    'PRAGMA integrity_check',
+    'ok (both ledgers)',
+    integrity.join(', '),
+    f.soak.integrity.join() === 'ok' && f.calm.integrity.join() === 'ok',
+    integrity,
+  );
   const roundProblems: string[] = [];
   const twice: string[] = [];
-  for (const [name, facts, evs] of [[f.names.soak, f.soak, soakEvents], [f.names.calm, f.calm, calmEvents]] as const) {
-    const count = (kind: string): Map<number, number> => evs.filter((e) => e.kind === kind && typeof e.round === 'number').reduce((m, e) => m.set(e.round as number, (m.get(e.round as number) ?? 0) + 1), new Map<number, number>());
+  for (const [name, facts, evs] of [
+    [f.names.soak, f.soak, soakEvents],
+    [f.names.calm, f.calm, calmEvents],
+  ] as const) {
+    const count = (kind: string): Map<number, number> =>
+      evs
+        .filter((e) => e.kind === kind && typeof e.round === 'number')
+        .reduce((m, e) => m.set(e.round as number, (m.get(e.round as number) ?? 0) + 1), new Map<number, number>());
     const starts = count('round_start');
     const ends = count('round_end');
     const interrupted = count('round_interrupted');
@@ -324,24 +399,50 @@ export function assess(run: SoakRun, f: Facts): Assessment {
       const e = ends.get(r.round) ?? 0;
       const i = interrupted.get(r.round) ?? 0;
       const ok = s === 1 && (r.status === 'finished' ? e === 1 : r.status === 'interrupted' && e + i === 1);
-      if (!ok) roundProblems.push(`${name} round ${r.round} (${r.status}${r.interruptReason ? `, ${r.interruptReason}` : ''}): ${s} round_start, ${e} round_end, ${i} round_interrupted`);
+      if (!ok)
+        roundProblems.push(
+          `${name} round ${r.round} (${r.status}${r.interruptReason ? `, ${r.interruptReason}` : ''}): ${s} round_start, ${e} round_end, ${i} round_interrupted`,
+        );
     }
     for (const [r, n] of starts) if (n > 1) twice.push(`${name} round ${r}: ${n} round_start events`);
     const nums = facts.rounds.map((r) => r.round);
     if (new Set(nums).size !== nums.length) twice.push(`${name}: ledger round numbers repeat`);
   }
   const nRounds = f.soak.rounds.length + f.calm.rounds.length;
-  row('every round: one round_start and one round_end (or closed interrupted)', `${nRounds} rounds`, roundProblems.length ? `${roundProblems.length} wrong` : 'all', roundProblems.length === 0, roundProblems);
+  row(
+    'every round: one round_start and one round_end (or closed interrupted)',
+    `${nRounds} rounds`,
+    roundProblems.length ? `${roundProblems.length} wrong` : 'all',
+    roundProblems.length === 0,
+    roundProblems,
+  );
   row('no round number twice', '0', String(twice.length), twice.length === 0, twice);
-  const torn = [...f.soak.tornLines.map((l) => `${f.names.soak} ${l.file}:${l.line}: ${l.text}`), ...f.calm.tornLines.map((l) => `${f.names.calm} ${l.file}:${l.line}: ${l.text}`)];
+  const torn = [
+    ...f.soak.tornLines.map((l) => `${f.names.soak} ${l.file}:${l.line}: ${l.text}`),
+    ...f.calm.tornLines.map((l) => `${f.names.calm} ${l.file}:${l.line}: ${l.text}`),
+  ];
   row('no torn JSONL line', `0 of ${f.soak.eventLines + f.calm.eventLines} lines`, String(torn.length), torn.length === 0, torn);
 
   // 9-10. The agent's work.
   const commits = run.journal.filter((j) => j.phase === 'end' && j.committed).length;
-  row('nothing the agent committed lost', `${commits} commits in HEAD's history`, `${f.git.lostCommits.length} missing`, f.git.lostCommits.length === 0, f.git.lostCommits);
+  row(
+    'nothing the agent committed lost',
+    `${commits} commits in HEAD's history`,
+    `${f.git.lostCommits.length} missing`,
+    f.git.lostCommits.length === 0,
+    f.git.lostCommits,
+  );
   const unstashed = f.git.uncommitted.filter((u) => u.stashes.length === 0);
-  row('every dirty tree stashed by SHA', `${f.git.uncommitted.length} uncommitted file(s), each in a recorded stash`, `${unstashed.length} not stashed, ${f.git.unknownStashes.length} unknown stash SHA(s)`,
-    unstashed.length === 0 && f.git.unknownStashes.length === 0, [...unstashed.map((u) => `round ${u.round}: ${u.file} in no stash`), ...f.git.unknownStashes.map((s) => `vcs_stashed ${s}: git does not know it`)]);
+  row(
+    'every dirty tree stashed by SHA',
+    `${f.git.uncommitted.length} uncommitted file(s), each in a recorded stash`,
+    `${unstashed.length} not stashed, ${f.git.unknownStashes.length} unknown stash SHA(s)`,
+    unstashed.length === 0 && f.git.unknownStashes.length === 0,
+    [
+      ...unstashed.map((u) => `round ${u.round}: ${u.file} in no stash`),
+      ...f.git.unknownStashes.map((s) => `vcs_stashed ${s}: git does not know it`),
+    ],
+  );
 
   // 11. Throughput.
   const spanMs = run.t1Ms - run.t0Ms;
@@ -351,34 +452,68 @@ export function assess(run: SoakRun, f: Facts): Assessment {
   const okCalm = okWork(calmEvents, windows, run.t0Ms, run.t1Ms);
   const ratio = okCalm > 0 ? okSoak / okCalm : 0;
   const measuredS = secs(spanMs - discounted);
-  row(`throughput >= ${MIN_THROUGHPUT * 100} % of the fault-free run`, `>= ${MIN_THROUGHPUT * 100} %`, `${(ratio * 100).toFixed(1)} %`, ratio >= MIN_THROUGHPUT,
-    [`faulted: ${okSoak.toFixed(1)} ok rounds in the ${measuredS} outside the allowance windows (span ${secs(spanMs)} minus ${secs(discounted)} of allowances of ${run.episodes.length} faults)`,
-      `control: ${okCalm.toFixed(1)} ok rounds in the same ${measuredS}`]);
+  row(
+    `throughput >= ${MIN_THROUGHPUT * 100} % of the fault-free run`,
+    `>= ${MIN_THROUGHPUT * 100} %`,
+    `${(ratio * 100).toFixed(1)} %`,
+    ratio >= MIN_THROUGHPUT,
+    [
+      `faulted: ${okSoak.toFixed(1)} ok rounds in the ${measuredS} outside the allowance windows (span ${secs(spanMs)} minus ${secs(discounted)} of allowances of ${run.episodes.length} faults)`,
+      `control: ${okCalm.toFixed(1)} ok rounds in the same ${measuredS}`,
+    ],
+  );
 
   // 12. Memory: each unit from its settled start to the end of the span.
   const rss = run.rss.map((u) => ({ u, g: rssGrowth(u) }));
   const fat = rss.filter((r) => r.g.growth !== undefined && r.g.growth > MAX_RSS_GROWTH);
   const measured = rss.filter((r) => r.g.growth !== undefined).map((r) => r.g.growth as number);
-  row(`RSS of each unit, start to end: growth <= ${MAX_RSS_GROWTH * 100} %`, `<= +${MAX_RSS_GROWTH * 100} % (${rss.length} units)`, fat.length ? `${fat.length} over: ${fat.map((r) => `${r.u.project}/${r.u.role} +${((r.g.growth as number) * 100).toFixed(1)} %`).join(', ')}` : `max ${measured.length ? (Math.max(...measured) * 100).toFixed(1) : '?'} %`,
-    fat.length === 0 && rss.length > 0, rss.map((r) => `${r.u.project}/${r.u.role}: ${r.g.text}`));
+  row(
+    `RSS of each unit, start to end: growth <= ${MAX_RSS_GROWTH * 100} %`,
+    `<= +${MAX_RSS_GROWTH * 100} % (${rss.length} units)`,
+    fat.length
+      ? `${fat.length} over: ${fat.map((r) => `${r.u.project}/${r.u.role} +${((r.g.growth as number) * 100).toFixed(1)} %`).join(', ')}`
+      : `max ${measured.length ? (Math.max(...measured) * 100).toFixed(1) : '?'} %`,
+    fat.length === 0 && rss.length > 0,
+    rss.map((r) => `${r.u.project}/${r.u.role}: ${r.g.text}`),
+  );
 
   // Extra rows: what the other rows take for granted.
   const agent = run.episodes.filter((e) => e.expectedClass !== undefined);
   const misclassed = agent.filter((e) => e.observedClass !== e.expectedClass);
-  row('(extra) every agent fault classified as what it is', `${agent.length} rounds`, misclassed.length ? `${misclassed.length} wrong` : 'all right', misclassed.length === 0,
-    misclassed.map((e) => `${label(e)} round ${e.round ?? '?'}: ${e.observedClass} (expected ${e.expectedClass})`), misclassed.map((e) => e.startMs));
+  row(
+    '(extra) every agent fault classified as what it is',
+    `${agent.length} rounds`,
+    misclassed.length ? `${misclassed.length} wrong` : 'all right',
+    misclassed.length === 0,
+    misclassed.map((e) => `${label(e)} round ${e.round ?? '?'}: ${e.observedClass} (expected ${e.expectedClass})`),
+    misclassed.map((e) => e.startMs),
+  );
   const unsent = [...f.soak.outbox, ...f.calm.outbox].filter((o) => o.status !== 'sent');
   const missing = [
     ...unsent.map((o) => `${o.idempotencyKey} [${o.kind}] ${o.status} after ${o.attempts} attempt(s): ${o.lastError ?? ''}`.slice(0, 300)),
     ...ntfyOnly.map((t) => `reached ntfy, never the webhook: ${t}`),
     ...[...hookTitles].filter(([t]) => !ntfyTitles.has(t)).map(([t]) => `reached the webhook, never ntfy: ${t}`),
   ];
-  row('(extra) no notification lost (every outbox row sent, to both receivers)', '0', String(missing.length), missing.length === 0, missing);
+  row(
+    '(extra) no notification lost (every outbox row sent, to both receivers)',
+    '0',
+    String(missing.length),
+    missing.length === 0,
+    missing,
+  );
 
   const figures: Figures = {
-    wallS: Math.round((run.t1Ms - run.startedAtMs) / 1000), spanS: Math.round(spanMs / 1000), discountedS: Math.round(discounted / 1000),
-    faults: run.episodes.length, receiverWindows: run.windows.length, okSoak, okCalm,
-    roundsSoak: f.soak.rounds.length, roundsCalm: f.calm.rounds.length, throughputRatio: ratio, notifications: accepted.length,
+    wallS: Math.round((run.t1Ms - run.startedAtMs) / 1000),
+    spanS: Math.round(spanMs / 1000),
+    discountedS: Math.round(discounted / 1000),
+    faults: run.episodes.length,
+    receiverWindows: run.windows.length,
+    okSoak,
+    okCalm,
+    roundsSoak: f.soak.rounds.length,
+    roundsCalm: f.calm.rounds.length,
+    throughputRatio: ratio,
+    notifications: accepted.length,
   };
   return { rows, figures, pass: rows.every((r) => r.pass) };
 }

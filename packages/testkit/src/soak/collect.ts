@@ -22,7 +22,12 @@ export interface TornLine {
 export interface ProjectFacts {
   integrity: string[];
   rounds: Array<Pick<RoundRecord, 'round' | 'status' | 'classification' | 'startedAtMs' | 'interruptReason'>>;
-  outbox: Array<Pick<OutboxRecord, 'idempotencyKey' | 'kind' | 'severity' | 'title' | 'status' | 'createdAtMs' | 'transport' | 'attempts' | 'lastError' | 'payload'>>;
+  outbox: Array<
+    Pick<
+      OutboxRecord,
+      'idempotencyKey' | 'kind' | 'severity' | 'title' | 'status' | 'createdAtMs' | 'transport' | 'attempts' | 'lastError' | 'payload'
+    >
+  >;
   tornLines: TornLine[];
   /** Lines read per event file. */
   eventLines: number;
@@ -57,7 +62,16 @@ export function ledgerFacts(file: string): LedgerFacts {
   try {
     const l = openLedger(file, { readonly: true });
     try {
-      rounds = l.runner.lastRounds(1_000_000).reverse().map((r) => ({ round: r.round, status: r.status, classification: r.classification, startedAtMs: r.startedAtMs, interruptReason: r.interruptReason }));
+      rounds = l.runner
+        .lastRounds(1_000_000)
+        .reverse()
+        .map((r) => ({
+          round: r.round,
+          status: r.status,
+          classification: r.classification,
+          startedAtMs: r.startedAtMs,
+          interruptReason: r.interruptReason,
+        }));
       for (let id = 1, misses = 0; misses < 200; id++) {
         const o = l.outbox.getOutbox(id);
         if (!o) {
@@ -65,7 +79,18 @@ export function ledgerFacts(file: string): LedgerFacts {
           continue;
         }
         misses = 0;
-        outbox.push({ idempotencyKey: o.idempotencyKey, kind: o.kind, severity: o.severity, title: o.title, status: o.status, createdAtMs: o.createdAtMs, transport: o.transport, attempts: o.attempts, lastError: o.lastError, payload: o.payload });
+        outbox.push({
+          idempotencyKey: o.idempotencyKey,
+          kind: o.kind,
+          severity: o.severity,
+          title: o.title,
+          status: o.status,
+          createdAtMs: o.createdAtMs,
+          transport: o.transport,
+          attempts: o.attempts,
+          lastError: o.lastError,
+          payload: o.payload,
+        });
       }
     } finally {
       l.close();
@@ -93,7 +118,9 @@ export async function projectFacts(sb: Sandbox, p: SoakProject, node: string, du
   const dir = sb.path(`${p.logDir}/events`);
   const tornLines: TornLine[] = [];
   let eventLines = 0;
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.jsonl')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith('.jsonl'))
+    .sort()) {
     const text = readFileSync(join(dir, f), 'utf8');
     const lines = text.split('\n');
     const last = lines.pop();
@@ -120,7 +147,10 @@ export async function gitFacts(sb: Sandbox, p: SoakProject, journal: JournalEntr
     'echo "== head"; git rev-parse HEAD',
     'echo "== history"; git rev-list HEAD',
     'echo "== status"; git status --porcelain',
-    ...stashes.map((s) => `echo "== stash ${s}"; git cat-file -e ${s}^{commit} 2>/dev/null && { git ls-tree -r --name-only ${s}; git ls-tree -r --name-only ${s}^3 2>/dev/null; } || echo "!missing"`),
+    ...stashes.map(
+      (s) =>
+        `echo "== stash ${s}"; git cat-file -e ${s}^{commit} 2>/dev/null && { git ls-tree -r --name-only ${s}; git ls-tree -r --name-only ${s}^3 2>/dev/null; } || echo "!missing"`,
+    ),
   ].join('\n');
   const r = await sb.as(p.name, script, 120_000);
   const sections = new Map<string, string[]>();
@@ -144,9 +174,17 @@ export async function gitFacts(sb: Sandbox, p: SoakProject, journal: JournalEntr
   const uncommitted = [
     ...journal.filter((j) => j.phase === 'end' && !j.committed && j.file).map((j) => ({ round: j.round, file: j.file as string })),
     // A slow round writes its file first; killed before its commit, it leaves the file behind.
-    ...journal.filter((j) => j.phase === 'start' && j.scenario === 'slow' && !ended.has(j.round)).map((j) => ({ round: j.round, file: `soak/r${j.round}.txt` })),
+    ...journal
+      .filter((j) => j.phase === 'start' && j.scenario === 'slow' && !ended.has(j.round))
+      .map((j) => ({ round: j.round, file: `soak/r${j.round}.txt` })),
   ].map((u) => ({ ...u, stashes: held.get(u.file) ?? [] }));
-  return { head: sections.get('head')?.[0] ?? '', lostCommits, uncommitted, unknownStashes, status: (sections.get('status') ?? []).join('\n') };
+  return {
+    head: sections.get('head')?.[0] ?? '',
+    lostCommits,
+    uncommitted,
+    unknownStashes,
+    status: (sections.get('status') ?? []).join('\n'),
+  };
 }
 
 /** The journal of every unit of the project (the last `lines` lines each). */

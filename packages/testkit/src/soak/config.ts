@@ -16,7 +16,16 @@ export interface SoakSettings {
   crash_loop: { threshold: number; short_round_s: number; cooldown_s: number };
   auth_probe_interval_s: number;
   monitor_poll_interval_s: number;
-  watchdog: { interval_s: number; tier_cooldown_s: number; term_grace_s: number; verify_window_s: number; signature_window_s: number; stale_runner_s: number; stale_bridge_s: number; stale_monitor_s: number };
+  watchdog: {
+    interval_s: number;
+    tier_cooldown_s: number;
+    term_grace_s: number;
+    verify_window_s: number;
+    signature_window_s: number;
+    stale_runner_s: number;
+    stale_bridge_s: number;
+    stale_monitor_s: number;
+  };
 }
 
 /** The settings both soak projects run with (the long profile changes only `restart_delay_s`). */
@@ -31,7 +40,16 @@ export const SOAK_SETTINGS: SoakSettings = {
   crash_loop: { threshold: 5, short_round_s: 20, cooldown_s: 15 },
   auth_probe_interval_s: 10,
   monitor_poll_interval_s: 5,
-  watchdog: { interval_s: 2, tier_cooldown_s: 5, term_grace_s: 3, verify_window_s: 10, signature_window_s: 120, stale_runner_s: 10, stale_bridge_s: 20, stale_monitor_s: 20 },
+  watchdog: {
+    interval_s: 2,
+    tier_cooldown_s: 5,
+    term_grace_s: 3,
+    verify_window_s: 10,
+    signature_window_s: 120,
+    stale_runner_s: 10,
+    stale_bridge_s: 20,
+    stale_monitor_s: 20,
+  },
 };
 
 /** Where a project's notifications go. */
@@ -58,7 +76,7 @@ export function soakConfig(name: string, to: NotifyTargets, s: SoakSettings): st
     '',
     '[agent]',
     '# The claude preset as `agent-runner init --preset claude` writes it; `claude` on PATH is the',
-    '# soak\'s fake CLI, which replays real Claude Code 2.1.330 stream-json.',
+    "# soak's fake CLI, which replays real Claude Code 2.1.330 stream-json.",
     'preset = "claude"',
     'command = ["claude", "-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"]',
     'prompt_delivery = "stdin"',
@@ -147,7 +165,7 @@ export function soakConfig(name: string, to: NotifyTargets, s: SoakSettings): st
     lines.push(
       '',
       '# Operator commands (/pause, /resume) from one allowed user; replies only, alarms go to the two above.',
-      '# The bot token comes from the unit\'s EnvironmentFile (/etc/agent-runner/<project>.env).',
+      "# The bot token comes from the unit's EnvironmentFile (/etc/agent-runner/<project>.env).",
       '[notify.chat]',
       'type = "telegram"',
       `api_url = "${to.telegram.apiUrl}"`,

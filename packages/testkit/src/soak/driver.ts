@@ -122,7 +122,10 @@ export class Soak {
 
   constructor(private readonly d: SoakDeps) {
     this.allowance = { settings: d.profile.settings, restartSec: 10 };
-    this.feeds = { [d.soak.name]: new EventFeed(d.sandbox.path(`${d.soak.logDir}/events`)), [d.calm.name]: new EventFeed(d.sandbox.path(`${d.calm.logDir}/events`)) };
+    this.feeds = {
+      [d.soak.name]: new EventFeed(d.sandbox.path(`${d.soak.logDir}/events`)),
+      [d.calm.name]: new EventFeed(d.sandbox.path(`${d.calm.logDir}/events`)),
+    };
     this.journal = new LinesFeed(d.sandbox.path(`${d.soak.ctlDir}/journal.jsonl`));
   }
 
@@ -158,14 +161,30 @@ export class Soak {
     const restart = (await sb.show([soak.units.serve], ['RestartUSec'])).get(soak.units.serve)?.['RestartUSec'] ?? '10s';
     this.allowance = { settings: profile.settings, restartSec: parseSystemdSeconds(restart) };
     this.watcher = new Watcher({
-      sandbox: sb, projects: [soak, calm], feeds: this.feeds, node: this.d.node, cli: this.d.cli, restartSec: this.allowance.restartSec,
-      legitUntilMs: (name) => (name === soak.name ? this.legitUntilMs : 0), actions: this.actions, log: (l) => this.note(l), startedAtMs: this.startedAtMs,
+      sandbox: sb,
+      projects: [soak, calm],
+      feeds: this.feeds,
+      node: this.d.node,
+      cli: this.d.cli,
+      restartSec: this.allowance.restartSec,
+      legitUntilMs: (name) => (name === soak.name ? this.legitUntilMs : 0),
+      actions: this.actions,
+      log: (l) => this.note(l),
+      startedAtMs: this.startedAtMs,
     });
     this.watcher.start();
 
     this.note(`warm-up: ${profile.warmupRounds} ok rounds in each project`);
-    const warm = await this.until(() => okRounds(this.feed.events, 0).length >= profile.warmupRounds && okRounds((this.feeds[calm.name] as EventFeed).events, 0).length >= profile.warmupRounds, Date.now() + 180_000);
-    if (!warm) throw new Error(`warm-up: fewer than ${profile.warmupRounds} ok rounds in 180 s (soak ${okRounds(this.feed.events, 0).length}, calm ${okRounds((this.feeds[calm.name] as EventFeed).events, 0).length})`);
+    const warm = await this.until(
+      () =>
+        okRounds(this.feed.events, 0).length >= profile.warmupRounds &&
+        okRounds((this.feeds[calm.name] as EventFeed).events, 0).length >= profile.warmupRounds,
+      Date.now() + 180_000,
+    );
+    if (!warm)
+      throw new Error(
+        `warm-up: fewer than ${profile.warmupRounds} ok rounds in 180 s (soak ${okRounds(this.feed.events, 0).length}, calm ${okRounds((this.feeds[calm.name] as EventFeed).events, 0).length})`,
+      );
     const t0Ms = Date.now();
 
     const deadline = t0Ms + profile.maxWallS * 1000;
@@ -176,7 +195,10 @@ export class Soak {
         abandoned = `wall-clock cap of ${profile.maxWallS} s reached before episode ${ep.index} (${ep.kind}); ${this.d.schedule.episodes.length - ep.index} not injected`;
         break;
       }
-      const gap = await this.until(() => okRounds(this.feed.events, since).length >= ep.gapRounds || false, Date.now() + 120_000 + ep.gapRounds * 15_000);
+      const gap = await this.until(
+        () => okRounds(this.feed.events, since).length >= ep.gapRounds || false,
+        Date.now() + 120_000 + ep.gapRounds * 15_000,
+      );
       if (!gap) this.note(`episode ${ep.index}: only ${okRounds(this.feed.events, since).length} of ${ep.gapRounds} ok rounds before it`);
       const rec = await this.inject(ep);
       since = Math.max(rec.recoveredMs ?? Date.now(), rec.endMs);
@@ -185,7 +207,10 @@ export class Soak {
     this.note(`calm tail: ${profile.tailRounds} ok rounds${profile.minRounds ? `, and round ${profile.minRounds} reached` : ''}`);
     const lastRound = (): number => this.feed.last('round_start')?.round ?? 0;
     const tailEnd = Math.max(deadline, Date.now()) + 120_000 + profile.tailRounds * 15_000;
-    await this.until(() => (okRounds(this.feed.events, since).length >= profile.tailRounds && lastRound() >= profile.minRounds) || false, tailEnd);
+    await this.until(
+      () => (okRounds(this.feed.events, since).length >= profile.tailRounds && lastRound() >= profile.minRounds) || false,
+      tailEnd,
+    );
     await Promise.all(this.pendingWindows);
     const t1Ms = Date.now();
     await this.watcher.stop();
@@ -198,10 +223,22 @@ export class Soak {
     this.refresh();
     const rss = this.watcher.memory;
     return {
-      schedule: this.d.schedule, profile, allowance: this.allowance, startedAtMs: this.startedAtMs, t0Ms, t1Ms,
-      episodes: this.episodes, windows: this.windows, actions: this.actions, ...(abandoned ? { abandoned } : {}),
-      unitsAtEnd, rss, webhook: this.d.webhook.deliveries, ntfy: this.d.ntfy.deliveries,
-      events: Object.fromEntries(Object.entries(this.feeds).map(([k, f]) => [k, f.events])), journal: this.journal.items,
+      schedule: this.d.schedule,
+      profile,
+      allowance: this.allowance,
+      startedAtMs: this.startedAtMs,
+      t0Ms,
+      t1Ms,
+      episodes: this.episodes,
+      windows: this.windows,
+      actions: this.actions,
+      ...(abandoned ? { abandoned } : {}),
+      unitsAtEnd,
+      rss,
+      webhook: this.d.webhook.deliveries,
+      ntfy: this.d.ntfy.deliveries,
+      events: Object.fromEntries(Object.entries(this.feeds).map(([k, f]) => [k, f.events])),
+      journal: this.journal.items,
     };
   }
 
@@ -252,7 +289,8 @@ export class Soak {
       this.writePlan(this.d.soak, this.plan);
       const j = await this.until(() => this.journal.items.find((e) => e.phase === 'start' && e.round >= target), deadlineMs);
       if (!j) return undefined;
-      if (j.round === target && j.scenario === entry.scenario) return this.until(() => this.feed.events.find((e) => e.kind === 'round_start' && e.round === target), deadlineMs);
+      if (j.round === target && j.scenario === entry.scenario)
+        return this.until(() => this.feed.events.find((e) => e.kind === 'round_start' && e.round === target), deadlineMs);
     }
     return undefined;
   }
@@ -264,8 +302,16 @@ export class Soak {
   private async operator(episode: number, what: string, script: string): Promise<boolean> {
     const r = await this.d.sandbox.sh(script, 120_000);
     const ok = r.code === 0;
-    this.actions.push({ atMs: Date.now(), episode, what, ok, detail: `${script} -> exit ${r.code}${ok ? '' : `: ${(r.stderr || r.stdout).trim().slice(-600)}`}` });
-    this.note(`operator: ${what}${ok ? '' : ` FAILED (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / ')}`}`);
+    this.actions.push({
+      atMs: Date.now(),
+      episode,
+      what,
+      ok,
+      detail: `${script} -> exit ${r.code}${ok ? '' : `: ${(r.stderr || r.stdout).trim().slice(-600)}`}`,
+    });
+    this.note(
+      `operator: ${what}${ok ? '' : ` FAILED (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / ')}`}`,
+    );
     return ok;
   }
 
@@ -277,7 +323,16 @@ export class Soak {
   private async inject(ep: Episode): Promise<EpisodeRecord> {
     const spec = FAULTS[ep.kind];
     const allowanceS = spec.allowance(ep.params, this.allowance);
-    const rec: EpisodeRecord = { index: ep.index, kind: ep.kind, params: ep.params, startMs: Date.now(), endMs: Date.now(), allowanceS, recoveredMs: null, notes: [] };
+    const rec: EpisodeRecord = {
+      index: ep.index,
+      kind: ep.kind,
+      params: ep.params,
+      startMs: Date.now(),
+      endMs: Date.now(),
+      allowanceS,
+      recoveredMs: null,
+      notes: [],
+    };
     this.episodes.push(rec);
     const begin = (atMs = Date.now()): void => {
       rec.startMs = atMs;
@@ -297,7 +352,10 @@ export class Soak {
       case 'dirty_tree': {
         const scenario = spec.scenario ?? 'success';
         if (SCENARIO_CLASS[scenario] === 'ok') this.mirrorOnControl({ scenario });
-        const start = await this.planRound({ scenario, ...(ep.params.reset_s !== undefined ? { reset_s: ep.params.reset_s } : {}) }, deadline);
+        const start = await this.planRound(
+          { scenario, ...(ep.params.reset_s !== undefined ? { reset_s: ep.params.reset_s } : {}) },
+          deadline,
+        );
         if (!start?.round) {
           rec.notes.push('no round took the planned scenario');
           break;
@@ -316,7 +374,13 @@ export class Soak {
         await sleep((ep.params.duration_s ?? 120) * 1000);
         rmSync(sb.path(`${soak.ctlDir}/logged-out`), { force: true });
         rec.endMs = Date.now();
-        this.actions.push({ atMs: rec.endMs, episode: ep.index, what: FAULTS.auth_outage.operator ?? 're-login', ok: true, detail: `${soak.ctlDir}/logged-out removed` });
+        this.actions.push({
+          atMs: rec.endMs,
+          episode: ep.index,
+          what: FAULTS.auth_outage.operator ?? 're-login',
+          ok: true,
+          detail: `${soak.ctlDir}/logged-out removed`,
+        });
         this.note('operator: re-login');
         break;
       }
@@ -327,7 +391,9 @@ export class Soak {
         const looped = await this.until(() => this.feed.of('crash_loop', rec.startMs)[0], Date.now() + 120_000);
         rmSync(sb.path(`${soak.ctlDir}/crashing`), { force: true });
         rec.endMs = Date.now();
-        rec.notes.push(looped ? `crash loop after ${((looped.atMs - rec.startMs) / 1000).toFixed(1)} s; CLI fixed` : 'no crash_loop event within 120 s');
+        rec.notes.push(
+          looped ? `crash loop after ${((looped.atMs - rec.startMs) / 1000).toFixed(1)} s; CLI fixed` : 'no crash_loop event within 120 s',
+        );
         break;
       }
       case 'sigstop_serve':
@@ -349,7 +415,9 @@ export class Soak {
           begin();
         }
         const pid = await signalUnit(sb, soak.units.serve, ep.kind === 'sigstop_serve' ? 'STOP' : 'KILL');
-        rec.notes.push(`serve pid ${pid} ${ep.kind === 'sigstop_serve' ? 'frozen' : 'killed'}${rec.round ? ` in round ${rec.round}` : ' between rounds'}`);
+        rec.notes.push(
+          `serve pid ${pid} ${ep.kind === 'sigstop_serve' ? 'frozen' : 'killed'}${rec.round ? ` in round ${rec.round}` : ' between rounds'}`,
+        );
         break;
       }
       case 'sigkill_bridge':
@@ -367,7 +435,11 @@ export class Soak {
           }
           await sleep(500);
         }
-        rec.notes.push(up ? `pid ${pid} killed; pid ${up.mainPid} active after ${((Date.now() - rec.startMs) / 1000).toFixed(1)} s` : `pid ${pid} killed; not active again within ${this.allowance.restartSec + 30} s`);
+        rec.notes.push(
+          up
+            ? `pid ${pid} killed; pid ${up.mainPid} active after ${((Date.now() - rec.startMs) / 1000).toFixed(1)} s`
+            : `pid ${pid} killed; not active again within ${this.allowance.restartSec + 30} s`,
+        );
         break;
       }
       case 'disk_full': {
@@ -383,25 +455,45 @@ export class Soak {
       case 'operator_pause': {
         begin();
         this.d.chat.say('/pause');
-        this.actions.push({ atMs: Date.now(), episode: ep.index, what: '/pause in the chat', ok: true, detail: 'telegram update from the allowed user' });
+        this.actions.push({
+          atMs: Date.now(),
+          episode: ep.index,
+          what: '/pause in the chat',
+          ok: true,
+          detail: 'telegram update from the allowed user',
+        });
         await sleep((ep.params.duration_s ?? 20) * 1000);
         this.d.chat.say('/resume');
         rec.endMs = Date.now();
-        this.actions.push({ atMs: rec.endMs, episode: ep.index, what: '/resume in the chat', ok: true, detail: 'telegram update from the allowed user' });
+        this.actions.push({
+          atMs: rec.endMs,
+          episode: ep.index,
+          what: '/resume in the chat',
+          ok: true,
+          detail: 'telegram update from the allowed user',
+        });
         const paused = this.feed.of('runner_paused', rec.startMs).length;
         rec.notes.push(paused ? 'runner_paused seen' : 'no runner_paused event during the pause');
         break;
       }
       case 'config_broken': {
         begin();
-        const broken = soak.config.replace('[runtime]\n', '[runtime]\n# soak: a typo an operator could make (the key is round_timeout_s)\nround_timeout = 60\n');
+        const broken = soak.config.replace(
+          '[runtime]\n',
+          '[runtime]\n# soak: a typo an operator could make (the key is round_timeout_s)\nround_timeout = 60\n',
+        );
         writeInside(sb, soak.configFile, broken);
         const pid = await signalUnit(sb, soak.units.serve, 'KILL');
         rec.notes.push(`config broken (unknown key round_timeout); serve pid ${pid} killed so systemd restarts it into the broken config`);
         await sleep((this.allowance.restartSec + (ep.params.duration_s ?? 20)) * 1000);
         writeInside(sb, soak.configFile, soak.config);
         const started = await this.operator(ep.index, 'config fixed, then `agent-runner start`', this.cli('start'));
-        if (!started) await this.watcher?.intervene('serve', '`agent-runner start` failed after the config fix', `systemctl start ${soak.units.target}`);
+        if (!started)
+          await this.watcher?.intervene(
+            'serve',
+            '`agent-runner start` failed after the config fix',
+            `systemctl start ${soak.units.target}`,
+          );
         rec.endMs = Date.now();
         break;
       }
@@ -412,7 +504,9 @@ export class Soak {
     const ok = await this.until(() => okRounds(this.feed.events, Math.max(rec.endMs, rec.startMs) + 1)[0], hard);
     rec.recoveredMs = ok?.atMs ?? null;
     rec.notes.push(`product: ${reactions(this.feed.events, rec.startMs, rec.recoveredMs ?? Date.now()) || 'nothing but rounds'}`);
-    this.note(`episode ${ep.index}: ${ep.kind} ${rec.observedClass ? `classed ${rec.observedClass}; ` : ''}work ${rec.recoveredMs ? `resumed ${((rec.recoveredMs - rec.startMs) / 1000).toFixed(1)} s after the start` : 'did not resume'}; ${rec.notes.join('; ')}`);
+    this.note(
+      `episode ${ep.index}: ${ep.kind} ${rec.observedClass ? `classed ${rec.observedClass}; ` : ''}work ${rec.recoveredMs ? `resumed ${((rec.recoveredMs - rec.startMs) / 1000).toFixed(1)} s after the start` : 'did not resume'}; ${rec.notes.join('; ')}`,
+    );
     return rec;
   }
 

@@ -53,7 +53,9 @@ export class EventFeed {
   poll(): SoakEvent[] {
     if (!existsSync(this.dir)) return [];
     const fresh: SoakEvent[] = [];
-    for (const f of readdirSync(this.dir).filter((n) => /^events-\d{4}-\d{2}-\d{2}\.jsonl$/.test(n)).sort()) {
+    for (const f of readdirSync(this.dir)
+      .filter((n) => /^events-\d{4}-\d{2}-\d{2}\.jsonl$/.test(n))
+      .sort()) {
       const lines: string[] = [];
       const file = join(this.dir, f);
       this.offsets.set(file, readNew(file, this.offsets.get(file) ?? 0, lines));

@@ -23,11 +23,21 @@ export interface UnitState {
 
 /** States of the project's units, by role. */
 export async function unitStates(sb: Sandbox, p: SoakProject): Promise<Record<UnitRole, UnitState>> {
-  const m = await sb.show(ROLES.map((r) => p.units[r]), ['ActiveState', 'SubState', 'Result', 'MainPID', 'ExecMainStatus', 'NRestarts']);
+  const m = await sb.show(
+    ROLES.map((r) => p.units[r]),
+    ['ActiveState', 'SubState', 'Result', 'MainPID', 'ExecMainStatus', 'NRestarts'],
+  );
   const out = {} as Record<UnitRole, UnitState>;
   for (const r of ROLES) {
     const s = m.get(p.units[r]) ?? {};
-    out[r] = { active: s['ActiveState'] ?? '?', sub: s['SubState'] ?? '?', result: s['Result'] ?? '?', mainPid: Number(s['MainPID'] ?? 0), status: s['ExecMainStatus'] ?? '?', restarts: Number(s['NRestarts'] ?? 0) };
+    out[r] = {
+      active: s['ActiveState'] ?? '?',
+      sub: s['SubState'] ?? '?',
+      result: s['Result'] ?? '?',
+      mainPid: Number(s['MainPID'] ?? 0),
+      status: s['ExecMainStatus'] ?? '?',
+      restarts: Number(s['NRestarts'] ?? 0),
+    };
   }
   return out;
 }
@@ -62,7 +72,9 @@ export function rssBytes(sb: Sandbox, pid: number): { rss: number; anon: number 
 export function runningRound(feed: EventFeed): SoakEvent | undefined {
   const start = feed.last('round_start');
   if (start === undefined) return undefined;
-  const closed = feed.events.some((e) => e.round === start.round && (e.kind === 'round_end' || e.kind === 'round_interrupted') && e.atMs >= start.atMs);
+  const closed = feed.events.some(
+    (e) => e.round === start.round && (e.kind === 'round_end' || e.kind === 'round_interrupted') && e.atMs >= start.atMs,
+  );
   return closed ? undefined : start;
 }
 
@@ -72,7 +84,16 @@ export function okRounds(events: readonly SoakEvent[], sinceMs: number, untilMs 
 }
 
 /** Events that are not round traffic. */
-const ROUTINE = new Set(['round_start', 'round_end', 'vcs_committed', 'vcs_stashed', 'vcs_dirty_ignored', 'round_grace_extended', 'heal_verdict_changed', 'heal_verified']);
+const ROUTINE = new Set([
+  'round_start',
+  'round_end',
+  'vcs_committed',
+  'vcs_stashed',
+  'vcs_dirty_ignored',
+  'round_grace_extended',
+  'heal_verdict_changed',
+  'heal_verified',
+]);
 
 /**
  * What the product did between `fromMs` and `toMs`, in a few words: each non-routine event

@@ -21,7 +21,10 @@ export function eventLine(e: SoakEvent): string {
 
 /** The events within `aroundS` seconds of `atMs`. */
 export function eventsAround(events: readonly SoakEvent[], atMs: number, aroundS = 20, max = 60): string[] {
-  return events.filter((e) => Math.abs(e.atMs - atMs) <= aroundS * 1000).slice(0, max).map(eventLine);
+  return events
+    .filter((e) => Math.abs(e.atMs - atMs) <= aroundS * 1000)
+    .slice(0, max)
+    .map(eventLine);
 }
 
 /** For each failed row: its evidence and the events around its moments. */

@@ -68,7 +68,9 @@ async function stopAll(sb: Sandbox, projects: SoakProject[]): Promise<void> {
 /** Runs the soak; throws only when the run could not happen at all (setup, warm-up). */
 export async function runSoak(o: RunSoakOptions): Promise<SoakOutcome> {
   const schedule = makeSchedule(o.seed, o.profile);
-  o.log(`soak ${o.profile.name}, seed ${o.seed}: ${schedule.episodes.length} faults (${schedule.episodes.map((e) => e.kind).join(', ')}), ${schedule.windows.length} receiver windows`);
+  o.log(
+    `soak ${o.profile.name}, seed ${o.seed}: ${schedule.episodes.length} faults (${schedule.episodes.map((e) => e.kind).join(', ')}), ${schedule.windows.length} receiver windows`,
+  );
   const cli = join(o.repo, 'packages/cli/dist/bin.js');
   const dump = join(o.repo, 'packages/testkit/dist/soak/ledger-dump-bin.js');
   const webhook = await startReceiver('webhook');
@@ -79,19 +81,50 @@ export async function runSoak(o: RunSoakOptions): Promise<SoakOutcome> {
     o.onSandbox?.(sb);
     await installFakeClaude(sb, o.node, join(o.repo, 'packages/testkit/dist/fake-claude-bin.js'));
     const soak = await setupProject({
-      sandbox: sb, name: 'soak', node: o.node, cli, stateTmpfsMiB: o.profile.stateFsMiB, settings: o.profile.settings,
-      notify: { webhook: `${webhook.url}/hook/soak`, ntfyServer: ntfy.url, ntfyTopic: 'soak-alarms', telegram: { apiUrl: o.chat.apiUrl, chatId: o.chat.chatId, userId: o.chat.userId } },
+      sandbox: sb,
+      name: 'soak',
+      node: o.node,
+      cli,
+      stateTmpfsMiB: o.profile.stateFsMiB,
+      settings: o.profile.settings,
+      notify: {
+        webhook: `${webhook.url}/hook/soak`,
+        ntfyServer: ntfy.url,
+        ntfyTopic: 'soak-alarms',
+        telegram: { apiUrl: o.chat.apiUrl, chatId: o.chat.chatId, userId: o.chat.userId },
+      },
       secrets: { TELEGRAM_BOT_TOKEN: o.chat.token },
     });
-    const calm = await setupProject({ sandbox: sb, name: 'calm', node: o.node, cli, settings: o.profile.settings, notify: { webhook: `${webhook.url}/hook/calm`, ntfyServer: ntfy.url, ntfyTopic: 'calm-alarms' } });
+    const calm = await setupProject({
+      sandbox: sb,
+      name: 'calm',
+      node: o.node,
+      cli,
+      settings: o.profile.settings,
+      notify: { webhook: `${webhook.url}/hook/calm`, ntfyServer: ntfy.url, ntfyTopic: 'calm-alarms' },
+    });
     o.log(`sandbox pid ${sb.pid}: ${soak.units.target} and ${calm.units.target} started`);
     const box = sb;
     const undelivered = async (): Promise<number> => {
       let n = 0;
-      for (const p of [soak, calm]) n += (await dumpLedger(box, p, o.node, dump)).outbox.filter((r) => r.status === 'pending' || r.status === 'sending').length;
+      for (const p of [soak, calm])
+        n += (await dumpLedger(box, p, o.node, dump)).outbox.filter((r) => r.status === 'pending' || r.status === 'sending').length;
       return n;
     };
-    const driver = new Soak({ sandbox: sb, soak, calm, webhook, ntfy, chat: o.chat, schedule, profile: o.profile, node: o.node, cli, undelivered, log: o.log });
+    const driver = new Soak({
+      sandbox: sb,
+      soak,
+      calm,
+      webhook,
+      ntfy,
+      chat: o.chat,
+      schedule,
+      profile: o.profile,
+      node: o.node,
+      cli,
+      undelivered,
+      log: o.log,
+    });
     const run = await driver.run();
     await stopAll(sb, [soak, calm]);
     driver.refresh();

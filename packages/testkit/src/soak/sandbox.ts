@@ -65,7 +65,10 @@ export class Sandbox {
    * caller's: an npx PATH would put the repository's own agent CLIs first).
    */
   sh(script: string, timeoutMs?: number): Promise<Run> {
-    return run([SANDBOX_SCRIPT, 'exec', String(this.pid), 'env', '-i', `PATH=${ROOT_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', 'sh', '-c', script], timeoutMs);
+    return run(
+      [SANDBOX_SCRIPT, 'exec', String(this.pid), 'env', '-i', `PATH=${ROOT_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', 'sh', '-c', script],
+      timeoutMs,
+    );
   }
 
   /** Runs a shell script inside as `user`, with a login's HOME and XDG_RUNTIME_DIR. */

@@ -48,8 +48,23 @@ export interface SoakProfile {
 export const CI_PROFILE: SoakProfile = {
   name: 'ci',
   counts: {
-    rate_limit: 2, overloaded: 2, crash: 2, hang: 1, large_output: 1, dirty_tree: 2, auth_outage: 1, crash_loop: 1, sigstop_serve: 1,
-    sigkill_serve: 2, sigkill_bridge: 2, sigkill_watchdog: 1, disk_full: 1, operator_pause: 1, config_broken: 1, webhook_500: 2, webhook_refuse: 1,
+    rate_limit: 2,
+    overloaded: 2,
+    crash: 2,
+    hang: 1,
+    large_output: 1,
+    dirty_tree: 2,
+    auth_outage: 1,
+    crash_loop: 1,
+    sigstop_serve: 1,
+    sigkill_serve: 2,
+    sigkill_bridge: 2,
+    sigkill_watchdog: 1,
+    disk_full: 1,
+    operator_pause: 1,
+    config_broken: 1,
+    webhook_500: 2,
+    webhook_refuse: 1,
   },
   gap: [3, 5],
   warmupRounds: 15,
@@ -70,8 +85,23 @@ export const CI_PROFILE: SoakProfile = {
 export const LONG_PROFILE: SoakProfile = {
   name: 'long',
   counts: {
-    rate_limit: 120, overloaded: 80, crash: 50, hang: 40, large_output: 60, dirty_tree: 80, auth_outage: 5, crash_loop: 5, sigstop_serve: 20,
-    sigkill_serve: 30, sigkill_bridge: 30, sigkill_watchdog: 20, disk_full: 10, operator_pause: 10, config_broken: 5, webhook_500: 20, webhook_refuse: 10,
+    rate_limit: 120,
+    overloaded: 80,
+    crash: 50,
+    hang: 40,
+    large_output: 60,
+    dirty_tree: 80,
+    auth_outage: 5,
+    crash_loop: 5,
+    sigstop_serve: 20,
+    sigkill_serve: 30,
+    sigkill_bridge: 30,
+    sigkill_watchdog: 20,
+    disk_full: 10,
+    operator_pause: 10,
+    config_broken: 5,
+    webhook_500: 20,
+    webhook_refuse: 10,
   },
   gap: [12, 24],
   warmupRounds: 20,
@@ -158,11 +188,13 @@ export function makeSchedule(seed: number, profile: SoakProfile): Schedule {
     }
     return { index, kind, gapRounds, params };
   });
-  const windows = receiver.map((kind): ReceiverWindow => ({
-    kind,
-    episode: Math.floor(r() * episodes.length),
-    delay_s: Math.round(between(r, [0, 20])),
-    duration_s: Math.round(between(r, profile.receiverWindowS)),
-  })).sort((a, b) => a.episode - b.episode || a.delay_s - b.delay_s);
+  const windows = receiver
+    .map((kind): ReceiverWindow => ({
+      kind,
+      episode: Math.floor(r() * episodes.length),
+      delay_s: Math.round(between(r, [0, 20])),
+      duration_s: Math.round(between(r, profile.receiverWindowS)),
+    }))
+    .sort((a, b) => a.episode - b.episode || a.delay_s - b.delay_s);
   return { seed, profile: profile.name, episodes, windows };
 }

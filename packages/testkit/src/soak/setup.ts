@@ -64,7 +64,12 @@ const PROMPT = '# Soak\n\nImplement the next small item of the backlog in `soak/
 
 /** Installs the fake Claude CLI as `/usr/local/bin/claude` (the claude preset's `claude`). */
 export async function installFakeClaude(sb: Sandbox, node: string, bin: string): Promise<void> {
-  writeInside(sb, '/usr/local/bin/claude', `#!/bin/sh\n# The soak's fake Claude Code CLI (packages/testkit/src/fake-claude.ts).\nexec ${node} ${bin} "$@"\n`, 0o755);
+  writeInside(
+    sb,
+    '/usr/local/bin/claude',
+    `#!/bin/sh\n# The soak's fake Claude Code CLI (packages/testkit/src/fake-claude.ts).\nexec ${node} ${bin} "$@"\n`,
+    0o755,
+  );
 }
 
 /** Creates the user, the project and its units, and starts the project's target. */
@@ -94,17 +99,38 @@ export async function setupProject(o: SetupOptions): Promise<SoakProject> {
   writeInside(sb, p.configFile, p.config);
   writeInside(sb, `${p.dir}/PROMPT.md`, PROMPT);
   must(await sb.sh(`chown -R ${o.name}: ${home}`), 'chown');
-  must(await sb.as(o.name, [
-    'set -e', `cd ${p.dir}`, 'git init -q -b main', `git config user.name ${o.name}-agent`, `git config user.email ${o.name}@example.invalid`,
-    'git add -A', 'git commit -q -m "soak project"',
-  ].join('\n')), 'git project');
+  must(
+    await sb.as(
+      o.name,
+      [
+        'set -e',
+        `cd ${p.dir}`,
+        'git init -q -b main',
+        `git config user.name ${o.name}-agent`,
+        `git config user.email ${o.name}@example.invalid`,
+        'git add -A',
+        'git commit -q -m "soak project"',
+      ].join('\n'),
+    ),
+    'git project',
+  );
   if (o.secrets) {
-    writeInside(sb, `/etc/agent-runner/${o.name}.env`, Object.entries(o.secrets).map(([k, v]) => `${k}=${v}\n`).join(''), 0o600);
+    writeInside(
+      sb,
+      `/etc/agent-runner/${o.name}.env`,
+      Object.entries(o.secrets)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+      0o600,
+    );
   }
   if (o.stateTmpfsMiB) {
     must(await sb.sh(`mkdir -p ${p.stateDir} && mount -t tmpfs -o size=${o.stateTmpfsMiB}m,mode=0700 tmpfs ${p.stateDir}`), 'state tmpfs');
   }
-  must(await sb.sh(`cd ${p.dir} && ${o.node} ${o.cli} install --system --bridge --watchdog --monitor --run-as ${o.name}`), `install ${o.name}`);
+  must(
+    await sb.sh(`cd ${p.dir} && ${o.node} ${o.cli} install --system --bridge --watchdog --monitor --run-as ${o.name}`),
+    `install ${o.name}`,
+  );
   must(await sb.sh(`systemctl start ${p.units.target}`), `start ${p.units.target}`);
   return p;
 }

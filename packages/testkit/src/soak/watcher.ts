@@ -123,7 +123,13 @@ export class Watcher {
     if (Date.now() - last < INTERVENTION_COOLDOWN_S * 1000) return;
     this.lastIntervention.set(key, Date.now());
     const r = await this.d.sandbox.sh(script, 120_000);
-    this.d.actions.push({ atMs: Date.now(), episode: -1, what: `intervention: ${script.split('\n')[0]}`, ok: r.code === 0, detail: `${why}${r.code === 0 ? '' : `; exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(-400)}`}` });
+    this.d.actions.push({
+      atMs: Date.now(),
+      episode: -1,
+      what: `intervention: ${script.split('\n')[0]}`,
+      ok: r.code === 0,
+      detail: `${why}${r.code === 0 ? '' : `; exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(-400)}`}`,
+    });
     this.d.log(`INTERVENTION (${why}): ${script.split('\n').join('; ')} -> exit ${r.code}`);
   }
 
@@ -149,7 +155,11 @@ export class Watcher {
       const since = this.downSince.get(k) ?? now;
       this.downSince.set(k, since);
       if (now - since > (this.d.restartSec + DOWN_GRACE_S) * 1000 && now > legit) {
-        await this.intervene(k, `${p.units[r]} ${st[r].active}/${st[r].sub} (result ${st[r].result}, exit ${st[r].status}) for ${Math.round((now - since) / 1000)} s`, `systemctl start ${p.units.target}`);
+        await this.intervene(
+          k,
+          `${p.units[r]} ${st[r].active}/${st[r].sub} (result ${st[r].result}, exit ${st[r].status}) for ${Math.round((now - since) / 1000)} s`,
+          `systemctl start ${p.units.target}`,
+        );
       }
     }
     const feed = this.d.feeds[p.name] as EventFeed;
@@ -163,8 +173,11 @@ export class Watcher {
       }
     }
     if (st.serve.active === 'active' && now - progress > STALL_S * 1000 && now > legit + STALL_S * 1000) {
-      await this.intervene(`${p.name}/stall`, `no round started or ended for ${Math.round((now - progress) / 1000)} s while ${p.units.serve} is active (pid ${st.serve.mainPid})`,
-        `kill -CONT ${st.serve.mainPid} 2>/dev/null; systemctl restart ${p.units.serve}`);
+      await this.intervene(
+        `${p.name}/stall`,
+        `no round started or ended for ${Math.round((now - progress) / 1000)} s while ${p.units.serve} is active (pid ${st.serve.mainPid})`,
+        `kill -CONT ${st.serve.mainPid} 2>/dev/null; systemctl restart ${p.units.serve}`,
+      );
     }
     // An open breaker is reset the way the docs tell an operator to, once the fault in
     // progress is over (during a broken config, `heal reset` cannot even load it).
@@ -173,7 +186,11 @@ export class Watcher {
     if (broken.length > seen && now > legit) {
       this.seenBreakers.set(p.name, broken.length);
       for (const target of new Set(broken.slice(seen).map((e) => String(e['target'])))) {
-        await this.intervene(`${p.name}/breaker/${target}/${now}`, `the watchdog's breaker is open for ${target} (${p.name})`, `cd ${p.dir} && ${this.d.node} ${this.d.cli} --system heal reset ${target} --reason "soak operator"`);
+        await this.intervene(
+          `${p.name}/breaker/${target}/${now}`,
+          `the watchdog's breaker is open for ${target} (${p.name})`,
+          `cd ${p.dir} && ${this.d.node} ${this.d.cli} --system heal reset ${target} --reason "soak operator"`,
+        );
       }
     }
   }
