@@ -33,12 +33,15 @@ t.test('a bounded run: stopped on purpose; a SIGKILLed serve: no record of its e
   const s = startServe(p);
   await until('the second round ended', () => readRounds(p.stateDir).some((r) => r['round'] === 2 && r['status'] === 'finished'), 30_000);
   t.equal((await peekService(p))['last_exit'], null, 'while it runs');
-  t.notOk(existsSync(join(p.stateDir, 'run', 'exit-runner.json')), 'the new incarnation removed the old record');
   s.child.kill('SIGKILL');
   await s.exited;
   const dead = await peekService(p);
   t.equal(dead['state'], 'stopped');
   t.equal(dead['last_exit'], null, "the older record is not the killed incarnation's");
+  t.ok(
+    existsSync(join(p.stateDir, 'run', 'exit-runner.json')),
+    'an older record is still there: older than the enrolled process, it is not its',
+  );
   t.match(
     (await runCli(['peek'], { cwd: p.dir, env: p.env })).stdout,
     /^last exit: not recorded \(serve was killed, crashed or never started here; /m,

@@ -23,7 +23,7 @@
  * costs one short process every WatchdogSec/2.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { isNoSpace } from './disk.js';
@@ -226,13 +226,6 @@ export function enrolUnit(opts: UnitOptions): EnrolResult {
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
   });
   writeEnrollment(opts.paths, record);
-  // The exit record is the last process's: an older one would outlive this incarnation if its
-  // own could not be written (a full disk at exit).
-  try {
-    rmSync(exitRecordPath(opts.paths, opts.unit), { force: true });
-  } catch (e) {
-    opts.log('warning', `${opts.unit}: the previous exit record not removed: ${(e as Error).message}`);
-  }
   return { unit: new Unit(opts, record) };
 }
 
