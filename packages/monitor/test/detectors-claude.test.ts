@@ -6,21 +6,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { lastEvents } from '@agent-runner/core/events';
-import { scenario, watch } from './fixtures/scenario.js';
-
-const ROUND_DETECTORS = [
-  'timeout_rate',
-  'hung',
-  'orphan_chain',
-  'network_fail',
-  'rate_limit_active',
-  'anomaly_repetitive',
-  'supervisor_stale',
-  'oauth_fail',
-  'silence',
-  'cost_budget',
-  'heal_circuit_broken',
-];
+import { ROUND_DETECTORS, scenario, watch } from './fixtures/scenario.js';
 
 /** A fake `claude -p --output-format stream-json`: init, then the lines given. */
 const claude = (...lines: string[]): string =>

@@ -6,21 +6,7 @@
 import t from 'tap';
 import { hostname } from 'node:os';
 import { clearAlarm } from '@agent-runner/core/alarms';
-import { scenario, watch } from './fixtures/scenario.js';
-
-const ROUND_DETECTORS = [
-  'timeout_rate',
-  'hung',
-  'orphan_chain',
-  'network_fail',
-  'rate_limit_active',
-  'anomaly_repetitive',
-  'supervisor_stale',
-  'oauth_fail',
-  'silence',
-  'cost_budget',
-  'heal_circuit_broken',
-];
+import { ROUND_DETECTORS, scenario, watch } from './fixtures/scenario.js';
 
 t.test('network_fail: network failures round after round', async (t) => {
   const p = scenario('echo "NETWORK DOWN: connect ECONNREFUSED"\nexit 1');

@@ -8,21 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { lastEvents } from '@agent-runner/core/events';
 import { until } from '@agent-runner/testkit/until';
-import { scenario, watch } from './fixtures/scenario.js';
-
-const ROUND_DETECTORS = [
-  'timeout_rate',
-  'hung',
-  'orphan_chain',
-  'network_fail',
-  'rate_limit_active',
-  'anomaly_repetitive',
-  'supervisor_stale',
-  'oauth_fail',
-  'silence',
-  'cost_budget',
-  'heal_circuit_broken',
-];
+import { ROUND_DETECTORS, scenario, watch } from './fixtures/scenario.js';
 
 t.test('healthy run: an agent that reports a result and commits raises nothing', async (t) => {
   const p = scenario(
