@@ -1,4 +1,4 @@
-import type { PeekSnapshot } from '@agent-runner/core/peek';
+import { lastExitText, type PeekSnapshot } from '@agent-runner/core/peek';
 import { table } from './table.js';
 
 const n = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '-' : `${v}${unit}`);
@@ -33,7 +33,7 @@ export function peekStatus(p: PeekSnapshot, opts: { stamped?: boolean } = {}): s
   const lines = [
     `project ${p.project}  ${s.state.toUpperCase()}${s.pid ? ` pid ${s.pid}` : ''}${s.activity ? ` (${s.activity})` : ''}${s.version ? `  v${s.version}` : ''}${opts.stamped === false ? '' : `  at ${p.generated_at}`}`,
   ];
-  if (s.state === 'stopped' && s.last_exit !== undefined) lines.push(lastExitLine(s.last_exit));
+  if (s.state === 'stopped' && s.last_exit !== undefined) lines.push(`last exit: ${lastExitText(s.last_exit)}`);
   if (s.heartbeat_age_s !== null) lines.push(`heartbeat ${s.heartbeat_age_s}s ago${s.started_at ? `, up since ${s.started_at}` : ''}`);
   if (s.pause)
     lines.push(
@@ -61,12 +61,6 @@ export function peekStatus(p: PeekSnapshot, opts: { stamped?: boolean } = {}): s
     `today: ${p.today.rounds} round(s), ${p.today.input_tokens} in / ${p.today.output_tokens} out tokens, $${p.today.cost_usd.toFixed(4)}`,
   );
   return lines;
-}
-
-/** How a stopped runner last exited: its clean-exit record, or none (killed, crashed, never started). */
-function lastExitLine(x: PeekSnapshot['service']['last_exit']): string {
-  if (!x) return 'last exit: not recorded (serve was killed, crashed or never started here; see agent-runner logs)';
-  return `last exit: ${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}`;
 }
 
 /** What `peek` shows below its rounds: orphan stashes, hooks, system, recent events. */

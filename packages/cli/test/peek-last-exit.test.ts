@@ -44,7 +44,7 @@ t.test('a bounded run: stopped on purpose; a SIGKILLed serve: no record of its e
   );
   t.match(
     (await runCli(['peek'], { cwd: p.dir, env: p.env })).stdout,
-    /^last exit: not recorded \(serve was killed, crashed or never started here; /m,
+    /^last exit: not recorded \(serve was killed, crashed or never started here\)$/m,
   );
 
   const stopped = startServe(p);

@@ -58,6 +58,12 @@ export interface PeekExit {
   on_purpose: boolean;
 }
 
+/** A stopped runner's last exit in words, for `peek`, `watch` and the page: its record, or why there is none. */
+export function lastExitText(x: PeekExit | null): string {
+  if (!x) return 'not recorded (serve was killed, crashed or never started here)';
+  return `${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}`;
+}
+
 /** One round as `peek` shows it (times ISO-8601 UTC, durations seconds, cost USD). */
 export interface PeekRound {
   round: number;

@@ -1,4 +1,5 @@
 import type { EventRecord } from '@agent-runner/core/events';
+import { lastExitText } from '@agent-runner/core/peek';
 import { dailySvg, legendHtml, timelineSvg } from './charts.js';
 import type { Finding } from './detectors.js';
 import type { PageHistory } from './history.js';
@@ -159,9 +160,5 @@ function summary(e: EventRecord): string {
 /** How a stopped runner last exited, as a list item; nothing while it runs or when unknown. */
 function lastExitItem(service: HostSnapshot['service']): string {
   if (service.state !== 'stopped' || service.last_exit === undefined) return '';
-  const x = service.last_exit;
-  const text = x
-    ? `${x.reason} (exit ${x.exit_code}) at ${x.exited_at}${x.on_purpose ? ', on purpose' : ''}`
-    : 'not recorded (killed, crashed or never started)';
-  return `<li>last exit: <b id="flag-exit">${esc(text)}</b></li>`;
+  return `<li>last exit: <b id="flag-exit">${esc(lastExitText(service.last_exit))}</b></li>`;
 }

@@ -138,6 +138,6 @@ t.test('the page says how a stopped runner last exited', async (t) => {
     exitText(stopped({ reason: 'stop_requested', exit_code: 0, exited_at: '2026-12-07T11:00:00.000Z', on_purpose: true })),
     'stop_requested (exit 0) at 2026-12-07T11:00:00.000Z, on purpose',
   );
-  t.equal(exitText(stopped(null)), 'not recorded (killed, crashed or never started)');
+  t.equal(exitText(stopped(null)), 'not recorded (serve was killed, crashed or never started here)');
   t.equal(exitText(stopped()), undefined, 'an older host says nothing of it');
 });
