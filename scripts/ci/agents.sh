@@ -4,7 +4,7 @@
 # The CLIs are heavy and optional to the product, so they are NOT root dependencies: they
 # are installed (idempotently, pinned) into .cache/agent-clis without touching
 # package.json / package-lock.json, and the tests find them through AR_AGENT_CLIS_DIR.
-# The tests import TypeScript sources (tap transpiles them); no build step is needed.
+# The tests run the build (packages/testkit/src/built-code.mjs): tsc -b first, incremental.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 prefix="$PWD/.cache/agent-clis"
@@ -18,5 +18,7 @@ if [ "$(have @openai/codex)" != "$want_codex" ] || [ "$(have @google/gemini-cli)
 fi
 command -v git >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null; }
 export AR_AGENT_CLIS_DIR="$prefix/node_modules/.bin"
-# Gemini CLI alone needs ~10 s to start on a busy 2-core machine: allow 6 min per file.
-npx tap --disable-coverage --timeout 360 packages/runner/e2e/*.test.ts
+npx tsc -b
+# Gemini CLI alone needs ~10 s to start on a busy 2-core machine: allow 6 min per file, two
+# files at a time (the unit suite's four would starve the CLIs' start-up).
+npx tap --disable-coverage --jobs=2 --timeout 360 packages/runner/e2e/*.test.ts

@@ -21,4 +21,4 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 mkdir -p /run/sshd
 [ -f packages/cli/dist/bin.js ] || npx tsc -b
-npx tap --disable-coverage --timeout 240 packages/monitor/e2e/remote.test.ts packages/monitor/e2e/http-tools.test.ts packages/monitor/e2e/prometheus.test.ts packages/monitor/e2e/disk-full.test.ts
+npx tap --disable-coverage --jobs=2 --timeout 240 packages/monitor/e2e/remote.test.ts packages/monitor/e2e/http-tools.test.ts packages/monitor/e2e/prometheus.test.ts packages/monitor/e2e/disk-full.test.ts

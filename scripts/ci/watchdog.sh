@@ -16,4 +16,4 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 [ -f packages/cli/dist/bin.js ] || npx tsc -b
-npx tap --disable-coverage --timeout=300 packages/watchdog/e2e/systemd.test.ts packages/watchdog/e2e/latency.test.ts
+npx tap --disable-coverage --jobs=2 --timeout=300 packages/watchdog/e2e/systemd.test.ts packages/watchdog/e2e/latency.test.ts
