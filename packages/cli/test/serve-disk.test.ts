@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { until } from '@agent-runner/testkit/until';
 import { alarmsOf, agentProject, readEvents, readRounds, runFile, smallDisk, startServe, type Query } from './serve-helpers.js';
 
+// Each subtest has a sandbox of its own and mostly waits on its timers: run them side by side.
+t.jobs = 3;
+
 const kinds = (evs: Array<Record<string, unknown>>): string[] => evs.map((e) => String(e['kind']));
 const freeBytes = (path: string): number => {
   const s = statfsSync(path);

@@ -5,6 +5,9 @@ import { runCli } from '@agent-runner/testkit/project';
 import { sandbox, SHORT, sleep, steps } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 
+// Each subtest has a sandbox of its own and mostly waits on its timers: run them side by side.
+t.jobs = 3;
+
 /** A bridge whose every restart dies before enrolling (the fixture's die-bridge switch), SIGKILLed. */
 async function brokenBridge(t: Test) {
   const sb = sandbox(SHORT);

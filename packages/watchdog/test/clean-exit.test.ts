@@ -6,6 +6,9 @@ import { runCli } from '@agent-runner/testkit/project';
 import { respawnLine, sandbox, sleep, steps, TARGET, targetPids } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 
+// Each subtest has a sandbox of its own and mostly waits on its timers: run them side by side.
+t.jobs = 3;
+
 const FAST = [
   'interval_s = 0.2',
   'tier_cooldown_s = 4',

@@ -2,6 +2,9 @@ import t from 'tap';
 import { sandbox, SHORT, steps } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 
+// Each subtest has a sandbox of its own and mostly waits on its timers: run them side by side.
+t.jobs = 2;
+
 t.test('hung but alive: T1 unread, then T2 SIGTERM with the marker pending: exit 75, respawned at once', async (t) => {
   const sb = sandbox(SHORT);
   t.teardown(() => sb.cleanup());

@@ -4,6 +4,9 @@ import t from 'tap';
 import { INSTALLED, sandbox, sleep, steps, TARGET } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 
+// Each subtest has a sandbox of its own and mostly waits on its timers: run them side by side.
+t.jobs = 2;
+
 const settings = (extra: string[]) =>
   ['interval_s = 0.2', 'tier_cooldown_s = 1', 'verify_window_s = 1', 'startup_grace_s = 3', 'stale_after_s.bridge = 2', ...extra].join(
     '\n',

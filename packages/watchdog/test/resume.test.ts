@@ -2,6 +2,9 @@ import t from 'tap';
 import { respawnLine, sandbox, sleep } from './fixtures/harness.js';
 import { until } from '@agent-runner/testkit/until';
 
+// Each subtest has a sandbox of its own and mostly waits on its timers: run them side by side.
+t.jobs = 2;
+
 // The cooldown as in the harness's SHORT: above the worst-case start of a respawned fixture.
 const SETTINGS = (s: { stateDir: string }): string =>
   [

@@ -12,6 +12,9 @@ import { CLI_BIN, tempProject } from '@agent-runner/testkit/project';
 import { until } from '@agent-runner/testkit/until';
 import { sleep } from './fixtures/harness.js';
 
+// Each subtest has a sandbox of its own and mostly waits on its timers: run them side by side.
+t.jobs = 2;
+
 /** @param graceS `[watchdog] startup_grace_s`: from the watchdog's start and from each respawn. */
 function project(t: Test, agent: string, graceS = 10) {
   const p = tempProject('proj', {
