@@ -4,7 +4,8 @@
  * interface with the node of CONFIG_SCHEMA it describes: the same keys, and a key that the
  * schema gives a `default` or lists in `required` is a required property (always present after
  * loading) while any other key is optional; a key the schema gives an `enum` of strings is a
- * union of exactly those literals. The only exceptions are the keys normalisation
+ * union of exactly those literals; and each key holds the JSON kinds its schema admits (number,
+ * string, boolean, object, array of …). The only exceptions are the keys normalisation
  * (core/config/load.ts) adds, resolves or folds away, each listed below with why.
  */
 import t from 'tap';
@@ -16,8 +17,11 @@ type Schema = Record<string, unknown>;
 
 /** How normalisation changes one key of a table (see load.ts `normalise`). */
 interface Normalised {
-  /** `added`: not a key of the table; `resolved`: a key without a default that loading always fills in; `dropped`: folded into another key. */
-  is: 'added' | 'resolved' | 'dropped';
+  /**
+   * `added`: not a key of the table; `resolved`: a key without a default that loading always
+   * fills in; `dropped`: folded into another key; `reshaped`: its value becomes another kind.
+   */
+  is: 'added' | 'resolved' | 'dropped' | 'reshaped';
   why: string;
 }
 
@@ -150,7 +154,49 @@ function drift(name: string, type: ts.Type, node: Schema, where: string, normali
     else if (lits.join() !== e.values.join())
       out.push(`${name}.${key} allows ${lits.join(', ')} but ${where}.${key} enumerates ${e.values.join(', ')}`);
   }
+  for (const [key, spec] of Object.entries(at(node, 'properties')) as Array<[string, Schema]>) {
+    const prop = type.getProperty(key);
+    if (!prop || normalised[key]) continue;
+    const want = schemaKinds(spec).join(' | ');
+    const got = typeKinds(checker.getTypeOfSymbol(prop)).join(' | ');
+    if (want !== got) out.push(`${name}.${key} is ${got}, but ${where}.${key} is ${want}`);
+  }
   return out;
+}
+
+/** The JSON kinds (`number` for `integer`) a schema node admits, sorted; its items' too for an array. */
+function schemaKinds(node: Schema): string[] {
+  const alternatives = (node['oneOf'] ?? node['anyOf']) as Schema[] | undefined;
+  if (alternatives) return [...new Set(alternatives.flatMap(schemaKinds))].sort();
+  const c = node['const'] ?? (node['enum'] as unknown[] | undefined)?.[0];
+  const types = node['type'] === undefined ? (c === undefined ? [] : [Array.isArray(c) ? 'array' : typeof c]) : [node['type']].flat();
+  return [
+    ...new Set(
+      (types as string[]).map((k) => {
+        if (k === 'integer') return 'number';
+        const items = node['items'] as Schema | undefined;
+        return k === 'array' && items ? `array of ${schemaKinds(items).join(' | ')}` : k;
+      }),
+    ),
+  ].sort();
+}
+
+/** The JSON kinds a TypeScript type holds (`undefined` and `null` left out), sorted, as {@link schemaKinds} names them. */
+function typeKinds(type: ts.Type): string[] {
+  const parts = type.isUnion() ? type.types : [type];
+  const kinds = parts.flatMap((p): string[] => {
+    const f = p.getFlags();
+    if (f & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)) return [];
+    if (f & ts.TypeFlags.NumberLike) return ['number'];
+    if (f & ts.TypeFlags.StringLike) return ['string'];
+    if (f & ts.TypeFlags.BooleanLike) return ['boolean'];
+    if (checker.isArrayType(p) || checker.isTupleType(p)) {
+      const elements = checker.getTypeArguments(p as ts.TypeReference);
+      return [`array of ${[...new Set(elements.flatMap(typeKinds))].sort().join(' | ')}`];
+    }
+    return ['object'];
+  });
+  return [...new Set(kinds)].sort();
 }
 
 const props = (...path: string[]): Schema => at(CONFIG_SCHEMA, ...path.flatMap((p) => ['properties', p]));
@@ -158,6 +204,7 @@ const props = (...path: string[]): Schema => at(CONFIG_SCHEMA, ...path.flatMap((
 // The keys normalisation adds or resolves: the only places the loaded config differs from the
 // schema's defaults. Anything else in types.ts must be what the schema says.
 const ADDED_NAME: Normalised = { is: 'added', why: "the table's name, `NAME` of `[… .NAME]`" };
+const RESHAPED_NAMED: Normalised = { is: 'reshaped', why: 'its `[… .NAME]` tables become a list, each with its `name`' };
 
 const TABLES: Array<{ name: string; path?: string[]; node: Schema; where: string; normalised?: Record<string, Normalised> }> = [
   {
@@ -167,6 +214,9 @@ const TABLES: Array<{ name: string; path?: string[]; node: Schema; where: string
     normalised: {
       source: { is: 'added', why: 'the absolute path of the file it was read from' },
       project: { is: 'resolved', why: "the work dir's basename when not written" },
+      phases: RESHAPED_NAMED,
+      hooks: RESHAPED_NAMED,
+      notify: RESHAPED_NAMED,
     },
   },
   { name: 'AgentConfig', node: props('agent'), where: '[agent]' },
