@@ -1,5 +1,5 @@
-// Module hooks for the tests (`node-arg` in .taprc, after tsx). Plain JavaScript: node loads it
-// before any TypeScript loader is in place.
+// Module hooks for the tests (`node-arg` in .taprc, after tsx). Plain JavaScript, as it is what
+// points at the build rather than a part of it.
 //
 // A test imports the code under test as `../src/x.js`; this hook hands it `dist/x.js` instead,
 // tsc's build of the same file. The tests then run the code that ships, one module instance
