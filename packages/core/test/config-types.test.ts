@@ -6,7 +6,7 @@
  * loading) while any other key is optional; a key the schema gives an `enum` of strings is a
  * union of exactly those literals; and each key holds the JSON kinds its schema admits (number,
  * string, boolean, object, array of …). The only exceptions are the keys normalisation
- * (core/config/load.ts) adds, resolves or folds away, each listed below with why.
+ * (core/config/load.ts) adds, resolves, reshapes or folds away, each listed below with why.
  */
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
@@ -201,7 +201,7 @@ function typeKinds(type: ts.Type): string[] {
 
 const props = (...path: string[]): Schema => at(CONFIG_SCHEMA, ...path.flatMap((p) => ['properties', p]));
 
-// The keys normalisation adds or resolves: the only places the loaded config differs from the
+// The keys normalisation adds, resolves or reshapes: the only places the loaded config differs from the
 // schema's defaults. Anything else in types.ts must be what the schema says.
 const ADDED_NAME: Normalised = { is: 'added', why: "the table's name, `NAME` of `[… .NAME]`" };
 const RESHAPED_NAMED: Normalised = { is: 'reshaped', why: 'its `[… .NAME]` tables become a list, each with its `name`' };
