@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clearStaleIndexLock, INDEX_LOCK_MIN_AGE_MS } from '../src/git-lock.js';
 import { gitPath } from '../src/vcs.js';
+import { killTree } from '@agent-runner/testkit/procs';
 
 const git = (dir: string, ...args: string[]): string =>
   execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir, encoding: 'utf8' });
@@ -23,7 +24,8 @@ t.test('a lock a killed git left is removed; one a live git holds, or a young on
   writeFileSync(join(dir, '.gitattributes'), 'slow.txt filter=slow\n');
   writeFileSync(join(dir, 'slow.txt'), 'x\n');
   const adder = spawn('git', ['-c', 'filter.slow.clean=sleep 60; cat', 'add', 'slow.txt'], { cwd: dir, stdio: 'ignore', detached: true });
-  t.teardown(() => void (adder.exitCode === null && process.kill(-adder.pid!, 'SIGKILL')));
+  // exitCode is null until node reaps the child, which may be after its group is gone.
+  t.teardown(() => void (adder.exitCode === null && killTree(adder.pid!)));
   for (let i = 0; i < 200 && !existsSync(lock!); i++) await new Promise((r) => setTimeout(r, 25));
   t.ok(existsSync(lock!), 'git took the lock');
   t.match(clearStaleIndexLock(lock!, dir, { ...o, nowMs: Date.now() }), { state: 'young' }, 'a lock just taken is never judged');
@@ -53,7 +55,7 @@ t.test('a git working in another tree does not hold this one', async (t) => {
   writeFileSync(join(other, '.gitattributes'), 'slow.txt filter=slow\n');
   writeFileSync(join(other, 'slow.txt'), 'x\n');
   const adder = spawn('git', ['-c', 'filter.slow.clean=sleep 60; cat', 'add', 'slow.txt'], { cwd: other, stdio: 'ignore', detached: true });
-  t.teardown(() => void (adder.exitCode === null && process.kill(-adder.pid!, 'SIGKILL')));
+  t.teardown(() => void (adder.exitCode === null && killTree(adder.pid!)));
   for (let i = 0; i < 200 && !existsSync(join(other, '.git', 'index.lock')); i++) await new Promise((r) => setTimeout(r, 25));
   const lock = join(dir, '.git', 'index.lock');
   writeFileSync(lock, '');
